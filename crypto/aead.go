@@ -1,0 +1,112 @@
+package crypto
+
+import (
+	"crypto/rand"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// XChaCha20-Poly1305 sizes in bytes.
+const (
+	KeySize   = chacha20poly1305.KeySize    // 32
+	NonceSize = chacha20poly1305.NonceSizeX // 24
+	TagSize   = chacha20poly1305.Overhead   // 16
+
+	// RecipientOverhead is how much EncryptToRecipient adds to a plaintext.
+	RecipientOverhead = KEMCiphertextSize + NonceSize + TagSize // 1128
+)
+
+// Encrypt seals plaintext with XChaCha20-Poly1305 under a 32-byte key and a
+// random 24-byte nonce, with no associated data. The result is
+// nonce || ciphertext || tag.
+func Encrypt(key, plaintext []byte) ([]byte, error) {
+	return encryptAppend(nil, key, plaintext)
+}
+
+func encryptAppend(dst, key, plaintext []byte) ([]byte, error) {
+	if len(key) != KeySize {
+		return nil, ErrInvalidSecretKey
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, ErrInvalidSecretKey
+	}
+	out := make([]byte, len(dst), len(dst)+NonceSize+len(plaintext)+TagSize)
+	copy(out, dst)
+	nonce := out[len(dst) : len(dst)+NonceSize]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	out = out[:len(dst)+NonceSize]
+	return aead.Seal(out, nonce, plaintext, nil), nil
+}
+
+// Decrypt opens the output of Encrypt. A ciphertext shorter than the nonce
+// gives ErrInvalidCiphertext; any other failure gives ErrDecryptionFailed.
+func Decrypt(key, ciphertext []byte) ([]byte, error) {
+	if len(key) != KeySize {
+		return nil, ErrInvalidSecretKey
+	}
+	if len(ciphertext) < NonceSize {
+		return nil, ErrInvalidCiphertext
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, ErrInvalidSecretKey
+	}
+	pt, err := aead.Open(nil, ciphertext[:NonceSize], ciphertext[NonceSize:], nil)
+	if err != nil {
+		return nil, ErrDecryptionFailed
+	}
+	return pt, nil
+}
+
+// EncryptToRecipient encrypts plaintext to the holder of the ML-KEM-768
+// secret key that belongs to pk, in the reference wire format:
+//
+//	KEM ciphertext (1088) || nonce (24) || XChaCha20-Poly1305 ciphertext || tag (16)
+//
+// The AEAD key is the ML-KEM shared secret and there is no associated data.
+// This format is kept for interoperability with the reference
+// implementation. It is anonymous: nothing authenticates the sender, and
+// anyone who knows pk can produce a valid envelope. New protocol messages
+// use Seal, which authenticates the sender and binds the key to its context.
+func EncryptToRecipient(pk, plaintext []byte) ([]byte, error) {
+	k, err := cachedKEMPublicKey(pk)
+	if err != nil {
+		return nil, err
+	}
+	return k.encryptToRecipient(plaintext)
+}
+
+func (k *KEMPublicKey) encryptToRecipient(plaintext []byte) ([]byte, error) {
+	ct, ss, err := k.Encapsulate()
+	if err != nil {
+		return nil, err
+	}
+	return encryptAppend(ct, ss, plaintext)
+}
+
+// DecryptFromSender opens an envelope made by EncryptToRecipient with the
+// recipient's ML-KEM-768 secret key (2400-byte expanded form or 64-byte
+// seed). Inputs shorter than a KEM ciphertext plus a nonce give
+// ErrInvalidCiphertext; a wrong key or any modification gives
+// ErrDecryptionFailed.
+func DecryptFromSender(sk, envelope []byte) ([]byte, error) {
+	k, err := cachedKEMSecretKey(sk)
+	if err != nil {
+		return nil, err
+	}
+	return k.decryptFromSender(envelope)
+}
+
+func (k *KEMSecretKey) decryptFromSender(envelope []byte) ([]byte, error) {
+	if len(envelope) < KEMCiphertextSize {
+		return nil, ErrInvalidCiphertext
+	}
+	ss, err := k.Decapsulate(envelope[:KEMCiphertextSize])
+	if err != nil {
+		return nil, err
+	}
+	return Decrypt(ss, envelope[KEMCiphertextSize:])
+}
