@@ -175,4 +175,3 @@ func VerifyContext(pk, context, msg, sig []byte) bool {
 	}
 	return k.VerifyContext(context, msg, sig)
 }
-

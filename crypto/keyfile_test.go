@@ -1,0 +1,226 @@
+package crypto
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fastKDF lowers the scrypt work factor for the duration of a test.
+func fastKDF(t testing.TB) {
+	old := scryptLogN
+	scryptLogN = minScryptLogN
+	t.Cleanup(func() { scryptLogN = old })
+}
+
+func TestSaveLoadIdentity(t *testing.T) {
+	fastKDF(t)
+	dir := t.TempDir()
+	seeded := testIdentities(t, 1)[0]
+	fromKeys, err := NewIdentity(seeded.KEMSecretKey, seeded.DSASecretKey) // no master seed
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]*Identity{"seed": seeded, "keys": fromKeys} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name+".json")
+			if err := id.Save(path, "correct horse"); err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Fatalf("mode %v, want 0600", st.Mode().Perm())
+			}
+			data, _ := os.ReadFile(path)
+			// Regions that are secret: ML-KEM dk_PKE and z, ML-DSA K and s1
+			// (the expanded keys also embed public values such as ρ and ek).
+			for _, secret := range [][]byte{id.KEMSecretKey[:64], id.KEMSecretKey[2368:], id.DSASecretKey[32:64], id.DSASecretKey[128:192]} {
+				if bytes.Contains(data, []byte(base64.StdEncoding.EncodeToString(secret)[:40])) ||
+					bytes.Contains(data, []byte(hex.EncodeToString(secret)[:40])) {
+					t.Fatal("identity file contains secret key material in the clear")
+				}
+			}
+			got, err := LoadIdentity(path, "correct horse")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.SessionID != id.SessionID || !bytes.Equal(got.KEMSecretKey, id.KEMSecretKey) || !bytes.Equal(got.DSASecretKey, id.DSASecretKey) {
+				t.Fatal("loaded identity differs")
+			}
+			_, hadSeed := id.Seed()
+			_, hasSeed := got.Seed()
+			if hadSeed != hasSeed {
+				t.Fatalf("seed kept: %v, want %v", hasSeed, hadSeed)
+			}
+			// The loaded identity works.
+			sig, err := got.Sign([]byte("m"))
+			if err != nil || !id.Verify([]byte("m"), sig) {
+				t.Fatal("loaded identity cannot sign")
+			}
+			if _, err := LoadIdentity(path, "wrong horse"); !errors.Is(err, ErrWrongPassphrase) {
+				t.Fatalf("wrong passphrase: got %v", err)
+			}
+		})
+	}
+	// Saving again replaces the file atomically and leaves no temp files.
+	path := filepath.Join(dir, "seed.json")
+	if err := seeded.Save(path, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadIdentity(path, "second"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Fatalf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestSaveRefuses(t *testing.T) {
+	fastKDF(t)
+	id := testIdentities(t, 1)[0]
+	path := filepath.Join(t.TempDir(), "id.json")
+	if err := id.Save(path, ""); !errors.Is(err, ErrEmptyPassphrase) {
+		t.Fatalf("empty passphrase: %v", err)
+	}
+	if err := id.PublicIdentity().Save(path, "p"); !errors.Is(err, ErrInvalidSecretKey) {
+		t.Fatalf("public identity: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("a refused Save wrote a file")
+	}
+	if err := id.Save(filepath.Join(t.TempDir(), "missing", "id.json"), "p"); err == nil {
+		t.Fatal("Save into a missing directory succeeded")
+	}
+}
+
+// TestIdentityFileTampering changes each field of a saved file: every
+// change is caught, as a wrong passphrase (authenticated fields) or an
+// invalid file (fields checked before decryption).
+func TestIdentityFileTampering(t *testing.T) {
+	fastKDF(t)
+	ids := testIdentities(t, 2)
+	data, err := ids[0].marshalFile("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m)
+		out, _ := json.Marshal(m)
+		return out
+	}
+	flip := func(s any) string {
+		b, _ := base64.StdEncoding.DecodeString(s.(string))
+		b[len(b)/2] ^= 1
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"not json", []byte("{"), ErrInvalidIdentityFile},
+		{"empty", nil, ErrInvalidIdentityFile},
+		{"trailing", append(bytes.Clone(data), []byte("{}")...), ErrInvalidIdentityFile},
+		{"unknown field", edit(func(m map[string]any) { m["x"] = 1 }), ErrInvalidIdentityFile},
+		{"version", edit(func(m map[string]any) { m["version"] = 2 }), ErrInvalidIdentityFile},
+		{"kdf name", edit(func(m map[string]any) { m["kdf"].(map[string]any)["name"] = "argon2id" }), ErrInvalidIdentityFile},
+		{"logN huge", edit(func(m map[string]any) { m["kdf"].(map[string]any)["logN"] = 40 }), ErrInvalidIdentityFile},
+		{"memory huge", edit(func(m map[string]any) { m["kdf"].(map[string]any)["logN"] = 22; m["kdf"].(map[string]any)["r"] = 32 }), ErrInvalidIdentityFile},
+		{"logN changed", edit(func(m map[string]any) { m["kdf"].(map[string]any)["logN"] = 11 }), ErrWrongPassphrase},
+		{"salt", edit(func(m map[string]any) { k := m["kdf"].(map[string]any); k["salt"] = flip(k["salt"]) }), ErrWrongPassphrase},
+		{"nonce", edit(func(m map[string]any) { m["nonce"] = flip(m["nonce"]) }), ErrWrongPassphrase},
+		{"sealed", edit(func(m map[string]any) { m["sealed"] = flip(m["sealed"]) }), ErrWrongPassphrase},
+		{"session id", edit(func(m map[string]any) { m["sessionId"] = ids[1].SessionID }), ErrWrongPassphrase},
+		{"public key", edit(func(m map[string]any) { m["dsaPublicKey"] = base64.StdEncoding.EncodeToString(ids[1].DSAPublicKey) }), ErrWrongPassphrase},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseIdentityFile(c.in, "pw")
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	if _, err := ParseIdentityFile(data, "pw"); err != nil {
+		t.Fatalf("untouched file: %v", err)
+	}
+}
+
+func TestLoadIdentityLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, bytes.Repeat([]byte(" "), MaxIdentityFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadIdentity(big, "p"); !errors.Is(err, ErrInvalidIdentityFile) {
+		t.Fatalf("oversize file: %v", err)
+	}
+	if _, err := LoadIdentity(filepath.Join(dir, "missing"), "p"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestPublicExport(t *testing.T) {
+	id := testIdentities(t, 1)[0]
+	data, err := id.ExportPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("SecretKey")) || bytes.Contains(data, []byte("secret")) {
+		t.Fatalf("public export mentions secrets: %s", data)
+	}
+	pub, err := ParsePublicIdentity(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.SessionID != id.SessionID || pub.KEMSecretKey != nil || pub.DSASecretKey != nil {
+		t.Fatal("public identity round trip")
+	}
+	full, _ := json.Marshal(id)
+	if _, err := ParsePublicIdentity(full); !errors.Is(err, ErrInvalidPublicKey) {
+		t.Fatalf("full identity accepted as public: %v", err)
+	}
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	m["sessionId"] = testIdentities(t, 2)[1].SessionID
+	wrong, _ := json.Marshal(m)
+	if _, err := ParsePublicIdentity(wrong); !errors.Is(err, ErrInvalidSessionID) {
+		t.Fatalf("wrong Session ID accepted: %v", err)
+	}
+}
+
+func FuzzParseIdentityFile(f *testing.F) {
+	fastKDF(f)
+	id := testIdentities(f, 1)[0]
+	data, err := id.marshalFile("pw")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := ParseIdentityFile(in, "pw")
+		if err != nil {
+			return
+		}
+		if got.SessionID != id.SessionID {
+			t.Fatalf("opened a file that was not sealed with the passphrase")
+		}
+	})
+}
