@@ -81,4 +81,5 @@ func ResetKeyCache() {
 	kemSecretCache.reset()
 	dsaPublicCache.reset()
 	dsaSecretCache.reset()
+	senderCache.reset()
 }

@@ -56,6 +56,7 @@ type Identity struct {
 // stale keys.
 type parsedKeys struct {
 	kemPubSrc, kemSecSrc, dsaPubSrc, dsaSecSrc []byte
+	sessionID                                  string // derived from kemPub and dsaPub
 
 	kemPub *KEMPublicKey
 	kemSec *KEMSecretKey
@@ -127,7 +128,7 @@ func newIdentity(kemPub *KEMPublicKey, kemSec *KEMSecretKey, dsaPub *DSAPublicKe
 		KEMPublicKey: kemPub.Bytes(),
 		DSAPublicKey: dsaPub.Bytes(),
 	}
-	p := &parsedKeys{kemPub: kemPub, dsaPub: dsaPub, kemPubSrc: id.KEMPublicKey, dsaPubSrc: id.DSAPublicKey}
+	p := &parsedKeys{kemPub: kemPub, dsaPub: dsaPub, kemPubSrc: id.KEMPublicKey, dsaPubSrc: id.DSAPublicKey, sessionID: id.SessionID}
 	if kemSec != nil {
 		id.KEMSecretKey = kemSec.Bytes()
 		p.kemSec, p.kemSecSrc = kemSec, id.KEMSecretKey
@@ -186,9 +187,27 @@ func (id *Identity) PublicIdentity() *Identity {
 		DSAPublicKey: bytes.Clone(id.DSAPublicKey),
 	}
 	if p := id.parsed; p != nil && sameSlice(p.kemPubSrc, id.KEMPublicKey) && sameSlice(p.dsaPubSrc, id.DSAPublicKey) {
-		pub.parsed = &parsedKeys{kemPub: p.kemPub, dsaPub: p.dsaPub, kemPubSrc: pub.KEMPublicKey, dsaPubSrc: pub.DSAPublicKey}
+		pub.parsed = &parsedKeys{kemPub: p.kemPub, dsaPub: p.dsaPub, kemPubSrc: pub.KEMPublicKey, dsaPubSrc: pub.DSAPublicKey, sessionID: p.sessionID}
 	}
 	return pub
+}
+
+// derivedSessionID returns the Session ID derived from the identity's
+// public keys (not the SessionID field, which a caller may have set to
+// anything), computed once for identities made by this package.
+func (id *Identity) derivedSessionID() (string, error) {
+	if p := id.parsed; p != nil && p.sessionID != "" && sameSlice(p.kemPubSrc, id.KEMPublicKey) && sameSlice(p.dsaPubSrc, id.DSAPublicKey) {
+		return p.sessionID, nil
+	}
+	kem, err := id.kemPublic()
+	if err != nil {
+		return "", err
+	}
+	dsa, err := id.dsaPublic()
+	if err != nil {
+		return "", err
+	}
+	return sessionID(kem.bytes, dsa.bytes), nil
 }
 
 // Validate checks that the public keys parse, that the Session ID derives

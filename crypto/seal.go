@@ -104,6 +104,10 @@ func seal(r io.Reader, hedged bool, sender *Identity, recipients []*Identity, pl
 	if err != nil {
 		return nil, err
 	}
+	senderID, err := sender.derivedSessionID()
+	if err != nil {
+		return nil, err
+	}
 
 	bodyLen := sealBodyFixed + n*sealDigestSize + len(plaintext)
 	out := make([]byte, sealHeaderSize+n*sealStanzaSize, sealHeaderSize+n*sealStanzaSize+bodyLen+TagSize)
@@ -142,7 +146,6 @@ func seal(r io.Reader, hedged bool, sender *Identity, recipients []*Identity, pl
 	}
 	header := out[:sealHeaderSize+n*sealStanzaSize]
 	headerHash := hashHeader(header)
-	senderID := sessionID(senderKEM.bytes, senderDSA.bytes)
 
 	tr := transcript(&headerHash, senderID, digests, ad, plaintext)
 	sig, err := senderSK.sign([]byte(sealSignContext), tr[:], hedged)
@@ -296,8 +299,6 @@ func OpenDetailed(recipient *Identity, envelope, ad []byte) (*SealedMessage, err
 	}
 
 	// The body length was checked through SealOverhead; slice it up.
-	kemPK := body[:KEMPublicKeySize]
-	dsaPK := body[KEMPublicKeySize:sealSenderSize]
 	digests := body[sealSenderSize : sealSenderSize+n*sealDigestSize]
 	sig := body[sealSenderSize+n*sealDigestSize : sealSenderSize+n*sealDigestSize+SignatureSize]
 	plaintext := body[sealSenderSize+n*sealDigestSize+SignatureSize:]
@@ -317,23 +318,39 @@ func OpenDetailed(recipient *Identity, envelope, ad []byte) (*SealedMessage, err
 		return nil, fmt.Errorf("%w: recipient missing from the signed recipient set", ErrInvalidSignature)
 	}
 
-	senderKEM, err := cachedKEMPublicKey(kemPK)
+	sender, err := cachedSender(body[:sealSenderSize])
+	if err != nil {
+		return nil, err
+	}
+	tr := transcript(&headerHash, sender.parsed.sessionID, digests, ad, plaintext)
+	if !sender.parsed.dsaPub.VerifyContext([]byte(sealSignContext), tr[:], sig) {
+		return nil, ErrInvalidSignature
+	}
+	return &SealedMessage{
+		Plaintext:  bytes.Clone(plaintext),
+		Sender:     sender.PublicIdentity(), // a copy: the cached value stays immutable
+		Recipients: recipients,
+	}, nil
+}
+
+// senderCache maps the sender keys carried in a body (KEM pk ‖ DSA pk) to a
+// public identity with parsed keys and its derived Session ID: a recipient
+// mostly hears from the same few contacts.
+var senderCache = newKeyCache[*Identity](publicKeyCacheSize)
+
+func cachedSender(keys []byte) (*Identity, error) {
+	if id, ok := senderCache.get(keys); ok {
+		return id, nil
+	}
+	kem, err := ParseKEMPublicKey(keys[:KEMPublicKeySize])
 	if err != nil {
 		return nil, fmt.Errorf("%w: sender ML-KEM key", ErrInvalidSignature)
 	}
-	senderDSA, err := cachedDSAPublicKey(dsaPK)
+	dsa, err := ParseDSAPublicKey(keys[KEMPublicKeySize:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: sender ML-DSA key", ErrInvalidSignature)
 	}
-	senderID := sessionID(kemPK, dsaPK)
-	tr := transcript(&headerHash, senderID, digests, ad, plaintext)
-	if !senderDSA.VerifyContext([]byte(sealSignContext), tr[:], sig) {
-		return nil, ErrInvalidSignature
-	}
-	sender := newIdentity(senderKEM, nil, senderDSA, nil)
-	return &SealedMessage{
-		Plaintext:  bytes.Clone(plaintext),
-		Sender:     sender,
-		Recipients: recipients,
-	}, nil
+	id := newIdentity(kem, nil, dsa, nil)
+	senderCache.put(keys, id)
+	return id, nil
 }
