@@ -1,0 +1,456 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/luxfi/database"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+)
+
+// ---- identities and nonces ----
+
+// GetIdentity returns the identity registered under id, or ErrNotFound.
+func (s *State) GetIdentity(id crypto.SessionID) (*Identity, error) {
+	k := SessionIDKey(id)
+	b, err := s.identities.Get(k[:])
+	if err != nil {
+		return nil, err
+	}
+	return decodeIdentity(id, b)
+}
+
+// HasIdentity reports whether id is registered.
+func (s *State) HasIdentity(id crypto.SessionID) (bool, error) {
+	k := SessionIDKey(id)
+	return s.identities.Has(k[:])
+}
+
+// PutIdentity stores a new identity and counts it.
+func (s *State) PutIdentity(i *Identity) error {
+	k := SessionIDKey(i.ID)
+	if err := s.identities.Put(k[:], i.encode()); err != nil {
+		return err
+	}
+	return s.AddCount(CountIdentities, 1)
+}
+
+// Nonce returns the next nonce id must use (0 for an unknown author).
+func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
+	k := SessionIDKey(id)
+	return getU64(s.nonces, k[:])
+}
+
+// SetNonce stores the next nonce of id.
+func (s *State) SetNonce(id crypto.SessionID, next uint64) error {
+	k := SessionIDKey(id)
+	return s.nonces.Put(k[:], u64(next))
+}
+
+// ---- sessions ----
+
+// GetSession returns a session, or ErrNotFound.
+func (s *State) GetSession(id ids.ID) (*Session, error) {
+	b, err := s.sessions.Get(id[:])
+	if err != nil {
+		return nil, err
+	}
+	return decodeSession(id, b)
+}
+
+// PutSession stores a session (new or updated).
+func (s *State) PutSession(sess *Session) error {
+	return s.sessions.Put(sess.ID[:], sess.encode())
+}
+
+// ---- messages ----
+
+// LastSeq returns the sequence number of the latest message of a session or
+// channel (0 if none was ever posted). Pruning does not lower it.
+func (s *State) LastSeq(target ids.ID) (uint64, error) {
+	return getU64(s.counters, target[:])
+}
+
+func messageKey(target ids.ID, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(cat(target[:]), seq)
+}
+
+// Target kinds of the retention queue.
+const (
+	KindSession byte = 's'
+	KindChannel byte = 'c'
+)
+
+// AppendMessage stores m as the next message of its target: it sets m.Seq,
+// bumps the counter, queues m for retention and, for a session message,
+// adds an inbox entry for every recipient. It returns the sequence number.
+func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.SessionID) (uint64, error) {
+	last, err := s.LastSeq(m.Target)
+	if err != nil {
+		return 0, err
+	}
+	m.Seq = last + 1
+	if err := s.counters.Put(m.Target[:], u64(m.Seq)); err != nil {
+		return 0, err
+	}
+	if err := s.messages.Put(messageKey(m.Target, m.Seq), m.encode()); err != nil {
+		return 0, err
+	}
+	ref := messageKey(m.Target, m.Seq)
+	for _, r := range recipients {
+		rk := SessionIDKey(r)
+		if err := s.inbox.Put(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position), ref); err != nil {
+			return 0, err
+		}
+	}
+	q := make([]byte, 0, 49)
+	q = binary.BigEndian.AppendUint64(q, uint64(m.Timestamp))
+	q = append(q, kind)
+	q = append(q, ref...)
+	if err := s.retention.Put(u64(m.Position), q); err != nil {
+		return 0, err
+	}
+	if err := s.AddCount(CountMessagesStored, 1); err != nil {
+		return 0, err
+	}
+	return m.Seq, s.AddCount(CountMessagesTotal, 1)
+}
+
+// GetMessage returns one message, or ErrNotFound (never posted or pruned).
+func (s *State) GetMessage(target ids.ID, seq uint64) (*Message, error) {
+	b, err := s.messages.Get(messageKey(target, seq))
+	if err != nil {
+		return nil, err
+	}
+	return decodeMessage(target, seq, b)
+}
+
+// Messages returns up to limit messages of target with a sequence number
+// greater than after, in order.
+func (s *State) Messages(target ids.ID, after uint64, limit int) ([]*Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	it := s.messages.NewIteratorWithStartAndPrefix(messageKey(target, after+1), target[:])
+	defer it.Release()
+	var out []*Message
+	for len(out) < limit && it.Next() {
+		k := it.Key()
+		if len(k) != ids.IDLen+8 {
+			return nil, fmt.Errorf("%w: message key of %d bytes", ErrCorrupt, len(k))
+		}
+		m, err := decodeMessage(target, binary.BigEndian.Uint64(k[ids.IDLen:]), it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, it.Error()
+}
+
+// Inbox returns up to limit inbox entries of recipient with a position
+// greater than after, in chain order. Pass the Position of the last entry
+// as the next cursor. Pruned messages have no entries; a cursor stays valid
+// after the entries before or at it are pruned.
+func (s *State) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]InboxEntry, error) {
+	if limit <= 0 || after == ^uint64(0) {
+		return nil, nil
+	}
+	rk := SessionIDKey(recipient)
+	start := binary.BigEndian.AppendUint64(cat(rk[:]), after+1)
+	it := s.inbox.NewIteratorWithStartAndPrefix(start, rk[:])
+	defer it.Release()
+	var out []InboxEntry
+	for len(out) < limit && it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != SessionIDSize+8 || len(v) != ids.IDLen+8 {
+			return nil, fmt.Errorf("%w: inbox entry", ErrCorrupt)
+		}
+		out = append(out, InboxEntry{
+			Position: binary.BigEndian.Uint64(k[SessionIDSize:]),
+			Session:  ids.ID(v[:ids.IDLen]),
+			Seq:      binary.BigEndian.Uint64(v[ids.IDLen:]),
+		})
+	}
+	return out, it.Error()
+}
+
+// ---- retention ----
+
+// PruneMessages removes, oldest first, at most max messages whose block
+// time is before cutoff (Unix milliseconds), with their inbox entries. It
+// returns how many it removed. The work is bounded by max.
+func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	type due struct {
+		qkey   []byte
+		ts     int64
+		kind   byte
+		target ids.ID
+		seq    uint64
+	}
+	var list []due
+	it := s.retention.NewIterator()
+	for len(list) < max && it.Next() {
+		v := it.Value()
+		if len(v) != 8+1+ids.IDLen+8 {
+			it.Release()
+			return 0, fmt.Errorf("%w: retention entry", ErrCorrupt)
+		}
+		ts := int64(binary.BigEndian.Uint64(v))
+		if ts >= cutoff {
+			break
+		}
+		list = append(list, due{
+			qkey:   bytes.Clone(it.Key()),
+			ts:     ts,
+			kind:   v[8],
+			target: ids.ID(v[9 : 9+ids.IDLen]),
+			seq:    binary.BigEndian.Uint64(v[9+ids.IDLen:]),
+		})
+	}
+	err := it.Error()
+	it.Release()
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range list {
+		mk := messageKey(d.target, d.seq)
+		raw, err := s.messages.Get(mk)
+		if err != nil && !errors.Is(err, database.ErrNotFound) {
+			return 0, err
+		}
+		if err == nil && d.kind == KindSession {
+			m, err := decodeMessage(d.target, d.seq, raw)
+			if err != nil {
+				return 0, err
+			}
+			sess, err := s.GetSession(d.target)
+			if err != nil {
+				return 0, fmt.Errorf("pruning message %d of session %s: %w", d.seq, d.target, err)
+			}
+			for _, p := range sess.Participants {
+				if p == m.Author {
+					continue
+				}
+				rk := SessionIDKey(p)
+				if err := s.inbox.Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if err := s.messages.Delete(mk); err != nil {
+			return 0, err
+		}
+		if err := s.retention.Delete(d.qkey); err != nil {
+			return 0, err
+		}
+	}
+	if n := len(list); n > 0 {
+		if err := s.AddCount(CountMessagesStored, -int64(n)); err != nil {
+			return 0, err
+		}
+		if err := s.AddCount(CountMessagesPruned, int64(n)); err != nil {
+			return 0, err
+		}
+	}
+	return len(list), nil
+}
+
+// ---- channels ----
+
+// GetChannel returns a channel, or ErrNotFound.
+func (s *State) GetChannel(id ids.ID) (*Channel, error) {
+	b, err := s.channels.Get(id[:])
+	if err != nil {
+		return nil, err
+	}
+	return decodeChannel(id, b)
+}
+
+// PutChannel stores a channel (new or updated).
+func (s *State) PutChannel(c *Channel) error {
+	return s.channels.Put(c.ID[:], c.encode())
+}
+
+func memberKey(channel ids.ID, member crypto.SessionID) []byte {
+	k := SessionIDKey(member)
+	return cat(channel[:], k[:])
+}
+
+// IsMember reports whether member belongs to channel.
+func (s *State) IsMember(channel ids.ID, member crypto.SessionID) (bool, error) {
+	return s.members.Has(memberKey(channel, member))
+}
+
+// AddMember records membership (the caller keeps Channel.Members).
+func (s *State) AddMember(channel ids.ID, member crypto.SessionID) error {
+	return s.members.Put(memberKey(channel, member), nil)
+}
+
+// RemoveMember deletes membership (the caller keeps Channel.Members).
+func (s *State) RemoveMember(channel ids.ID, member crypto.SessionID) error {
+	return s.members.Delete(memberKey(channel, member))
+}
+
+// Members returns up to limit members of channel, in Session ID order,
+// starting after the given member (nil: from the first).
+func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	start := channel[:]
+	if after != nil {
+		start = append(memberKey(channel, *after), 0)
+	}
+	it := s.members.NewIteratorWithStartAndPrefix(start, channel[:])
+	defer it.Release()
+	var out []crypto.SessionID
+	for len(out) < limit && it.Next() {
+		id, err := SessionIDFromKey(it.Key()[ids.IDLen:])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, it.Error()
+}
+
+// ---- blocks, transactions, metadata ----
+
+// PutBlock stores an accepted block and indexes it by height.
+func (s *State) PutBlock(id ids.ID, height uint64, bytes []byte) error {
+	if err := s.blocks.Put(id[:], bytes); err != nil {
+		return err
+	}
+	return s.heights.Put(u64(height), id[:])
+}
+
+// GetBlock returns the bytes of an accepted block, or ErrNotFound.
+func (s *State) GetBlock(id ids.ID) ([]byte, error) { return s.blocks.Get(id[:]) }
+
+// BlockIDAtHeight returns the ID of the accepted block at height, or
+// ErrNotFound.
+func (s *State) BlockIDAtHeight(height uint64) (ids.ID, error) {
+	return getID(s.heights, u64(height))
+}
+
+// SetLastAccepted records the last accepted block.
+func (s *State) SetLastAccepted(id ids.ID) error { return s.meta.Put(keyLastAccepted, id[:]) }
+
+// LastAccepted returns the last accepted block ID, or ErrNotFound before
+// genesis was applied.
+func (s *State) LastAccepted() (ids.ID, error) { return getID(s.meta, keyLastAccepted) }
+
+// TxLocation is where an accepted transaction sits.
+type TxLocation struct {
+	Height uint64
+	Index  uint32
+}
+
+// PutTx indexes an accepted transaction.
+func (s *State) PutTx(txID ids.ID, loc TxLocation) error {
+	v := binary.BigEndian.AppendUint64(nil, loc.Height)
+	v = binary.BigEndian.AppendUint32(v, loc.Index)
+	return s.txs.Put(txID[:], v)
+}
+
+// GetTx returns where an accepted transaction sits, or ErrNotFound.
+func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
+	v, err := s.txs.Get(txID[:])
+	if err != nil {
+		return TxLocation{}, err
+	}
+	if len(v) != 12 {
+		return TxLocation{}, fmt.Errorf("%w: tx location", ErrCorrupt)
+	}
+	return TxLocation{Height: binary.BigEndian.Uint64(v), Index: binary.BigEndian.Uint32(v[8:])}, nil
+}
+
+// SetGenesis records the hash of the genesis bytes and the chain config.
+func (s *State) SetGenesis(hash [32]byte, configJSON []byte) error {
+	if err := s.meta.Put(keyGenesis, hash[:]); err != nil {
+		return err
+	}
+	return s.meta.Put(keyConfig, configJSON)
+}
+
+// Genesis returns the recorded genesis hash and chain config JSON, or
+// ErrNotFound.
+func (s *State) Genesis() (hash [32]byte, configJSON []byte, err error) {
+	h, err := s.meta.Get(keyGenesis)
+	if err != nil {
+		return hash, nil, err
+	}
+	if len(h) != 32 {
+		return hash, nil, fmt.Errorf("%w: genesis hash", ErrCorrupt)
+	}
+	copy(hash[:], h)
+	configJSON, err = s.meta.Get(keyConfig)
+	return hash, configJSON, err
+}
+
+// Counter names.
+const (
+	CountIdentities     = "identities"
+	CountSessions       = "sessions"
+	CountChannels       = "channels"
+	CountMessagesStored = "messagesStored"
+	CountMessagesTotal  = "messagesTotal"
+	CountMessagesPruned = "messagesPruned"
+)
+
+// Counts are chain-wide figures.
+type Counts struct {
+	Identities     uint64 `json:"identities"`
+	Sessions       uint64 `json:"sessions"`
+	Channels       uint64 `json:"channels"` // channels existing now
+	MessagesStored uint64 `json:"messagesStored"`
+	MessagesTotal  uint64 `json:"messagesTotal"` // ever accepted
+	MessagesPruned uint64 `json:"messagesPruned"`
+}
+
+func countKey(name string) []byte { return []byte("count/" + name) }
+
+// Count returns one counter.
+func (s *State) Count(name string) (uint64, error) { return getU64(s.meta, countKey(name)) }
+
+// AddCount adds delta to a counter. It refuses to go below zero.
+func (s *State) AddCount(name string, delta int64) error {
+	v, err := s.Count(name)
+	if err != nil {
+		return err
+	}
+	if delta < 0 && uint64(-delta) > v {
+		return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
+	}
+	return s.meta.Put(countKey(name), u64(uint64(int64(v)+delta)))
+}
+
+// Counts returns every counter.
+func (s *State) Counts() (Counts, error) {
+	var c Counts
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *uint64
+	}{
+		{CountIdentities, &c.Identities},
+		{CountSessions, &c.Sessions},
+		{CountChannels, &c.Channels},
+		{CountMessagesStored, &c.MessagesStored},
+		{CountMessagesTotal, &c.MessagesTotal},
+		{CountMessagesPruned, &c.MessagesPruned},
+	} {
+		if *f.dst, err = s.Count(f.name); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,191 @@
+// Package state is the SessionVM chain state: identities, sessions,
+// messages, inboxes, channels, author nonces and the block index, stored in
+// a github.com/luxfi/database.Database under prefixdb namespaces.
+//
+// A State is a thin, stateless view: New wraps any database (the node's base
+// database, or a per-block versiondb overlay during verification), and every
+// method reads or writes that database directly. Nothing is cached here, so
+// two States over the same database always agree.
+//
+// # Key layout
+//
+//	root
+//	├── 'm' meta
+//	│   ├── "lastAccepted"    → block ID (32)
+//	│   ├── "genesis"         → SHA-256 of the genesis bytes (32)
+//	│   ├── "config"          → chain config JSON
+//	│   └── "count/<name>"    → uint64 (identities, sessions, channels,
+//	│                           messages stored, messages total, pruned)
+//	├── 'i' identities        <sessionID 33>                → Identity
+//	├── 'n' nonces            <sessionID 33>                → uint64 next nonce
+//	├── 's' sessions          <session 32>                  → Session
+//	├── 'c' message counters  <session|channel 32>          → uint64 last seq
+//	├── 'g' messages          <session|channel 32><seq 8>   → Message
+//	├── 'x' inbox             <recipient 33><pos 8>         → <session 32><seq 8>
+//	├── 'r' retention queue   <pos 8>                       → <time 8><target 32><seq 8>
+//	├── 'h' channels          <channel 32>                  → Channel
+//	├── 'e' channel members   <channel 32><sessionID 33>    → empty
+//	├── 'b' blocks            <block ID 32>                 → block bytes
+//	├── 'k' heights           <height 8>                    → block ID (32)
+//	└── 't' transactions      <tx ID 32>                    → <height 8><index 4>
+//
+// Integers in keys are big-endian so iteration follows numeric order. A
+// Session ID is stored as its prefix byte followed by its 32-byte digest.
+// A position (pos) is Position(height, index) of the transaction that wrote
+// the entry: it orders the inbox and the retention queue by chain order,
+// which is also block-time order because block timestamps never decrease.
+// Sequence numbers of a session or channel start at 1.
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/prefixdb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+)
+
+// ErrNotFound is returned by the getters when a key is absent. It is
+// database.ErrNotFound.
+var ErrNotFound = database.ErrNotFound
+
+// ErrCorrupt reports a stored record that does not decode.
+var ErrCorrupt = errors.New("state: corrupt record")
+
+// Namespace prefixes (see the key layout in the package comment).
+var (
+	prefixMeta      = []byte{'m'}
+	prefixIdentity  = []byte{'i'}
+	prefixNonce     = []byte{'n'}
+	prefixSession   = []byte{'s'}
+	prefixCounter   = []byte{'c'}
+	prefixMessage   = []byte{'g'}
+	prefixInbox     = []byte{'x'}
+	prefixRetention = []byte{'r'}
+	prefixChannel   = []byte{'h'}
+	prefixMember    = []byte{'e'}
+	prefixBlock     = []byte{'b'}
+	prefixHeight    = []byte{'k'}
+	prefixTx        = []byte{'t'}
+)
+
+// Meta keys.
+var (
+	keyLastAccepted = []byte("lastAccepted")
+	keyGenesis      = []byte("genesis")
+	keyConfig       = []byte("config")
+)
+
+// SessionIDSize is the stored size of a Session ID: prefix byte + digest.
+const SessionIDSize = 33
+
+// MaxTxsPerPosition is the number of transaction indexes a height spans in
+// a Position: positions are height<<PositionShift | index.
+const (
+	PositionShift     = 20
+	MaxTxsPerPosition = 1 << PositionShift
+)
+
+// Position returns the chain position of the transaction at index of the
+// block at height.
+func Position(height uint64, index uint32) uint64 {
+	return height<<PositionShift | uint64(index)
+}
+
+// SplitPosition is the inverse of Position.
+func SplitPosition(pos uint64) (height uint64, index uint32) {
+	return pos >> PositionShift, uint32(pos & (MaxTxsPerPosition - 1))
+}
+
+// State is a view of the chain state over one database.
+type State struct {
+	db database.Database
+
+	meta, identities, nonces, sessions, counters, messages, inbox,
+	retention, channels, members, blocks, heights, txs database.Database
+}
+
+// New returns a view of the state stored in db.
+func New(db database.Database) *State {
+	return &State{
+		db:         db,
+		meta:       prefixdb.New(prefixMeta, db),
+		identities: prefixdb.New(prefixIdentity, db),
+		nonces:     prefixdb.New(prefixNonce, db),
+		sessions:   prefixdb.New(prefixSession, db),
+		counters:   prefixdb.New(prefixCounter, db),
+		messages:   prefixdb.New(prefixMessage, db),
+		inbox:      prefixdb.New(prefixInbox, db),
+		retention:  prefixdb.New(prefixRetention, db),
+		channels:   prefixdb.New(prefixChannel, db),
+		members:    prefixdb.New(prefixMember, db),
+		blocks:     prefixdb.New(prefixBlock, db),
+		heights:    prefixdb.New(prefixHeight, db),
+		txs:        prefixdb.New(prefixTx, db),
+	}
+}
+
+// Database returns the database the view reads and writes.
+func (s *State) Database() database.Database { return s.db }
+
+// SessionIDKey returns the 33-byte stored form of a Session ID.
+func SessionIDKey(id crypto.SessionID) [SessionIDSize]byte {
+	var k [SessionIDSize]byte
+	k[0] = id.Prefix
+	copy(k[1:], id.Digest[:])
+	return k
+}
+
+// SessionIDFromKey is the inverse of SessionIDKey.
+func SessionIDFromKey(b []byte) (crypto.SessionID, error) {
+	var id crypto.SessionID
+	if len(b) != SessionIDSize {
+		return id, fmt.Errorf("%w: session ID of %d bytes", ErrCorrupt, len(b))
+	}
+	id.Prefix = b[0]
+	copy(id.Digest[:], b[1:])
+	return id, nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func getU64(db database.KeyValueReader, key []byte) (uint64, error) {
+	b, err := db.Get(key)
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%w: counter of %d bytes", ErrCorrupt, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func getID(db database.KeyValueReader, key []byte) (ids.ID, error) {
+	b, err := db.Get(key)
+	if err != nil {
+		return ids.Empty, err
+	}
+	if len(b) != ids.IDLen {
+		return ids.Empty, fmt.Errorf("%w: ID of %d bytes", ErrCorrupt, len(b))
+	}
+	return ids.ID(b), nil
+}
+
+func cat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

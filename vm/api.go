@@ -1,0 +1,315 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
+)
+
+// API is the read/write surface the JSON-RPC service and the standalone
+// node use. It exposes no internals: values are copies, errors are the
+// named sentinels of packages tx, mempool, state and vm. *VM implements it;
+// a service should depend on this interface.
+type API interface {
+	// IssueTx admits signed transaction bytes into the mempool and returns
+	// the transaction ID. Refusals match the sentinels of package tx (bad
+	// signature, nonce, unknown session, ...), mempool.ErrFull,
+	// mempool.ErrAuthorLimit, mempool.ErrDuplicate or ErrAlreadyAccepted.
+	IssueTx(b []byte) (ids.ID, error)
+	// TxStatus reports a transaction's fate.
+	TxStatus(id ids.ID) (TxStatus, error)
+	// NextNonce returns the nonce the author's next transaction must
+	// carry, counting its pending transactions.
+	NextNonce(author crypto.SessionID) (uint64, error)
+
+	// Identity returns a registered identity, or state.ErrNotFound.
+	Identity(id crypto.SessionID) (*state.Identity, error)
+	// Session returns a session with its status at the last accepted
+	// block's time, or state.ErrNotFound.
+	Session(id ids.ID) (*SessionInfo, error)
+	// Messages returns up to limit messages of a session or channel with
+	// sequence numbers above after.
+	Messages(target ids.ID, after uint64, limit int) ([]*state.Message, error)
+	// Inbox returns up to limit session messages addressed to recipient
+	// (sent by another participant) with positions above after; the
+	// Position of the last one is the next cursor.
+	Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*state.Message, error)
+	// Channel returns a channel, or state.ErrNotFound.
+	Channel(id ids.ID) (*state.Channel, error)
+	// ChannelMembers returns up to limit members after the given one
+	// (nil: from the first), in Session ID byte order.
+	ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error)
+	// IsChannelMember reports whether member belongs to the channel.
+	IsChannelMember(id ids.ID, member crypto.SessionID) (bool, error)
+	// Status returns chain-wide figures.
+	Status() (Status, error)
+
+	// ChainID is the chain ID transactions must carry.
+	ChainID() ids.ID
+	// Config is the chain configuration.
+	Config() config.Config
+	// AcceptedNotify returns a channel closed when the next block is
+	// accepted.
+	AcceptedNotify() <-chan struct{}
+}
+
+var _ API = (*VM)(nil)
+
+// MaxPageSize bounds limit in Messages, Inbox and ChannelMembers.
+const MaxPageSize = 1000
+
+// TxState is the fate of a transaction.
+type TxState uint8
+
+// Transaction states.
+const (
+	TxUnknown  TxState = iota // never seen, or forgotten
+	TxPending                 // in the mempool
+	TxAccepted                // in an accepted block
+	TxDropped                 // admitted, then dropped from the mempool
+)
+
+// String returns "unknown", "pending", "accepted" or "dropped".
+func (s TxState) String() string {
+	switch s {
+	case TxPending:
+		return "pending"
+	case TxAccepted:
+		return "accepted"
+	case TxDropped:
+		return "dropped"
+	default:
+		return "unknown"
+	}
+}
+
+// TxStatus reports a transaction's fate.
+type TxStatus struct {
+	Status TxState
+	Height uint64 // accepted: block height
+	Index  uint32 // accepted: index in the block
+	Reason string // dropped: the refusal that dropped it
+}
+
+// SessionInfo is a session with its status.
+type SessionInfo struct {
+	state.Session
+	Status  state.SessionStatus
+	LastSeq uint64 // sequence number of the latest message
+}
+
+// Status holds chain-wide figures.
+type Status struct {
+	ChainID          ids.ID
+	LastAcceptedID   ids.ID
+	Height           uint64
+	LastAcceptedTime int64 // Unix ms
+	MempoolTxs       int
+	MempoolBytes     int
+	ProcessingBlocks int
+	AcceptedTxs      uint64 // since start
+	Counts           state.Counts
+}
+
+func clampLimit(limit int) int {
+	if limit > MaxPageSize {
+		return MaxPageSize
+	}
+	return limit
+}
+
+func (v *VM) base() *state.State { return state.New(v.db) }
+
+// IssueTx implements API.
+func (v *VM) IssueTx(b []byte) (ids.ID, error) {
+	if err := v.ready(); err != nil {
+		return ids.Empty, err
+	}
+	return v.pool.issue(b)
+}
+
+// TxStatus implements API.
+func (v *VM) TxStatus(id ids.ID) (TxStatus, error) {
+	if err := v.ready(); err != nil {
+		return TxStatus{}, err
+	}
+	loc, err := v.base().GetTx(id)
+	if err == nil {
+		return TxStatus{Status: TxAccepted, Height: loc.Height, Index: loc.Index}, nil
+	}
+	if !errors.Is(err, state.ErrNotFound) {
+		return TxStatus{}, err
+	}
+	if s, ok := v.pool.status(id); ok {
+		return s, nil
+	}
+	// It may have been accepted between the two reads.
+	if loc, err := v.base().GetTx(id); err == nil {
+		return TxStatus{Status: TxAccepted, Height: loc.Height, Index: loc.Index}, nil
+	}
+	return TxStatus{Status: TxUnknown}, nil
+}
+
+// NextNonce implements API.
+func (v *VM) NextNonce(author crypto.SessionID) (uint64, error) {
+	if err := v.ready(); err != nil {
+		return 0, err
+	}
+	return v.pool.nextNonce(author)
+}
+
+// Identity implements API.
+func (v *VM) Identity(id crypto.SessionID) (*state.Identity, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().GetIdentity(id)
+}
+
+// Session implements API.
+func (v *VM) Session(id ids.ID) (*SessionInfo, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	st := v.base()
+	s, err := st.GetSession(id)
+	if err != nil {
+		return nil, err
+	}
+	last, err := st.LastSeq(id)
+	if err != nil {
+		return nil, err
+	}
+	v.chain.mu.Lock()
+	now := v.chain.lastAccepted.Block.Timestamp
+	v.chain.mu.Unlock()
+	return &SessionInfo{Session: *s, Status: s.StatusAt(now), LastSeq: last}, nil
+}
+
+// Messages implements API.
+func (v *VM) Messages(target ids.ID, after uint64, limit int) ([]*state.Message, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().Messages(target, after, clampLimit(limit))
+}
+
+// Inbox implements API.
+func (v *VM) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*state.Message, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	st := v.base()
+	entries, err := st.Inbox(recipient, after, clampLimit(limit))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*state.Message, 0, len(entries))
+	for _, e := range entries {
+		m, err := st.GetMessage(e.Session, e.Seq)
+		if errors.Is(err, state.ErrNotFound) {
+			continue // pruned since the index was read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inbox entry %d: %w", e.Position, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Channel implements API.
+func (v *VM) Channel(id ids.ID) (*state.Channel, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().GetChannel(id)
+}
+
+// ChannelMembers implements API.
+func (v *VM) ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().Members(id, after, clampLimit(limit))
+}
+
+// IsChannelMember implements API.
+func (v *VM) IsChannelMember(id ids.ID, member crypto.SessionID) (bool, error) {
+	if err := v.ready(); err != nil {
+		return false, err
+	}
+	return v.base().IsMember(id, member)
+}
+
+// Status implements API.
+func (v *VM) Status() (Status, error) {
+	if err := v.ready(); err != nil {
+		return Status{}, err
+	}
+	v.chain.mu.Lock()
+	s := Status{
+		ChainID:          v.chainID,
+		LastAcceptedID:   v.chain.lastAccepted.ID(),
+		Height:           v.chain.lastAccepted.Block.Height,
+		LastAcceptedTime: v.chain.lastAccepted.Block.Timestamp,
+		ProcessingBlocks: len(v.chain.processing),
+		AcceptedTxs:      v.chain.acceptedTxs,
+	}
+	v.chain.mu.Unlock()
+	s.MempoolTxs = v.pool.mempool.Len()
+	s.MempoolBytes = v.pool.mempool.Bytes()
+	var err error
+	s.Counts, err = v.base().Counts()
+	return s, err
+}
+
+// ChainID implements API.
+func (v *VM) ChainID() ids.ID { return v.chainID }
+
+// Config implements API.
+func (v *VM) Config() config.Config { return v.genesis.Config }
+
+// BuildAndAccept runs one round of a single-validator chain: BuildBlock,
+// Verify, Accept, SetPreference. It returns ErrNoPendingTxs when there was
+// nothing to build.
+func (v *VM) BuildAndAccept(ctx context.Context) (*Block, error) {
+	sb, err := v.BuildBlock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := sb.(*Block)
+	if err := b.Verify(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.Accept(ctx); err != nil {
+		return nil, err
+	}
+	return b, v.SetPreference(ctx, b.ID())
+}
+
+// Run is the block loop of a standalone, single-validator node:
+// WaitForEvent → BuildBlock → Verify → Accept → SetPreference, until ctx
+// ends or the VM shuts down. It returns nil on either.
+func (v *VM) Run(ctx context.Context) error {
+	for {
+		if _, err := v.WaitForEvent(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrShutdown) {
+				return nil
+			}
+			return err
+		}
+		if _, err := v.BuildAndAccept(ctx); err != nil && !errors.Is(err, ErrNoPendingTxs) {
+			if errors.Is(err, ErrShutdown) {
+				return nil
+			}
+			return err
+		}
+	}
+}

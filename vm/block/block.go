@@ -1,0 +1,134 @@
+// Package block defines the SessionVM block: its canonical bounded
+// encoding and its ID. Execution lives in package execute and the
+// consensus-facing lifecycle in package vm.
+//
+// # Wire format
+//
+//	version u8 (1) | parent [32] | height u64 | timestamp i64 (Unix ms) |
+//	count u32 | count × signed transaction (see package tx)
+//
+// A block is at most config.MaxBlockSize bytes and holds at most
+// config.MaxBlockTxs transactions. The ID is SHA-256 of the bytes. Parse
+// refuses every other form (truncation, trailing bytes, oversize), so
+// Parse(b.Bytes()) reproduces b and every accepted input re-encodes to
+// itself.
+package block
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/state/codec"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Version is the only block version.
+const Version = 1
+
+// HeaderSize is the encoded size of a block without transactions.
+const HeaderSize = 1 + ids.IDLen + 8 + 8 + 4
+
+// Errors of New and Parse.
+var (
+	ErrMalformed          = errors.New("malformed block")
+	ErrTooLarge           = errors.New("block too large")
+	ErrTooManyTxs         = errors.New("too many transactions in block")
+	ErrUnsupportedVersion = errors.New("unsupported block version")
+)
+
+// Block is a parsed block. Its fields must not be modified.
+type Block struct {
+	ParentID  ids.ID
+	Height    uint64
+	Timestamp int64 // Unix milliseconds
+	Txs       []*tx.Tx
+
+	bytes []byte
+	id    ids.ID
+}
+
+// New encodes a block.
+func New(parent ids.ID, height uint64, timestamp int64, txs []*tx.Tx) (*Block, error) {
+	if len(txs) > config.MaxBlockTxs {
+		return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyTxs, len(txs), config.MaxBlockTxs)
+	}
+	size := HeaderSize
+	for _, t := range txs {
+		size += t.Size()
+	}
+	if size > config.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, size, config.MaxBlockSize)
+	}
+	w := codec.NewWriter(size)
+	w.U8(Version)
+	w.Fixed(parent[:])
+	w.U64(height)
+	w.I64(timestamp)
+	w.U32(uint32(len(txs)))
+	for _, t := range txs {
+		w.Fixed(t.Bytes())
+	}
+	return &Block{
+		ParentID:  parent,
+		Height:    height,
+		Timestamp: timestamp,
+		Txs:       txs,
+		bytes:     w.B,
+		id:        sha256.Sum256(w.B),
+	}, nil
+}
+
+// Parse decodes a block. It copies b.
+func Parse(b []byte) (*Block, error) {
+	if len(b) > config.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), config.MaxBlockSize)
+	}
+	b = bytes.Clone(b)
+	r := codec.NewReader(b)
+	if v := r.U8(); r.Err() == nil && v != Version {
+		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, v)
+	}
+	blk := &Block{bytes: b, id: sha256.Sum256(b)}
+	r.FixedInto(blk.ParentID[:])
+	blk.Height = r.U64()
+	blk.Timestamp = r.I64()
+	n := r.Count(config.MaxBlockTxs, "transactions")
+	if err := r.Err(); err != nil {
+		if errors.Is(err, codec.ErrOversize) {
+			return nil, fmt.Errorf("%w: %w", ErrTooManyTxs, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	// Each transaction is larger than its header and signature, which
+	// bounds n by the input before allocating.
+	if n > r.Remaining()/(tx.HeaderSize) {
+		return nil, fmt.Errorf("%w: %d transactions cannot fit in %d bytes", ErrMalformed, n, r.Remaining())
+	}
+	blk.Txs = make([]*tx.Tx, n)
+	for i := range blk.Txs {
+		t, err := tx.ParseFrom(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: transaction %d: %w", ErrMalformed, i, err)
+		}
+		blk.Txs[i] = t
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return blk, nil
+}
+
+// ID returns SHA-256 of the bytes.
+func (b *Block) ID() ids.ID { return b.id }
+
+// Bytes returns the encoding. Do not modify it.
+func (b *Block) Bytes() []byte { return b.bytes }
+
+// Time returns the timestamp as a time.Time.
+func (b *Block) Time() time.Time { return time.UnixMilli(b.Timestamp) }

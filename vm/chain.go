@@ -1,0 +1,379 @@
+package vm
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/luxfi/consensus/core/choices"
+	smblock "github.com/luxfi/consensus/engine/chain/block"
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/versiondb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/block"
+	"github.com/luxfi/session/vm/execute"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Block errors.
+var (
+	ErrUnknownParent      = errors.New("parent block is unknown or not verified")
+	ErrParentNotAccepted  = errors.New("parent is accepted but not the last accepted block")
+	ErrWrongHeight        = errors.New("block height is not parent height + 1")
+	ErrTimestampDecreased = errors.New("block timestamp is before its parent's")
+	ErrFutureTimestamp    = errors.New("block timestamp is too far in the future")
+	ErrInvalidBlockTx     = errors.New("block holds an invalid transaction")
+	ErrNotVerified        = errors.New("block was not verified")
+	ErrAlreadyDecided     = errors.New("block was already accepted or rejected")
+	ErrAcceptOutOfOrder   = errors.New("block's parent is not the last accepted block")
+	ErrNoPendingTxs       = errors.New("no transactions to build a block with")
+	ErrNotInitialized     = errors.New("vm: not initialized")
+	ErrShutdown           = errors.New("vm: shut down")
+)
+
+var _ smblock.Block = (*Block)(nil)
+
+// Block is a block as the consensus engine sees it. It holds its wire form,
+// its decision status and, once verified, the versiondb overlay with the
+// state after it. It talks to its chain, never to the whole VM.
+type Block struct {
+	*block.Block
+	chain *chain
+
+	status   choices.Status
+	overlay  *versiondb.Database // non-nil once verified, until decided
+	children []*Block            // verified children, in verification order
+}
+
+// ID implements smblock.Block.
+func (b *Block) ID() ids.ID { return b.Block.ID() }
+
+// Parent implements smblock.Block.
+func (b *Block) Parent() ids.ID { return b.Block.ParentID }
+
+// ParentID implements smblock.Block.
+func (b *Block) ParentID() ids.ID { return b.Block.ParentID }
+
+// Height implements smblock.Block.
+func (b *Block) Height() uint64 { return b.Block.Height }
+
+// Timestamp implements smblock.Block.
+func (b *Block) Timestamp() time.Time { return b.Block.Time() }
+
+// Status implements smblock.Block: a choices.Status value.
+func (b *Block) Status() uint8 {
+	b.chain.mu.Lock()
+	defer b.chain.mu.Unlock()
+	return uint8(b.chain.canonical(b).status)
+}
+
+// Bytes implements smblock.Block.
+func (b *Block) Bytes() []byte { return b.Block.Bytes() }
+
+// Verify executes the block on an overlay of its parent's state. Verifying
+// a verified block again is a no-op.
+func (b *Block) Verify(context.Context) error {
+	b.chain.mu.Lock()
+	defer b.chain.mu.Unlock()
+	return b.chain.verify(b)
+}
+
+// Accept commits the block, its state and the last-accepted pointer in one
+// atomic batch.
+func (b *Block) Accept(context.Context) error {
+	b.chain.mu.Lock()
+	defer b.chain.mu.Unlock()
+	return b.chain.accept(b)
+}
+
+// Reject drops the block and its overlay. Rejected blocks are not stored.
+func (b *Block) Reject(context.Context) error {
+	b.chain.mu.Lock()
+	defer b.chain.mu.Unlock()
+	return b.chain.reject(b)
+}
+
+// poolHooks is what the chain tells the mempool side.
+type poolHooks interface {
+	blockVerified(b *Block)
+	blockRejected(b *Block)
+	blockAccepted(b *Block) // called after the commit
+}
+
+// chain tracks the accepted tip and the verified, undecided blocks.
+type chain struct {
+	mu sync.Mutex
+
+	db       database.Database // the base database
+	chainID  ids.ID
+	cfg      config.Config
+	verifier *verifier
+	clock    func() time.Time
+	hooks    poolHooks
+
+	lastAccepted *Block
+	preferred    ids.ID
+	processing   map[ids.ID]*Block // lookups only; never iterated
+
+	acceptedTxs, acceptedBlocks uint64
+	onAccept                    func(*Block) // after hooks; for notification
+}
+
+func (c *chain) execContext(height uint64, ts int64) execute.Context {
+	return execute.Context{ChainID: c.chainID, Config: c.cfg, Height: height, Timestamp: ts}
+}
+
+// getBlock returns a processing or accepted block.
+func (c *chain) getBlock(id ids.ID) (*Block, error) {
+	if b, ok := c.processing[id]; ok {
+		return b, nil
+	}
+	if c.lastAccepted != nil && c.lastAccepted.ID() == id {
+		return c.lastAccepted, nil
+	}
+	raw, err := state.New(c.db).GetBlock(id)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", id, err)
+	}
+	blk, err := block.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("stored block %s: %w", id, err)
+	}
+	return &Block{Block: blk, chain: c, status: choices.Accepted}, nil
+}
+
+// parseBlock returns the known block with these bytes, or a new,
+// unverified one.
+func (c *chain) parseBlock(raw []byte) (*Block, error) {
+	if len(raw) > config.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d bytes", block.ErrTooLarge, len(raw))
+	}
+	id := ids.ID(sha256.Sum256(raw))
+	if b, err := c.getBlock(id); err == nil {
+		return b, nil
+	}
+	blk, err := block.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Block{Block: blk, chain: c, status: choices.Processing}, nil
+}
+
+// parentOf returns the parent of b if b may be verified on it, with the
+// database holding the parent's state.
+func (c *chain) parentOf(b *block.Block) (*Block, database.Database, error) {
+	if p, ok := c.processing[b.ParentID]; ok {
+		return p, p.overlay, nil
+	}
+	if c.lastAccepted.ID() == b.ParentID {
+		return c.lastAccepted, c.db, nil
+	}
+	if _, err := state.New(c.db).GetBlock(b.ParentID); err == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrParentNotAccepted, b.ParentID)
+	}
+	return nil, nil, fmt.Errorf("%w: %s", ErrUnknownParent, b.ParentID)
+}
+
+// canonical returns the processing block with b's ID if there is one: two
+// objects parsed from the same bytes share one decision.
+func (c *chain) canonical(b *Block) *Block {
+	if k, ok := c.processing[b.ID()]; ok {
+		return k
+	}
+	return b
+}
+
+func (c *chain) verify(b *Block) error {
+	b = c.canonical(b)
+	switch {
+	case b.status == choices.Accepted:
+		return nil
+	case b.status == choices.Rejected:
+		return ErrAlreadyDecided
+	case b.overlay != nil:
+		return nil // verified before
+	}
+	parent, parentDB, err := c.parentOf(b.Block)
+	if err != nil {
+		return err
+	}
+	if b.Block.Height != parent.Block.Height+1 {
+		return fmt.Errorf("%w: height %d, parent %d", ErrWrongHeight, b.Block.Height, parent.Block.Height)
+	}
+	if b.Block.Timestamp < parent.Block.Timestamp {
+		return fmt.Errorf("%w: %d < %d", ErrTimestampDecreased, b.Block.Timestamp, parent.Block.Timestamp)
+	}
+	// The only use of the clock: bound the proposer's timestamp.
+	if limit := c.clock().UnixMilli() + config.MaxFutureBlockTime; b.Block.Timestamp > limit {
+		return fmt.Errorf("%w: %d > %d", ErrFutureTimestamp, b.Block.Timestamp, limit)
+	}
+	overlay := versiondb.New(parentDB)
+	st := state.New(overlay)
+	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
+		overlay.Abort()
+		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
+	}
+	ctx := c.execContext(b.Block.Height, b.Block.Timestamp)
+	if _, err := execute.Prune(st, ctx); err != nil {
+		overlay.Abort()
+		return err
+	}
+	for i, t := range b.Txs {
+		if err := execute.Tx(st, ctx, uint32(i), t); err != nil {
+			overlay.Abort()
+			return fmt.Errorf("%w: transaction %d (%s): %w", ErrInvalidBlockTx, i, t.ID(), err)
+		}
+	}
+	c.addVerified(b, parent, overlay)
+	return nil
+}
+
+func (c *chain) addVerified(b, parent *Block, overlay *versiondb.Database) {
+	b.overlay = overlay
+	c.processing[b.ID()] = b
+	parent.children = append(parent.children, b)
+	c.hooks.blockVerified(b)
+}
+
+func (c *chain) accept(b *Block) error {
+	if k := c.canonical(b); k != b {
+		b.status = choices.Accepted
+		b = k
+	}
+	switch {
+	case b.status == choices.Accepted:
+		return nil
+	case b.status == choices.Rejected:
+		return ErrAlreadyDecided
+	case b.overlay == nil:
+		return ErrNotVerified
+	case b.Block.ParentID != c.lastAccepted.ID():
+		return fmt.Errorf("%w: parent %s, last accepted %s", ErrAcceptOutOfOrder, b.Block.ParentID, c.lastAccepted.ID())
+	}
+	// The parent's overlay was committed when it was accepted: read the base.
+	if err := b.overlay.SetDatabase(c.db); err != nil {
+		return err
+	}
+	st := state.New(b.overlay)
+	if err := st.PutBlock(b.ID(), b.Block.Height, b.Bytes()); err != nil {
+		return err
+	}
+	for i, t := range b.Txs {
+		if err := st.PutTx(t.ID(), state.TxLocation{Height: b.Block.Height, Index: uint32(i)}); err != nil {
+			return err
+		}
+	}
+	if err := st.SetLastAccepted(b.ID()); err != nil {
+		return err
+	}
+	if err := b.overlay.Commit(); err != nil {
+		return fmt.Errorf("committing block %s: %w", b.ID(), err)
+	}
+	for _, child := range b.children {
+		if child.overlay != nil {
+			if err := child.overlay.SetDatabase(c.db); err != nil {
+				return err
+			}
+		}
+	}
+	b.status = choices.Accepted
+	b.overlay = nil
+	b.children = nil
+	delete(c.processing, b.ID())
+	c.lastAccepted = b
+	c.acceptedBlocks++
+	c.acceptedTxs += uint64(len(b.Txs))
+	c.hooks.blockAccepted(b)
+	if c.onAccept != nil {
+		c.onAccept(b)
+	}
+	return nil
+}
+
+func (c *chain) reject(b *Block) error {
+	if k := c.canonical(b); k != b {
+		b.status = choices.Rejected
+		b = k
+	}
+	switch b.status {
+	case choices.Rejected:
+		return nil
+	case choices.Accepted:
+		return ErrAlreadyDecided
+	}
+	b.status = choices.Rejected
+	if b.overlay != nil {
+		b.overlay.Abort()
+		b.overlay = nil
+		delete(c.processing, b.ID())
+		c.hooks.blockRejected(b)
+	}
+	b.children = nil
+	return nil
+}
+
+// build makes a block on the preferred block from pending transactions,
+// executing them as it goes (the result is a verified block). pending is in
+// mempool order; skip receives every transaction that could not be
+// included, with the reason.
+func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error)) (*Block, error) {
+	parent, ok := c.processing[c.preferred]
+	var parentDB database.Database
+	if ok {
+		parentDB = parent.overlay
+	} else {
+		parent, parentDB = c.lastAccepted, c.db
+	}
+	onTip := parent == c.lastAccepted
+	ts := max(c.clock().UnixMilli(), parent.Block.Timestamp)
+	height := parent.Block.Height + 1
+	overlay := versiondb.New(parentDB)
+	st := state.New(overlay)
+	ctx := c.execContext(height, ts)
+	if _, err := execute.Prune(st, ctx); err != nil {
+		overlay.Abort()
+		return nil, err
+	}
+	var txs []*tx.Tx
+	size := block.HeaderSize
+	for _, t := range pending {
+		if len(txs) == config.MaxBlockTxs {
+			break
+		}
+		if size+t.Size() > config.MaxBlockSize {
+			continue // a smaller transaction may still fit
+		}
+		if err := c.verifier.verifyTx(t, st.GetIdentity); err != nil {
+			skip(t, onTip, err)
+			continue
+		}
+		if err := execute.Tx(st, ctx, uint32(len(txs)), t); err != nil {
+			if !tx.IsRefusal(err) {
+				overlay.Abort()
+				return nil, err
+			}
+			skip(t, onTip, err)
+			continue
+		}
+		txs = append(txs, t)
+		size += t.Size()
+	}
+	if len(txs) == 0 {
+		overlay.Abort()
+		return nil, ErrNoPendingTxs
+	}
+	blk, err := block.New(parent.ID(), height, ts, txs)
+	if err != nil {
+		overlay.Abort()
+		return nil, err
+	}
+	b := &Block{Block: blk, chain: c, status: choices.Processing}
+	c.addVerified(b, parent, overlay)
+	return b, nil
+}

@@ -1,0 +1,63 @@
+package vm
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/badgerdb"
+)
+
+// DBOptions tune OpenDB.
+type DBOptions struct {
+	// SyncWrites makes every commit fsync before returning (survives power
+	// loss, not only process crashes). Off by default: a killed process
+	// loses nothing either way, since writes reach the OS before Accept
+	// returns.
+	SyncWrites bool
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+}
+
+// OpenDB opens (creating it if needed) the on-disk chain database in dir:
+// BadgerDB, through github.com/luxfi/database/badgerdb. Pass the result to
+// Initialize; the VM closes it at Shutdown.
+//
+// BadgerDB separates keys (an LSM tree) from large values (an append-only
+// value log). SessionVM writes mostly large, write-once values (blocks of
+// 3.7 KB signed transactions, ciphertexts) under small keys, which is the
+// workload that design serves: compaction moves only keys and pointers. It
+// is pure Go and needs no build tag (pebbledb and leveldb do in this
+// module set).
+func OpenDB(dir string, opts DBOptions) (database.Database, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("vm: database directory required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("vm: creating database directory: %w", err)
+	}
+	cache := opts.CacheBytes
+	if cache <= 0 {
+		cache = 64 << 20
+	}
+	cfg, err := json.Marshal(map[string]any{
+		"syncWrites":     opts.SyncWrites,
+		"numCompactors":  2,
+		"numMemtables":   3,
+		"memTableSize":   64 << 20,
+		"blockCacheSize": cache,
+		"indexCacheSize": cache / 2,
+		// Values above 1 KiB (transactions, ciphertexts, blocks) go to the
+		// value log; keys, counters and index entries stay in the LSM.
+		"valueThreshold": 1024,
+	})
+	if err != nil {
+		return nil, err
+	}
+	db, err := badgerdb.New(dir, cfg, "sessionvm", nil)
+	if err != nil {
+		return nil, fmt.Errorf("vm: opening database in %s: %w", dir, err)
+	}
+	return db, nil
+}

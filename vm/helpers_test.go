@@ -1,0 +1,196 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/memdb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// genesisTime is the genesis timestamp of the test chains (Unix seconds).
+const genesisTime = 1_767_225_600
+
+// Identities cost ~150µs each; derive a fixed set once.
+var (
+	identitiesOnce sync.Once
+	testIDs        []*crypto.Identity
+)
+
+func identity(t testing.TB, i int) *crypto.Identity {
+	t.Helper()
+	identitiesOnce.Do(func() {
+		for n := 0; n < 8; n++ {
+			var seed [32]byte
+			seed[0] = byte(n + 1)
+			id, err := crypto.IdentityFromSeed(seed)
+			if err != nil {
+				panic(err)
+			}
+			testIDs = append(testIDs, id)
+		}
+	})
+	return testIDs[i]
+}
+
+func sid(t testing.TB, id *crypto.Identity) crypto.SessionID {
+	t.Helper()
+	s, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// genesisJSON returns a genesis with the given config object and initial
+// identities.
+func genesisJSON(t testing.TB, cfg map[string]any, initial ...*crypto.Identity) []byte {
+	t.Helper()
+	type ident struct {
+		SessionID    string `json:"sessionId"`
+		KEMPublicKey []byte `json:"kemPublicKey"`
+		DSAPublicKey []byte `json:"dsaPublicKey"`
+	}
+	g := map[string]any{"timestamp": genesisTime}
+	if cfg != nil {
+		g["config"] = cfg
+	}
+	var list []ident
+	for _, id := range initial {
+		list = append(list, ident{id.SessionID, id.KEMPublicKey, id.DSAPublicKey})
+	}
+	if list != nil {
+		g["identities"] = list
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{now: time.Unix(genesisTime+60, 0)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     testing.TB
+	vm    *VM
+	db    database.Database
+	clock *testClock
+}
+
+func newEnvDB(t testing.TB, db database.Database, genesis []byte, clock *testClock) *env {
+	t.Helper()
+	if clock == nil {
+		clock = newTestClock()
+	}
+	v := New(WithClock(clock.Now))
+	if err := v.Initialize(context.Background(), nil, db, genesis, nil, nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Shutdown(context.Background()) })
+	return &env{t: t, vm: v, db: db, clock: clock}
+}
+
+// newEnv starts a VM on memdb whose genesis registers identities 0..3.
+func newEnv(t testing.TB, cfg map[string]any) *env {
+	t.Helper()
+	return newEnvDB(t, memdb.New(), genesisJSON(t, cfg, identity(t, 0), identity(t, 1), identity(t, 2), identity(t, 3)), nil)
+}
+
+// sign signs a transaction of id with its next nonce (as the VM sees it).
+func (e *env) sign(id *crypto.Identity, p tx.Payload) *tx.Tx {
+	e.t.Helper()
+	n, err := e.vm.NextNonce(sid(e.t, id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.signNonce(id, n, p)
+}
+
+func (e *env) signNonce(id *crypto.Identity, nonce uint64, p tx.Payload) *tx.Tx {
+	e.t.Helper()
+	t, err := tx.Sign(id, e.vm.ChainID(), nonce, p)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+// issue admits t and fails the test on refusal.
+func (e *env) issue(t *tx.Tx) ids.ID {
+	e.t.Helper()
+	id, err := e.vm.IssueTx(t.Bytes())
+	if err != nil {
+		e.t.Fatalf("IssueTx(%s): %v", t.Type(), err)
+	}
+	if id != t.ID() {
+		e.t.Fatalf("IssueTx returned %s, want %s", id, t.ID())
+	}
+	return id
+}
+
+// do signs, issues, builds and accepts one transaction of id.
+func (e *env) do(id *crypto.Identity, p tx.Payload) *tx.Tx {
+	e.t.Helper()
+	t := e.sign(id, p)
+	e.issue(t)
+	e.accept()
+	return t
+}
+
+// accept builds, verifies and accepts one block.
+func (e *env) accept() *Block {
+	e.t.Helper()
+	e.clock.Advance(time.Second)
+	b, err := e.vm.BuildAndAccept(context.Background())
+	if err != nil {
+		e.t.Fatalf("BuildAndAccept: %v", err)
+	}
+	return b
+}
+
+// createSession opens a session of creator with others and returns its ID.
+func (e *env) createSession(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
+	e.t.Helper()
+	var ps []crypto.SessionID
+	for _, o := range others {
+		ps = append(ps, sid(e.t, o))
+	}
+	t := e.do(creator, &tx.CreateSession{Participants: ps, Metadata: []byte("meta")})
+	return tx.SessionIDFor(e.vm.ChainID(), t.Author, t.Nonce)
+}
+
+func mustIs(t testing.TB, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+}

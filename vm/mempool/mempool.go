@@ -1,0 +1,209 @@
+// Package mempool is the bounded, deduplicating, first-in first-out pool
+// of transactions waiting for a block.
+//
+// Order is admission order, kept in a slice (never a map), so a block
+// builder reading Ordered gets the same sequence on every run. Because the
+// VM admits an author's transactions only with consecutive nonces, FIFO
+// order is also nonce order per author. The pool bounds the number of
+// transactions, their total size, and each author's share.
+//
+// The pool does no validation of its own; package vm checks every
+// transaction before Add. It is safe for concurrent use.
+package mempool
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Admission errors.
+var (
+	ErrDuplicate   = errors.New("transaction already in the mempool")
+	ErrFull        = errors.New("mempool full")
+	ErrAuthorLimit = errors.New("too many pending transactions from this author")
+)
+
+// Limits bound a pool.
+type Limits struct {
+	MaxTxs       int
+	MaxBytes     int
+	MaxPerAuthor int
+}
+
+type entry struct {
+	t       *tx.Tx
+	removed bool
+}
+
+// Mempool is a FIFO transaction pool.
+type Mempool struct {
+	mu        sync.Mutex
+	limits    Limits
+	order     []*entry // admission order; removed entries are compacted away
+	dead      int      // removed entries still in order
+	byID      map[ids.ID]*entry
+	perAuthor map[crypto.SessionID]int
+	bytes     int
+}
+
+// New returns an empty pool.
+func New(l Limits) *Mempool {
+	return &Mempool{
+		limits:    l,
+		byID:      make(map[ids.ID]*entry),
+		perAuthor: make(map[crypto.SessionID]int),
+	}
+}
+
+// Limits returns the pool's limits.
+func (m *Mempool) Limits() Limits { return m.limits }
+
+// CheckRoom reports whether t could be added now (ignoring validity).
+func (m *Mempool) CheckRoom(t *tx.Tx) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.checkRoom(t)
+}
+
+func (m *Mempool) checkRoom(t *tx.Tx) error {
+	if _, dup := m.byID[t.ID()]; dup {
+		return ErrDuplicate
+	}
+	if len(m.byID) >= m.limits.MaxTxs || m.bytes+t.Size() > m.limits.MaxBytes {
+		return fmt.Errorf("%w: %d transactions, %d bytes", ErrFull, len(m.byID), m.bytes)
+	}
+	if m.perAuthor[t.Author] >= m.limits.MaxPerAuthor {
+		return fmt.Errorf("%w: %d pending", ErrAuthorLimit, m.limits.MaxPerAuthor)
+	}
+	return nil
+}
+
+// Add appends t.
+func (m *Mempool) Add(t *tx.Tx) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkRoom(t); err != nil {
+		return err
+	}
+	e := &entry{t: t}
+	m.order = append(m.order, e)
+	m.byID[t.ID()] = e
+	m.perAuthor[t.Author]++
+	m.bytes += t.Size()
+	return nil
+}
+
+// Has reports whether id is pending.
+func (m *Mempool) Has(id ids.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.byID[id]
+	return ok
+}
+
+// Len returns the number of pending transactions.
+func (m *Mempool) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID)
+}
+
+// Bytes returns the total size of pending transactions.
+func (m *Mempool) Bytes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+// Pending returns how many transactions of author are pending.
+func (m *Mempool) Pending(author crypto.SessionID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.perAuthor[author]
+}
+
+// Ordered returns the pending transactions in admission order.
+func (m *Mempool) Ordered() []*tx.Tx {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*tx.Tx, 0, len(m.byID))
+	for _, e := range m.order {
+		if !e.removed {
+			out = append(out, e.t)
+		}
+	}
+	return out
+}
+
+// IsPrefix reports whether ids are exactly the first len(ids) pending
+// transactions, in order.
+func (m *Mempool) IsPrefix(txIDs []ids.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := 0
+	for _, e := range m.order {
+		if i == len(txIDs) {
+			return true
+		}
+		if e.removed {
+			continue
+		}
+		if e.t.ID() != txIDs[i] {
+			return false
+		}
+		i++
+	}
+	return i == len(txIDs)
+}
+
+// Remove drops the given transactions (absent ones are ignored) and returns
+// how many it dropped.
+func (m *Mempool) Remove(txIDs ...ids.ID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, id := range txIDs {
+		e, ok := m.byID[id]
+		if !ok {
+			continue
+		}
+		e.removed = true
+		delete(m.byID, id)
+		if m.perAuthor[e.t.Author]--; m.perAuthor[e.t.Author] == 0 {
+			delete(m.perAuthor, e.t.Author)
+		}
+		m.bytes -= e.t.Size()
+		m.dead++
+		n++
+	}
+	if m.dead > 64 && m.dead > len(m.order)/2 {
+		live := make([]*entry, 0, len(m.byID))
+		for _, e := range m.order {
+			if !e.removed {
+				live = append(live, e)
+			}
+		}
+		m.order = live
+		m.dead = 0
+	}
+	return n
+}
+
+// Any reports whether f holds for a pending transaction, visiting them in
+// order and stopping at the first match. f must not call the pool.
+func (m *Mempool) Any(f func(*tx.Tx) bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.order {
+		if !e.removed && f(e.t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,268 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	smblock "github.com/luxfi/consensus/engine/chain/block"
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/versiondb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/execute"
+	"github.com/luxfi/session/vm/mempool"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// ErrAlreadyAccepted reports a transaction that is already on chain.
+var ErrAlreadyAccepted = errors.New("transaction already accepted")
+
+// rejectedCacheSize bounds the remembered reasons of dropped transactions.
+const rejectedCacheSize = 1 << 14
+
+// pool admits transactions into the mempool. Admission executes each
+// transaction on an overlay holding the accepted state plus every pending
+// transaction in mempool order, so a transaction is refused, with its
+// named error, exactly when the next block could not include it; and a
+// client may queue dependent transactions (register, then create a
+// session, then send) without waiting for blocks.
+type pool struct {
+	mu sync.Mutex // guards the fields below; taken after chain.mu
+
+	db       database.Database
+	chain    *chain // read-only use of chainID, cfg, verifier, clock
+	mempool  *mempool.Mempool
+	overlay  *versiondb.Database // accepted state + pending transactions
+	applied  int                 // transactions applied to overlay since it was made
+	tip      *Block              // the accepted block overlay is based on
+	inFlight map[ids.ID]int      // pending tx → number of processing blocks holding it
+	rejected *fifoCache[ids.ID, string]
+	wake     chan struct{} // closed and replaced when work may be pending
+	msgChan  chan<- smblock.Message
+}
+
+func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<- smblock.Message) *pool {
+	return &pool{
+		db:       db,
+		chain:    c,
+		mempool:  mp,
+		overlay:  versiondb.New(db),
+		inFlight: make(map[ids.ID]int),
+		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
+		wake:     make(chan struct{}),
+		msgChan:  msgChan,
+	}
+}
+
+// signal wakes WaitForEvent and tells the engine when a channel was given.
+// Call with p.mu held.
+func (p *pool) signal() {
+	close(p.wake)
+	p.wake = make(chan struct{})
+	if p.msgChan != nil {
+		select {
+		case p.msgChan <- smblock.Message{Type: smblock.PendingTxs}:
+		default: // the engine already has a pending notification
+		}
+	}
+}
+
+// issue admits raw transaction bytes.
+func (p *pool) issue(raw []byte) (ids.ID, error) {
+	t, err := tx.Parse(raw)
+	if err != nil {
+		return ids.Empty, err
+	}
+	return t.ID(), p.issueTx(t)
+}
+
+func (p *pool) issueTx(t *tx.Tx) error {
+	c := p.chain
+	if err := t.Check(c.chainID); err != nil {
+		return err
+	}
+	if err := p.mempool.CheckRoom(t); err != nil {
+		return err
+	}
+	base := state.New(p.db)
+	if _, err := base.GetTx(t.ID()); err == nil {
+		return ErrAlreadyAccepted
+	}
+	// The expensive part, outside every lock, so concurrent submissions
+	// verify on all cores. The key comes from the cache, the accepted state
+	// or, for an author registered by a pending transaction, the overlay.
+	err := c.verifier.verifyTx(t, func(id crypto.SessionID) (*state.Identity, error) {
+		i, err := base.GetIdentity(id)
+		if errors.Is(err, state.ErrNotFound) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return state.New(p.overlay).GetIdentity(id)
+		}
+		return i, err
+	})
+	if err != nil {
+		return err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.mempool.CheckRoom(t); err != nil {
+		return err
+	}
+	tip := p.tip
+	ts := max(c.clock().UnixMilli(), tip.Block.Timestamp)
+	ctx := c.execContext(tip.Block.Height+1, ts)
+	if err := execute.Tx(state.New(p.overlay), ctx, p.position(), t); err != nil {
+		return err
+	}
+	p.applied++
+	if err := p.mempool.Add(t); err != nil {
+		// Unreachable (room was checked under the lock), but the overlay
+		// now holds t: rebuild it from the pool.
+		p.rebuild()
+		return err
+	}
+	p.signal()
+	return nil
+}
+
+// position gives pending transactions distinct positions in the overlay.
+func (p *pool) position() uint32 { return uint32(p.applied % state.MaxTxsPerPosition) }
+
+// rebuild recomputes the overlay from the accepted state, dropping every
+// pending transaction that no longer applies. Call with p.mu held.
+func (p *pool) rebuild() {
+	p.overlay.Abort()
+	p.overlay = versiondb.New(p.db)
+	p.applied = 0
+	st := state.New(p.overlay)
+	ctx := p.chain.execContext(p.tip.Block.Height+1, p.tip.Block.Timestamp)
+	var drop []ids.ID
+	for _, t := range p.mempool.Ordered() {
+		if err := execute.Tx(st, ctx, p.position(), t); err != nil {
+			drop = append(drop, t.ID())
+			p.rejected.Put(t.ID(), err.Error())
+			continue
+		}
+		p.applied++
+	}
+	p.mempool.Remove(drop...)
+}
+
+// blockVerified implements poolHooks.
+func (p *pool) blockVerified(b *Block) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range b.Txs {
+		if p.mempool.Has(t.ID()) {
+			p.inFlight[t.ID()]++
+		}
+	}
+}
+
+// blockRejected implements poolHooks: its transactions may be built again.
+func (p *pool) blockRejected(b *Block) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.release(b)
+	p.signal()
+}
+
+func (p *pool) release(b *Block) {
+	for _, t := range b.Txs {
+		if n, ok := p.inFlight[t.ID()]; ok {
+			if n <= 1 {
+				delete(p.inFlight, t.ID())
+			} else {
+				p.inFlight[t.ID()] = n - 1
+			}
+		}
+	}
+}
+
+// blockAccepted implements poolHooks. When the block holds exactly the
+// oldest pending transactions (the usual case: this node built it), the
+// overlay already reflects them and stays; otherwise it is rebuilt. Either
+// way the overlay is rebuilt once it has absorbed many more transactions
+// than are pending, so its memory stays bounded.
+func (p *pool) blockAccepted(b *Block) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.release(b)
+	txIDs := make([]ids.ID, len(b.Txs))
+	for i, t := range b.Txs {
+		txIDs[i] = t.ID()
+		delete(p.inFlight, t.ID())
+	}
+	prefix := p.mempool.IsPrefix(txIDs)
+	p.mempool.Remove(txIDs...)
+	p.tip = b
+	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
+		p.rebuild()
+	}
+	p.signal()
+}
+
+// skipped is called by the builder for a pending transaction it could not
+// include. A refusal on the accepted tip means the transaction can never
+// apply in its place: the overlay is rebuilt (after building) to drop it.
+func (p *pool) skipped(needRebuild *bool) func(t *tx.Tx, onTip bool, err error) {
+	return func(t *tx.Tx, onTip bool, err error) {
+		if onTip && !errors.Is(err, tx.ErrReplayedNonce) {
+			*needRebuild = true
+		}
+	}
+}
+
+// hasBuildable reports whether a pending transaction is in no processing
+// block. Call with p.mu held.
+func (p *pool) hasBuildable() bool {
+	return p.mempool.Any(func(t *tx.Tx) bool { return p.inFlight[t.ID()] == 0 })
+}
+
+// waitForWork blocks until a transaction could go into a new block.
+func (p *pool) waitForWork(ctx context.Context, done <-chan struct{}) error {
+	for {
+		p.mu.Lock()
+		ok := p.hasBuildable()
+		wake := p.wake
+		p.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return ErrShutdown
+		}
+	}
+}
+
+// status reports on a transaction that is not accepted.
+func (p *pool) status(id ids.ID) (TxStatus, bool) {
+	if p.mempool.Has(id) {
+		return TxStatus{Status: TxPending}, true
+	}
+	if reason, ok := p.rejected.Get(id); ok {
+		return TxStatus{Status: TxDropped, Reason: reason}, true
+	}
+	return TxStatus{}, false
+}
+
+// nextNonce returns the nonce the author's next transaction must carry,
+// counting pending transactions.
+func (p *pool) nextNonce(author crypto.SessionID) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, err := state.New(p.overlay).Nonce(author)
+	if err != nil {
+		return 0, fmt.Errorf("nonce: %w", err)
+	}
+	return n, nil
+}

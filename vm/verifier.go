@@ -1,0 +1,175 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/execute"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Cache bounds of the verifier. A parsed ML-DSA-65 public key keeps its
+// expanded matrix (about 30 KiB), which bounds the key cache.
+const (
+	sigCacheSize = 1 << 17
+	keyCacheSize = 2048
+)
+
+// verifier checks transaction signatures once each.
+//
+// A Session ID is a hash of the identity's public keys, so the key that
+// verifies a transaction is fixed by its author: a verdict for a
+// transaction ID (a hash of the signed bytes) never changes, whatever the
+// state, and parsed keys can be cached by Session ID, whichever transaction
+// or state record they came from.
+type verifier struct {
+	sigs    *fifoCache[ids.ID, bool] // verdict by transaction ID
+	keys    *fifoCache[crypto.SessionID, *crypto.DSAPublicKey]
+	workers int
+
+	verified atomic.Uint64 // signatures actually checked (cache misses)
+}
+
+func newVerifier() *verifier {
+	return &verifier{
+		sigs:    newFIFOCache[ids.ID, bool](sigCacheSize),
+		keys:    newFIFOCache[crypto.SessionID, *crypto.DSAPublicKey](keyCacheSize),
+		workers: runtime.GOMAXPROCS(0),
+	}
+}
+
+// keyLookup finds the identity record of an author, or state.ErrNotFound.
+type keyLookup func(crypto.SessionID) (*state.Identity, error)
+
+// keyFor returns the parsed DSA key of t's author: from a RegisterIdentity
+// payload (whose derivation t.Check verified), the cache, or lookup.
+func (v *verifier) keyFor(t *tx.Tx, lookup keyLookup) (*crypto.DSAPublicKey, error) {
+	if k, ok := v.keys.Get(t.Author); ok {
+		return k, nil
+	}
+	var raw []byte
+	if reg, ok := t.Payload.(*tx.RegisterIdentity); ok {
+		raw = reg.DSAPublicKey
+	} else {
+		id, err := lookup(t.Author)
+		if errors.Is(err, state.ErrNotFound) {
+			return nil, execute.ErrUnregistered(t.Author)
+		}
+		if err != nil {
+			return nil, err
+		}
+		raw = id.DSAPublicKey
+	}
+	k, err := crypto.ParseDSAPublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ML-DSA-65 key", tx.ErrInvalidPublicKey)
+	}
+	v.keys.Put(t.Author, k)
+	return k, nil
+}
+
+// verifyTx checks one signature (cached). The caller ran t.Check.
+func (v *verifier) verifyTx(t *tx.Tx, lookup keyLookup) error {
+	if ok, seen := v.sigs.Get(t.ID()); seen {
+		if !ok {
+			return tx.ErrBadSignature
+		}
+		return nil
+	}
+	k, err := v.keyFor(t, lookup)
+	if err != nil {
+		return err
+	}
+	return v.check(t, k)
+}
+
+func (v *verifier) check(t *tx.Tx, k *crypto.DSAPublicKey) error {
+	ok := t.VerifySignature(k)
+	v.verified.Add(1)
+	v.sigs.Put(t.ID(), ok)
+	if !ok {
+		return tx.ErrBadSignature
+	}
+	return nil
+}
+
+// verifyBlock checks the signatures of txs not seen before, in parallel on
+// every core. Keys come from the cache, from lookup (the parent state), or
+// from a RegisterIdentity earlier in the same block. The first failure in
+// block order is returned, naming the transaction index.
+func (v *verifier) verifyBlock(txs []*tx.Tx, lookup keyLookup) error {
+	type job struct {
+		index int
+		t     *tx.Tx
+		key   *crypto.DSAPublicKey
+	}
+	var jobs []job
+	var blockKeys map[crypto.SessionID]*tx.RegisterIdentity // lookups only
+	for i, t := range txs {
+		reg, isReg := t.Payload.(*tx.RegisterIdentity)
+		if isReg {
+			if blockKeys == nil {
+				blockKeys = make(map[crypto.SessionID]*tx.RegisterIdentity)
+			}
+			if _, dup := blockKeys[t.Author]; !dup {
+				blockKeys[t.Author] = reg
+			}
+		}
+		if ok, seen := v.sigs.Get(t.ID()); seen {
+			if !ok {
+				return fmt.Errorf("transaction %d: %w", i, tx.ErrBadSignature)
+			}
+			continue
+		}
+		if isReg {
+			// Only a payload whose keys derive the author may supply the key.
+			if err := t.Check(t.ChainID); err != nil {
+				return fmt.Errorf("transaction %d: %w", i, err)
+			}
+		}
+		k, err := v.keyFor(t, func(id crypto.SessionID) (*state.Identity, error) {
+			if r, ok := blockKeys[id]; ok {
+				return &state.Identity{ID: id, KEMPublicKey: r.KEMPublicKey, DSAPublicKey: r.DSAPublicKey}, nil
+			}
+			return lookup(id)
+		})
+		if err != nil {
+			return fmt.Errorf("transaction %d: %w", i, err)
+		}
+		jobs = append(jobs, job{index: i, t: t, key: k})
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	workers := min(v.workers, len(jobs))
+	failed := make([]bool, len(jobs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(jobs) {
+					return
+				}
+				failed[j] = v.check(jobs[j].t, jobs[j].key) != nil
+			}
+		}()
+	}
+	wg.Wait()
+	for j, f := range failed {
+		if f {
+			return fmt.Errorf("transaction %d: %w", jobs[j].index, tx.ErrBadSignature)
+		}
+	}
+	return nil
+}

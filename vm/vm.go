@@ -1,0 +1,552 @@
+// Package vm is SessionVM: a Lux chain VM (block.ChainVM of
+// github.com/luxfi/consensus v1.22.46) that stores post-quantum identities,
+// sessions, end-to-end encrypted messages and channels.
+//
+// # Layout
+//
+// The VM follows avalanchego's xsvm: this package is the thin, typed
+// boundary to the node; the work lives in subpackages.
+//
+//	vm/tx       transactions: wire format, signatures, named refusals
+//	vm/block    block wire format and ID
+//	vm/execute  the deterministic state transition (and retention pruning)
+//	vm/genesis  genesis JSON, applied once
+//	vm/mempool  bounded FIFO pool
+//	state       the chain state over github.com/luxfi/database
+//	config      chain configuration and protocol bounds
+//
+// # Blocks
+//
+// Verify executes a block on a versiondb overlay of its parent's state (the
+// parent's own overlay while it is undecided), so competing siblings verify
+// independently. Accept writes the block, its transaction index, its state
+// and the last-accepted pointer through that overlay in one atomic batch.
+// Reject drops the overlay; rejected blocks are never stored. Execution
+// reads only the block and its parent's state: the wall clock is read only
+// to stamp a block being built and to refuse timestamps more than
+// config.MaxFutureBlockTime ahead; no map is iterated to order anything.
+//
+// # Signatures
+//
+// ML-DSA-65 verification dominates the cost of a transaction. Each
+// signature is checked once, at mempool admission or when a block brings
+// it first, and the verdict is cached by transaction ID (a hash of the
+// signed bytes, signature included). A block's unseen signatures are
+// checked in parallel on every core. Parsed public keys are cached by
+// Session ID, which is a hash of the keys.
+//
+// # Mempool
+//
+// IssueTx admits a transaction only if it would apply after every pending
+// one (see pool), so invalid transactions are refused up front with the
+// named errors of package tx; the pool is bounded in count, bytes and per
+// author, deduplicated, and ordered by admission. WaitForEvent returns
+// block.PendingTxs while a pending transaction is in no processing block,
+// and admission also sends on the engine's msgChan when one is given.
+//
+// # Standalone use
+//
+// A node without Lux consensus (one validator) runs Run, which loops
+// WaitForEvent → BuildBlock → Verify → Accept → SetPreference. OpenDB opens
+// the on-disk database.
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	consensusctx "github.com/luxfi/consensus/context"
+	"github.com/luxfi/consensus/core/choices"
+	smblock "github.com/luxfi/consensus/engine/chain/block"
+	"github.com/luxfi/database"
+	"github.com/luxfi/database/versiondb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/block"
+	"github.com/luxfi/session/vm/genesis"
+	"github.com/luxfi/session/vm/mempool"
+)
+
+// Name is the VM name; the Lux VM ID is these bytes zero-padded to 32.
+const Name = "sessionvm"
+
+// Version is reported by Version.
+const Version = "sessionvm/0.1.0"
+
+var _ smblock.ChainVM = (*VM)(nil)
+
+// Initialization errors.
+var (
+	ErrBadDatabase     = errors.New("vm: db must be a github.com/luxfi/database.Database")
+	ErrBadChainContext = errors.New("vm: unsupported chain context type")
+	ErrBadMsgChan      = errors.New("vm: msgChan must be nil or a chan block.Message")
+	ErrGenesisMismatch = errors.New("vm: the database holds a chain with another genesis")
+	ErrBadNodeConfig   = errors.New("vm: invalid node config")
+)
+
+// NodeConfig is the node-local configuration (Initialize's configBytes):
+// settings that need not agree between nodes. Omitted fields take the
+// defaults of package config.
+type NodeConfig struct {
+	MempoolTxs          int `json:"mempoolTxs"`
+	MempoolBytes        int `json:"mempoolBytes"`
+	MaxPendingPerAuthor int `json:"maxPendingPerAuthor"`
+}
+
+// ParseNodeConfig parses configBytes (empty means defaults).
+func ParseNodeConfig(b []byte) (NodeConfig, error) {
+	c := NodeConfig{
+		MempoolTxs:          config.DefaultMempoolTxs,
+		MempoolBytes:        config.DefaultMempoolBytes,
+		MaxPendingPerAuthor: config.DefaultMaxPendingPerAuthor,
+	}
+	if len(b) == 0 || string(b) == "null" {
+		return c, nil
+	}
+	var raw struct {
+		MempoolTxs          *int `json:"mempoolTxs"`
+		MempoolBytes        *int `json:"mempoolBytes"`
+		MaxPendingPerAuthor *int `json:"maxPendingPerAuthor"`
+	}
+	if err := config.DecodeStrict(b, &raw); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
+	}
+	for _, f := range []struct {
+		name string
+		src  *int
+		dst  *int
+		max  int
+	}{
+		{"mempoolTxs", raw.MempoolTxs, &c.MempoolTxs, 1 << 22},
+		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1 << 34},
+		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1 << 22},
+	} {
+		if f.src == nil {
+			continue
+		}
+		if *f.src <= 0 || *f.src > f.max {
+			return c, fmt.Errorf("%w: %s must be in [1, %d], got %d", ErrBadNodeConfig, f.name, f.max, *f.src)
+		}
+		*f.dst = *f.src
+	}
+	return c, nil
+}
+
+// Option configures a VM made by New.
+type Option func(*VM)
+
+// WithClock replaces the wall clock (tests). It is read only to stamp new
+// blocks and to bound the timestamps of blocks being verified.
+func WithClock(now func() time.Time) Option { return func(v *VM) { v.clock = now } }
+
+// VM is the SessionVM chain VM. The zero value is ready for Initialize.
+type VM struct {
+	clock func() time.Time
+
+	initialized bool
+	db          database.Database
+	chainID     ids.ID
+	genesis     *genesis.Genesis
+	nodeCfg     NodeConfig
+
+	chain    *chain
+	pool     *pool
+	verifier *verifier
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced on every accept
+
+	shutdownOnce sync.Once
+	done         chan struct{}
+}
+
+// New returns a VM with options applied.
+func New(opts ...Option) *VM {
+	v := &VM{}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// chainIDFrom converts the node's chain context. Accepted: the
+// *context.Context of github.com/luxfi/consensus (what rpcchainvm passes),
+// block.ChainContext (by value or pointer), or nil. When there is none, or
+// its ChainID is empty, the chain ID is the SHA-256 of the genesis bytes,
+// which is stable for a chain and distinct between chains.
+func chainIDFrom(chainCtx interface{}, g *genesis.Genesis) (ids.ID, error) {
+	var c *consensusctx.Context
+	switch x := chainCtx.(type) {
+	case nil:
+	case *consensusctx.Context:
+		c = x
+	case smblock.ChainContext:
+		c = x.Context
+	case *smblock.ChainContext:
+		if x != nil {
+			c = x.Context
+		}
+	default:
+		return ids.Empty, fmt.Errorf("%w: %T (want *github.com/luxfi/consensus/context.Context)", ErrBadChainContext, chainCtx)
+	}
+	if c != nil && c.ChainID != ids.Empty {
+		return c.ChainID, nil
+	}
+	return ids.ID(g.Hash), nil
+}
+
+// Initialize implements block.ChainVM. It converts its interface{}
+// parameters once: db must be a database.Database (the VM owns it from
+// here on and closes it at Shutdown); chainCtx as in chainIDFrom; msgChan
+// nil or a chan block.Message; fxs and appSender are unused. genesisBytes
+// is the genesis JSON (package genesis) and configBytes the NodeConfig
+// JSON. On a database that already holds the chain, genesis is not applied
+// again; a different genesis is refused.
+func (v *VM) Initialize(
+	ctx context.Context,
+	chainCtx interface{},
+	dbIface interface{},
+	genesisBytes []byte,
+	upgradeBytes []byte,
+	configBytes []byte,
+	msgChanIface interface{},
+	fxs []interface{},
+	appSender interface{},
+) error {
+	if v.initialized {
+		return errors.New("vm: Initialize called twice")
+	}
+	db, ok := dbIface.(database.Database)
+	if !ok || db == nil {
+		return fmt.Errorf("%w, got %T", ErrBadDatabase, dbIface)
+	}
+	var msgChan chan<- smblock.Message
+	switch c := msgChanIface.(type) {
+	case nil:
+	case chan smblock.Message:
+		msgChan = c
+	case chan<- smblock.Message:
+		msgChan = c
+	default:
+		return fmt.Errorf("%w, got %T", ErrBadMsgChan, msgChanIface)
+	}
+	g, err := genesis.Parse(genesisBytes)
+	if err != nil {
+		return fmt.Errorf("vm: %w", err)
+	}
+	chainID, err := chainIDFrom(chainCtx, g)
+	if err != nil {
+		return err
+	}
+	nodeCfg, err := ParseNodeConfig(configBytes)
+	if err != nil {
+		return err
+	}
+	if v.clock == nil {
+		v.clock = time.Now
+	}
+
+	v.db, v.chainID, v.genesis, v.nodeCfg = db, chainID, g, nodeCfg
+	v.verifier = newVerifier()
+	v.done = make(chan struct{})
+	v.notify = make(chan struct{})
+	v.chain = &chain{
+		db:         db,
+		chainID:    chainID,
+		cfg:        g.Config,
+		verifier:   v.verifier,
+		clock:      v.clock,
+		processing: make(map[ids.ID]*Block),
+		onAccept:   v.accepted,
+	}
+	last, err := v.loadOrApplyGenesis()
+	if err != nil {
+		return err
+	}
+	v.chain.lastAccepted = last
+	v.chain.preferred = last.ID()
+	v.pool = newPool(db, v.chain, mempool.New(mempool.Limits{
+		MaxTxs:       nodeCfg.MempoolTxs,
+		MaxBytes:     nodeCfg.MempoolBytes,
+		MaxPerAuthor: nodeCfg.MaxPendingPerAuthor,
+	}), msgChan)
+	v.pool.tip = last
+	v.chain.hooks = v.pool
+	v.initialized = true
+	return nil
+}
+
+// loadOrApplyGenesis returns the last accepted block, writing the genesis
+// state and block first (in one atomic batch) on an empty database.
+func (v *VM) loadOrApplyGenesis() (*Block, error) {
+	st := state.New(v.db)
+	lastID, err := st.LastAccepted()
+	switch {
+	case err == nil:
+		hash, _, err := st.Genesis()
+		if err != nil {
+			return nil, fmt.Errorf("vm: reading stored genesis: %w", err)
+		}
+		if hash != v.genesis.Hash {
+			return nil, fmt.Errorf("%w: stored genesis %x, given %x", ErrGenesisMismatch, hash[:8], v.genesis.Hash[:8])
+		}
+		b, err := v.chain.getBlock(lastID)
+		if err != nil {
+			return nil, fmt.Errorf("vm: loading last accepted block: %w", err)
+		}
+		return b, nil
+	case errors.Is(err, database.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("vm: reading last accepted block: %w", err)
+	}
+	blk, err := block.New(ids.ID(v.genesis.Hash), 0, v.genesis.TimestampMillis(), nil)
+	if err != nil {
+		return nil, err
+	}
+	overlay := versiondb.New(v.db)
+	ost := state.New(overlay)
+	if err := v.genesis.Apply(ost); err != nil {
+		return nil, fmt.Errorf("vm: applying genesis: %w", err)
+	}
+	if err := ost.PutBlock(blk.ID(), 0, blk.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := ost.SetLastAccepted(blk.ID()); err != nil {
+		return nil, err
+	}
+	if err := overlay.Commit(); err != nil {
+		return nil, fmt.Errorf("vm: writing genesis: %w", err)
+	}
+	return &Block{Block: blk, chain: v.chain, status: choices.Accepted}, nil
+}
+
+func (v *VM) ready() error {
+	if !v.initialized {
+		return ErrNotInitialized
+	}
+	select {
+	case <-v.done:
+		return ErrShutdown
+	default:
+		return nil
+	}
+}
+
+// accepted is called by the chain (under its lock) after each accept.
+func (v *VM) accepted(*Block) {
+	v.notifyMu.Lock()
+	close(v.notify)
+	v.notify = make(chan struct{})
+	v.notifyMu.Unlock()
+}
+
+// AcceptedNotify returns a channel closed at the next accepted block.
+func (v *VM) AcceptedNotify() <-chan struct{} {
+	v.notifyMu.Lock()
+	defer v.notifyMu.Unlock()
+	return v.notify
+}
+
+// BuildBlock implements block.ChainVM: a verified block on the preferred
+// block with pending transactions in mempool order. It returns
+// ErrNoPendingTxs when none can be included.
+func (v *VM) BuildBlock(ctx context.Context) (smblock.Block, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	v.chain.mu.Lock()
+	defer v.chain.mu.Unlock()
+	needRebuild := false
+	b, err := v.chain.build(v.pool.mempool.Ordered(), v.pool.skipped(&needRebuild))
+	if needRebuild {
+		v.pool.mu.Lock()
+		v.pool.rebuild()
+		v.pool.mu.Unlock()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ParseBlock implements block.ChainVM. Known blocks come back as the same
+// object (so a verified block keeps its state); new bytes give an
+// unverified block.
+func (v *VM) ParseBlock(ctx context.Context, b []byte) (smblock.Block, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	v.chain.mu.Lock()
+	defer v.chain.mu.Unlock()
+	blk, err := v.chain.parseBlock(b)
+	if err != nil {
+		return nil, err
+	}
+	return blk, nil
+}
+
+// GetBlock implements block.ChainVM: a processing or accepted block, or an
+// error wrapping database.ErrNotFound.
+func (v *VM) GetBlock(ctx context.Context, id ids.ID) (smblock.Block, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	v.chain.mu.Lock()
+	defer v.chain.mu.Unlock()
+	b, err := v.chain.getBlock(id)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// SetPreference implements block.ChainVM: BuildBlock builds on id.
+func (v *VM) SetPreference(ctx context.Context, id ids.ID) error {
+	if err := v.ready(); err != nil {
+		return err
+	}
+	v.chain.mu.Lock()
+	defer v.chain.mu.Unlock()
+	if _, err := v.chain.getBlock(id); err != nil {
+		return fmt.Errorf("vm: preference: %w", err)
+	}
+	v.chain.preferred = id
+	return nil
+}
+
+// LastAccepted implements block.ChainVM.
+func (v *VM) LastAccepted(context.Context) (ids.ID, error) {
+	if err := v.ready(); err != nil {
+		return ids.Empty, err
+	}
+	v.chain.mu.Lock()
+	defer v.chain.mu.Unlock()
+	return v.chain.lastAccepted.ID(), nil
+}
+
+// GetBlockIDAtHeight implements block.ChainVM for accepted heights.
+func (v *VM) GetBlockIDAtHeight(ctx context.Context, height uint64) (ids.ID, error) {
+	if err := v.ready(); err != nil {
+		return ids.Empty, err
+	}
+	return state.New(v.db).BlockIDAtHeight(height)
+}
+
+// WaitForEvent implements block.ChainVM: it returns block.PendingTxs as
+// soon as a pending transaction is in no processing block, or the
+// context's error.
+func (v *VM) WaitForEvent(ctx context.Context) (interface{}, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	if err := v.pool.waitForWork(ctx, v.done); err != nil {
+		return nil, err
+	}
+	return smblock.PendingTxs, nil
+}
+
+// SetState implements block.ChainVM; SessionVM needs no state sync, so
+// every state is accepted.
+func (v *VM) SetState(context.Context, uint32) error { return nil }
+
+// Version implements block.ChainVM.
+func (v *VM) Version(context.Context) (string, error) { return Version, nil }
+
+// Connected implements block.ChainVM (no peer-specific behavior).
+func (v *VM) Connected(context.Context, ids.NodeID, interface{}) error { return nil }
+
+// Disconnected implements block.ChainVM.
+func (v *VM) Disconnected(context.Context, ids.NodeID) error { return nil }
+
+// NewHTTPHandler implements block.ChainVM. Lux nodes use CreateHandlers;
+// this returns the same "/rpc" handler.
+func (v *VM) NewHTTPHandler(ctx context.Context) (interface{}, error) {
+	h, err := v.CreateHandlers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h["/rpc"], nil
+}
+
+// HealthReport is what HealthCheck returns.
+type HealthReport struct {
+	Healthy          bool   `json:"healthy"`
+	LastAcceptedID   string `json:"lastAcceptedID"`
+	LastAcceptedTime int64  `json:"lastAcceptedTime"` // Unix ms
+	Height           uint64 `json:"height"`
+	ProcessingBlocks int    `json:"processingBlocks"`
+	MempoolTxs       int    `json:"mempoolTxs"`
+	MempoolBytes     int    `json:"mempoolBytes"`
+	Database         string `json:"database"`
+	// Signatures actually verified since start (cache misses).
+	SignaturesVerified uint64 `json:"signaturesVerified"`
+}
+
+// HealthCheck implements block.ChainVM with real figures; it returns an
+// error (and Healthy false) when the database fails its check.
+func (v *VM) HealthCheck(ctx context.Context) (interface{}, error) {
+	if err := v.ready(); err != nil {
+		return HealthReport{}, err
+	}
+	v.chain.mu.Lock()
+	r := HealthReport{
+		LastAcceptedID:   v.chain.lastAccepted.ID().String(),
+		LastAcceptedTime: v.chain.lastAccepted.Block.Timestamp,
+		Height:           v.chain.lastAccepted.Block.Height,
+		ProcessingBlocks: len(v.chain.processing),
+	}
+	v.chain.mu.Unlock()
+	r.MempoolTxs = v.pool.mempool.Len()
+	r.MempoolBytes = v.pool.mempool.Bytes()
+	r.SignaturesVerified = v.verifier.verified.Load()
+	if _, err := v.db.HealthCheck(ctx); err != nil {
+		r.Database = err.Error()
+		return r, fmt.Errorf("vm: database unhealthy: %w", err)
+	}
+	r.Database = "ok"
+	r.Healthy = true
+	return r, nil
+}
+
+// Shutdown implements block.ChainVM: it stops WaitForEvent and Run, drops
+// undecided blocks, syncs and closes the database. It is idempotent.
+func (v *VM) Shutdown(context.Context) error {
+	if !v.initialized {
+		return nil
+	}
+	var err error
+	v.shutdownOnce.Do(func() {
+		close(v.done)
+		v.chain.mu.Lock()
+		defer v.chain.mu.Unlock()
+		v.pool.mu.Lock()
+		v.pool.overlay.Abort()
+		v.pool.mu.Unlock()
+		if serr := v.db.Sync(); serr != nil && !errors.Is(serr, database.ErrClosed) {
+			err = serr
+		}
+		if cerr := v.db.Close(); cerr != nil && !errors.Is(cerr, database.ErrClosed) && err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+// CreateHandlers returns the HTTP handlers of the chain: JSON-RPC 2.0 at
+// "/rpc" (see handlers.go).
+func (v *VM) CreateHandlers(context.Context) (map[string]http.Handler, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	h, err := newRPCHandler(v)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]http.Handler{"/rpc": h}, nil
+}
