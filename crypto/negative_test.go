@@ -777,3 +777,43 @@ func TestEmptyIdentityDoesNotPanic(t *testing.T) {
 		})
 	}
 }
+
+// TestDSASecretKeyPublicAgreesWithItsBytes checks that the public key a
+// parsed expanded ML-DSA key reports verifies exactly what its encoding
+// verifies once parsed by anyone else. circl's PrivateKey.Public copies tr
+// from the secret key rather than hashing the public key, so for a secret
+// key with a corrupted tr the returned key (and any Identity built by
+// NewIdentity from it) accepts signatures that every other verifier rejects.
+func TestDSASecretKeyPublicAgreesWithItsBytes(t *testing.T) {
+	f := negSetup(t)
+	msg := []byte("tr check")
+	for _, off := range []int{64, 100, 127} {
+		b := bytes.Clone(f.id.DSASecretKey)
+		b[off] ^= 0x10
+		sk, err := ParseDSASecretKey(b)
+		if err != nil {
+			t.Fatal(err) // FIPS 204 has no check that rejects it at parse time
+		}
+		sig, err := sk.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reparsed, err := ParseDSAPublicKey(sk.Public().Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reparsed.Verify(msg, sig) {
+			t.Fatalf("tr byte %d: the corrupted key's signature verifies under its public key; the test is void", off)
+		}
+		if sk.Public().Verify(msg, sig) {
+			t.Errorf("tr byte %d: DSASecretKey.Public() accepts a signature that ParseDSAPublicKey(Public().Bytes()) rejects", off)
+		}
+		id, err := NewIdentity(f.id.KEMSecretKey, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Verify(msg, sig) != Verify(id.DSAPublicKey, msg, sig) {
+			t.Errorf("tr byte %d: Identity.Verify and Verify(id.DSAPublicKey) disagree", off)
+		}
+	}
+}
