@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 
 	"golang.org/x/crypto/blake2b"
 )
@@ -229,7 +231,7 @@ func (id *Identity) Validate() error {
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(sk.public.bytes, kemPub.bytes) {
+		if !bytes.Equal(sk.public.bytes, kemPub.bytes) || !kemPairwiseConsistent(kemPub, sk) {
 			return fmt.Errorf("%w: ML-KEM secret key does not match the public key", ErrInvalidSecretKey)
 		}
 	}
@@ -238,11 +240,32 @@ func (id *Identity) Validate() error {
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(sk.Public().bytes, dsaPub.bytes) {
+		if !bytes.Equal(sk.Public().bytes, dsaPub.bytes) || !dsaPairwiseConsistent(dsaPub, sk) {
 			return fmt.Errorf("%w: ML-DSA secret key does not match the public key", ErrInvalidSecretKey)
 		}
 	}
 	return nil
+}
+
+// kemPairwiseConsistent encapsulates to pk and decapsulates with sk, the
+// pairwise consistency test of FIPS 140-3. Comparing encodings is not
+// enough: an expanded secret key embeds a copy of the public key, and a
+// corrupted ŝ leaves that copy intact.
+func kemPairwiseConsistent(pk *KEMPublicKey, sk *KEMSecretKey) bool {
+	ct, ss, err := pk.Encapsulate()
+	if err != nil {
+		return false
+	}
+	got, err := sk.Decapsulate(ct)
+	return err == nil && bytes.Equal(got, ss)
+}
+
+// dsaPairwiseConsistent signs with sk and verifies with pk. The public key
+// recomputed from s1 and s2 does not cover tr, K or t0 of an expanded key.
+func dsaPairwiseConsistent(pk *DSAPublicKey, sk *DSASecretKey) bool {
+	msg := []byte("luxfi/session/v1/pairwise-consistency")
+	sig, err := sk.Sign(msg)
+	return err == nil && pk.Verify(msg, sig)
 }
 
 // String returns "Identity(<Session ID>)"; it never prints keys.
@@ -250,6 +273,16 @@ func (id Identity) String() string { return "Identity(" + id.SessionID + ")" }
 
 // GoString is String, so that %#v never prints keys either.
 func (id Identity) GoString() string { return id.String() }
+
+// Format prints String for every verb (%d, %x, %c, ... included), so that
+// no fmt verb can walk into the key fields.
+func (id Identity) Format(f fmt.State, _ rune) { io.WriteString(f, id.String()) }
+
+// LogValue makes log/slog print the Session ID only, with every handler
+// (the JSON handler would otherwise marshal the secret keys).
+func (id Identity) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("sessionId", id.SessionID))
+}
 
 // The parsed keys of an identity, from its own parse when still current and
 // from the package cache otherwise.
@@ -382,10 +415,12 @@ type SessionID struct {
 
 // ParseSessionID parses "07" or "05" followed by 64 lowercase hexadecimal
 // characters.
+//
+// On error the returned SessionID is the zero value.
 func ParseSessionID(s string) (SessionID, error) {
 	var id SessionID
 	if len(s) != SessionIDLength {
-		return id, fmt.Errorf("%w: length %d, want %d", ErrInvalidSessionID, len(s), SessionIDLength)
+		return SessionID{}, fmt.Errorf("%w: length %d, want %d", ErrInvalidSessionID, len(s), SessionIDLength)
 	}
 	switch s[:2] {
 	case PrefixPostQuantum:
@@ -393,11 +428,11 @@ func ParseSessionID(s string) (SessionID, error) {
 	case PrefixLegacy:
 		id.Prefix = 0x05
 	default:
-		return id, fmt.Errorf("%w: prefix must be %q or %q", ErrInvalidSessionID, PrefixPostQuantum, PrefixLegacy)
+		return SessionID{}, fmt.Errorf("%w: prefix must be %q or %q", ErrInvalidSessionID, PrefixPostQuantum, PrefixLegacy)
 	}
 	for i := 2; i < len(s); i++ {
 		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return id, fmt.Errorf("%w: character %d is not lowercase hexadecimal", ErrInvalidSessionID, i)
+			return SessionID{}, fmt.Errorf("%w: character %d is not lowercase hexadecimal", ErrInvalidSessionID, i)
 		}
 	}
 	hex.Decode(id.Digest[:], []byte(s[2:]))

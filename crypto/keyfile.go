@@ -219,6 +219,9 @@ func ParseIdentityFile(data []byte, passphrase string) (*Identity, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown secret kind", ErrInvalidIdentityFile)
 	}
+	if err == nil && secret[0] == secretKindKeys {
+		err = id.Validate() // pairwise consistency of the stored keys
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidIdentityFile, err)
 	}

@@ -48,8 +48,9 @@ func ParseDSASecretKey(b []byte) (*DSASecretKey, error) {
 	switch len(b) {
 	case DSASeedSize:
 		pk, sk := mldsa65.NewKeyFromSeed((*[DSASeedSize]byte)(b))
+		// Keys made from a seed are consistent by construction.
 		k := &DSASecretKey{sk: sk}
-		k.publicOnce.Do(func() { k.public = newDSAPublicKey(pk) })
+		k.publicOnce.Do(func() { k.public = &DSAPublicKey{pk: *pk, bytes: pk.Bytes()} })
 		return k, nil
 	case DSASecretKeySize:
 		sk := new(mldsa65.PrivateKey)
@@ -62,8 +63,16 @@ func ParseDSASecretKey(b []byte) (*DSASecretKey, error) {
 	}
 }
 
-func newDSAPublicKey(pk *mldsa65.PublicKey) *DSAPublicKey {
-	return &DSAPublicKey{pk: *pk, bytes: pk.Bytes()}
+// reparseDSAPublicKey re-parses the encoding of pk, so that every cached
+// value (tr in particular) derives from the bytes the key reports. A public
+// key computed from an expanded secret key would otherwise carry that
+// secret key's tr, which may be corrupt.
+func reparseDSAPublicKey(pk *mldsa65.PublicKey) *DSAPublicKey {
+	k, err := ParseDSAPublicKey(pk.Bytes())
+	if err != nil {
+		panic("crypto: ML-DSA public key does not round-trip: " + err.Error()) // unreachable
+	}
+	return k
 }
 
 // Bytes returns the 1952-byte encoding of the key.
@@ -88,7 +97,7 @@ func (k *DSAPublicKey) VerifyContext(context, msg, sig []byte) bool {
 // form the public key is recomputed (t1 from s1, s2 and A) on first use.
 func (k *DSASecretKey) Public() *DSAPublicKey {
 	k.publicOnce.Do(func() {
-		k.public = newDSAPublicKey(k.sk.Public().(*mldsa65.PublicKey))
+		k.public = reparseDSAPublicKey(k.sk.Public().(*mldsa65.PublicKey))
 	})
 	return k.public
 }
