@@ -145,9 +145,20 @@ type Option func(*VM)
 // blocks and to bound the timestamps of blocks being verified.
 func WithClock(now func() time.Time) Option { return func(v *VM) { v.clock = now } }
 
+// WithHandler sets the factory of the JSON-RPC handler that CreateHandlers
+// mounts at "/rpc". Package service provides the full API this way
+// (vm.WithHandler(service.NewHandler)); without it the VM serves a minimal
+// handler with session.health and session.status. The factory is injected
+// rather than imported so that dependencies point one way: service uses
+// vm.API, and vm does not know service.
+func WithHandler(f func(API) (http.Handler, error)) Option {
+	return func(v *VM) { v.handlerFactory = f }
+}
+
 // VM is the SessionVM chain VM. The zero value is ready for Initialize.
 type VM struct {
-	clock func() time.Time
+	clock          func() time.Time
+	handlerFactory func(API) (http.Handler, error)
 
 	initialized bool
 	db          database.Database
@@ -544,7 +555,15 @@ func (v *VM) CreateHandlers(context.Context) (map[string]http.Handler, error) {
 	if err := v.ready(); err != nil {
 		return nil, err
 	}
-	h, err := newRPCHandler(v)
+	var (
+		h   http.Handler
+		err error
+	)
+	if v.handlerFactory != nil {
+		h, err = v.handlerFactory(v)
+	} else {
+		h, err = newRPCHandler(v)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,187 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/luxfi/database/memdb"
+	"github.com/luxfi/database/versiondb"
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+)
+
+func sessionID(b byte) crypto.SessionID {
+	var d [32]byte
+	d[0] = b
+	return crypto.SessionID{Prefix: 0x07, Digest: d}
+}
+
+func TestPosition(t *testing.T) {
+	p := Position(123456, 4095)
+	if h, i := SplitPosition(p); h != 123456 || i != 4095 {
+		t.Fatal("split")
+	}
+	if Position(1, 0) <= Position(0, MaxTxsPerPosition-1) {
+		t.Fatal("order")
+	}
+}
+
+func TestRecordsRoundTrip(t *testing.T) {
+	st := New(memdb.New())
+	a, b := sessionID(1), sessionID(2)
+	id := &Identity{ID: a, KEMPublicKey: bytes.Repeat([]byte{1}, crypto.KEMPublicKeySize), DSAPublicKey: bytes.Repeat([]byte{2}, crypto.DSAPublicKeySize), Height: 3, Timestamp: 4}
+	if err := st.PutIdentity(id); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetIdentity(a)
+	if err != nil || !bytes.Equal(got.DSAPublicKey, id.DSAPublicKey) || got.Height != 3 || got.Timestamp != 4 {
+		t.Fatal("identity")
+	}
+	if _, err := st.GetIdentity(b); !errors.Is(err, ErrNotFound) {
+		t.Fatal("missing identity")
+	}
+	s := &Session{ID: ids.ID{9}, Creator: a, Participants: []crypto.SessionID{a, b}, Metadata: []byte("m"), Height: 1, CreatedAt: 10, ExpiresAt: 20}
+	if err := st.PutSession(s); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := st.GetSession(s.ID)
+	if err != nil || len(gs.Participants) != 2 || gs.Participants[1] != b || gs.ExpiresAt != 20 || gs.Closed {
+		t.Fatal("session")
+	}
+	if gs.StatusAt(19) != SessionActive || gs.StatusAt(20) != SessionExpired {
+		t.Fatal("status")
+	}
+	c := &Channel{ID: ids.ID{8}, Owner: a, Name: "n", Members: 1}
+	if err := st.PutChannel(c); err != nil {
+		t.Fatal(err)
+	}
+	if gc, err := st.GetChannel(c.ID); err != nil || gc.Name != "n" || gc.Owner != a {
+		t.Fatal("channel")
+	}
+	if n, _ := st.Nonce(a); n != 0 {
+		t.Fatal("default nonce")
+	}
+	st.SetNonce(a, 7)
+	if n, _ := st.Nonce(a); n != 7 {
+		t.Fatal("nonce")
+	}
+}
+
+func TestMessagesInboxAndPruning(t *testing.T) {
+	base := memdb.New()
+	st := New(base)
+	a, b, c := sessionID(1), sessionID(2), sessionID(3)
+	sess := &Session{ID: ids.ID{1}, Creator: a, Participants: []crypto.SessionID{a, b, c}, ExpiresAt: 1 << 60}
+	if err := st.PutSession(sess); err != nil {
+		t.Fatal(err)
+	}
+	// Five messages from a at times 100..500, one per block.
+	for i := 1; i <= 5; i++ {
+		m := &Message{Target: sess.ID, Author: a, Height: uint64(i), Position: Position(uint64(i), 0), Timestamp: int64(i * 100), Ciphertext: []byte{byte(i)}}
+		seq, err := st.AppendMessage(KindSession, m, []crypto.SessionID{b, c})
+		if err != nil || seq != uint64(i) {
+			t.Fatalf("append %d: %d %v", i, seq, err)
+		}
+	}
+	in, _ := st.Inbox(b, 0, 10)
+	if len(in) != 5 || in[0].Seq != 1 || in[4].Position != Position(5, 0) {
+		t.Fatal("inbox")
+	}
+	page, _ := st.Inbox(b, in[1].Position, 2)
+	if len(page) != 2 || page[0].Seq != 3 || page[1].Seq != 4 {
+		t.Fatal("inbox paging")
+	}
+	if none, _ := st.Inbox(a, 0, 10); len(none) != 0 {
+		t.Fatal("author got its own message")
+	}
+
+	// Pruning is bounded: cutoff 450 makes four due, max 3 prunes three,
+	// on an overlay (as a block does).
+	overlay := versiondb.New(base)
+	ost := New(overlay)
+	n, err := ost.PruneMessages(450, 3)
+	if err != nil || n != 3 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if err := overlay.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := st.Messages(sess.ID, 0, 10)
+	if len(msgs) != 2 || msgs[0].Seq != 4 {
+		t.Fatalf("%d messages left", len(msgs))
+	}
+	// The cursor at message 2 still works; entries at or before it are gone.
+	if rest, _ := st.Inbox(c, in[1].Position, 10); len(rest) != 2 || rest[0].Seq != 4 {
+		t.Fatal("cursor after pruning")
+	}
+	n, _ = st.PruneMessages(450, 3)
+	if n != 1 {
+		t.Fatalf("second prune %d", n)
+	}
+	if n, _ := st.PruneMessages(450, 3); n != 0 {
+		t.Fatal("pruned a message that is not due")
+	}
+	counts, _ := st.Counts()
+	if counts.MessagesStored != 1 || counts.MessagesPruned != 4 || counts.MessagesTotal != 5 {
+		t.Fatalf("counts %+v", counts)
+	}
+	if last, _ := st.LastSeq(sess.ID); last != 5 {
+		t.Fatal("seq counter lowered by pruning")
+	}
+}
+
+func TestMembersAndBlocks(t *testing.T) {
+	st := New(memdb.New())
+	ch := ids.ID{5}
+	for i := byte(1); i <= 5; i++ {
+		st.AddMember(ch, sessionID(i))
+	}
+	st.AddMember(ids.ID{6}, sessionID(9)) // another channel
+	first, _ := st.Members(ch, nil, 2)
+	if len(first) != 2 || first[0] != sessionID(1) {
+		t.Fatal("members page 1")
+	}
+	rest, _ := st.Members(ch, &first[1], 10)
+	if len(rest) != 3 || rest[0] != sessionID(3) {
+		t.Fatalf("members page 2: %d", len(rest))
+	}
+	st.RemoveMember(ch, sessionID(3))
+	if ok, _ := st.IsMember(ch, sessionID(3)); ok {
+		t.Fatal("removed member")
+	}
+
+	if _, err := st.LastAccepted(); !errors.Is(err, ErrNotFound) {
+		t.Fatal("last accepted on empty state")
+	}
+	st.PutBlock(ids.ID{1}, 7, []byte("blk"))
+	st.SetLastAccepted(ids.ID{1})
+	if id, _ := st.BlockIDAtHeight(7); id != (ids.ID{1}) {
+		t.Fatal("height index")
+	}
+	if b, _ := st.GetBlock(ids.ID{1}); string(b) != "blk" {
+		t.Fatal("block bytes")
+	}
+	st.PutTx(ids.ID{2}, TxLocation{Height: 7, Index: 3})
+	if loc, _ := st.GetTx(ids.ID{2}); loc.Height != 7 || loc.Index != 3 {
+		t.Fatal("tx index")
+	}
+	if err := st.AddCount(CountChannels, -1); !errors.Is(err, ErrCorrupt) {
+		t.Fatal("negative counter")
+	}
+}
+
+func TestCorruptRecords(t *testing.T) {
+	db := memdb.New()
+	st := New(db)
+	k := SessionIDKey(sessionID(1))
+	db.Put(append([]byte{'i'}, k[:]...), []byte{1, 2, 3})
+	if _, err := st.GetIdentity(sessionID(1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatal("corrupt identity")
+	}
+	db.Put(append([]byte{'s'}, make([]byte, 32)...), []byte{0xff})
+	if _, err := st.GetSession(ids.Empty); !errors.Is(err, ErrCorrupt) {
+		t.Fatal("corrupt session")
+	}
+}

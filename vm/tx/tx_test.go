@@ -1,0 +1,163 @@
+package tx
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/crypto"
+)
+
+var (
+	idsOnce sync.Once
+	alice   *crypto.Identity
+	bob     *crypto.Identity
+)
+
+func ids2(t testing.TB) (*crypto.Identity, *crypto.Identity) {
+	idsOnce.Do(func() {
+		var err error
+		if alice, err = crypto.IdentityFromSeed([32]byte{1}); err != nil {
+			panic(err)
+		}
+		if bob, err = crypto.IdentityFromSeed([32]byte{2}); err != nil {
+			panic(err)
+		}
+	})
+	return alice, bob
+}
+
+func mustSID(t testing.TB, id *crypto.Identity) crypto.SessionID {
+	s, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var chainID = ids.ID{0xc4}
+
+// samples returns one signed transaction of every type.
+func samples(t testing.TB) []*Tx {
+	a, b := ids2(t)
+	bs := mustSID(t, b)
+	payloads := []Payload{
+		&RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey},
+		&CreateSession{Participants: []crypto.SessionID{bs}, Metadata: []byte("m")},
+		&CreateSession{Participants: []crypto.SessionID{bs}},
+		&SendMessage{Session: ids.ID{1}, Ciphertext: bytes.Repeat([]byte{7}, 256)},
+		&CloseSession{Session: ids.ID{2}},
+		&CreateChannel{Name: "général"},
+		&JoinChannel{Channel: ids.ID{3}},
+		&LeaveChannel{Channel: ids.ID{4}},
+		&PostChannel{Channel: ids.ID{5}, Ciphertext: []byte("p")},
+	}
+	var out []*Tx
+	for i, p := range payloads {
+		t2, err := Sign(a, chainID, uint64(i), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, t2)
+	}
+	return out
+}
+
+func TestRoundTripAndSignature(t *testing.T) {
+	a, b := ids2(t)
+	for _, s := range samples(t) {
+		p, err := Parse(s.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", s.Type(), err)
+		}
+		if p.ID() != s.ID() || !bytes.Equal(p.Bytes(), s.Bytes()) || p.Nonce != s.Nonce || p.Type() != s.Type() {
+			t.Fatalf("%s: round trip differs", s.Type())
+		}
+		if err := p.Check(chainID); err != nil {
+			t.Fatalf("%s: Check: %v", s.Type(), err)
+		}
+		pk, _ := crypto.ParseDSAPublicKey(a.DSAPublicKey)
+		if !p.VerifySignature(pk) {
+			t.Fatalf("%s: signature", s.Type())
+		}
+		other, _ := crypto.ParseDSAPublicKey(b.DSAPublicKey)
+		if p.VerifySignature(other) {
+			t.Fatalf("%s: verifies under another key", s.Type())
+		}
+		if err := p.Check(ids.ID{1}); !errors.Is(err, ErrWrongChainID) {
+			t.Fatal("chain ID not checked")
+		}
+		// Every truncation and one extension are refused.
+		raw := s.Bytes()
+		for n := 0; n < len(raw); n += 1 + n/8 {
+			if _, err := Parse(raw[:n]); err == nil {
+				t.Fatalf("%s: truncated to %d accepted", s.Type(), n)
+			}
+		}
+		if _, err := Parse(append(bytes.Clone(raw), 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: trailing byte: %v", s.Type(), err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good := samples(t)[3].Bytes()
+	mut := func(f func(b []byte)) []byte { b := bytes.Clone(good); f(b); return b }
+	cases := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"version", mut(func(b []byte) { b[0] = 2 }), ErrUnsupportedVersion},
+		{"type 0", mut(func(b []byte) { b[33] = 0 }), ErrUnknownType},
+		{"type 99", mut(func(b []byte) { b[33] = 99 }), ErrUnknownType},
+		{"ciphertext length huge", mut(func(b []byte) { copy(b[HeaderSize+32:], []byte{0xff, 0xff, 0xff, 0xff}) }), ErrOversize},
+		{"too large", make([]byte, config.MaxTxSize+1), ErrOversize},
+	}
+	for _, tc := range cases {
+		if _, err := Parse(tc.in); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestIDsAreDistinct(t *testing.T) {
+	a, _ := ids2(t)
+	s := mustSID(t, a)
+	if SessionIDFor(chainID, s, 0) == SessionIDFor(chainID, s, 1) ||
+		SessionIDFor(chainID, s, 0) == SessionIDFor(ids.ID{1}, s, 0) ||
+		SessionIDFor(chainID, s, 0) == ChannelIDFor(chainID, s, 0) {
+		t.Fatal("derived IDs collide")
+	}
+	if !IsRefusal(ErrReplayedNonce) || !errors.Is(ErrReplayedNonce, ErrBadNonce) || IsRefusal(errors.New("disk")) {
+		t.Fatal("IsRefusal")
+	}
+}
+
+// FuzzParse: no input panics, and every accepted input re-encodes to
+// itself through the typed fields.
+func FuzzParse(f *testing.F) {
+	for _, s := range samples(f) {
+		f.Add(s.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Parse(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(p.Bytes(), b) {
+			t.Fatal("bytes differ")
+		}
+		re := p.Unsigned.Bytes()
+		re = append(re, p.Signature...)
+		if !bytes.Equal(re, b) {
+			t.Fatal("re-encoding differs")
+		}
+		_ = p.Check(chainID)
+	})
+}
