@@ -416,7 +416,20 @@ type Counts struct {
 	MessagesPruned uint64 `json:"messagesPruned"`
 }
 
-func countKey(name string) []byte { return []byte("count/" + name) }
+var countKeys = map[string][]byte{} // written only by init; read-only after
+
+func init() {
+	for _, name := range []string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned} {
+		countKeys[name] = []byte("count/" + name)
+	}
+}
+
+func countKey(name string) []byte {
+	if k, ok := countKeys[name]; ok {
+		return k
+	}
+	return []byte("count/" + name)
+}
 
 // Count returns one counter.
 func (s *State) Count(name string) (uint64, error) { return getU64(s.meta, countKey(name)) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/luxfi/database/memdb"
+	"github.com/luxfi/database/prefixdb"
 	"github.com/luxfi/database/versiondb"
 	"github.com/luxfi/ids"
 
@@ -183,5 +184,38 @@ func TestCorruptRecords(t *testing.T) {
 	db.Put(append([]byte{'s'}, make([]byte, 32)...), []byte{0xff})
 	if _, err := st.GetSession(ids.Empty); !errors.Is(err, ErrCorrupt) {
 		t.Fatal("corrupt session")
+	}
+}
+
+// TestNamespaceMatchesPrefixDB: the inline namespaces store exactly the
+// keys prefixdb.New would, and iterate the same way.
+func TestNamespaceMatchesPrefixDB(t *testing.T) {
+	db := memdb.New()
+	st := New(db)
+	a := sessionID(1)
+	if err := st.SetNonce(a, 5); err != nil {
+		t.Fatal(err)
+	}
+	st.AddMember(ids.ID{1}, a)
+	st.AddMember(ids.ID{1}, sessionID(2))
+	k := SessionIDKey(a)
+	v, err := prefixdb.New([]byte{'n'}, db).Get(k[:])
+	if err != nil || len(v) != 8 || v[7] != 5 {
+		t.Fatalf("prefixdb view: %x %v", v, err)
+	}
+	ch1 := ids.ID{1}
+	var viaPrefixDB, viaNS [][]byte
+	it := prefixdb.New([]byte{'e'}, db).NewIteratorWithPrefix(ch1[:])
+	for it.Next() {
+		viaPrefixDB = append(viaPrefixDB, bytes.Clone(it.Key()))
+	}
+	it.Release()
+	it = st.members.NewIteratorWithStartAndPrefix(nil, ch1[:])
+	for it.Next() {
+		viaNS = append(viaNS, bytes.Clone(it.Key()))
+	}
+	it.Release()
+	if len(viaNS) != 2 || len(viaPrefixDB) != 2 || !bytes.Equal(viaNS[0], viaPrefixDB[0]) || !bytes.Equal(viaNS[1], viaPrefixDB[1]) {
+		t.Fatal("iteration differs from prefixdb")
 	}
 }

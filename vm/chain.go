@@ -213,7 +213,7 @@ func (c *chain) verify(b *Block) error {
 	if limit := c.clock().UnixMilli() + config.MaxFutureBlockTime; b.Block.Timestamp > limit {
 		return fmt.Errorf("%w: %d > %d", ErrFutureTimestamp, b.Block.Timestamp, limit)
 	}
-	overlay := versiondb.New(parentDB)
+	overlay := versiondb.New(newReadCache(parentDB))
 	st := state.New(overlay)
 	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
 		overlay.Abort()
@@ -333,7 +333,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	onTip := parent == c.lastAccepted
 	ts := max(c.clock().UnixMilli(), parent.Block.Timestamp)
 	height := parent.Block.Height + 1
-	overlay := versiondb.New(parentDB)
+	overlay := versiondb.New(newReadCache(parentDB))
 	st := state.New(overlay)
 	ctx := c.execContext(height, ts)
 	if _, err := execute.Prune(st, ctx); err != nil {

@@ -50,7 +50,7 @@ func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<-
 		db:       db,
 		chain:    c,
 		mempool:  mp,
-		overlay:  versiondb.New(db),
+		overlay:  versiondb.New(newReadCache(db)),
 		inFlight: make(map[ids.ID]int),
 		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
 		wake:     make(chan struct{}),
@@ -89,9 +89,6 @@ func (p *pool) issueTx(t *tx.Tx) error {
 		return err
 	}
 	base := state.New(p.db)
-	if _, err := base.GetTx(t.ID()); err == nil {
-		return ErrAlreadyAccepted
-	}
 	// The expensive part, outside every lock, so concurrent submissions
 	// verify on all cores. The key comes from the cache, the accepted state
 	// or, for an author registered by a pending transaction, the overlay.
@@ -117,6 +114,11 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	ts := max(c.clock().UnixMilli(), tip.Block.Timestamp)
 	ctx := c.execContext(tip.Block.Height+1, ts)
 	if err := execute.Tx(state.New(p.overlay), ctx, p.position(), t); err != nil {
+		if errors.Is(err, tx.ErrReplayedNonce) {
+			if _, lerr := base.GetTx(t.ID()); lerr == nil {
+				return fmt.Errorf("%w: %w", ErrAlreadyAccepted, err)
+			}
+		}
 		return err
 	}
 	p.applied++
@@ -137,7 +139,7 @@ func (p *pool) position() uint32 { return uint32(p.applied % state.MaxTxsPerPosi
 // pending transaction that no longer applies. Call with p.mu held.
 func (p *pool) rebuild() {
 	p.overlay.Abort()
-	p.overlay = versiondb.New(p.db)
+	p.overlay = versiondb.New(newReadCache(p.db))
 	p.applied = 0
 	st := state.New(p.overlay)
 	ctx := p.chain.execContext(p.tip.Block.Height+1, p.tip.Block.Timestamp)
@@ -203,6 +205,8 @@ func (p *pool) blockAccepted(b *Block) {
 	p.tip = b
 	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
 		p.rebuild()
+	} else if err := p.overlay.SetDatabase(newReadCache(p.db)); err != nil {
+		p.rebuild() // the base changed: drop cached reads
 	}
 	p.signal()
 }
