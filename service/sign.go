@@ -1,0 +1,253 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// authorNonce serializes one author's submissions and remembers the next
+// nonce, so a burst of sends needs one getNonce, not one per transaction.
+type authorNonce struct {
+	mu    sync.Mutex
+	next  uint64
+	known bool
+}
+
+func (c *Client) author(sessionID string) *authorNonce {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.authors[sessionID]
+	if !ok {
+		a = &authorNonce{}
+		c.authors[sessionID] = a
+	}
+	return a
+}
+
+// Submit signs payload as id with its next nonce and submits it with the
+// write method of its type. Submissions of one author through one Client
+// are serialized (the chain needs consecutive nonces); the nonce is fetched
+// with getNonce once and then counted locally. After a bad-nonce refusal
+// (another client used the key, or a transaction was dropped) it fetches
+// the nonce again and retries once.
+func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Payload) (*TxReply, error) {
+	if id == nil || payload == nil {
+		return nil, errors.New("service: Submit needs an identity and a payload")
+	}
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	method := payload.Type().String()
+	a := c.author(id.SessionID)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if !a.known {
+			n, err := c.Nonce(ctx, id.SessionID)
+			if err != nil {
+				return nil, err
+			}
+			a.next, a.known = n, true
+		}
+		t, err := tx.Sign(id, chainID, a.next, payload)
+		if err != nil {
+			return nil, fmt.Errorf("service: signing %s: %w", method, err)
+		}
+		r, err := c.write(ctx, method, t.Bytes())
+		switch {
+		case err == nil:
+			a.next++
+			return r, nil
+		case errors.Is(err, ErrBadNonce) && attempt == 0:
+			a.known = false
+			continue
+		}
+		if _, fromNode := CodeOf(err); !fromNode || errors.Is(err, ErrBadNonce) {
+			// Unknown whether the node admitted it: ask next time.
+			a.known = false
+		}
+		return nil, err
+	}
+}
+
+// Register publishes id's public keys (registerIdentity).
+func (c *Client) Register(ctx context.Context, id *crypto.Identity) (*TxReply, error) {
+	if id == nil {
+		return nil, errors.New("service: Register needs an identity")
+	}
+	return c.Submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey})
+}
+
+// CreateSession opens a session of id with the given participants (Session
+// IDs, not including id). The reply's Session is the new session's ID.
+func (c *Client) CreateSession(ctx context.Context, id *crypto.Identity, participants ...string) (*TxReply, error) {
+	return c.CreateSessionWithMetadata(ctx, id, nil, participants...)
+}
+
+// CreateSessionWithMetadata is CreateSession with metadata (at most
+// config.MaxMetadataSize bytes, public: encrypt it if it is private).
+func (c *Client) CreateSessionWithMetadata(ctx context.Context, id *crypto.Identity, metadata []byte, participants ...string) (*TxReply, error) {
+	p := &tx.CreateSession{Metadata: metadata}
+	for _, s := range participants {
+		sid, err := crypto.ParseSessionID(s)
+		if err != nil {
+			return nil, fmt.Errorf("service: participant: %w", err)
+		}
+		p.Participants = append(p.Participants, sid)
+	}
+	return c.Submit(ctx, id, p)
+}
+
+// Send posts an opaque ciphertext to a session (sendMessage). SendSealed
+// encrypts for the participants first.
+func (c *Client) Send(ctx context.Context, id *crypto.Identity, session ids.ID, ciphertext []byte) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.SendMessage{Session: session, Ciphertext: ciphertext})
+}
+
+// CloseSession closes a session (closeSession).
+func (c *Client) CloseSession(ctx context.Context, id *crypto.Identity, session ids.ID) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.CloseSession{Session: session})
+}
+
+// CreateChannel creates a channel owned by id (createChannel). The reply's
+// Channel is the new channel's ID.
+func (c *Client) CreateChannel(ctx context.Context, id *crypto.Identity, name string) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.CreateChannel{Name: name})
+}
+
+// JoinChannel adds id to a channel (joinChannel).
+func (c *Client) JoinChannel(ctx context.Context, id *crypto.Identity, channel ids.ID) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.JoinChannel{Channel: channel})
+}
+
+// LeaveChannel removes id from a channel (leaveChannel).
+func (c *Client) LeaveChannel(ctx context.Context, id *crypto.Identity, channel ids.ID) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.LeaveChannel{Channel: channel})
+}
+
+// Post posts an opaque ciphertext to a channel (postChannel).
+func (c *Client) Post(ctx context.Context, id *crypto.Identity, channel ids.ID, ciphertext []byte) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.PostChannel{Channel: channel, Ciphertext: ciphertext})
+}
+
+// Errors of WaitAccepted.
+var (
+	ErrTxDropped = errors.New("service: transaction dropped")
+	ErrTxUnknown = errors.New("service: transaction unknown to the node")
+)
+
+// unknownPolls is how many consecutive "unknown" answers WaitAccepted
+// takes before giving up with ErrTxUnknown.
+const unknownPolls = 3
+
+// WaitAccepted polls getTxStatus until the transaction is accepted and
+// returns its status. It returns an error wrapping ErrTxDropped (with the
+// reason) if the node dropped it, ErrTxUnknown if the node keeps not
+// knowing it, or the context's error. Without a context deadline it waits
+// at most the client's wait timeout (DefaultWaitTimeout).
+func (c *Client) WaitAccepted(ctx context.Context, txID ids.ID) (*TxStatusReply, error) {
+	if _, ok := ctx.Deadline(); !ok && c.waitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.waitTimeout)
+		defer cancel()
+	}
+	interval := c.pollInterval
+	unknown := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("service: waiting for %s: %w", txID, ctx.Err())
+		case <-timer.C:
+		}
+		st, err := c.TxStatus(ctx, txID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("service: waiting for %s: %w", txID, ctx.Err())
+			}
+			if !IsRetryable(err) {
+				return nil, err
+			}
+		} else {
+			switch st.Status {
+			case TxAccepted:
+				return st, nil
+			case TxDropped:
+				return st, fmt.Errorf("%w: %s: %s", ErrTxDropped, txID, st.Reason)
+			case TxUnknown:
+				if unknown++; unknown >= unknownPolls {
+					return st, fmt.Errorf("%w: %s", ErrTxUnknown, txID)
+				}
+			default:
+				unknown = 0
+			}
+		}
+		timer.Reset(interval)
+		interval = min(interval*3/2, MaxPollInterval)
+	}
+}
+
+// MessageAD returns the associated data SendSealed binds into a message's
+// Seal envelope: the label "luxfi/session/v1/message" then the 32 bytes of
+// the session or channel ID. Opening with another target's AD fails, so an
+// envelope cannot be replayed into another conversation.
+func MessageAD(target ids.ID) []byte {
+	return append([]byte("luxfi/session/v1/message"), target[:]...)
+}
+
+// SendSealed encrypts plaintext with crypto.Seal to every participant of
+// the session (id included, so its own history reads back), with
+// MessageAD(session), and sends it. Participants' keys are fetched with
+// PublicIdentity (checked against their Session IDs, cached).
+func (c *Client) SendSealed(ctx context.Context, id *crypto.Identity, session ids.ID, plaintext []byte) (*TxReply, error) {
+	s, err := c.Session(ctx, session)
+	if err != nil {
+		return nil, err
+	}
+	recipients := make([]*crypto.Identity, 0, len(s.Participants))
+	for _, p := range s.Participants {
+		if p == id.SessionID {
+			recipients = append(recipients, id.PublicIdentity())
+			continue
+		}
+		pub, err := c.PublicIdentity(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		recipients = append(recipients, pub)
+	}
+	env, err := crypto.Seal(id, recipients, plaintext, MessageAD(session))
+	if err != nil {
+		return nil, fmt.Errorf("service: sealing: %w", err)
+	}
+	return c.Send(ctx, id, session, env)
+}
+
+// ErrSenderMismatch reports a message whose envelope was signed by someone
+// other than the transaction's author (a participant re-posting an envelope
+// it received).
+var ErrSenderMismatch = errors.New("service: envelope sender is not the message author")
+
+// OpenMessage opens a message sent with SendSealed as recipient id and
+// checks that the envelope's signer is the message's author. Errors are
+// those of crypto.Open, or ErrSenderMismatch.
+func OpenMessage(id *crypto.Identity, m *Message) ([]byte, error) {
+	pt, sender, err := crypto.Open(id, m.Ciphertext, MessageAD(m.Target))
+	if err != nil {
+		return nil, err
+	}
+	if sender != m.Author {
+		return nil, fmt.Errorf("%w: signed by %s, posted by %s", ErrSenderMismatch, sender, m.Author)
+	}
+	return pt, nil
+}

@@ -1,0 +1,217 @@
+package service
+
+import "github.com/luxfi/ids"
+
+// Wire types. Binary fields ([]byte) are standard base64 with padding, as
+// encoding/json writes them. Session IDs (identities) are their 66-character
+// hex strings. Transaction, block, session and channel IDs are ids.ID in its
+// String form (CB58). Times are Unix milliseconds of block time.
+
+// EmptyArgs are the params of methods without parameters: absent, null or {}.
+type EmptyArgs struct{}
+
+// TxArgs carries a signed transaction (tx.Tx.Bytes, base64).
+type TxArgs struct {
+	Tx []byte `json:"tx"`
+}
+
+// TxReply is the result of every write method.
+type TxReply struct {
+	TxID   ids.ID `json:"txID"`
+	Type   string `json:"type"`   // "registerIdentity", "sendMessage", ...
+	Author string `json:"author"` // Session ID
+	Nonce  uint64 `json:"nonce"`
+	// Session is the ID of the session a createSession transaction creates.
+	Session ids.ID `json:"session,omitzero"`
+	// Channel is the ID of the channel a createChannel transaction creates.
+	Channel ids.ID `json:"channel,omitzero"`
+}
+
+// TxStatusArgs names a transaction.
+type TxStatusArgs struct {
+	TxID string `json:"txID"`
+}
+
+// Transaction states in TxStatusReply.Status.
+const (
+	TxUnknown  = "unknown"  // never seen, or forgotten
+	TxPending  = "pending"  // in the mempool
+	TxAccepted = "accepted" // in an accepted block (Height, Index)
+	TxDropped  = "dropped"  // admitted, then dropped (Reason)
+)
+
+// TxStatusReply is the fate of a transaction.
+type TxStatusReply struct {
+	TxID   ids.ID `json:"txID"`
+	Status string `json:"status"`
+	Height uint64 `json:"height"`           // accepted: block height
+	Index  uint32 `json:"index"`            // accepted: index in the block
+	Reason string `json:"reason,omitempty"` // dropped: why
+}
+
+// SessionIDArgs names an identity.
+type SessionIDArgs struct {
+	SessionID string `json:"sessionId"`
+}
+
+// NonceReply is the nonce the author's next transaction must carry
+// (pending transactions counted).
+type NonceReply struct {
+	SessionID string `json:"sessionId"`
+	Nonce     uint64 `json:"nonce"`
+}
+
+// IdentityReply is a registered identity. Its JSON field names are those
+// of crypto.Identity, so it unmarshals into one.
+type IdentityReply struct {
+	SessionID    string `json:"sessionId"`
+	KEMPublicKey []byte `json:"kemPublicKey"`
+	DSAPublicKey []byte `json:"dsaPublicKey"`
+	Height       uint64 `json:"height"`    // registering block (0: genesis)
+	Timestamp    int64  `json:"timestamp"` // its time
+}
+
+// SessionArgs names a session.
+type SessionArgs struct {
+	Session string `json:"session"`
+}
+
+// Session statuses in SessionReply.Status.
+const (
+	SessionActive  = "active"
+	SessionClosed  = "closed"
+	SessionExpired = "expired"
+)
+
+// SessionReply is a session, with its status at the last accepted block.
+type SessionReply struct {
+	Session      ids.ID   `json:"session"`
+	Creator      string   `json:"creator"`
+	Participants []string `json:"participants"` // creator first
+	Metadata     []byte   `json:"metadata"`
+	Height       uint64   `json:"height"`
+	CreatedAt    int64    `json:"createdAt"`
+	ExpiresAt    int64    `json:"expiresAt"`
+	Status       string   `json:"status"`
+	ClosedBy     string   `json:"closedBy,omitempty"`
+	ClosedAt     int64    `json:"closedAt,omitempty"`
+	LastSeq      uint64   `json:"lastSeq"` // sequence number of the latest message
+}
+
+// MessagesArgs pages through the messages of a session or the posts of a
+// channel: exactly one of Session and Channel.
+type MessagesArgs struct {
+	Session string `json:"session,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	After   uint64 `json:"after"` // sequence number; 0 from the start
+	Limit   int    `json:"limit"` // 0: DefaultPageSize; at most MaxPageSize
+}
+
+// InboxArgs pages through the messages addressed to an identity.
+type InboxArgs struct {
+	SessionID string `json:"sessionId"`
+	After     uint64 `json:"after"` // position cursor; 0 from the start
+	Limit     int    `json:"limit"`
+}
+
+// Message is a message of a session or a post of a channel.
+type Message struct {
+	Target     ids.ID `json:"target"` // the session or channel
+	Seq        uint64 `json:"seq"`    // 1, 2, ... within Target
+	Author     string `json:"author"` // Session ID
+	TxID       ids.ID `json:"txID"`
+	Height     uint64 `json:"height"`
+	Position   uint64 `json:"position"`  // chain position; the inbox cursor
+	Timestamp  int64  `json:"timestamp"` // block time
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// MessagesReply is a page of messages. Next is the cursor to pass as After
+// for the following page (a sequence number for getMessages, a position for
+// getInbox); it equals the request's After when the page is empty. A page
+// shorter than the limit means there is nothing more for now.
+type MessagesReply struct {
+	Messages []Message `json:"messages"`
+	Next     uint64    `json:"next"`
+}
+
+// ChannelArgs names a channel and a page of its members.
+type ChannelArgs struct {
+	Channel      string `json:"channel"`
+	MembersAfter string `json:"membersAfter,omitempty"` // Session ID; empty: from the first
+	MembersLimit int    `json:"membersLimit"`           // 0: DefaultPageSize
+}
+
+// ChannelReply is a channel with a page of its members, in Session ID
+// byte order.
+type ChannelReply struct {
+	Channel     ids.ID   `json:"channel"`
+	Owner       string   `json:"owner"`
+	Name        string   `json:"name"`
+	Height      uint64   `json:"height"`
+	CreatedAt   int64    `json:"createdAt"`
+	MemberCount uint32   `json:"memberCount"`
+	Members     []string `json:"members"`
+}
+
+// MembershipArgs asks whether an identity is a channel member.
+type MembershipArgs struct {
+	Channel   string `json:"channel"`
+	SessionID string `json:"sessionId"`
+}
+
+// MembershipReply answers MembershipArgs.
+type MembershipReply struct {
+	Member bool `json:"member"`
+}
+
+// StatusReply holds chain-wide figures.
+type StatusReply struct {
+	ChainID          ids.ID `json:"chainID"`
+	LastAcceptedID   ids.ID `json:"lastAcceptedID"`
+	Height           uint64 `json:"height"`
+	LastAcceptedTime int64  `json:"lastAcceptedTime"`
+	MempoolTxs       int    `json:"mempoolTxs"`
+	MempoolBytes     int    `json:"mempoolBytes"`
+	ProcessingBlocks int    `json:"processingBlocks"`
+	AcceptedTxs      uint64 `json:"acceptedTxs"` // since the node started
+	Identities       uint64 `json:"identities"`
+	Sessions         uint64 `json:"sessions"`
+	Channels         uint64 `json:"channels"`
+	MessagesStored   uint64 `json:"messagesStored"`
+	MessagesTotal    uint64 `json:"messagesTotal"`
+	MessagesPruned   uint64 `json:"messagesPruned"`
+}
+
+// HealthReply is the node's health.
+type HealthReply struct {
+	Healthy            bool   `json:"healthy"`
+	Error              string `json:"error,omitempty"` // why not healthy
+	LastAcceptedID     string `json:"lastAcceptedID"`
+	LastAcceptedTime   int64  `json:"lastAcceptedTime"`
+	Height             uint64 `json:"height"`
+	ProcessingBlocks   int    `json:"processingBlocks"`
+	MempoolTxs         int    `json:"mempoolTxs"`
+	MempoolBytes       int    `json:"mempoolBytes"`
+	Database           string `json:"database,omitempty"`
+	SignaturesVerified uint64 `json:"signaturesVerified"`
+}
+
+// ConfigReply is what a client needs to build transactions: the chain ID,
+// the chain configuration and the protocol and API bounds.
+type ConfigReply struct {
+	ChainID           ids.ID `json:"chainID"`
+	SessionTTL        int64  `json:"sessionTTL"` // seconds
+	MaxMessages       int64  `json:"maxMessages"`
+	MaxChannels       int64  `json:"maxChannels"`
+	RetentionDays     int64  `json:"retentionDays"`
+	IDPrefix          string `json:"idPrefix"`
+	MaxCiphertextSize int    `json:"maxCiphertextSize"`
+	MaxMetadataSize   int    `json:"maxMetadataSize"`
+	MaxParticipants   int    `json:"maxParticipants"` // creator included
+	MaxChannelName    int    `json:"maxChannelNameSize"`
+	MaxChannelMembers int    `json:"maxChannelMembers"`
+	MaxTxSize         int    `json:"maxTxSize"`
+	MaxPageSize       int    `json:"maxPageSize"`
+	MaxBodySize       int    `json:"maxBodySize"`
+}
