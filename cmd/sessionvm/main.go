@@ -1,0 +1,115 @@
+// Command sessionvm is the SessionVM plugin: a Lux node starts it as a
+// subprocess and talks to it over gRPC (rpcchainvm). Install the binary in
+// the node's plugin directory under the VM ID:
+//
+//	go build -o ~/.lux/plugins/current/$(go run ./cmd/sessionvm --vm-id) ./cmd/sessionvm
+//
+// Without flags it serves the VM; the node passes the runtime engine address
+// in the environment (LUX_VM_RUNTIME_ENGINE_ADDR). It writes nothing to
+// stdout while serving and logs to stderr.
+//
+// Flags (each prints one line on stdout and exits):
+//
+//	--vm-id     the VM ID (the name "sessionvm" zero-padded to 32 bytes, in CB58)
+//	--version   the VM version and the VM ID
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	luxlog "github.com/luxfi/log"
+	"github.com/luxfi/node/vms/rpcchainvm"
+	"github.com/luxfi/node/vms/rpcchainvm/runtime"
+
+	"github.com/luxfi/session/vm"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sessionvm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	printID := fs.Bool("vm-id", false, "print the VM ID and exit")
+	printVersion := fs.Bool("version", false, "print the version and the VM ID and exit")
+	logLevel := fs.String("log-level", envOr("SESSIONVM_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn, error (env SESSIONVM_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sessionvm [--vm-id | --version]\n\n"+
+			"sessionvm is a Lux rpcchainvm plugin; a Lux node runs it from its plugin\n"+
+			"directory (file name: the VM ID, %s).\n\n", VMID())
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sessionvm: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	switch {
+	case *printID:
+		fmt.Fprintln(stdout, VMID())
+		return 0
+	case *printVersion:
+		fmt.Fprintf(stdout, "%s vmID=%s\n", vm.Version, VMID())
+		return 0
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "sessionvm: bad --log-level %q: %v\n", *logLevel, err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("vm", vm.Name)
+	if os.Getenv(runtime.EngineAddressKey) == "" {
+		fmt.Fprintf(stderr, "sessionvm: this is a Lux VM plugin; a Lux node starts it (%s is not set).\n"+
+			"Install it as <plugin-dir>/%s; run the standalone node with `go run ./cmd/sessiond`.\n",
+			runtime.EngineAddressKey, VMID())
+		return 1
+	}
+	if err := serve(context.Background(), logger); err != nil {
+		logger.Error("plugin stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the VM as an rpcchainvm plugin until the node stops it.
+func serve(ctx context.Context, logger *slog.Logger) error {
+	v := newVM()
+	logger.Info("serving", "version", vm.Version, "vmID", VMID().String(), "pid", os.Getpid())
+	err := rpcchainvm.Serve(ctx, luxlog.NewLoggerFromHandler(logger.Handler()), v, shutdownGuard(logger))
+	// rpcchainvm's server does not call the VM's Shutdown when the node
+	// shuts the plugin down (it only closes its connections, and the node
+	// owns the database). Stop the VM's goroutines here; the database
+	// connection is already closed, so errors about it are expected.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := v.Shutdown(sctx); serr != nil {
+		logger.Debug("vm shutdown after serve", "error", serr)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
