@@ -160,7 +160,6 @@ func BenchmarkVMSendMessage(b *testing.B) {
 				}
 				issued.Add(1)
 			}
-			b.Logf("issuer %d done at %v", w, time.Since(start))
 		}(w)
 	}
 	var blocks [][]byte

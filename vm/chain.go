@@ -15,11 +15,16 @@ import (
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/block"
 	"github.com/luxfi/session/vm/execute"
 	"github.com/luxfi/session/vm/tx"
 )
+
+// minTxSize is the size of the smallest transaction (a header, the
+// smallest payload and a signature).
+const minTxSize = tx.HeaderSize + ids.IDLen + crypto.SignatureSize
 
 // Block errors.
 var (
@@ -117,6 +122,7 @@ type chain struct {
 	clock    func() time.Time
 	hooks    poolHooks
 
+	closed       bool // set by Shutdown; every operation then fails
 	lastAccepted *Block
 	preferred    ids.ID
 	processing   map[ids.ID]*Block // lookups only; never iterated
@@ -190,6 +196,9 @@ func (c *chain) canonical(b *Block) *Block {
 }
 
 func (c *chain) verify(b *Block) error {
+	if c.closed {
+		return ErrShutdown
+	}
 	b = c.canonical(b)
 	switch {
 	case b.status == choices.Accepted:
@@ -242,6 +251,9 @@ func (c *chain) addVerified(b, parent *Block, overlay *versiondb.Database) {
 }
 
 func (c *chain) accept(b *Block) error {
+	if c.closed {
+		return ErrShutdown
+	}
 	if k := c.canonical(b); k != b {
 		b.status = choices.Accepted
 		b = k
@@ -323,6 +335,9 @@ func (c *chain) reject(b *Block) error {
 // mempool order; skip receives every transaction that could not be
 // included, with the reason.
 func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error)) (*Block, error) {
+	if c.closed {
+		return nil, ErrShutdown
+	}
 	parent, ok := c.processing[c.preferred]
 	var parentDB database.Database
 	if ok {
@@ -342,22 +357,39 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	}
 	var txs []*tx.Tx
 	size := block.HeaderSize
+	// An author whose transaction is left out has its later ones left out
+	// too (their nonces would not follow). Lookups only.
+	var blocked map[crypto.SessionID]bool
+	blockAuthor := func(a crypto.SessionID) {
+		if blocked == nil {
+			blocked = make(map[crypto.SessionID]bool)
+		}
+		blocked[a] = true
+	}
 	for _, t := range pending {
-		if len(txs) == config.MaxBlockTxs {
+		if len(txs) == config.MaxBlockTxs || config.MaxBlockSize-size < minTxSize {
 			break
 		}
-		if size+t.Size() > config.MaxBlockSize {
-			continue // a smaller transaction may still fit
-		}
-		if err := c.verifier.verifyTx(t, st.GetIdentity); err != nil {
-			skip(t, onTip, err)
+		if blocked[t.Author] {
 			continue
 		}
-		if err := execute.Tx(st, ctx, uint32(len(txs)), t); err != nil {
+		if size+t.Size() > config.MaxBlockSize {
+			blockAuthor(t.Author) // a smaller transaction of another author may fit
+			continue
+		}
+		err := c.verifier.verifyTx(t, st.GetIdentity)
+		if err == nil {
+			err = execute.Tx(st, ctx, uint32(len(txs)), t)
+		}
+		if err != nil {
 			if !tx.IsRefusal(err) {
 				overlay.Abort()
 				return nil, err
 			}
+			if !onTip && errors.Is(err, tx.ErrReplayedNonce) {
+				continue // already in a processing ancestor
+			}
+			blockAuthor(t.Author)
 			skip(t, onTip, err)
 			continue
 		}

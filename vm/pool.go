@@ -211,12 +211,15 @@ func (p *pool) blockAccepted(b *Block) {
 	p.signal()
 }
 
-// skipped is called by the builder for a pending transaction it could not
-// include. A refusal on the accepted tip means the transaction can never
-// apply in its place: the overlay is rebuilt (after building) to drop it.
+// skipped is called by the builder for a pending transaction it refused.
+// On a processing parent that is expected (the parent may already hold the
+// transaction: a replayed nonce). A refusal on the accepted tip means the
+// transaction can no longer apply in its place (for example its session
+// expired between admission and the block's timestamp): the overlay is
+// rebuilt after building, which drops it with its reason.
 func (p *pool) skipped(needRebuild *bool) func(t *tx.Tx, onTip bool, err error) {
 	return func(t *tx.Tx, onTip bool, err error) {
-		if onTip && !errors.Is(err, tx.ErrReplayedNonce) {
+		if onTip {
 			*needRebuild = true
 		}
 	}

@@ -536,6 +536,7 @@ func (v *VM) Shutdown(context.Context) error {
 		close(v.done)
 		v.chain.mu.Lock()
 		defer v.chain.mu.Unlock()
+		v.chain.closed = true
 		v.pool.mu.Lock()
 		v.pool.overlay.Abort()
 		v.pool.mu.Unlock()
