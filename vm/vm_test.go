@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/tx"
@@ -378,3 +380,56 @@ func TestShutdown(t *testing.T) {
 func chainContext(id ids.ID) *consensusctx.Context { return &consensusctx.Context{ChainID: id} }
 
 var _ = crypto.SessionIDLength
+
+// TestFullBlocks: when pending transactions exceed a block, blocks fill up
+// to the byte limit and every author's nonces stay in order across blocks.
+func TestFullBlocks(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob, carol := identity(t, 0), identity(t, 1), identity(t, 2)
+	s1 := e.createSession(alice, bob)
+	s2 := e.createSession(carol, bob)
+	big := make([]byte, config.MaxCiphertextSize)
+	n := 0
+	for i := 0; i < 40; i++ {
+		e.issue(e.sign(alice, &tx.SendMessage{Session: s1, Ciphertext: big}))
+		e.issue(e.sign(carol, &tx.SendMessage{Session: s2, Ciphertext: []byte("small")}))
+		n += 2
+	}
+	var blocks []*Block
+	for total := 0; total < n; {
+		b := e.accept()
+		if len(b.Bytes()) > config.MaxBlockSize {
+			t.Fatal("block too large")
+		}
+		blocks = append(blocks, b)
+		total += len(b.Txs)
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("%d transactions (2.6 MB) fit in one block", n)
+	}
+	if msgs, _ := e.vm.Messages(s1, 0, 100); len(msgs) != 40 {
+		t.Fatalf("alice's messages: %d", len(msgs))
+	}
+	if msgs, _ := e.vm.Messages(s2, 0, 100); len(msgs) != 40 {
+		t.Fatalf("carol's messages: %d", len(msgs))
+	}
+	if st, _ := e.vm.Status(); st.MempoolTxs != 0 {
+		t.Fatal("mempool not drained")
+	}
+}
+
+func TestWithHandler(t *testing.T) {
+	called := false
+	v := New(WithHandler(func(api API) (http.Handler, error) {
+		called = api != nil
+		return http.NotFoundHandler(), nil
+	}))
+	if err := v.Initialize(ctx, nil, memdb.New(), genesisJSON(t, nil), nil, nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer v.Shutdown(ctx)
+	hs, err := v.CreateHandlers(ctx)
+	if err != nil || !called || hs["/rpc"] == nil {
+		t.Fatal("factory not used")
+	}
+}
