@@ -84,7 +84,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("rpc error %d (%s): %s", int(e.Code), e.Code, e.Message)
+	return fmt.Sprintf("rpc error %d: %s", int(e.Code), e.Message)
 }
 
 // Is reports whether target is an *Error with the same code.

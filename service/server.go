@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -326,12 +327,53 @@ func decodeParams(raw json.RawMessage, args any) error {
 			return errorf(CodeInvalidParams, "invalid params: params must be an object (by name)")
 		}
 	}
+	// encoding/json matches field names case-insensitively; JSON-RPC
+	// by-name params match exactly.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return paramsError(err)
+	}
+	known := fieldNames(reflect.TypeOf(args))
+	for name := range fields {
+		if !known[name] {
+			return errorf(CodeInvalidParams, "invalid params: unknown field %.64q", name)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(args); err != nil {
 		return paramsError(err)
 	}
 	return nil
+}
+
+var fieldNameCache sync.Map // reflect.Type → map[string]bool
+
+// fieldNames returns the JSON names of the fields of the struct *T.
+func fieldNames(t reflect.Type) map[string]bool {
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	names := make(map[string]bool)
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		st := t.Elem()
+		for i := 0; i < st.NumField(); i++ {
+			f := st.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			names[name] = true
+		}
+	}
+	fieldNameCache.Store(t, names)
+	return names
 }
 
 func paramsError(err error) *Error {
