@@ -10,6 +10,7 @@ require (
 	github.com/luxfi/ids v1.2.5
 	github.com/luxfi/log v1.2.1
 	github.com/luxfi/node v1.22.75
+	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/crypto v0.54.0
 )
 
@@ -55,7 +56,6 @@ require (
 	github.com/mr-tron/base58 v1.2.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.67.4 // indirect
 	github.com/prometheus/procfs v0.19.2 // indirect

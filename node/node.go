@@ -1,0 +1,438 @@
+// Package node is the standalone SessionVM node that cmd/sessiond runs: the
+// VM in-process on an on-disk database under a data directory, a block
+// loop that builds a block whenever transactions are pending, and an HTTP
+// server with the JSON-RPC API and Prometheus metrics. End-to-end tests and
+// load generators start it with Start.
+//
+// # Data directory
+//
+//	<data dir>/
+//	├── genesis.json   the chain's genesis, written at first start; later
+//	│                  starts use it and refuse a different one
+//	└── db/            the chain database (BadgerDB, see vm.OpenDB)
+//
+// # HTTP
+//
+//	POST /rpc                 JSON-RPC 2.0, the VM's CreateHandlers "/rpc"
+//	POST /ext/bc/session/rpc  the same handler, at the path a Lux node would use
+//	GET  /metrics             Prometheus metrics (namespace "sessiond")
+//	GET  /health              the VM's health report as JSON (200 or 503)
+//
+// # Blocks
+//
+// One validator, no consensus: the loop waits for the VM to report pending
+// transactions (WaitForEvent), waits BuildDelay more so a burst lands in
+// one block, then runs BuildBlock → Verify → Accept → SetPreference.
+// Transactions arriving while a block is being built wait for the next,
+// so under load blocks grow (up to the protocol's MaxBlockTxs) instead of
+// multiplying. Failed rounds back off exponentially up to a second. A
+// failed Accept (a database error) stops the node: Err reports it.
+//
+// # Shutdown
+//
+// Shutdown stops the HTTP server (no new requests; in-flight ones finish),
+// then lets the loop finish its block and build what is still pending (so
+// a transaction reported pending is not lost), then shuts the VM down,
+// which syncs and closes the database. On the next Start the VM resumes
+// from its last accepted block with all history.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Defaults of Config.
+const (
+	DefaultHTTPAddr   = "127.0.0.1:9652"
+	DefaultBuildDelay = 2 * time.Millisecond
+	// DefaultDrainTimeout bounds how long Shutdown keeps building blocks
+	// for transactions still pending.
+	DefaultDrainTimeout = 10 * time.Second
+	// maxBackoff caps the wait after a failed block round.
+	maxBackoff = time.Second
+	// maxHeaderBytes and the timeouts bound what a client can hold open.
+	maxHeaderBytes = 64 << 10
+)
+
+// Config configures a node. DataDir is required; everything else has a
+// default.
+type Config struct {
+	// DataDir holds the genesis copy and the database; created if missing.
+	DataDir string
+	// HTTPAddr is the listen address ("127.0.0.1:0" picks a free port; see
+	// Node.Addr). Default DefaultHTTPAddr.
+	HTTPAddr string
+	// Genesis is the genesis JSON. Nil: the copy stored in DataDir, or on
+	// a new data directory the built-in genesis with ChainOverrides.
+	Genesis []byte
+	// ChainOverrides change the built-in genesis's chain configuration.
+	ChainOverrides ChainOverrides
+	// VMConfig is the VM's node-local configuration JSON (vm.NodeConfig:
+	// mempoolTxs, mempoolBytes, maxPendingPerAuthor); empty for defaults.
+	VMConfig []byte
+	// SyncWrites makes every database commit fsync (survives power loss).
+	SyncWrites bool
+	// BuildDelay is how long the loop waits after the first pending
+	// transaction before building, to batch bursts. Default
+	// DefaultBuildDelay; negative means no wait.
+	BuildDelay time.Duration
+	// DrainTimeout bounds the building of pending transactions at
+	// Shutdown. Default DefaultDrainTimeout; negative means none.
+	DrainTimeout time.Duration
+	// Handler makes the JSON-RPC handler; nil means DefaultHandler.
+	Handler func(vm.API) (http.Handler, error)
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// VMOptions are extra options for vm.New (tests: a clock).
+	VMOptions []vm.Option
+}
+
+// Node is a running standalone node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	vm      *vm.VM
+	chainID ids.ID
+	metrics *metrics
+
+	ln  net.Listener
+	srv *http.Server
+
+	loopCancel context.CancelFunc
+	loopDone   chan struct{}
+	httpDone   chan struct{}
+
+	errOnce sync.Once
+	errCh   chan error // receives the first fatal error, then is closed
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start opens the data directory, initializes the VM (applying the genesis
+// on a new chain, resuming on an existing one), starts the block loop and
+// serves HTTP. Stop it with Shutdown.
+func Start(cfg Config) (n *Node, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: data directory required")
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = DefaultHTTPAddr
+	}
+	if cfg.BuildDelay == 0 {
+		cfg.BuildDelay = DefaultBuildDelay
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.Handler == nil {
+		cfg.Handler = DefaultHandler
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: creating data directory: %w", err)
+	}
+	genesisBytes, storeGenesis, err := resolveGenesis(cfg.DataDir, cfg.Genesis, cfg.ChainOverrides)
+	if err != nil {
+		return nil, err
+	}
+
+	dbDir := filepath.Join(cfg.DataDir, "db")
+	db, err := vm.OpenDB(dbDir, vm.DBOptions{SyncWrites: cfg.SyncWrites})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w (is another sessiond using %s?)", err, cfg.DataDir)
+	}
+	var opts []vm.Option
+	if cfg.Handler != nil {
+		opts = append(opts, vm.WithHandler(cfg.Handler))
+	}
+	v := vm.New(append(opts, cfg.VMOptions...)...)
+	ctx := context.Background()
+	if err := v.Initialize(ctx, nil, db, genesisBytes, nil, cfg.VMConfig, nil, nil, nil); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = v.Shutdown(context.Background())
+		}
+	}()
+	if storeGenesis {
+		if err := writeFileAtomic(filepath.Join(cfg.DataDir, GenesisFile), genesisBytes, 0o600); err != nil {
+			return nil, fmt.Errorf("node: storing genesis: %w", err)
+		}
+	}
+
+	handlers, err := v.CreateHandlers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: creating handlers: %w", err)
+	}
+	rpc := handlers["/rpc"]
+	if rpc == nil {
+		return nil, errors.New("node: the VM has no /rpc handler")
+	}
+
+	n = &Node{
+		cfg:      cfg,
+		log:      log,
+		vm:       v,
+		chainID:  v.ChainID(),
+		loopDone: make(chan struct{}),
+		httpDone: make(chan struct{}),
+		errCh:    make(chan error, 1),
+	}
+	n.metrics = newMetrics(v, log)
+
+	mux := http.NewServeMux()
+	mux.Handle("/rpc", rpc)
+	mux.Handle("/ext/bc/session/rpc", rpc)
+	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{Registry: n.metrics.reg}))
+	mux.HandleFunc("GET /health", n.serveHealth)
+	n.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: listening on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	st, err := v.Status()
+	if err != nil {
+		_ = n.ln.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	log.Info("sessiond started",
+		"version", vm.Version,
+		"dataDir", cfg.DataDir,
+		"chainID", n.chainID.String(),
+		"height", st.Height,
+		"lastAccepted", st.LastAcceptedID.String(),
+		"http", "http://"+n.ln.Addr().String()+"/rpc",
+		"newChain", storeGenesis,
+	)
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.loopCancel = cancel
+	go n.loop(loopCtx)
+	go func() {
+		defer close(n.httpDone)
+		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.fail(fmt.Errorf("node: http: %w", err))
+		}
+	}()
+	return n, nil
+}
+
+// DefaultHandler is the JSON-RPC handler factory a node uses when
+// Config.Handler is nil: the full API of package service, the same handler
+// the plugin serves.
+var DefaultHandler func(vm.API) (http.Handler, error) = service.NewHandler
+
+// Addr is the HTTP listen address (host:port).
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the JSON-RPC endpoint, "http://<addr>/rpc".
+func (n *Node) URL() string { return "http://" + n.Addr() + "/rpc" }
+
+// API is the VM's read/write API.
+func (n *Node) API() vm.API { return n.vm }
+
+// ChainID is the chain's ID (transactions must carry it).
+func (n *Node) ChainID() ids.ID { return n.chainID }
+
+// Err returns a channel that receives the first fatal error of the node
+// (the HTTP server failing, a block failing to be accepted). The caller
+// should then call Shutdown.
+func (n *Node) Err() <-chan error { return n.errCh }
+
+func (n *Node) fail(err error) {
+	n.errOnce.Do(func() {
+		n.log.Error("fatal", "error", err)
+		n.errCh <- err
+		close(n.errCh)
+	})
+}
+
+// Shutdown stops the node (see the package comment) and returns the first
+// error of the database close. It is idempotent; ctx bounds the wait for
+// in-flight HTTP requests.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		n.log.Info("sessiond stopping")
+		if err := n.srv.Shutdown(ctx); err != nil {
+			n.log.Warn("http shutdown incomplete; closing connections", "error", err)
+			_ = n.srv.Close()
+		}
+		<-n.httpDone
+		n.loopCancel()
+		<-n.loopDone
+		if err := n.vm.Shutdown(context.Background()); err != nil {
+			n.shutdownErr = fmt.Errorf("node: closing the VM: %w", err)
+			n.log.Error("vm shutdown", "error", err)
+			return
+		}
+		n.log.Info("sessiond stopped")
+	})
+	return n.shutdownErr
+}
+
+func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
+	rep, err := n.vm.HealthCheck(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(rep)
+}
+
+// loop is the block loop; it returns after draining once ctx ends.
+func (n *Node) loop(ctx context.Context) {
+	defer close(n.loopDone)
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if _, err := n.vm.WaitForEvent(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, vm.ErrShutdown) {
+				return
+			}
+			n.log.Warn("wait for event", "error", err)
+			backoff = n.sleep(ctx, backoff)
+			continue
+		}
+		if n.cfg.BuildDelay > 0 {
+			t := time.NewTimer(n.cfg.BuildDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		switch _, err := n.round(); {
+		case err == nil, errors.Is(err, vm.ErrNoPendingTxs):
+			backoff = 0
+		case errors.Is(err, errFatal):
+			n.fail(err)
+			return
+		default:
+			n.metrics.buildErrors.Inc()
+			n.log.Warn("block round failed", "error", err)
+			backoff = n.sleep(ctx, backoff)
+		}
+	}
+	n.drain()
+}
+
+// drain builds blocks until nothing is pending, the drain timeout passes,
+// or a round fails.
+func (n *Node) drain() {
+	deadline := time.Now().Add(n.cfg.DrainTimeout)
+	for blocks := 0; ; blocks++ {
+		if n.cfg.DrainTimeout > 0 && time.Now().After(deadline) {
+			n.log.Warn("shutdown: drain timeout; pending transactions are dropped", "blocks", blocks)
+			return
+		}
+		switch _, err := n.round(); {
+		case err == nil:
+		case errors.Is(err, vm.ErrNoPendingTxs):
+			if blocks > 0 {
+				n.log.Info("shutdown: built pending transactions", "blocks", blocks)
+			}
+			return
+		default:
+			if errors.Is(err, errFatal) {
+				n.fail(err)
+			}
+			n.log.Warn("shutdown: drain stopped", "error", err)
+			return
+		}
+	}
+}
+
+func (n *Node) sleep(ctx context.Context, backoff time.Duration) time.Duration {
+	backoff = min(max(2*backoff, 10*time.Millisecond), maxBackoff)
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return backoff
+}
+
+var errFatal = errors.New("node: block accept failed")
+
+// round builds, verifies and accepts one block. It returns
+// vm.ErrNoPendingTxs when there was nothing to build, and an error wrapping
+// errFatal when a verified block could not be accepted.
+func (n *Node) round() (*vm.Block, error) {
+	ctx := context.Background()
+	t0 := time.Now()
+	sb, err := n.vm.BuildBlock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := sb.(*vm.Block)
+	if !ok {
+		return nil, fmt.Errorf("node: BuildBlock returned %T", sb)
+	}
+	t1 := time.Now()
+	if err := b.Verify(ctx); err != nil {
+		_ = b.Reject(ctx)
+		return nil, fmt.Errorf("node: verifying built block %s: %w", b.ID(), err)
+	}
+	t2 := time.Now()
+	if err := b.Accept(ctx); err != nil {
+		return nil, fmt.Errorf("%w: block %s at height %d: %w", errFatal, b.ID(), b.Height(), err)
+	}
+	t3 := time.Now()
+	if err := n.vm.SetPreference(ctx, b.ID()); err != nil {
+		return nil, fmt.Errorf("%w: preferring accepted block %s: %w", errFatal, b.ID(), err)
+	}
+	var msgs int
+	for _, t := range b.Txs {
+		if tt := t.Type(); tt == tx.TypeSendMessage || tt == tx.TypePostChannel {
+			msgs++
+		}
+	}
+	m := n.metrics
+	m.build.Observe(t1.Sub(t0).Seconds())
+	m.verify.Observe(t2.Sub(t1).Seconds())
+	m.accept.Observe(t3.Sub(t2).Seconds())
+	m.blocks.Inc()
+	m.txs.Add(float64(len(b.Txs)))
+	m.messages.Add(float64(msgs))
+	m.blockTxs.Observe(float64(len(b.Txs)))
+	n.log.Debug("block accepted",
+		"height", b.Height(), "id", b.ID().String(), "txs", len(b.Txs), "messages", msgs,
+		"build", t1.Sub(t0), "verify", t2.Sub(t1), "accept", t3.Sub(t2))
+	return b, nil
+}
