@@ -1,0 +1,207 @@
+// Command sessiond is the standalone SessionVM node: the chain VM in-process
+// on an on-disk database, one block whenever transactions are pending, and
+// the JSON-RPC API on http://127.0.0.1:9652/rpc.
+//
+//	go run ./cmd/sessiond                       # default chain, data in ~/.sessiond
+//	go run ./cmd/sessiond --data-dir /tmp/s1 --http 127.0.0.1:9700
+//	go run ./cmd/sessiond --genesis genesis.json
+//
+// The first start stores the genesis in the data directory; later starts
+// use it and refuse a different --genesis. SIGINT or SIGTERM stops the node
+// cleanly: HTTP stops, pending transactions are built into blocks, the
+// database is synced and closed. Run with --help for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	luxlog "github.com/luxfi/log"
+
+	"github.com/luxfi/session/node"
+	"github.com/luxfi/session/vm"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// options are the parsed command line.
+type options struct {
+	cfg         node.Config
+	logLevel    slog.Level
+	logJSON     bool
+	showVersion bool
+	shutdownTTL time.Duration
+}
+
+// defaultDataDir is $SESSIOND_DATA_DIR, else $XDG_DATA_HOME/sessiond, else
+// ~/.sessiond.
+func defaultDataDir() string {
+	if d := os.Getenv("SESSIOND_DATA_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "sessiond")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".sessiond")
+	}
+	return ".sessiond"
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// int64Flag is an optional int64 flag: nil until set.
+type int64Flag struct{ p **int64 }
+
+func (f int64Flag) String() string {
+	if f.p == nil || *f.p == nil {
+		return ""
+	}
+	return strconv.FormatInt(**f.p, 10)
+}
+
+func (f int64Flag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return err
+	}
+	*f.p = &v
+	return nil
+}
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("sessiond", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.cfg.DataDir, "data-dir", defaultDataDir(), "data directory (env SESSIOND_DATA_DIR; default $XDG_DATA_HOME/sessiond or ~/.sessiond)")
+	fs.StringVar(&o.cfg.HTTPAddr, "http", envOr("SESSIOND_HTTP", node.DefaultHTTPAddr), "HTTP listen address for /rpc, /metrics and /health (env SESSIOND_HTTP)")
+	genesisPath := fs.String("genesis", os.Getenv("SESSIOND_GENESIS"), "genesis JSON file for a new chain (env SESSIOND_GENESIS); default: the stored one, else the built-in genesis")
+	vmConfig := fs.String("vm-config", "", "node-local VM config JSON file: mempoolTxs, mempoolBytes, maxPendingPerAuthor")
+	fs.Var(int64Flag{&o.cfg.ChainOverrides.SessionTTL}, "session-ttl", "built-in genesis: seconds a session stays open (default 86400)")
+	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxMessages}, "max-messages", "built-in genesis: messages per session or channel (default 10000)")
+	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxChannels}, "max-channels", "built-in genesis: channels on the chain (default 1000)")
+	fs.Var(int64Flag{&o.cfg.ChainOverrides.RetentionDays}, "retention-days", "built-in genesis: days a message is kept (default 30)")
+	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
+	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
+	fs.DurationVar(&o.shutdownTTL, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight HTTP requests")
+	logLevel := fs.String("log-level", envOr("SESSIOND_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SESSIOND_LOG_LEVEL)")
+	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sessiond [flags]\n\nThe standalone SessionVM node. Flags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.cfg.BuildDelay == 0 {
+		o.cfg.BuildDelay = -1 // "no wait"; zero would mean the default
+	}
+	if *genesisPath != "" {
+		b, err := os.ReadFile(*genesisPath)
+		if err != nil {
+			return nil, fmt.Errorf("--genesis: %w", err)
+		}
+		o.cfg.Genesis = b
+	}
+	if *vmConfig != "" {
+		b, err := os.ReadFile(*vmConfig)
+		if err != nil {
+			return nil, fmt.Errorf("--vm-config: %w", err)
+		}
+		if _, err := vm.ParseNodeConfig(b); err != nil {
+			return nil, fmt.Errorf("--vm-config %s: %w", *vmConfig, err)
+		}
+		o.cfg.VMConfig = b
+	}
+	return o, nil
+}
+
+// run is main with its effects injectable; stop, when non-nil, replaces
+// SIGINT/SIGTERM (tests).
+func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sessiond: %v\n", err)
+		return 2
+	}
+	if o.showVersion {
+		fmt.Fprintf(stdout, "sessiond %s\n", vm.Version)
+		return 0
+	}
+	newHandler := func(level slog.Level) slog.Handler {
+		hopts := &slog.HandlerOptions{Level: level}
+		if o.logJSON {
+			return slog.NewJSONHandler(stderr, hopts)
+		}
+		return slog.NewTextHandler(stderr, hopts)
+	}
+	log := slog.New(newHandler(o.logLevel))
+	o.cfg.Logger = log
+	// Libraries (the database) log through luxfi/log's global logger; send
+	// it to the same place, one level quieter: their info lines are noise
+	// unless debugging.
+	libLevel := slog.LevelWarn
+	if o.logLevel <= slog.LevelDebug {
+		libLevel = slog.LevelInfo
+	}
+	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(newHandler(max(libLevel, o.logLevel)).WithAttrs([]slog.Attr{slog.String("component", "lib")})))
+
+	n, err := node.Start(o.cfg)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	if stop == nil {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		ch := make(chan struct{})
+		go func() {
+			s := <-sig
+			log.Info("signal received", "signal", s.String())
+			close(ch)
+		}()
+		stop = ch
+	}
+	code := 0
+	select {
+	case <-stop:
+	case err := <-n.Err():
+		log.Error("stopping after a fatal error", "error", err)
+		code = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTTL)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		log.Error("shutdown", "error", err)
+		code = 1
+	}
+	return code
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/node"
+	"github.com/luxfi/session/service"
+)
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{[]string{"--version"}, 0, "sessiond sessionvm/", ""},
+		{[]string{"--help"}, 0, "", "-data-dir"},
+		{[]string{"--bogus"}, 2, "", "-bogus"},
+		{[]string{"extra"}, 2, "", "unexpected argument"},
+		{[]string{"--log-level", "loud"}, 2, "", "--log-level"},
+		{[]string{"--session-ttl", "x"}, 2, "", "session-ttl"},
+		{[]string{"--genesis", "/nonexistent/genesis.json"}, 2, "", "--genesis"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr, nil)
+		if code != tc.code || !strings.HasPrefix(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr %q", tc.args, code, stdout.String(), stderr.String())
+		}
+	}
+}
+
+func TestDefaultDataDir(t *testing.T) {
+	t.Setenv("SESSIOND_DATA_DIR", "")
+	t.Setenv("XDG_DATA_HOME", "/xdg")
+	if got := defaultDataDir(); got != "/xdg/sessiond" {
+		t.Errorf("with XDG_DATA_HOME: %s", got)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", "/home/u")
+	if got := defaultDataDir(); got != "/home/u/.sessiond" {
+		t.Errorf("default: %s", got)
+	}
+	t.Setenv("SESSIOND_DATA_DIR", "/data")
+	if got := defaultDataDir(); got != "/data" {
+		t.Errorf("with SESSIOND_DATA_DIR: %s", got)
+	}
+}
+
+// TestRunInProcess: run starts the node, stops on the stop channel, and a
+// second run refuses a conflicting genesis with exit code 1.
+func TestRunInProcess(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	close(stop)
+	var stderr bytes.Buffer
+	args := []string{"--data-dir", dir, "--http", "127.0.0.1:0", "--log-level", "warn", "--session-ttl", "600"}
+	if code := run(args, os.Stdout, &stderr, stop); code != 0 {
+		t.Fatalf("run = %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, node.GenesisFile)); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	args[len(args)-1] = "900"
+	if code := run(args, os.Stdout, &stderr, stop); code != 1 || !strings.Contains(stderr.String(), "genesis") {
+		t.Fatalf("run with another genesis = %d: %s", code, stderr.String())
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// sessiondBinary builds the command once per test binary.
+func sessiondBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds sessiond; skipped with -short")
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sessiond-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sessiond")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		if out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+	url    string
+}
+
+// launch starts sessiond as a real process and waits until it answers.
+func launch(t *testing.T, bin, dir string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &proc{stderr: &bytes.Buffer{}, done: make(chan error, 1), url: "http://" + addr}
+	p.cmd = exec.Command(bin, "--data-dir", dir, "--log-level", "info")
+	p.cmd.Env = append(os.Environ(), "SESSIOND_HTTP="+addr) // the env var, not the flag
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.url + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("sessiond exited early: %v\n%s", err, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessiond not up after 30s: %v\n%s", err, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// terminate sends SIGTERM and expects a clean exit.
+func (p *proc) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("sessiond exit after SIGTERM: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sessiond still running 30s after SIGTERM\n%s", p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "sessiond stopped") {
+		t.Fatalf("no clean-stop log line:\n%s", p.stderr)
+	}
+}
+
+// TestProcessSIGTERMRestart runs sessiond as a user does: messages sent
+// over HTTP, SIGTERM, start again on the same data directory, history
+// intact.
+func TestProcessSIGTERMRestart(t *testing.T) {
+	bin := sessiondBinary(t)
+	dir := t.TempDir()
+	p := launch(t, bin, dir)
+	ctx := context.Background()
+	c := service.NewClient(p.url+"/rpc", service.WithPollInterval(5*time.Millisecond))
+
+	var ids []*crypto.Identity
+	for i := range 2 {
+		var seed [32]byte
+		seed[0], seed[1] = 0xd0, byte(i)
+		id, err := crypto.IdentityFromSeed(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	wait := func(c *service.Client, r *service.TxReply, err error) *service.TxStatusReply {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.WaitAccepted(ctx, r.TxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	for _, id := range ids {
+		r, err := c.Register(ctx, id)
+		wait(c, r, err)
+	}
+	r, err := c.CreateSession(ctx, ids[0], ids[1].SessionID)
+	wait(c, r, err)
+	session := r.Session
+	for i := range 4 {
+		r, err := c.Send(ctx, ids[i%2], session, fmt.Appendf(nil, "m%d", i))
+		wait(c, r, err)
+	}
+	before, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.terminate(t)
+	if _, err := http.Get(p.url + "/health"); err == nil {
+		t.Fatal("still serving after exit")
+	}
+
+	p2 := launch(t, bin, dir)
+	c2 := service.NewClient(p2.url+"/rpc", service.WithPollInterval(5*time.Millisecond))
+	after, err := c2.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Height != before.Height || after.LastAcceptedID != before.LastAcceptedID || after.ChainID != before.ChainID {
+		t.Fatalf("after restart %+v, before %+v", after, before)
+	}
+	msgs, err := c2.Messages(ctx, session, 0, 10)
+	if err != nil || len(msgs.Messages) != 4 || string(msgs.Messages[3].Ciphertext) != "m3" {
+		t.Fatalf("after restart: %v, %v", msgs, err)
+	}
+	r, err = c2.Send(ctx, ids[1], session, []byte("m4"))
+	if st := wait(c2, r, err); st.Height != before.Height+1 {
+		t.Fatalf("next block at %d, want %d", st.Height, before.Height+1)
+	}
+	p2.terminate(t)
+}
