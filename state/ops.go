@@ -467,3 +467,29 @@ func (s *State) Counts() (Counts, error) {
 	}
 	return c, nil
 }
+
+// WriteAccepted writes what accepting a block adds besides its execution:
+// the block bytes, its height index entry, the index of its transactions
+// and the last-accepted pointer. It writes straight into w (the commit
+// batch of the block's overlay), so the block bytes are not copied into the
+// overlay first. The keys are those of PutBlock, PutTx and SetLastAccepted.
+func WriteAccepted(w database.KeyValueWriter, id ids.ID, height uint64, blockBytes []byte, txIDs []ids.ID) error {
+	if err := w.Put(append([]byte{prefixBlock}, id[:]...), blockBytes); err != nil {
+		return err
+	}
+	if err := w.Put(binary.BigEndian.AppendUint64([]byte{prefixHeight}, height), id[:]); err != nil {
+		return err
+	}
+	loc := make([]byte, 12)
+	binary.BigEndian.PutUint64(loc, height)
+	key := make([]byte, 1+ids.IDLen)
+	key[0] = prefixTx
+	for i, txID := range txIDs {
+		copy(key[1:], txID[:])
+		binary.BigEndian.PutUint32(loc[8:], uint32(i))
+		if err := w.Put(key, loc); err != nil {
+			return err
+		}
+	}
+	return w.Put(append([]byte{prefixMeta}, keyLastAccepted...), id[:])
+}

@@ -219,3 +219,29 @@ func TestNamespaceMatchesPrefixDB(t *testing.T) {
 		t.Fatal("iteration differs from prefixdb")
 	}
 }
+
+func TestWriteAcceptedMatchesSetters(t *testing.T) {
+	a, b := memdb.New(), memdb.New()
+	id, txs := ids.ID{1}, []ids.ID{{2}, {3}}
+	if err := WriteAccepted(a, id, 9, []byte("block"), txs); err != nil {
+		t.Fatal(err)
+	}
+	st := New(b)
+	st.PutBlock(id, 9, []byte("block"))
+	st.PutTx(txs[0], TxLocation{Height: 9, Index: 0})
+	st.PutTx(txs[1], TxLocation{Height: 9, Index: 1})
+	st.SetLastAccepted(id)
+	ia, ib := a.NewIterator(), b.NewIterator()
+	defer ia.Release()
+	defer ib.Release()
+	n := 0
+	for ia.Next() {
+		if !ib.Next() || !bytes.Equal(ia.Key(), ib.Key()) || !bytes.Equal(ia.Value(), ib.Value()) {
+			t.Fatalf("entry %d differs", n)
+		}
+		n++
+	}
+	if ib.Next() || n != 5 {
+		t.Fatalf("%d entries", n)
+	}
+}

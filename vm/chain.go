@@ -272,21 +272,23 @@ func (c *chain) accept(b *Block) error {
 	if err := b.overlay.SetDatabase(c.db); err != nil {
 		return err
 	}
-	st := state.New(b.overlay)
-	if err := st.PutBlock(b.ID(), b.Block.Height, b.Bytes()); err != nil {
+	// One atomic batch: the overlay's state changes plus the block, its
+	// transaction index and the last-accepted pointer.
+	batch, err := b.overlay.CommitBatch()
+	if err != nil {
 		return err
 	}
+	txIDs := make([]ids.ID, len(b.Txs))
 	for i, t := range b.Txs {
-		if err := st.PutTx(t.ID(), state.TxLocation{Height: b.Block.Height, Index: uint32(i)}); err != nil {
-			return err
-		}
+		txIDs[i] = t.ID()
 	}
-	if err := st.SetLastAccepted(b.ID()); err != nil {
+	if err := state.WriteAccepted(batch, b.ID(), b.Block.Height, b.Bytes(), txIDs); err != nil {
 		return err
 	}
-	if err := b.overlay.Commit(); err != nil {
+	if err := batch.Write(); err != nil {
 		return fmt.Errorf("committing block %s: %w", b.ID(), err)
 	}
+	b.overlay.Abort()
 	for _, child := range b.children {
 		if child.overlay != nil {
 			if err := child.overlay.SetDatabase(c.db); err != nil {
