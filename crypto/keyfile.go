@@ -157,6 +157,14 @@ func (f *identityFile) ad() []byte {
 // file changed in any field, gives ErrWrongPassphrase; a file that is not
 // an identity file gives ErrInvalidIdentityFile.
 func LoadIdentity(path string, passphrase string) (*Identity, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIdentityFile(data, passphrase)
+}
+
+func readBounded(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -169,7 +177,7 @@ func LoadIdentity(path string, passphrase string) (*Identity, error) {
 	if len(data) > MaxIdentityFileSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidIdentityFile, MaxIdentityFileSize)
 	}
-	return ParseIdentityFile(data, passphrase)
+	return data, nil
 }
 
 // ParseIdentityFile is LoadIdentity on the contents of a file.
@@ -228,6 +236,28 @@ func ParseIdentityFile(data []byte, passphrase string) (*Identity, error) {
 	// The cleartext public part must describe the sealed keys.
 	if id.SessionID != f.SessionID || !bytes.Equal(id.KEMPublicKey, f.KEMPublicKey) || !bytes.Equal(id.DSAPublicKey, f.DSAPublicKey) {
 		return nil, fmt.Errorf("%w: public keys do not match the sealed secret", ErrInvalidIdentityFile)
+	}
+	return id, nil
+}
+
+// LoadPublicIdentity reads the public part of an identity file written by
+// Save, without the passphrase: the Session ID and public keys, checked
+// against each other. Nothing secret is decrypted.
+func LoadPublicIdentity(path string) (*Identity, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		return nil, err
+	}
+	var f identityFile
+	if err := json.Unmarshal(data, &f); err != nil || f.Version != identityFileVersion {
+		return nil, fmt.Errorf("%w: not an identity file", ErrInvalidIdentityFile)
+	}
+	id, err := NewPublicIdentity(f.KEMPublicKey, f.DSAPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidIdentityFile, err)
+	}
+	if id.SessionID != f.SessionID {
+		return nil, fmt.Errorf("%w: Session ID does not derive from the public keys", ErrInvalidIdentityFile)
 	}
 	return id, nil
 }

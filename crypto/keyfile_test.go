@@ -87,6 +87,32 @@ func TestSaveLoadIdentity(t *testing.T) {
 	}
 }
 
+func TestLoadPublicIdentity(t *testing.T) {
+	fastKDF(t)
+	id := testIdentities(t, 2)[0]
+	path := filepath.Join(t.TempDir(), "id.json")
+	if err := id.Save(path, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadPublicIdentity(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.SessionID != id.SessionID || pub.KEMSecretKey != nil || pub.DSASecretKey != nil {
+		t.Fatal("LoadPublicIdentity: wrong or secret-bearing identity")
+	}
+	// A file whose clear Session ID was changed is refused.
+	data, _ := os.ReadFile(path)
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	m["sessionId"] = testIdentities(t, 2)[1].SessionID
+	bad, _ := json.Marshal(m)
+	os.WriteFile(path, bad, 0o600)
+	if _, err := LoadPublicIdentity(path); !errors.Is(err, ErrInvalidIdentityFile) {
+		t.Fatalf("tampered Session ID: %v", err)
+	}
+}
+
 func TestSaveRefuses(t *testing.T) {
 	fastKDF(t)
 	id := testIdentities(t, 1)[0]
