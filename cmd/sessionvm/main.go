@@ -79,7 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			runtime.EngineAddressKey, VMID())
 		return 1
 	}
-	if err := serve(context.Background(), logger); err != nil {
+	ctx := watchParent(context.Background(), os.Getppid, time.Second)
+	if err := serve(ctx, logger); err != nil {
 		logger.Error("plugin stopped", "error", err)
 		return 1
 	}
