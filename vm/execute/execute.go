@@ -11,6 +11,37 @@
 //
 // Signatures are not verified here: the caller verifies each transaction's
 // signature (once, with a cache) before executing it.
+//
+// # Rules
+//
+//   - Every transaction's nonce must be exactly its author's next nonce
+//     (0 for the first); lower is ErrReplayedNonce, higher ErrSkippedNonce.
+//   - RegisterIdentity: the author is not yet registered; the keys (which
+//     derive the author's Session ID) are stored.
+//   - CreateSession: every participant is registered; the session ID is
+//     tx.SessionIDFor(chain, author, nonce); participants are the author
+//     then the listed ones; the session accepts messages until
+//     block time + sessionTTL.
+//   - SendMessage: the author takes part in the session, which is neither
+//     closed nor expired (block time ≥ expiry) and holds fewer than
+//     maxMessages messages; the message gets the next sequence number and
+//     an inbox entry for every other participant.
+//   - CloseSession: by any participant of an open, unexpired session.
+//   - Channels, join policy "open": any registered identity may create a
+//     channel (while fewer than maxChannels exist; channels are permanent,
+//     so maxChannels bounds the channels ever created) and becomes its
+//     owner and first member; any registered identity may join any channel
+//     of fewer than config.MaxChannelMembers members; members may leave,
+//     except the owner; only members post, up to maxMessages posts. Posts
+//     are read per channel; they do not go into inboxes. Confidentiality
+//     is the application's: posts are ciphertexts for the members it chose.
+//
+// Retention: before a block's transactions, Prune removes up to
+// config.MaxPrunePerBlock messages and posts whose block time is more than
+// retentionDays before the block's, oldest first, with their inbox
+// entries. It removes them from the message index; the blocks themselves,
+// which hold the ciphertexts, stay in the block store (a peer bootstrapping
+// the chain needs them).
 package execute
 
 import (
