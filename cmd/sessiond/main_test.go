@@ -268,3 +268,81 @@ func TestProcessSIGTERMRestart(t *testing.T) {
 	}
 	p2.terminate(t)
 }
+
+// TestProcessSIGKILLKeepsAccepted: killed without warning during a burst,
+// the node restarts with every transaction it had reported accepted.
+func TestProcessSIGKILLKeepsAccepted(t *testing.T) {
+	bin := sessiondBinary(t)
+	dir := t.TempDir()
+	p := launch(t, bin, dir)
+	ctx := context.Background()
+	c := service.NewClient(p.url+"/rpc", service.WithPollInterval(5*time.Millisecond))
+	var seed [32]byte
+	seed[0] = 0xd1
+	alice, err := crypto.IdentityFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed[1] = 1
+	bob, err := crypto.IdentityFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *service.TxReply
+	for _, id := range []*crypto.Identity{alice, bob} {
+		if last, err = c.Register(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.WaitAccepted(ctx, last.TxID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CreateSession(ctx, alice, bob.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitAccepted(ctx, r.TxID); err != nil {
+		t.Fatal(err)
+	}
+	session := r.Session
+
+	// A burst; as soon as some are reported accepted, SIGKILL.
+	var sent []*service.TxReply
+	for i := range 40 {
+		r, err := c.Send(ctx, alice, session, fmt.Appendf(nil, "burst %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, r)
+	}
+	var accepted []*service.TxReply
+	deadline := time.Now().Add(30 * time.Second)
+	for len(accepted) == 0 && time.Now().Before(deadline) {
+		for _, r := range sent {
+			if st, err := c.TxStatus(ctx, r.TxID); err == nil && st.Status == service.TxAccepted {
+				accepted = append(accepted, r)
+			}
+		}
+	}
+	if len(accepted) == 0 {
+		t.Fatal("nothing accepted in 30s")
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	p2 := launch(t, bin, dir)
+	c2 := service.NewClient(p2.url+"/rpc", service.WithPollInterval(5*time.Millisecond))
+	for _, r := range accepted {
+		st, err := c2.TxStatus(ctx, r.TxID)
+		if err != nil || st.Status != service.TxAccepted {
+			t.Fatalf("tx %s was reported accepted before SIGKILL; after restart: %+v, %v", r.TxID, st, err)
+		}
+	}
+	msgs, err := c2.Messages(ctx, session, 0, 100)
+	if err != nil || len(msgs.Messages) < len(accepted) {
+		t.Fatalf("after restart: %d messages, %v; %d were reported accepted", len(msgs.Messages), err, len(accepted))
+	}
+	p2.terminate(t)
+}
