@@ -73,9 +73,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("vm", vm.Name)
-	// Libraries log through luxfi/log's global logger: same place, same
-	// format, never stdout.
-	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(logger.Handler()))
 	if os.Getenv(runtime.EngineAddressKey) == "" {
 		fmt.Fprintf(stderr, "sessionvm: this is a Lux VM plugin; a Lux node starts it (%s is not set).\n"+
 			"Install it as <plugin-dir>/%s; run the standalone node with `go run ./cmd/sessiond`.\n",
@@ -92,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // serve runs the VM as an rpcchainvm plugin until the node stops it.
 func serve(ctx context.Context, logger *slog.Logger) error {
+	// Libraries log through luxfi/log's global logger: same place, same
+	// format, never stdout.
+	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(logger.Handler()))
 	v := newVM()
 	logger.Info("serving", "version", vm.Version, "vmID", VMID().String(), "pid", os.Getpid())
 	err := rpcchainvm.Serve(ctx, luxlog.NewLoggerFromHandler(logger.Handler()), v, shutdownGuard(logger))
