@@ -186,9 +186,7 @@ func (v *VM) Session(id ids.ID) (*SessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.chain.mu.Lock()
-	now := v.chain.lastAccepted.Block.Timestamp
-	v.chain.mu.Unlock()
+	now := v.chain.tip.Load().Block.Timestamp
 	return &SessionInfo{Session: *s, Status: s.StatusAt(now), LastSeq: last}, nil
 }
 
@@ -253,16 +251,15 @@ func (v *VM) Status() (Status, error) {
 	if err := v.ready(); err != nil {
 		return Status{}, err
 	}
-	v.chain.mu.Lock()
+	tip := v.chain.tip.Load()
 	s := Status{
 		ChainID:          v.chainID,
-		LastAcceptedID:   v.chain.lastAccepted.ID(),
-		Height:           v.chain.lastAccepted.Block.Height,
-		LastAcceptedTime: v.chain.lastAccepted.Block.Timestamp,
-		ProcessingBlocks: len(v.chain.processing),
-		AcceptedTxs:      v.chain.acceptedTxs,
+		LastAcceptedID:   tip.ID(),
+		Height:           tip.Block.Height,
+		LastAcceptedTime: tip.Block.Timestamp,
+		ProcessingBlocks: v.chain.processingCount(),
+		AcceptedTxs:      v.chain.acceptedTxs.Load(),
 	}
-	v.chain.mu.Unlock()
 	s.MempoolTxs = v.pool.mempool.Len()
 	s.MempoolBytes = v.pool.mempool.Bytes()
 	var err error

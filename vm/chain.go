@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/luxfi/consensus/core/choices"
@@ -124,10 +125,13 @@ type chain struct {
 
 	closed       bool // set by Shutdown; every operation then fails
 	lastAccepted *Block
+	tip          atomic.Pointer[Block] // lastAccepted, readable without mu
 	preferred    ids.ID
 	processing   map[ids.ID]*Block // lookups only; never iterated
 
-	acceptedTxs, acceptedBlocks uint64
+	acceptedBlocks uint64
+	acceptedTxs    atomic.Uint64
+	nProcessing    atomic.Int64 // len(processing)
 	onAccept                    func(*Block) // after hooks; for notification
 }
 
@@ -246,6 +250,7 @@ func (c *chain) verify(b *Block) error {
 func (c *chain) addVerified(b, parent *Block, overlay *versiondb.Database) {
 	b.overlay = overlay
 	c.processing[b.ID()] = b
+	c.nProcessing.Add(1)
 	parent.children = append(parent.children, b)
 	c.hooks.blockVerified(b)
 }
@@ -300,9 +305,11 @@ func (c *chain) accept(b *Block) error {
 	b.overlay = nil
 	b.children = nil
 	delete(c.processing, b.ID())
+	c.nProcessing.Add(-1)
 	c.lastAccepted = b
+	c.tip.Store(b)
 	c.acceptedBlocks++
-	c.acceptedTxs += uint64(len(b.Txs))
+	c.acceptedTxs.Add(uint64(len(b.Txs)))
 	c.hooks.blockAccepted(b)
 	if c.onAccept != nil {
 		c.onAccept(b)
@@ -326,6 +333,7 @@ func (c *chain) reject(b *Block) error {
 		b.overlay.Abort()
 		b.overlay = nil
 		delete(c.processing, b.ID())
+		c.nProcessing.Add(-1)
 		c.hooks.blockRejected(b)
 	}
 	b.children = nil
@@ -411,3 +419,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	c.addVerified(b, parent, overlay)
 	return b, nil
 }
+
+// processingCount returns the number of verified, undecided blocks
+// without waiting for the chain lock.
+func (c *chain) processingCount() int { return int(c.nProcessing.Load()) }

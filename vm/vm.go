@@ -281,6 +281,7 @@ func (v *VM) Initialize(
 		return err
 	}
 	v.chain.lastAccepted = last
+	v.chain.tip.Store(last)
 	v.chain.preferred = last.ID()
 	v.pool = newPool(db, v.chain, mempool.New(mempool.Limits{
 		MaxTxs:       nodeCfg.MempoolTxs,
@@ -505,14 +506,14 @@ func (v *VM) HealthCheck(ctx context.Context) (interface{}, error) {
 	if err := v.ready(); err != nil {
 		return HealthReport{}, err
 	}
-	v.chain.mu.Lock()
+	tip := v.chain.tip.Load()
+	processing := v.chain.processingCount()
 	r := HealthReport{
-		LastAcceptedID:   v.chain.lastAccepted.ID().String(),
-		LastAcceptedTime: v.chain.lastAccepted.Block.Timestamp,
-		Height:           v.chain.lastAccepted.Block.Height,
-		ProcessingBlocks: len(v.chain.processing),
+		LastAcceptedID:   tip.ID().String(),
+		LastAcceptedTime: tip.Block.Timestamp,
+		Height:           tip.Block.Height,
+		ProcessingBlocks: processing,
 	}
-	v.chain.mu.Unlock()
 	r.MempoolTxs = v.pool.mempool.Len()
 	r.MempoolBytes = v.pool.mempool.Bytes()
 	r.SignaturesVerified = v.verifier.verified.Load()

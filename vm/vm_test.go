@@ -268,6 +268,9 @@ func TestSiblings(t *testing.T) {
 		t.Fatalf("child of sibling: %v", err)
 	}
 
+	if st, _ := n1.vm.Status(); st.ProcessingBlocks != 3 {
+		t.Fatalf("%d processing blocks, want 3", st.ProcessingBlocks)
+	}
 	if err := b.Accept(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +279,9 @@ func TestSiblings(t *testing.T) {
 	}
 	if err := c.Accept(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if st, _ := n1.vm.Status(); st.ProcessingBlocks != 0 || st.Height != 2 {
+		t.Fatalf("after decisions: %+v", st)
 	}
 	chainID := n1.vm.ChainID()
 	if _, err := n1.vm.Channel(tx.ChannelIDFor(chainID, sid(t, bob), 1)); err != nil {
