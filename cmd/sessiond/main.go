@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,6 +156,8 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		fmt.Fprintf(stdout, "sessiond %s\n", vm.Version)
 		return 0
 	}
+	// Two handlers (ours and the libraries') share stderr.
+	stderr = &lockedWriter{w: stderr}
 	newHandler := func(level slog.Level) slog.Handler {
 		hopts := &slog.HandlerOptions{Level: level}
 		if o.logJSON {
@@ -204,4 +207,16 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		code = 1
 	}
 	return code
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
