@@ -132,7 +132,7 @@ type chain struct {
 	acceptedBlocks uint64
 	acceptedTxs    atomic.Uint64
 	nProcessing    atomic.Int64 // len(processing)
-	onAccept                    func(*Block) // after hooks; for notification
+	onAccept       func(*Block) // after hooks; for notification
 }
 
 func (c *chain) execContext(height uint64, ts int64) execute.Context {
