@@ -55,16 +55,19 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// exampleGenesis is the example genesis the README points operators to.
+const exampleGenesis = "../../genesis.example.json"
+
 func TestExampleGenesis(t *testing.T) {
-	b, err := os.ReadFile("genesis.example.json")
+	b, err := os.ReadFile(exampleGenesis)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g, err := genesis.Parse(b)
 	if err != nil {
-		t.Fatalf("genesis.example.json: %v", err)
+		t.Fatalf("%s: %v", exampleGenesis, err)
 	}
 	if g.Timestamp != 1767225600 || g.Config.SessionTTL != 86400 || g.Config.RetentionDays != 30 {
-		t.Fatalf("genesis.example.json parsed as %+v", g)
+		t.Fatalf("%s parsed as %+v", exampleGenesis, g)
 	}
 }
