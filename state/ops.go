@@ -114,6 +114,13 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 	if err := s.retention.Put(u64(m.Position), q); err != nil {
 		return 0, err
 	}
+	if queued, err := s.meta.Has(keyRetentionHead); err != nil {
+		return 0, err
+	} else if !queued {
+		if err := s.meta.Put(keyRetentionHead, u64(uint64(m.Timestamp))); err != nil {
+			return 0, err
+		}
+	}
 	if err := s.AddCount(CountMessagesStored, 1); err != nil {
 		return 0, err
 	}
@@ -195,16 +202,33 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 		target ids.ID
 		seq    uint64
 	}
+	// The head records the time of the oldest queued message, so a block
+	// with nothing due reads one key instead of opening an iterator.
+	head, err := s.meta.Get(keyRetentionHead)
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(head) != 8 {
+		return 0, fmt.Errorf("%w: retention head", ErrCorrupt)
+	}
+	if int64(binary.BigEndian.Uint64(head)) >= cutoff {
+		return 0, nil
+	}
 	var list []due
+	newHead := int64(-1) // time of the oldest entry left; -1: none left
 	it := s.retention.NewIterator()
-	for len(list) < max && it.Next() {
+	for it.Next() {
 		v := it.Value()
 		if len(v) != 8+1+ids.IDLen+8 {
 			it.Release()
 			return 0, fmt.Errorf("%w: retention entry", ErrCorrupt)
 		}
 		ts := int64(binary.BigEndian.Uint64(v))
-		if ts >= cutoff {
+		if ts >= cutoff || len(list) == max {
+			newHead = ts
 			break
 		}
 		list = append(list, due{
@@ -215,8 +239,16 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 			seq:    binary.BigEndian.Uint64(v[9+ids.IDLen:]),
 		})
 	}
-	err := it.Error()
+	err = it.Error()
 	it.Release()
+	if err != nil {
+		return 0, err
+	}
+	if newHead < 0 {
+		err = s.meta.Delete(keyRetentionHead)
+	} else {
+		err = s.meta.Put(keyRetentionHead, u64(uint64(newHead)))
+	}
 	if err != nil {
 		return 0, err
 	}

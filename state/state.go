@@ -20,6 +20,7 @@
 //	│   ├── "lastAccepted"    → block ID (32)
 //	│   ├── "genesis"         → SHA-256 of the genesis bytes (32)
 //	│   ├── "config"          → chain config JSON
+//	│   ├── "retentionHead"   → int64 time of the oldest queued message
 //	│   └── "count/<name>"    → uint64 (identities, sessions, channels,
 //	│                           messages stored, messages total, pruned)
 //	├── 'i' identities        <sessionID 33>                → Identity
@@ -83,6 +84,9 @@ var (
 	keyLastAccepted = []byte("lastAccepted")
 	keyGenesis      = []byte("genesis")
 	keyConfig       = []byte("config")
+	// keyRetentionHead holds the block time of the oldest message in the
+	// retention queue (absent when the queue is empty).
+	keyRetentionHead = []byte("retentionHead")
 )
 
 // SessionIDSize is the stored size of a Session ID: prefix byte + digest.
