@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	consensusctx "github.com/luxfi/consensus/context"
 	"github.com/luxfi/consensus/engine/chain/block"
 	"github.com/luxfi/database"
 	"github.com/luxfi/database/memdb"
@@ -122,7 +123,6 @@ type host struct {
 	tracker *pidTracker
 	pid     int
 	rpc     http.Handler
-	chainID ids.ID
 	closed  bool
 }
 
@@ -132,8 +132,20 @@ func hostLogger() luxlog.Logger {
 }
 
 // load starts the plugin the way a node does and initializes a chain on
-// db.
+// db, with the node's *rpcchainvm.Context as chain context.
 func load(t *testing.T, db database.Database, chainID ids.ID, genesis []byte) *host {
+	t.Helper()
+	return loadWith(t, db, &rpcchainvm.Context{
+		NetworkID: 1337,
+		ChainID:   chainID,
+		NodeID:    ids.NodeID{1},
+		Log:       hostLogger(),
+	}, genesis)
+}
+
+// loadWith is load with a given chain context (a *rpcchainvm.Context or a
+// consensus *context.Context: VMClient.Initialize accepts both).
+func loadWith(t *testing.T, db database.Database, chainCtx any, genesis []byte) *host {
 	t.Helper()
 	path := buildPlugin(t)
 	tracker := &pidTracker{}
@@ -147,7 +159,7 @@ func load(t *testing.T, db database.Database, chainID ids.ID, genesis []byte) *h
 	if !ok {
 		t.Fatalf("factory.New returned %T", vmIface)
 	}
-	h := &host{t: t, client: client, tracker: tracker, chainID: chainID}
+	h := &host{t: t, client: client, tracker: tracker}
 	if pids := tracker.tracked(); len(pids) == 1 {
 		h.pid = pids[0]
 	} else {
@@ -155,12 +167,6 @@ func load(t *testing.T, db database.Database, chainID ids.ID, genesis []byte) *h
 	}
 	t.Cleanup(h.shutdown)
 
-	chainCtx := &rpcchainvm.Context{
-		NetworkID: 1337,
-		ChainID:   chainID,
-		NodeID:    ids.NodeID{1},
-		Log:       hostLogger(),
-	}
 	ctx := context.Background()
 	if err := client.Initialize(ctx, chainCtx, db, genesis, nil, nil, nil, nil, nil); err != nil {
 		t.Fatalf("Initialize: %v", err)
@@ -549,4 +555,106 @@ func TestPluginRefusesWrongGenesis(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sessionTTL") {
 		t.Fatalf("Initialize with an invalid genesis: %v, want an error naming sessionTTL", err)
 	}
+}
+
+// TestPluginConcurrentClients: as in a node, HTTP clients submit through
+// the handler concurrently while the engine builds and accepts blocks
+// through the VMClient (one goroutine, as the engine holds one lock per
+// chain). The chain context is the consensus *context.Context this time.
+func TestPluginConcurrentClients(t *testing.T) {
+	genesis, err := os.ReadFile(exampleGenesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID := ids.ID{'c', 'o', 'n', 'c', 'u', 'r', 'r', 'e', 'n', 't'}
+	h := loadWith(t, memdb.New(), &consensusctx.Context{NetworkID: 1337, ChainID: chainID, NodeID: ids.NodeID{2}}, genesis)
+	var st struct {
+		ChainID ids.ID `json:"chainID"`
+	}
+	h.mustCall("session.status", nil, &st)
+	if st.ChainID != chainID {
+		t.Fatalf("chain ID %s, want the consensus context's %s", st.ChainID, chainID)
+	}
+
+	const authors, perAuthor = 4, 8
+	var people []*crypto.Identity
+	for i := range authors {
+		id := testIdentity(t, byte(10+i))
+		people = append(people, id)
+		h.issue(sign(t, id, chainID, 0, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey}))
+	}
+	h.accept(authors)
+	// Pairs (0,1) and (2,3) each share a session opened by the first.
+	sessions := make([]ids.ID, authors)
+	for i := 0; i < authors; i += 2 {
+		h.issue(sign(t, people[i], chainID, 1, &tx.CreateSession{Participants: []crypto.SessionID{sessionID(t, people[i+1])}}))
+		sessions[i] = tx.SessionIDFor(chainID, sessionID(t, people[i]), 1)
+		sessions[i+1] = sessions[i]
+	}
+	h.accept(authors / 2)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, authors)
+	for i, id := range people {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := uint64(1)
+			if i%2 == 0 {
+				first = 2 // the session creator used nonce 1
+			}
+			for k := range uint64(perAuthor) {
+				s, err := tx.Sign(id, chainID, first+k, &tx.SendMessage{Session: sessions[i], Ciphertext: fmt.Appendf(nil, "%d/%d", i, k)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := h.call("session.issueTx", map[string]any{"tx": s.Bytes()}, nil); err != nil {
+					errs <- fmt.Errorf("author %d message %d: %w", i, k, err)
+					return
+				}
+			}
+		}()
+	}
+	// The engine: build whenever something is pending, until every
+	// message is in an accepted block.
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	total := 0
+	for total < authors*perAuthor {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d messages accepted in 60s", total, authors*perAuthor)
+		}
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+		blk, err := h.client.BuildBlock(ctx)
+		if err != nil {
+			time.Sleep(2 * time.Millisecond) // nothing pending yet
+			continue
+		}
+		if err := blk.Verify(ctx); err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if err := blk.Accept(ctx); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+		if err := h.client.SetPreference(ctx, blk.ID()); err != nil {
+			t.Fatalf("SetPreference: %v", err)
+		}
+		total += len(h.txsIn(blk))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := 0; i < authors; i += 2 {
+		if got := h.messages(sessions[i]); len(got) != 2*perAuthor {
+			t.Fatalf("session %d: %d messages, want %d", i/2, len(got), 2*perAuthor)
+		}
+	}
+	h.shutdown()
 }
