@@ -8,10 +8,11 @@
 // in the environment (LUX_VM_RUNTIME_ENGINE_ADDR). It writes nothing to
 // stdout while serving and logs to stderr.
 //
-// Flags (each prints one line on stdout and exits):
+// Flags:
 //
-//	--vm-id     the VM ID (the name "sessionvm" zero-padded to 32 bytes, in CB58)
-//	--version   the VM version and the VM ID
+//	--vm-id       print the VM ID (the name "sessionvm" zero-padded to 32 bytes, in CB58) and exit
+//	--version     print the VM version and the VM ID and exit
+//	--log-level   stderr log level while serving (env SESSIONVM_LOG_LEVEL; default info)
 package main
 
 import (
