@@ -1,0 +1,548 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Config is one load run.
+type Config struct {
+	// URL is the node's JSON-RPC endpoint.
+	URL string
+	// Clients is the number of concurrent senders, each its own identity
+	// with its own session (default 32).
+	Clients int
+	// Duration is how long the timed phase sends (default 10s).
+	Duration time.Duration
+	// Rate is the target messages/s over all clients; 0 sends as fast as
+	// the node admits (open loop, bounded by Window).
+	Rate float64
+	// Payload is the ciphertext size of each message (default 256).
+	Payload int
+	// Window bounds each client's submitted-but-not-accepted messages
+	// (default: the node's per-author limit and the mempool, shared).
+	Window int
+	// MaxTxs bounds the messages signed in advance (default 60000 in
+	// max-throughput mode, Rate × Duration × 1.1 in fixed-rate mode).
+	MaxTxs int
+	// Poll is the interval between status polls of the watcher
+	// (default 2ms); it bounds the resolution of the latencies.
+	Poll time.Duration
+	// Verify checks at the end, with getMessages, that the messages on
+	// chain are exactly the accepted ones, in order.
+	Verify bool
+	// Log receives progress lines (nil: discarded).
+	Log io.Writer
+}
+
+// Result is what a run measured.
+type Result struct {
+	Clients    int     `json:"clients"`
+	Payload    int     `json:"payloadBytes"`
+	TxBytes    int     `json:"txBytes"`
+	TargetRate float64 `json:"targetRate,omitempty"`
+
+	Signed    int     `json:"signed"`
+	SignSecs  float64 `json:"signSeconds"`
+	Submitted int     `json:"submitted"`
+	Accepted  int     `json:"accepted"`
+	Errors    int     `json:"errors"`
+	Retries   int     `json:"mempoolFullRetries"`
+
+	SendSecs float64 `json:"sendSeconds"` // the timed phase
+	// Throughput is the messages accepted during the timed phase per
+	// second of it (sustained), OverallRate all accepted messages over
+	// first submit → last acceptance.
+	Throughput  float64 `json:"messagesPerSecond"`
+	OverallRate float64 `json:"overallMessagesPerSecond"`
+
+	// Submit → accepted (observed by the watcher), milliseconds. In
+	// fixed-rate mode from the scheduled send time.
+	P50 float64 `json:"p50ms"`
+	P90 float64 `json:"p90ms"`
+	P99 float64 `json:"p99ms"`
+	Max float64 `json:"maxms"`
+	// Submit → admitted (the issueTx round trip), milliseconds.
+	AdmitP50 float64 `json:"admitP50ms"`
+	AdmitP99 float64 `json:"admitP99ms"`
+
+	Blocks    uint64  `json:"blocks"`
+	TxsPerBlk float64 `json:"txsPerBlock"`
+	Verified  bool    `json:"verified"`
+}
+
+func (c *Config) defaults() {
+	if c.Clients <= 0 {
+		c.Clients = 32
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Payload <= 0 {
+		c.Payload = 256
+	}
+	if c.Window <= 0 {
+		c.Window = min(config.DefaultMaxPendingPerAuthor/2, config.DefaultMempoolTxs*3/4/c.Clients)
+	}
+	if c.MaxTxs <= 0 {
+		if c.Rate > 0 {
+			c.MaxTxs = int(math.Ceil(c.Rate*c.Duration.Seconds()*1.1)) + c.Clients
+		} else {
+			c.MaxTxs = 60000
+		}
+	}
+	if c.Poll <= 0 {
+		c.Poll = 2 * time.Millisecond
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// sender is one client: an identity, its session and its signed messages.
+type sender struct {
+	id      *crypto.Identity
+	session ids.ID
+	txs     []*tx.Tx
+	submit  []atomic.Int64 // submit (or scheduled) time of each message, unix nanos
+	admit   []time.Duration
+	sent    atomic.Int64 // messages submitted
+	acked   atomic.Int64 // messages seen accepted (a prefix, nonce order)
+	wake    chan struct{}
+	failed  atomic.Bool
+}
+
+// Run runs the load: setup (identities, sessions, signing), the timed
+// phase, then the drain until every submitted message is accepted.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	if cfg.Clients < 1 {
+		return nil, errors.New("sessionload: at least one client")
+	}
+	log := func(format string, args ...any) { fmt.Fprintf(cfg.Log, format+"\n", args...) }
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4 * cfg.Clients,
+		MaxIdleConnsPerHost: 4 * cfg.Clients,
+		IdleConnTimeout:     time.Minute,
+	}
+	defer tr.CloseIdleConnections()
+	c := service.NewClient(cfg.URL, service.WithHTTPClient(&http.Client{Transport: tr}),
+		service.WithTimeout(30*time.Second), service.WithPollInterval(5*time.Millisecond))
+
+	conf, err := c.Config(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", cfg.URL, err)
+	}
+	perClient := cfg.MaxTxs / cfg.Clients
+	if int64(perClient) > conf.MaxMessages {
+		perClient = int(conf.MaxMessages) // one session per sender
+	}
+	if perClient < 1 {
+		return nil, errors.New("sessionload: fewer messages than clients")
+	}
+
+	// Setup: identities, registered; each sender opens a session with the
+	// sink, an identity that never sends: its inbox is every message, in
+	// chain order, which the watcher reads with one call per poll.
+	t0 := time.Now()
+	sink, err := crypto.GenerateIdentity()
+	if err != nil {
+		return nil, err
+	}
+	if err := parallelWait(ctx, c, 1, func(int) (*service.TxReply, error) { return c.Register(ctx, sink) }); err != nil {
+		return nil, fmt.Errorf("registering: %w", err)
+	}
+	senders := make([]*sender, cfg.Clients)
+	if err := parallel(cfg.Clients, func(i int) error {
+		id, err := crypto.GenerateIdentity()
+		senders[i] = &sender{id: id, wake: make(chan struct{}, 1)}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := parallelWait(ctx, c, cfg.Clients, func(i int) (*service.TxReply, error) {
+		return c.Register(ctx, senders[i].id)
+	}); err != nil {
+		return nil, fmt.Errorf("registering: %w", err)
+	}
+	if err := parallelWait(ctx, c, cfg.Clients, func(i int) (*service.TxReply, error) {
+		r, err := c.CreateSession(ctx, senders[i].id, sink.SessionID)
+		if err == nil {
+			senders[i].session = r.Session
+		}
+		return r, err
+	}); err != nil {
+		return nil, fmt.Errorf("creating sessions: %w", err)
+	}
+	log("setup: %d identities registered, %d sessions, %v", cfg.Clients, cfg.Clients, time.Since(t0).Round(time.Millisecond))
+
+	// Sign every message before the timed phase.
+	t0 = time.Now()
+	for _, s := range senders {
+		s.txs = make([]*tx.Tx, perClient)
+		s.submit = make([]atomic.Int64, perClient)
+		s.admit = make([]time.Duration, perClient)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	var next atomic.Int64
+	var signErr error
+	var signMu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= perClient*cfg.Clients {
+					return
+				}
+				s, k := senders[j%cfg.Clients], j/cfg.Clients
+				payload := make([]byte, cfg.Payload)
+				_, _ = rand.Read(payload)
+				t, err := tx.Sign(s.id, conf.ChainID, uint64(2+k), &tx.SendMessage{Session: s.session, Ciphertext: payload})
+				if err != nil {
+					signMu.Lock()
+					signErr = err
+					signMu.Unlock()
+					return
+				}
+				s.txs[k] = t
+			}
+		}()
+	}
+	wg.Wait()
+	if signErr != nil {
+		return nil, signErr
+	}
+	res := &Result{
+		Clients: cfg.Clients, Payload: cfg.Payload, TxBytes: senders[0].txs[0].Size(), TargetRate: cfg.Rate,
+		Signed: perClient * cfg.Clients, SignSecs: time.Since(t0).Seconds(),
+	}
+	log("signed %d messages (%d bytes each) in %.1fs", res.Signed, res.TxBytes, res.SignSecs)
+
+	before, err := c.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// The watcher reads the sink's inbox: every accepted message, in chain
+	// order; an author's messages are accepted in nonce order.
+	var (
+		latMu     sync.Mutex
+		latencies []float64
+		accepted  atomic.Int64
+		sendEnd   atomic.Int64 // unix nanos when sending stopped; 0 while sending
+		inWindow  atomic.Int64 // accepted while sending
+		lastAccNs atomic.Int64
+	)
+	byAuthor := make(map[string]*sender, len(senders))
+	for _, s := range senders {
+		byAuthor[s.id.SessionID] = s
+	}
+	cursor, err := inboxEnd(ctx, c, sink.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- watch(watchCtx, c, cfg.Poll, sink.SessionID, cursor, func(page []service.Message, now time.Time) error {
+			local := make([]float64, 0, len(page))
+			for i := range page {
+				m := &page[i]
+				s := byAuthor[m.Author]
+				if s == nil {
+					return fmt.Errorf("message %s from unknown author %s", m.TxID, m.Author)
+				}
+				k := s.acked.Load()
+				if k >= int64(len(s.txs)) || m.TxID != s.txs[k].ID() {
+					return fmt.Errorf("message %s of %s accepted out of nonce order (expected message %d)", m.TxID, m.Author, k)
+				}
+				local = append(local, float64(now.UnixNano()-s.submit[k].Load())/1e6)
+				s.acked.Store(k + 1)
+				select {
+				case s.wake <- struct{}{}:
+				default:
+				}
+			}
+			latMu.Lock()
+			latencies = append(latencies, local...)
+			latMu.Unlock()
+			n := int64(len(page))
+			accepted.Add(n)
+			if sendEnd.Load() == 0 {
+				inWindow.Add(n)
+			}
+			lastAccNs.Store(now.UnixNano())
+			return nil
+		})
+	}()
+
+	// The timed phase.
+	var retries, errCount atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	stopAt := start.Add(cfg.Duration)
+	sendCtx, stopSend := context.WithDeadline(ctx, stopAt)
+	defer stopSend()
+	var perSenderRate float64
+	if cfg.Rate > 0 {
+		perSenderRate = cfg.Rate / float64(cfg.Clients)
+	}
+	var sendWG sync.WaitGroup
+	for i, s := range senders {
+		sendWG.Add(1)
+		go func() {
+			defer sendWG.Done()
+			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))
+			for k, t := range s.txs {
+				var at time.Time
+				if perSenderRate > 0 {
+					at = start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
+					if at.After(stopAt) {
+						return
+					}
+					if d := time.Until(at); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-sendCtx.Done():
+							return
+						}
+					}
+				}
+				for int64(k)-s.acked.Load() >= int64(cfg.Window) {
+					select {
+					case <-s.wake:
+					case <-sendCtx.Done():
+						return
+					}
+				}
+				if sendCtx.Err() != nil {
+					return
+				}
+				now := time.Now()
+				if at.IsZero() || now.Before(at) {
+					at = now
+				}
+				s.submit[k].Store(at.UnixNano())
+				for {
+					_, err := c.IssueTx(ctx, t.Bytes())
+					if err == nil {
+						break
+					}
+					if errors.Is(err, service.ErrMempoolFull) && sendCtx.Err() == nil {
+						retries.Add(1)
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					errCount.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d message %d: %w", i, k, err))
+					s.failed.Store(true)
+					return
+				}
+				s.admit[k] = time.Since(now)
+				s.sent.Store(int64(k + 1))
+			}
+		}()
+	}
+	sendWG.Wait()
+	end := time.Now()
+	sendEnd.Store(end.UnixNano())
+	res.SendSecs = end.Sub(start).Seconds()
+	for _, s := range senders {
+		res.Submitted += int(s.sent.Load())
+	}
+	log("sent %d messages in %.2fs; waiting for the rest to be accepted", res.Submitted, res.SendSecs)
+
+	// Drain: wait until every submitted message is accepted.
+	drainDeadline := time.Now().Add(30 * time.Second)
+	var watchErr error
+	watching := true
+	for watching && accepted.Load() < int64(res.Submitted) && time.Now().Before(drainDeadline) && ctx.Err() == nil {
+		select {
+		case watchErr = <-watchDone:
+			watching = false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	stopWatch()
+	if watching {
+		watchErr = <-watchDone
+	}
+	if watchErr != nil && !errors.Is(watchErr, context.Canceled) {
+		return nil, fmt.Errorf("watcher: %w", watchErr)
+	}
+	res.Accepted = int(accepted.Load())
+	res.Errors = int(errCount.Load())
+	res.Retries = int(retries.Load())
+	if res.Accepted < res.Submitted {
+		return res, fmt.Errorf("only %d of %d submitted messages accepted within 30s of the end", res.Accepted, res.Submitted)
+	}
+	res.Throughput = float64(inWindow.Load()) / res.SendSecs
+	if last := lastAccNs.Load(); last > 0 {
+		res.OverallRate = float64(res.Accepted) / time.Unix(0, last).Sub(start).Seconds()
+	}
+	slices.Sort(latencies)
+	res.P50, res.P90, res.P99 = percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99)
+	if len(latencies) > 0 {
+		res.Max = latencies[len(latencies)-1]
+	}
+	var admits []float64
+	for _, s := range senders {
+		for k := range int(s.sent.Load()) {
+			admits = append(admits, float64(s.admit[k].Microseconds())/1000)
+		}
+	}
+	slices.Sort(admits)
+	res.AdmitP50, res.AdmitP99 = percentile(admits, 50), percentile(admits, 99)
+	after, err := c.Status(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Blocks = after.Height - before.Height
+	if res.Blocks > 0 {
+		res.TxsPerBlk = float64(res.Accepted) / float64(res.Blocks)
+	}
+	if v := firstErr.Load(); v != nil {
+		return res, v.(error)
+	}
+	if cfg.Verify {
+		if err := verify(ctx, c, senders); err != nil {
+			return res, err
+		}
+		res.Verified = true
+	}
+	return res, nil
+}
+
+// watch polls the sink's inbox after cursor every poll interval (at once
+// again after a full page) and reports each page of new messages.
+func watch(ctx context.Context, c *service.Client, poll time.Duration, sink string, cursor uint64,
+	report func(page []service.Message, now time.Time) error) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		for {
+			page, err := c.Inbox(ctx, sink, cursor, service.MaxPageSize)
+			if err != nil {
+				return err
+			}
+			if len(page.Messages) > 0 {
+				if err := report(page.Messages, time.Now()); err != nil {
+					return err
+				}
+				cursor = page.Next
+			}
+			if len(page.Messages) < service.MaxPageSize {
+				break
+			}
+		}
+	}
+}
+
+// inboxEnd returns the cursor after the last message of an inbox.
+func inboxEnd(ctx context.Context, c *service.Client, sink string) (uint64, error) {
+	var cursor uint64
+	for {
+		page, err := c.Inbox(ctx, sink, cursor, service.MaxPageSize)
+		if err != nil {
+			return 0, err
+		}
+		cursor = page.Next
+		if len(page.Messages) < service.MaxPageSize {
+			return cursor, nil
+		}
+	}
+}
+
+// verify checks that each session holds exactly the accepted messages of
+// its sender, in nonce order.
+func verify(ctx context.Context, c *service.Client, senders []*sender) error {
+	return parallel(len(senders), func(i int) error {
+		s := senders[i]
+		var after uint64
+		n := 0
+		for {
+			page, err := c.Messages(ctx, s.session, after, service.MaxPageSize)
+			if err != nil {
+				return err
+			}
+			for _, m := range page.Messages {
+				if n >= len(s.txs) || m.TxID != s.txs[n].ID() || m.Seq != uint64(n+1) || m.Author != s.id.SessionID {
+					return fmt.Errorf("verify: session %d message %d (seq %d) is not the sender's message %d", i, n, m.Seq, n)
+				}
+				n++
+			}
+			if len(page.Messages) < service.MaxPageSize {
+				break
+			}
+			after = page.Next
+		}
+		if int64(n) != s.acked.Load() {
+			return fmt.Errorf("verify: session %d holds %d messages, %d seen accepted", i, n, s.acked.Load())
+		}
+		return nil
+	})
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// parallel runs f(0..n-1) concurrently and returns the first error.
+func parallel(n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// parallelWait submits with f concurrently, then waits for every
+// transaction to be accepted.
+func parallelWait(ctx context.Context, c *service.Client, n int, f func(i int) (*service.TxReply, error)) error {
+	return parallel(n, func(i int) error {
+		r, err := f(i)
+		if err != nil {
+			return err
+		}
+		_, err = c.WaitAccepted(ctx, r.TxID)
+		return err
+	})
+}

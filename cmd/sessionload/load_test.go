@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/luxfi/session/node"
+	"github.com/luxfi/session/service"
+)
+
+func startNode(t *testing.T) *node.Node {
+	t.Helper()
+	n, err := node.Start(node.Config{
+		DataDir:  t.TempDir(),
+		HTTPAddr: "127.0.0.1:0",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	return n
+}
+
+func checkResult(t *testing.T, r *Result) {
+	t.Helper()
+	if r.Accepted == 0 || r.Accepted != r.Submitted || r.Errors != 0 {
+		t.Fatalf("accepted %d of %d submitted, %d errors", r.Accepted, r.Submitted, r.Errors)
+	}
+	if !r.Verified {
+		t.Fatal("the chain's messages were not verified against the accepted ones")
+	}
+	if !(r.P50 > 0 && r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.Max) {
+		t.Fatalf("inconsistent latencies: p50 %v p90 %v p99 %v max %v", r.P50, r.P90, r.P99, r.Max)
+	}
+	if !(r.AdmitP50 > 0 && r.AdmitP50 <= r.AdmitP99) || r.AdmitP99 > r.Max {
+		t.Fatalf("inconsistent admission latencies: p50 %v p99 %v (accepted max %v)", r.AdmitP50, r.AdmitP99, r.Max)
+	}
+	if r.Throughput <= 0 || r.OverallRate <= 0 || r.Blocks == 0 || r.TxsPerBlk < 1 {
+		t.Fatalf("no throughput: %+v", r)
+	}
+	// 256-byte payload + 32-byte session + 4-byte length + header + signature.
+	if r.TxBytes != 256+32+4+75+3309 {
+		t.Fatalf("tx size %d", r.TxBytes)
+	}
+}
+
+// TestRunMaxThroughput runs the generator's core briefly against an
+// in-process node: every submitted message is seen accepted, the chain
+// holds exactly those, and the latency figures are ordered.
+func TestRunMaxThroughput(t *testing.T) {
+	n := startNode(t)
+	var log bytes.Buffer
+	r, err := Run(context.Background(), Config{URL: n.URL(), Clients: 4, Duration: 400 * time.Millisecond, MaxTxs: 160, Verify: true, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	checkResult(t, r)
+	if r.Signed != 160 || r.Submitted > r.Signed {
+		t.Fatalf("signed %d, submitted %d", r.Signed, r.Submitted)
+	}
+	if !strings.Contains(log.String(), "signed 160 messages") {
+		t.Fatalf("log: %s", log.String())
+	}
+	st, err := service.NewClient(n.URL()).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sink, 4 senders and their sessions, then the messages.
+	if st.MessagesStored != uint64(r.Accepted) || st.Identities != 5 || st.Sessions != 4 {
+		t.Fatalf("status %+v after %d messages", st, r.Accepted)
+	}
+}
+
+// TestRunFixedRate checks that the fixed-rate mode sends about rate ×
+// duration messages, not more.
+func TestRunFixedRate(t *testing.T) {
+	n := startNode(t)
+	r, err := Run(context.Background(), Config{URL: n.URL(), Clients: 3, Duration: time.Second, Rate: 60, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, r)
+	if r.Submitted < 40 || r.Submitted > 66 {
+		t.Fatalf("at 60 msgs/s for 1s: %d submitted", r.Submitted)
+	}
+	if r.TargetRate != 60 {
+		t.Fatalf("target rate %v", r.TargetRate)
+	}
+	var out bytes.Buffer
+	report(&out, r, true)
+	var back Result
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Accepted != r.Accepted {
+		t.Fatalf("JSON report: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	report(&out, r, false)
+	if !strings.Contains(out.String(), "fixed rate 60 msgs/s") || !strings.Contains(out.String(), "p99") {
+		t.Fatalf("text report: %s", out.String())
+	}
+}
+
+func TestRunRefusesNoNode(t *testing.T) {
+	_, err := Run(context.Background(), Config{URL: "http://127.0.0.1:1/rpc", Clients: 2, Duration: time.Millisecond})
+	if err == nil {
+		t.Fatal("no error without a node")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	s := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, c := range []struct{ p, want float64 }{{50, 5}, {90, 9}, {99, 10}, {100, 10}, {1, 1}} {
+		if got := percentile(s, c.p); got != c.want {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("empty")
+	}
+}

@@ -1,0 +1,215 @@
+// Command sessionload is a load generator for a SessionVM node. N
+// concurrent clients, each its own registered identity sending into its own
+// session, submit pre-signed SendMessage transactions over JSON-RPC
+// (session.issueTx) and the tool reports the messages/s the node sustained
+// and the submit → accepted latency (p50/p90/p99).
+//
+//	sessionload --spawn                           # start a node (separate process), max throughput for 10s
+//	sessionload --spawn --then-half               # then a fixed-rate run at half the measured maximum
+//	sessionload --node http://127.0.0.1:9652/rpc --rate 2500 --duration 20s
+//
+// See README.md in this directory for the method and measured results.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "node" {
+		os.Exit(runNode(os.Args[2:], os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sessionload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodeURL := fs.String("node", envOr("SESSION_NODE", "http://127.0.0.1:9652/rpc"), "JSON-RPC endpoint of the node to load (env SESSION_NODE)")
+	spawn := fs.Bool("spawn", false, "start a node as a child process on a free loopback port with a temporary data directory, instead of --node")
+	sessiond := fs.String("sessiond", "", "with --spawn: the sessiond binary to run (default: this binary's built-in node, the same node package sessiond runs)")
+	nodeProfile := fs.String("node-cpuprofile", "", "with --spawn and the built-in node: write the node's CPU profile to this file")
+	buildDelay := fs.Duration("build-delay", 0, "with --spawn: the node's --build-delay (0: its default)")
+	var cfg Config
+	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent clients (identities, sessions)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the timed phase")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "target messages/s over all clients (0: as fast as possible)")
+	fs.IntVar(&cfg.Payload, "payload", 256, "ciphertext bytes per message")
+	fs.IntVar(&cfg.Window, "window", 0, "most unaccepted messages per client (0: from the node's mempool limits)")
+	fs.IntVar(&cfg.MaxTxs, "max-txs", 0, "messages to sign in advance (0: 60000, or rate × duration × 1.1)")
+	fs.DurationVar(&cfg.Poll, "poll", 2*time.Millisecond, "status poll interval of the acceptance watcher")
+	fs.BoolVar(&cfg.Verify, "verify", true, "check with getMessages at the end that the chain holds exactly the accepted messages")
+	thenHalf := fs.Bool("then-half", false, "after a max-throughput run, run at half the measured rate (latency target)")
+	jsonOut := fs.Bool("json", false, "print results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (timed phases included) to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	cfg.Log = stderr
+	if *spawn {
+		child, err := spawnNode(*sessiond, *nodeProfile, *buildDelay, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "sessionload: %v\n", err)
+			return 1
+		}
+		defer child.stop(stderr)
+		*nodeURL = child.url
+	}
+	cfg.URL = *nodeURL
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "sessionload: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "sessionload: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	var results []*Result
+	res, err := Run(ctx, cfg)
+	if res != nil {
+		results = append(results, res)
+		report(stdout, res, *jsonOut)
+	}
+	if err == nil && *thenHalf && cfg.Rate == 0 {
+		half := cfg
+		half.Rate = res.Throughput / 2
+		half.MaxTxs = 0
+		fmt.Fprintf(stderr, "fixed-rate run at %.0f messages/s\n", half.Rate)
+		res, err = Run(ctx, half)
+		if res != nil {
+			results = append(results, res)
+			report(stdout, res, *jsonOut)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sessionload: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func report(w io.Writer, r *Result, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r)
+		return
+	}
+	mode := "max throughput"
+	if r.TargetRate > 0 {
+		mode = fmt.Sprintf("fixed rate %.0f msgs/s", r.TargetRate)
+	}
+	fmt.Fprintf(w, "%s: %d clients, %d-byte payloads (%d-byte txs)\n", mode, r.Clients, r.Payload, r.TxBytes)
+	fmt.Fprintf(w, "  accepted %d of %d submitted in %.2fs: %.0f messages/s sustained (%.0f overall)\n",
+		r.Accepted, r.Submitted, r.SendSecs, r.Throughput, r.OverallRate)
+	fmt.Fprintf(w, "  submit→accepted  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", r.P50, r.P90, r.P99, r.Max)
+	fmt.Fprintf(w, "  submit→admitted  p50 %.2f ms  p99 %.2f ms\n", r.AdmitP50, r.AdmitP99)
+	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
+		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// child is a spawned node process.
+type child struct {
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	exited  chan struct{}
+}
+
+// spawnNode starts a node on a free loopback port with a temporary data
+// directory, in its own process group, and waits until it is healthy.
+func spawnNode(bin, cpuProfile string, buildDelay time.Duration, stderr io.Writer) (*child, error) {
+	dir, err := os.MkdirTemp("", "sessionload-node-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, err
+		}
+		args = append(args, "node")
+		if cpuProfile != "" {
+			args = append(args, "--cpuprofile", cpuProfile)
+		}
+	} else if cpuProfile != "" {
+		return nil, errors.New("--node-cpuprofile needs the built-in node (no --sessiond)")
+	}
+	// Chain limits sized for load: many messages per session.
+	args = append(args, "--data-dir", dir, "--http", addr, "--max-messages", "10000000", "--log-level", "warn")
+	if buildDelay != 0 {
+		args = append(args, "--build-delay", buildDelay.String())
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	c := &child{cmd: cmd, url: "http://" + addr + "/rpc", dataDir: dir, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.exited) }()
+	if err := waitHealthy(c.url, 30*time.Second, c.exited); err != nil {
+		c.stop(stderr)
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "spawned %s (pid %d) at %s, data in %s\n", bin, cmd.Process.Pid, c.url, dir)
+	return c, nil
+}
+
+// stop ends the child with SIGTERM (so a profile is written), then SIGKILL
+// to its group after 20s, and removes its data directory.
+func (c *child) stop(stderr io.Writer) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		fmt.Fprintln(stderr, "sessionload: node did not stop within 20s; killing it")
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.exited
+	}
+	os.RemoveAll(c.dataDir)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	luxlog "github.com/luxfi/log"
+
+	"github.com/luxfi/session/node"
+	"github.com/luxfi/session/service"
+)
+
+// runNode is "sessionload node": the standalone node (package node, what
+// sessiond runs) in this process, with an optional CPU profile covering
+// its whole life. --spawn runs it as a child process so the generator and
+// the node are separate processes, as with sessiond.
+func runNode(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sessionload node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg node.Config
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "data directory (required)")
+	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:0", "HTTP listen address")
+	maxMessages := fs.Int64("max-messages", 0, "messages per session (0: the default)")
+	fs.DurationVar(&cfg.BuildDelay, "build-delay", 0, "wait before building a block (0: the node's default)")
+	logLevel := fs.String("log-level", "warn", "log level")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The database logs through luxfi/log's global logger: as sessiond
+	// does, one level quieter than ours.
+	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(slog.NewTextHandler(stderr,
+		&slog.HandlerOptions{Level: max(level, slog.LevelWarn)})))
+	if *maxMessages > 0 {
+		cfg.ChainOverrides.MaxMessages = maxMessages
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	n, err := node.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	code := 0
+	select {
+	case <-sig:
+	case err := <-n.Err():
+		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+		code = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+// waitHealthy polls session.health until the node is healthy, the timeout
+// passes or exited is closed.
+func waitHealthy(url string, timeout time.Duration, exited <-chan struct{}) error {
+	c := service.NewClient(url, service.WithTimeout(time.Second))
+	deadline := time.Now().Add(timeout)
+	for {
+		h, err := c.Health(context.Background())
+		if err == nil && h.Healthy {
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("the node exited while starting")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s not healthy after %v (last: %v)", url, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
