@@ -125,7 +125,7 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	if err := p.mempool.Add(t); err != nil {
 		// Unreachable (room was checked under the lock), but the overlay
 		// now holds t: rebuild it from the pool.
-		p.rebuild()
+		p.rebuild(ts)
 		return err
 	}
 	p.signal()
@@ -136,13 +136,14 @@ func (p *pool) issueTx(t *tx.Tx) error {
 func (p *pool) position() uint32 { return uint32(p.applied % state.MaxTxsPerPosition) }
 
 // rebuild recomputes the overlay from the accepted state, dropping every
-// pending transaction that no longer applies. Call with p.mu held.
-func (p *pool) rebuild() {
+// pending transaction that no longer applies in a block at time ts (Unix
+// ms; at least the tip's). Call with p.mu held.
+func (p *pool) rebuild(ts int64) {
 	p.overlay.Abort()
 	p.overlay = versiondb.New(newReadCache(p.db))
 	p.applied = 0
 	st := state.New(p.overlay)
-	ctx := p.chain.execContext(p.tip.Block.Height+1, p.tip.Block.Timestamp)
+	ctx := p.chain.execContext(p.tip.Block.Height+1, max(ts, p.tip.Block.Timestamp))
 	var drop []ids.ID
 	for _, t := range p.mempool.Ordered() {
 		if err := execute.Tx(st, ctx, p.position(), t); err != nil {
@@ -204,9 +205,9 @@ func (p *pool) blockAccepted(b *Block) {
 	p.mempool.Remove(txIDs...)
 	p.tip = b
 	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
-		p.rebuild()
+		p.rebuild(b.Block.Timestamp)
 	} else if err := p.overlay.SetDatabase(newReadCache(p.db)); err != nil {
-		p.rebuild() // the base changed: drop cached reads
+		p.rebuild(b.Block.Timestamp) // the base changed: drop cached reads
 	}
 	p.signal()
 }

@@ -377,8 +377,10 @@ func (v *VM) BuildBlock(ctx context.Context) (smblock.Block, error) {
 	needRebuild := false
 	b, err := v.chain.build(v.pool.mempool.Ordered(), v.pool.skipped(&needRebuild))
 	if needRebuild {
+		// Drop what the builder refused on the tip, judged at the time the
+		// block would have had, so WaitForEvent does not report it again.
 		v.pool.mu.Lock()
-		v.pool.rebuild()
+		v.pool.rebuild(v.clock().UnixMilli())
 		v.pool.mu.Unlock()
 	}
 	if err != nil {

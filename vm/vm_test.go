@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -437,5 +438,29 @@ func TestWithHandler(t *testing.T) {
 	hs, err := v.CreateHandlers(ctx)
 	if err != nil || !called || hs["/rpc"] == nil {
 		t.Fatal("factory not used")
+	}
+}
+
+// TestExpiredWhilePending: a message admitted before its session expired
+// but built after is dropped with its reason, and WaitForEvent stops
+// reporting work (no busy loop).
+func TestExpiredWhilePending(t *testing.T) {
+	e := newEnv(t, map[string]any{"sessionTTL": 60})
+	alice, bob := identity(t, 0), identity(t, 1)
+	s := e.createSession(alice, bob)
+	late := e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("late")})
+	e.issue(late)
+	e.clock.Advance(2 * time.Minute)
+	if _, err := e.vm.BuildBlock(ctx); !errors.Is(err, ErrNoPendingTxs) {
+		t.Fatalf("BuildBlock: %v", err)
+	}
+	st, _ := e.vm.TxStatus(late.ID())
+	if st.Status != TxDropped || !strings.Contains(st.Reason, "expired") {
+		t.Fatalf("status %+v", st)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := e.vm.WaitForEvent(tctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitForEvent: %v", err)
 	}
 }
