@@ -342,8 +342,9 @@ func (c *chain) reject(b *Block) error {
 
 // build makes a block on the preferred block from pending transactions,
 // executing them as it goes (the result is a verified block). pending is in
-// mempool order; skip receives every transaction that could not be
-// included, with the reason.
+// mempool order; skip receives every transaction refused, with the reason
+// (and, on a processing parent, those left out behind a refusal, with a nil
+// reason).
 func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error)) (*Block, error) {
 	if c.closed {
 		return nil, ErrShutdown
@@ -381,6 +382,9 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			break
 		}
 		if blocked[t.Author] {
+			if !onTip {
+				skip(t, false, nil)
+			}
 			continue
 		}
 		if size+t.Size() > config.MaxBlockSize {

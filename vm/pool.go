@@ -40,6 +40,7 @@ type pool struct {
 	applied  int                 // transactions applied to overlay since it was made
 	tip      *Block              // the accepted block overlay is based on
 	inFlight map[ids.ID]int      // pending tx → number of processing blocks holding it
+	parked   map[ids.ID]bool     // refused on a processing parent; retried after the next decision
 	rejected *fifoCache[ids.ID, string]
 	wake     chan struct{} // closed and replaced when work may be pending
 	msgChan  chan<- smblock.Message
@@ -52,6 +53,7 @@ func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<-
 		mempool:  mp,
 		overlay:  versiondb.New(newReadCache(db)),
 		inFlight: make(map[ids.ID]int),
+		parked:   make(map[ids.ID]bool),
 		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
 		wake:     make(chan struct{}),
 		msgChan:  msgChan,
@@ -172,6 +174,7 @@ func (p *pool) blockRejected(b *Block) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.release(b)
+	clear(p.parked)
 	p.signal()
 }
 
@@ -196,6 +199,7 @@ func (p *pool) blockAccepted(b *Block) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.release(b)
+	clear(p.parked)
 	txIDs := make([]ids.ID, len(b.Txs))
 	for i, t := range b.Txs {
 		txIDs[i] = t.ID()
@@ -218,18 +222,26 @@ func (p *pool) blockAccepted(b *Block) {
 // transaction can no longer apply in its place (for example its session
 // expired between admission and the block's timestamp): the overlay is
 // rebuilt after building, which drops it with its reason.
+//
+// A refusal on a processing parent is parked: WaitForEvent ignores the
+// transaction until the next block is accepted or rejected, so an engine
+// waiting for a decision is not asked to build the same refusal again.
 func (p *pool) skipped(needRebuild *bool) func(t *tx.Tx, onTip bool, err error) {
 	return func(t *tx.Tx, onTip bool, err error) {
 		if onTip {
 			*needRebuild = true
+			return
 		}
+		p.mu.Lock()
+		p.parked[t.ID()] = true
+		p.mu.Unlock()
 	}
 }
 
 // hasBuildable reports whether a pending transaction is in no processing
 // block. Call with p.mu held.
 func (p *pool) hasBuildable() bool {
-	return p.mempool.Any(func(t *tx.Tx) bool { return p.inFlight[t.ID()] == 0 })
+	return p.mempool.Any(func(t *tx.Tx) bool { return p.inFlight[t.ID()] == 0 && !p.parked[t.ID()] })
 }
 
 // waitForWork blocks until a transaction could go into a new block.
