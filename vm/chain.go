@@ -401,7 +401,10 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 				return nil, err
 			}
 			if !onTip && errors.Is(err, tx.ErrReplayedNonce) {
-				continue // already in a processing ancestor
+				// Already in a processing ancestor (or in conflict with
+				// one): park it, and go on with the author's later ones.
+				skip(t, false, err)
+				continue
 			}
 			blockAuthor(t.Author)
 			skip(t, onTip, err)

@@ -464,3 +464,46 @@ func TestExpiredWhilePending(t *testing.T) {
 		t.Fatalf("WaitForEvent: %v", err)
 	}
 }
+
+// TestNoSpinWhileParentProcessing: a pending transaction that conflicts
+// with a processing block (same author and nonce) is not reported by
+// WaitForEvent again until that block is decided, then it is dropped.
+func TestNoSpinWhileParentProcessing(t *testing.T) {
+	g := genesisJSON(t, nil, identity(t, 0), identity(t, 1))
+	clock := newTestClock()
+	n1 := newEnvDB(t, memdb.New(), g, clock)
+	n2 := newEnvDB(t, memdb.New(), g, clock)
+	bob := identity(t, 1)
+	mine := n1.sign(bob, &tx.CreateChannel{Name: "on n1"})
+	n1.issue(mine)
+	n2.issue(n2.sign(bob, &tx.CreateChannel{Name: "on n2"})) // same nonce
+	clock.Advance(time.Second)
+	other, err := n2.vm.BuildBlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := n1.vm.ParseBlock(ctx, other.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.vm.SetPreference(ctx, x.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.vm.BuildBlock(ctx); !errors.Is(err, ErrNoPendingTxs) {
+		t.Fatalf("BuildBlock on the conflicting parent: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := n1.vm.WaitForEvent(tctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitForEvent while the parent is processing: %v", err)
+	}
+	if err := x.Accept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := n1.vm.TxStatus(mine.ID()); st.Status != TxDropped || !strings.Contains(st.Reason, "nonce") {
+		t.Fatalf("conflicting tx: %+v", st)
+	}
+}
