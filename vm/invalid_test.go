@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,4 +263,52 @@ func TestInvalidBlocks(t *testing.T) {
 	// Accepting an unverified block fails.
 	b, _ := e.vm.ParseBlock(ctx, blk.Bytes())
 	mustIs(t, b.Accept(ctx), ErrNotVerified)
+}
+
+// TestParallelVerifyFindsBadSignature: in a peer's block of many
+// transactions verified in parallel, one bad signature fails the block and
+// is named by index; the good signatures are cached for the next try.
+func TestParallelVerifyFindsBadSignature(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.createSession(identity(t, 0), identity(t, 1))
+	var list []*tx.Tx
+	for i := 0; i < 20; i++ {
+		author := identity(t, i%2)
+		list = append(list, e.signNonce(author, uint64(1+i/2)-uint64(i%2), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
+	}
+	raw := bytes.Clone(list[13].Bytes())
+	raw[len(raw)-1] ^= 0xff
+	bad, err := tx.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBad := append(append(append([]*tx.Tx(nil), list[:13]...), bad), list[14:]...)
+	last, _ := e.vm.LastAccepted(ctx)
+	parent, _ := e.vm.GetBlock(ctx, last)
+	e.clock.Advance(time.Second)
+	blk, err := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), withBad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := e.vm.ParseBlock(ctx, blk.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pb.Verify(ctx)
+	mustIs(t, err, tx.ErrBadSignature)
+	if !strings.Contains(err.Error(), "transaction 13") {
+		t.Fatalf("error does not name the transaction: %v", err)
+	}
+	before := e.vm.verifier.verified.Load()
+	good, _ := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), list)
+	gb, err := e.vm.ParseBlock(ctx, good.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gb.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.vm.verifier.verified.Load() - before; n != 1 {
+		t.Fatalf("%d signatures verified again, want 1 (only the one not seen)", n)
+	}
 }
