@@ -1,0 +1,246 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// docExample is one curl example of docs/api.md.
+type docExample struct {
+	line     int
+	heading  string
+	body     string    // the -d '...' argument
+	wantCode ErrorCode // from "# expect error N"; 0: success
+	response string    // the JSON block that follows, if any
+}
+
+var (
+	curlBody   = regexp.MustCompile(`-d '([^']*)'`)
+	expectLine = regexp.MustCompile(`^# expect error (-?\d+)$`)
+	codeRow    = regexp.MustCompile(`^\| (-\d+) \|`)
+)
+
+func parseDocs(t *testing.T, text string) (examples []docExample, headings []string, codes []ErrorCode) {
+	t.Helper()
+	lines := strings.Split(text, "\n")
+	heading := ""
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if h, ok := strings.CutPrefix(l, "### "); ok {
+			heading = h
+			headings = append(headings, h)
+			continue
+		}
+		if m := codeRow.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			codes = append(codes, ErrorCode(n))
+			continue
+		}
+		if l != "```sh" {
+			continue
+		}
+		ex := docExample{line: i + 1, heading: heading}
+		for i++; i < len(lines) && lines[i] != "```"; i++ {
+			if m := expectLine.FindStringSubmatch(lines[i]); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				ex.wantCode = ErrorCode(n)
+			}
+			if m := curlBody.FindStringSubmatch(lines[i]); m != nil {
+				ex.body = m[1]
+			}
+		}
+		if ex.body == "" {
+			t.Fatalf("docs/api.md:%d: sh block without a curl -d '...' body", ex.line)
+		}
+		// The response block, if the next block is JSON.
+		for j := i + 1; j < len(lines); j++ {
+			if strings.TrimSpace(lines[j]) == "" {
+				continue
+			}
+			if lines[j] == "```json" {
+				var b strings.Builder
+				for j++; j < len(lines) && lines[j] != "```"; j++ {
+					b.WriteString(lines[j])
+					b.WriteByte('\n')
+				}
+				ex.response = b.String()
+			}
+			break
+		}
+		examples = append(examples, ex)
+	}
+	return examples, headings, codes
+}
+
+// TestDocs runs every curl example of docs/api.md against a test chain
+// and checks that the documentation covers every method and error code.
+func TestDocs(t *testing.T) {
+	raw, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, headings, codes := parseDocs(t, string(raw))
+	if len(examples) < len(Methods) {
+		t.Fatalf("docs/api.md: %d examples for %d methods", len(examples), len(Methods))
+	}
+	t.Logf("%d examples, %d error codes", len(examples), len(codes))
+
+	// Coverage: a heading and an example per method, a row per code.
+	for _, m := range Methods {
+		if !slices.Contains(headings, Namespace+"."+m) {
+			t.Errorf("docs/api.md has no heading ### %s.%s", Namespace, m)
+		}
+		if !slices.ContainsFunc(examples, func(ex docExample) bool {
+			return strings.Contains(ex.body, `"method":"`+Namespace+"."+m+`"`)
+		}) {
+			t.Errorf("docs/api.md has no example of %s.%s", Namespace, m)
+		}
+	}
+	for code := range codeNames {
+		if !slices.Contains(codes, code) {
+			t.Errorf("docs/api.md error table lacks %d (%s)", code, code)
+		}
+	}
+	if len(codes) != len(codeNames) {
+		t.Errorf("docs/api.md lists %d codes, the package has %d", len(codes), len(codeNames))
+	}
+
+	// The chain the examples run against.
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client
+	alice, bob, carol := e.alice, e.bob, e.carol
+	sess := e.session(alice, bob)
+	s2 := e.session(bob, alice)
+	first, err := c.SendSealed(ctx, alice, sess, []byte("hello bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := e.channel(alice, "general")
+	if _, err := c.JoinChannel(ctx, bob, ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Post(ctx, alice, ch, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	e.accept()
+
+	lastTx := ""
+	signed := func(id *crypto.Identity, p tx.Payload) func() string {
+		return func() string {
+			lastTx = base64.StdEncoding.EncodeToString(e.signed(id, p))
+			return lastTx
+		}
+	}
+	fixed := func(s string) func() string { return func() string { return s } }
+	newcomer := identity(t, 6)
+	placeholders := map[string]func() string{
+		"<ALICE>":                       fixed(alice.SessionID),
+		"<BOB>":                         fixed(bob.SessionID),
+		"<SESSION>":                     fixed(sess.String()),
+		"<CHANNEL>":                     fixed(ch.String()),
+		"<TX_ID>":                       fixed(first.TxID.String()),
+		"<SAME_TX_AGAIN>":               func() string { return lastTx },
+		"<SIGNED_REGISTER_IDENTITY_TX>": signed(newcomer, &tx.RegisterIdentity{KEMPublicKey: newcomer.KEMPublicKey, DSAPublicKey: newcomer.DSAPublicKey}),
+		"<SIGNED_CREATE_SESSION_TX>":    signed(alice, &tx.CreateSession{Participants: []crypto.SessionID{mustSID(t, bob)}}),
+		"<SIGNED_SEND_MESSAGE_TX>":      signed(alice, &tx.SendMessage{Session: sess, Ciphertext: []byte("from the docs")}),
+		"<SIGNED_CLOSE_SESSION_TX>":     signed(bob, &tx.CloseSession{Session: s2}),
+		"<SIGNED_CREATE_CHANNEL_TX>":    signed(carol, &tx.CreateChannel{Name: "docs"}),
+		"<SIGNED_JOIN_CHANNEL_TX>":      signed(carol, &tx.JoinChannel{Channel: ch}),
+		"<SIGNED_POST_CHANNEL_TX>":      signed(alice, &tx.PostChannel{Channel: ch, Ciphertext: []byte("a post")}),
+		"<SIGNED_LEAVE_CHANNEL_TX>":     signed(bob, &tx.LeaveChannel{Channel: ch}),
+	}
+	placeholder := regexp.MustCompile(`<[A-Z_]+>`)
+
+	for _, ex := range examples {
+		name := fmt.Sprintf("line %d %s", ex.line, ex.heading)
+		body := placeholder.ReplaceAllStringFunc(ex.body, func(p string) string {
+			f, ok := placeholders[p]
+			if !ok {
+				t.Fatalf("%s: unknown placeholder %s", name, p)
+			}
+			return f()
+		})
+		r := post(t, e.h, http.MethodPost, "application/json", []byte(body))
+		switch {
+		case ex.wantCode == 0 && r.Error != nil:
+			t.Fatalf("%s: %s\n→ error %d: %s", name, truncate([]byte(body)), r.Error.Code, r.Error.Message)
+		case ex.wantCode != 0 && (r.Error == nil || r.Error.Code != ex.wantCode):
+			t.Fatalf("%s: want error %d, got %+v", name, ex.wantCode, r.Error)
+		}
+		if ex.response != "" {
+			checkDocumentedResponse(t, name, ex.response, r)
+		}
+		if r.Error == nil && strings.Contains(body, `"tx":`) {
+			e.accept()
+		}
+	}
+}
+
+// checkDocumentedResponse compares the documented response with the real
+// one: same error code, or the same result fields (one level into objects
+// and into the first element of arrays).
+func checkDocumentedResponse(t *testing.T, name, doc string, r *rawResponse) {
+	t.Helper()
+	var d struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  json.RawMessage `json:"result"`
+		Error   *Error          `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("%s: documented response is not JSON: %v\n%s", name, err, doc)
+	}
+	if d.JSONRPC != "2.0" || len(d.ID) == 0 {
+		t.Fatalf("%s: documented response lacks jsonrpc or id", name)
+	}
+	if d.Error != nil {
+		if r.Error == nil || r.Error.Code != d.Error.Code {
+			t.Fatalf("%s: documented error %d, got %+v", name, d.Error.Code, r.Error)
+		}
+		return
+	}
+	if r.Error != nil {
+		t.Fatalf("%s: documented a result, got error %+v", name, r.Error)
+	}
+	sameShape(t, name, "result", d.Result, r.Result)
+}
+
+func sameShape(t *testing.T, name, path string, doc, got json.RawMessage) {
+	t.Helper()
+	var dm, gm map[string]json.RawMessage
+	if json.Unmarshal(doc, &dm) == nil && json.Unmarshal(got, &gm) == nil {
+		var dk, gk []string
+		for k := range dm {
+			dk = append(dk, k)
+		}
+		for k := range gm {
+			gk = append(gk, k)
+		}
+		slices.Sort(dk)
+		slices.Sort(gk)
+		if !slices.Equal(dk, gk) {
+			t.Fatalf("%s: %s documents fields %v, the node returns %v", name, path, dk, gk)
+		}
+		for _, k := range dk {
+			if len(dm[k]) > 0 && dm[k][0] == '[' {
+				var da, ga []json.RawMessage
+				if json.Unmarshal(dm[k], &da) == nil && json.Unmarshal(gm[k], &ga) == nil && len(da) > 0 && len(ga) > 0 {
+					sameShape(t, name, path+"."+k+"[0]", da[0], ga[0])
+				}
+			}
+		}
+	}
+}
