@@ -43,6 +43,7 @@ type pool struct {
 	parked   map[ids.ID]bool     // refused on a processing parent; retried after the next decision
 	rejected *fifoCache[ids.ID, string]
 	wake     chan struct{} // closed and replaced when work may be pending
+	waiters  int           // goroutines in waitForWork
 	msgChan  chan<- smblock.Message
 }
 
@@ -63,8 +64,10 @@ func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<-
 // signal wakes WaitForEvent and tells the engine when a channel was given.
 // Call with p.mu held.
 func (p *pool) signal() {
-	close(p.wake)
-	p.wake = make(chan struct{})
+	if p.waiters > 0 {
+		close(p.wake)
+		p.wake = make(chan struct{})
+	}
 	if p.msgChan != nil {
 		select {
 		case p.msgChan <- smblock.Message{Type: smblock.PendingTxs}:
@@ -248,18 +251,26 @@ func (p *pool) hasBuildable() bool {
 func (p *pool) waitForWork(ctx context.Context, done <-chan struct{}) error {
 	for {
 		p.mu.Lock()
-		ok := p.hasBuildable()
-		wake := p.wake
-		p.mu.Unlock()
-		if ok {
+		if p.hasBuildable() {
+			p.mu.Unlock()
 			return nil
 		}
+		wake := p.wake
+		p.waiters++
+		p.mu.Unlock()
+		var err error
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		case <-done:
-			return ErrShutdown
+			err = ErrShutdown
+		}
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }
