@@ -15,6 +15,7 @@ import (
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -168,7 +169,7 @@ func TestFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Messages) != 3 || page.Next != 3 {
+	if len(page.Messages) != 3 || page.Next != 3 || page.More {
 		t.Fatalf("Messages = %d messages, next %d", len(page.Messages), page.Next)
 	}
 	for i, m := range page.Messages {
@@ -197,15 +198,15 @@ func TestFlow(t *testing.T) {
 	}
 	// Paging.
 	p1, err := c.Messages(ctx, sess, 0, 2)
-	if err != nil || len(p1.Messages) != 2 || p1.Next != 2 {
+	if err != nil || len(p1.Messages) != 2 || p1.Next != 2 || !p1.More {
 		t.Fatalf("page 1: %+v, %v", p1, err)
 	}
 	p2, err := c.Messages(ctx, sess, p1.Next, 2)
-	if err != nil || len(p2.Messages) != 1 || p2.Next != 3 || p2.Messages[0].Seq != 3 {
+	if err != nil || len(p2.Messages) != 1 || p2.Next != 3 || p2.Messages[0].Seq != 3 || p2.More {
 		t.Fatalf("page 2: %+v, %v", p2, err)
 	}
 	p3, err := c.Messages(ctx, sess, p2.Next, 2)
-	if err != nil || len(p3.Messages) != 0 || p3.Next != 3 {
+	if err != nil || len(p3.Messages) != 0 || p3.Next != 3 || p3.More {
 		t.Fatalf("page 3: %+v, %v", p3, err)
 	}
 
@@ -222,11 +223,11 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("bob opens carol's: %q, %v", pt, err)
 	}
 	in1, err := c.Inbox(ctx, bob.SessionID, 0, 1)
-	if err != nil || len(in1.Messages) != 1 {
+	if err != nil || len(in1.Messages) != 1 || !in1.More {
 		t.Fatal(in1, err)
 	}
 	in2, err := c.Inbox(ctx, bob.SessionID, in1.Next, 0)
-	if err != nil || len(in2.Messages) != 1 || in2.Messages[0].TxID != in.Messages[1].TxID {
+	if err != nil || len(in2.Messages) != 1 || in2.Messages[0].TxID != in.Messages[1].TxID || in2.More {
 		t.Fatalf("inbox cursor: %+v, %v", in2, err)
 	}
 
@@ -486,5 +487,54 @@ func TestNonceResync(t *testing.T) {
 	page, err := e.client.Messages(ctx, sess, 0, 0)
 	if err != nil || len(page.Messages) != 3 {
 		t.Fatal(page, err)
+	}
+}
+
+// TestPageBounds: the one-extra fetch tells whether more follow, and a page
+// is cut at maxPageBytes (never below one message).
+func TestPageBounds(t *testing.T) {
+	msgs := func(n, size int) []*state.Message {
+		out := make([]*state.Message, n)
+		for i := range out {
+			out[i] = &state.Message{Seq: uint64(i + 1), Ciphertext: make([]byte, size)}
+		}
+		return out
+	}
+	seq := func(m *state.Message) uint64 { return m.Seq }
+	for _, tc := range []struct {
+		name      string
+		stored    []*state.Message
+		limit     int
+		wantLen   int
+		wantMore  bool
+		wantAsked int
+	}{
+		{"empty", nil, 10, 0, false, 11},
+		{"short", msgs(3, 10), 10, 3, false, 11},
+		{"exact", msgs(10, 10), 10, 10, false, 11},
+		{"more", msgs(11, 10), 10, 10, true, 11},
+		{"max page full", msgs(MaxPageSize, 1), MaxPageSize, MaxPageSize, true, MaxPageSize},
+		{"bytes", msgs(300, config.MaxCiphertextSize), 300, maxPageBytes / config.MaxCiphertextSize, true, 301},
+		{"one huge", msgs(1, maxPageBytes+1), 5, 1, false, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := 0
+			r, err := page(func(n int) ([]*state.Message, error) {
+				asked = n
+				return tc.stored[:min(n, len(tc.stored))], nil
+			}, tc.limit, 0, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Messages) != tc.wantLen || r.More != tc.wantMore || asked != tc.wantAsked {
+				t.Fatalf("len %d more %v asked %d, want %d %v %d", len(r.Messages), r.More, asked, tc.wantLen, tc.wantMore, tc.wantAsked)
+			}
+			if tc.wantLen > 0 && r.Next != uint64(tc.wantLen) {
+				t.Fatalf("next %d", r.Next)
+			}
+		})
+	}
+	if _, err := page(func(int) ([]*state.Message, error) { return nil, errors.New("boom") }, 1, 0, seq); err == nil {
+		t.Fatal("error lost")
 	}
 }

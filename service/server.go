@@ -631,8 +631,31 @@ func (s *rpcService) getChannel(id ids.ID) (*state.Channel, error) {
 	return c, err
 }
 
-func toMessages(in []*state.Message, after uint64, next func(*state.Message) uint64) MessagesReply {
-	r := MessagesReply{Messages: make([]Message, len(in)), Next: after}
+// maxPageBytes bounds the ciphertext bytes of one page of messages (about
+// 22 MB of base64), so a full page of the largest messages is cut short
+// (with more set) rather than answered with 87 MB.
+const maxPageBytes = 16 << 20
+
+// page fetches up to limit messages (one more when the API allows, to know
+// whether more follow), cuts the page at maxPageBytes, and builds the reply.
+func page(fetch func(n int) ([]*state.Message, error), limit int, after uint64, cursor func(*state.Message) uint64) (MessagesReply, error) {
+	want := min(limit+1, MaxPageSize)
+	in, err := fetch(want)
+	if err != nil {
+		return MessagesReply{}, err
+	}
+	more := len(in) > limit || (len(in) == limit && want == limit)
+	if len(in) > limit {
+		in = in[:limit]
+	}
+	total := 0
+	for i, m := range in {
+		if total += len(m.Ciphertext); total > maxPageBytes && i > 0 {
+			in, more = in[:i], true
+			break
+		}
+	}
+	r := MessagesReply{Messages: make([]Message, len(in)), Next: after, More: more}
 	for i, m := range in {
 		r.Messages[i] = Message{
 			Target:     m.Target,
@@ -644,9 +667,9 @@ func toMessages(in []*state.Message, after uint64, next func(*state.Message) uin
 			Timestamp:  m.Timestamp,
 			Ciphertext: m.Ciphertext,
 		}
-		r.Next = next(m)
+		r.Next = cursor(m)
 	}
-	return r
+	return r, nil
 }
 
 // GetMessages is session.getMessages.
@@ -674,12 +697,9 @@ func (s *rpcService) GetMessages(_ *http.Request, a *MessagesArgs, reply *Messag
 			return err
 		}
 	}
-	msgs, err := s.api.Messages(target, a.After, limit)
-	if err != nil {
-		return err
-	}
-	*reply = toMessages(msgs, a.After, func(m *state.Message) uint64 { return m.Seq })
-	return nil
+	*reply, err = page(func(n int) ([]*state.Message, error) { return s.api.Messages(target, a.After, n) },
+		limit, a.After, func(m *state.Message) uint64 { return m.Seq })
+	return err
 }
 
 // GetInbox is session.getInbox.
@@ -697,12 +717,9 @@ func (s *rpcService) GetInbox(_ *http.Request, a *InboxArgs, reply *MessagesRepl
 	} else if err != nil {
 		return err
 	}
-	msgs, err := s.api.Inbox(id, a.After, limit)
-	if err != nil {
-		return err
-	}
-	*reply = toMessages(msgs, a.After, func(m *state.Message) uint64 { return m.Position })
-	return nil
+	*reply, err = page(func(n int) ([]*state.Message, error) { return s.api.Inbox(id, a.After, n) },
+		limit, a.After, func(m *state.Message) uint64 { return m.Position })
+	return err
 }
 
 // GetChannel is session.getChannel.

@@ -128,11 +128,14 @@ type Message struct {
 
 // MessagesReply is a page of messages. Next is the cursor to pass as After
 // for the following page (a sequence number for getMessages, a position for
-// getInbox); it equals the request's After when the page is empty. A page
-// shorter than the limit means there is nothing more for now.
+// getInbox); it equals the request's After when the page is empty. More
+// reports that more messages may follow now: the page was full, or cut at
+// the response size bound (16 MiB of ciphertext). More false means caught
+// up; poll from Next later for new messages.
 type MessagesReply struct {
 	Messages []Message `json:"messages"`
 	Next     uint64    `json:"next"`
+	More     bool      `json:"more"`
 }
 
 // ChannelArgs names a channel and a page of its members.
