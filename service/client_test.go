@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -537,4 +540,50 @@ func TestPageBounds(t *testing.T) {
 	if _, err := page(func(int) ([]*state.Message, error) { return nil, errors.New("boom") }, 1, 0, seq); err == nil {
 		t.Fatal("error lost")
 	}
+}
+
+// TestWaitAcceptedFates uses a scripted node: dropped transactions,
+// transient transport failures, a node that stays down, a busy node.
+func TestWaitAcceptedFates(t *testing.T) {
+	ctx := context.Background()
+	script := func(answers ...string) *Client {
+		var mu sync.Mutex
+		i := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			a := answers[min(i, len(answers)-1)]
+			i++
+			mu.Unlock()
+			if a == "down" {
+				http.Error(w, "unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,%s}`, a)
+		}))
+		t.Cleanup(srv.Close)
+		return NewClient(srv.URL, WithPollInterval(time.Millisecond))
+	}
+	id := ids.GenerateTestID()
+	accepted := `"result":{"txID":"` + id.String() + `","status":"accepted","height":7,"index":2}`
+	pending := `"result":{"txID":"` + id.String() + `","status":"pending","height":0,"index":0}`
+
+	st, err := script(pending, "down", "down", pending, accepted).WaitAccepted(ctx, id)
+	if err != nil || st.Height != 7 || st.Index != 2 {
+		t.Fatalf("transient failures: %+v, %v", st, err)
+	}
+	_, err = script(pending, `"result":{"txID":"`+id.String()+`","status":"dropped","reason":"wrong nonce"}`).WaitAccepted(ctx, id)
+	if !errors.Is(err, ErrTxDropped) || !strings.Contains(err.Error(), "wrong nonce") {
+		t.Fatalf("dropped: %v", err)
+	}
+	_, err = script("down").WaitAccepted(ctx, id)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("node down: %v", err)
+	}
+	busy := `"error":{"code":-32014,"message":"vm: shut down"}`
+	if st, err := script(busy, busy, accepted).WaitAccepted(ctx, id); err != nil || st.Status != TxAccepted {
+		t.Fatalf("busy node: %+v, %v", st, err)
+	}
+	_, err = script(`"error":{"code":-32602,"message":"invalid params"}`).WaitAccepted(ctx, id)
+	mustCode(t, err, CodeInvalidParams)
 }

@@ -146,14 +146,19 @@ var (
 )
 
 // unknownPolls is how many consecutive "unknown" answers WaitAccepted
-// takes before giving up with ErrTxUnknown.
-const unknownPolls = 3
+// takes before giving up with ErrTxUnknown; transportRetries how many
+// consecutive transport failures (connection refused, reset) it rides out.
+const (
+	unknownPolls     = 3
+	transportRetries = 5
+)
 
 // WaitAccepted polls getTxStatus until the transaction is accepted and
 // returns its status. It returns an error wrapping ErrTxDropped (with the
 // reason) if the node dropped it, ErrTxUnknown if the node keeps not
-// knowing it, or the context's error. Without a context deadline it waits
-// at most the client's wait timeout (DefaultWaitTimeout).
+// knowing it, the node's error, the transport error after a few
+// consecutive failures, or the context's error. Without a context deadline
+// it waits at most the client's wait timeout (DefaultWaitTimeout).
 func (c *Client) WaitAccepted(ctx context.Context, txID ids.ID) (*TxStatusReply, error) {
 	if _, ok := ctx.Deadline(); !ok && c.waitTimeout > 0 {
 		var cancel context.CancelFunc
@@ -161,7 +166,7 @@ func (c *Client) WaitAccepted(ctx context.Context, txID ids.ID) (*TxStatusReply,
 		defer cancel()
 	}
 	interval := c.pollInterval
-	unknown := 0
+	unknown, failures := 0, 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -175,10 +180,18 @@ func (c *Client) WaitAccepted(ctx context.Context, txID ids.ID) (*TxStatusReply,
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("service: waiting for %s: %w", txID, ctx.Err())
 			}
-			if !IsRetryable(err) {
+			_, fromNode := CodeOf(err)
+			if fromNode && !IsRetryable(err) {
 				return nil, err
 			}
+			if !fromNode {
+				// A transport failure: the node may be restarting.
+				if failures++; failures >= transportRetries {
+					return nil, err
+				}
+			}
 		} else {
+			failures = 0
 			switch st.Status {
 			case TxAccepted:
 				return st, nil
