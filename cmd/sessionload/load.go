@@ -51,6 +51,9 @@ type Config struct {
 	Verify bool
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
+	// NodePID, when the node runs on this machine, lets the run report
+	// the node's CPU time per message.
+	NodePID int
 }
 
 // Result is what a run measured.
@@ -83,6 +86,16 @@ type Result struct {
 	// Submit → admitted (the issueTx round trip), milliseconds.
 	AdmitP50 float64 `json:"admitP50ms"`
 	AdmitP99 float64 `json:"admitP99ms"`
+
+	// CPU time per accepted message during the timed phase, in
+	// microseconds: of the node (when its PID is known) and of this
+	// generator; and how busy the whole machine was (cores, all
+	// processes), of which OtherCores was neither.
+	NodeCPUPerMsg float64 `json:"nodeCPUMicrosPerMessage,omitempty"`
+	GenCPUPerMsg  float64 `json:"generatorCPUMicrosPerMessage"`
+	MachineCores  float64 `json:"machineBusyCores,omitempty"`
+	NodeCores     float64 `json:"nodeCores,omitempty"`
+	OtherCores    float64 `json:"otherBusyCores,omitempty"`
 
 	Blocks    uint64  `json:"blocks"`
 	TxsPerBlk float64 `json:"txsPerBlock"`
@@ -302,6 +315,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The timed phase.
 	var retries, errCount atomic.Int64
 	var firstErr atomic.Value
+	cpu0 := sampleCPU(cfg.NodePID)
 	start := time.Now()
 	stopAt := start.Add(cfg.Duration)
 	sendCtx, stopSend := context.WithDeadline(ctx, stopAt)
@@ -368,6 +382,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	sendWG.Wait()
 	end := time.Now()
+	cpu1 := sampleCPU(cfg.NodePID)
 	sendEnd.Store(end.UnixNano())
 	res.SendSecs = end.Sub(start).Seconds()
 	for _, s := range senders {
@@ -400,6 +415,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, fmt.Errorf("only %d of %d submitted messages accepted within 30s of the end", res.Accepted, res.Submitted)
 	}
 	res.Throughput = float64(inWindow.Load()) / res.SendSecs
+	if n := float64(inWindow.Load()); n > 0 {
+		wall := end.Sub(start)
+		gen := cpu1.self - cpu0.self
+		res.GenCPUPerMsg = float64(gen.Microseconds()) / n
+		var node time.Duration
+		if cpu0.haveNode && cpu1.haveNode {
+			node = cpu1.node - cpu0.node
+			res.NodeCPUPerMsg = float64(node.Microseconds()) / n
+			res.NodeCores = node.Seconds() / wall.Seconds()
+		}
+		if cpu0.haveOS && cpu1.haveOS {
+			busy := cpu1.busy - cpu0.busy
+			res.MachineCores = busy.Seconds() / wall.Seconds()
+			if cpu0.haveNode {
+				res.OtherCores = max(0, (busy-gen-node).Seconds()/wall.Seconds())
+			}
+		}
+	}
 	if last := lastAccNs.Load(); last > 0 {
 		res.OverallRate = float64(res.Accepted) / time.Unix(0, last).Sub(start).Seconds()
 	}

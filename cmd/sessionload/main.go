@@ -71,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer child.stop(stderr)
 		*nodeURL = child.url
+		cfg.NodePID = child.cmd.Process.Pid
 	}
 	cfg.URL = *nodeURL
 	if *cpuProfile != "" {
@@ -127,6 +128,17 @@ func report(w io.Writer, r *Result, asJSON bool) {
 		r.Accepted, r.Submitted, r.SendSecs, r.Throughput, r.OverallRate)
 	fmt.Fprintf(w, "  submit→accepted  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", r.P50, r.P90, r.P99, r.Max)
 	fmt.Fprintf(w, "  submit→admitted  p50 %.2f ms  p99 %.2f ms\n", r.AdmitP50, r.AdmitP99)
+	fmt.Fprintf(w, "  CPU per message: generator %.0f µs", r.GenCPUPerMsg)
+	if r.NodeCPUPerMsg > 0 {
+		fmt.Fprintf(w, ", node %.0f µs (node busy %.2f cores)", r.NodeCPUPerMsg, r.NodeCores)
+	}
+	if r.MachineCores > 0 {
+		fmt.Fprintf(w, "; machine busy %.2f cores", r.MachineCores)
+		if r.NodeCPUPerMsg > 0 {
+			fmt.Fprintf(w, ", %.2f of them other processes", r.OtherCores)
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
 }
