@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,7 +125,8 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		params = EmptyArgs{}
 	}
 	full := Namespace + "." + method
-	body, err := json.Marshal(clientRequest{JSONRPC: "2.0", Method: full, Params: params, ID: c.reqID.Add(1)})
+	reqID := c.reqID.Add(1)
+	body, err := json.Marshal(clientRequest{JSONRPC: "2.0", Method: full, Params: params, ID: reqID})
 	if err != nil {
 		return fmt.Errorf("%s: encoding params: %w", full, err)
 	}
@@ -152,6 +154,9 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	}
 	if res.Error != nil {
 		return fmt.Errorf("%s: %w", full, res.Error)
+	}
+	if string(res.ID) != strconv.FormatUint(reqID, 10) {
+		return fmt.Errorf("%s: response id %.40s does not match request id %d", full, res.ID, reqID)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: HTTP %d", full, resp.StatusCode)

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -558,8 +559,10 @@ func TestWaitAcceptedFates(t *testing.T) {
 				http.Error(w, "unavailable", http.StatusServiceUnavailable)
 				return
 			}
+			var req struct{ ID json.RawMessage }
+			_ = json.NewDecoder(r.Body).Decode(&req)
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,%s}`, a)
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,%s}`, req.ID, a)
 		}))
 		t.Cleanup(srv.Close)
 		return NewClient(srv.URL, WithPollInterval(time.Millisecond))

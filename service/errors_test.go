@@ -85,6 +85,12 @@ func TestErrorCodes(t *testing.T) {
 		}
 	})
 
+	t.Run("protocol", func(t *testing.T) {
+		mustCode(t, call("nope", nil), CodeMethodNotFound)
+		mustCode(t, call("Status", nil), CodeMethodNotFound)
+		mustCode(t, call("status", "not an object"), CodeInvalidRequest)
+	})
+
 	t.Run("unknown identity", func(t *testing.T) {
 		_, err := c.Identity(ctx, dave.SessionID)
 		mustCode(t, err, CodeUnknownIdentity)
