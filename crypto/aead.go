@@ -80,11 +80,18 @@ func EncryptToRecipient(pk, plaintext []byte) ([]byte, error) {
 }
 
 func (k *KEMPublicKey) encryptToRecipient(plaintext []byte) ([]byte, error) {
-	ct, ss, err := k.Encapsulate()
-	if err != nil {
+	// One allocation: the ciphertext, nonce and sealed plaintext are written
+	// in place; the shared secret stays on the stack.
+	out := make([]byte, KEMCiphertextSize+NonceSize, RecipientOverhead+len(plaintext))
+	var ss [KEMSharedSecretSize]byte
+	k.pk.EncapsulateTo(out[:KEMCiphertextSize], ss[:], nil)
+	nonce := out[KEMCiphertextSize:]
+	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return encryptAppend(ct, ss, plaintext)
+	aead, _ := chacha20poly1305.NewX(ss[:])
+	clear(ss[:])
+	return aead.Seal(out, nonce, plaintext, nil), nil
 }
 
 // DecryptFromSender opens an envelope made by EncryptToRecipient with the
@@ -104,9 +111,9 @@ func (k *KEMSecretKey) decryptFromSender(envelope []byte) ([]byte, error) {
 	if len(envelope) < KEMCiphertextSize {
 		return nil, ErrInvalidCiphertext
 	}
-	ss, err := k.Decapsulate(envelope[:KEMCiphertextSize])
-	if err != nil {
-		return nil, err
-	}
-	return Decrypt(ss, envelope[KEMCiphertextSize:])
+	var ss [KEMSharedSecretSize]byte
+	k.sk.DecapsulateTo(ss[:], envelope[:KEMCiphertextSize])
+	pt, err := Decrypt(ss[:], envelope[KEMCiphertextSize:])
+	clear(ss[:])
+	return pt, err
 }

@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"crypto/rand"
 	"io"
 
 	"github.com/cloudflare/circl/kem/mlkem/mlkem768"
@@ -77,18 +76,50 @@ func (k *KEMPublicKey) Bytes() []byte { return append([]byte(nil), k.bytes...) }
 // Encapsulate returns a fresh 32-byte shared secret and the 1088-byte
 // ciphertext that carries it to the holder of the secret key.
 func (k *KEMPublicKey) Encapsulate() (ciphertext, sharedSecret []byte, err error) {
-	return k.encapsulate(rand.Reader)
+	return k.encapsulate(nil)
 }
 
+// encapsulate is Encapsulate with the encapsulation seed read from r, or
+// drawn by circl from crypto/rand when r is nil.
 func (k *KEMPublicKey) encapsulate(r io.Reader) (ciphertext, sharedSecret []byte, err error) {
-	var seed [mlkem768.EncapsulationSeedSize]byte
-	if _, err := io.ReadFull(r, seed[:]); err != nil {
-		return nil, nil, err
-	}
 	buf := make([]byte, KEMCiphertextSize+KEMSharedSecretSize)
 	ciphertext, sharedSecret = buf[:KEMCiphertextSize:KEMCiphertextSize], buf[KEMCiphertextSize:]
-	k.pk.EncapsulateTo(ciphertext, sharedSecret, seed[:])
+	if err := k.encapsulateTo(ciphertext, sharedSecret, r); err != nil {
+		return nil, nil, err
+	}
 	return ciphertext, sharedSecret, nil
+}
+
+// encapsulateTo writes a ciphertext to ct (KEMCiphertextSize bytes) and the
+// shared secret to ss (KEMSharedSecretSize bytes). With r nil, circl reads
+// the seed from crypto/rand; otherwise it is read from r (test vectors).
+func (k *KEMPublicKey) encapsulateTo(ct, ss []byte, r io.Reader) error {
+	if r == nil {
+		k.pk.EncapsulateTo(ct, ss, nil)
+		return nil
+	}
+	var seed [mlkem768.EncapsulationSeedSize]byte
+	if _, err := io.ReadFull(r, seed[:]); err != nil {
+		return err
+	}
+	k.pk.EncapsulateTo(ct, ss, seed[:])
+	return nil
+}
+
+// kemPublicKeyCanonical is the FIPS 203 encapsulation key check (every
+// 12-bit coefficient of t̂ below q = 3329) without parsing the key, which
+// would expand the matrix A. b must be KEMPublicKeySize bytes.
+func kemPublicKeyCanonical(b []byte) bool {
+	const q = 3329
+	t := b[:KEMPublicKeySize-32]
+	for i := 0; i+3 <= len(t); i += 3 {
+		c0 := uint16(t[i]) | uint16(t[i+1]&0x0f)<<8
+		c1 := uint16(t[i+1])>>4 | uint16(t[i+2])<<4
+		if c0 >= q || c1 >= q {
+			return false
+		}
+	}
+	return true
 }
 
 // Public returns the encapsulation key that belongs to k.

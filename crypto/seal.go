@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -65,7 +66,7 @@ func SealOverhead(n int) int {
 // given the same ad. recipients need only their public keys; the sender
 // needs its ML-DSA secret key.
 func Seal(sender *Identity, recipients []*Identity, plaintext, ad []byte) ([]byte, error) {
-	return seal(rand.Reader, true, sender, recipients, plaintext, ad)
+	return seal(nil, true, sender, recipients, plaintext, ad)
 }
 
 func init() {
@@ -80,10 +81,17 @@ func init() {
 				return nil, fmt.Errorf("sealtest: recipient %d is %T, want *crypto.Identity", i, x)
 			}
 		}
+		if r == nil {
+			return nil, errors.New("sealtest: nil random source")
+		}
 		return seal(r, false, s, rs, plaintext, ad)
 	}
 }
 
+// seal builds the envelope in one buffer: stanzas are encapsulated and
+// wrapped in place, the body is assembled where it will be encrypted, the
+// signature is written into its slot and the body is sealed in place.
+// Randomness comes from r, or from crypto/rand when r is nil.
 func seal(r io.Reader, hedged bool, sender *Identity, recipients []*Identity, plaintext, ad []byte) ([]byte, error) {
 	if sender == nil {
 		return nil, fmt.Errorf("%w: nil sender", ErrInvalidSecretKey)
@@ -109,18 +117,28 @@ func seal(r io.Reader, hedged bool, sender *Identity, recipients []*Identity, pl
 		return nil, err
 	}
 
-	bodyLen := sealBodyFixed + n*sealDigestSize + len(plaintext)
-	out := make([]byte, sealHeaderSize+n*sealStanzaSize, sealHeaderSize+n*sealStanzaSize+bodyLen+TagSize)
-	out[0], out[1] = SealVersion, SealSuite
-	binary.BigEndian.PutUint16(out[2:4], uint16(n))
+	headerLen := sealHeaderSize + n*sealStanzaSize
+	sigAt := sealSenderSize + n*sealDigestSize
+	bodyLen := sigAt + SignatureSize + len(plaintext)
+	out := make([]byte, headerLen+bodyLen+TagSize)
+	header, body := out[:headerLen], out[headerLen:headerLen+bodyLen]
+	header[0], header[1] = SealVersion, SealSuite
+	binary.BigEndian.PutUint16(header[2:4], uint16(n))
 
 	var contentKey [KeySize]byte
-	if _, err := io.ReadFull(r, contentKey[:]); err != nil {
+	if r == nil {
+		_, err = rand.Read(contentKey[:])
+	} else {
+		_, err = io.ReadFull(r, contentKey[:])
+	}
+	if err != nil {
 		return nil, err
 	}
 	defer clear(contentKey[:])
 
-	digests := make([]byte, n*sealDigestSize)
+	digests := body[sealSenderSize:sigAt]
+	var ss [KEMSharedSecretSize]byte
+	defer clear(ss[:])
 	for i, rc := range recipients {
 		if rc == nil {
 			return nil, fmt.Errorf("%w: recipient %d is nil", ErrInvalidPublicKey, i)
@@ -134,35 +152,26 @@ func seal(r io.Reader, hedged bool, sender *Identity, recipients []*Identity, pl
 		if err != nil {
 			return nil, fmt.Errorf("recipient %d: %w", i, err)
 		}
-		ct, ss, err := pk.encapsulate(r)
-		if err != nil {
+		stanza := header[sealHeaderSize+i*sealStanzaSize : sealHeaderSize+(i+1)*sealStanzaSize]
+		ct := stanza[:KEMCiphertextSize]
+		if err := pk.encapsulateTo(ct, ss[:], r); err != nil {
 			return nil, err
 		}
-		stanza := out[sealHeaderSize+i*sealStanzaSize : sealHeaderSize+(i+1)*sealStanzaSize]
-		copy(stanza, ct)
-		wrap := stanzaAEAD(ss, ct, rc.SessionID)
-		clear(ss)
+		wrap := stanzaAEAD(ss[:], ct, rc.SessionID)
 		wrap.Seal(stanza[KEMCiphertextSize:KEMCiphertextSize], zeroNonce[:wrap.NonceSize()], contentKey[:], nil)
 	}
-	header := out[:sealHeaderSize+n*sealStanzaSize]
 	headerHash := hashHeader(header)
 
+	copy(body, senderKEM.bytes)
+	copy(body[KEMPublicKeySize:], senderDSA.bytes)
+	copy(body[sigAt+SignatureSize:], plaintext)
 	tr := transcript(&headerHash, senderID, digests, ad, plaintext)
-	sig, err := senderSK.sign([]byte(sealSignContext), tr[:], hedged)
-	if err != nil {
+	if err := senderSK.signTo(body[sigAt:sigAt+SignatureSize], []byte(sealSignContext), tr[:], hedged); err != nil {
 		return nil, err
 	}
 
-	body := make([]byte, 0, bodyLen)
-	body = append(body, senderKEM.bytes...)
-	body = append(body, senderDSA.bytes...)
-	body = append(body, digests...)
-	body = append(body, sig...)
-	body = append(body, plaintext...)
-
 	aead, _ := chacha20poly1305.NewX(contentKey[:])
-	out = aead.Seal(out, zeroNonce[:], body, bodyAD(&headerHash, ad))
-	clear(body)
+	aead.Seal(body[:0], zeroNonce[:], body, bodyAD(&headerHash, ad)) // in place; the tag fills the rest of out
 	return out, nil
 }
 
@@ -240,97 +249,115 @@ type SealedMessage struct {
 // or ad was changed), ErrInvalidSignature (the signature does not verify
 // under the sender keys carried in the body).
 func Open(recipient *Identity, envelope, ad []byte) (plaintext []byte, senderSessionID string, err error) {
-	m, err := OpenDetailed(recipient, envelope, ad)
+	o, err := open(recipient, envelope, ad)
 	if err != nil {
 		return nil, "", err
 	}
-	return m.Plaintext, m.Sender.SessionID, nil
+	return o.plaintext, o.sender.parsed.sessionID, nil
 }
 
 // OpenDetailed is Open that also returns the sender's public identity and
 // the recipient set.
 func OpenDetailed(recipient *Identity, envelope, ad []byte) (*SealedMessage, error) {
+	o, err := open(recipient, envelope, ad)
+	if err != nil {
+		return nil, err
+	}
+	n := len(o.digests) / sealDigestSize
+	recipients := make([]string, n)
+	for i := range n {
+		recipients[i] = PrefixPostQuantum + hex.EncodeToString(o.digests[i*sealDigestSize:(i+1)*sealDigestSize])
+	}
+	return &SealedMessage{
+		Plaintext:  o.plaintext,
+		Sender:     o.sender.PublicIdentity(), // a copy: the cached value stays immutable
+		Recipients: recipients,
+	}, nil
+}
+
+// opened is what open finds in an envelope. plaintext and digests are
+// subslices of the freshly decrypted body, owned by the caller.
+type opened struct {
+	plaintext []byte
+	digests   []byte
+	sender    *Identity // cached: never modify
+}
+
+func open(recipient *Identity, envelope, ad []byte) (opened, error) {
 	if recipient == nil {
-		return nil, fmt.Errorf("%w: nil recipient", ErrInvalidSecretKey)
+		return opened{}, fmt.Errorf("%w: nil recipient", ErrInvalidSecretKey)
 	}
 	if len(envelope) < sealHeaderSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidEnvelope, len(envelope))
+		return opened{}, fmt.Errorf("%w: %d bytes", ErrInvalidEnvelope, len(envelope))
 	}
 	if envelope[0] != SealVersion || envelope[1] != SealSuite {
-		return nil, fmt.Errorf("%w: unsupported version %d suite %d", ErrInvalidEnvelope, envelope[0], envelope[1])
+		return opened{}, fmt.Errorf("%w: unsupported version %d suite %d", ErrInvalidEnvelope, envelope[0], envelope[1])
 	}
 	n := int(binary.BigEndian.Uint16(envelope[2:4]))
 	if n == 0 || n > MaxRecipients {
-		return nil, fmt.Errorf("%w: %d recipients", ErrInvalidEnvelope, n)
+		return opened{}, fmt.Errorf("%w: %d recipients", ErrInvalidEnvelope, n)
 	}
 	if len(envelope) < SealOverhead(n) {
-		return nil, fmt.Errorf("%w: %d bytes is too short for %d recipients", ErrInvalidEnvelope, len(envelope), n)
+		return opened{}, fmt.Errorf("%w: %d bytes is too short for %d recipients", ErrInvalidEnvelope, len(envelope), n)
 	}
 	sk, err := recipient.kemSecret()
 	if err != nil {
-		return nil, err
+		return opened{}, err
+	}
+	own, err := ParseSessionID(recipient.SessionID)
+	if err != nil {
+		return opened{}, fmt.Errorf("%w: recipient identity has a malformed Session ID", ErrInvalidSecretKey)
 	}
 	headerLen := sealHeaderSize + n*sealStanzaSize
 	header := envelope[:headerLen]
 
 	var contentKey [KeySize]byte
+	var ss [KEMSharedSecretSize]byte
 	found := false
-	ss := make([]byte, KEMSharedSecretSize)
 	for i := 0; i < n && !found; i++ {
 		stanza := header[sealHeaderSize+i*sealStanzaSize : sealHeaderSize+(i+1)*sealStanzaSize]
 		ct := stanza[:KEMCiphertextSize]
-		sk.sk.DecapsulateTo(ss, ct)
-		wrap := stanzaAEAD(ss, ct, recipient.SessionID)
-		if _, err := wrap.Open(contentKey[:0], zeroNonce[:wrap.NonceSize()], stanza[KEMCiphertextSize:], nil); err == nil {
-			found = true
-		}
+		sk.sk.DecapsulateTo(ss[:], ct)
+		wrap := stanzaAEAD(ss[:], ct, recipient.SessionID)
+		_, err := wrap.Open(contentKey[:0], zeroNonce[:wrap.NonceSize()], stanza[KEMCiphertextSize:], nil)
+		found = err == nil
 	}
-	clear(ss)
+	clear(ss[:])
 	if !found {
-		return nil, ErrNotRecipient
+		return opened{}, ErrNotRecipient
 	}
-	defer clear(contentKey[:])
 
 	headerHash := hashHeader(header)
 	aead, _ := chacha20poly1305.NewX(contentKey[:])
+	clear(contentKey[:])
 	body, err := aead.Open(nil, zeroNonce[:], envelope[headerLen:], bodyAD(&headerHash, ad))
 	if err != nil {
-		return nil, ErrDecryptionFailed
+		return opened{}, ErrDecryptionFailed
 	}
 
-	// The body length was checked through SealOverhead; slice it up.
-	digests := body[sealSenderSize : sealSenderSize+n*sealDigestSize]
-	sig := body[sealSenderSize+n*sealDigestSize : sealSenderSize+n*sealDigestSize+SignatureSize]
-	plaintext := body[sealSenderSize+n*sealDigestSize+SignatureSize:]
+	// SealOverhead checked the length, so the fixed parts are all there.
+	sigAt := sealSenderSize + n*sealDigestSize
+	digests := body[sealSenderSize:sigAt]
+	sig := body[sigAt : sigAt+SignatureSize]
+	plaintext := body[sigAt+SignatureSize:]
 
-	own, err := ParseSessionID(recipient.SessionID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: recipient identity has a malformed Session ID", ErrInvalidSecretKey)
-	}
 	listed := 0
-	recipients := make([]string, n)
 	for i := range n {
-		d := digests[i*sealDigestSize : (i+1)*sealDigestSize]
-		listed |= subtle.ConstantTimeCompare(d, own.Digest[:])
-		recipients[i] = PrefixPostQuantum + hex.EncodeToString(d)
+		listed |= subtle.ConstantTimeCompare(digests[i*sealDigestSize:(i+1)*sealDigestSize], own.Digest[:])
 	}
 	if listed != 1 {
-		return nil, fmt.Errorf("%w: recipient missing from the signed recipient set", ErrInvalidSignature)
+		return opened{}, fmt.Errorf("%w: recipient missing from the signed recipient set", ErrInvalidSignature)
 	}
 
 	sender, err := cachedSender(body[:sealSenderSize])
 	if err != nil {
-		return nil, err
+		return opened{}, err
 	}
 	tr := transcript(&headerHash, sender.parsed.sessionID, digests, ad, plaintext)
 	if !sender.parsed.dsaPub.VerifyContext([]byte(sealSignContext), tr[:], sig) {
-		return nil, ErrInvalidSignature
+		return opened{}, ErrInvalidSignature
 	}
-	return &SealedMessage{
-		Plaintext:  bytes.Clone(plaintext),
-		Sender:     sender.PublicIdentity(), // a copy: the cached value stays immutable
-		Recipients: recipients,
-	}, nil
+	return opened{plaintext: plaintext, digests: digests, sender: sender}, nil
 }
 
 // senderCache maps the sender keys carried in a body (KEM pk ‖ DSA pk) to a
@@ -338,19 +365,28 @@ func OpenDetailed(recipient *Identity, envelope, ad []byte) (*SealedMessage, err
 // mostly hears from the same few contacts.
 var senderCache = newKeyCache[*Identity](publicKeyCacheSize)
 
+//
+// Opening needs the sender's ML-DSA key parsed, but only the encoding of its
+// ML-KEM key (for the Session ID): that key gets the FIPS 203 modulus check
+// and is parsed later only if someone encrypts to it.
 func cachedSender(keys []byte) (*Identity, error) {
 	if id, ok := senderCache.get(keys); ok {
 		return id, nil
 	}
-	kem, err := ParseKEMPublicKey(keys[:KEMPublicKeySize])
-	if err != nil {
+	kemPK := keys[:KEMPublicKeySize]
+	if !kemPublicKeyCanonical(kemPK) {
 		return nil, fmt.Errorf("%w: sender ML-KEM key", ErrInvalidSignature)
 	}
 	dsa, err := ParseDSAPublicKey(keys[KEMPublicKeySize:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: sender ML-DSA key", ErrInvalidSignature)
 	}
-	id := newIdentity(kem, nil, dsa, nil)
+	id := &Identity{
+		SessionID:    sessionID(kemPK, dsa.bytes),
+		KEMPublicKey: bytes.Clone(kemPK),
+		DSAPublicKey: dsa.Bytes(),
+	}
+	id.parsed = &parsedKeys{dsaPub: dsa, kemPubSrc: id.KEMPublicKey, dsaPubSrc: id.DSAPublicKey, sessionID: id.SessionID}
 	senderCache.put(keys, id)
 	return id, nil
 }

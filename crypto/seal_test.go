@@ -297,3 +297,62 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestKEMPublicKeyCanonicalMatchesParse checks the fast modulus check used
+// for senders against circl's full parse, on valid keys and on keys with
+// one coefficient pushed to each value around q.
+func TestKEMPublicKeyCanonicalMatchesParse(t *testing.T) {
+	ids := testIdentities(t, 3)
+	for _, id := range ids {
+		pk := id.KEMPublicKey
+		if !kemPublicKeyCanonical(pk) {
+			t.Fatal("valid key fails the modulus check")
+		}
+		for _, coeff := range []int{0, 1, 255, 767} {
+			for _, v := range []uint16{3328, 3329, 3330, 4095} {
+				bad := bytes.Clone(pk)
+				i := coeff / 2 * 3
+				if coeff%2 == 0 {
+					bad[i] = byte(v)
+					bad[i+1] = bad[i+1]&0xf0 | byte(v>>8)
+				} else {
+					bad[i+1] = bad[i+1]&0x0f | byte(v<<4)
+					bad[i+2] = byte(v >> 4)
+				}
+				_, err := ParseKEMPublicKey(bad)
+				if got, want := kemPublicKeyCanonical(bad), err == nil; got != want {
+					t.Fatalf("coefficient %d = %d: fast check %v, circl parse ok %v", coeff, v, got, want)
+				}
+				if v >= 3329 && err == nil {
+					t.Fatalf("coefficient %d = %d accepted", coeff, v)
+				}
+			}
+		}
+	}
+}
+
+// TestOpenSenderIsUsable replies to the sender that Open returns: its
+// ML-KEM key was only checked, not parsed, when the envelope was opened.
+func TestOpenSenderIsUsable(t *testing.T) {
+	ResetKeyCache()
+	ids := testIdentities(t, 2)
+	env, err := Seal(ids[0], publicOf(ids[1]), []byte("ping"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenDetailed(ids[1], env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sender.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := Seal(ids[1], []*Identity{m.Sender}, []byte("pong"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, from, err := Open(ids[0], reply, nil)
+	if err != nil || string(pt) != "pong" || from != ids[1].SessionID {
+		t.Fatalf("reply: %q from %s: %v", pt, from, err)
+	}
+}

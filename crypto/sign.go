@@ -118,14 +118,19 @@ func (k *DSASecretKey) SignContext(context, msg []byte) ([]byte, error) {
 }
 
 func (k *DSASecretKey) sign(context, msg []byte, randomized bool) ([]byte, error) {
-	if len(context) > MaxContextSize {
-		return nil, ErrInvalidSignature
-	}
 	sig := make([]byte, SignatureSize)
-	if err := mldsa65.SignTo(k.sk, msg, context, randomized, sig); err != nil {
+	if err := k.signTo(sig, context, msg, randomized); err != nil {
 		return nil, err
 	}
 	return sig, nil
+}
+
+// signTo writes the signature into sig (SignatureSize bytes).
+func (k *DSASecretKey) signTo(sig, context, msg []byte, randomized bool) error {
+	if len(context) > MaxContextSize {
+		return ErrInvalidSignature
+	}
+	return mldsa65.SignTo(k.sk, msg, context, randomized, sig)
 }
 
 func cachedDSAPublicKey(b []byte) (*DSAPublicKey, error) {
