@@ -365,7 +365,6 @@ func open(recipient *Identity, envelope, ad []byte) (opened, error) {
 // mostly hears from the same few contacts.
 var senderCache = newKeyCache[*Identity](publicKeyCacheSize)
 
-//
 // Opening needs the sender's ML-DSA key parsed, but only the encoding of its
 // ML-KEM key (for the Session ID): that key gets the FIPS 203 modulus check
 // and is parsed later only if someone encrypts to it.
