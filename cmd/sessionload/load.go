@@ -135,6 +135,7 @@ type sender struct {
 	id      *crypto.Identity
 	session ids.ID
 	txs     []*tx.Tx
+	bodies  [][]byte // the issueTx request of each message
 	submit  []atomic.Int64 // submit (or scheduled) time of each message, unix nanos
 	admit   []time.Duration
 	sent    atomic.Int64 // messages submitted
@@ -158,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		IdleConnTimeout:     time.Minute,
 	}
 	defer tr.CloseIdleConnections()
+	p := &poster{url: cfg.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	c := service.NewClient(cfg.URL, service.WithHTTPClient(&http.Client{Transport: tr}),
 		service.WithTimeout(30*time.Second), service.WithPollInterval(5*time.Millisecond))
 
@@ -212,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t0 = time.Now()
 	for _, s := range senders {
 		s.txs = make([]*tx.Tx, perClient)
+		s.bodies = make([][]byte, perClient)
 		s.submit = make([]atomic.Int64, perClient)
 		s.admit = make([]time.Duration, perClient)
 	}
@@ -240,6 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				s.txs[k] = t
+				s.bodies[k] = issueBody(uint64(j+1), t.Bytes())
 			}
 		}()
 	}
@@ -330,7 +334,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		go func() {
 			defer sendWG.Done()
 			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))
-			for k, t := range s.txs {
+			for k := range s.txs {
 				var at time.Time
 				if perSenderRate > 0 {
 					at = start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
@@ -361,7 +365,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				s.submit[k].Store(at.UnixNano())
 				for {
-					_, err := c.IssueTx(ctx, t.Bytes())
+					err := p.issue(ctx, s.bodies[k])
 					if err == nil {
 						break
 					}
