@@ -135,7 +135,7 @@ type sender struct {
 	id      *crypto.Identity
 	session ids.ID
 	txs     []*tx.Tx
-	bodies  [][]byte // the issueTx request of each message
+	bodies  [][]byte       // the issueTx request of each message
 	submit  []atomic.Int64 // submit (or scheduled) time of each message, unix nanos
 	admit   []time.Duration
 	sent    atomic.Int64 // messages submitted
