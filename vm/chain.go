@@ -117,6 +117,7 @@ type chain struct {
 	mu sync.Mutex
 
 	db       database.Database // the base database
+	cache    *baseCache        // reads of the base for execution
 	chainID  ids.ID
 	cfg      config.Config
 	verifier *verifier
@@ -182,7 +183,7 @@ func (c *chain) parentOf(b *block.Block) (*Block, database.Database, error) {
 		return p, p.overlay, nil
 	}
 	if c.lastAccepted.ID() == b.ParentID {
-		return c.lastAccepted, c.db, nil
+		return c.lastAccepted, c.cache, nil
 	}
 	if _, err := state.New(c.db).GetBlock(b.ParentID); err == nil {
 		return nil, nil, fmt.Errorf("%w: %s", ErrParentNotAccepted, b.ParentID)
@@ -226,7 +227,7 @@ func (c *chain) verify(b *Block) error {
 	if limit := c.clock().UnixMilli() + config.MaxFutureBlockTime; b.Block.Timestamp > limit {
 		return fmt.Errorf("%w: %d > %d", ErrFutureTimestamp, b.Block.Timestamp, limit)
 	}
-	overlay := versiondb.New(newReadCache(parentDB))
+	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
 	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
 		overlay.Abort()
@@ -274,7 +275,7 @@ func (c *chain) accept(b *Block) error {
 		return fmt.Errorf("%w: parent %s, last accepted %s", ErrAcceptOutOfOrder, b.Block.ParentID, c.lastAccepted.ID())
 	}
 	// The parent's overlay was committed when it was accepted: read the base.
-	if err := b.overlay.SetDatabase(c.db); err != nil {
+	if err := b.overlay.SetDatabase(c.cache); err != nil {
 		return err
 	}
 	// One atomic batch: the overlay's state changes plus the block, its
@@ -293,10 +294,13 @@ func (c *chain) accept(b *Block) error {
 	if err := batch.Write(); err != nil {
 		return fmt.Errorf("committing block %s: %w", b.ID(), err)
 	}
+	if err := c.cache.apply(batch); err != nil {
+		return err
+	}
 	b.overlay.Abort()
 	for _, child := range b.children {
 		if child.overlay != nil {
-			if err := child.overlay.SetDatabase(c.db); err != nil {
+			if err := child.overlay.SetDatabase(c.cache); err != nil {
 				return err
 			}
 		}
@@ -354,12 +358,12 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	if ok {
 		parentDB = parent.overlay
 	} else {
-		parent, parentDB = c.lastAccepted, c.db
+		parent, parentDB = c.lastAccepted, c.cache
 	}
 	onTip := parent == c.lastAccepted
 	ts := max(c.clock().UnixMilli(), parent.Block.Timestamp)
 	height := parent.Block.Height + 1
-	overlay := versiondb.New(newReadCache(parentDB))
+	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
 	ctx := c.execContext(height, ts)
 	if _, err := execute.Prune(st, ctx); err != nil {

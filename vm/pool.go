@@ -52,7 +52,7 @@ func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<-
 		db:       db,
 		chain:    c,
 		mempool:  mp,
-		overlay:  versiondb.New(newReadCache(db)),
+		overlay:  versiondb.New(c.cache),
 		inFlight: make(map[ids.ID]int),
 		parked:   make(map[ids.ID]bool),
 		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
@@ -93,7 +93,7 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	if err := p.mempool.CheckRoom(t); err != nil {
 		return err
 	}
-	base := state.New(p.db)
+	base := state.New(c.cache)
 	// The expensive part, outside every lock, so concurrent submissions
 	// verify on all cores. The key comes from the cache, the accepted state
 	// or, for an author registered by a pending transaction, the overlay.
@@ -145,7 +145,7 @@ func (p *pool) position() uint32 { return uint32(p.applied % state.MaxTxsPerPosi
 // ms; at least the tip's). Call with p.mu held.
 func (p *pool) rebuild(ts int64) {
 	p.overlay.Abort()
-	p.overlay = versiondb.New(newReadCache(p.db))
+	p.overlay = versiondb.New(p.chain.cache)
 	p.applied = 0
 	st := state.New(p.overlay)
 	ctx := p.chain.execContext(p.tip.Block.Height+1, max(ts, p.tip.Block.Timestamp))
@@ -213,8 +213,6 @@ func (p *pool) blockAccepted(b *Block) {
 	p.tip = b
 	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
 		p.rebuild(b.Block.Timestamp)
-	} else if err := p.overlay.SetDatabase(newReadCache(p.db)); err != nil {
-		p.rebuild(b.Block.Timestamp) // the base changed: drop cached reads
 	}
 	p.signal()
 }

@@ -1,90 +1,161 @@
 package vm
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/luxfi/database"
 )
 
-// readCacheSize bounds the entries of a readCache; it is cleared when full.
-const readCacheSize = 1 << 15
+// Bounds of the base cache.
+const (
+	baseCacheEntries  = 1 << 16
+	baseCacheMaxValue = 1 << 10 // larger values are not kept (presence still is)
+)
 
-// readCache is a read-through cache over a database that the cache's users
-// never write through (they write to a versiondb overlay on top of it). It
-// serves repeated reads of the same keys (an author's identity, a session)
-// from memory during one block's execution or between two accepted blocks
-// in the mempool overlay.
+// baseCache is a read-through cache of the accepted state: the base
+// database as block execution and mempool admission read it. Repeated
+// reads of the same keys (an author's identity, nonce, a session and its
+// counter) then cost a map lookup instead of a database read.
 //
-// It is only sound while the database below does not change, so its owner
-// drops it whenever that can happen: the mempool overlay's cache at every
-// accepted block, and a block's cache when the block is accepted (its
-// overlay and its children's are then re-pointed at the base database). A
-// processing block's parent state does not change before the block is
-// decided: the base changes only by accepting the block's ancestors, after
-// which its overlay no longer reads through this cache.
-type readCache struct {
-	database.Database
+// The base database changes only when a block is accepted, through one
+// batch; apply replays that batch into the cache right after it is
+// written, so the cache never serves a value the base no longer holds to
+// block verification or building (which, like accept, run under the chain
+// lock). Mempool admission reads it concurrently and may, for the instant
+// between the write and the replay, see the state before the block; a
+// transaction admitted on that view is re-checked when the pool is
+// reconciled and by the builder.
+//
+// Entries are evicted first in, first out; values above baseCacheMaxValue
+// are not kept, but whether their key exists is. Safe for concurrent use.
+type baseCache struct {
+	database.Database // the base; writes bypass the cache (see apply)
 
-	mu     sync.Mutex
-	values map[string][]byte // nil value: known absent
+	mu      sync.Mutex
+	entries map[string]cacheEntry
+	ring    []string
+	next    int
 }
 
-func newReadCache(db database.Database) *readCache {
-	return &readCache{Database: db, values: make(map[string][]byte)}
+type cacheEntry struct {
+	present bool   // the key exists
+	loaded  bool   // value holds its value (present and small enough)
+	value   []byte // owned by the cache; callers must not modify it
 }
 
-func (c *readCache) Get(key []byte) ([]byte, error) {
+func newBaseCache(db database.Database) *baseCache {
+	return &baseCache{Database: db, entries: make(map[string]cacheEntry)}
+}
+
+func (c *baseCache) lookup(key []byte) (cacheEntry, bool) {
 	c.mu.Lock()
-	v, ok := c.values[string(key)]
+	e, ok := c.entries[string(key)]
 	c.mu.Unlock()
-	if ok {
-		if v == nil {
+	return e, ok
+}
+
+// store records e for key. Call with c.mu held.
+func (c *baseCache) store(key []byte, e cacheEntry) {
+	k := string(key)
+	if _, ok := c.entries[k]; !ok {
+		if len(c.ring) < baseCacheEntries {
+			c.ring = append(c.ring, k)
+		} else {
+			delete(c.entries, c.ring[c.next])
+			c.ring[c.next] = k
+			c.next = (c.next + 1) % baseCacheEntries
+		}
+	}
+	c.entries[k] = e
+}
+
+func entryFor(value []byte) cacheEntry {
+	if len(value) > baseCacheMaxValue {
+		return cacheEntry{present: true}
+	}
+	return cacheEntry{present: true, loaded: true, value: bytes.Clone(value)}
+}
+
+// Get implements database.KeyValueReader.
+func (c *baseCache) Get(key []byte) ([]byte, error) {
+	if e, ok := c.lookup(key); ok && (e.loaded || !e.present) {
+		if !e.present {
 			return nil, database.ErrNotFound
 		}
-		return v, nil
+		return e.value, nil
 	}
 	v, err := c.Database.Get(key)
-	switch err {
-	case nil:
-		if v == nil {
-			v = []byte{}
-		}
-	case database.ErrNotFound:
-		v = nil
+	switch {
+	case err == nil:
+		c.mu.Lock()
+		c.store(key, entryFor(v))
+		c.mu.Unlock()
+		return v, nil
+	case err == database.ErrNotFound:
+		c.mu.Lock()
+		c.store(key, cacheEntry{})
+		c.mu.Unlock()
+		return nil, err
 	default:
 		return nil, err
 	}
-	c.mu.Lock()
-	if len(c.values) >= readCacheSize {
-		clear(c.values)
-	}
-	c.values[string(key)] = v
-	c.mu.Unlock()
-	if v == nil {
-		return nil, database.ErrNotFound
-	}
-	return v, nil
 }
 
-func (c *readCache) Has(key []byte) (bool, error) {
-	_, err := c.Get(key)
-	if err == database.ErrNotFound {
-		return false, nil
+// Has implements database.KeyValueReader.
+func (c *baseCache) Has(key []byte) (bool, error) {
+	if e, ok := c.lookup(key); ok {
+		return e.present, nil
 	}
-	return err == nil, err
+	has, err := c.Database.Has(key)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	if _, ok := c.entries[string(key)]; !ok {
+		c.store(key, cacheEntry{present: has})
+	}
+	c.mu.Unlock()
+	return has, nil
 }
 
-// Writes are not expected; keep the cache coherent if they happen.
-func (c *readCache) Put(key, value []byte) error {
-	c.mu.Lock()
-	delete(c.values, string(key))
-	c.mu.Unlock()
-	return c.Database.Put(key, value)
+// Put and Delete write through and keep the cache coherent.
+func (c *baseCache) Put(key, value []byte) error {
+	if err := c.Database.Put(key, value); err != nil {
+		return err
+	}
+	return cacheWriter{c}.Put(key, value)
 }
 
-func (c *readCache) Delete(key []byte) error {
-	c.mu.Lock()
-	delete(c.values, string(key))
-	c.mu.Unlock()
-	return c.Database.Delete(key)
+func (c *baseCache) Delete(key []byte) error {
+	if err := c.Database.Delete(key); err != nil {
+		return err
+	}
+	return cacheWriter{c}.Delete(key)
+}
+
+// apply updates the cache with a batch that was just written to the base.
+func (c *baseCache) apply(b database.Batch) error { return b.Replay(cacheWriter{c}) }
+
+// cacheWriter applies writes to the cache only.
+type cacheWriter struct{ c *baseCache }
+
+// Put updates a key the cache holds; keys nobody read stay out of it (most
+// writes are write-once records: messages, inbox and index entries).
+func (w cacheWriter) Put(key, value []byte) error {
+	w.c.mu.Lock()
+	if _, ok := w.c.entries[string(key)]; ok {
+		w.c.store(key, entryFor(value))
+	}
+	w.c.mu.Unlock()
+	return nil
+}
+
+func (w cacheWriter) Delete(key []byte) error {
+	w.c.mu.Lock()
+	if _, ok := w.c.entries[string(key)]; ok {
+		w.c.store(key, cacheEntry{})
+	}
+	w.c.mu.Unlock()
+	return nil
 }

@@ -273,6 +273,7 @@ func (v *VM) Initialize(
 		cfg:        g.Config,
 		verifier:   v.verifier,
 		clock:      v.clock,
+		cache:      newBaseCache(db),
 		processing: make(map[ids.ID]*Block),
 		onAccept:   v.accepted,
 	}
