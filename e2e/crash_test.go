@@ -153,6 +153,20 @@ func TestKillDuringBurst(t *testing.T) {
 	// Restart: every reported message is there, at the height reported.
 	proc = StartProcess(t, sessiondBin, dataDir)
 	c = newClient(proc.URL)
+	var maxHeight uint64
+	for _, a := range reported {
+		maxHeight = max(maxHeight, a.height)
+	}
+	resumed, err := c.Status(ctx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Height < maxHeight || resumed.MempoolTxs != 0 {
+		t.Fatalf("resumed at height %d with %d pending, but height %d was reported accepted", resumed.Height, resumed.MempoolTxs, maxHeight)
+	}
+	if h, err := c.Health(ctx(t, 10*time.Second)); err != nil || !h.Healthy || h.LastAcceptedID != resumed.LastAcceptedID.String() {
+		t.Fatalf("health after the crash: %+v, %v", h, err)
+	}
 	for txID, a := range reported {
 		st, err := c.TxStatus(ctx(t, 10*time.Second), txID)
 		if err != nil {

@@ -141,7 +141,6 @@ type sender struct {
 	sent    atomic.Int64 // messages submitted
 	acked   atomic.Int64 // messages seen accepted (a prefix, nonce order)
 	wake    chan struct{}
-	failed  atomic.Bool
 }
 
 // Run runs the load: setup (identities, sessions, signing), the timed
@@ -376,7 +375,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					}
 					errCount.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d message %d: %w", i, k, err))
-					s.failed.Store(true)
 					return
 				}
 				s.admit[k] = time.Since(now)

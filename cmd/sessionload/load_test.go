@@ -124,3 +124,24 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty")
 	}
 }
+
+// TestRunCommand drives the command line against an in-process node.
+func TestRunCommand(t *testing.T) {
+	n := startNode(t)
+	var out, errb bytes.Buffer
+	code := run([]string{"--node", n.URL(), "--clients", "2", "--duration", "200ms", "--max-txs", "40", "--json"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	var r Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	checkResult(t, &r)
+	if code := run([]string{"--clients", "x"}, &out, &errb); code != 2 {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	if code := run([]string{"--node", "http://127.0.0.1:1/rpc", "--duration", "1ms"}, &out, &errb); code != 1 {
+		t.Fatalf("no node: exit %d", code)
+	}
+}
