@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/luxfi/ids"
 
-	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
-	"github.com/luxfi/session/vm/tx"
 )
 
 // TestKillDuringBurst kills sessiond with SIGKILL while many clients are
@@ -32,60 +29,7 @@ func TestKillDuringBurst(t *testing.T) {
 	dataDir := t.TempDir()
 	proc := StartProcess(t, sessiondBin, dataDir)
 	c := newClient(proc.URL)
-	chainID, err := c.ChainID(ctx(t, 10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// Authors register; author i opens a session with author i+1.
-	people := make([]*crypto.Identity, authors)
-	var regs []*service.TxReply
-	for i := range people {
-		if people[i], err = crypto.GenerateIdentity(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.Register(ctx(t, 10*time.Second), people[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		regs = append(regs, r)
-	}
-	waitAll(t, c, regs...)
-	sessions := make([]ids.ID, authors)
-	var creates []*service.TxReply
-	for i, p := range people {
-		r, err := c.CreateSession(ctx(t, 10*time.Second), p, people[(i+1)%authors].SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sessions[i] = r.Session
-		creates = append(creates, r)
-	}
-	waitAll(t, c, creates...)
-
-	// Pre-sign every message (nonce 2 onwards: 0 registered, 1 created).
-	signed := make([][]*tx.Tx, authors)
-	var wg sync.WaitGroup
-	for i := range people {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range perAuthor {
-				payload := make([]byte, payloadBytes)
-				copy(payload, fmt.Sprintf("author %d message %d", i, k))
-				t2, err := tx.Sign(people[i], chainID, uint64(2+k), &tx.SendMessage{Session: sessions[i], Ciphertext: payload})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				signed[i] = append(signed[i], t2)
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	people, sessions, signed := setupBurst(t, c, authors, perAuthor, payloadBytes)
 
 	// The burst: per author, one goroutine issues its transactions back to
 	// back and another waits for each in order, recording the accepted ones.
