@@ -95,7 +95,7 @@ func serve(ctx context.Context, logger *slog.Logger) error {
 	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(logger.Handler()))
 	v := newVM()
 	logger.Info("serving", "version", vm.Version, "vmID", VMID().String(), "pid", os.Getpid())
-	err := rpcchainvm.Serve(ctx, luxlog.NewLoggerFromHandler(logger.Handler()), v, shutdownGuard(logger))
+	err := rpcchainvm.Serve(ctx, luxlog.NewLoggerFromHandler(logger.Handler()), pluginVM{v}, shutdownGuard(logger))
 	// rpcchainvm's server does not call the VM's Shutdown when the node
 	// shuts the plugin down (it only closes its connections, and the node
 	// owns the database). Stop the VM's goroutines here; the database
