@@ -634,7 +634,7 @@ func (s *rpcService) getChannel(id ids.ID) (*state.Channel, error) {
 // maxPageBytes bounds the ciphertext bytes of one page of messages (about
 // 22 MB of base64), so a full page of the largest messages is cut short
 // (with more set) rather than answered with 87 MB.
-const maxPageBytes = 16 << 20
+const maxPageBytes = vm.MaxPageBytes
 
 // page fetches up to limit messages (one more when the API allows, to know
 // whether more follow), cuts the page at maxPageBytes, and builds the reply.

@@ -139,13 +139,21 @@ func (s *State) GetMessage(target ids.ID, seq uint64) (*Message, error) {
 // Messages returns up to limit messages of target with a sequence number
 // greater than after, in order.
 func (s *State) Messages(target ids.ID, after uint64, limit int) ([]*Message, error) {
+	return s.MessagesBounded(target, after, limit, 0)
+}
+
+// MessagesBounded is Messages that also stops once the ciphertexts read
+// exceed maxBytes (0: no bound). The message that crosses the bound is
+// included, so a caller applying the same bound can tell a cut page.
+func (s *State) MessagesBounded(target ids.ID, after uint64, limit, maxBytes int) ([]*Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	it := s.messages.NewIteratorWithStartAndPrefix(messageKey(target, after+1), target[:])
 	defer it.Release()
 	var out []*Message
-	for len(out) < limit && it.Next() {
+	total := 0
+	for len(out) < limit && (maxBytes <= 0 || total <= maxBytes) && it.Next() {
 		k := it.Key()
 		if len(k) != ids.IDLen+8 {
 			return nil, fmt.Errorf("%w: message key of %d bytes", ErrCorrupt, len(k))
@@ -154,6 +162,7 @@ func (s *State) Messages(target ids.ID, after uint64, limit int) ([]*Message, er
 		if err != nil {
 			return nil, err
 		}
+		total += len(m.Ciphertext)
 		out = append(out, m)
 	}
 	return out, it.Error()

@@ -64,6 +64,12 @@ var _ API = (*VM)(nil)
 // MaxPageSize bounds limit in Messages, Inbox and ChannelMembers.
 const MaxPageSize = 1000
 
+// MaxPageBytes bounds the ciphertext bytes Messages and Inbox load for one
+// page (1000 messages of 64 KiB would be 64 MiB). A page stops after the
+// message that crosses the bound, so a caller applying the same bound sees
+// that the page was cut.
+const MaxPageBytes = 16 << 20
+
 // TxState is the fate of a transaction.
 type TxState uint8
 
@@ -195,7 +201,7 @@ func (v *VM) Messages(target ids.ID, after uint64, limit int) ([]*state.Message,
 	if err := v.ready(); err != nil {
 		return nil, err
 	}
-	return v.base().Messages(target, after, clampLimit(limit))
+	return v.base().MessagesBounded(target, after, clampLimit(limit), MaxPageBytes)
 }
 
 // Inbox implements API.
@@ -209,7 +215,11 @@ func (v *VM) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*stat
 		return nil, err
 	}
 	out := make([]*state.Message, 0, len(entries))
+	total := 0
 	for _, e := range entries {
+		if total > MaxPageBytes {
+			break
+		}
 		m, err := st.GetMessage(e.Session, e.Seq)
 		if errors.Is(err, state.ErrNotFound) {
 			continue // pruned since the index was read
@@ -217,6 +227,7 @@ func (v *VM) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*stat
 		if err != nil {
 			return nil, fmt.Errorf("inbox entry %d: %w", e.Position, err)
 		}
+		total += len(m.Ciphertext)
 		out = append(out, m)
 	}
 	return out, nil
