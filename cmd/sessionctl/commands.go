@@ -307,14 +307,21 @@ func (c *cli) pageFlags(name string, args []string) (pos []string, after uint64,
 }
 
 func (c *cli) read(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("read", args)
+	return c.readTarget(ctx, "read", "session", args, c.client.Messages)
+}
+
+// readTarget fetches a page of a session's messages or a channel's posts,
+// opens and verifies each and prints them.
+func (c *cli) readTarget(ctx context.Context, name, kind string, args []string,
+	fetch func(context.Context, ids.ID, uint64, int) (*service.MessagesReply, error)) error {
+	pos, after, limit, err := c.pageFlags(name, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"read SESSION [--after SEQ] [--limit N]"}
+		return usageError{fmt.Sprintf("%s %s [--after SEQ] [--limit N]", name, strings.ToUpper(kind))}
 	}
-	sid, err := parseTarget("session", pos[0])
+	target, err := parseTarget(kind, pos[0])
 	if err != nil {
 		return err
 	}
@@ -322,7 +329,7 @@ func (c *cli) read(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	page, err := c.client.Messages(ctx, sid, after, limit)
+	page, err := fetch(ctx, target, after, limit)
 	if err != nil {
 		return err
 	}
@@ -486,26 +493,7 @@ func (c *cli) postSealed(ctx context.Context, id *crypto.Identity, ch ids.ID, te
 }
 
 func (c *cli) channelRead(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("channel read", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"channel read CHANNEL [--after SEQ] [--limit N]"}
-	}
-	ch, err := parseTarget("channel", pos[0])
-	if err != nil {
-		return err
-	}
-	id, err := c.loadIdentity()
-	if err != nil {
-		return err
-	}
-	page, err := c.client.ChannelMessages(ctx, ch, after, limit)
-	if err != nil {
-		return err
-	}
-	return c.printMessages(id, c.open(id, page.Messages), page.Next, false)
+	return c.readTarget(ctx, "channel read", "channel", args, c.client.ChannelMessages)
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
