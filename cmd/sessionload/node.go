@@ -32,6 +32,7 @@ func runNode(args []string, stderr io.Writer) int {
 	maxMessages := fs.Int64("max-messages", 0, "messages per session (0: the default)")
 	fs.DurationVar(&cfg.BuildDelay, "build-delay", 0, "wait before building a block (0: the node's default)")
 	logLevel := fs.String("log-level", "warn", "log level")
+	libLevel := fs.String("lib-log-level", "", "log level of the libraries (the database); default one level quieter than --log-level, at least warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -44,8 +45,15 @@ func runNode(args []string, stderr io.Writer) int {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// The database logs through luxfi/log's global logger: as sessiond
 	// does, one level quieter than ours.
+	lib := max(level, slog.LevelWarn)
+	if *libLevel != "" {
+		if err := lib.UnmarshalText([]byte(*libLevel)); err != nil {
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			return 2
+		}
+	}
 	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(slog.NewTextHandler(stderr,
-		&slog.HandlerOptions{Level: max(level, slog.LevelWarn)})))
+		&slog.HandlerOptions{Level: lib})))
 	if *maxMessages > 0 {
 		cfg.ChainOverrides.MaxMessages = maxMessages
 	}
