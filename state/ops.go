@@ -17,7 +17,7 @@ import (
 // GetIdentity returns the identity registered under id, or ErrNotFound.
 func (s *State) GetIdentity(id crypto.SessionID) (*Identity, error) {
 	k := SessionIDKey(id)
-	b, err := s.identities.Get(k[:])
+	b, err := s.identities().Get(k[:])
 	if err != nil {
 		return nil, err
 	}
@@ -27,13 +27,13 @@ func (s *State) GetIdentity(id crypto.SessionID) (*Identity, error) {
 // HasIdentity reports whether id is registered.
 func (s *State) HasIdentity(id crypto.SessionID) (bool, error) {
 	k := SessionIDKey(id)
-	return s.identities.Has(k[:])
+	return s.identities().Has(k[:])
 }
 
 // PutIdentity stores a new identity and counts it.
 func (s *State) PutIdentity(i *Identity) error {
 	k := SessionIDKey(i.ID)
-	if err := s.identities.Put(k[:], i.encode()); err != nil {
+	if err := s.identities().Put(k[:], i.encode()); err != nil {
 		return err
 	}
 	return s.AddCount(CountIdentities, 1)
@@ -42,20 +42,20 @@ func (s *State) PutIdentity(i *Identity) error {
 // Nonce returns the next nonce id must use (0 for an unknown author).
 func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
 	k := SessionIDKey(id)
-	return getU64(s.nonces, k[:])
+	return getU64(s.nonces(), k[:])
 }
 
 // SetNonce stores the next nonce of id.
 func (s *State) SetNonce(id crypto.SessionID, next uint64) error {
 	k := SessionIDKey(id)
-	return s.nonces.Put(k[:], u64(next))
+	return s.nonces().Put(k[:], u64(next))
 }
 
 // ---- sessions ----
 
 // GetSession returns a session, or ErrNotFound.
 func (s *State) GetSession(id ids.ID) (*Session, error) {
-	b, err := s.sessions.Get(id[:])
+	b, err := s.sessions().Get(id[:])
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func (s *State) GetSession(id ids.ID) (*Session, error) {
 
 // PutSession stores a session (new or updated).
 func (s *State) PutSession(sess *Session) error {
-	return s.sessions.Put(sess.ID[:], sess.encode())
+	return s.sessions().Put(sess.ID[:], sess.encode())
 }
 
 // ---- messages ----
@@ -72,11 +72,14 @@ func (s *State) PutSession(sess *Session) error {
 // LastSeq returns the sequence number of the latest message of a session or
 // channel (0 if none was ever posted). Pruning does not lower it.
 func (s *State) LastSeq(target ids.ID) (uint64, error) {
-	return getU64(s.counters, target[:])
+	return getU64(s.counters(), target[:])
 }
 
 func messageKey(target ids.ID, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(cat(target[:]), seq)
+	k := make([]byte, ids.IDLen+8)
+	copy(k, target[:])
+	binary.BigEndian.PutUint64(k[ids.IDLen:], seq)
+	return k
 }
 
 // Target kinds of the retention queue.
@@ -94,16 +97,18 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 		return 0, err
 	}
 	m.Seq = last + 1
-	if err := s.counters.Put(m.Target[:], u64(m.Seq)); err != nil {
+	if err := s.counters().Put(m.Target[:], u64(m.Seq)); err != nil {
 		return 0, err
 	}
-	if err := s.messages.Put(messageKey(m.Target, m.Seq), m.encode()); err != nil {
+	msgs := s.messages()
+	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), m.encode()); err != nil {
 		return 0, err
 	}
 	ref := messageKey(m.Target, m.Seq)
+	inbox := s.inbox()
 	for _, r := range recipients {
 		rk := SessionIDKey(r)
-		if err := s.inbox.Put(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position), ref); err != nil {
+		if err := s.db.Put(inbox.keyU64(rk[:], m.Position), ref); err != nil {
 			return 0, err
 		}
 	}
@@ -111,13 +116,13 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 	q = binary.BigEndian.AppendUint64(q, uint64(m.Timestamp))
 	q = append(q, kind)
 	q = append(q, ref...)
-	if err := s.retention.Put(u64(m.Position), q); err != nil {
+	if err := s.db.Put(s.retention().keyU64(nil, m.Position), q); err != nil {
 		return 0, err
 	}
-	if queued, err := s.meta.Has(keyRetentionHead); err != nil {
+	if queued, err := s.meta().Has(keyRetentionHead); err != nil {
 		return 0, err
 	} else if !queued {
-		if err := s.meta.Put(keyRetentionHead, u64(uint64(m.Timestamp))); err != nil {
+		if err := s.meta().Put(keyRetentionHead, u64(uint64(m.Timestamp))); err != nil {
 			return 0, err
 		}
 	}
@@ -129,7 +134,7 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 
 // GetMessage returns one message, or ErrNotFound (never posted or pruned).
 func (s *State) GetMessage(target ids.ID, seq uint64) (*Message, error) {
-	b, err := s.messages.Get(messageKey(target, seq))
+	b, err := s.messages().Get(messageKey(target, seq))
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +154,7 @@ func (s *State) MessagesBounded(target ids.ID, after uint64, limit, maxBytes int
 	if limit <= 0 {
 		return nil, nil
 	}
-	it := s.messages.NewIteratorWithStartAndPrefix(messageKey(target, after+1), target[:])
+	it := s.messages().NewIteratorWithStartAndPrefix(messageKey(target, after+1), target[:])
 	defer it.Release()
 	var out []*Message
 	total := 0
@@ -178,7 +183,7 @@ func (s *State) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]In
 	}
 	rk := SessionIDKey(recipient)
 	start := binary.BigEndian.AppendUint64(cat(rk[:]), after+1)
-	it := s.inbox.NewIteratorWithStartAndPrefix(start, rk[:])
+	it := s.inbox().NewIteratorWithStartAndPrefix(start, rk[:])
 	defer it.Release()
 	var out []InboxEntry
 	for len(out) < limit && it.Next() {
@@ -213,7 +218,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	}
 	// The head records the time of the oldest queued message, so a block
 	// with nothing due reads one key instead of opening an iterator.
-	head, err := s.meta.Get(keyRetentionHead)
+	head, err := s.meta().Get(keyRetentionHead)
 	if errors.Is(err, database.ErrNotFound) {
 		return 0, nil
 	}
@@ -228,7 +233,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	}
 	var list []due
 	newHead := int64(-1) // time of the oldest entry left; -1: none left
-	it := s.retention.NewIterator()
+	it := s.retention().NewIterator()
 	for it.Next() {
 		v := it.Value()
 		if len(v) != 8+1+ids.IDLen+8 {
@@ -254,16 +259,16 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 		return 0, err
 	}
 	if newHead < 0 {
-		err = s.meta.Delete(keyRetentionHead)
+		err = s.meta().Delete(keyRetentionHead)
 	} else {
-		err = s.meta.Put(keyRetentionHead, u64(uint64(newHead)))
+		err = s.meta().Put(keyRetentionHead, u64(uint64(newHead)))
 	}
 	if err != nil {
 		return 0, err
 	}
 	for _, d := range list {
 		mk := messageKey(d.target, d.seq)
-		raw, err := s.messages.Get(mk)
+		raw, err := s.messages().Get(mk)
 		if err != nil && !errors.Is(err, database.ErrNotFound) {
 			return 0, err
 		}
@@ -281,15 +286,15 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 					continue
 				}
 				rk := SessionIDKey(p)
-				if err := s.inbox.Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
+				if err := s.inbox().Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
 					return 0, err
 				}
 			}
 		}
-		if err := s.messages.Delete(mk); err != nil {
+		if err := s.messages().Delete(mk); err != nil {
 			return 0, err
 		}
-		if err := s.retention.Delete(d.qkey); err != nil {
+		if err := s.retention().Delete(d.qkey); err != nil {
 			return 0, err
 		}
 	}
@@ -308,7 +313,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 
 // GetChannel returns a channel, or ErrNotFound.
 func (s *State) GetChannel(id ids.ID) (*Channel, error) {
-	b, err := s.channels.Get(id[:])
+	b, err := s.channels().Get(id[:])
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +322,7 @@ func (s *State) GetChannel(id ids.ID) (*Channel, error) {
 
 // PutChannel stores a channel (new or updated).
 func (s *State) PutChannel(c *Channel) error {
-	return s.channels.Put(c.ID[:], c.encode())
+	return s.channels().Put(c.ID[:], c.encode())
 }
 
 func memberKey(channel ids.ID, member crypto.SessionID) []byte {
@@ -327,17 +332,17 @@ func memberKey(channel ids.ID, member crypto.SessionID) []byte {
 
 // IsMember reports whether member belongs to channel.
 func (s *State) IsMember(channel ids.ID, member crypto.SessionID) (bool, error) {
-	return s.members.Has(memberKey(channel, member))
+	return s.members().Has(memberKey(channel, member))
 }
 
 // AddMember records membership (the caller keeps Channel.Members).
 func (s *State) AddMember(channel ids.ID, member crypto.SessionID) error {
-	return s.members.Put(memberKey(channel, member), nil)
+	return s.members().Put(memberKey(channel, member), nil)
 }
 
 // RemoveMember deletes membership (the caller keeps Channel.Members).
 func (s *State) RemoveMember(channel ids.ID, member crypto.SessionID) error {
-	return s.members.Delete(memberKey(channel, member))
+	return s.members().Delete(memberKey(channel, member))
 }
 
 // Members returns up to limit members of channel, in Session ID order,
@@ -350,7 +355,7 @@ func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]c
 	if after != nil {
 		start = append(memberKey(channel, *after), 0)
 	}
-	it := s.members.NewIteratorWithStartAndPrefix(start, channel[:])
+	it := s.members().NewIteratorWithStartAndPrefix(start, channel[:])
 	defer it.Release()
 	var out []crypto.SessionID
 	for len(out) < limit && it.Next() {
@@ -367,27 +372,27 @@ func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]c
 
 // PutBlock stores an accepted block and indexes it by height.
 func (s *State) PutBlock(id ids.ID, height uint64, bytes []byte) error {
-	if err := s.blocks.Put(id[:], bytes); err != nil {
+	if err := s.blocks().Put(id[:], bytes); err != nil {
 		return err
 	}
-	return s.heights.Put(u64(height), id[:])
+	return s.heights().Put(u64(height), id[:])
 }
 
 // GetBlock returns the bytes of an accepted block, or ErrNotFound.
-func (s *State) GetBlock(id ids.ID) ([]byte, error) { return s.blocks.Get(id[:]) }
+func (s *State) GetBlock(id ids.ID) ([]byte, error) { return s.blocks().Get(id[:]) }
 
 // BlockIDAtHeight returns the ID of the accepted block at height, or
 // ErrNotFound.
 func (s *State) BlockIDAtHeight(height uint64) (ids.ID, error) {
-	return getID(s.heights, u64(height))
+	return getID(s.heights(), u64(height))
 }
 
 // SetLastAccepted records the last accepted block.
-func (s *State) SetLastAccepted(id ids.ID) error { return s.meta.Put(keyLastAccepted, id[:]) }
+func (s *State) SetLastAccepted(id ids.ID) error { return s.meta().Put(keyLastAccepted, id[:]) }
 
 // LastAccepted returns the last accepted block ID, or ErrNotFound before
 // genesis was applied.
-func (s *State) LastAccepted() (ids.ID, error) { return getID(s.meta, keyLastAccepted) }
+func (s *State) LastAccepted() (ids.ID, error) { return getID(s.meta(), keyLastAccepted) }
 
 // TxLocation is where an accepted transaction sits.
 type TxLocation struct {
@@ -399,12 +404,12 @@ type TxLocation struct {
 func (s *State) PutTx(txID ids.ID, loc TxLocation) error {
 	v := binary.BigEndian.AppendUint64(nil, loc.Height)
 	v = binary.BigEndian.AppendUint32(v, loc.Index)
-	return s.txs.Put(txID[:], v)
+	return s.txs().Put(txID[:], v)
 }
 
 // GetTx returns where an accepted transaction sits, or ErrNotFound.
 func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
-	v, err := s.txs.Get(txID[:])
+	v, err := s.txs().Get(txID[:])
 	if err != nil {
 		return TxLocation{}, err
 	}
@@ -416,16 +421,16 @@ func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
 
 // SetGenesis records the hash of the genesis bytes and the chain config.
 func (s *State) SetGenesis(hash [32]byte, configJSON []byte) error {
-	if err := s.meta.Put(keyGenesis, hash[:]); err != nil {
+	if err := s.meta().Put(keyGenesis, hash[:]); err != nil {
 		return err
 	}
-	return s.meta.Put(keyConfig, configJSON)
+	return s.meta().Put(keyConfig, configJSON)
 }
 
 // Genesis returns the recorded genesis hash and chain config JSON, or
 // ErrNotFound.
 func (s *State) Genesis() (hash [32]byte, configJSON []byte, err error) {
-	h, err := s.meta.Get(keyGenesis)
+	h, err := s.meta().Get(keyGenesis)
 	if err != nil {
 		return hash, nil, err
 	}
@@ -433,7 +438,7 @@ func (s *State) Genesis() (hash [32]byte, configJSON []byte, err error) {
 		return hash, nil, fmt.Errorf("%w: genesis hash", ErrCorrupt)
 	}
 	copy(hash[:], h)
-	configJSON, err = s.meta.Get(keyConfig)
+	configJSON, err = s.meta().Get(keyConfig)
 	return hash, configJSON, err
 }
 
@@ -473,7 +478,7 @@ func countKey(name string) []byte {
 }
 
 // Count returns one counter.
-func (s *State) Count(name string) (uint64, error) { return getU64(s.meta, countKey(name)) }
+func (s *State) Count(name string) (uint64, error) { return getU64(s.meta(), countKey(name)) }
 
 // AddCount adds delta to a counter. It refuses to go below zero.
 func (s *State) AddCount(name string, delta int64) error {
@@ -484,7 +489,7 @@ func (s *State) AddCount(name string, delta int64) error {
 	if delta < 0 && uint64(-delta) > v {
 		return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
 	}
-	return s.meta.Put(countKey(name), u64(uint64(int64(v)+delta)))
+	return s.meta().Put(countKey(name), u64(uint64(int64(v)+delta)))
 }
 
 // Counts returns every counter.

@@ -110,34 +110,30 @@ func SplitPosition(pos uint64) (height uint64, index uint32) {
 	return pos >> PositionShift, uint32(pos & (MaxTxsPerPosition - 1))
 }
 
-// State is a view of the chain state over one database.
+// State is a view of the chain state over one database. It is one
+// interface value: views are cheap to make and to copy.
 type State struct {
 	db database.Database
-
-	meta, identities, nonces, sessions, counters, messages, inbox,
-	retention, channels, members, blocks, heights, txs ns
 }
 
 // New returns a view of the state stored in db. It allocates only the
 // view itself.
-func New(db database.Database) *State {
-	return &State{
-		db:         db,
-		meta:       ns{db, prefixMeta},
-		identities: ns{db, prefixIdentity},
-		nonces:     ns{db, prefixNonce},
-		sessions:   ns{db, prefixSession},
-		counters:   ns{db, prefixCounter},
-		messages:   ns{db, prefixMessage},
-		inbox:      ns{db, prefixInbox},
-		retention:  ns{db, prefixRetention},
-		channels:   ns{db, prefixChannel},
-		members:    ns{db, prefixMember},
-		blocks:     ns{db, prefixBlock},
-		heights:    ns{db, prefixHeight},
-		txs:        ns{db, prefixTx},
-	}
-}
+func New(db database.Database) *State { return &State{db: db} }
+
+// The namespaces (see the key layout in the package comment).
+func (s *State) meta() ns       { return ns{s.db, prefixMeta} }
+func (s *State) identities() ns { return ns{s.db, prefixIdentity} }
+func (s *State) nonces() ns     { return ns{s.db, prefixNonce} }
+func (s *State) sessions() ns   { return ns{s.db, prefixSession} }
+func (s *State) counters() ns   { return ns{s.db, prefixCounter} }
+func (s *State) messages() ns   { return ns{s.db, prefixMessage} }
+func (s *State) inbox() ns      { return ns{s.db, prefixInbox} }
+func (s *State) retention() ns  { return ns{s.db, prefixRetention} }
+func (s *State) channels() ns   { return ns{s.db, prefixChannel} }
+func (s *State) members() ns    { return ns{s.db, prefixMember} }
+func (s *State) blocks() ns     { return ns{s.db, prefixBlock} }
+func (s *State) heights() ns    { return ns{s.db, prefixHeight} }
+func (s *State) txs() ns        { return ns{s.db, prefixTx} }
 
 // ns is one namespace: prefixdb.New([]byte{p}, db) without per-operation
 // pooling.
@@ -150,6 +146,16 @@ func (n ns) key(k []byte) []byte {
 	out := make([]byte, 1+len(k))
 	out[0] = n.p
 	copy(out[1:], k)
+	return out
+}
+
+// keyU64 returns the namespace's key of k followed by v (big-endian) in
+// one allocation.
+func (n ns) keyU64(k []byte, v uint64) []byte {
+	out := make([]byte, 1+len(k)+8)
+	out[0] = n.p
+	copy(out[1:], k)
+	binary.BigEndian.PutUint64(out[1+len(k):], v)
 	return out
 }
 

@@ -210,7 +210,7 @@ func TestNamespaceMatchesPrefixDB(t *testing.T) {
 		viaPrefixDB = append(viaPrefixDB, bytes.Clone(it.Key()))
 	}
 	it.Release()
-	it = st.members.NewIteratorWithStartAndPrefix(nil, ch1[:])
+	it = st.members().NewIteratorWithStartAndPrefix(nil, ch1[:])
 	for it.Next() {
 		viaNS = append(viaNS, bytes.Clone(it.Key()))
 	}
