@@ -9,9 +9,13 @@ require (
 	github.com/luxfi/database v1.2.17
 	github.com/luxfi/ids v1.2.5
 	github.com/luxfi/log v1.2.1
+	github.com/luxfi/metric v1.4.8
 	github.com/luxfi/node v1.22.75
 	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/crypto v0.54.0
+	golang.org/x/sys v0.47.0
+	google.golang.org/grpc v1.75.1
+	google.golang.org/protobuf v1.36.11
 )
 
 require (
@@ -46,7 +50,6 @@ require (
 	github.com/luxfi/crypto v1.17.27 // indirect
 	github.com/luxfi/geth v1.16.66 // indirect
 	github.com/luxfi/math v1.2.0 // indirect
-	github.com/luxfi/metric v1.4.8 // indirect
 	github.com/luxfi/mock v0.1.0 // indirect
 	github.com/luxfi/p2p v1.18.2 // indirect
 	github.com/luxfi/sampler v1.0.0 // indirect
@@ -76,11 +79,8 @@ require (
 	go.yaml.in/yaml/v2 v2.4.3 // indirect
 	golang.org/x/exp v0.0.0-20251219203646-944ab1f22d93 // indirect
 	golang.org/x/net v0.56.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	gonum.org/v1/gonum v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251022142026-3a174f9686a8 // indirect
-	google.golang.org/grpc v1.75.1 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )
