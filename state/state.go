@@ -110,6 +110,22 @@ func SplitPosition(pos uint64) (height uint64, index uint32) {
 	return pos >> PositionShift, uint32(pos & (MaxTxsPerPosition - 1))
 }
 
+// TxWriteOnly reports whether key (a key of the root database) lies in a
+// namespace that executing a transaction writes but never reads: messages,
+// inbox entries and the retention queue. Only pruning and queries read
+// them. A view that serves transaction execution alone (mempool admission)
+// may therefore drop these writes without changing any outcome.
+func TxWriteOnly(key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	switch key[0] {
+	case prefixMessage, prefixInbox, prefixRetention:
+		return true
+	}
+	return false
+}
+
 // State is a view of the chain state over one database. It is one
 // interface value: views are cheap to make and to copy.
 type State struct {

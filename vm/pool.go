@@ -37,6 +37,7 @@ type pool struct {
 	chain    *chain // read-only use of chainID, cfg, verifier, clock
 	mempool  *mempool.Mempool
 	overlay  *versiondb.Database // accepted state + pending transactions
+	view     *state.State        // admission's view of overlay (see admissionDB)
 	applied  int                 // transactions applied to overlay since it was made
 	tip      *Block              // the accepted block overlay is based on
 	inFlight map[ids.ID]int      // pending tx → number of processing blocks holding it
@@ -48,11 +49,13 @@ type pool struct {
 }
 
 func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<- smblock.Message) *pool {
+	overlay := versiondb.New(c.cache)
 	return &pool{
 		db:       db,
 		chain:    c,
 		mempool:  mp,
-		overlay:  versiondb.New(c.cache),
+		overlay:  overlay,
+		view:     state.New(admissionDB{overlay}),
 		inFlight: make(map[ids.ID]int),
 		parked:   make(map[ids.ID]bool),
 		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
@@ -102,7 +105,7 @@ func (p *pool) issueTx(t *tx.Tx) error {
 		if errors.Is(err, state.ErrNotFound) {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			return state.New(p.overlay).GetIdentity(id)
+			return p.view.GetIdentity(id)
 		}
 		return i, err
 	})
@@ -118,7 +121,7 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	tip := p.tip
 	ts := max(c.clock().UnixMilli(), tip.Block.Timestamp)
 	ctx := c.execContext(tip.Block.Height+1, ts)
-	if err := execute.Tx(state.New(p.overlay), ctx, p.position(), t); err != nil {
+	if err := execute.Tx(p.view, ctx, p.position(), t); err != nil {
 		if errors.Is(err, tx.ErrReplayedNonce) {
 			if _, lerr := base.GetTx(t.ID()); lerr == nil {
 				return fmt.Errorf("%w: %w", ErrAlreadyAccepted, err)
@@ -146,8 +149,9 @@ func (p *pool) position() uint32 { return uint32(p.applied % state.MaxTxsPerPosi
 func (p *pool) rebuild(ts int64) {
 	p.overlay.Abort()
 	p.overlay = versiondb.New(p.chain.cache)
+	p.view = state.New(admissionDB{p.overlay})
 	p.applied = 0
-	st := state.New(p.overlay)
+	st := p.view
 	ctx := p.chain.execContext(p.tip.Block.Height+1, max(ts, p.tip.Block.Timestamp))
 	var drop []ids.ID
 	for _, t := range p.mempool.Ordered() {
@@ -289,9 +293,65 @@ func (p *pool) status(id ids.ID) (TxStatus, bool) {
 func (p *pool) nextNonce(author crypto.SessionID) (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n, err := state.New(p.overlay).Nonce(author)
+	n, err := p.view.Nonce(author)
 	if err != nil {
 		return 0, fmt.Errorf("nonce: %w", err)
 	}
 	return n, nil
+}
+
+// errNotKept is returned by admissionDB for a read it cannot serve.
+var errNotKept = errors.New("vm: the admission overlay does not keep this namespace")
+
+// admissionDB is the database admission executes on: the pool's overlay
+// without the records that executing a transaction writes but never reads
+// (messages, inbox entries, the retention queue: state.TxWriteOnly). Those
+// writes are dropped, which saves copying every pending message into the
+// overlay; admission's verdicts are unchanged because execute.Tx never
+// reads them. Reading them (or iterating, which execute.Tx never does)
+// fails loudly instead of answering from the accepted state alone.
+type admissionDB struct{ *versiondb.Database }
+
+func (a admissionDB) Put(k, v []byte) error {
+	if state.TxWriteOnly(k) {
+		return nil
+	}
+	return a.Database.Put(k, v)
+}
+
+func (a admissionDB) Delete(k []byte) error {
+	if state.TxWriteOnly(k) {
+		return nil
+	}
+	return a.Database.Delete(k)
+}
+
+func (a admissionDB) Get(k []byte) ([]byte, error) {
+	if state.TxWriteOnly(k) {
+		return nil, errNotKept
+	}
+	return a.Database.Get(k)
+}
+
+func (a admissionDB) Has(k []byte) (bool, error) {
+	if state.TxWriteOnly(k) {
+		return false, errNotKept
+	}
+	return a.Database.Has(k)
+}
+
+func (admissionDB) NewIterator() database.Iterator {
+	return &database.IteratorError{Err: errNotKept}
+}
+
+func (admissionDB) NewIteratorWithStart([]byte) database.Iterator {
+	return &database.IteratorError{Err: errNotKept}
+}
+
+func (admissionDB) NewIteratorWithPrefix([]byte) database.Iterator {
+	return &database.IteratorError{Err: errNotKept}
+}
+
+func (admissionDB) NewIteratorWithStartAndPrefix(_, _ []byte) database.Iterator {
+	return &database.IteratorError{Err: errNotKept}
 }
