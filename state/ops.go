@@ -42,7 +42,7 @@ func (s *State) PutIdentity(i *Identity) error {
 // Nonce returns the next nonce id must use (0 for an unknown author).
 func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
 	k := SessionIDKey(id)
-	return getU64(s.nonces(), k[:])
+	return getU64(s.db, s.nonces().key(k[:]))
 }
 
 // SetNonce stores the next nonce of id.
@@ -72,7 +72,7 @@ func (s *State) PutSession(sess *Session) error {
 // LastSeq returns the sequence number of the latest message of a session or
 // channel (0 if none was ever posted). Pruning does not lower it.
 func (s *State) LastSeq(target ids.ID) (uint64, error) {
-	return getU64(s.counters(), target[:])
+	return getU64(s.db, s.counters().key(target[:]))
 }
 
 func messageKey(target ids.ID, seq uint64) []byte {
@@ -119,10 +119,10 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 	if err := s.db.Put(s.retention().keyU64(nil, m.Position), q); err != nil {
 		return 0, err
 	}
-	if queued, err := s.meta().Has(keyRetentionHead); err != nil {
+	if queued, err := s.db.Has(rootRetentionHead); err != nil {
 		return 0, err
 	} else if !queued {
-		if err := s.meta().Put(keyRetentionHead, u64(uint64(m.Timestamp))); err != nil {
+		if err := s.db.Put(rootRetentionHead, u64(uint64(m.Timestamp))); err != nil {
 			return 0, err
 		}
 	}
@@ -384,7 +384,7 @@ func (s *State) GetBlock(id ids.ID) ([]byte, error) { return s.blocks().Get(id[:
 // BlockIDAtHeight returns the ID of the accepted block at height, or
 // ErrNotFound.
 func (s *State) BlockIDAtHeight(height uint64) (ids.ID, error) {
-	return getID(s.heights(), u64(height))
+	return getID(s.db, s.heights().key(u64(height)))
 }
 
 // SetLastAccepted records the last accepted block.
@@ -392,7 +392,9 @@ func (s *State) SetLastAccepted(id ids.ID) error { return s.meta().Put(keyLastAc
 
 // LastAccepted returns the last accepted block ID, or ErrNotFound before
 // genesis was applied.
-func (s *State) LastAccepted() (ids.ID, error) { return getID(s.meta(), keyLastAccepted) }
+func (s *State) LastAccepted() (ids.ID, error) {
+	return getID(s.db, s.meta().key(keyLastAccepted))
+}
 
 // TxLocation is where an accepted transaction sits.
 type TxLocation struct {
@@ -462,11 +464,13 @@ type Counts struct {
 	MessagesPruned uint64 `json:"messagesPruned"`
 }
 
-var countKeys = map[string][]byte{} // written only by init; read-only after
+// countKeys maps counter names to their keys in the root database (meta
+// namespace byte included). Written only by init; read-only after.
+var countKeys = map[string][]byte{}
 
 func init() {
 	for _, name := range []string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned} {
-		countKeys[name] = []byte("count/" + name)
+		countKeys[name] = append([]byte{prefixMeta}, "count/"+name...)
 	}
 }
 
@@ -474,11 +478,11 @@ func countKey(name string) []byte {
 	if k, ok := countKeys[name]; ok {
 		return k
 	}
-	return []byte("count/" + name)
+	return append([]byte{prefixMeta}, "count/"+name...)
 }
 
 // Count returns one counter.
-func (s *State) Count(name string) (uint64, error) { return getU64(s.meta(), countKey(name)) }
+func (s *State) Count(name string) (uint64, error) { return getU64(s.db, countKey(name)) }
 
 // AddCount adds delta to a counter. It refuses to go below zero.
 func (s *State) AddCount(name string, delta int64) error {
@@ -489,7 +493,7 @@ func (s *State) AddCount(name string, delta int64) error {
 	if delta < 0 && uint64(-delta) > v {
 		return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
 	}
-	return s.meta().Put(countKey(name), u64(uint64(int64(v)+delta)))
+	return s.db.Put(countKey(name), u64(uint64(int64(v)+delta)))
 }
 
 // Counts returns every counter.

@@ -87,6 +87,10 @@ var (
 	// keyRetentionHead holds the block time of the oldest message in the
 	// retention queue (absent when the queue is empty).
 	keyRetentionHead = []byte("retentionHead")
+
+	// The same keys with the meta namespace byte: keys of the root
+	// database, made once.
+	rootRetentionHead = append([]byte{prefixMeta}, keyRetentionHead...)
 )
 
 // SessionIDSize is the stored size of a Session ID: prefix byte + digest.
@@ -222,7 +226,9 @@ func SessionIDFromKey(b []byte) (crypto.SessionID, error) {
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-func getU64(db interface{ Get([]byte) ([]byte, error) }, key []byte) (uint64, error) {
+// getU64 reads a counter under key (a key of db, namespace included);
+// absent is 0.
+func getU64(db database.KeyValueReader, key []byte) (uint64, error) {
 	b, err := db.Get(key)
 	if errors.Is(err, database.ErrNotFound) {
 		return 0, nil
@@ -236,7 +242,8 @@ func getU64(db interface{ Get([]byte) ([]byte, error) }, key []byte) (uint64, er
 	return binary.BigEndian.Uint64(b), nil
 }
 
-func getID(db interface{ Get([]byte) ([]byte, error) }, key []byte) (ids.ID, error) {
+// getID reads an ID under key (a key of db, namespace included).
+func getID(db database.KeyValueReader, key []byte) (ids.ID, error) {
 	b, err := db.Get(key)
 	if err != nil {
 		return ids.Empty, err
