@@ -65,22 +65,27 @@ func New(parent ids.ID, height uint64, timestamp int64, txs []*tx.Tx) (*Block, e
 	if size > config.MaxBlockSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, size, config.MaxBlockSize)
 	}
-	w := codec.NewWriter(size)
+	w := codec.NewWriter(HeaderSize)
 	w.U8(Version)
 	w.Fixed(parent[:])
 	w.U64(height)
 	w.I64(timestamp)
 	w.U32(uint32(len(txs)))
+	// bytes.Join allocates the block without zeroing it first (it is
+	// overwritten at once); blocks run to megabytes.
+	parts := make([][]byte, 0, 1+len(txs))
+	parts = append(parts, w.B)
 	for _, t := range txs {
-		w.Fixed(t.Bytes())
+		parts = append(parts, t.Bytes())
 	}
+	b := bytes.Join(parts, nil)
 	return &Block{
 		ParentID:  parent,
 		Height:    height,
 		Timestamp: timestamp,
 		Txs:       txs,
-		bytes:     w.B,
-		id:        sha256.Sum256(w.B),
+		bytes:     b,
+		id:        sha256.Sum256(b),
 	}, nil
 }
 
