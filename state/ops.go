@@ -100,24 +100,10 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 	if err := s.counters().Put(m.Target[:], u64(m.Seq)); err != nil {
 		return 0, err
 	}
-	msgs := s.messages()
-	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), m.encode()); err != nil {
-		return 0, err
-	}
-	ref := messageKey(m.Target, m.Seq)
-	inbox := s.inbox()
-	for _, r := range recipients {
-		rk := SessionIDKey(r)
-		if err := s.db.Put(inbox.keyU64(rk[:], m.Position), ref); err != nil {
+	if _, dropped := s.db.(TxWriteOnlyDropper); !dropped {
+		if err := s.putMessageRecords(kind, m, recipients); err != nil {
 			return 0, err
 		}
-	}
-	q := make([]byte, 0, 49)
-	q = binary.BigEndian.AppendUint64(q, uint64(m.Timestamp))
-	q = append(q, kind)
-	q = append(q, ref...)
-	if err := s.db.Put(s.retention().keyU64(nil, m.Position), q); err != nil {
-		return 0, err
 	}
 	if queued, err := s.db.Has(rootRetentionHead); err != nil {
 		return 0, err
@@ -130,6 +116,28 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 		return 0, err
 	}
 	return m.Seq, s.AddCount(CountMessagesTotal, 1)
+}
+
+// putMessageRecords writes m, its inbox entries and its retention entry
+// (the TxWriteOnly records of a message).
+func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.SessionID) error {
+	msgs := s.messages()
+	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), m.encode()); err != nil {
+		return err
+	}
+	ref := messageKey(m.Target, m.Seq)
+	inbox := s.inbox()
+	for _, r := range recipients {
+		rk := SessionIDKey(r)
+		if err := s.db.Put(inbox.keyU64(rk[:], m.Position), ref); err != nil {
+			return err
+		}
+	}
+	q := make([]byte, 0, 49)
+	q = binary.BigEndian.AppendUint64(q, uint64(m.Timestamp))
+	q = append(q, kind)
+	q = append(q, ref...)
+	return s.db.Put(s.retention().keyU64(nil, m.Position), q)
 }
 
 // GetMessage returns one message, or ErrNotFound (never posted or pruned).

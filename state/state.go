@@ -130,6 +130,14 @@ func TxWriteOnly(key []byte) bool {
 	return false
 }
 
+// TxWriteOnlyDropper is implemented by a database that discards every
+// write to the TxWriteOnly namespaces (the mempool's admission view). State
+// then skips encoding those records at all: the outcome is the same, since
+// the writes would be dropped.
+type TxWriteOnlyDropper interface {
+	DropsTxWriteOnly()
+}
+
 // State is a view of the chain state over one database. It is one
 // interface value: views are cheap to make and to copy.
 type State struct {

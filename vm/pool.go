@@ -312,6 +312,10 @@ var errNotKept = errors.New("vm: the admission overlay does not keep this namesp
 // fails loudly instead of answering from the accepted state alone.
 type admissionDB struct{ *versiondb.Database }
 
+// DropsTxWriteOnly implements state.TxWriteOnlyDropper: state does not
+// even encode the records this view would drop.
+func (admissionDB) DropsTxWriteOnly() {}
+
 func (a admissionDB) Put(k, v []byte) error {
 	if state.TxWriteOnly(k) {
 		return nil
