@@ -169,7 +169,7 @@ func (c *chain) parseBlock(raw []byte) (*Block, error) {
 	if b, err := c.getBlock(id); err == nil {
 		return b, nil
 	}
-	blk, err := block.Parse(raw)
+	blk, err := block.ParseHashed(raw, id)
 	if err != nil {
 		return nil, err
 	}

@@ -94,12 +94,25 @@ func Parse(b []byte) (*Block, error) {
 	if len(b) > config.MaxBlockSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), config.MaxBlockSize)
 	}
+	return parse(b, sha256.Sum256(b))
+}
+
+// ParseHashed is Parse for a caller that already computed id =
+// SHA-256(b) (to look the block up), so the bytes are hashed once.
+func ParseHashed(b []byte, id ids.ID) (*Block, error) {
+	if len(b) > config.MaxBlockSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), config.MaxBlockSize)
+	}
+	return parse(b, id)
+}
+
+func parse(b []byte, id ids.ID) (*Block, error) {
 	b = bytes.Clone(b)
 	r := codec.NewReader(b)
 	if v := r.U8(); r.Err() == nil && v != Version {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, v)
 	}
-	blk := &Block{bytes: b, id: sha256.Sum256(b)}
+	blk := &Block{bytes: b, id: id}
 	r.FixedInto(blk.ParentID[:])
 	blk.Height = r.U64()
 	blk.Timestamp = r.I64()

@@ -2,6 +2,7 @@ package block
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"testing"
 
@@ -95,4 +96,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("re-encoding differs")
 		}
 	})
+}
+
+func TestParseHashedMatchesParse(t *testing.T) {
+	blk, err := New(ids.ID{1}, 2, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Parse(blk.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseHashed(blk.Bytes(), sha256.Sum256(blk.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID() != b.ID() || a.ID() != blk.ID() || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("ParseHashed differs from Parse")
+	}
 }
