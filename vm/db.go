@@ -51,6 +51,12 @@ func OpenDB(dir string, opts DBOptions) (database.Database, error) {
 		// Values above 1 KiB (transactions, ciphertexts, blocks) go to the
 		// value log; keys, counters and index entries stay in the LSM.
 		"valueThreshold": 1024,
+		// No block compression of LSM tables: what SessionVM stores is
+		// ciphertexts, signatures and hashes, which do not compress, so
+		// Snappy (the badgerdb default) only cost CPU at every flush and
+		// compaction. Tables written compressed stay readable (each table
+		// records its own compression).
+		"compression": "none",
 	})
 	if err != nil {
 		return nil, err
