@@ -109,18 +109,6 @@ type Channel struct {
 	Members   uint32
 }
 
-func putSessionID(w *codec.Writer, id crypto.SessionID) {
-	w.U8(id.Prefix)
-	w.Fixed(id.Digest[:])
-}
-
-func readSessionID(r *codec.Reader) crypto.SessionID {
-	var id crypto.SessionID
-	id.Prefix = r.U8()
-	r.FixedInto(id.Digest[:])
-	return id
-}
-
 func (i *Identity) encode() []byte {
 	w := codec.NewWriter(crypto.KEMPublicKeySize + crypto.DSAPublicKeySize + 24)
 	w.Fixed(i.KEMPublicKey)
@@ -145,17 +133,17 @@ func decodeIdentity(id crypto.SessionID, b []byte) (*Identity, error) {
 
 func (s *Session) encode() []byte {
 	w := codec.NewWriter(128 + len(s.Participants)*SessionIDSize + len(s.Metadata))
-	putSessionID(w, s.Creator)
+	w.SessionID(s.Creator)
 	w.U32(uint32(len(s.Participants)))
 	for _, p := range s.Participants {
-		putSessionID(w, p)
+		w.SessionID(p)
 	}
 	w.Bytes(s.Metadata)
 	w.U64(s.Height)
 	w.I64(s.CreatedAt)
 	w.I64(s.ExpiresAt)
 	w.Bool(s.Closed)
-	putSessionID(w, s.ClosedBy)
+	w.SessionID(s.ClosedBy)
 	w.I64(s.ClosedAt)
 	return w.B
 }
@@ -163,18 +151,18 @@ func (s *Session) encode() []byte {
 func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	r := codec.NewReader(b)
 	s := &Session{ID: id}
-	s.Creator = readSessionID(r)
+	s.Creator = r.SessionID()
 	n := r.Count(config.MaxParticipants, "participants")
 	s.Participants = make([]crypto.SessionID, n)
 	for i := range s.Participants {
-		s.Participants[i] = readSessionID(r)
+		s.Participants[i] = r.SessionID()
 	}
 	s.Metadata = append([]byte(nil), r.Bytes(config.MaxMetadataSize, "metadata")...)
 	s.Height = r.U64()
 	s.CreatedAt = r.I64()
 	s.ExpiresAt = r.I64()
 	s.Closed = r.Bool()
-	s.ClosedBy = readSessionID(r)
+	s.ClosedBy = r.SessionID()
 	s.ClosedAt = r.I64()
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrCorrupt, err)
@@ -184,7 +172,7 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 
 func (m *Message) encode() []byte {
 	w := codec.NewWriter(120 + len(m.Ciphertext))
-	putSessionID(w, m.Author)
+	w.SessionID(m.Author)
 	w.Fixed(m.TxID[:])
 	w.U64(m.Height)
 	w.U64(m.Position)
@@ -196,7 +184,7 @@ func (m *Message) encode() []byte {
 func decodeMessage(target ids.ID, seq uint64, b []byte) (*Message, error) {
 	r := codec.NewReader(b)
 	m := &Message{Target: target, Seq: seq}
-	m.Author = readSessionID(r)
+	m.Author = r.SessionID()
 	r.FixedInto(m.TxID[:])
 	m.Height = r.U64()
 	m.Position = r.U64()
@@ -210,7 +198,7 @@ func decodeMessage(target ids.ID, seq uint64, b []byte) (*Message, error) {
 
 func (c *Channel) encode() []byte {
 	w := codec.NewWriter(96 + len(c.Name))
-	putSessionID(w, c.Owner)
+	w.SessionID(c.Owner)
 	w.String(c.Name)
 	w.U64(c.Height)
 	w.I64(c.CreatedAt)
@@ -221,7 +209,7 @@ func (c *Channel) encode() []byte {
 func decodeChannel(id ids.ID, b []byte) (*Channel, error) {
 	r := codec.NewReader(b)
 	c := &Channel{ID: id}
-	c.Owner = readSessionID(r)
+	c.Owner = r.SessionID()
 	c.Name = r.String(config.MaxChannelNameSize, "name")
 	c.Height = r.U64()
 	c.CreatedAt = r.I64()

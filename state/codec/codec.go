@@ -13,6 +13,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/luxfi/session/crypto"
 )
 
 // Decoding errors.
@@ -186,3 +188,18 @@ func (r *Reader) Count(max int, field string) int {
 
 // Slice returns input bytes [start, end) (aliasing the input).
 func (r *Reader) Slice(start, end int) []byte { return r.b[start:end:end] }
+
+// SessionID appends a Session ID as its prefix byte and 32-byte digest
+// (33 bytes), the form every SessionVM encoding uses.
+func (w *Writer) SessionID(id crypto.SessionID) {
+	w.U8(id.Prefix)
+	w.Fixed(id.Digest[:])
+}
+
+// SessionID reads a Session ID written by Writer.SessionID.
+func (r *Reader) SessionID() crypto.SessionID {
+	var id crypto.SessionID
+	id.Prefix = r.U8()
+	r.FixedInto(id.Digest[:])
+	return id
+}

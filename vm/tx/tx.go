@@ -166,7 +166,7 @@ func (p *RegisterIdentity) encode(w *codec.Writer) {
 func (p *CreateSession) encode(w *codec.Writer) {
 	w.U32(uint32(len(p.Participants)))
 	for _, id := range p.Participants {
-		putSessionID(w, id)
+		w.SessionID(id)
 	}
 	w.Bytes(p.Metadata)
 }
@@ -266,18 +266,6 @@ func (p *JoinChannel) check(crypto.SessionID) error  { return nil }
 func (p *LeaveChannel) check(crypto.SessionID) error { return nil }
 func (p *PostChannel) check(crypto.SessionID) error  { return checkCiphertext(p.Ciphertext) }
 
-func putSessionID(w *codec.Writer, id crypto.SessionID) {
-	w.U8(id.Prefix)
-	w.Fixed(id.Digest[:])
-}
-
-func readSessionID(r *codec.Reader) crypto.SessionID {
-	var id crypto.SessionID
-	id.Prefix = r.U8()
-	r.FixedInto(id.Digest[:])
-	return id
-}
-
 // Unsigned is a transaction before signing.
 type Unsigned struct {
 	ChainID ids.ID
@@ -297,7 +285,7 @@ func (u *Unsigned) encode(w *codec.Writer) {
 	w.U8(Version)
 	w.Fixed(u.ChainID[:])
 	w.U8(uint8(u.Payload.Type()))
-	putSessionID(w, u.Author)
+	w.SessionID(u.Author)
 	w.U64(u.Nonce)
 	u.Payload.encode(w)
 }
@@ -396,7 +384,7 @@ func parseFrom(r *codec.Reader) (*Tx, error) {
 	var u Unsigned
 	r.FixedInto(u.ChainID[:])
 	typ := Type(r.U8())
-	u.Author = readSessionID(r)
+	u.Author = r.SessionID()
 	u.Nonce = r.U64()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -413,7 +401,7 @@ func parseFrom(r *codec.Reader) (*Tx, error) {
 		if n > 0 {
 			p.Participants = make([]crypto.SessionID, n)
 			for i := range p.Participants {
-				p.Participants[i] = readSessionID(r)
+				p.Participants[i] = r.SessionID()
 			}
 		}
 		p.Metadata = r.Bytes(config.MaxMetadataSize, "metadata")
@@ -493,7 +481,7 @@ func derive(label string, chainID ids.ID, creator crypto.SessionID, nonce uint64
 	w := codec.NewWriter(len(label) + 80)
 	w.String(label)
 	w.Fixed(chainID[:])
-	putSessionID(w, creator)
+	w.SessionID(creator)
 	w.U64(nonce)
 	return sha256.Sum256(w.B)
 }
