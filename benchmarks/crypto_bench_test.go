@@ -109,14 +109,7 @@ const (
 
 func BenchmarkGenerateIdentity(b *testing.B) {
 	// GenerateIdentity: 32 random bytes, then IdentityFromSeed.
-	b.Run("random/wrapper", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := crypto.GenerateIdentity(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "random/wrapper", func() error { _, err := crypto.GenerateIdentity(); return err })
 	b.Run("random/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -133,14 +126,7 @@ func BenchmarkGenerateIdentity(b *testing.B) {
 	// generations from seed.
 	var seed [crypto.SeedSize]byte
 	copy(seed[:], testData(crypto.SeedSize))
-	b.Run("seed/wrapper", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := crypto.IdentityFromSeed(seed); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "seed/wrapper", func() error { _, err := crypto.IdentityFromSeed(seed); return err })
 	b.Run("seed/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		var kemSeed [mlkem768.KeySeedSize]byte
@@ -255,22 +241,8 @@ func BenchmarkEncapsulateDecapsulate(b *testing.B) {
 	})
 
 	// Decapsulate: ML-KEM-768.Decaps.
-	b.Run("Decapsulate/wrapper/bytes", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := crypto.Decapsulate(skBytes, ct); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Decapsulate/wrapper/key", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := sk.Decapsulate(ct); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "Decapsulate/wrapper/bytes", func() error { _, err := crypto.Decapsulate(skBytes, ct); return err })
+	loop(b, "Decapsulate/wrapper/key", func() error { _, err := sk.Decapsulate(ct); return err })
 	b.Run("Decapsulate/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		ss := make([]byte, mlkem768.SharedKeySize)
@@ -357,22 +329,8 @@ func BenchmarkSignVerify(b *testing.B) {
 
 	// Sign: hedged ML-DSA-65 with an empty context (the 32 random bytes are
 	// read inside mldsa65.SignTo).
-	b.Run("Sign/wrapper/bytes", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := crypto.Sign(skBytes, msg); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Sign/wrapper/identity", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := id.Sign(msg); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "Sign/wrapper/bytes", func() error { _, err := crypto.Sign(skBytes, msg); return err })
+	loop(b, "Sign/wrapper/identity", func() error { _, err := id.Sign(msg); return err })
 	b.Run("Sign/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		s := make([]byte, mldsa65.SignatureSize)
@@ -436,14 +394,7 @@ func BenchmarkSignVerify(b *testing.B) {
 
 	// SignMessage / VerifyMessage: signature || message (the reference
 	// format); raw is the same operation plus the concatenation.
-	b.Run("SignMessage/wrapper/identity", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := id.SignMessage(msg); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "SignMessage/wrapper/identity", func() error { _, err := id.SignMessage(msg); return err })
 	b.Run("SignMessage/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		out := make([]byte, mldsa65.SignatureSize+len(msg))
@@ -454,14 +405,7 @@ func BenchmarkSignVerify(b *testing.B) {
 			copy(out[mldsa65.SignatureSize:], msg)
 		}
 	})
-	b.Run("VerifyMessage/wrapper/identity", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := pub.VerifyMessage(signed); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "VerifyMessage/wrapper/identity", func() error { _, err := pub.VerifyMessage(signed); return err })
 	b.Run("VerifyMessage/raw", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -475,14 +419,7 @@ func BenchmarkSignVerify(b *testing.B) {
 // BenchmarkDeriveSessionID: BLAKE2b-256 of the two public keys, in hex.
 func BenchmarkDeriveSessionID(b *testing.B) {
 	id := mustIdentity(b)
-	b.Run("wrapper", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := crypto.DeriveSessionID(id.KEMPublicKey, id.DSAPublicKey); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	loop(b, "wrapper", func() error { _, err := crypto.DeriveSessionID(id.KEMPublicKey, id.DSAPublicKey); return err })
 	b.Run("raw", func(b *testing.B) {
 		b.ReportAllocs()
 		var sum [blake2b.Size256]byte
@@ -1096,6 +1033,20 @@ func BenchmarkOpen(b *testing.B) {
 		for b.Loop() {
 			s.open(b, envs[i], sealAD, nil, nil)
 			i = (i + 1) % len(envs)
+		}
+	})
+}
+
+// loop is a sub-benchmark that reports allocations and stops at the first
+// error of op.
+func loop(b *testing.B, name string, op func() error) {
+	b.Helper()
+	b.Run(name, func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
