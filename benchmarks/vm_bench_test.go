@@ -178,7 +178,11 @@ func BenchmarkVMSendMessage(b *testing.B) {
 		}
 		blk, err := builder.BuildAndAccept(ctx)
 		if errors.Is(err, vm.ErrNoPendingTxs) {
-			runtime.Gosched()
+			// Wait as a node's engine does, instead of spinning on a core
+			// the submitters need.
+			if _, err := builder.WaitForEvent(ctx); err != nil {
+				b.Fatal(err)
+			}
 			continue
 		}
 		if err != nil {
