@@ -20,10 +20,15 @@ const (
 // random 24-byte nonce, with no associated data. The result is
 // nonce || ciphertext || tag.
 func Encrypt(key, plaintext []byte) ([]byte, error) {
-	return encryptAppend(nil, key, plaintext)
+	return EncryptAppend(nil, key, plaintext)
 }
 
-func encryptAppend(dst, key, plaintext []byte) ([]byte, error) {
+// EncryptAppend is Encrypt that appends nonce || ciphertext || tag to dst
+// and returns the extended slice, as cipher.AEAD.Seal does: a caller that
+// passes a buffer with enough capacity (len(plaintext) + NonceSize +
+// TagSize spare) encrypts without allocating. dst must not overlap
+// plaintext.
+func EncryptAppend(dst, key, plaintext []byte) ([]byte, error) {
 	if len(key) != KeySize {
 		return nil, ErrInvalidSecretKey
 	}
@@ -31,19 +36,37 @@ func encryptAppend(dst, key, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, ErrInvalidSecretKey
 	}
-	out := make([]byte, len(dst), len(dst)+NonceSize+len(plaintext)+TagSize)
-	copy(out, dst)
-	nonce := out[len(dst) : len(dst)+NonceSize]
+	n := len(dst)
+	out := grow(dst, NonceSize+len(plaintext)+TagSize)
+	nonce := out[n : n+NonceSize]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	out = out[:len(dst)+NonceSize]
-	return aead.Seal(out, nonce, plaintext, nil), nil
+	return aead.Seal(out[:n+NonceSize], nonce, plaintext, nil), nil
+}
+
+// grow returns dst with room for n more bytes, reusing its array when the
+// capacity allows.
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) >= n {
+		return dst
+	}
+	out := make([]byte, len(dst), len(dst)+n)
+	copy(out, dst)
+	return out
 }
 
 // Decrypt opens the output of Encrypt. A ciphertext shorter than the nonce
 // gives ErrInvalidCiphertext; any other failure gives ErrDecryptionFailed.
 func Decrypt(key, ciphertext []byte) ([]byte, error) {
+	return DecryptAppend(nil, key, ciphertext)
+}
+
+// DecryptAppend is Decrypt that appends the plaintext to dst and returns
+// the extended slice, as cipher.AEAD.Open does. On error it returns nil, and
+// the spare capacity of dst may have been overwritten. dst must not overlap
+// ciphertext.
+func DecryptAppend(dst, key, ciphertext []byte) ([]byte, error) {
 	if len(key) != KeySize {
 		return nil, ErrInvalidSecretKey
 	}
@@ -54,11 +77,11 @@ func Decrypt(key, ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, ErrInvalidSecretKey
 	}
-	pt, err := aead.Open(nil, ciphertext[:NonceSize], ciphertext[NonceSize:], nil)
+	out, err := aead.Open(dst, ciphertext[:NonceSize], ciphertext[NonceSize:], nil)
 	if err != nil {
 		return nil, ErrDecryptionFailed
 	}
-	return pt, nil
+	return out, nil
 }
 
 // EncryptToRecipient encrypts plaintext to the holder of the ML-KEM-768
