@@ -20,6 +20,7 @@ import (
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm"
 	"github.com/luxfi/session/vm/tx"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 // TestMain silences the luxfi/log global logger.
@@ -59,45 +60,15 @@ func identity(t testing.TB, i int) *crypto.Identity {
 
 func genesisJSON(t testing.TB, cfg map[string]any, initial ...*crypto.Identity) []byte {
 	t.Helper()
-	type ident struct {
-		SessionID    string `json:"sessionId"`
-		KEMPublicKey []byte `json:"kemPublicKey"`
-		DSAPublicKey []byte `json:"dsaPublicKey"`
-	}
-	g := map[string]any{"timestamp": genesisTime}
-	if cfg != nil {
-		g["config"] = cfg
-	}
-	var list []ident
-	for _, id := range initial {
-		list = append(list, ident{id.SessionID, id.KEMPublicKey, id.DSAPublicKey})
-	}
-	if list != nil {
-		g["identities"] = list
-	}
-	b, err := json.Marshal(g)
+	b, err := vmtest.GenesisJSON(genesisTime, cfg, initial...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// testClock is a settable clock.
+type testClock = vmtest.Clock
 
 // env is an in-process VM with the service handler behind an httptest
 // server, and a Client of it.
@@ -122,7 +93,7 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, envOpts{}) }
 
 func newEnvWith(t testing.TB, o envOpts) *env {
 	t.Helper()
-	clock := &testClock{now: time.Unix(genesisTime+60, 0)}
+	clock := vmtest.NewClock(time.Unix(genesisTime+60, 0))
 	v := vm.New(vm.WithClock(clock.Now), vm.WithHandler(NewHandler))
 	gen := genesisJSON(t, o.cfg, identity(t, 0), identity(t, 1), identity(t, 2))
 	var nodeCfg []byte

@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 // genesisTime is the genesis timestamp of the test chains (Unix seconds).
@@ -54,23 +54,7 @@ func sid(t testing.TB, id *crypto.Identity) crypto.SessionID {
 // identities.
 func genesisJSON(t testing.TB, cfg map[string]any, initial ...*crypto.Identity) []byte {
 	t.Helper()
-	type ident struct {
-		SessionID    string `json:"sessionId"`
-		KEMPublicKey []byte `json:"kemPublicKey"`
-		DSAPublicKey []byte `json:"dsaPublicKey"`
-	}
-	g := map[string]any{"timestamp": genesisTime}
-	if cfg != nil {
-		g["config"] = cfg
-	}
-	var list []ident
-	for _, id := range initial {
-		list = append(list, ident{id.SessionID, id.KEMPublicKey, id.DSAPublicKey})
-	}
-	if list != nil {
-		g["identities"] = list
-	}
-	b, err := json.Marshal(g)
+	b, err := vmtest.GenesisJSON(genesisTime, cfg, initial...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,26 +62,9 @@ func genesisJSON(t testing.TB, cfg map[string]any, initial ...*crypto.Identity) 
 }
 
 // testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type testClock = vmtest.Clock
 
-func newTestClock() *testClock {
-	return &testClock{now: time.Unix(genesisTime+60, 0)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newTestClock() *testClock { return vmtest.NewClock(time.Unix(genesisTime+60, 0)) }
 
 type env struct {
 	t     testing.TB

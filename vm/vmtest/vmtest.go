@@ -1,0 +1,53 @@
+// Package vmtest holds test support shared by the tests of the VM and of
+// the packages built on it: a genesis builder and a settable clock. It is
+// not for production use.
+package vmtest
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm/genesis"
+)
+
+// GenesisJSON returns a genesis with the given timestamp (Unix seconds),
+// config object (nil: the defaults) and initial identities.
+func GenesisJSON(timestamp int64, cfg map[string]any, initial ...*crypto.Identity) ([]byte, error) {
+	g := map[string]any{"timestamp": timestamp}
+	if cfg != nil {
+		g["config"] = cfg
+	}
+	if len(initial) > 0 {
+		list := make([]genesis.Identity, len(initial))
+		for i, id := range initial {
+			list[i] = genesis.Identity{SessionID: id.SessionID, KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey}
+		}
+		g["identities"] = list
+	}
+	return json.Marshal(g)
+}
+
+// Clock is a settable clock for vm.WithClock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
