@@ -527,17 +527,17 @@ func (s *rpcService) submit(want tx.Type, raw []byte, reply *TxReply) error {
 	if len(raw) == 0 {
 		return errorf(CodeInvalidParams, "invalid params: tx is required (the signed transaction bytes, base64)")
 	}
-	t, err := tx.Parse(raw)
+	t, err := tx.ParseOwned(raw) // raw was decoded for this request
 	if err != nil {
 		return err
 	}
 	if want != 0 && t.Type() != want {
 		return errorf(CodeInvalidParams, "invalid params: tx is a %s transaction; %s takes %s (issueTx takes any type)", t.Type(), want, want)
 	}
-	id, err := s.api.IssueTx(raw)
-	if err != nil {
+	if err := s.api.Issue(t); err != nil {
 		return err
 	}
+	id := t.ID()
 	*reply = TxReply{TxID: id, Type: t.Type().String(), Author: t.Author.String(), Nonce: t.Nonce}
 	switch t.Payload.(type) {
 	case *tx.CreateSession:

@@ -10,6 +10,7 @@ import (
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // API is the read/write surface the JSON-RPC service and the standalone
@@ -21,7 +22,10 @@ type API interface {
 	// the transaction ID. Refusals match the sentinels of package tx (bad
 	// signature, nonce, unknown session, ...), mempool.ErrFull,
 	// mempool.ErrAuthorLimit, mempool.ErrDuplicate or ErrAlreadyAccepted.
+	// The mempool keeps b: the caller must not modify it afterwards.
 	IssueTx(b []byte) (ids.ID, error)
+	// Issue is IssueTx for a transaction the caller already parsed.
+	Issue(t *tx.Tx) error
 	// TxStatus reports a transaction's fate.
 	TxStatus(id ids.ID) (TxStatus, error)
 	// NextNonce returns the nonce the author's next transaction must
@@ -138,6 +142,14 @@ func (v *VM) IssueTx(b []byte) (ids.ID, error) {
 		return ids.Empty, err
 	}
 	return v.pool.issue(b)
+}
+
+// Issue implements API.
+func (v *VM) Issue(t *tx.Tx) error {
+	if err := v.ready(); err != nil {
+		return err
+	}
+	return v.pool.issueTx(t)
 }
 
 // TxStatus implements API.

@@ -344,8 +344,9 @@ func (c *chain) reject(b *Block) error {
 	return nil
 }
 
-// build makes a block on the preferred block from pending transactions,
-// executing them as it goes (the result is a verified block). pending is in
+// build makes a block on the preferred block from pending transactions
+// (mempool transactions, whose signatures admission verified), executing
+// them as it goes (the result is a verified block). pending is in
 // mempool order; skip receives every transaction refused, with the reason
 // (and, on a processing parent, those left out behind a refusal, with a nil
 // reason).
@@ -395,11 +396,9 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			blockAuthor(t.Author) // a smaller transaction of another author may fit
 			continue
 		}
-		err := c.verifier.verifyTx(t, st.GetIdentity)
-		if err == nil {
-			err = execute.Tx(st, ctx, uint32(len(txs)), t)
-		}
-		if err != nil {
+		// pending comes from the mempool, which admits a transaction only
+		// after verifying its signature: no signature work here.
+		if err := execute.Tx(st, ctx, uint32(len(txs)), t); err != nil {
 			if !tx.IsRefusal(err) {
 				overlay.Abort()
 				return nil, err

@@ -79,9 +79,9 @@ func (p *pool) signal() {
 	}
 }
 
-// issue admits raw transaction bytes.
+// issue admits raw transaction bytes, which it keeps.
 func (p *pool) issue(raw []byte) (ids.ID, error) {
-	t, err := tx.Parse(raw)
+	t, err := tx.ParseOwned(raw)
 	if err != nil {
 		return ids.Empty, err
 	}

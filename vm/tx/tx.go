@@ -361,7 +361,17 @@ func Parse(b []byte) (*Tx, error) {
 	if len(b) > config.MaxTxSize {
 		return nil, fmt.Errorf("%w: transaction is %d bytes, at most %d", ErrOversize, len(b), config.MaxTxSize)
 	}
-	r := codec.NewReader(bytes.Clone(b))
+	return ParseOwned(bytes.Clone(b))
+}
+
+// ParseOwned is Parse without the copy: the transaction keeps b, which the
+// caller must not modify afterwards. It suits a buffer made for the
+// purpose, such as a freshly decoded request body.
+func ParseOwned(b []byte) (*Tx, error) {
+	if len(b) > config.MaxTxSize {
+		return nil, fmt.Errorf("%w: transaction is %d bytes, at most %d", ErrOversize, len(b), config.MaxTxSize)
+	}
+	r := codec.NewReader(b)
 	t, err := parseFrom(r)
 	if err != nil {
 		return nil, err

@@ -161,3 +161,35 @@ func FuzzParse(f *testing.F) {
 		_ = p.Check(chainID)
 	})
 }
+
+// Parse copies its input; ParseOwned keeps it. Both give the same
+// transaction and the same errors.
+func TestParseOwnership(t *testing.T) {
+	for _, s := range samples(t) {
+		in := bytes.Clone(s.Bytes())
+		copied, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned, err := ParseOwned(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owned.ID() != copied.ID() || !bytes.Equal(owned.Bytes(), copied.Bytes()) {
+			t.Fatalf("%s: ParseOwned differs from Parse", s.Type())
+		}
+		if &owned.Bytes()[0] != &in[0] {
+			t.Fatalf("%s: ParseOwned copied its input", s.Type())
+		}
+		in[len(in)-1] ^= 1
+		if !bytes.Equal(copied.Bytes(), s.Bytes()) {
+			t.Fatalf("%s: Parse kept its input", s.Type())
+		}
+		if _, err := ParseOwned(append(bytes.Clone(s.Bytes()), 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: ParseOwned trailing byte: %v", s.Type(), err)
+		}
+		if _, err := ParseOwned(make([]byte, config.MaxTxSize+1)); !errors.Is(err, ErrOversize) {
+			t.Fatalf("ParseOwned oversize: %v", err)
+		}
+	}
+}
