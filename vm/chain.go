@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -165,13 +164,12 @@ func (c *chain) parseBlock(raw []byte) (*Block, error) {
 	if len(raw) > config.MaxBlockSize {
 		return nil, fmt.Errorf("%w: %d bytes", block.ErrTooLarge, len(raw))
 	}
-	id := ids.ID(sha256.Sum256(raw))
-	if b, err := c.getBlock(id); err == nil {
-		return b, nil
-	}
-	blk, err := block.ParseHashed(raw, id)
+	blk, err := block.Parse(raw)
 	if err != nil {
 		return nil, err
+	}
+	if b, err := c.getBlock(blk.ID()); err == nil {
+		return b, nil
 	}
 	return &Block{Block: blk, chain: c, status: choices.Processing}, nil
 }

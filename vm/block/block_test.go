@@ -98,20 +98,44 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func TestParseHashedMatchesParse(t *testing.T) {
-	blk, err := New(ids.ID{1}, 2, 3, nil)
+// The ID is SHA-256 over the header bytes and the transaction IDs, and
+// changes with every field and every transaction.
+func TestIDDefinition(t *testing.T) {
+	txs := sampleTxs(t)
+	blk, err := New(ids.ID{1}, 2, 3, txs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Parse(blk.Bytes())
-	if err != nil {
-		t.Fatal(err)
+	pre := append([]byte(nil), blk.Bytes()[:HeaderSize]...)
+	for _, x := range txs {
+		id := x.ID()
+		if id != ids.ID(sha256.Sum256(x.Bytes())) {
+			t.Fatal("transaction ID is not SHA-256 of its bytes")
+		}
+		pre = append(pre, id[:]...)
 	}
-	b, err := ParseHashed(blk.Bytes(), sha256.Sum256(blk.Bytes()))
-	if err != nil {
-		t.Fatal(err)
+	if blk.ID() != ids.ID(sha256.Sum256(pre)) {
+		t.Fatal("ID is not SHA-256(header | transaction IDs)")
 	}
-	if a.ID() != b.ID() || a.ID() != blk.ID() || !bytes.Equal(a.Bytes(), b.Bytes()) {
-		t.Fatal("ParseHashed differs from Parse")
+	p, err := Parse(blk.Bytes())
+	if err != nil || p.ID() != blk.ID() {
+		t.Fatalf("Parse gives another ID: %v", err)
 	}
+	seen := map[ids.ID]string{blk.ID(): "base"}
+	variant := func(name string, parent ids.ID, height uint64, ts int64, list []*tx.Tx) {
+		b, err := New(parent, height, ts, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := seen[b.ID()]; dup {
+			t.Fatalf("%s has the ID of %s", name, prev)
+		}
+		seen[b.ID()] = name
+	}
+	variant("parent", ids.ID{9}, 2, 3, txs)
+	variant("height", ids.ID{1}, 3, 3, txs)
+	variant("timestamp", ids.ID{1}, 2, 4, txs)
+	variant("fewer txs", ids.ID{1}, 2, 3, txs[:2])
+	variant("tx order", ids.ID{1}, 2, 3, []*tx.Tx{txs[1], txs[0], txs[2]})
+	variant("no txs", ids.ID{1}, 2, 3, nil)
 }

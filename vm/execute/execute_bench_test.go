@@ -36,7 +36,9 @@ func BenchmarkSendMessage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ctx := execute.Context{ChainID: chainID, Config: config.Default(), Height: 1, Timestamp: 1000}
+	cfg := config.Default()
+	cfg.MaxMessages = 1 << 30 // b.N messages go to one session
+	ctx := execute.Context{ChainID: chainID, Config: cfg, Height: 1, Timestamp: 1000}
 	create := mustTx(b, tx.Unsigned{ChainID: chainID, Author: ids2[0], Nonce: 0, Payload: &tx.CreateSession{Participants: []crypto.SessionID{ids2[1]}}})
 	if err := execute.Tx(st, ctx, 0, create); err != nil {
 		b.Fatal(err)
