@@ -96,14 +96,26 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 	if err != nil {
 		return 0, err
 	}
+	return s.AppendMessageAfter(kind, m, recipients, last)
+}
+
+// AppendMessageAfter is AppendMessage for a caller that just read
+// last = LastSeq(m.Target) on this view.
+//
+// On a TxWriteOnlyDropper view it writes the counter alone: the message,
+// inbox and retention records would be dropped, and the retention head and
+// the message counts are read only by pruning and queries, never by
+// transaction execution.
+func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.SessionID, last uint64) (uint64, error) {
 	m.Seq = last + 1
 	if err := s.counters().Put(m.Target[:], u64(m.Seq)); err != nil {
 		return 0, err
 	}
-	if _, dropped := s.db.(TxWriteOnlyDropper); !dropped {
-		if err := s.putMessageRecords(kind, m, recipients); err != nil {
-			return 0, err
-		}
+	if _, dropped := s.db.(TxWriteOnlyDropper); dropped {
+		return m.Seq, nil
+	}
+	if err := s.putMessageRecords(kind, m, recipients); err != nil {
+		return 0, err
 	}
 	if queued, err := s.db.Has(rootRetentionHead); err != nil {
 		return 0, err

@@ -132,8 +132,9 @@ func TxWriteOnly(key []byte) bool {
 
 // TxWriteOnlyDropper is implemented by a database that discards every
 // write to the TxWriteOnly namespaces (the mempool's admission view). State
-// then skips encoding those records at all: the outcome is the same, since
-// the writes would be dropped.
+// then skips encoding those records at all, and also skips the message
+// counts and the retention head, which only pruning and queries read: the
+// outcome of every transaction is the same on such a view.
 type TxWriteOnlyDropper interface {
 	DropsTxWriteOnly()
 }

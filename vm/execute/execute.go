@@ -84,14 +84,24 @@ func Tx(st *state.State, ctx Context, index uint32, t *tx.Tx) error {
 	if reg, ok := t.Payload.(*tx.RegisterIdentity); ok {
 		return e.registerIdentity(reg)
 	}
-	registered, err := st.HasIdentity(t.Author)
+	next, err := st.Nonce(t.Author)
 	if err != nil {
 		return err
 	}
-	if !registered {
-		return ErrUnregistered(t.Author)
+	// A nonce above 0 is written only by executing one of the author's own
+	// transactions, which needs a registered author (RegisterIdentity sets
+	// it to 1), and identities are never removed: only a 0 needs the
+	// identity looked up.
+	if next == 0 {
+		registered, err := st.HasIdentity(t.Author)
+		if err != nil {
+			return err
+		}
+		if !registered {
+			return ErrUnregistered(t.Author)
+		}
 	}
-	if err := e.checkNonce(); err != nil {
+	if err := nonceError(t.Nonce, next); err != nil {
 		return err
 	}
 	switch p := t.Payload.(type) {
@@ -131,11 +141,16 @@ func (e *executor) checkNonce() error {
 	if err != nil {
 		return err
 	}
+	return nonceError(e.t.Nonce, want)
+}
+
+// nonceError refuses a nonce other than want, the author's next.
+func nonceError(got, want uint64) error {
 	switch {
-	case e.t.Nonce < want:
-		return fmt.Errorf("%w: got %d, next is %d", tx.ErrReplayedNonce, e.t.Nonce, want)
-	case e.t.Nonce > want:
-		return fmt.Errorf("%w: got %d, next is %d", tx.ErrSkippedNonce, e.t.Nonce, want)
+	case got < want:
+		return fmt.Errorf("%w: got %d, next is %d", tx.ErrReplayedNonce, got, want)
+	case got > want:
+		return fmt.Errorf("%w: got %d, next is %d", tx.ErrSkippedNonce, got, want)
 	}
 	return nil
 }
@@ -226,15 +241,17 @@ func (e *executor) openSession(id ids.ID) (*state.Session, error) {
 	return s, nil
 }
 
-func (e *executor) checkRoom(target ids.ID) error {
+// checkRoom refuses a message to a target holding maxMessages; it returns
+// the target's last sequence number.
+func (e *executor) checkRoom(target ids.ID) (uint64, error) {
 	last, err := e.st.LastSeq(target)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if last >= uint64(e.ctx.Config.MaxMessages) {
-		return fmt.Errorf("%w: %d messages", tx.ErrMaxMessages, last)
+		return 0, fmt.Errorf("%w: %d messages", tx.ErrMaxMessages, last)
 	}
-	return nil
+	return last, nil
 }
 
 func (e *executor) message(target ids.ID, ciphertext []byte) *state.Message {
@@ -254,7 +271,8 @@ func (e *executor) sendMessage(p *tx.SendMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := e.checkRoom(s.ID); err != nil {
+	last, err := e.checkRoom(s.ID)
+	if err != nil {
 		return err
 	}
 	recipients := make([]crypto.SessionID, 0, len(s.Participants)-1)
@@ -263,7 +281,7 @@ func (e *executor) sendMessage(p *tx.SendMessage) error {
 			recipients = append(recipients, id)
 		}
 	}
-	if _, err := e.st.AppendMessage(state.KindSession, e.message(s.ID, p.Ciphertext), recipients); err != nil {
+	if _, err := e.st.AppendMessageAfter(state.KindSession, e.message(s.ID, p.Ciphertext), recipients, last); err != nil {
 		return err
 	}
 	return e.bumpNonce()
@@ -378,10 +396,11 @@ func (e *executor) postChannel(p *tx.PostChannel) error {
 	if !member {
 		return tx.ErrNotMember
 	}
-	if err := e.checkRoom(c.ID); err != nil {
+	last, err := e.checkRoom(c.ID)
+	if err != nil {
 		return err
 	}
-	if _, err := e.st.AppendMessage(state.KindChannel, e.message(c.ID, p.Ciphertext), nil); err != nil {
+	if _, err := e.st.AppendMessageAfter(state.KindChannel, e.message(c.ID, p.Ciphertext), nil, last); err != nil {
 		return err
 	}
 	return e.bumpNonce()
