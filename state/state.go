@@ -29,7 +29,7 @@
 //	├── 'c' message counters  <session|channel 32>          → uint64 last seq
 //	├── 'g' messages          <session|channel 32><seq 8>   → Message
 //	├── 'x' inbox             <recipient 33><pos 8>         → <session 32><seq 8>
-//	├── 'r' retention queue   <pos 8>                       → <time 8><target 32><seq 8>
+//	├── 'r' retention queue   <pos 8>                       → <time 8><kind 1><target 32><seq 8>
 //	├── 'h' channels          <channel 32>                  → Channel
 //	├── 'e' channel members   <channel 32><sessionID 33>    → empty
 //	├── 'b' blocks            <block ID 32>                 → block bytes
