@@ -31,7 +31,7 @@ const rejectedCacheSize = 1 << 14
 // client may queue dependent transactions (register, then create a
 // session, then send) without waiting for blocks.
 type pool struct {
-	mu sync.Mutex // guards the fields below; taken after chain.mu
+	mu sync.Mutex // guards the fields below but inFlight and parked; taken after chain.mu
 
 	db       database.Database
 	chain    *chain // read-only use of chainID, cfg, verifier, clock
@@ -40,8 +40,12 @@ type pool struct {
 	view     *state.State        // admission's view of overlay (see admissionDB)
 	applied  int                 // transactions applied to overlay since it was made
 	tip      *Block              // the accepted block overlay is based on
-	inFlight map[ids.ID]int      // pending tx → number of processing blocks holding it
-	parked   map[ids.ID]bool     // refused on a processing parent; retried after the next decision
+	// flightMu guards inFlight and parked, so the per-transaction
+	// bookkeeping of a verified or decided block never holds mu, which
+	// every admission takes. Taken after mu, before the mempool's lock.
+	flightMu sync.Mutex
+	inFlight map[ids.ID]int  // tx → number of processing blocks holding it
+	parked   map[ids.ID]bool // refused on a processing parent; retried after the next decision
 	rejected *fifoCache[ids.ID, string]
 	wake     chan struct{} // closed and replaced when work may be pending
 	waiters  int           // goroutines in waitForWork
@@ -165,55 +169,54 @@ func (p *pool) rebuild(ts int64) {
 	p.mempool.Remove(drop...)
 }
 
-// blockVerified implements poolHooks.
+// blockVerified implements poolHooks. It counts every transaction of the
+// block, pending here or not: the counts only ever exclude pending ones
+// from building, and accepting or rejecting the block drops them.
 func (p *pool) blockVerified(b *Block) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.flightMu.Lock()
+	defer p.flightMu.Unlock()
 	for _, t := range b.Txs {
-		if p.mempool.Has(t.ID()) {
-			p.inFlight[t.ID()]++
-		}
+		p.inFlight[t.ID()]++
 	}
 }
 
 // blockRejected implements poolHooks: its transactions may be built again.
 func (p *pool) blockRejected(b *Block) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.release(b)
-	clear(p.parked)
-	p.signal()
-}
-
-func (p *pool) release(b *Block) {
+	p.flightMu.Lock()
 	for _, t := range b.Txs {
-		if n, ok := p.inFlight[t.ID()]; ok {
-			if n <= 1 {
-				delete(p.inFlight, t.ID())
-			} else {
-				p.inFlight[t.ID()] = n - 1
-			}
+		if n := p.inFlight[t.ID()]; n <= 1 {
+			delete(p.inFlight, t.ID())
+		} else {
+			p.inFlight[t.ID()] = n - 1
 		}
 	}
+	clear(p.parked)
+	p.flightMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.signal()
 }
 
 // blockAccepted implements poolHooks. When the block holds exactly the
 // oldest pending transactions (the usual case: this node built it), the
 // overlay already reflects them and stays; otherwise it is rebuilt. Either
 // way the overlay is rebuilt once it has absorbed many more transactions
-// than are pending, so its memory stays bounded.
+// than are pending, so its memory stays bounded. The per-transaction work
+// is done outside mu, so admissions go on meanwhile: removing the head of
+// the mempool leaves the overlay consistent with the rest.
 func (p *pool) blockAccepted(b *Block) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.release(b)
-	clear(p.parked)
 	txIDs := make([]ids.ID, len(b.Txs))
+	p.flightMu.Lock()
 	for i, t := range b.Txs {
 		txIDs[i] = t.ID()
 		delete(p.inFlight, t.ID())
 	}
-	prefix := p.mempool.IsPrefix(txIDs)
-	p.mempool.Remove(txIDs...)
+	clear(p.parked)
+	p.flightMu.Unlock()
+	prefix := p.mempool.RemoveBlock(txIDs)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.tip = b
 	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
 		p.rebuild(b.Block.Timestamp)
@@ -237,15 +240,17 @@ func (p *pool) skipped(needRebuild *bool) func(t *tx.Tx, onTip bool, err error) 
 			*needRebuild = true
 			return
 		}
-		p.mu.Lock()
+		p.flightMu.Lock()
 		p.parked[t.ID()] = true
-		p.mu.Unlock()
+		p.flightMu.Unlock()
 	}
 }
 
 // hasBuildable reports whether a pending transaction is in no processing
 // block. Call with p.mu held.
 func (p *pool) hasBuildable() bool {
+	p.flightMu.Lock()
+	defer p.flightMu.Unlock()
 	return p.mempool.Any(func(t *tx.Tx) bool { return p.inFlight[t.ID()] == 0 && !p.parked[t.ID()] })
 }
 

@@ -146,6 +146,10 @@ func (m *Mempool) Ordered() []*tx.Tx {
 func (m *Mempool) IsPrefix(txIDs []ids.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.isPrefix(txIDs)
+}
+
+func (m *Mempool) isPrefix(txIDs []ids.ID) bool {
 	i := 0
 	for _, e := range m.order {
 		if i == len(txIDs) {
@@ -167,6 +171,22 @@ func (m *Mempool) IsPrefix(txIDs []ids.ID) bool {
 func (m *Mempool) Remove(txIDs ...ids.ID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.remove(txIDs)
+}
+
+// RemoveBlock is IsPrefix and Remove in one step, so no transaction is
+// added in between: it drops the transactions of a block and reports
+// whether they were the oldest pending ones, in order (the block was built
+// from the head of this mempool).
+func (m *Mempool) RemoveBlock(txIDs []ids.ID) (prefix bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prefix = m.isPrefix(txIDs)
+	m.remove(txIDs)
+	return prefix
+}
+
+func (m *Mempool) remove(txIDs []ids.ID) int {
 	n := 0
 	for _, id := range txIDs {
 		e, ok := m.byID[id]

@@ -82,3 +82,24 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("after compaction: %d live, %d slots", len(got), len(m.order))
 	}
 }
+
+// RemoveBlock drops a block's transactions and tells whether they were the
+// head of the mempool in order.
+func TestRemoveBlock(t *testing.T) {
+	list := txs(t, 3, 4)
+	m := New(Limits{MaxTxs: 10, MaxBytes: 1 << 20, MaxPerAuthor: 10})
+	for _, x := range list {
+		if err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !m.RemoveBlock([]ids.ID{list[0].ID(), list[1].ID()}) || m.Len() != 2 {
+		t.Fatalf("head block: len %d", m.Len())
+	}
+	if m.RemoveBlock([]ids.ID{list[3].ID()}) || m.Len() != 1 || m.Has(list[3].ID()) {
+		t.Fatalf("out-of-order block: len %d", m.Len())
+	}
+	if !m.RemoveBlock([]ids.ID{list[2].ID()}) || m.Len() != 0 {
+		t.Fatalf("last block: len %d", m.Len())
+	}
+}
