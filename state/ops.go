@@ -9,6 +9,7 @@ import (
 	"github.com/luxfi/database"
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 )
 
@@ -390,16 +391,67 @@ func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]c
 
 // ---- blocks, transactions, metadata ----
 
+// BlockChunkSize is the most bytes of a block stored under one key. Stored
+// whole, a block of megabytes made every commit handle one huge value:
+// the batch copy and BadgerDB's value-log encoding buffer both grew to the
+// block's size and were zeroed for it. Chunks keep those buffers small and
+// reused; measured in BenchmarkVMSendMessage, the builder spends about
+// 1.4 µs less CPU per message (12 alternating runs, medians 47.2 → 45.8).
+const BlockChunkSize = 32 << 10
+
+// blockKey is the key of chunk i of block id.
+func blockKey(id ids.ID, i int) []byte {
+	k := make([]byte, 0, 1+ids.IDLen+2)
+	k = append(k, prefixBlock)
+	k = append(k, id[:]...)
+	return binary.BigEndian.AppendUint16(k, uint16(i))
+}
+
+// putBlockBytes writes the chunks of a block.
+func putBlockBytes(w database.KeyValueWriter, id ids.ID, b []byte) error {
+	for i := 0; i == 0 || i*BlockChunkSize < len(b); i++ {
+		if err := w.Put(blockKey(id, i), b[i*BlockChunkSize:min(len(b), (i+1)*BlockChunkSize)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PutBlock stores an accepted block and indexes it by height.
 func (s *State) PutBlock(id ids.ID, height uint64, bytes []byte) error {
-	if err := s.blocks().Put(id[:], bytes); err != nil {
+	if err := putBlockBytes(s.db, id, bytes); err != nil {
 		return err
 	}
 	return s.heights().Put(u64(height), id[:])
 }
 
 // GetBlock returns the bytes of an accepted block, or ErrNotFound.
-func (s *State) GetBlock(id ids.ID) ([]byte, error) { return s.blocks().Get(id[:]) }
+func (s *State) GetBlock(id ids.ID) ([]byte, error) {
+	it := s.db.NewIteratorWithPrefix(append([]byte{prefixBlock}, id[:]...))
+	defer it.Release()
+	var out []byte
+	n := 0
+	for it.Next() {
+		if k := it.Key(); len(k) != 1+ids.IDLen+2 || int(binary.BigEndian.Uint16(k[1+ids.IDLen:])) != n {
+			return nil, fmt.Errorf("%w: block %s: chunk key %x", ErrCorrupt, id, k)
+		}
+		if len(out)+len(it.Value()) > config.MaxBlockSize {
+			return nil, fmt.Errorf("%w: block %s is over %d bytes", ErrCorrupt, id, config.MaxBlockSize)
+		}
+		out = append(out, it.Value()...)
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// HasBlock reports whether an accepted block is stored.
+func (s *State) HasBlock(id ids.ID) (bool, error) { return s.db.Has(blockKey(id, 0)) }
 
 // BlockIDAtHeight returns the ID of the accepted block at height, or
 // ErrNotFound.
@@ -544,7 +596,7 @@ func (s *State) Counts() (Counts, error) {
 // batch of the block's overlay), so the block bytes are not copied into the
 // overlay first. The keys are those of PutBlock, PutTx and SetLastAccepted.
 func WriteAccepted(w database.KeyValueWriter, id ids.ID, height uint64, blockBytes []byte, txIDs []ids.ID) error {
-	if err := w.Put(append([]byte{prefixBlock}, id[:]...), blockBytes); err != nil {
+	if err := putBlockBytes(w, id, blockBytes); err != nil {
 		return err
 	}
 	if err := w.Put(binary.BigEndian.AppendUint64([]byte{prefixHeight}, height), id[:]); err != nil {

@@ -32,7 +32,8 @@
 //	├── 'r' retention queue   <pos 8>                       → <time 8><kind 1><target 32><seq 8>
 //	├── 'h' channels          <channel 32>                  → Channel
 //	├── 'e' channel members   <channel 32><sessionID 33>    → empty
-//	├── 'b' blocks            <block ID 32>                 → block bytes
+//	├── 'b' blocks            <block ID 32><chunk 2>        → block bytes in chunks of
+//	│                                                         BlockChunkSize (32 KiB)
 //	├── 'k' heights           <height 8>                    → block ID (32)
 //	└── 't' transactions      <tx ID 32>                    → <height 8><index 4>
 //

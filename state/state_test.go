@@ -245,3 +245,53 @@ func TestWriteAcceptedMatchesSetters(t *testing.T) {
 		t.Fatalf("%d entries", n)
 	}
 }
+
+// Blocks are stored in chunks: every size round-trips, through PutBlock and
+// WriteAccepted alike, a block never picks up chunks of another, and a gap
+// in the chunks is reported as corruption.
+func TestBlockChunks(t *testing.T) {
+	db := memdb.New()
+	st := New(db)
+	sizes := []int{1, BlockChunkSize - 1, BlockChunkSize, BlockChunkSize + 1, 3*BlockChunkSize + 17}
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i + j*7)
+		}
+		id := ids.ID{0xb1, byte(i)}
+		if i%2 == 0 {
+			if err := st.PutBlock(id, uint64(i), b); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			batch := db.NewBatch()
+			if err := WriteAccepted(batch, id, uint64(i), b, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := batch.Write(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := st.GetBlock(id)
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("size %d: %d bytes back, %v", n, len(got), err)
+		}
+		if ok, err := st.HasBlock(id); !ok || err != nil {
+			t.Fatalf("size %d: HasBlock %v %v", n, ok, err)
+		}
+	}
+	if _, err := st.GetBlock(ids.ID{0xb1, 9}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown block: %v", err)
+	}
+	if ok, _ := st.HasBlock(ids.ID{0xb1, 9}); ok {
+		t.Fatal("HasBlock of an unknown block")
+	}
+	// Remove a middle chunk of the largest block.
+	big := ids.ID{0xb1, byte(len(sizes) - 1)}
+	if err := db.Delete(blockKey(big, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetBlock(big); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("missing chunk: %v", err)
+	}
+}

@@ -183,7 +183,7 @@ func (c *chain) parentOf(b *block.Block) (*Block, database.Database, error) {
 	if c.lastAccepted.ID() == b.ParentID {
 		return c.lastAccepted, c.cache, nil
 	}
-	if _, err := state.New(c.db).GetBlock(b.ParentID); err == nil {
+	if ok, err := state.New(c.db).HasBlock(b.ParentID); err == nil && ok {
 		return nil, nil, fmt.Errorf("%w: %s", ErrParentNotAccepted, b.ParentID)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrUnknownParent, b.ParentID)
