@@ -33,13 +33,13 @@ const rejectedCacheSize = 1 << 14
 type pool struct {
 	mu sync.Mutex // guards the fields below but inFlight and parked; taken after chain.mu
 
-	db       database.Database
-	chain    *chain // read-only use of chainID, cfg, verifier, clock
-	mempool  *mempool.Mempool
-	overlay  *versiondb.Database // accepted state + pending transactions
-	view     *state.State        // admission's view of overlay (see admissionDB)
-	applied  int                 // transactions applied to overlay since it was made
-	tip      *Block              // the accepted block overlay is based on
+	db      database.Database
+	chain   *chain // read-only use of chainID, cfg, verifier, clock
+	mempool *mempool.Mempool
+	overlay *versiondb.Database // accepted state + pending transactions
+	view    *state.State        // admission's view of overlay (see admissionDB)
+	applied int                 // transactions applied to overlay since it was made
+	tip     *Block              // the accepted block overlay is based on
 	// flightMu guards inFlight and parked, so the per-transaction
 	// bookkeeping of a verified or decided block never holds mu, which
 	// every admission takes. Taken after mu, before the mempool's lock.
