@@ -49,7 +49,7 @@ func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
 // SetNonce stores the next nonce of id.
 func (s *State) SetNonce(id crypto.SessionID, next uint64) error {
 	k := SessionIDKey(id)
-	return s.nonces().Put(k[:], u64(next))
+	return s.nonces().Put(k[:], s.u64(next))
 }
 
 // ---- sessions ----
@@ -109,7 +109,7 @@ func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.Session
 // transaction execution.
 func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.SessionID, last uint64) (uint64, error) {
 	m.Seq = last + 1
-	if err := s.counters().Put(m.Target[:], u64(m.Seq)); err != nil {
+	if err := s.counters().Put(m.Target[:], s.u64(m.Seq)); err != nil {
 		return 0, err
 	}
 	if _, dropped := s.db.(TxWriteOnlyDropper); dropped {
@@ -121,7 +121,7 @@ func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.Se
 	if queued, err := s.db.Has(rootRetentionHead); err != nil {
 		return 0, err
 	} else if !queued {
-		if err := s.db.Put(rootRetentionHead, u64(uint64(m.Timestamp))); err != nil {
+		if err := s.db.Put(rootRetentionHead, s.u64(uint64(m.Timestamp))); err != nil {
 			return 0, err
 		}
 	}
@@ -565,7 +565,7 @@ func (s *State) AddCount(name string, delta int64) error {
 	if delta < 0 && uint64(-delta) > v {
 		return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
 	}
-	return s.db.Put(countKey(name), u64(uint64(int64(v)+delta)))
+	return s.db.Put(countKey(name), s.u64(uint64(int64(v)+delta)))
 }
 
 // Counts returns every counter.

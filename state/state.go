@@ -140,10 +140,18 @@ type TxWriteOnlyDropper interface {
 	DropsTxWriteOnly()
 }
 
-// State is a view of the chain state over one database. It is one
-// interface value: views are cheap to make and to copy.
+// State is a view of the chain state over one database. Views are cheap
+// to make; one view is used by one goroutine at a time (it keeps scratch
+// space for the keys it builds).
 type State struct {
 	db database.Database
+
+	// Scratch for a key and a uint64 value handed to one database call:
+	// the database interfaces copy what they keep (database.KeyValueWriter
+	// lets callers reuse both), so building keys here instead of
+	// allocating each saves an allocation per state access.
+	key []byte
+	num [8]byte
 }
 
 // New returns a view of the state stored in db. It allocates only the
@@ -151,55 +159,72 @@ type State struct {
 func New(db database.Database) *State { return &State{db: db} }
 
 // The namespaces (see the key layout in the package comment).
-func (s *State) meta() ns       { return ns{s.db, prefixMeta} }
-func (s *State) identities() ns { return ns{s.db, prefixIdentity} }
-func (s *State) nonces() ns     { return ns{s.db, prefixNonce} }
-func (s *State) sessions() ns   { return ns{s.db, prefixSession} }
-func (s *State) counters() ns   { return ns{s.db, prefixCounter} }
-func (s *State) messages() ns   { return ns{s.db, prefixMessage} }
-func (s *State) inbox() ns      { return ns{s.db, prefixInbox} }
-func (s *State) retention() ns  { return ns{s.db, prefixRetention} }
-func (s *State) channels() ns   { return ns{s.db, prefixChannel} }
-func (s *State) members() ns    { return ns{s.db, prefixMember} }
-func (s *State) blocks() ns     { return ns{s.db, prefixBlock} }
-func (s *State) heights() ns    { return ns{s.db, prefixHeight} }
-func (s *State) txs() ns        { return ns{s.db, prefixTx} }
+func (s *State) meta() ns       { return ns{s, prefixMeta} }
+func (s *State) identities() ns { return ns{s, prefixIdentity} }
+func (s *State) nonces() ns     { return ns{s, prefixNonce} }
+func (s *State) sessions() ns   { return ns{s, prefixSession} }
+func (s *State) counters() ns   { return ns{s, prefixCounter} }
+func (s *State) messages() ns   { return ns{s, prefixMessage} }
+func (s *State) inbox() ns      { return ns{s, prefixInbox} }
+func (s *State) retention() ns  { return ns{s, prefixRetention} }
+func (s *State) channels() ns   { return ns{s, prefixChannel} }
+func (s *State) members() ns    { return ns{s, prefixMember} }
+func (s *State) blocks() ns     { return ns{s, prefixBlock} }
+func (s *State) heights() ns    { return ns{s, prefixHeight} }
+func (s *State) txs() ns        { return ns{s, prefixTx} }
+
+// u64 encodes v big-endian in the view's scratch: valid until the next
+// call, for one database call.
+func (s *State) u64(v uint64) []byte {
+	binary.BigEndian.PutUint64(s.num[:], v)
+	return s.num[:]
+}
 
 // ns is one namespace: prefixdb.New([]byte{p}, db) without per-operation
 // pooling.
 type ns struct {
-	db database.Database
-	p  byte
+	s *State
+	p byte
 }
 
+// key returns the namespace's key of k in the view's scratch: valid until
+// the next key is built, for one database call.
 func (n ns) key(k []byte) []byte {
+	b := append(n.s.key[:0], n.p)
+	b = append(b, k...)
+	n.s.key = b
+	return b
+}
+
+// keyU64 is key of k followed by v (big-endian), in the same scratch.
+func (n ns) keyU64(k []byte, v uint64) []byte {
+	b := append(n.s.key[:0], n.p)
+	b = append(b, k...)
+	b = binary.BigEndian.AppendUint64(b, v)
+	n.s.key = b
+	return b
+}
+
+// ownKey is key in a new slice, for an iterator bound (kept by the
+// iterator, and two are built for one call).
+func (n ns) ownKey(k []byte) []byte {
 	out := make([]byte, 1+len(k))
 	out[0] = n.p
 	copy(out[1:], k)
 	return out
 }
 
-// keyU64 returns the namespace's key of k followed by v (big-endian) in
-// one allocation.
-func (n ns) keyU64(k []byte, v uint64) []byte {
-	out := make([]byte, 1+len(k)+8)
-	out[0] = n.p
-	copy(out[1:], k)
-	binary.BigEndian.PutUint64(out[1+len(k):], v)
-	return out
-}
-
-func (n ns) Get(k []byte) ([]byte, error)   { return n.db.Get(n.key(k)) }
-func (n ns) Has(k []byte) (bool, error)     { return n.db.Has(n.key(k)) }
-func (n ns) Put(k, v []byte) error          { return n.db.Put(n.key(k), v) }
-func (n ns) Delete(k []byte) error          { return n.db.Delete(n.key(k)) }
+func (n ns) Get(k []byte) ([]byte, error)   { return n.s.db.Get(n.key(k)) }
+func (n ns) Has(k []byte) (bool, error)     { return n.s.db.Has(n.key(k)) }
+func (n ns) Put(k, v []byte) error          { return n.s.db.Put(n.key(k), v) }
+func (n ns) Delete(k []byte) error          { return n.s.db.Delete(n.key(k)) }
 func (n ns) NewIterator() database.Iterator { return n.NewIteratorWithStartAndPrefix(nil, nil) }
 
 // NewIteratorWithStartAndPrefix iterates keys of the namespace that start
 // with prefix, from start on; the iterator's keys have the namespace byte
 // removed.
 func (n ns) NewIteratorWithStartAndPrefix(start, prefix []byte) database.Iterator {
-	return nsIterator{n.db.NewIteratorWithStartAndPrefix(n.key(start), n.key(prefix))}
+	return nsIterator{n.s.db.NewIteratorWithStartAndPrefix(n.ownKey(start), n.ownKey(prefix))}
 }
 
 type nsIterator struct{ database.Iterator }
