@@ -152,6 +152,9 @@ type State struct {
 	// allocating each saves an allocation per state access.
 	key []byte
 	num [8]byte
+
+	deferCounts bool                   // see DeferCounts
+	deltas      [len(countNames)]int64 // deferred counter changes
 }
 
 // New returns a view of the state stored in db. It allocates only the

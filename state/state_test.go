@@ -295,3 +295,54 @@ func TestBlockChunks(t *testing.T) {
 		t.Fatalf("missing chunk: %v", err)
 	}
 }
+
+// Deferred counters: Count sees the changes at once, the database only at
+// FlushCounts, and a change below zero is refused either way.
+func TestDeferCounts(t *testing.T) {
+	db := &recordingDB{Database: memdb.New()}
+	st := New(db)
+	if err := st.AddCount(CountMessagesStored, 5); err != nil { // immediate
+		t.Fatal(err)
+	}
+	st.DeferCounts()
+	for i := 0; i < 10; i++ {
+		if err := st.AddCount(CountMessagesStored, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddCount(CountMessagesTotal, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.AddCount(CountMessagesStored, -3); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddCount(CountMessagesPruned, -1); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("below zero: %v", err)
+	}
+	if n, _ := st.Count(CountMessagesStored); n != 12 {
+		t.Fatalf("Count with deferred changes: %d, want 12", n)
+	}
+	if n, _ := New(db.Database).Count(CountMessagesStored); n != 5 {
+		t.Fatalf("stored before flush: %d, want 5", n)
+	}
+	db.written = nil
+	if err := st.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	if len(db.written) != 2 {
+		t.Fatalf("flush wrote %d keys, want 2", len(db.written))
+	}
+	fresh := New(db.Database)
+	if n, _ := fresh.Count(CountMessagesStored); n != 12 {
+		t.Fatalf("stored after flush: %d, want 12", n)
+	}
+	if n, _ := fresh.Count(CountMessagesTotal); n != 10 {
+		t.Fatalf("total after flush: %d, want 10", n)
+	}
+	if err := st.FlushCounts(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.Count(CountMessagesStored); n != 12 {
+		t.Fatalf("flushing twice changed the count: %d", n)
+	}
+}

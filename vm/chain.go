@@ -227,6 +227,7 @@ func (c *chain) verify(b *Block) error {
 	}
 	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
+	st.DeferCounts()
 	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
 		overlay.Abort()
 		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
@@ -241,6 +242,10 @@ func (c *chain) verify(b *Block) error {
 			overlay.Abort()
 			return fmt.Errorf("%w: transaction %d (%s): %w", ErrInvalidBlockTx, i, t.ID(), err)
 		}
+	}
+	if err := st.FlushCounts(); err != nil {
+		overlay.Abort()
+		return err
 	}
 	c.addVerified(b, parent, overlay)
 	return nil
@@ -364,6 +369,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	height := parent.Block.Height + 1
 	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
+	st.DeferCounts()
 	ctx := c.execContext(height, ts)
 	if _, err := execute.Prune(st, ctx); err != nil {
 		overlay.Abort()
@@ -417,6 +423,10 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	if len(txs) == 0 {
 		overlay.Abort()
 		return nil, ErrNoPendingTxs
+	}
+	if err := st.FlushCounts(); err != nil {
+		overlay.Abort()
+		return nil, err
 	}
 	blk, err := block.New(parent.ID(), height, ts, txs)
 	if err != nil {
