@@ -133,12 +133,23 @@ func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.Se
 
 // putMessageRecords writes m, its inbox entries and its retention entry
 // (the TxWriteOnly records of a message).
+//
+// The values are built in the view's scratch (s.val): the database copies
+// what it keeps.
 func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.SessionID) error {
 	msgs := s.messages()
-	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), m.encode()); err != nil {
+	s.val = m.appendEncoding(s.val[:0])
+	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), s.val); err != nil {
 		return err
 	}
-	ref := messageKey(m.Target, m.Seq)
+	// The retention entry is <time 8><kind 1><ref 40>; the inbox entries
+	// are its ref.
+	q := binary.BigEndian.AppendUint64(s.val[:0], uint64(m.Timestamp))
+	q = append(q, kind)
+	q = append(q, m.Target[:]...)
+	q = binary.BigEndian.AppendUint64(q, m.Seq)
+	s.val = q
+	ref := q[9:]
 	inbox := s.inbox()
 	for _, r := range recipients {
 		rk := SessionIDKey(r)
@@ -146,10 +157,6 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 			return err
 		}
 	}
-	q := make([]byte, 0, 49)
-	q = binary.BigEndian.AppendUint64(q, uint64(m.Timestamp))
-	q = append(q, kind)
-	q = append(q, ref...)
 	return s.db.Put(s.retention().keyU64(nil, m.Position), q)
 }
 

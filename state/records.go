@@ -170,8 +170,11 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	return s, nil
 }
 
-func (m *Message) encode() []byte {
-	w := codec.NewWriter(120 + len(m.Ciphertext))
+func (m *Message) encode() []byte { return m.appendEncoding(make([]byte, 0, 120+len(m.Ciphertext))) }
+
+// appendEncoding appends the encoding of m to b.
+func (m *Message) appendEncoding(b []byte) []byte {
+	w := codec.Writer{B: b}
 	w.SessionID(m.Author)
 	w.Fixed(m.TxID[:])
 	w.U64(m.Height)

@@ -152,6 +152,7 @@ type State struct {
 	// allocating each saves an allocation per state access.
 	key []byte
 	num [8]byte
+	val []byte // scratch for a record's value (putMessageRecords)
 
 	deferCounts bool                   // see DeferCounts
 	deltas      [len(countNames)]int64 // deferred counter changes
