@@ -142,8 +142,8 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), s.val); err != nil {
 		return err
 	}
-	// The retention entry is <time 8><kind 1><ref 40>; the inbox entries
-	// are its ref.
+	// A retention entry is <time 8> then items <kind 1><ref 40>; the inbox
+	// entries are the ref.
 	q := binary.BigEndian.AppendUint64(s.val[:0], uint64(m.Timestamp))
 	q = append(q, kind)
 	q = append(q, m.Target[:]...)
@@ -157,7 +157,34 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 			return err
 		}
 	}
-	return s.db.Put(s.retention().keyU64(nil, m.Position), q)
+	if !s.deferred {
+		return s.db.Put(s.retention().keyU64(nil, m.Position), q)
+	}
+	// Deferred: the messages of the block share one entry, keyed by the
+	// position of the first (Flush writes it).
+	if len(s.queued) > 0 && s.queuedTime != m.Timestamp {
+		if err := s.flushRetention(); err != nil {
+			return err
+		}
+	}
+	if len(s.queued) == 0 {
+		s.queuedPos, s.queuedTime = m.Position, m.Timestamp
+	}
+	s.queued = append(s.queued, q[8:]...)
+	return nil
+}
+
+// flushRetention writes the deferred retention entry, if any.
+func (s *State) flushRetention() error {
+	if len(s.queued) == 0 {
+		return nil
+	}
+	s.val = append(binary.BigEndian.AppendUint64(s.val[:0], uint64(s.queuedTime)), s.queued...)
+	if err := s.db.Put(s.retention().keyU64(nil, s.queuedPos), s.val); err != nil {
+		return err
+	}
+	s.queued = s.queued[:0]
+	return nil
 }
 
 // GetMessage returns one message, or ErrNotFound (never posted or pruned).
@@ -232,17 +259,20 @@ func (s *State) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]In
 
 // PruneMessages removes, oldest first, at most max messages whose block
 // time is before cutoff (Unix milliseconds), with their inbox entries. It
-// returns how many it removed. The work is bounded by max.
+// returns how many it removed. The work is bounded by max: an entry of the
+// retention queue that holds more due messages than are left to remove is
+// cut, and the rest stays queued under the same key.
 func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	if max <= 0 {
 		return 0, nil
 	}
-	type due struct {
-		qkey   []byte
-		ts     int64
-		kind   byte
-		target ids.ID
-		seq    uint64
+	// One retention entry: the messages of one block (or one message),
+	// all with the same time.
+	type entry struct {
+		key   []byte
+		ts    int64
+		items []byte // n × retentionItemSize
+		take  int    // how many of them are removed now
 	}
 	// The head records the time of the oldest queued message, so a block
 	// with nothing due reads one key instead of opening an iterator.
@@ -259,27 +289,29 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	if int64(binary.BigEndian.Uint64(head)) >= cutoff {
 		return 0, nil
 	}
-	var list []due
+	var list []entry
+	n := 0
 	newHead := int64(-1) // time of the oldest entry left; -1: none left
 	it := s.retention().NewIterator()
 	for it.Next() {
 		v := it.Value()
-		if len(v) != 8+1+ids.IDLen+8 {
+		if len(v) < 8+retentionItemSize || (len(v)-8)%retentionItemSize != 0 {
 			it.Release()
-			return 0, fmt.Errorf("%w: retention entry", ErrCorrupt)
+			return 0, fmt.Errorf("%w: retention entry of %d bytes", ErrCorrupt, len(v))
 		}
 		ts := int64(binary.BigEndian.Uint64(v))
-		if ts >= cutoff || len(list) == max {
+		if ts >= cutoff || n == max {
 			newHead = ts
 			break
 		}
-		list = append(list, due{
-			qkey:   bytes.Clone(it.Key()),
-			ts:     ts,
-			kind:   v[8],
-			target: ids.ID(v[9 : 9+ids.IDLen]),
-			seq:    binary.BigEndian.Uint64(v[9+ids.IDLen:]),
-		})
+		items := (len(v) - 8) / retentionItemSize
+		take := min(items, max-n)
+		list = append(list, entry{key: bytes.Clone(it.Key()), ts: ts, items: bytes.Clone(v[8:]), take: take})
+		n += take
+		if take < items {
+			newHead = ts
+			break
+		}
 	}
 	err = it.Error()
 	it.Release()
@@ -289,44 +321,28 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	if newHead < 0 {
 		err = s.meta().Delete(keyRetentionHead)
 	} else {
-		err = s.meta().Put(keyRetentionHead, u64(uint64(newHead)))
+		err = s.meta().Put(keyRetentionHead, s.u64(uint64(newHead)))
 	}
 	if err != nil {
 		return 0, err
 	}
-	for _, d := range list {
-		mk := messageKey(d.target, d.seq)
-		raw, err := s.messages().Get(mk)
-		if err != nil && !errors.Is(err, database.ErrNotFound) {
-			return 0, err
-		}
-		if err == nil && d.kind == KindSession {
-			m, err := decodeMessage(d.target, d.seq, raw)
-			if err != nil {
+	for _, e := range list {
+		for i := 0; i < e.take; i++ {
+			item := e.items[i*retentionItemSize : (i+1)*retentionItemSize]
+			if err := s.pruneMessage(item[0], ids.ID(item[1:1+ids.IDLen]), binary.BigEndian.Uint64(item[1+ids.IDLen:])); err != nil {
 				return 0, err
 			}
-			sess, err := s.GetSession(d.target)
-			if err != nil {
-				return 0, fmt.Errorf("pruning message %d of session %s: %w", d.seq, d.target, err)
-			}
-			for _, p := range sess.Participants {
-				if p == m.Author {
-					continue
-				}
-				rk := SessionIDKey(p)
-				if err := s.inbox().Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
-					return 0, err
-				}
-			}
 		}
-		if err := s.messages().Delete(mk); err != nil {
-			return 0, err
-		}
-		if err := s.retention().Delete(d.qkey); err != nil {
+		if rest := e.items[e.take*retentionItemSize:]; len(rest) > 0 {
+			v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(rest)), uint64(e.ts))
+			if err := s.retention().Put(e.key, append(v, rest...)); err != nil {
+				return 0, err
+			}
+		} else if err := s.retention().Delete(e.key); err != nil {
 			return 0, err
 		}
 	}
-	if n := len(list); n > 0 {
+	if n > 0 {
 		if err := s.AddCount(CountMessagesStored, -int64(n)); err != nil {
 			return 0, err
 		}
@@ -334,7 +350,41 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 			return 0, err
 		}
 	}
-	return len(list), nil
+	return n, nil
+}
+
+// retentionItemSize is the size of one message in a retention entry:
+// kind 1 | target 32 | seq 8.
+const retentionItemSize = 1 + ids.IDLen + 8
+
+// pruneMessage deletes one message and, for a session message, its inbox
+// entries.
+func (s *State) pruneMessage(kind byte, target ids.ID, seq uint64) error {
+	mk := messageKey(target, seq)
+	raw, err := s.messages().Get(mk)
+	if err != nil && !errors.Is(err, database.ErrNotFound) {
+		return err
+	}
+	if err == nil && kind == KindSession {
+		m, err := decodeMessage(target, seq, raw)
+		if err != nil {
+			return err
+		}
+		sess, err := s.GetSession(target)
+		if err != nil {
+			return fmt.Errorf("pruning message %d of session %s: %w", seq, target, err)
+		}
+		for _, p := range sess.Participants {
+			if p == m.Author {
+				continue
+			}
+			rk := SessionIDKey(p)
+			if err := s.inbox().Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
+				return err
+			}
+		}
+	}
+	return s.messages().Delete(mk)
 }
 
 // ---- channels ----
@@ -594,22 +644,33 @@ func (s *State) AddCount(name string, delta int64) error {
 	if delta < 0 && uint64(-delta) > v {
 		return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
 	}
-	if i := countIndex(name); i >= 0 && s.deferCounts {
+	if i := countIndex(name); i >= 0 && s.deferred {
 		s.deltas[i] += delta
 		return nil
 	}
 	return s.db.Put(countKey(name), s.u64(uint64(int64(v)+delta)))
 }
 
-// DeferCounts makes AddCount keep its changes in the view until
-// FlushCounts, so a block that stores a thousand messages writes each
-// counter once instead of reading and writing two counters per message.
-// Count includes the deferred changes.
-func (s *State) DeferCounts() { s.deferCounts = true }
+// Defer makes the view keep the chain-wide aggregates a block changes many
+// times in memory until Flush: the counters (AddCount; Count includes the
+// changes), and the retention queue, where the messages of a block share
+// one entry instead of one each. A block that stores a thousand messages
+// then writes each counter once and one queue entry, instead of reading
+// and writing two counters and writing an entry per message. Execute a
+// block's transactions on a deferred view and Flush before using its
+// database.
+func (s *State) Defer() { s.deferred = true }
 
-// FlushCounts writes the deferred changes, in a fixed order, and clears
-// them.
-func (s *State) FlushCounts() error {
+// Flush writes what Defer kept: the counter changes, in a fixed order, and
+// the retention entry.
+func (s *State) Flush() error {
+	if err := s.flushCounts(); err != nil {
+		return err
+	}
+	return s.flushRetention()
+}
+
+func (s *State) flushCounts() error {
 	for i, d := range s.deltas {
 		if d == 0 {
 			continue

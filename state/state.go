@@ -29,7 +29,8 @@
 //	├── 'c' message counters  <session|channel 32>          → uint64 last seq
 //	├── 'g' messages          <session|channel 32><seq 8>   → Message
 //	├── 'x' inbox             <recipient 33><pos 8>         → <session 32><seq 8>
-//	├── 'r' retention queue   <pos 8>                       → <time 8><kind 1><target 32><seq 8>
+//	├── 'r' retention queue   <pos 8>                       → <time 8> then, per message,
+//	│                                                         <kind 1><target 32><seq 8>
 //	├── 'h' channels          <channel 32>                  → Channel
 //	├── 'e' channel members   <channel 32><sessionID 33>    → empty
 //	├── 'b' blocks            <block ID 32><chunk 2>        → block bytes in chunks of
@@ -154,8 +155,11 @@ type State struct {
 	num [8]byte
 	val []byte // scratch for a record's value (putMessageRecords)
 
-	deferCounts bool                   // see DeferCounts
-	deltas      [len(countNames)]int64 // deferred counter changes
+	deferred   bool                   // see Defer
+	deltas     [len(countNames)]int64 // deferred counter changes
+	queued     []byte                 // deferred retention items
+	queuedPos  uint64                 // position of the first of them
+	queuedTime int64                  // their time
 }
 
 // New returns a view of the state stored in db. It allocates only the

@@ -297,14 +297,14 @@ func TestBlockChunks(t *testing.T) {
 }
 
 // Deferred counters: Count sees the changes at once, the database only at
-// FlushCounts, and a change below zero is refused either way.
+// Flush, and a change below zero is refused either way.
 func TestDeferCounts(t *testing.T) {
 	db := &recordingDB{Database: memdb.New()}
 	st := New(db)
 	if err := st.AddCount(CountMessagesStored, 5); err != nil { // immediate
 		t.Fatal(err)
 	}
-	st.DeferCounts()
+	st.Defer()
 	for i := 0; i < 10; i++ {
 		if err := st.AddCount(CountMessagesStored, 1); err != nil {
 			t.Fatal(err)
@@ -326,7 +326,7 @@ func TestDeferCounts(t *testing.T) {
 		t.Fatalf("stored before flush: %d, want 5", n)
 	}
 	db.written = nil
-	if err := st.FlushCounts(); err != nil {
+	if err := st.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if len(db.written) != 2 {
@@ -339,10 +339,90 @@ func TestDeferCounts(t *testing.T) {
 	if n, _ := fresh.Count(CountMessagesTotal); n != 10 {
 		t.Fatalf("total after flush: %d, want 10", n)
 	}
-	if err := st.FlushCounts(); err != nil {
+	if err := st.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.Count(CountMessagesStored); n != 12 {
 		t.Fatalf("flushing twice changed the count: %d", n)
+	}
+}
+
+// On a deferred view (a block) the messages share one retention entry.
+// Pruning with a bound cuts into that entry and leaves the rest queued
+// under the same key; inbox entries and counters follow.
+func TestBlockRetentionEntry(t *testing.T) {
+	base := memdb.New()
+	a, b := sessionID(1), sessionID(2)
+	sess := &Session{ID: ids.ID{7}, Creator: a, Participants: []crypto.SessionID{a, b}, ExpiresAt: 1 << 60}
+	if err := New(base).PutSession(sess); err != nil {
+		t.Fatal(err)
+	}
+	// Block 1 at time 100: five messages; block 2 at time 900: two.
+	for h, blk := range []struct {
+		ts int64
+		n  int
+	}{{100, 5}, {900, 2}} {
+		overlay := versiondb.New(base)
+		st := New(overlay)
+		st.Defer()
+		for i := 0; i < blk.n; i++ {
+			m := &Message{Target: sess.ID, Author: a, Height: uint64(h + 1), Position: Position(uint64(h+1), uint32(i)), Timestamp: blk.ts, Ciphertext: []byte{byte(i)}}
+			if _, err := st.AppendMessage(KindSession, m, []crypto.SessionID{b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := overlay.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func() (n int) {
+		it := base.NewIteratorWithPrefix([]byte{prefixRetention})
+		defer it.Release()
+		for it.Next() {
+			n++
+		}
+		return n
+	}
+	if got := entries(); got != 2 {
+		t.Fatalf("%d retention entries, want one per block", got)
+	}
+	st := New(base)
+	if n, err := st.PruneMessages(500, 2); err != nil || n != 2 {
+		t.Fatalf("first prune: %d, %v", n, err)
+	}
+	if got := entries(); got != 2 {
+		t.Fatalf("a cut entry must stay queued: %d entries", got)
+	}
+	if in, _ := st.Inbox(b, 0, 10); len(in) != 5 || in[0].Seq != 3 {
+		t.Fatalf("inbox after the first prune: %d entries", len(in))
+	}
+	if n, err := st.PruneMessages(500, 10); err != nil || n != 3 {
+		t.Fatalf("second prune: %d, %v", n, err)
+	}
+	if got := entries(); got != 1 {
+		t.Fatalf("%d retention entries after block 1 was pruned", got)
+	}
+	if n, _ := st.PruneMessages(500, 10); n != 0 {
+		t.Fatal("pruned a message that is not due")
+	}
+	msgs, _ := st.Messages(sess.ID, 0, 10)
+	if len(msgs) != 2 || msgs[0].Seq != 6 {
+		t.Fatalf("%d messages left", len(msgs))
+	}
+	counts, _ := st.Counts()
+	if counts.MessagesStored != 2 || counts.MessagesPruned != 5 || counts.MessagesTotal != 7 {
+		t.Fatalf("counts %+v", counts)
+	}
+	if n, _ := st.PruneMessages(1000, 10); n != 2 {
+		t.Fatal("block 2 not pruned")
+	}
+	if got := entries(); got != 0 {
+		t.Fatalf("%d retention entries left", got)
+	}
+	if _, err := st.meta().Get(keyRetentionHead); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("retention head left: %v", err)
 	}
 }

@@ -227,7 +227,7 @@ func (c *chain) verify(b *Block) error {
 	}
 	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
-	st.DeferCounts()
+	st.Defer()
 	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
 		overlay.Abort()
 		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
@@ -243,7 +243,7 @@ func (c *chain) verify(b *Block) error {
 			return fmt.Errorf("%w: transaction %d (%s): %w", ErrInvalidBlockTx, i, t.ID(), err)
 		}
 	}
-	if err := st.FlushCounts(); err != nil {
+	if err := st.Flush(); err != nil {
 		overlay.Abort()
 		return err
 	}
@@ -369,7 +369,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	height := parent.Block.Height + 1
 	overlay := versiondb.New(parentDB)
 	st := state.New(overlay)
-	st.DeferCounts()
+	st.Defer()
 	ctx := c.execContext(height, ts)
 	if _, err := execute.Prune(st, ctx); err != nil {
 		overlay.Abort()
@@ -424,7 +424,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		overlay.Abort()
 		return nil, ErrNoPendingTxs
 	}
-	if err := st.FlushCounts(); err != nil {
+	if err := st.Flush(); err != nil {
 		overlay.Abort()
 		return nil, err
 	}
