@@ -118,10 +118,8 @@ func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.Se
 	if err := s.putMessageRecords(kind, m, recipients); err != nil {
 		return 0, err
 	}
-	if queued, err := s.db.Has(rootRetentionHead); err != nil {
-		return 0, err
-	} else if !queued {
-		if err := s.db.Put(rootRetentionHead, s.u64(uint64(m.Timestamp))); err != nil {
+	if !s.deferred { // a deferred view sets the head at Flush
+		if err := s.queueHead(m.Timestamp); err != nil {
 			return 0, err
 		}
 	}
@@ -184,7 +182,17 @@ func (s *State) flushRetention() error {
 		return err
 	}
 	s.queued = s.queued[:0]
-	return nil
+	return s.queueHead(s.queuedTime)
+}
+
+// queueHead records ts as the time of the oldest queued message unless an
+// older one is queued (entries are queued in time order).
+func (s *State) queueHead(ts int64) error {
+	queued, err := s.db.Has(rootRetentionHead)
+	if err != nil || queued {
+		return err
+	}
+	return s.db.Put(rootRetentionHead, s.u64(uint64(ts)))
 }
 
 // GetMessage returns one message, or ErrNotFound (never posted or pruned).
