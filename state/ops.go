@@ -558,6 +558,25 @@ func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
 	return TxLocation{Height: binary.BigEndian.Uint64(v), Index: binary.BigEndian.Uint32(v[8:])}, nil
 }
 
+// FormatVersion is the version of the key layout and record formats this
+// build writes and reads. A database written in another format is refused
+// (there is no migration): version 1 stored blocks whole and one retention
+// entry per message, and hashed blocks whole for their IDs.
+const FormatVersion = 2
+
+// SetFormatVersion records FormatVersion (with the genesis).
+func (s *State) SetFormatVersion() error { return s.meta().Put(keyFormat, s.u64(FormatVersion)) }
+
+// StoredFormatVersion returns the recorded format version; a database that
+// holds a chain but no version was written in format 1.
+func (s *State) StoredFormatVersion() (uint64, error) {
+	v, err := getU64(s.db, s.meta().key(keyFormat))
+	if err == nil && v == 0 {
+		return 1, nil
+	}
+	return v, err
+}
+
 // SetGenesis records the hash of the genesis bytes and the chain config.
 func (s *State) SetGenesis(hash [32]byte, configJSON []byte) error {
 	if err := s.meta().Put(keyGenesis, hash[:]); err != nil {

@@ -20,6 +20,7 @@
 //	│   ├── "lastAccepted"    → block ID (32)
 //	│   ├── "genesis"         → SHA-256 of the genesis bytes (32)
 //	│   ├── "config"          → chain config JSON
+//	│   ├── "format"          → uint64 FormatVersion of the layout
 //	│   ├── "retentionHead"   → int64 time of the oldest queued message
 //	│   └── "count/<name>"    → uint64 (identities, sessions, channels,
 //	│                           messages stored, messages total, pruned)
@@ -86,6 +87,7 @@ var (
 	keyLastAccepted = []byte("lastAccepted")
 	keyGenesis      = []byte("genesis")
 	keyConfig       = []byte("config")
+	keyFormat       = []byte("format")
 	// keyRetentionHead holds the block time of the oldest message in the
 	// retention queue (absent when the queue is empty).
 	keyRetentionHead = []byte("retentionHead")

@@ -104,6 +104,20 @@ func TestRestart(t *testing.T) {
 	other := genesisJSON(t, map[string]any{"maxMessages": 5}, identity(t, 0))
 	err = New().Initialize(ctx, nil, db3, other, nil, nil, nil, nil, nil)
 	mustIs(t, err, ErrGenesisMismatch)
+
+	// A database in another layout format (here: written before the format
+	// was recorded) is refused with a clear error, not misread.
+	if v, err := state.New(db3).StoredFormatVersion(); err != nil || v != state.FormatVersion {
+		t.Fatalf("stored format %d, %v", v, err)
+	}
+	if err := db3.Delete(append([]byte{'m'}, "format"...)); err != nil {
+		t.Fatal(err)
+	}
+	err = New().Initialize(ctx, nil, db3, g, nil, nil, nil, nil, nil)
+	mustIs(t, err, ErrDatabaseFormat)
+	if !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("error does not name the format: %v", err)
+	}
 }
 
 // TestRetention: messages older than retentionDays (block time) are pruned

@@ -87,6 +87,7 @@ var (
 	ErrBadChainContext = errors.New("vm: unsupported chain context type")
 	ErrBadMsgChan      = errors.New("vm: msgChan must be nil or a chan block.Message")
 	ErrGenesisMismatch = errors.New("vm: the database holds a chain with another genesis")
+	ErrDatabaseFormat  = errors.New("vm: the database was written in another format")
 	ErrBadNodeConfig   = errors.New("vm: invalid node config")
 )
 
@@ -302,6 +303,11 @@ func (v *VM) loadOrApplyGenesis() (*Block, error) {
 	lastID, err := st.LastAccepted()
 	switch {
 	case err == nil:
+		if v, err := st.StoredFormatVersion(); err != nil {
+			return nil, fmt.Errorf("vm: reading the database format: %w", err)
+		} else if v != state.FormatVersion {
+			return nil, fmt.Errorf("%w: the database is in format %d, this build reads format %d; it must be recreated (resync the chain)", ErrDatabaseFormat, v, state.FormatVersion)
+		}
 		hash, _, err := st.Genesis()
 		if err != nil {
 			return nil, fmt.Errorf("vm: reading stored genesis: %w", err)
@@ -331,6 +337,9 @@ func (v *VM) loadOrApplyGenesis() (*Block, error) {
 		return nil, err
 	}
 	if err := ost.SetLastAccepted(blk.ID()); err != nil {
+		return nil, err
+	}
+	if err := ost.SetFormatVersion(); err != nil {
 		return nil, err
 	}
 	if err := overlay.Commit(); err != nil {
