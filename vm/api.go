@@ -222,25 +222,36 @@ func (v *VM) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*stat
 		return nil, err
 	}
 	st := v.base()
-	entries, err := st.Inbox(recipient, after, clampLimit(limit))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*state.Message, 0, len(entries))
+	limit = clampLimit(limit)
+	var out []*state.Message
 	total := 0
-	for _, e := range entries {
-		if total > MaxPageBytes {
-			break
-		}
-		m, err := st.GetMessage(e.Session, e.Seq)
-		if errors.Is(err, state.ErrNotFound) {
-			continue // pruned since the index was read
-		}
+	// An entry whose message is gone was pruned by a block accepted since
+	// the index was read (pruning removes the message, then its entries):
+	// skip it and read on, so the page is short only at the end.
+	for len(out) < limit {
+		want := limit - len(out)
+		entries, err := st.Inbox(recipient, after, want)
 		if err != nil {
-			return nil, fmt.Errorf("inbox entry %d: %w", e.Position, err)
+			return nil, err
 		}
-		total += len(m.Ciphertext)
-		out = append(out, m)
+		for _, e := range entries {
+			if total > MaxPageBytes {
+				return out, nil
+			}
+			after = e.Position
+			m, err := st.GetMessage(e.Session, e.Seq)
+			if errors.Is(err, state.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("inbox entry %d: %w", e.Position, err)
+			}
+			total += len(m.Ciphertext)
+			out = append(out, m)
+		}
+		if len(entries) < want {
+			break // the index has no more
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -281,3 +282,38 @@ var (
 	_ = ids.Empty
 	_ = state.ErrNotFound
 )
+
+// An inbox entry whose message was pruned after the index was read (a
+// block accepted in between) is skipped, and the page is filled from the
+// entries after it: a page is short only at the end of the inbox.
+func TestInboxSkipsPrunedMessages(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := identity(t, 0), identity(t, 1)
+	s := e.createSession(alice, bob)
+	for i := 0; i < 5; i++ {
+		e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte{byte('a' + i)}})
+	}
+	// Remove the records of messages 2 and 3 but not their inbox entries:
+	// what a reader sees between a prune's two steps.
+	for _, seq := range []uint64{2, 3} {
+		k := append([]byte{'g'}, s[:]...)
+		k = binary.BigEndian.AppendUint64(k, seq)
+		if err := e.vm.db.Delete(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := e.vm.Inbox(sid(t, bob), 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, m := range page {
+		got = append(got, m.Seq)
+	}
+	if len(got) != 3 || got[0] != 1 || got[1] != 4 || got[2] != 5 {
+		t.Fatalf("page %v, want [1 4 5]", got)
+	}
+	if rest, _ := e.vm.Inbox(sid(t, bob), page[2].Position, 3); len(rest) != 0 {
+		t.Fatalf("%d messages after the last", len(rest))
+	}
+}
