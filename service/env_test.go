@@ -43,18 +43,7 @@ var (
 // others are not registered.
 func identity(t testing.TB, i int) *crypto.Identity {
 	t.Helper()
-	identitiesOnce.Do(func() {
-		for n := 0; n < 8; n++ {
-			var seed [32]byte
-			seed[0] = byte(n + 1)
-			seed[31] = 0x5e
-			id, err := crypto.IdentityFromSeed(seed)
-			if err != nil {
-				panic(err)
-			}
-			testIDs = append(testIDs, id)
-		}
-	})
+	identitiesOnce.Do(func() { testIDs = vmtest.Identities(0x5e, 8) })
 	return testIDs[i]
 }
 

@@ -625,7 +625,7 @@ type Counts struct {
 var countKeys = map[string][]byte{}
 
 func init() {
-	for _, name := range []string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned} {
+	for _, name := range countNames {
 		countKeys[name] = append([]byte{prefixMeta}, "count/"+name...)
 	}
 }

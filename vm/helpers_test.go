@@ -27,17 +27,7 @@ var (
 
 func identity(t testing.TB, i int) *crypto.Identity {
 	t.Helper()
-	identitiesOnce.Do(func() {
-		for n := 0; n < 8; n++ {
-			var seed [32]byte
-			seed[0] = byte(n + 1)
-			id, err := crypto.IdentityFromSeed(seed)
-			if err != nil {
-				panic(err)
-			}
-			testIDs = append(testIDs, id)
-		}
-	})
+	identitiesOnce.Do(func() { testIDs = vmtest.Identities(0, 8) })
 	return testIDs[i]
 }
 

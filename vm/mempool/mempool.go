@@ -141,14 +141,8 @@ func (m *Mempool) Ordered() []*tx.Tx {
 	return out
 }
 
-// IsPrefix reports whether ids are exactly the first len(ids) pending
-// transactions, in order.
-func (m *Mempool) IsPrefix(txIDs []ids.ID) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.isPrefix(txIDs)
-}
-
+// isPrefix reports whether ids are exactly the first len(ids) pending
+// transactions, in order. Call with m.mu held.
 func (m *Mempool) isPrefix(txIDs []ids.ID) bool {
 	i := 0
 	for _, e := range m.order {
@@ -174,7 +168,7 @@ func (m *Mempool) Remove(txIDs ...ids.ID) int {
 	return m.remove(txIDs)
 }
 
-// RemoveBlock is IsPrefix and Remove in one step, so no transaction is
+// RemoveBlock checks the prefix and removes in one step, so no transaction is
 // added in between: it drops the transactions of a block and reports
 // whether they were the oldest pending ones, in order (the block was built
 // from the head of this mempool).

@@ -45,7 +45,7 @@ func TestOrderLimitsRemove(t *testing.T) {
 	if len(got) != 4 || got[0] != a[0] || got[1] != b[0] || got[2] != a[1] || got[3] != b[1] {
 		t.Fatal("admission order")
 	}
-	if !m.IsPrefix([]ids.ID{a[0].ID(), b[0].ID()}) || m.IsPrefix([]ids.ID{b[0].ID()}) {
+	if !m.isPrefix([]ids.ID{a[0].ID(), b[0].ID()}) || m.isPrefix([]ids.ID{b[0].ID()}) {
 		t.Fatal("IsPrefix")
 	}
 	if n := m.Remove(a[0].ID(), b[0].ID(), ids.ID{9}); n != 2 || m.Len() != 2 || m.Bytes() != 2*size {
