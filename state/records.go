@@ -170,8 +170,6 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	return s, nil
 }
 
-func (m *Message) encode() []byte { return m.appendEncoding(make([]byte, 0, 120+len(m.Ciphertext))) }
-
 // appendEncoding appends the encoding of m to b.
 func (m *Message) appendEncoding(b []byte) []byte {
 	w := codec.Writer{B: b}

@@ -179,7 +179,6 @@ func (s *State) inbox() ns      { return ns{s, prefixInbox} }
 func (s *State) retention() ns  { return ns{s, prefixRetention} }
 func (s *State) channels() ns   { return ns{s, prefixChannel} }
 func (s *State) members() ns    { return ns{s, prefixMember} }
-func (s *State) blocks() ns     { return ns{s, prefixBlock} }
 func (s *State) heights() ns    { return ns{s, prefixHeight} }
 func (s *State) txs() ns        { return ns{s, prefixTx} }
 

@@ -271,11 +271,3 @@ func defaultIdentityPath(getenv func(string) string) string {
 func formatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z")
 }
-
-// short abbreviates a Session ID for text output.
-func short(sessionID string) string {
-	if len(sessionID) > 14 {
-		return sessionID[:10] + "…" + sessionID[len(sessionID)-4:]
-	}
-	return sessionID
-}

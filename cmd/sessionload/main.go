@@ -88,10 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 
-	var results []*Result
 	res, err := Run(ctx, cfg)
 	if res != nil {
-		results = append(results, res)
 		report(stdout, res, *jsonOut)
 	}
 	if err == nil && *thenHalf && cfg.Rate == 0 {
@@ -101,7 +99,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixed-rate run at %.0f messages/s\n", half.Rate)
 		res, err = Run(ctx, half)
 		if res != nil {
-			results = append(results, res)
 			report(stdout, res, *jsonOut)
 		}
 	}

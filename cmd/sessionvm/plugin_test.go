@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,10 +68,8 @@ func buildPlugin(t *testing.T) string {
 			return
 		}
 		pluginPath = filepath.Join(pluginDir, VMID().String())
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			goTool = "go"
-		}
+		// go test puts its own GOROOT/bin first in the PATH of subprocesses.
+		goTool := "go"
 		cmd := exec.Command(goTool, "build", "-o", pluginPath, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

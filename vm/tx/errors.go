@@ -27,7 +27,7 @@ var (
 	// Identities.
 	ErrInvalidSessionID      = errors.New("invalid Session ID")
 	ErrInvalidPublicKey      = errors.New("invalid public key")
-	ErrSessionIDMismatch     = errors.New("Session ID does not derive from the public keys")
+	ErrSessionIDMismatch     = errors.New("the Session ID does not derive from the public keys")
 	ErrUnregisteredAuthor    = errors.New("author is not a registered identity")
 	ErrDuplicateRegistration = errors.New("identity already registered")
 
