@@ -1,0 +1,12 @@
+// @luxfi/session: the TypeScript SDK of SessionVM.
+export * from './bytes.js';
+export * from './errors.js';
+export * from './identity.js';
+export * from './keyfile.js';
+export * from './ids.js';
+export * from './limits.js';
+export * from './tx.js';
+export * from './seal.js';
+export * from './envelope.js';
+export * from './rpc.js';
+export * from './messaging.js';

@@ -1,0 +1,52 @@
+// The message layer of sessions, behind one interface. Today sessions use
+// Seal envelopes to every participant (what sessionctl sends); the
+// forward-secret protocol (docs/protocol.md, Go package chat) will be a
+// second implementation of the same interface, so apps change one line.
+// Channels stay on Seal.
+
+import { SessionError } from './errors.js';
+import type { Identity, PublicIdentity } from './identity.js';
+import { type Client, type Message, messageAD, openMessage, type TxReply } from './rpc.js';
+import { seal } from './seal.js';
+
+/** A decrypted, verified message of a session or channel. */
+export interface OpenedMessage {
+  message: Message;
+  plaintext: Uint8Array;
+  /** The verified sender (equal to message.author). */
+  sender: PublicIdentity;
+}
+
+/** How an app sends and reads the messages of on-chain sessions. */
+export interface SessionCipher {
+  /** A short name for logs and diagnostics ("seal/v1"). */
+  readonly name: string;
+  /** Encrypts and sends plaintext to every participant of the session. */
+  send(client: Client, identity: Identity, session: string, plaintext: Uint8Array): Promise<TxReply>;
+  /** Decrypts and verifies one message of a session; throws a SessionError subclass when it cannot. */
+  open(client: Client, identity: Identity, message: Message): Promise<OpenedMessage>;
+}
+
+/**
+ * Seal to every participant, the sender included, with messageAD(session):
+ * sender-authenticated and readable by every participant, but not forward
+ * secret (see LLM.md, "Seal envelope").
+ */
+export class SealCipher implements SessionCipher {
+  readonly name = 'seal/v1';
+
+  async send(client: Client, identity: Identity, session: string, plaintext: Uint8Array): Promise<TxReply> {
+    return client.sendSealed(identity, session, plaintext);
+  }
+
+  async open(_client: Client, identity: Identity, message: Message): Promise<OpenedMessage> {
+    const { plaintext, sender } = openMessage(identity, message);
+    return { message, plaintext, sender };
+  }
+}
+
+/** Seals a channel post to the given members (PublicIdentity list, the poster included). */
+export function sealChannelPost(identity: Identity, channel: string, members: readonly PublicIdentity[], plaintext: Uint8Array): Uint8Array {
+  if (!members.some((m) => m.sessionId === identity.sessionId)) throw new SessionError('the poster must be one of the recipients');
+  return seal(identity, members, plaintext, messageAD(channel));
+}
