@@ -17,6 +17,7 @@
 //	POST /ext/bc/session/rpc  the same handler, at the path a Lux node would use
 //	GET  /metrics             Prometheus metrics (namespace "sessiond")
 //	GET  /health              the VM's health report as JSON (200 or 503)
+//	GET  /                    the web messenger (package node/webui), unless DisableWebUI
 //
 // # Blocks
 //
@@ -54,6 +55,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/node/webui"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm"
 	"github.com/luxfi/session/vm/tx"
@@ -103,6 +105,9 @@ type Config struct {
 	Logger *slog.Logger
 	// VMOptions are extra options for vm.New (tests: a clock).
 	VMOptions []vm.Option
+	// DisableWebUI turns off the web messenger served at / (package
+	// node/webui).
+	DisableWebUI bool
 }
 
 // Node is a running standalone node.
@@ -209,6 +214,9 @@ func Start(cfg Config) (n *Node, err error) {
 	mux.Handle("/ext/bc/session/rpc", rpc)
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{Registry: n.metrics.reg}))
 	mux.HandleFunc("GET /health", n.serveHealth)
+	if !cfg.DisableWebUI {
+		mux.Handle("/", webui.Handler())
+	}
 	n.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -235,6 +243,7 @@ func Start(cfg Config) (n *Node, err error) {
 		"height", st.Height,
 		"lastAccepted", st.LastAcceptedID.String(),
 		"http", "http://"+n.ln.Addr().String()+"/rpc",
+		"webUI", !cfg.DisableWebUI,
 		"newChain", storeGenesis,
 	)
 

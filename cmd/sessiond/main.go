@@ -99,6 +99,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxMessages}, "max-messages", "built-in genesis: messages per session or channel (default 10000)")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxChannels}, "max-channels", "built-in genesis: channels on the chain (default 1000)")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.RetentionDays}, "retention-days", "built-in genesis: days a message is kept (default 30)")
+	fs.BoolVar(&o.cfg.DisableWebUI, "no-web-ui", false, "do not serve the web messenger at /")
 	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
 	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
 	fs.DurationVar(&o.shutdownTTL, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight HTTP requests")

@@ -44,8 +44,33 @@ export interface ScryptParams {
 export interface KeyFileOptions {
   /** scrypt parameters for the new file (default DEFAULT_SCRYPT); checked against SCRYPT_LIMITS. */
   scrypt?: ScryptParams;
-  /** Called with the scrypt progress, 0 to 1. */
+  /** Called with the scrypt progress, 0 to 1 (the built-in scrypt only). */
   onProgress?: (fraction: number) => void;
+  /**
+   * Runs scrypt elsewhere (a Web Worker, native code): given the passphrase
+   * bytes, the salt and the file's parameters, returns the 32-byte key.
+   * Default: noble's scryptAsync on this thread.
+   */
+  kdf?: ScryptFunction;
+}
+
+/** scrypt(passphrase, salt, N = 2^logN, r, p, dkLen = 32). */
+export type ScryptFunction = (passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams) => Promise<Uint8Array>;
+
+/** The built-in scrypt (noble's scryptAsync, which yields to the event loop). */
+export const nobleScrypt: ScryptFunction = (passphrase, salt, params) => scryptParams(passphrase, salt, params);
+
+function scryptParams(passphrase: Uint8Array, salt: Uint8Array, s: ScryptParams, onProgress?: (x: number) => void): Promise<Uint8Array> {
+  const bad = checkScrypt(s);
+  if (bad) return Promise.reject(new InvalidIdentityFileError(`invalid identity file: ${bad}`));
+  return scryptAsync(passphrase, salt, {
+    N: 2 ** s.logN,
+    r: s.r,
+    p: s.p,
+    dkLen: 32,
+    maxmem: SCRYPT_LIMITS.maxMemory + (1 << 20) + 128 * s.r * s.p,
+    ...(onProgress ? { onProgress } : {}),
+  });
 }
 
 interface FileFields {
@@ -80,15 +105,16 @@ function fileAD(f: FileFields): Uint8Array {
   return blake2b(w.finish(), { dkLen: 32 });
 }
 
-async function deriveKey(passphrase: string, f: FileFields, onProgress?: (x: number) => void): Promise<Uint8Array> {
-  return scryptAsync(utf8(passphrase), f.kdf.salt, {
-    N: 2 ** f.kdf.logN,
-    r: f.kdf.r,
-    p: f.kdf.p,
-    dkLen: 32,
-    maxmem: SCRYPT_LIMITS.maxMemory + (1 << 20) + 128 * f.kdf.r * f.kdf.p,
-    ...(onProgress ? { onProgress } : {}),
-  });
+async function deriveKey(passphrase: string, f: FileFields, opts: KeyFileOptions): Promise<Uint8Array> {
+  const params = { logN: f.kdf.logN, r: f.kdf.r, p: f.kdf.p };
+  const pw = utf8(passphrase);
+  try {
+    const key = opts.kdf ? await opts.kdf(pw, f.kdf.salt, params) : await scryptParams(pw, f.kdf.salt, params, opts.onProgress);
+    if (!(key instanceof Uint8Array) || key.length !== 32) throw new InvalidIdentityFileError('invalid identity file: the KDF returned no 32-byte key');
+    return key;
+  } finally {
+    pw.fill(0);
+  }
 }
 
 /**
@@ -122,7 +148,7 @@ export async function saveIdentityFile(identity: Identity, passphrase: string, o
     nonce: randomBytes(NONCE_SIZE),
     sealed: new Uint8Array(0),
   };
-  const key = await deriveKey(passphrase, f, opts.onProgress);
+  const key = await deriveKey(passphrase, f, opts);
   try {
     f.sealed = xchacha20poly1305(key, f.nonce, fileAD(f)).encrypt(secret);
   } finally {
@@ -210,9 +236,9 @@ export function identityFileParams(text: string | Uint8Array): ScryptParams {
  * InvalidIdentityFileError, before any scrypt work when the structure is
  * wrong. The scrypt parameters are read from the file.
  */
-export async function loadIdentityFile(text: string | Uint8Array, passphrase: string, opts: Pick<KeyFileOptions, 'onProgress'> = {}): Promise<Identity> {
+export async function loadIdentityFile(text: string | Uint8Array, passphrase: string, opts: Omit<KeyFileOptions, 'scrypt'> = {}): Promise<Identity> {
   const f = parseFields(text);
-  const key = await deriveKey(passphrase, f, opts.onProgress);
+  const key = await deriveKey(passphrase, f, opts);
   let secret: Uint8Array;
   try {
     secret = xchacha20poly1305(key, f.nonce, fileAD(f)).decrypt(f.sealed);

@@ -1,0 +1,96 @@
+package webui
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, method, path string, hdr ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func TestServesTheApp(t *testing.T) {
+	h := Handler()
+	res := get(t, h, "GET", "/")
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `<div id="app">`) {
+		t.Fatalf("GET /: %d %.100q", res.StatusCode, body)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("CSP %q", csp)
+	}
+	if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("no nosniff")
+	}
+	// Every script and stylesheet the page names is served with its type,
+	// and the page has no inline script (the CSP would block it).
+	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(string(body), -1)
+	if len(refs) < 2 {
+		t.Fatalf("index.html references %d files", len(refs))
+	}
+	for _, m := range refs {
+		r := get(t, h, "GET", "/"+m[1])
+		if r.StatusCode != 200 {
+			t.Errorf("%s: %d", m[1], r.StatusCode)
+		}
+		if strings.HasSuffix(m[1], ".js") && r.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: %s", m[1], r.Header.Get("Content-Type"))
+		}
+	}
+	if regexp.MustCompile(`<script>[^<]`).Match(body) {
+		t.Error("inline script in index.html")
+	}
+	if r := get(t, h, "GET", "/worker.js"); r.StatusCode != 200 {
+		t.Errorf("worker.js: %d", r.StatusCode)
+	}
+}
+
+func TestRefusesTheRest(t *testing.T) {
+	h := Handler()
+	if r := get(t, h, "POST", "/"); r.StatusCode != 405 || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /: %d %q", r.StatusCode, r.Header.Get("Allow"))
+	}
+	for _, p := range []string{"/nope", "/dist/app.js", "/../go.mod", "/index.html/"} {
+		if r := get(t, h, "GET", p); r.StatusCode != 404 {
+			t.Errorf("GET %s: %d", p, r.StatusCode)
+		}
+	}
+}
+
+func TestRevalidation(t *testing.T) {
+	h := Handler()
+	r := get(t, h, "GET", "/app.js")
+	etag := r.Header.Get("ETag")
+	if etag == "" || r.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("ETag %q, Cache-Control %q", etag, r.Header.Get("Cache-Control"))
+	}
+	if r := get(t, h, "GET", "/app.js", "If-None-Match", etag); r.StatusCode != 304 {
+		t.Errorf("conditional GET: %d", r.StatusCode)
+	}
+	if r := get(t, h, "HEAD", "/app.js"); r.StatusCode != 200 {
+		t.Errorf("HEAD: %d", r.StatusCode)
+	}
+}
+
+func TestFiles(t *testing.T) {
+	got := strings.Join(Files(), " ")
+	for _, want := range []string{"/index.html", "/app.js", "/app.css", "/worker.js"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s not embedded (have %s)", want, got)
+		}
+	}
+}

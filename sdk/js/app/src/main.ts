@@ -1,0 +1,481 @@
+// The SessionVM web messenger. Keys never leave the browser: the identity
+// is kept as a passphrase-encrypted identity file in IndexedDB, every
+// transaction is signed here, and messages are sealed and opened here.
+
+import encodeQR from 'qr';
+import {
+  Client,
+  fromHex,
+  generateIdentity,
+  type Identity,
+  identityFromSeed,
+  InvalidIdentityFileError,
+  loadIdentityFile,
+  loadPublicIdentityFile,
+  SealCipher,
+  saveIdentityFile,
+  SessionError,
+  toHex,
+  TransportError,
+  WrongPassphraseError,
+  isID,
+} from '../../src/index.js';
+import { clear, formatTime, h, shortId } from './dom.js';
+import { Messenger, type Thread, UserError } from './messenger.js';
+import { forgetEverything, readIdentityFile, SecureStore, StorageUnavailableError, writeIdentityFile } from './vault.js';
+import { workerScrypt } from './workerclient.js';
+
+const root = document.getElementById('app')!;
+const client = new Client(new URL('rpc', document.baseURI).href, { timeoutMs: 15_000 });
+let messenger: Messenger | undefined;
+
+/** The message to show a person for an error. */
+function describe(e: unknown): string {
+  if (e instanceof UserError) return e.message;
+  if (e instanceof WrongPassphraseError) return 'Wrong passphrase.';
+  if (e instanceof TransportError) return `Cannot reach the node at ${client.url}. Is sessiond running?`;
+  if (e instanceof StorageUnavailableError) return e.message;
+  if (e instanceof SessionError) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function screen(testid: string, ...children: (Node | string | false | undefined)[]): void {
+  clear(root);
+  root.append(h('main', { class: 'screen', testid }, ...children));
+}
+
+/** A form whose submit handler runs with the button disabled and errors shown in place. */
+function form(testid: string, fields: Node[], label: string, onSubmit: (status: (s: string) => void) => Promise<void>): HTMLFormElement {
+  const err = h('p', { class: 'error', role: 'alert', testid: `${testid}-error` });
+  const info = h('p', { class: 'info', testid: `${testid}-status` });
+  const button = h('button', { type: 'submit', class: 'primary', testid: `${testid}-submit` }, label);
+  const f = h('form', { class: 'form', testid }, ...fields, button, info, err);
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    button.disabled = true;
+    try {
+      await onSubmit((s) => (info.textContent = s));
+    } catch (x) {
+      info.textContent = '';
+      err.textContent = describe(x);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return f;
+}
+
+function field(label: string, input: HTMLElement): HTMLElement {
+  return h('label', { class: 'field' }, h('span', {}, label), input);
+}
+
+function passInput(testid: string, autocomplete = 'current-password'): HTMLInputElement {
+  return h('input', { type: 'password', required: true, autocomplete, testid });
+}
+
+// --- start ---------------------------------------------------------------------
+
+async function start(): Promise<void> {
+  let file: string | undefined;
+  try {
+    file = await readIdentityFile();
+  } catch (e) {
+    screen('fatal', h('h1', {}, 'SessionVM'), h('p', { class: 'error' }, describe(e)));
+    return;
+  }
+  if (file) unlockScreen(file);
+  else welcomeScreen();
+}
+
+function welcomeScreen(): void {
+  screen(
+    'welcome',
+    h('h1', {}, 'SessionVM'),
+    h('p', { class: 'lead' }, 'Post-quantum private messaging. Your keys stay in this browser, encrypted under your passphrase.'),
+    h('div', { class: 'choices' },
+      h('button', { class: 'primary', testid: 'choose-create', onclick: () => createScreen() }, 'Create a new identity'),
+      h('button', { testid: 'choose-restore', onclick: () => restoreScreen() }, 'Restore from a backup seed'),
+      h('button', { testid: 'choose-import', onclick: () => importScreen() }, 'Import a sessionctl key file'),
+    ),
+  );
+}
+
+function newPassphraseFields(): { fields: Node[]; read: () => string } {
+  const p1 = passInput('new-passphrase', 'new-password');
+  const p2 = passInput('new-passphrase-again', 'new-password');
+  return {
+    fields: [field('Passphrase (protects your keys in this browser)', p1), field('Passphrase again', p2)],
+    read: () => {
+      if (p1.value.length < 8) throw new UserError('Use a passphrase of at least 8 characters.');
+      if (p1.value !== p2.value) throw new UserError('The passphrases differ.');
+      return p1.value;
+    },
+  };
+}
+
+async function keep(identity: Identity, passphrase: string, status: (s: string) => void): Promise<void> {
+  status('Encrypting your keys…');
+  const text = await saveIdentityFile(identity, passphrase, { kdf: workerScrypt });
+  await writeIdentityFile(text);
+}
+
+function createScreen(): void {
+  const pass = newPassphraseFields();
+  screen(
+    'create',
+    h('h1', {}, 'New identity'),
+    form('create-form', pass.fields, 'Create', async (status) => {
+      const passphrase = pass.read();
+      const identity = generateIdentity();
+      await keep(identity, passphrase, status);
+      seedScreen(identity);
+    }),
+    h('button', { class: 'link', onclick: () => welcomeScreen() }, 'Back'),
+  );
+}
+
+/** The backup seed, shown once. */
+function seedScreen(identity: Identity): void {
+  const seed = toHex(identity.seed!);
+  const groups = seed.match(/.{1,8}/g)!.join(' ');
+  const ok = h('input', { type: 'checkbox', testid: 'seed-confirm' });
+  const go = h('button', { class: 'primary', disabled: true, testid: 'seed-done', onclick: () => void enter(identity) }, 'Continue');
+  ok.addEventListener('change', () => (go.disabled = !ok.checked));
+  screen(
+    'seed',
+    h('h1', {}, 'Your backup seed'),
+    h('p', {}, 'Write these 64 characters down and keep them secret. They restore your identity on any device. They are shown only now.'),
+    h('pre', { class: 'seed', testid: 'seed-value' }, groups),
+    h('label', { class: 'check' }, ok, ' I have written down my backup seed'),
+    go,
+  );
+}
+
+function restoreScreen(): void {
+  const seedInput = h('textarea', { rows: 3, required: true, spellcheck: 'false', autocomplete: 'off', testid: 'restore-seed' });
+  const pass = newPassphraseFields();
+  screen(
+    'restore',
+    h('h1', {}, 'Restore from seed'),
+    form('restore-form', [field('Backup seed (64 hexadecimal characters)', seedInput), ...pass.fields], 'Restore', async (status) => {
+      const hex = seedInput.value.replace(/\s+/g, '').toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(hex)) throw new UserError('A backup seed is 64 hexadecimal characters.');
+      const passphrase = pass.read();
+      const identity = identityFromSeed(fromHex(hex));
+      await keep(identity, passphrase, status);
+      await enter(identity);
+    }),
+    h('button', { class: 'link', onclick: () => welcomeScreen() }, 'Back'),
+  );
+}
+
+function importScreen(): void {
+  const fileInput = h('input', { type: 'file', accept: '.json,application/json', required: true, testid: 'import-file' });
+  const pass = passInput('import-passphrase');
+  screen(
+    'import',
+    h('h1', {}, 'Import a key file'),
+    h('p', {}, 'The identity file sessionctl keeps (~/.sessionctl/identity.json). Its passphrase becomes your passphrase here.'),
+    form('import-form', [field('Key file', fileInput), field('Its passphrase', pass)], 'Import', async (status) => {
+      const f = fileInput.files?.[0];
+      if (!f) throw new UserError('Choose the key file.');
+      if (f.size > 64 * 1024) throw new UserError('That file is too large to be a key file.');
+      const text = await f.text();
+      try {
+        loadPublicIdentityFile(text);
+      } catch (e) {
+        if (e instanceof InvalidIdentityFileError) throw new UserError('That is not a SessionVM key file.');
+        throw e;
+      }
+      status('Opening the key file…');
+      const identity = await loadIdentityFile(text, pass.value, { kdf: workerScrypt });
+      await writeIdentityFile(text);
+      await enter(identity);
+    }),
+    h('button', { class: 'link', onclick: () => welcomeScreen() }, 'Back'),
+  );
+}
+
+function unlockScreen(file: string): void {
+  let who = '';
+  try {
+    who = loadPublicIdentityFile(file).sessionId;
+  } catch {
+    who = '';
+  }
+  const pass = passInput('unlock-passphrase');
+  screen(
+    'unlock',
+    h('h1', {}, 'Unlock'),
+    who && h('p', { class: 'mono small' }, who),
+    form('unlock-form', [field('Passphrase', pass)], 'Unlock', async (status) => {
+      status('Unlocking…');
+      const identity = await loadIdentityFile(file, pass.value, { kdf: workerScrypt });
+      await enter(identity);
+    }),
+    h('button', {
+      class: 'link danger',
+      testid: 'forget',
+      onclick: async () => {
+        if (confirm('Delete this identity and all history from this browser? Without its backup seed it is lost.')) {
+          await forgetEverything();
+          welcomeScreen();
+        }
+      },
+    }, 'Forget this identity'),
+  );
+}
+
+// --- the messenger ---------------------------------------------------------------
+
+type Tab = 'chats' | 'contacts' | 'channels';
+let tab: Tab = 'chats';
+let openId: string | undefined;
+
+async function enter(identity: Identity): Promise<void> {
+  const store = new SecureStore(identity);
+  messenger = new Messenger(client, identity, store, new SealCipher());
+  await messenger.load();
+  messenger.addEventListener('change', () => render());
+  render();
+  void messenger.checkRegistered();
+  messenger.start();
+}
+
+function lock(): void {
+  messenger?.stop();
+  messenger = undefined;
+  openId = undefined;
+  void start();
+}
+
+let composer: HTMLTextAreaElement | undefined;
+let composerFor: string | undefined;
+
+function render(): void {
+  const m = messenger;
+  if (!m) return;
+  // Keep focus and the draft across re-renders.
+  const hadFocus = document.activeElement === composer;
+  const active = document.activeElement as HTMLElement | null;
+  const activeTestid = active?.dataset?.testid;
+  const activeValue = active instanceof HTMLInputElement ? active.value : undefined;
+  const listScroll = document.querySelector('.messages')?.scrollTop;
+  const atBottom = (() => {
+    const el = document.querySelector('.messages');
+    return !el || el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+  })();
+
+  clear(root);
+  const shell = h('div', { class: `shell ${openId ? 'has-thread' : ''}`, testid: 'main' });
+  shell.append(header(m), banner(m));
+  const body = h('div', { class: 'body' });
+  body.append(sidebar(m));
+  if (openId) body.append(threadView(m, openId));
+  else body.append(h('section', { class: 'thread empty' }, h('p', {}, 'Pick a conversation, or start one.')));
+  shell.append(body);
+  root.append(shell);
+
+  if (hadFocus && composer) composer.focus();
+  else if (activeTestid) {
+    const el = root.querySelector<HTMLElement>(`[data-testid="${activeTestid}"]`);
+    if (el) {
+      if (activeValue !== undefined && el instanceof HTMLInputElement) el.value = activeValue;
+      el.focus();
+    }
+  }
+  const list = document.querySelector('.messages');
+  if (list) list.scrollTop = atBottom ? list.scrollHeight : (listScroll ?? list.scrollHeight);
+}
+
+function header(m: Messenger): HTMLElement {
+  return h('header', { class: 'top' },
+    h('span', { class: 'brand' }, 'SessionVM'),
+    h('button', { class: 'me mono', testid: 'my-id', title: 'Your Session ID', onclick: () => idDialog(m) }, shortId(m.me)),
+    h('span', { class: `dot ${m.online === false ? 'off' : m.online ? 'on' : ''}`, title: m.online === false ? 'node unreachable' : 'node reachable', testid: 'node-status' }),
+    h('button', { class: 'link', testid: 'lock', onclick: () => lock() }, 'Lock'),
+  );
+}
+
+function banner(m: Messenger): Node {
+  const wrap = h('div', { class: 'banners' });
+  if (m.online === false) wrap.append(h('div', { class: 'banner error', role: 'alert', testid: 'node-error' }, m.nodeError));
+  if (!m.state.registered && m.online !== false) {
+    const err = h('span', { class: 'error', testid: 'register-error' });
+    const b = h('button', {
+      class: 'primary',
+      testid: 'register',
+      onclick: async () => {
+        b.disabled = true;
+        b.textContent = 'Registering…';
+        try {
+          await m.register();
+        } catch (e) {
+          err.textContent = describe(e);
+          b.disabled = false;
+          b.textContent = 'Register';
+        }
+      },
+    }, 'Register');
+    wrap.append(h('div', { class: 'banner', testid: 'register-banner' }, 'Your identity is not on the chain yet: others cannot reach you. ', b, ' ', err));
+  }
+  return wrap;
+}
+
+function idDialog(m: Messenger): void {
+  const dlg = h('dialog', { class: 'dialog', testid: 'id-dialog' },
+    h('h2', {}, 'Your Session ID'),
+    h('img', { class: 'qr', alt: 'QR code of your Session ID', src: encodeQR(m.me, 'data-url', { ecc: 'medium', scale: 4 }), testid: 'qr' }),
+    h('p', { class: 'mono wrap', testid: 'full-id' }, m.me),
+    h('div', { class: 'row' },
+      h('button', { onclick: () => void navigator.clipboard?.writeText(m.me) }, 'Copy'),
+      h('button', { class: 'primary', onclick: () => { dlg.close(); dlg.remove(); } }, 'Close'),
+    ),
+  );
+  document.body.append(dlg);
+  dlg.showModal();
+}
+
+function sidebar(m: Messenger): HTMLElement {
+  const unread = m.totalUnread();
+  const tabs = h('nav', { class: 'tabs' },
+    tabButton('chats', unread ? `Chats (${unread})` : 'Chats'),
+    tabButton('contacts', 'Contacts'),
+    tabButton('channels', 'Channels'),
+  );
+  const content = tab === 'chats' ? chatsTab(m) : tab === 'contacts' ? contactsTab(m) : channelsTab(m);
+  return h('aside', { class: 'side' }, tabs, content);
+}
+
+function tabButton(t: Tab, label: string): HTMLElement {
+  return h('button', { class: `tab ${tab === t ? 'active' : ''}`, testid: `tab-${t}`, onclick: () => { tab = t; render(); } }, label);
+}
+
+function openThread(id: string | undefined): void {
+  openId = id;
+  composer = undefined;
+  messenger?.setOpen(id);
+  render();
+}
+
+function threadItem(m: Messenger, t: Thread): HTMLElement {
+  return h('li', {},
+    h('button', { class: `item ${openId === t.id ? 'active' : ''}`, testid: `thread-${t.id}`, onclick: () => openThread(t.id) },
+      h('span', { class: 'title' }, m.title(t)),
+      t.unread ? h('span', { class: 'badge', testid: 'unread' }, t.unread) : null,
+      h('span', { class: 'preview' }, t.preview),
+    ),
+  );
+}
+
+function chatsTab(m: Messenger): HTMLElement {
+  const sessions = m.threads().filter((t) => t.kind === 'session');
+  const picks = m.state.contacts.map((c) => ({ c, box: h('input', { type: 'checkbox', value: c.sessionId, testid: `pick-${c.sessionId}` }) }));
+  const newChat = m.state.contacts.length
+    ? form('new-chat', [h('p', { class: 'small' }, 'Start a session with:'), ...picks.map(({ c, box }) => h('label', { class: 'check' }, box, ' ', c.name))], 'Start session', async (status) => {
+        status('Creating the session on the chain…');
+        const id = await m.startSession(picks.filter((p) => p.box.checked).map((p) => p.c.sessionId));
+        openThread(id);
+      })
+    : h('p', { class: 'small' }, 'Add a contact to start a session.');
+  return h('div', { class: 'tabbody' },
+    h('ul', { class: 'list', testid: 'chat-list' }, ...sessions.map((t) => threadItem(m, t))),
+    sessions.length ? null : h('p', { class: 'small' }, 'No conversations yet.'),
+    h('details', { class: 'new', open: sessions.length === 0 }, h('summary', { testid: 'new-chat-toggle' }, 'New session'), newChat),
+  );
+}
+
+function contactsTab(m: Messenger): HTMLElement {
+  const idIn = h('input', { required: true, placeholder: '07…', spellcheck: 'false', autocomplete: 'off', testid: 'contact-id' });
+  const nameIn = h('input', { placeholder: 'Name', autocomplete: 'off', testid: 'contact-name' });
+  return h('div', { class: 'tabbody' },
+    form('add-contact', [field('Session ID', idIn), field('Name', nameIn)], 'Add contact', async (status) => {
+      status('Looking the identity up on the chain…');
+      await m.addContact(idIn.value, nameIn.value);
+      status('Added.');
+    }),
+    h('ul', { class: 'list', testid: 'contact-list' }, ...m.state.contacts.map((c) =>
+      h('li', { class: 'contact' }, h('span', { class: 'title' }, c.name), h('span', { class: 'mono small' }, shortId(c.sessionId))))),
+  );
+}
+
+function channelsTab(m: Messenger): HTMLElement {
+  const channels = m.threads().filter((t) => t.kind === 'channel');
+  const nameIn = h('input', { required: true, maxlength: 64, placeholder: 'general', testid: 'channel-name' });
+  const idIn = h('input', { required: true, placeholder: 'Channel ID', spellcheck: 'false', testid: 'channel-id' });
+  return h('div', { class: 'tabbody' },
+    h('ul', { class: 'list', testid: 'channel-list' }, ...channels.map((t) => threadItem(m, t))),
+    h('details', { class: 'new' }, h('summary', { testid: 'create-channel-toggle' }, 'Create a channel'),
+      form('create-channel', [field('Name', nameIn)], 'Create', async (status) => {
+        status('Creating the channel on the chain…');
+        openThread(await m.createChannel(nameIn.value));
+      })),
+    h('details', { class: 'new' }, h('summary', { testid: 'join-channel-toggle' }, 'Join a channel'),
+      form('join-channel', [field('Channel ID', idIn)], 'Join', async (status) => {
+        if (!isID(idIn.value.trim())) throw new UserError('That is not a channel ID.');
+        status('Joining…');
+        openThread(await m.joinChannel(idIn.value));
+      })),
+  );
+}
+
+function threadView(m: Messenger, id: string): HTMLElement {
+  const t = m.thread(id);
+  if (!t) return h('section', { class: 'thread empty' }, 'Unknown conversation.');
+  const list = h('ol', { class: 'messages', testid: 'messages' });
+  void m.history(id).then((hist) => {
+    for (const it of hist) {
+      const mine = it.author === m.me;
+      list.append(h('li', { class: `msg ${mine ? 'mine' : ''} ${it.error ? 'bad' : ''}`, testid: 'message' },
+        mine ? null : h('span', { class: 'who' }, m.nameOf(it.author)),
+        h('span', { class: 'text', testid: 'message-text' }, it.text ?? `Cannot open this message: ${it.error}`),
+        h('time', {}, formatTime(it.ts)),
+      ));
+    }
+    for (const p of m.pending.get(id) ?? []) {
+      list.append(h('li', { class: 'msg mine pending', testid: 'pending' }, h('span', { class: 'text' }, p.text), h('time', {}, 'sending…')));
+    }
+    list.scrollTop = list.scrollHeight;
+  });
+  if (!composer || composerFor !== id) {
+    composer = h('textarea', { rows: 1, placeholder: 'Message', testid: 'composer', maxlength: 4000 });
+    composerFor = id;
+    composer.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) {
+        e.preventDefault();
+        root.querySelector<HTMLButtonElement>('[data-testid="send"]')?.click();
+      }
+    });
+  }
+  const c = composer;
+  const err = h('p', { class: 'error', role: 'alert', testid: 'send-error' });
+  const sendButton = h('button', {
+    class: 'primary',
+    testid: 'send',
+    onclick: async () => {
+      const text = c.value;
+      if (!text.trim()) return;
+      c.value = '';
+      try {
+        await m.send(id, text);
+      } catch (e) {
+        c.value = text;
+        const shown = root.querySelector('[data-testid="send-error"]');
+        if (shown) shown.textContent = describe(e);
+      }
+    },
+  }, 'Send');
+  const who = t.kind === 'session' ? t.participants.map((p) => m.nameOf(p)).join(', ') : `channel ${t.id}`;
+  return h('section', { class: 'thread', testid: 'thread' },
+    h('div', { class: 'thread-head' },
+      h('button', { class: 'link back', testid: 'back', onclick: () => openThread(undefined) }, '‹ Back'),
+      h('div', {}, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who)),
+    ),
+    list,
+    h('div', { class: 'composer' }, c, sendButton),
+    err,
+  );
+}
+
+void start();
