@@ -260,12 +260,20 @@ function render(): void {
   const hadFocus = document.activeElement === composer;
   const active = document.activeElement as HTMLElement | null;
   const activeTestid = active?.dataset?.testid;
-  const activeValue = active instanceof HTMLInputElement ? active.value : undefined;
   const listScroll = document.querySelector('.messages')?.scrollTop;
   const atBottom = (() => {
     const el = document.querySelector('.messages');
     return !el || el.scrollHeight - el.scrollTop - el.clientHeight < 40;
   })();
+
+  // Drafts in forms (not passphrases) and open sections survive a re-render.
+  const drafts = new Map<string, string | boolean>();
+  root.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>('input[data-testid], textarea[data-testid]').forEach((el) => {
+    if (el.type === 'password' || el === composer) return;
+    drafts.set(el.dataset.testid!, el instanceof HTMLInputElement && el.type === 'checkbox' ? el.checked : el.value);
+  });
+  const opened = new Set<string>();
+  root.querySelectorAll<HTMLDetailsElement>('details[open] > summary[data-testid]').forEach((el) => opened.add(el.dataset.testid!));
 
   clear(root);
   const shell = h('div', { class: `shell ${openId ? 'has-thread' : ''}`, testid: 'main' });
@@ -276,14 +284,20 @@ function render(): void {
   else body.append(h('section', { class: 'thread empty' }, h('p', {}, 'Pick a conversation, or start one.')));
   shell.append(body);
   root.append(shell);
+  for (const [id, v] of drafts) {
+    const el = root.querySelector<HTMLInputElement>(`[data-testid="${CSS.escape(id)}"]`);
+    if (!el) continue;
+    if (typeof v === 'boolean') el.checked = v;
+    else el.value = v;
+  }
+  for (const id of opened) {
+    const el = root.querySelector<HTMLElement>(`[data-testid="${CSS.escape(id)}"]`)?.parentElement;
+    if (el instanceof HTMLDetailsElement) el.open = true;
+  }
 
   if (hadFocus && composer) composer.focus();
   else if (activeTestid) {
-    const el = root.querySelector<HTMLElement>(`[data-testid="${activeTestid}"]`);
-    if (el) {
-      if (activeValue !== undefined && el instanceof HTMLInputElement) el.value = activeValue;
-      el.focus();
-    }
+    root.querySelector<HTMLElement>(`[data-testid="${CSS.escape(activeTestid)}"]`)?.focus();
   }
   const list = document.querySelector('.messages');
   if (list) list.scrollTop = atBottom ? list.scrollHeight : (listScroll ?? list.scrollHeight);
@@ -326,7 +340,7 @@ function banner(m: Messenger): Node {
 function idDialog(m: Messenger): void {
   const dlg = h('dialog', { class: 'dialog', testid: 'id-dialog' },
     h('h2', {}, 'Your Session ID'),
-    h('img', { class: 'qr', alt: 'QR code of your Session ID', src: encodeQR(m.me, 'data-url', { ecc: 'medium', scale: 4 }), testid: 'qr' }),
+    h('img', { class: 'qr', alt: 'QR code of your Session ID', src: encodeQR(m.me, 'data-url', { ecc: 'medium', scale: 4, border: 4 }), testid: 'qr' }),
     h('p', { class: 'mono wrap', testid: 'full-id' }, m.me),
     h('div', { class: 'row' },
       h('button', { onclick: () => void navigator.clipboard?.writeText(m.me) }, 'Copy'),
@@ -467,10 +481,27 @@ function threadView(m: Messenger, id: string): HTMLElement {
     },
   }, 'Send');
   const who = t.kind === 'session' ? t.participants.map((p) => m.nameOf(p)).join(', ') : `channel ${t.id}`;
+  const strangers = t.kind === 'session' ? t.participants.filter((p) => p !== m.me && !m.state.contacts.some((c) => c.sessionId === p)) : [];
+  const addButtons = strangers.map((p) =>
+    h('button', {
+      class: 'link small',
+      testid: `add-${p}`,
+      title: p,
+      onclick: async () => {
+        const name = prompt(`Name for ${p}`, '');
+        if (name === null) return;
+        try {
+          await m.addContact(p, name);
+        } catch (e) {
+          const shown = root.querySelector('[data-testid="send-error"]');
+          if (shown) shown.textContent = describe(e);
+        }
+      },
+    }, `Add ${shortId(p)} to contacts`));
   return h('section', { class: 'thread', testid: 'thread' },
     h('div', { class: 'thread-head' },
       h('button', { class: 'link back', testid: 'back', onclick: () => openThread(undefined) }, '‹ Back'),
-      h('div', {}, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who)),
+      h('div', {}, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), ...addButtons),
     ),
     list,
     h('div', { class: 'composer' }, c, sendButton),

@@ -1,0 +1,283 @@
+// The web messenger in a real browser (Debian's Chromium driven by
+// playwright-core), served by a real sessiond: two browser profiles talk
+// both ways, a browser user and a sessionctl user talk both ways, a
+// sessionctl key file is imported, reload keeps the history, a wrong
+// passphrase is refused, an unreachable node and an unknown peer give
+// clear errors. Screenshots go to test-artifacts/ (not committed).
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { fromHex, generateIdentity, identityFromSeed, toHex } from '../src/index.js';
+import { sdkRoot } from './helpers.js';
+import { type Node, sessionctl, startNode } from './harness.js';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const artifacts = join(sdkRoot, 'test-artifacts');
+const T = 60_000;
+
+interface Profile {
+  name: string;
+  dir: string;
+  ctx: BrowserContext;
+  page: Page;
+}
+
+async function profile(name: string, viewport = { width: 1100, height: 760 }): Promise<Profile> {
+  const dir = mkdtempSync(join(tmpdir(), `chromium-${name}-`));
+  // A fresh --user-data-dir per profile: its own IndexedDB.
+  const ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(T);
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  return { name, dir, ctx, page };
+}
+
+async function shot(p: Profile, what: string): Promise<void> {
+  await p.page.screenshot({ path: join(artifacts, `${p.name}-${what}.png`) });
+}
+
+async function text(page: Page, testid: string): Promise<string> {
+  return (await page.getByTestId(testid).first().textContent()) ?? '';
+}
+
+async function sees(page: Page, message: string): Promise<void> {
+  await page.getByTestId('message-text').filter({ hasText: message }).first().waitFor();
+}
+
+async function send(page: Page, message: string): Promise<void> {
+  await page.getByTestId('composer').fill(message);
+  await page.getByTestId('send').click();
+  await page.getByTestId('pending').waitFor({ state: 'detached' });
+  await sees(page, message);
+}
+
+async function register(p: Profile): Promise<void> {
+  await p.page.getByTestId('register').click();
+  await p.page.getByTestId('register-banner').waitFor({ state: 'detached' });
+}
+
+async function addContact(page: Page, id: string, name: string): Promise<void> {
+  await page.getByTestId('tab-contacts').click();
+  await page.getByTestId('contact-id').fill(id);
+  await page.getByTestId('contact-name').fill(name);
+  await page.getByTestId('add-contact-submit').click();
+  await page.getByTestId('contact-list').getByText(name).waitFor();
+}
+
+async function startSession(page: Page, peers: string[]): Promise<string> {
+  await page.getByTestId('tab-chats').click();
+  const toggle = page.getByTestId('new-chat-toggle');
+  if (!(await page.getByTestId('new-chat').isVisible())) await toggle.click();
+  for (const p of peers) await page.getByTestId(`pick-${p}`).check();
+  await page.getByTestId('new-chat-submit').click();
+  await page.getByTestId('thread').waitFor();
+  const testid = await page.locator('[data-testid^="thread-"].active').first().getAttribute('data-testid');
+  return testid!.slice('thread-'.length);
+}
+
+describe('browser: the web messenger', { timeout: 600_000 }, () => {
+  let node: Node;
+  let alice: Profile;
+  let bob: Profile;
+  const pass = { alice: 'alice passphrase', bob: 'bob passphrase' };
+  const bobSeed = toHex(generateIdentity().seed!);
+  const bobId = identityFromSeed(fromHex(bobSeed)).sessionId;
+  let aliceId = '';
+  let session = '';
+  const dir = mkdtempSync(join(tmpdir(), 'browser-test-'));
+  const carolFile = join(dir, 'carol.json');
+  let carolId = '';
+
+  before(async () => {
+    rmSync(artifacts, { recursive: true, force: true });
+    mkdirSync(artifacts, { recursive: true });
+    node = await startNode();
+    alice = await profile('alice');
+    bob = await profile('bob', { width: 390, height: 844 }); // a phone-sized screen
+  });
+  after(async () => {
+    await alice?.ctx.close();
+    await bob?.ctx.close();
+    await node?.stop();
+  });
+
+  it('Alice creates an identity: the backup seed is shown once', async () => {
+    const { page } = alice;
+    await page.goto(node.url + '/');
+    await page.getByTestId('welcome').waitFor();
+    await shot(alice, '01-welcome');
+    await page.getByTestId('choose-create').click();
+    await page.getByTestId('new-passphrase').fill(pass.alice);
+    await page.getByTestId('new-passphrase-again').fill(pass.alice + 'x');
+    await page.getByTestId('create-form-submit').click();
+    assert.match(await text(page, 'create-form-error'), /differ/);
+    await page.getByTestId('new-passphrase-again').fill(pass.alice);
+    await page.getByTestId('create-form-submit').click();
+    await page.getByTestId('seed').waitFor();
+    const seed = (await text(page, 'seed-value')).replace(/\s+/g, '');
+    assert.match(seed, /^[0-9a-f]{64}$/);
+    aliceId = identityFromSeed(fromHex(seed)).sessionId;
+    await shot(alice, '02-seed');
+    assert.ok(await page.getByTestId('seed-done').isDisabled());
+    await page.getByTestId('seed-confirm').check();
+    await page.getByTestId('seed-done').click();
+    await page.getByTestId('main').waitFor();
+    await page.getByTestId('my-id').click();
+    assert.equal(await text(page, 'full-id'), aliceId);
+    assert.ok(await page.getByTestId('qr').isVisible());
+    await shot(alice, '03-my-id-qr');
+    await page.keyboard.press('Escape');
+    await register(alice);
+    await shot(alice, '04-registered');
+  });
+
+  it('Bob restores from a seed on a phone-sized screen and registers', async () => {
+    const { page } = bob;
+    await page.goto(node.url + '/');
+    await page.getByTestId('choose-restore').click();
+    await page.getByTestId('restore-seed').fill(bobSeed.toUpperCase().replace(/(.{8})/g, '$1 '));
+    await page.getByTestId('new-passphrase').fill(pass.bob);
+    await page.getByTestId('new-passphrase-again').fill(pass.bob);
+    await page.getByTestId('restore-form-submit').click();
+    await page.getByTestId('main').waitFor();
+    await page.getByTestId('my-id').click();
+    assert.equal(await text(page, 'full-id'), bobId);
+    await page.keyboard.press('Escape');
+    await register(bob);
+    await shot(bob, '01-main-phone');
+  });
+
+  it('an unknown peer gives a clear error', async () => {
+    const stranger = generateIdentity().sessionId;
+    await alice.page.getByTestId('tab-contacts').click();
+    await alice.page.getByTestId('contact-id').fill(stranger);
+    await alice.page.getByTestId('add-contact-submit').click();
+    await alice.page.getByTestId('add-contact-error').filter({ hasText: 'registered' }).waitFor();
+    await alice.page.getByTestId('contact-id').fill('07abc');
+    await alice.page.getByTestId('add-contact-submit').click();
+    await alice.page.getByTestId('add-contact-error').filter({ hasText: 'not a Session ID' }).waitFor();
+  });
+
+  it('Alice and Bob start a session and talk both ways, live', async () => {
+    await addContact(alice.page, bobId, 'Bob');
+    await shot(alice, '05-contacts');
+    session = await startSession(alice.page, [bobId]);
+    await send(alice.page, 'Hi Bob, this is Alice');
+    await shot(alice, '06-conversation');
+    // Bob's inbox shows the new session with one unread message.
+    await bob.page.getByTestId('tab-chats').click();
+    const item = bob.page.getByTestId(`thread-${session}`);
+    await item.getByTestId('unread').filter({ hasText: '1' }).waitFor();
+    await shot(bob, '02-inbox-unread-phone');
+    await item.click();
+    await sees(bob.page, 'Hi Bob, this is Alice');
+    // Alice is not Bob's contact yet: he adds her from the conversation.
+    bob.page.once('dialog', (d) => void d.accept('Alice'));
+    await bob.page.getByTestId(`add-${aliceId}`).click();
+    await bob.page.getByTestId('thread-title').filter({ hasText: 'Alice' }).waitFor();
+    await send(bob.page, 'Hi Alice! Bob here.');
+    await shot(bob, '03-conversation-phone');
+    await sees(alice.page, 'Hi Alice! Bob here.'); // live, no reload
+    await send(alice.page, 'Second message');
+    await sees(bob.page, 'Second message');
+  });
+
+  it('a browser user and a sessionctl user talk both ways', async () => {
+    const made = await sessionctl(node, carolFile, 'carol passphrase', 'keygen');
+    carolId = made.sessionId;
+    await sessionctl(node, carolFile, 'carol passphrase', 'register');
+    await addContact(alice.page, carolId, 'Carol (terminal)');
+    const withCarol = await startSession(alice.page, [carolId]);
+    await send(alice.page, 'Hello Carol, from the browser');
+    const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', withCarol);
+    assert.deepEqual(read.messages.map((m: any) => [m.sender, m.text]), [[aliceId, 'Hello Carol, from the browser']]);
+    await sessionctl(node, carolFile, 'carol passphrase', 'send', withCarol, 'Hello Alice, from the terminal');
+    await sees(alice.page, 'Hello Alice, from the terminal');
+    await shot(alice, '07-with-sessionctl');
+  });
+
+  it('channels: create, join by ID, post and read', async () => {
+    const { page } = alice;
+    await page.getByTestId('tab-channels').click();
+    await page.getByTestId('create-channel-toggle').click();
+    await page.getByTestId('channel-name').fill('general');
+    await page.getByTestId('create-channel-submit').click();
+    await page.getByTestId('thread').waitFor();
+    const channel = (await text(page, 'thread-id')).replace(/^channel /, '');
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId('tab-channels').click();
+    await bob.page.getByTestId('join-channel-toggle').click();
+    await bob.page.getByTestId('channel-id').fill(channel);
+    await bob.page.getByTestId('join-channel-submit').click();
+    await bob.page.getByTestId('thread').waitFor();
+    await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'join', channel);
+    await send(bob.page, 'Bob posts in #general');
+    await sees(page, 'Bob posts in #general');
+    await send(page, 'Alice posts too');
+    await sees(bob.page, 'Alice posts too');
+    const read = await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'read', channel);
+    assert.deepEqual(read.messages.map((m: any) => m.text), ['Bob posts in #general', 'Alice posts too']);
+    await shot(alice, '08-channel');
+  });
+
+  it('a sessionctl key file imports into a browser, and its history follows', async () => {
+    const carol = await profile('carol');
+    try {
+      const { page } = carol;
+      await page.goto(node.url + '/');
+      await page.getByTestId('choose-import').click();
+      await page.getByTestId('import-file').setInputFiles({ name: 'identity.json', mimeType: 'application/json', buffer: Buffer.from(readFileSync(carolFile)) });
+      await page.getByTestId('import-passphrase').fill('wrong');
+      await page.getByTestId('import-form-submit').click();
+      await page.getByTestId('import-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
+      await page.getByTestId('import-passphrase').fill('carol passphrase');
+      await page.getByTestId('import-form-submit').click();
+      await page.getByTestId('main').waitFor();
+      await page.getByTestId('my-id').click();
+      assert.equal(await text(page, 'full-id'), carolId);
+      await page.keyboard.press('Escape');
+      // The session Alice started with Carol shows up from the chain.
+      await page.locator('[data-testid^="thread-"]').first().click();
+      await sees(page, 'Hello Carol, from the browser');
+      await sees(page, 'Hello Alice, from the terminal');
+      await shot(carol, '01-imported');
+    } finally {
+      await carol.ctx.close();
+    }
+  });
+
+  it('reload keeps the history; a wrong passphrase is refused; an unreachable node is shown', async () => {
+    const { page } = alice;
+    await page.reload();
+    await page.getByTestId('unlock').waitFor();
+    await page.getByTestId('unlock-passphrase').fill('not the passphrase');
+    await page.getByTestId('unlock-form-submit').click();
+    await page.getByTestId('unlock-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
+    await shot(alice, '09-wrong-passphrase');
+    await page.getByTestId('unlock-passphrase').fill(pass.alice);
+    await page.getByTestId('unlock-form-submit').click();
+    await page.getByTestId('main').waitFor();
+    // The history is in the browser: stop the node, and it is still there.
+    await node.stop();
+    await page.getByTestId('node-error').waitFor();
+    assert.match(await text(page, 'node-error'), /Cannot reach the node/);
+    await page.getByTestId('tab-chats').click();
+    await page.getByTestId(`thread-${session}`).click();
+    await sees(page, 'Hi Bob, this is Alice');
+    await sees(page, 'Hi Alice! Bob here.');
+    await sees(page, 'Second message');
+    await shot(alice, '10-offline-history');
+  });
+});
