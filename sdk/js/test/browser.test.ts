@@ -81,10 +81,18 @@ async function startSession(page: Page, peers: string[]): Promise<string> {
   const toggle = page.getByTestId('new-chat-toggle');
   if (!(await page.getByTestId('new-chat').isVisible())) await toggle.click();
   for (const p of peers) await page.getByTestId(`pick-${p}`).check();
+  const items = 'button[data-testid^="thread-"]';
+  const before = await page.locator(items).evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.testid));
   await page.getByTestId('new-chat-submit').click();
-  await page.getByTestId('thread').waitFor();
-  const testid = await page.locator('[data-testid^="thread-"].active').first().getAttribute('data-testid');
-  return testid!.slice('thread-'.length);
+  // The new session is the active item, one that was not there before.
+  const active = await page.waitForFunction(
+    ([sel, b]) => {
+      const a = document.querySelector<HTMLElement>(`${sel}.active`);
+      return a && !(b as string[]).includes(a.dataset.testid!) ? a.dataset.testid : undefined;
+    },
+    [items, before] as const,
+  );
+  return String(await active.jsonValue()).slice('thread-'.length);
 }
 
 describe('browser: the web messenger', { timeout: 600_000 }, () => {
@@ -214,14 +222,14 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await page.getByTestId('create-channel-toggle').click();
     await page.getByTestId('channel-name').fill('general');
     await page.getByTestId('create-channel-submit').click();
-    await page.getByTestId('thread').waitFor();
+    await page.getByTestId('thread-id').filter({ hasText: /^channel / }).waitFor();
     const channel = (await text(page, 'thread-id')).replace(/^channel /, '');
     await bob.page.getByTestId('back').click();
     await bob.page.getByTestId('tab-channels').click();
     await bob.page.getByTestId('join-channel-toggle').click();
     await bob.page.getByTestId('channel-id').fill(channel);
     await bob.page.getByTestId('join-channel-submit').click();
-    await bob.page.getByTestId('thread').waitFor();
+    await bob.page.getByTestId('thread-id').filter({ hasText: channel }).waitFor();
     await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'join', channel);
     await send(bob.page, 'Bob posts in #general');
     await sees(page, 'Bob posts in #general');
