@@ -107,6 +107,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'browser-test-'));
   const carolFile = join(dir, 'carol.json');
   let carolId = '';
+  let withCarol = '';
 
   before(async () => {
     rmSync(artifacts, { recursive: true, force: true });
@@ -119,6 +120,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await alice?.ctx.close();
     await bob?.ctx.close();
     await node?.stop();
+    for (const d of [alice?.dir, bob?.dir, dir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   it('Alice creates an identity: the backup seed is shown once', async () => {
@@ -207,13 +209,30 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     carolId = made.sessionId;
     await sessionctl(node, carolFile, 'carol passphrase', 'register');
     await addContact(alice.page, carolId, 'Carol (terminal)');
-    const withCarol = await startSession(alice.page, [carolId]);
+    withCarol = await startSession(alice.page, [carolId]);
     await send(alice.page, 'Hello Carol, from the browser');
     const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', withCarol);
     assert.deepEqual(read.messages.map((m: any) => [m.sender, m.text]), [[aliceId, 'Hello Carol, from the browser']]);
     await sessionctl(node, carolFile, 'carol passphrase', 'send', withCarol, 'Hello Alice, from the terminal');
     await sees(alice.page, 'Hello Alice, from the terminal');
     await shot(alice, '07-with-sessionctl');
+  });
+
+  it('a group session: Alice, Bob and the sessionctl user', async () => {
+    const group = await startSession(alice.page, [bobId, carolId]);
+    assert.match(await text(alice.page, 'thread-title'), /Bob.*Carol|Carol.*Bob/);
+    await send(alice.page, 'Hello both of you');
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId('tab-chats').click();
+    await bob.page.getByTestId(`thread-${group}`).click();
+    await sees(bob.page, 'Hello both of you');
+    await sessionctl(node, carolFile, 'carol passphrase', 'send', group, 'Carol to the group');
+    await sees(bob.page, 'Carol to the group');
+    await sees(alice.page, 'Carol to the group');
+    await send(bob.page, 'Bob to the group');
+    const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', group);
+    assert.deepEqual(read.messages.map((m: any) => m.text), ['Hello both of you', 'Carol to the group', 'Bob to the group']);
+    await shot(alice, '08-group');
   });
 
   it('channels: create, join by ID, post and read', async () => {
@@ -237,7 +256,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await sees(bob.page, 'Alice posts too');
     const read = await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'read', channel);
     assert.deepEqual(read.messages.map((m: any) => m.text), ['Bob posts in #general', 'Alice posts too']);
-    await shot(alice, '08-channel');
+    await shot(alice, '09-channel');
   });
 
   it('a sessionctl key file imports into a browser, and its history follows', async () => {
@@ -257,12 +276,13 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
       assert.equal(await text(page, 'full-id'), carolId);
       await page.keyboard.press('Escape');
       // The session Alice started with Carol shows up from the chain.
-      await page.locator('[data-testid^="thread-"]').first().click();
+      await page.getByTestId(`thread-${withCarol}`).click();
       await sees(page, 'Hello Carol, from the browser');
       await sees(page, 'Hello Alice, from the terminal');
       await shot(carol, '01-imported');
     } finally {
       await carol.ctx.close();
+      rmSync(carol.dir, { recursive: true, force: true });
     }
   });
 
@@ -273,7 +293,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await page.getByTestId('unlock-passphrase').fill('not the passphrase');
     await page.getByTestId('unlock-form-submit').click();
     await page.getByTestId('unlock-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
-    await shot(alice, '09-wrong-passphrase');
+    await shot(alice, '10-wrong-passphrase');
     await page.getByTestId('unlock-passphrase').fill(pass.alice);
     await page.getByTestId('unlock-form-submit').click();
     await page.getByTestId('main').waitFor();
@@ -286,6 +306,6 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await sees(page, 'Hi Bob, this is Alice');
     await sees(page, 'Hi Alice! Bob here.');
     await sees(page, 'Second message');
-    await shot(alice, '10-offline-history');
+    await shot(alice, '11-offline-history');
   });
 });

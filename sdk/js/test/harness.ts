@@ -20,6 +20,7 @@ export function binaries(): Promise<string> {
     const dir = process.env.SESSION_BIN_DIR;
     if (dir) return dir;
     const out = mkdtempSync(join(tmpdir(), 'sessionvm-bin-'));
+    process.once('exit', () => rmSync(out, { recursive: true, force: true }));
     const go = process.env.GO ?? 'go';
     await run(go, ['build', '-o', out, './cmd/sessiond', './cmd/sessionctl'], { cwd: repoRoot, maxBuffer: 16 << 20 });
     return out;

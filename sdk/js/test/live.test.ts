@@ -1,7 +1,7 @@
 // The SDK and the Go client (sessionctl) talk through a real sessiond, in
 // both directions: key files, sessions, messages, channels.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -39,6 +39,7 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
   });
   after(async () => {
     await node?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a key file made by sessionctl opens in the SDK', async () => {
