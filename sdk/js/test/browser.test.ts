@@ -233,6 +233,14 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', group);
     assert.deepEqual(read.messages.map((m: any) => m.text), ['Hello both of you', 'Carol to the group', 'Bob to the group']);
     await shot(alice, '08-group');
+    // Alice closes it; Bob, sending, learns it is closed.
+    alice.page.once('dialog', (d) => void d.accept());
+    await alice.page.getByTestId('close-session').click();
+    await alice.page.getByTestId('closed').waitFor();
+    await bob.page.getByTestId('composer').fill('too late');
+    await bob.page.getByTestId('send').click();
+    await bob.page.getByTestId('send-error').filter({ hasText: 'closed' }).waitFor();
+    await bob.page.getByTestId('closed').waitFor();
   });
 
   it('channels: create, join by ID, post and read', async () => {

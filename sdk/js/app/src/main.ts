@@ -19,6 +19,7 @@ import {
   TransportError,
   WrongPassphraseError,
   isID,
+  NotParticipantError,
 } from '../../src/index.js';
 import { clear, formatTime, h, shortId } from './dom.js';
 import { Messenger, type Thread, UserError } from './messenger.js';
@@ -34,6 +35,7 @@ function describe(e: unknown): string {
   if (e instanceof UserError) return e.message;
   if (e instanceof WrongPassphraseError) return 'Wrong passphrase.';
   if (e instanceof TransportError) return `Cannot reach the node at ${client.url}. Is sessiond running?`;
+  if (e instanceof NotParticipantError) return 'You are not a participant (or no longer a member) here.';
   if (e instanceof StorageUnavailableError) return e.message;
   if (e instanceof SessionError) return e.message;
   return e instanceof Error ? e.message : String(e);
@@ -244,13 +246,20 @@ async function enter(identity: Identity): Promise<void> {
 }
 
 function lock(): void {
-  messenger?.stop();
+  messenger?.close();
   messenger = undefined;
   openId = undefined;
   void start();
 }
 
 let composer: HTMLTextAreaElement | undefined;
+/** The last error of the open thread's actions, kept across re-renders. */
+let threadError = '';
+
+function showThreadError(e: unknown): void {
+  threadError = describe(e);
+  render();
+}
 let composerFor: string | undefined;
 
 function render(): void {
@@ -368,6 +377,7 @@ function tabButton(t: Tab, label: string): HTMLElement {
 
 function openThread(id: string | undefined): void {
   openId = id;
+  threadError = '';
   composer = undefined;
   messenger?.setOpen(id);
   render();
@@ -463,7 +473,7 @@ function threadView(m: Messenger, id: string): HTMLElement {
     });
   }
   const c = composer;
-  const err = h('p', { class: 'error', role: 'alert', testid: 'send-error' });
+  const err = h('p', { class: 'error', role: 'alert', testid: 'send-error' }, threadError);
   const sendButton = h('button', {
     class: 'primary',
     testid: 'send',
@@ -471,16 +481,32 @@ function threadView(m: Messenger, id: string): HTMLElement {
       const text = c.value;
       if (!text.trim()) return;
       c.value = '';
+      threadError = '';
       try {
         await m.send(id, text);
       } catch (e) {
         c.value = text;
-        const shown = root.querySelector('[data-testid="send-error"]');
-        if (shown) shown.textContent = describe(e);
+        showThreadError(e);
       }
     },
   }, 'Send');
   const who = t.kind === 'session' ? t.participants.map((p) => m.nameOf(p)).join(', ') : `channel ${t.id}`;
+  const closed = t.kind === 'session' && t.closed;
+  const action = async (f: () => Promise<void>) => {
+    try {
+      await f();
+    } catch (e) {
+      showThreadError(e);
+    }
+  };
+  const manage =
+    t.kind === 'session'
+      ? closed
+        ? h('span', { class: 'small', testid: 'closed' }, 'closed')
+        : h('button', { class: 'link small', testid: 'close-session', onclick: () => confirm('Close this session for everyone?') && action(() => m.closeSession(id)) }, 'Close')
+      : t.owner === m.me
+        ? null
+        : h('button', { class: 'link small', testid: 'leave-channel', onclick: () => confirm('Leave this channel?') && action(async () => { await m.leaveChannel(id); openThread(undefined); }) }, 'Leave');
   const strangers = t.kind === 'session' ? t.participants.filter((p) => p !== m.me && !m.state.contacts.some((c) => c.sessionId === p)) : [];
   const addButtons = strangers.map((p) =>
     h('button', {
@@ -493,18 +519,18 @@ function threadView(m: Messenger, id: string): HTMLElement {
         try {
           await m.addContact(p, name);
         } catch (e) {
-          const shown = root.querySelector('[data-testid="send-error"]');
-          if (shown) shown.textContent = describe(e);
+          showThreadError(e);
         }
       },
     }, `Add ${shortId(p)} to contacts`));
   return h('section', { class: 'thread', testid: 'thread' },
     h('div', { class: 'thread-head' },
       h('button', { class: 'link back', testid: 'back', onclick: () => openThread(undefined) }, '‹ Back'),
-      h('div', {}, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), ...addButtons),
+      h('div', { class: 'grow' }, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), ...addButtons),
+      manage,
     ),
     list,
-    h('div', { class: 'composer' }, c, sendButton),
+    closed ? h('p', { class: 'composer small' }, 'This session is closed.') : h('div', { class: 'composer' }, c, sendButton),
     err,
   );
 }

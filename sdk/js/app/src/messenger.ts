@@ -15,6 +15,7 @@ import {
   UnknownChannelError,
   utf8,
   openMessage,
+  SessionClosedError,
 } from '../../src/index.js';
 import type { SecureStore } from './vault.js';
 
@@ -32,6 +33,8 @@ export interface Conversation {
   unread: number;
   lastTs: number;
   preview: string;
+  /** Closed by a participant (or found closed or expired when sending). */
+  closed?: boolean;
 }
 
 export interface ChannelInfo {
@@ -302,6 +305,35 @@ export class Messenger extends EventTarget {
     return id;
   }
 
+  /** Closes a session for every participant (closeSession). */
+  async closeSession(id: string): Promise<void> {
+    const c = this.state.conversations[id];
+    if (!c) return;
+    const r = await this.client.closeSession(this.identity, id);
+    await this.client.waitAccepted(r.txID);
+    c.closed = true;
+    await this.save();
+    this.changed();
+  }
+
+  /** Leaves a channel (not its owner: the chain refuses that) and drops it from the list. */
+  async leaveChannel(id: string): Promise<void> {
+    const ch = this.state.channels[id];
+    if (!ch) return;
+    if (ch.owner === this.me) throw new UserError('The owner cannot leave its channel.');
+    const r = await this.client.leaveChannel(this.identity, id);
+    await this.client.waitAccepted(r.txID);
+    delete this.state.channels[id];
+    await this.save();
+    this.changed();
+  }
+
+  /** Wipes the storage key from memory. */
+  close(): void {
+    this.stop();
+    this.store.close();
+  }
+
   // --- sending ------------------------------------------------------------------
 
   async send(target: string, text: string): Promise<void> {
@@ -320,6 +352,13 @@ export class Messenger extends EventTarget {
           : await this.client.postSealed(this.identity, target, utf8(text));
       await this.client.waitAccepted(r.txID);
       await this.syncThread(t);
+    } catch (e) {
+      if (e instanceof SessionClosedError && t.kind === 'session') {
+        t.closed = true;
+        await this.save();
+        throw new UserError('This session is closed or has expired: start a new one.');
+      }
+      throw e;
     } finally {
       const l = this.pending.get(target) ?? [];
       l.splice(l.indexOf(item), 1);
@@ -338,6 +377,17 @@ export class Messenger extends EventTarget {
     }
     this.changed();
     if (t) void this.syncThread(t).catch((e) => this.noteError(e));
+    if (t?.kind === 'session' && !t.closed) void this.refreshStatus(t).catch((e) => this.noteError(e));
+  }
+
+  /** Learns whether a session was closed or expired since. */
+  private async refreshStatus(c: Conversation): Promise<void> {
+    const s = await this.client.session(c.id);
+    if (s.status !== 'active') {
+      c.closed = true;
+      await this.save();
+      this.changed();
+    }
   }
 
   private async openOne(t: Thread, m: Message): Promise<HistoryItem> {
