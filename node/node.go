@@ -36,6 +36,18 @@
 // a transaction reported pending is not lost), then shuts the VM down,
 // which syncs and closes the database. On the next Start the VM resumes
 // from its last accepted block with all history.
+//
+// # Disk space
+//
+// The node watches the free space of the filesystem that holds db/ with a
+// vm.DiskGuard keeping vm.BadgerReserve free (at least the VM config's
+// diskReserveBytes). Below it the node refuses new transactions
+// (vm.ErrDiskFull, JSON-RPC code -32015), stops building blocks, reports
+// why in the health report (/health answers 503), keeps serving reads, and
+// resumes by itself when space returns. An Accept that fails with
+// vm.ErrDiskFull or ENOSPC leaves the block verified and the state
+// untouched; the loop retries that same block until it is accepted. Any
+// other Accept failure stops the node (Err).
 package node
 
 import (
@@ -49,10 +61,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/luxfi/database"
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/node/webui"
@@ -108,6 +122,9 @@ type Config struct {
 	// DisableWebUI turns off the web messenger served at / (package
 	// node/webui).
 	DisableWebUI bool
+	// WrapDB, when set, wraps the opened database before the VM gets it
+	// (tests: fault injection).
+	WrapDB func(database.Database) database.Database
 }
 
 // Node is a running standalone node.
@@ -124,6 +141,11 @@ type Node struct {
 	loopCancel context.CancelFunc
 	loopDone   chan struct{}
 	httpDone   chan struct{}
+
+	// pendingAccept is a verified block whose Accept failed for lack of
+	// disk space; the loop accepts it before building anything else.
+	pendingAccept *vm.Block
+	diskLow       bool // the last round was refused for lack of disk space
 
 	errOnce sync.Once
 	errCh   chan error // receives the first fatal error, then is closed
@@ -168,9 +190,17 @@ func Start(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w (is another sessiond using %s?)", err, cfg.DataDir)
 	}
+	if cfg.WrapDB != nil {
+		db = cfg.WrapDB(db)
+	}
 	var opts []vm.Option
 	if cfg.Handler != nil {
 		opts = append(opts, vm.WithHandler(cfg.Handler))
+	}
+	if guard, gerr := vm.NewDiskGuard(dbDir, vm.BadgerReserve(dbDir), true); gerr == nil {
+		opts = append(opts, vm.WithDiskGuard(guard))
+	} else {
+		log.Warn("free disk space is not watched", "error", gerr)
 	}
 	v := vm.New(append(opts, cfg.VMOptions...)...)
 	ctx := context.Background()
@@ -326,7 +356,9 @@ func (n *Node) loop(ctx context.Context) {
 	defer close(n.loopDone)
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		if _, err := n.vm.WaitForEvent(ctx); err != nil {
+		if n.pendingAccept != nil {
+			// A block waits for disk space: no new block before it.
+		} else if _, err := n.vm.WaitForEvent(ctx); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -337,7 +369,7 @@ func (n *Node) loop(ctx context.Context) {
 			backoff = n.sleep(ctx, backoff)
 			continue
 		}
-		if n.cfg.BuildDelay > 0 {
+		if n.cfg.BuildDelay > 0 && n.pendingAccept == nil {
 			t := time.NewTimer(n.cfg.BuildDelay)
 			select {
 			case <-t.C:
@@ -348,9 +380,19 @@ func (n *Node) loop(ctx context.Context) {
 		switch _, err := n.round(); {
 		case err == nil, errors.Is(err, vm.ErrNoPendingTxs):
 			backoff = 0
+			if n.diskLow {
+				n.diskLow = false
+				n.log.Info("disk space recovered: building blocks again")
+			}
 		case errors.Is(err, errFatal):
 			n.fail(err)
 			return
+		case isDiskFull(err):
+			if !n.diskLow {
+				n.diskLow = true
+				n.log.Warn("disk space low: blocks wait until space is freed", "error", err)
+			}
+			backoff = n.sleep(ctx, backoff)
 		default:
 			n.metrics.buildErrors.Inc()
 			n.log.Warn("block round failed", "error", err)
@@ -399,29 +441,46 @@ func (n *Node) sleep(ctx context.Context, backoff time.Duration) time.Duration {
 
 var errFatal = errors.New("node: block accept failed")
 
-// round builds, verifies and accepts one block. It returns
-// vm.ErrNoPendingTxs when there was nothing to build, and an error wrapping
-// errFatal when a verified block could not be accepted.
+// isDiskFull reports an error that more free disk space would cure.
+func isDiskFull(err error) bool {
+	return errors.Is(err, vm.ErrDiskFull) || errors.Is(err, syscall.ENOSPC)
+}
+
+// round builds, verifies and accepts one block, or accepts again the block
+// whose Accept failed for lack of disk space. It returns vm.ErrNoPendingTxs
+// when there was nothing to build, an error for which isDiskFull holds
+// when building or accepting must wait for space (the block is then kept
+// for the next round), and an error wrapping errFatal when a verified block
+// could not be accepted for another reason.
 func (n *Node) round() (*vm.Block, error) {
 	ctx := context.Background()
 	t0 := time.Now()
-	sb, err := n.vm.BuildBlock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b, ok := sb.(*vm.Block)
-	if !ok {
-		return nil, fmt.Errorf("node: BuildBlock returned %T", sb)
+	b := n.pendingAccept
+	if b == nil {
+		sb, err := n.vm.BuildBlock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if b, ok = sb.(*vm.Block); !ok {
+			return nil, fmt.Errorf("node: BuildBlock returned %T", sb)
+		}
 	}
 	t1 := time.Now()
 	if err := b.Verify(ctx); err != nil {
 		_ = b.Reject(ctx)
+		n.pendingAccept = nil
 		return nil, fmt.Errorf("node: verifying built block %s: %w", b.ID(), err)
 	}
 	t2 := time.Now()
 	if err := b.Accept(ctx); err != nil {
+		if isDiskFull(err) {
+			n.pendingAccept = b
+			return nil, fmt.Errorf("node: block %s at height %d waits for disk space: %w", b.ID(), b.Height(), err)
+		}
 		return nil, fmt.Errorf("%w: block %s at height %d: %w", errFatal, b.ID(), b.Height(), err)
 	}
+	n.pendingAccept = nil
 	t3 := time.Now()
 	if err := n.vm.SetPreference(ctx, b.ID()); err != nil {
 		return nil, fmt.Errorf("%w: preferring accepted block %s: %w", errFatal, b.ID(), err)

@@ -117,8 +117,10 @@ func TestDocs(t *testing.T) {
 		t.Errorf("docs/api.md lists %d codes, the package has %d", len(codes), len(codeNames))
 	}
 
-	// The chain the examples run against.
-	e := newEnv(t)
+	// The chain the examples run against, watching free disk space as a
+	// node does (a small reserve, so the machine's disk does not matter).
+	nodeCfg, _ := json.Marshal(map[string]any{"diskPath": t.TempDir(), "diskReserveBytes": 1 << 20})
+	e := newEnvWith(t, envOpts{nodeConfig: string(nodeCfg)})
 	ctx := context.Background()
 	c := e.client
 	alice, bob, carol := e.alice, e.bob, e.carol

@@ -39,6 +39,7 @@ const (
 	CodeAlreadyExists   ErrorCode = -32012 // identity already registered, already a member, ...
 	CodeInvalidTx       ErrorCode = -32013 // any other refusal of the transaction
 	CodeUnavailable     ErrorCode = -32014 // the VM is not initialized or is shutting down
+	CodeDiskFull        ErrorCode = -32020 // the node's disk is too full to take transactions: retry later
 )
 
 var codeNames = map[ErrorCode]string{
@@ -61,6 +62,7 @@ var codeNames = map[ErrorCode]string{
 	CodeAlreadyExists:   "already exists",
 	CodeInvalidTx:       "invalid transaction",
 	CodeUnavailable:     "unavailable",
+	CodeDiskFull:        "disk full",
 }
 
 // String returns the short name of the code ("unknown session").
@@ -114,6 +116,7 @@ var (
 	ErrAlreadyExists   = &Error{Code: CodeAlreadyExists, Message: "already exists"}
 	ErrInvalidTx       = &Error{Code: CodeInvalidTx, Message: "invalid transaction"}
 	ErrUnavailable     = &Error{Code: CodeUnavailable, Message: "unavailable"}
+	ErrDiskFull        = &Error{Code: CodeDiskFull, Message: "disk full"}
 )
 
 // CodeOf returns the code of an *Error in err's chain, and false when there
@@ -149,9 +152,12 @@ func IsNotFound(err error) bool {
 func IsInvalidParams(err error) bool { return hasCode(err, CodeInvalidParams) }
 
 // IsRetryable reports an error after which the same request may succeed
-// later: a full mempool or an unavailable node. (A bad nonce needs a
-// re-signed transaction; the Client's signing helpers do that themselves.)
-func IsRetryable(err error) bool { return hasCode(err, CodeMempoolFull, CodeUnavailable) }
+// later: a full mempool, an unavailable node, or a node whose disk is too
+// full. (A bad nonce needs a re-signed transaction; the Client's signing
+// helpers do that themselves.)
+func IsRetryable(err error) bool {
+	return hasCode(err, CodeMempoolFull, CodeUnavailable, CodeDiskFull)
+}
 
 // IsRefused reports that the chain refused a transaction (any code from
 // unknown identity to invalid transaction).
@@ -178,6 +184,8 @@ func toError(err error) *Error {
 	switch {
 	case errors.Is(err, vm.ErrNotInitialized), errors.Is(err, vm.ErrShutdown):
 		code = CodeUnavailable
+	case errors.Is(err, vm.ErrDiskFull):
+		code = CodeDiskFull
 	case errors.Is(err, mempool.ErrFull), errors.Is(err, mempool.ErrAuthorLimit):
 		code = CodeMempoolFull
 	case errors.Is(err, mempool.ErrDuplicate), errors.Is(err, vm.ErrAlreadyAccepted):

@@ -282,6 +282,7 @@ func TestToError(t *testing.T) {
 	}{
 		{vm.ErrNotInitialized, CodeUnavailable},
 		{vm.ErrShutdown, CodeUnavailable},
+		{vm.ErrDiskFull, CodeDiskFull},
 		{mempool.ErrFull, CodeMempoolFull},
 		{mempool.ErrAuthorLimit, CodeMempoolFull},
 		{mempool.ErrDuplicate, CodeDuplicateTx},

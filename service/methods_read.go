@@ -299,6 +299,13 @@ func (s *rpcService) Health(r *http.Request, _ *EmptyArgs, reply *HealthReply) e
 			MempoolBytes:       hr.MempoolBytes,
 			Database:           hr.Database,
 			SignaturesVerified: hr.SignaturesVerified,
+			DiskNote:           hr.DiskNote,
+		}
+		if d := hr.Disk; d != nil {
+			reply.Disk = &DiskReply{
+				Path: d.Path, FreeBytes: d.FreeBytes, ReserveBytes: d.ReserveBytes, AdmitBytes: d.AdmitBytes,
+				Admitting: d.Admitting, Committing: d.Committing, Error: d.Error,
+			}
 		}
 	}
 	reply.Healthy = err == nil && reply.Healthy

@@ -198,6 +198,24 @@ type HealthReply struct {
 	MempoolBytes       int    `json:"mempoolBytes"`
 	Database           string `json:"database,omitempty"`
 	SignaturesVerified uint64 `json:"signaturesVerified"`
+	// Disk is the free space of the database's filesystem (absent when
+	// the node does not watch it; DiskNote then says why).
+	Disk     *DiskReply `json:"disk,omitempty"`
+	DiskNote string     `json:"diskNote,omitempty"`
+}
+
+// DiskReply is the free space of the filesystem holding the node's
+// database (vm.DiskReport). Below admitBytes the node refuses transactions
+// of the largest size with CodeDiskFull (admitting is false); below
+// reserveBytes it also stops building blocks (committing is false).
+type DiskReply struct {
+	Path         string `json:"path"`
+	FreeBytes    uint64 `json:"freeBytes"`
+	ReserveBytes uint64 `json:"reserveBytes"`
+	AdmitBytes   uint64 `json:"admitBytes"`
+	Admitting    bool   `json:"admitting"`
+	Committing   bool   `json:"committing"`
+	Error        string `json:"error,omitempty"`
 }
 
 // ConfigReply is what a client needs to build transactions: the chain ID,

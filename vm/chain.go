@@ -122,6 +122,7 @@ type chain struct {
 	verifier *verifier
 	clock    func() time.Time
 	hooks    poolHooks
+	disk     *DiskGuard // nil: free space is not watched
 
 	closed       bool // set by Shutdown; every operation then fails
 	lastAccepted *Block
@@ -131,8 +132,9 @@ type chain struct {
 
 	acceptedBlocks uint64
 	acceptedTxs    atomic.Uint64
-	nProcessing    atomic.Int64 // len(processing)
-	onAccept       func(*Block) // after hooks; for notification
+	commitErr      atomic.Pointer[error] // the last failed Accept's error, nil after a success
+	nProcessing    atomic.Int64          // len(processing)
+	onAccept       func(*Block)          // after hooks; for notification
 }
 
 func (c *chain) execContext(height uint64, ts int64) execute.Context {
@@ -259,16 +261,27 @@ func (c *chain) addVerified(b, parent *Block, overlay *versiondb.Database) {
 	c.hooks.blockVerified(b)
 }
 
+// accept commits b. Until the batch is written nothing changes, in memory
+// or on disk: an error before or from the write (a full disk, a failing
+// database) leaves b verified and undecided, and accepting it again later
+// redoes the whole commit.
 func (c *chain) accept(b *Block) error {
+	err := c.commit(b)
+	if err != nil && !errors.Is(err, ErrShutdown) && !errors.Is(err, ErrAlreadyDecided) {
+		c.commitErr.Store(&err)
+	}
+	return err
+}
+
+func (c *chain) commit(b *Block) error {
 	if c.closed {
 		return ErrShutdown
 	}
-	if k := c.canonical(b); k != b {
-		b.status = choices.Accepted
-		b = k
-	}
+	alias := b // another object parsed from the same bytes
+	b = c.canonical(b)
 	switch {
 	case b.status == choices.Accepted:
+		alias.status = choices.Accepted
 		return nil
 	case b.status == choices.Rejected:
 		return ErrAlreadyDecided
@@ -277,7 +290,14 @@ func (c *chain) accept(b *Block) error {
 	case b.Block.ParentID != c.lastAccepted.ID():
 		return fmt.Errorf("%w: parent %s, last accepted %s", ErrAcceptOutOfOrder, b.Block.ParentID, c.lastAccepted.ID())
 	}
-	// The parent's overlay was committed when it was accepted: read the base.
+	if c.disk != nil && c.disk.gateCommits {
+		if err := c.disk.commit(); err != nil {
+			return fmt.Errorf("accepting block %s: %w", b.ID(), err)
+		}
+	}
+	// The parent's overlay was committed when it was accepted: read the
+	// base. (SetDatabase also gives the overlay a fresh batch, so a retry
+	// after a failed write starts from an empty one.)
 	if err := b.overlay.SetDatabase(c.cache); err != nil {
 		return err
 	}
@@ -292,20 +312,24 @@ func (c *chain) accept(b *Block) error {
 		txIDs[i] = t.ID()
 	}
 	if err := state.WriteAccepted(batch, b.ID(), b.Block.Height, b.Bytes(), txIDs); err != nil {
-		return err
+		return fmt.Errorf("committing block %s: %w", b.ID(), err)
 	}
 	if err := batch.Write(); err != nil {
 		return fmt.Errorf("committing block %s: %w", b.ID(), err)
 	}
-	if err := c.cache.apply(batch); err != nil {
-		return err
+	if c.disk != nil {
+		c.disk.written()
 	}
+	// Written. From here on nothing may fail, or memory and disk would
+	// disagree: the cache's writer never fails, and SetDatabase fails only
+	// on an aborted overlay, which a child that has one is not.
+	c.commitErr.Store(nil)
+	alias.status = choices.Accepted
+	_ = c.cache.apply(batch)
 	b.overlay.Abort()
 	for _, child := range b.children {
 		if child.overlay != nil {
-			if err := child.overlay.SetDatabase(c.cache); err != nil {
-				return err
-			}
+			_ = child.overlay.SetDatabase(c.cache)
 		}
 	}
 	b.status = choices.Accepted
@@ -356,6 +380,11 @@ func (c *chain) reject(b *Block) error {
 func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error)) (*Block, error) {
 	if c.closed {
 		return nil, ErrShutdown
+	}
+	if c.disk != nil {
+		if err := c.disk.commit(); err != nil {
+			return nil, err
+		}
 	}
 	parent, ok := c.processing[c.preferred]
 	var parentDB database.Database

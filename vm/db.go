@@ -20,6 +20,10 @@ type DBOptions struct {
 	CacheBytes int64
 }
 
+// dbMemTableSize is the memtable size of OpenDB (BadgerReserve counts one
+// memtable flush).
+const dbMemTableSize = 64 << 20
+
 // OpenDB opens (creating it if needed) the on-disk chain database in dir:
 // BadgerDB, through github.com/luxfi/database/badgerdb. Pass the result to
 // Initialize; the VM closes it at Shutdown.
@@ -45,7 +49,7 @@ func OpenDB(dir string, opts DBOptions) (database.Database, error) {
 		"syncWrites":     opts.SyncWrites,
 		"numCompactors":  2,
 		"numMemtables":   3,
-		"memTableSize":   64 << 20,
+		"memTableSize":   dbMemTableSize,
 		"blockCacheSize": cache,
 		"indexCacheSize": cache / 2,
 		// Values above 1 KiB (transactions, ciphertexts, blocks) go to the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	smblock "github.com/luxfi/consensus/engine/chain/block"
 	"github.com/luxfi/database"
@@ -99,6 +100,11 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	}
 	if err := p.mempool.CheckRoom(t); err != nil {
 		return err
+	}
+	if c.disk != nil {
+		if err := c.disk.admit(p.mempool.Bytes(), t.Size()); err != nil {
+			return err
+		}
 	}
 	base := state.New(c.cache)
 	// The expensive part, outside every lock, so concurrent submissions
@@ -254,13 +260,31 @@ func (p *pool) hasBuildable() bool {
 	return p.mempool.Any(func(t *tx.Tx) bool { return p.inFlight[t.ID()] == 0 && !p.parked[t.ID()] })
 }
 
-// waitForWork blocks until a transaction could go into a new block.
+// diskRecheck is how often waitForWork looks at the free space again while
+// pending transactions wait for it.
+const diskRecheck = time.Second
+
+// waitForWork blocks until a transaction could go into a new block: one is
+// pending in no processing block, and the disk has room for a block.
 func (p *pool) waitForWork(ctx context.Context, done <-chan struct{}) error {
 	for {
 		p.mu.Lock()
 		if p.hasBuildable() {
 			p.mu.Unlock()
-			return nil
+			if p.chain.disk == nil || p.chain.disk.commit() == nil {
+				return nil
+			}
+			t := time.NewTimer(diskRecheck)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-done:
+				t.Stop()
+				return ErrShutdown
+			}
 		}
 		wake := p.wake
 		p.waiters++

@@ -98,6 +98,15 @@ type NodeConfig struct {
 	MempoolTxs          int `json:"mempoolTxs"`
 	MempoolBytes        int `json:"mempoolBytes"`
 	MaxPendingPerAuthor int `json:"maxPendingPerAuthor"`
+	// DiskPath is a directory on the filesystem that holds the chain's
+	// database, whose free space the VM watches (see DiskGuard). Default:
+	// the chain data directory of the chain context (inside a Lux node);
+	// the standalone node watches its own database directory.
+	DiskPath string `json:"diskPath,omitempty"`
+	// DiskReserveBytes is the free space kept on that filesystem. Default:
+	// DefaultPluginDiskReserve inside a Lux node; the standalone node keeps
+	// BadgerReserve of its database and takes this as a lower bound.
+	DiskReserveBytes int `json:"diskReserveBytes,omitempty"`
 }
 
 // ParseNodeConfig parses configBytes (empty means defaults).
@@ -111,12 +120,20 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		return c, nil
 	}
 	var raw struct {
-		MempoolTxs          *int `json:"mempoolTxs"`
-		MempoolBytes        *int `json:"mempoolBytes"`
-		MaxPendingPerAuthor *int `json:"maxPendingPerAuthor"`
+		MempoolTxs          *int    `json:"mempoolTxs"`
+		MempoolBytes        *int    `json:"mempoolBytes"`
+		MaxPendingPerAuthor *int    `json:"maxPendingPerAuthor"`
+		DiskPath            *string `json:"diskPath"`
+		DiskReserveBytes    *int    `json:"diskReserveBytes"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
+	}
+	if raw.DiskPath != nil {
+		if *raw.DiskPath == "" {
+			return c, fmt.Errorf("%w: diskPath must not be empty", ErrBadNodeConfig)
+		}
+		c.DiskPath = *raw.DiskPath
 	}
 	for _, f := range []struct {
 		name string
@@ -127,6 +144,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		{"mempoolTxs", raw.MempoolTxs, &c.MempoolTxs, 1 << 22},
 		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1 << 34},
 		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1 << 22},
+		{"diskReserveBytes", raw.DiskReserveBytes, &c.DiskReserveBytes, 1 << 50},
 	} {
 		if f.src == nil {
 			continue
@@ -156,10 +174,18 @@ func WithHandler(f func(API) (http.Handler, error)) Option {
 	return func(v *VM) { v.handlerFactory = f }
 }
 
+// WithDiskGuard makes the VM watch free disk space with g (see DiskGuard).
+// Without it, a VM whose chain context names a chain data directory (a Lux
+// node's) watches that directory's filesystem, and one without watches
+// nothing.
+func WithDiskGuard(g *DiskGuard) Option { return func(v *VM) { v.disk = g } }
+
 // VM is the SessionVM chain VM. The zero value is ready for Initialize.
 type VM struct {
 	clock          func() time.Time
 	handlerFactory func(API) (http.Handler, error)
+	disk           *DiskGuard
+	diskNote       string // why free space is not watched, when it is not
 
 	initialized bool
 	db          database.Database
@@ -263,6 +289,9 @@ func (v *VM) Initialize(
 	if v.clock == nil {
 		v.clock = time.Now
 	}
+	if err := v.setupDiskGuard(chainCtx, nodeCfg); err != nil {
+		return err
+	}
 
 	v.db, v.chainID, v.genesis, v.nodeCfg = db, chainID, g, nodeCfg
 	v.verifier = newVerifier()
@@ -277,6 +306,7 @@ func (v *VM) Initialize(
 		cache:      newBaseCache(db),
 		processing: make(map[ids.ID]*Block),
 		onAccept:   v.accepted,
+		disk:       v.disk,
 	}
 	last, err := v.loadOrApplyGenesis()
 	if err != nil {
@@ -510,10 +540,16 @@ type HealthReport struct {
 	Database         string `json:"database"`
 	// Signatures actually verified since start (cache misses).
 	SignaturesVerified uint64 `json:"signaturesVerified"`
+	// Disk is the free space of the database's filesystem; nil when it is
+	// not watched (DiskNote says why).
+	Disk     *DiskReport `json:"disk,omitempty"`
+	DiskNote string      `json:"diskNote,omitempty"`
 }
 
 // HealthCheck implements block.ChainVM with real figures; it returns an
-// error (and Healthy false) when the database fails its check.
+// error (and Healthy false) when the database fails its check or when free
+// disk space is too low to admit transactions or commit blocks (the error
+// wraps ErrDiskFull and says how much is free and needed).
 func (v *VM) HealthCheck(ctx context.Context) (interface{}, error) {
 	if err := v.ready(); err != nil {
 		return HealthReport{}, err
@@ -529,11 +565,25 @@ func (v *VM) HealthCheck(ctx context.Context) (interface{}, error) {
 	r.MempoolTxs = v.pool.mempool.Len()
 	r.MempoolBytes = v.pool.mempool.Bytes()
 	r.SignaturesVerified = v.verifier.verified.Load()
+	r.DiskNote = v.diskNote
+	var diskErr error
+	if v.disk != nil {
+		var d DiskReport
+		d, diskErr = v.disk.Report(r.MempoolBytes)
+		r.Disk = &d
+	}
 	if _, err := v.db.HealthCheck(ctx); err != nil {
 		r.Database = err.Error()
 		return r, fmt.Errorf("vm: database unhealthy: %w", err)
 	}
 	r.Database = "ok"
+	if p := v.chain.commitErr.Load(); p != nil {
+		r.Database = "a block could not be committed: " + (*p).Error()
+		return r, fmt.Errorf("vm: accepting a block failed (it stays verified; Accept may be retried): %w", *p)
+	}
+	if diskErr != nil {
+		return r, fmt.Errorf("vm: %w", diskErr)
+	}
 	r.Healthy = true
 	return r, nil
 }
