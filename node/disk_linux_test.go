@@ -176,6 +176,9 @@ func TestDiskFillTmpfs(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || raw["disk"] == nil {
 		t.Fatalf("/health: HTTP %d %v", resp.StatusCode, raw)
 	}
+	if m := scrape(t, n); m["sessiond_disk_admitting"] != 0 || m["sessiond_disk_free_bytes"] == 0 || m["sessiond_disk_reserve_bytes"] != float64(reserve) {
+		t.Fatalf("disk metrics while full: admitting %v, free %v, reserve %v", m["sessiond_disk_admitting"], m["sessiond_disk_free_bytes"], m["sessiond_disk_reserve_bytes"])
+	}
 	msgs, err := c.Messages(ctx, session, 0, 10)
 	if err != nil || len(msgs.Messages) != 10 {
 		t.Fatalf("reads while full: %v", err)

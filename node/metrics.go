@@ -27,7 +27,7 @@ type metrics struct {
 // Metric names are prefixed with this namespace.
 const metricsNamespace = "sessiond"
 
-func newMetrics(api vm.API, log *slog.Logger) *metrics {
+func newMetrics(api vm.API, disk *vm.DiskGuard, log *slog.Logger) *metrics {
 	reg := prometheus.NewRegistry()
 	// Block phases range from ~100µs (an empty prune) to seconds (a full
 	// block of cold signatures on a loaded machine).
@@ -72,7 +72,7 @@ func newMetrics(api vm.API, log *slog.Logger) *metrics {
 		}),
 	}
 	reg.MustRegister(m.blocks, m.txs, m.messages, m.buildErrors, m.blockTxs, m.build, m.verify, m.accept,
-		&statusCollector{api: api, log: log},
+		&statusCollector{api: api, disk: disk, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -82,8 +82,9 @@ func newMetrics(api vm.API, log *slog.Logger) *metrics {
 // statusCollector reports the VM's Status at scrape time, read once per
 // scrape.
 type statusCollector struct {
-	api vm.API
-	log *slog.Logger
+	api  vm.API
+	disk *vm.DiskGuard // nil: free space is not watched
+	log  *slog.Logger
 }
 
 var (
@@ -107,11 +108,18 @@ var (
 		"Messages in the chain state (not yet pruned).", nil, nil)
 	descMessagesTotal = prometheus.NewDesc(metricsNamespace+"_messages_total",
 		"Messages ever accepted on the chain, pruned ones included.", nil, nil)
+	descDiskFree = prometheus.NewDesc(metricsNamespace+"_disk_free_bytes",
+		"Free space of the filesystem holding the database.", nil, nil)
+	descDiskReserve = prometheus.NewDesc(metricsNamespace+"_disk_reserve_bytes",
+		"Free space the node keeps for block commits and database maintenance.", nil, nil)
+	descDiskAdmitting = prometheus.NewDesc(metricsNamespace+"_disk_admitting",
+		"1 while free space admits a transaction of the largest size, 0 while transactions are refused for lack of space.", nil, nil)
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descLastAcceptedTime, descMempoolTxs, descMempoolBytes,
-		descProcessing, descIdentities, descSessions, descChannels, descMessagesStored, descMessagesTotal} {
+		descProcessing, descIdentities, descSessions, descChannels, descMessagesStored, descMessagesTotal,
+		descDiskFree, descDiskReserve, descDiskAdmitting} {
 		ch <- d
 	}
 }
@@ -135,4 +143,14 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descChannels, float64(s.Counts.Channels))
 	gauge(descMessagesStored, float64(s.Counts.MessagesStored))
 	ch <- prometheus.MustNewConstMetric(descMessagesTotal, prometheus.CounterValue, float64(s.Counts.MessagesTotal))
+	if c.disk != nil {
+		d, _ := c.disk.Report(s.MempoolBytes)
+		gauge(descDiskFree, float64(d.FreeBytes))
+		gauge(descDiskReserve, float64(d.ReserveBytes))
+		admitting := 0.0
+		if d.Admitting {
+			admitting = 1
+		}
+		gauge(descDiskAdmitting, admitting)
+	}
 }

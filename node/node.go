@@ -197,7 +197,8 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.Handler != nil {
 		opts = append(opts, vm.WithHandler(cfg.Handler))
 	}
-	if guard, gerr := vm.NewDiskGuard(dbDir, vm.BadgerReserve(dbDir), true); gerr == nil {
+	guard, gerr := vm.NewDiskGuard(dbDir, vm.BadgerReserve(dbDir), true)
+	if gerr == nil {
 		opts = append(opts, vm.WithDiskGuard(guard))
 	} else {
 		log.Warn("free disk space is not watched", "error", gerr)
@@ -237,7 +238,7 @@ func Start(cfg Config) (n *Node, err error) {
 		httpDone: make(chan struct{}),
 		errCh:    make(chan error, 1),
 	}
-	n.metrics = newMetrics(v, log)
+	n.metrics = newMetrics(v, guard, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", rpc)

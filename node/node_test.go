@@ -195,6 +195,7 @@ func TestNodeEndToEnd(t *testing.T) {
 		"sessiond_blocks_accepted_total":    float64(status.Height),
 		"sessiond_identities":               2,
 		"sessiond_mempool_txs":              0,
+		"sessiond_disk_admitting":           1,
 		"sessiond_block_build_errors_total": 0,
 	} {
 		if m[name] != want {
