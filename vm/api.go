@@ -21,10 +21,15 @@ type API interface {
 	// IssueTx admits signed transaction bytes into the mempool and returns
 	// the transaction ID. Refusals match the sentinels of package tx (bad
 	// signature, nonce, unknown session, ...), mempool.ErrFull,
-	// mempool.ErrAuthorLimit, mempool.ErrDuplicate or ErrAlreadyAccepted.
-	// The mempool keeps b: the caller must not modify it afterwards.
+	// mempool.ErrAuthorLimit, mempool.ErrDuplicate, ErrAlreadyAccepted or
+	// ErrDiskFull. IssueTx copies b: the caller may reuse it as soon as
+	// IssueTx returns.
 	IssueTx(b []byte) (ids.ID, error)
-	// Issue is IssueTx for a transaction the caller already parsed.
+	// Issue is IssueTx for a transaction the caller already parsed, without
+	// the copy: the mempool keeps t, so its bytes must never change. A Tx
+	// from tx.Parse or tx.Sign owns its bytes; one from tx.ParseOwned
+	// aliases the buffer it was parsed from, which the caller hands over
+	// (the JSON-RPC service does so with each request's decoded body).
 	Issue(t *tx.Tx) error
 	// TxStatus reports a transaction's fate.
 	TxStatus(id ids.ID) (TxStatus, error)

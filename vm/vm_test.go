@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/block"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -505,5 +507,62 @@ func TestNoSpinWhileParentProcessing(t *testing.T) {
 	}
 	if st, _ := n1.vm.TxStatus(mine.ID()); st.Status != TxDropped || !strings.Contains(st.Reason, "nonce") {
 		t.Fatalf("conflicting tx: %+v", st)
+	}
+}
+
+// TestIssueTxCopiesBuffer: a caller that reuses its buffer right after
+// IssueTx (here: overwrites it with another signed transaction, then with
+// garbage) changes nothing that was admitted. The accepted block stores
+// exactly the bytes whose hash IssueTx reported, and the message is the
+// one that was signed.
+func TestIssueTxCopiesBuffer(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := identity(t, 0), identity(t, 1)
+	s := e.createSession(alice, bob)
+	first := e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("the original message")})
+	second := e.signNonce(alice, first.Nonce+1, &tx.SendMessage{Session: s, Ciphertext: []byte("a different message!")})
+	if first.Size() != second.Size() {
+		t.Fatal("the test needs two transactions of one size")
+	}
+	buf := bytes.Clone(first.Bytes())
+	id, err := e.vm.IssueTx(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != first.ID() {
+		t.Fatalf("IssueTx reported %s, want %s", id, first.ID())
+	}
+	// The caller reuses the buffer: the next transaction, then garbage.
+	copy(buf, second.Bytes())
+	if id2, err := e.vm.IssueTx(buf); err != nil || id2 != second.ID() {
+		t.Fatalf("second IssueTx: %s, %v", id2, err)
+	}
+	for i := range buf {
+		buf[i] = 0xee
+	}
+	b := e.accept()
+	if len(b.Txs) != 2 || b.Txs[0].ID() != first.ID() || b.Txs[1].ID() != second.ID() {
+		t.Fatalf("block holds %d txs", len(b.Txs))
+	}
+	raw, err := state.New(e.db).GetBlock(b.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := block.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []*tx.Tx{first, second} {
+		got := stored.Txs[i]
+		if sha256.Sum256(got.Bytes()) != [32]byte(want.ID()) || !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("stored tx %d differs from the one IssueTx reported", i)
+		}
+		if st, _ := e.vm.TxStatus(want.ID()); st.Status != TxAccepted {
+			t.Fatalf("tx %d is %s", i, st.Status)
+		}
+	}
+	msgs, err := e.vm.Messages(s, 0, 10)
+	if err != nil || len(msgs) != 2 || string(msgs[0].Ciphertext) != "the original message" || string(msgs[1].Ciphertext) != "a different message!" {
+		t.Fatalf("messages %v, %v", msgs, err)
 	}
 }
