@@ -71,7 +71,7 @@ func BenchmarkVMSendMessage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nodeCfg := []byte(`{"mempoolTxs":1000000,"mempoolBytes":8589934592,"maxPendingPerAuthor":1000000}`)
+	nodeCfg := []byte(`{"mempoolTxs":1000000,"mempoolBytes":8589934592,"maxPendingPerAuthor":1000000,"maxPendingBytesPerAuthor":8589934592}`)
 	open := func() *vm.VM {
 		db, err := vm.OpenDB(b.TempDir(), vm.DBOptions{})
 		if err != nil {

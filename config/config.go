@@ -82,7 +82,24 @@ const (
 	MaxGenesisSize = 64 << 20
 )
 
-// Node-local defaults (not part of consensus): mempool bounds.
+// Node-local defaults (not part of consensus): mempool bounds. They are
+// sized against each other so that each one binds for some traffic:
+//
+//   - bytes: 256 MiB is 128 full blocks (MaxBlockSize) of backlog;
+//   - count: 65,536 of the smallest transactions (3.4 KB: a header, a
+//     32-byte payload and the 3,309-byte signature) make 224 MB, so the
+//     count binds for small transactions and the bytes for large ones;
+//   - per author, bytes: 16 MiB, 1/16 of the pool, so one author (one free
+//     identity) can never hold the whole pool: 16 authors are needed to
+//     fill it (a transaction of the largest size, 80 KiB, always fits);
+//   - per author, count: 4,096 of the smallest messages (3.4 KB) make
+//     14 MB, just under the author's bytes, so a burst of small messages
+//     meets the count and one of large messages (69 KB each: at most 243
+//     of them) meets the bytes. Before this bound, 4,096 × 69 KB (283 MB)
+//     exceeded the whole pool.
+//
+// With a full pool, a node's disk guard (package vm) needs 3 × 256 MiB free
+// above its reserve to admit more.
 const (
 	// DefaultMempoolTxs bounds the transactions waiting in a mempool.
 	DefaultMempoolTxs = 65536
@@ -91,6 +108,9 @@ const (
 	// DefaultMaxPendingPerAuthor bounds the transactions one author may
 	// have waiting in a mempool.
 	DefaultMaxPendingPerAuthor = 4096
+	// DefaultMaxPendingBytesPerAuthor bounds the bytes one author may have
+	// waiting in a mempool: DefaultMempoolBytes / 16.
+	DefaultMaxPendingBytesPerAuthor = DefaultMempoolBytes / 16
 )
 
 // ErrInvalidConfig is wrapped by every error of Parse and Validate.

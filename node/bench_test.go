@@ -52,7 +52,7 @@ func BenchmarkNodeHTTPSendMessage(b *testing.B) {
 		delay = d
 	}
 	n, err := Start(Config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", Genesis: genesis, Logger: quietLogger(), BuildDelay: delay,
-		VMConfig: []byte(`{"maxPendingPerAuthor": 65536}`)})
+		VMConfig: []byte(`{"maxPendingPerAuthor": 65536, "maxPendingBytesPerAuthor": 268435456}`)})
 	if err != nil {
 		b.Fatal(err)
 	}

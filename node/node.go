@@ -102,7 +102,9 @@ type Config struct {
 	// ChainOverrides change the built-in genesis's chain configuration.
 	ChainOverrides ChainOverrides
 	// VMConfig is the VM's node-local configuration JSON (vm.NodeConfig:
-	// mempoolTxs, mempoolBytes, maxPendingPerAuthor); empty for defaults.
+	// mempoolTxs, mempoolBytes, maxPendingPerAuthor,
+	// maxPendingBytesPerAuthor, diskReserveBytes, diskPath); empty for
+	// defaults.
 	VMConfig []byte
 	// SyncWrites makes every database commit fsync (survives power loss).
 	SyncWrites bool

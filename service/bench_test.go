@@ -24,7 +24,7 @@ func BenchmarkRPC(b *testing.B) {
 		}
 	})
 	b.Run("sendMessage", func(b *testing.B) {
-		e := newEnvWith(b, envOpts{nodeConfig: `{"mempoolTxs": 4000000, "maxPendingPerAuthor": 4000000}`})
+		e := newEnvWith(b, envOpts{nodeConfig: `{"mempoolTxs": 4000000, "maxPendingPerAuthor": 4000000, "maxPendingBytesPerAuthor": 268435456}`})
 		sess := e.session(e.alice, e.bob)
 		n0, err := e.client.Nonce(ctx, e.alice.SessionID)
 		if err != nil {

@@ -387,3 +387,38 @@ func TestBadgerReserve(t *testing.T) {
 		t.Fatalf("reserve %d, want %d + LSM %d", r, base, lsm)
 	}
 }
+
+// TestParseNodeConfig: defaults, per-author bounds that follow a smaller
+// pool, and the consistency checks.
+func TestParseNodeConfig(t *testing.T) {
+	c, err := ParseNodeConfig(nil)
+	if err != nil || c.MempoolTxs != config.DefaultMempoolTxs || c.MempoolBytes != config.DefaultMempoolBytes ||
+		c.MaxPendingPerAuthor != config.DefaultMaxPendingPerAuthor || c.MaxPendingBytesPerAuthor != config.DefaultMaxPendingBytesPerAuthor ||
+		c.DiskPath != "" || c.DiskReserveBytes != 0 {
+		t.Fatalf("defaults %+v, %v", c, err)
+	}
+	if config.DefaultMaxPendingBytesPerAuthor*16 != config.DefaultMempoolBytes {
+		t.Fatal("an author's default share is not 1/16 of the pool")
+	}
+	c, err = ParseNodeConfig([]byte(`{"mempoolTxs": 100, "mempoolBytes": 16777216, "diskPath": "/data", "diskReserveBytes": 1}`))
+	if err != nil || c.MaxPendingPerAuthor != 100 || c.MaxPendingBytesPerAuthor != 1<<20 || c.DiskPath != "/data" || c.DiskReserveBytes != 1 {
+		t.Fatalf("derived %+v, %v", c, err)
+	}
+	c, err = ParseNodeConfig([]byte(`{"mempoolBytes": 200000}`))
+	if err != nil || c.MaxPendingBytesPerAuthor != config.MaxTxSize {
+		t.Fatalf("small pool %+v, %v", c, err)
+	}
+	for _, bad := range []string{
+		`{"mempoolBytes": 1000}`,
+		`{"maxPendingBytesPerAuthor": 1000}`,
+		`{"mempoolBytes": 1048576, "maxPendingBytesPerAuthor": 2097152}`,
+		`{"mempoolTxs": 10, "maxPendingPerAuthor": 11}`,
+		`{"diskPath": ""}`,
+		`{"diskReserveBytes": 0}`,
+		`{"diskreservebytes": 5}`,
+	} {
+		if _, err := ParseNodeConfig([]byte(bad)); !errors.Is(err, ErrBadNodeConfig) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -98,6 +98,9 @@ type NodeConfig struct {
 	MempoolTxs          int `json:"mempoolTxs"`
 	MempoolBytes        int `json:"mempoolBytes"`
 	MaxPendingPerAuthor int `json:"maxPendingPerAuthor"`
+	// MaxPendingBytesPerAuthor defaults to mempoolBytes / 16 (at least
+	// config.MaxTxSize).
+	MaxPendingBytesPerAuthor int `json:"maxPendingBytesPerAuthor"`
 	// DiskPath is a directory on the filesystem that holds the chain's
 	// database, whose free space the VM watches (see DiskGuard). Default:
 	// the chain data directory of the chain context (inside a Lux node);
@@ -109,22 +112,26 @@ type NodeConfig struct {
 	DiskReserveBytes int `json:"diskReserveBytes,omitempty"`
 }
 
-// ParseNodeConfig parses configBytes (empty means defaults).
+// ParseNodeConfig parses configBytes (empty means defaults). The mempool
+// bounds must agree: a transaction of the largest size fits the pool and an
+// author's share, and an author's share is at most the pool's.
 func ParseNodeConfig(b []byte) (NodeConfig, error) {
 	c := NodeConfig{
-		MempoolTxs:          config.DefaultMempoolTxs,
-		MempoolBytes:        config.DefaultMempoolBytes,
-		MaxPendingPerAuthor: config.DefaultMaxPendingPerAuthor,
+		MempoolTxs:               config.DefaultMempoolTxs,
+		MempoolBytes:             config.DefaultMempoolBytes,
+		MaxPendingPerAuthor:      config.DefaultMaxPendingPerAuthor,
+		MaxPendingBytesPerAuthor: config.DefaultMaxPendingBytesPerAuthor,
 	}
 	if len(b) == 0 || string(b) == "null" {
 		return c, nil
 	}
 	var raw struct {
-		MempoolTxs          *int    `json:"mempoolTxs"`
-		MempoolBytes        *int    `json:"mempoolBytes"`
-		MaxPendingPerAuthor *int    `json:"maxPendingPerAuthor"`
-		DiskPath            *string `json:"diskPath"`
-		DiskReserveBytes    *int    `json:"diskReserveBytes"`
+		MempoolTxs               *int    `json:"mempoolTxs"`
+		MempoolBytes             *int    `json:"mempoolBytes"`
+		MaxPendingPerAuthor      *int    `json:"maxPendingPerAuthor"`
+		MaxPendingBytesPerAuthor *int    `json:"maxPendingBytesPerAuthor"`
+		DiskPath                 *string `json:"diskPath"`
+		DiskReserveBytes         *int    `json:"diskReserveBytes"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
@@ -144,6 +151,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		{"mempoolTxs", raw.MempoolTxs, &c.MempoolTxs, 1 << 22},
 		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1 << 34},
 		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1 << 22},
+		{"maxPendingBytesPerAuthor", raw.MaxPendingBytesPerAuthor, &c.MaxPendingBytesPerAuthor, 1 << 34},
 		{"diskReserveBytes", raw.DiskReserveBytes, &c.DiskReserveBytes, 1 << 50},
 	} {
 		if f.src == nil {
@@ -153,6 +161,23 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 			return c, fmt.Errorf("%w: %s must be in [1, %d], got %d", ErrBadNodeConfig, f.name, f.max, *f.src)
 		}
 		*f.dst = *f.src
+	}
+	// Per-author defaults follow a smaller pool.
+	if raw.MaxPendingBytesPerAuthor == nil {
+		c.MaxPendingBytesPerAuthor = min(c.MempoolBytes, max(c.MempoolBytes/16, config.MaxTxSize))
+	}
+	if raw.MaxPendingPerAuthor == nil {
+		c.MaxPendingPerAuthor = min(c.MaxPendingPerAuthor, c.MempoolTxs)
+	}
+	switch {
+	case c.MempoolBytes < config.MaxTxSize:
+		return c, fmt.Errorf("%w: mempoolBytes %d is below the largest transaction (%d bytes)", ErrBadNodeConfig, c.MempoolBytes, config.MaxTxSize)
+	case c.MaxPendingBytesPerAuthor < config.MaxTxSize:
+		return c, fmt.Errorf("%w: maxPendingBytesPerAuthor %d is below the largest transaction (%d bytes)", ErrBadNodeConfig, c.MaxPendingBytesPerAuthor, config.MaxTxSize)
+	case c.MaxPendingBytesPerAuthor > c.MempoolBytes:
+		return c, fmt.Errorf("%w: maxPendingBytesPerAuthor %d exceeds mempoolBytes %d", ErrBadNodeConfig, c.MaxPendingBytesPerAuthor, c.MempoolBytes)
+	case c.MaxPendingPerAuthor > c.MempoolTxs:
+		return c, fmt.Errorf("%w: maxPendingPerAuthor %d exceeds mempoolTxs %d", ErrBadNodeConfig, c.MaxPendingPerAuthor, c.MempoolTxs)
 	}
 	return c, nil
 }
@@ -316,9 +341,10 @@ func (v *VM) Initialize(
 	v.chain.tip.Store(last)
 	v.chain.preferred = last.ID()
 	v.pool = newPool(db, v.chain, mempool.New(mempool.Limits{
-		MaxTxs:       nodeCfg.MempoolTxs,
-		MaxBytes:     nodeCfg.MempoolBytes,
-		MaxPerAuthor: nodeCfg.MaxPendingPerAuthor,
+		MaxTxs:            nodeCfg.MempoolTxs,
+		MaxBytes:          nodeCfg.MempoolBytes,
+		MaxPerAuthor:      nodeCfg.MaxPendingPerAuthor,
+		MaxBytesPerAuthor: nodeCfg.MaxPendingBytesPerAuthor,
 	}), msgChan)
 	v.pool.tip = last
 	v.chain.hooks = v.pool

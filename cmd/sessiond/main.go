@@ -94,7 +94,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cfg.DataDir, "data-dir", defaultDataDir(), "data directory (env SESSIOND_DATA_DIR; default $XDG_DATA_HOME/sessiond or ~/.sessiond)")
 	fs.StringVar(&o.cfg.HTTPAddr, "http", envOr("SESSIOND_HTTP", node.DefaultHTTPAddr), "HTTP listen address for /rpc, /metrics and /health (env SESSIOND_HTTP)")
 	genesisPath := fs.String("genesis", os.Getenv("SESSIOND_GENESIS"), "genesis JSON file for a new chain (env SESSIOND_GENESIS); default: the stored one, else the built-in genesis")
-	vmConfig := fs.String("vm-config", "", "node-local VM config JSON file: mempoolTxs, mempoolBytes, maxPendingPerAuthor")
+	vmConfig := fs.String("vm-config", "", "node-local VM config JSON file: mempoolTxs, mempoolBytes, maxPendingPerAuthor, maxPendingBytesPerAuthor, diskReserveBytes, diskPath")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.SessionTTL}, "session-ttl", "built-in genesis: seconds a session stays open (default 86400)")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxMessages}, "max-messages", "built-in genesis: messages per session or channel (default 10000)")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxChannels}, "max-channels", "built-in genesis: channels on the chain (default 1000)")

@@ -5,7 +5,9 @@
 // builder reading Ordered gets the same sequence on every run. Because the
 // VM admits an author's transactions only with consecutive nonces, FIFO
 // order is also nonce order per author. The pool bounds the number of
-// transactions, their total size, and each author's share.
+// transactions, their total size, and each author's share in count and in
+// bytes. The defaults (config.DefaultMempoolTxs and the others) are sized
+// so that each bound matters: see package config.
 //
 // The pool does no validation of its own; package vm checks every
 // transaction before Add. It is safe for concurrent use.
@@ -31,9 +33,13 @@ var (
 
 // Limits bound a pool.
 type Limits struct {
-	MaxTxs       int
-	MaxBytes     int
-	MaxPerAuthor int
+	MaxTxs       int // transactions pending at once
+	MaxBytes     int // their total size
+	MaxPerAuthor int // transactions of one author
+	// MaxBytesPerAuthor bounds the total size of one author's pending
+	// transactions, so that no author holds more than this share of
+	// MaxBytes; 0 means MaxBytes.
+	MaxBytesPerAuthor int
 }
 
 type entry struct {
@@ -48,16 +54,19 @@ type Mempool struct {
 	order     []*entry // admission order; removed entries are compacted away
 	dead      int      // removed entries still in order
 	byID      map[ids.ID]*entry
-	perAuthor map[crypto.SessionID]int
+	perAuthor map[crypto.SessionID]authorShare
 	bytes     int
 }
+
+// authorShare is what one author has pending.
+type authorShare struct{ txs, bytes int }
 
 // New returns an empty pool.
 func New(l Limits) *Mempool {
 	return &Mempool{
 		limits:    l,
 		byID:      make(map[ids.ID]*entry),
-		perAuthor: make(map[crypto.SessionID]int),
+		perAuthor: make(map[crypto.SessionID]authorShare),
 	}
 }
 
@@ -78,8 +87,12 @@ func (m *Mempool) checkRoom(t *tx.Tx) error {
 	if len(m.byID) >= m.limits.MaxTxs || m.bytes+t.Size() > m.limits.MaxBytes {
 		return fmt.Errorf("%w: %d transactions, %d bytes", ErrFull, len(m.byID), m.bytes)
 	}
-	if m.perAuthor[t.Author] >= m.limits.MaxPerAuthor {
-		return fmt.Errorf("%w: %d pending", ErrAuthorLimit, m.limits.MaxPerAuthor)
+	share := m.perAuthor[t.Author]
+	if share.txs >= m.limits.MaxPerAuthor {
+		return fmt.Errorf("%w: %d pending, at most %d", ErrAuthorLimit, share.txs, m.limits.MaxPerAuthor)
+	}
+	if maxBytes := m.limits.MaxBytesPerAuthor; maxBytes > 0 && share.bytes+t.Size() > maxBytes {
+		return fmt.Errorf("%w: %d bytes pending, at most %d", ErrAuthorLimit, share.bytes, maxBytes)
 	}
 	return nil
 }
@@ -94,7 +107,8 @@ func (m *Mempool) Add(t *tx.Tx) error {
 	e := &entry{t: t}
 	m.order = append(m.order, e)
 	m.byID[t.ID()] = e
-	m.perAuthor[t.Author]++
+	share := m.perAuthor[t.Author]
+	m.perAuthor[t.Author] = authorShare{txs: share.txs + 1, bytes: share.bytes + t.Size()}
 	m.bytes += t.Size()
 	return nil
 }
@@ -125,7 +139,14 @@ func (m *Mempool) Bytes() int {
 func (m *Mempool) Pending(author crypto.SessionID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.perAuthor[author]
+	return m.perAuthor[author].txs
+}
+
+// PendingBytes returns the total size of author's pending transactions.
+func (m *Mempool) PendingBytes(author crypto.SessionID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.perAuthor[author].bytes
 }
 
 // Ordered returns the pending transactions in admission order.
@@ -189,8 +210,10 @@ func (m *Mempool) remove(txIDs []ids.ID) int {
 		}
 		e.removed = true
 		delete(m.byID, id)
-		if m.perAuthor[e.t.Author]--; m.perAuthor[e.t.Author] == 0 {
+		if share := m.perAuthor[e.t.Author]; share.txs == 1 {
 			delete(m.perAuthor, e.t.Author)
+		} else {
+			m.perAuthor[e.t.Author] = authorShare{txs: share.txs - 1, bytes: share.bytes - e.t.Size()}
 		}
 		m.bytes -= e.t.Size()
 		m.dead++

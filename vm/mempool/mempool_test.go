@@ -1,11 +1,15 @@
 package mempool
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
 )
@@ -101,5 +105,119 @@ func TestRemoveBlock(t *testing.T) {
 	}
 	if !m.RemoveBlock([]ids.ID{list[2].ID()}) || m.Len() != 0 {
 		t.Fatalf("last block: len %d", m.Len())
+	}
+}
+
+// sized returns n transactions of author seed with consecutive nonces, each
+// a SendMessage with a ciphertext of ctSize bytes. Only the first is
+// signed; the others change its nonce bytes (the pool checks no
+// signatures), which gives them distinct IDs at no signing cost.
+func sized(t *testing.T, seed byte, n, ctSize int) []*tx.Tx {
+	t.Helper()
+	id, err := crypto.IdentityFromSeed([32]byte{seed, 0x77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tx.Sign(id, ids.ID{1}, 0, &tx.SendMessage{Session: ids.ID{2}, Ciphertext: make([]byte, ctSize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nonceAt = tx.HeaderSize - 8 // the nonce ends the header
+	out := make([]*tx.Tx, n)
+	for i := range out {
+		raw := bytes.Clone(first.Bytes())
+		binary.BigEndian.PutUint64(raw[nonceAt:], uint64(i))
+		if out[i], err = tx.Parse(raw); err != nil || out[i].Nonce != uint64(i) {
+			t.Fatalf("tx %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+func defaultLimits() Limits {
+	return Limits{
+		MaxTxs:            config.DefaultMempoolTxs,
+		MaxBytes:          config.DefaultMempoolBytes,
+		MaxPerAuthor:      config.DefaultMaxPendingPerAuthor,
+		MaxBytesPerAuthor: config.DefaultMaxPendingBytesPerAuthor,
+	}
+}
+
+// TestDefaultLimitsConsistent: with the default limits one author can
+// never hold the pool. An author sending messages of the largest size is
+// stopped by its byte share (1/16 of the pool) long before the pool is
+// full, and others are still admitted; an author sending the smallest
+// messages meets the count first, within its byte share.
+func TestDefaultLimitsConsistent(t *testing.T) {
+	m := New(defaultLimits())
+	// Two more than the share holds (the count alone would allow 4,096).
+	largeSize := sized(t, 1, 1, config.MaxCiphertextSize)[0].Size()
+	large := sized(t, 1, config.DefaultMaxPendingBytesPerAuthor/largeSize+2, config.MaxCiphertextSize)
+	added, err := 0, error(nil)
+	for _, x := range large {
+		if err = m.Add(x); err != nil {
+			break
+		}
+		added++
+	}
+	if !errors.Is(err, ErrAuthorLimit) {
+		t.Fatalf("one author of %d-byte transactions stopped after %d with %v, want ErrAuthorLimit", large[0].Size(), added, err)
+	}
+	if got := m.PendingBytes(large[0].Author); got > config.DefaultMaxPendingBytesPerAuthor || got+large[0].Size() <= config.DefaultMaxPendingBytesPerAuthor {
+		t.Fatalf("author holds %d bytes, share %d", got, config.DefaultMaxPendingBytesPerAuthor)
+	}
+	if m.Bytes()*16 > config.DefaultMempoolBytes {
+		t.Fatalf("one author holds %d of %d bytes", m.Bytes(), config.DefaultMempoolBytes)
+	}
+	t.Logf("one author: %d transactions of %d bytes (%d bytes) of a %d-byte pool", added, large[0].Size(), m.Bytes(), config.DefaultMempoolBytes)
+	// Another author is admitted.
+	if err := m.Add(sized(t, 2, 1, config.MaxCiphertextSize)[0]); err != nil {
+		t.Fatalf("second author refused: %v", err)
+	}
+
+	// The smallest messages: the count binds, inside the byte share.
+	small := sized(t, 3, config.DefaultMaxPendingPerAuthor+1, 1)
+	for i, x := range small {
+		err := m.Add(x)
+		if i < config.DefaultMaxPendingPerAuthor && err != nil {
+			t.Fatalf("small message %d refused: %v", i, err)
+		}
+		if i == config.DefaultMaxPendingPerAuthor && !errors.Is(err, ErrAuthorLimit) {
+			t.Fatalf("small message beyond the count: %v", err)
+		}
+	}
+	if got := m.PendingBytes(small[0].Author); got > config.DefaultMaxPendingBytesPerAuthor {
+		t.Fatalf("%d small messages take %d bytes, above the share %d", config.DefaultMaxPendingPerAuthor, got, config.DefaultMaxPendingBytesPerAuthor)
+	}
+	// The count bound of the whole pool is of the order of its byte bound
+	// for the smallest transactions.
+	if n := config.DefaultMempoolTxs * small[0].Size(); n > config.DefaultMempoolBytes || n < config.DefaultMempoolBytes/2 {
+		t.Fatalf("%d of the smallest transactions take %d bytes of a %d-byte pool", config.DefaultMempoolTxs, n, config.DefaultMempoolBytes)
+	}
+}
+
+// TestAuthorByteShare: the byte share is enforced and released.
+func TestAuthorByteShare(t *testing.T) {
+	list := sized(t, 4, 3, 1000)
+	size := list[0].Size()
+	m := New(Limits{MaxTxs: 10, MaxBytes: 10 * size, MaxPerAuthor: 10, MaxBytesPerAuthor: 2 * size})
+	for _, x := range list[:2] {
+		if err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Add(list[2]); !errors.Is(err, ErrAuthorLimit) || !strings.Contains(err.Error(), "bytes pending") {
+		t.Fatalf("third: %v", err)
+	}
+	m.Remove(list[0].ID())
+	if m.PendingBytes(list[0].Author) != size {
+		t.Fatalf("pending bytes %d after a removal", m.PendingBytes(list[0].Author))
+	}
+	if err := m.Add(list[2]); err != nil {
+		t.Fatal(err)
+	}
+	m.Remove(list[1].ID(), list[2].ID())
+	if m.PendingBytes(list[0].Author) != 0 || m.Pending(list[0].Author) != 0 {
+		t.Fatal("share not released")
 	}
 }
