@@ -1,6 +1,8 @@
 package crypto
 
 import (
+	"crypto/sha3"
+	"crypto/subtle"
 	"io"
 
 	"github.com/cloudflare/circl/kem/mlkem/mlkem768"
@@ -40,22 +42,51 @@ func ParseKEMPublicKey(b []byte) (*KEMPublicKey, error) {
 	return k, nil
 }
 
+// Layout of the expanded ML-KEM-768 decapsulation key (FIPS 203,
+// Algorithm 16 with k = 3): dk = dk_PKE (ŝ, 384k) ‖ ek (384k + 32) ‖ H(ek)
+// (32) ‖ z (32).
+const (
+	kemDKPKEEnd = 384 * 3
+	kemEKEnd    = kemDKPKEEnd + KEMPublicKeySize
+	kemHashEnd  = kemEKEnd + 32
+)
+
 // ParseKEMSecretKey parses an ML-KEM-768 decapsulation key in either of its
-// two forms: the 2400-byte expanded FIPS 203 encoding (checked against the
-// hash of the encapsulation key it embeds) or the 64-byte seed d || z.
+// two forms: the 64-byte seed d || z, or the 2400-byte expanded FIPS 203
+// encoding, which must pass the input checks of FIPS 203 before it is used:
+//
+//   - the decapsulation key checks of §7.3: the length, and the hash check
+//     (the embedded H(ek) is SHA3-256 of the embedded ek);
+//   - the encapsulation key check of §7.2 on the embedded ek (every
+//     coefficient of t̂ below q = 3329), which the hash check alone does
+//     not give: a non-canonical ek hashes as well as a canonical one;
+//   - every coefficient of ŝ below q. FIPS 203's ByteDecode₁₂ would reduce
+//     a larger one modulo q, so the key would still work, but then two
+//     encodings mean one key and parse → Bytes is not the identity;
+//     canonical keys only, as for ek.
+//
+// The checks run on the bytes before circl sees them (circl reduces ŝ
+// silently). Nothing here can check z, or that ŝ matches ek: Validate runs
+// the pairwise consistency test for that.
 func ParseKEMSecretKey(b []byte) (*KEMSecretKey, error) {
 	switch len(b) {
 	case KEMSeedSize:
 		pk, sk := mlkem768.NewKeyFromSeed(b)
 		return newKEMSecretKey(pk, sk), nil
 	case KEMSecretKeySize:
-		sk := new(mlkem768.PrivateKey)
-		if err := sk.Unpack(b); err != nil {
+		ek := b[kemDKPKEEnd:kemEKEnd]
+		if h := sha3.Sum256(ek); subtle.ConstantTimeCompare(h[:], b[kemEKEnd:kemHashEnd]) != 1 {
 			return nil, ErrInvalidSecretKey
 		}
-		// The embedded encapsulation key must itself be valid.
-		pub, err := ParseKEMPublicKey(b[1152 : 1152+KEMPublicKeySize])
+		if !kemCoefficientsCanonical(b[:kemDKPKEEnd]) {
+			return nil, ErrInvalidSecretKey
+		}
+		pub, err := ParseKEMPublicKey(ek) // the §7.2 modulus check
 		if err != nil {
+			return nil, ErrInvalidSecretKey
+		}
+		sk := new(mlkem768.PrivateKey)
+		if err := sk.Unpack(b); err != nil {
 			return nil, ErrInvalidSecretKey
 		}
 		return &KEMSecretKey{sk: sk, public: pub}, nil
@@ -110,16 +141,22 @@ func (k *KEMPublicKey) encapsulateTo(ct, ss []byte, r io.Reader) error {
 // 12-bit coefficient of t̂ below q = 3329) without parsing the key, which
 // would expand the matrix A. b must be KEMPublicKeySize bytes.
 func kemPublicKeyCanonical(b []byte) bool {
+	return kemCoefficientsCanonical(b[:KEMPublicKeySize-32])
+}
+
+// kemCoefficientsCanonical reports whether every 12-bit coefficient packed
+// in b (ByteEncode₁₂, two per three bytes) is below q = 3329. It runs in
+// time independent of the values (ŝ is secret).
+func kemCoefficientsCanonical(b []byte) bool {
 	const q = 3329
-	t := b[:KEMPublicKeySize-32]
-	for i := 0; i+3 <= len(t); i += 3 {
-		c0 := uint16(t[i]) | uint16(t[i+1]&0x0f)<<8
-		c1 := uint16(t[i+1])>>4 | uint16(t[i+2])<<4
-		if c0 >= q || c1 >= q {
-			return false
-		}
+	var bad uint32
+	for i := 0; i+3 <= len(b); i += 3 {
+		c0 := uint32(b[i]) | uint32(b[i+1]&0x0f)<<8
+		c1 := uint32(b[i+1])>>4 | uint32(b[i+2])<<4
+		// c - q underflows (sets bit 31) exactly when c < q.
+		bad |= ^(c0 - q) | ^(c1 - q)
 	}
-	return true
+	return bad>>31 == 0
 }
 
 // Public returns the encapsulation key that belongs to k.

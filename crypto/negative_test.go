@@ -253,6 +253,9 @@ func TestKEMSecretKeyBitFlips(t *testing.T) {
 			case i >= 1152 && i < 2368:
 				// The embedded encapsulation key and its hash are bound.
 				negCheckErr(t, fmt.Sprintf("flip in byte %d", i), err, ErrInvalidSecretKey, secrets)
+			case i < 1152 && !testCoefficientsBelowQ(b[:1152]):
+				// The flip made a coefficient of s ≥ q: not canonical.
+				negCheckErr(t, fmt.Sprintf("flip in byte %d (non-canonical s)", i), err, ErrInvalidSecretKey, secrets)
 			case err != nil:
 				t.Fatalf("flip in byte %d (s or z): %v", i, err)
 			case i >= 2368:
@@ -273,6 +276,89 @@ func TestKEMSecretKeyBitFlips(t *testing.T) {
 				if bytes.Equal(got, want) {
 					t.Fatalf("flip in byte %d did not change the decapsulated secret", i)
 				}
+			}
+		})
+	}
+}
+
+// testCoefficientsBelowQ decodes ByteEncode₁₂ naively (the reference for
+// kemCoefficientsCanonical) and reports whether every coefficient is < q.
+func testCoefficientsBelowQ(b []byte) bool {
+	for i := 0; i < len(b)*8/12; i++ {
+		var c int
+		for j := 0; j < 12; j++ {
+			bit := i*12 + j
+			c |= int(b[bit/8]>>(bit%8)&1) << j
+		}
+		if c >= 3329 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestKEMSecretKeyInputChecks: FIPS 203's input checks on an expanded
+// decapsulation key. A coefficient of ŝ at or above q is refused (circl
+// would reduce it silently, so two encodings would give one key); so are a
+// wrong H(ek), an ek changed under its hash, and an ek with a coefficient
+// at or above q whose hash was fixed up (§7.2 on the embedded key). z
+// cannot be checked.
+func TestKEMSecretKeyInputChecks(t *testing.T) {
+	f := negSetup(t)
+	valid := f.id.KEMSecretKey
+	setCoeff := func(b []byte, i int, c uint16) { // coefficient i of a ByteEncode₁₂ string
+		o := i / 2 * 3
+		if i%2 == 0 {
+			b[o] = byte(c)
+			b[o+1] = b[o+1]&0xf0 | byte(c>>8)
+		} else {
+			b[o+1] = b[o+1]&0x0f | byte(c<<4)
+			b[o+2] = byte(c >> 4)
+		}
+	}
+	fixHash := func(b []byte) {
+		h := sha3.Sum256(b[1152:2336])
+		copy(b[2336:2368], h[:])
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(b []byte)
+		ok   bool
+	}{
+		{"valid", func([]byte) {}, true},
+		{"s[0]=q-1", func(b []byte) { setCoeff(b, 0, 3328) }, true},
+		{"s[0]=q", func(b []byte) { setCoeff(b, 0, 3329) }, false},
+		{"s[1]=4095", func(b []byte) { setCoeff(b, 1, 4095) }, false},
+		{"s[767]=q", func(b []byte) { setCoeff(b, 767, 3329) }, false},
+		{"s[383]=q+1", func(b []byte) { setCoeff(b, 383, 3330) }, false},
+		{"H(ek) wrong", func(b []byte) { b[2340] ^= 0x80 }, false},
+		{"ek changed", func(b []byte) { b[1500] ^= 1 }, false},
+		{"ek changed, hash fixed", func(b []byte) { b[1500] ^= 1; fixHash(b) }, true},
+		{"ek t[0]=q, hash fixed", func(b []byte) { setCoeff(b[1152:], 0, 3329); fixHash(b) }, false},
+		{"ek t[767]=4095, hash fixed", func(b []byte) { setCoeff(b[1152:], 767, 4095); fixHash(b) }, false},
+		{"z changed", func(b []byte) { b[2399] ^= 1 }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := bytes.Clone(valid)
+			c.mod(b)
+			if testCoefficientsBelowQ(b[:1152]) != kemCoefficientsCanonical(b[:1152]) {
+				t.Fatal("kemCoefficientsCanonical disagrees with the reference decoding")
+			}
+			k, err := ParseKEMSecretKey(b)
+			if !c.ok {
+				if !errors.Is(err, ErrInvalidSecretKey) || k != nil {
+					t.Fatalf("accepted: %v", err)
+				}
+				if _, err := Decapsulate(b, f.envelope[:KEMCiphertextSize]); !errors.Is(err, ErrInvalidSecretKey) {
+					t.Fatalf("Decapsulate accepted it: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(k.Bytes(), b) {
+				t.Fatal("an accepted key does not round-trip")
 			}
 		})
 	}
