@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/luxfi/session/internal/fuzzedit"
 )
 
 // fastKDF lowers the scrypt work factor for the duration of a test.
@@ -231,22 +236,62 @@ func TestPublicExport(t *testing.T) {
 	}
 }
 
+// FuzzParseIdentityFile edits real identity files (see fuzz_test.go for
+// why the fuzzer works on edit scripts). scrypt is replaced by a cheap
+// keyed hash for the run: the file's format, bounds and AEAD binding are
+// under test, not scrypt, and the real one would limit the fuzzer to a few
+// hundred inputs a second.
 func FuzzParseIdentityFile(f *testing.F) {
 	fastKDF(f)
-	id := testIdentities(f, 1)[0]
-	data, err := id.marshalFile("pw")
+	old := scryptKey
+	scryptKey = func(password, salt []byte, n, r, p, keyLen int) ([]byte, error) {
+		if n < 1<<minScryptLogN || r < 1 || p < 1 {
+			return nil, errors.New("fuzz KDF: bad parameters")
+		}
+		h, _ := blake2b.New256(password)
+		h.Write(salt)
+		binary.Write(h, binary.BigEndian, [3]uint64{uint64(n), uint64(r), uint64(p)})
+		return h.Sum(nil)[:keyLen], nil
+	}
+	f.Cleanup(func() { scryptKey = old })
+	seeded := testIdentities(f, 1)[0]
+	fromKeys, err := NewIdentity(seeded.KEMSecretKey, seeded.DSASecretKey)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(data)
-	f.Add([]byte(`{"version":1}`))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := ParseIdentityFile(in, "pw")
+	var bases [][]byte
+	for _, id := range []*Identity{seeded, fromKeys} {
+		data, err := id.marshalFile("pw")
 		if err != nil {
+			f.Fatal(err)
+		}
+		// Compact JSON: the edits then land on values more often.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, data); err != nil {
+			f.Fatal(err)
+		}
+		bases = append(bases, buf.Bytes())
+	}
+	bases = append(bases, []byte(`{"version":1}`))
+	for i := range bases {
+		f.Add(uint8(i), []byte(nil), int16(0), "pw")
+		f.Add(uint8(i), []byte(nil), int16(0), "wrong")
+		f.Add(uint8(i), []byte{1, 0, 11, '2'}, int16(0), "pw") // "version":2
+		f.Add(uint8(i), []byte(nil), int16(-1), "pw")
+	}
+	f.Fuzz(func(t *testing.T, which uint8, edits []byte, resize int16, passphrase string) {
+		in := fuzzedit.Apply(fuzzedit.Pick(bases, which), edits, resize)
+		got, err := ParseIdentityFile(in, passphrase)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidIdentityFile) && !errors.Is(err, ErrWrongPassphrase) || got != nil {
+				t.Fatalf("ParseIdentityFile: %v", err)
+			}
 			return
 		}
-		if got.SessionID != id.SessionID {
-			t.Fatalf("opened a file that was not sealed with the passphrase")
+		// Only the passphrase opens it, and what opens is the identity
+		// that was sealed (every cleartext field is bound as AD).
+		if passphrase != "pw" || got.SessionID != seeded.SessionID || !bytes.Equal(got.DSASecretKey, seeded.DSASecretKey) {
+			t.Fatalf("opened a file that was not sealed with the passphrase, or another identity")
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/luxfi/session/internal/fuzzedit"
 )
 
 // testIdentities returns n deterministic identities, generated once per
@@ -276,23 +278,39 @@ func TestOpenHeaderErrors(t *testing.T) {
 	}
 }
 
+// FuzzOpen edits real envelopes (see fuzz_test.go for why the fuzzer works
+// on edit scripts): one for the recipient, one to two recipients of which
+// it is the second, and one not for it.
 func FuzzOpen(f *testing.F) {
-	ids := testIdentities(f, 2)
-	env, err := Seal(ids[0], publicOf(ids[1]), []byte("seed"), []byte("ad"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(env, []byte("ad"))
-	f.Add(env[:sealMinSize], []byte(nil))
-	f.Add([]byte{1, 1, 0, 1}, []byte(nil))
-	f.Fuzz(func(t *testing.T, in, ad []byte) {
-		pt, sender, err := Open(ids[1], in, ad)
+	ids := testIdentities(f, 3)
+	var bases [][]byte
+	for _, to := range [][]*Identity{publicOf(ids[1]), publicOf(ids[2], ids[1]), publicOf(ids[2])} {
+		env, err := Seal(ids[0], to, []byte("seed"), []byte("ad"))
 		if err != nil {
+			f.Fatal(err)
+		}
+		bases = append(bases, env)
+	}
+	for i := range bases {
+		f.Add(uint8(i), []byte(nil), int16(0), []byte("ad"))
+		f.Add(uint8(i), []byte(nil), int16(0), []byte(nil))
+		f.Add(uint8(i), []byte{0, 0, 2, 1}, int16(0), []byte("ad"))    // the stanza count
+		f.Add(uint8(i), []byte{0, 0x10, 0, 1}, int16(0), []byte("ad")) // inside the first stanza
+		f.Add(uint8(i), []byte(nil), int16(-1), []byte("ad"))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, edits []byte, resize int16, ad []byte) {
+		env := fuzzedit.Apply(fuzzedit.Pick(bases, which), edits, resize)
+		pt, sender, err := Open(ids[1], env, ad)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidEnvelope) && !errors.Is(err, ErrNotRecipient) &&
+				!errors.Is(err, ErrDecryptionFailed) && !errors.Is(err, ErrInvalidSignature) {
+				t.Fatalf("Open: %v", err)
+			}
 			return
 		}
-		// Anything that opens must be a genuine envelope from ids[0]:
-		// the fuzzer cannot forge one.
-		if sender != ids[0].SessionID || !bytes.Equal(pt, []byte("seed")) {
+		// Anything that opens is a genuine envelope from ids[0] to ids[1],
+		// unchanged, with its associated data: the fuzzer cannot forge one.
+		if sender != ids[0].SessionID || !bytes.Equal(pt, []byte("seed")) || string(ad) != "ad" || !fzOneOf(env, bases[:2]) {
 			t.Fatalf("opened a forged envelope from %s", sender)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/internal/fuzzedit"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -74,16 +75,25 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// FuzzParse edits encoded blocks (internal/fuzzedit: the fuzzer mutates a
+// short edit script, not kilobytes of transactions).
 func FuzzParse(f *testing.F) {
 	txs := sampleTxs(f)
+	var bases [][]byte
 	for _, list := range [][]*tx.Tx{nil, txs[:1], txs} {
 		b, err := New(ids.ID{7}, 5, 1234, list)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b.Bytes())
+		bases = append(bases, b.Bytes())
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
+	for i := range bases {
+		f.Add(uint8(i), []byte(nil), int16(0))
+		f.Add(uint8(i), []byte(nil), int16(-1))
+		f.Add(uint8(i), []byte{1, 0, HeaderSize - 1, 9}, int16(0)) // count
+	}
+	f.Fuzz(func(t *testing.T, which uint8, edits []byte, resize int16) {
+		raw := fuzzedit.Apply(fuzzedit.Pick(bases, which), edits, resize)
 		p, err := Parse(raw)
 		if err != nil {
 			return
