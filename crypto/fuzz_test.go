@@ -112,7 +112,7 @@ func FuzzParseKEMSecretKey(f *testing.F) {
 		}
 	}
 	fzSeeds(f, bases, false)
-	f.Add(uint8(0), []byte{1, 0, 0, 0xff, 1, 0, 1, 0x0f}, int16(0), false) // s[0] = 4095
+	f.Add(uint8(0), []byte{1, 0, 0, 0xff, 1, 0, 1, 0x0f}, int16(0), false)    // s[0] = 4095
 	f.Add(uint8(0), []byte{1, 4, 128, 0xff, 1, 4, 129, 0x0f}, int16(0), true) // ek's t[0] = 4095, hash fixed up
 	ct := make([]byte, KEMCiphertextSize)
 	f.Fuzz(func(t *testing.T, which uint8, edits []byte, resize int16, fixHash bool) {
