@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/scrypt"
+
+	"github.com/luxfi/session/crypto/internal/hook"
 )
 
 // Identity file constants. The format is documented in LLM.md.
@@ -38,9 +40,26 @@ const (
 	maxScryptMemory = 256 << 20
 )
 
-// scryptLogN is the work factor of new files: N = 2^15, r = 8 uses 32 MiB
-// and about 0.1 s. Tests lower it.
-var scryptLogN = 15
+// scryptLogN is the work factor of new files: N = 2^17, r = 8, p = 1,
+// 128 MiB of memory, the minimum OWASP's password storage guidance gives
+// for scrypt. 2^15 (what files had before, and the "interactive login"
+// figure of golang.org/x/crypto/scrypt's 2017 documentation) is a quarter
+// of the work, in time and in memory, for someone guessing the passphrase
+// of a stolen file, which holds the master seed of a long-term identity.
+// 2^18 (age's choice) doubles it again, but 256 MiB is too much for the
+// phones the web app will run on, and the file is opened at every
+// sessionctl command. BenchmarkScrypt measures the cost (LLM.md has the
+// figures). Files keep their parameters: older ones still load. Tests
+// lower it.
+var scryptLogN = 17
+
+func init() {
+	hook.SetScryptLogN = func(logN int) func() {
+		old := scryptLogN
+		scryptLogN = logN
+		return func() { scryptLogN = old }
+	}
+}
 
 // identityFile is the on-disk JSON form. Public keys are in the clear so
 // that a file can be inspected without its passphrase; secrets are in

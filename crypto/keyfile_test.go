@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/blake2b"
+	"golang.org/x/crypto/scrypt"
 
 	"github.com/luxfi/session/internal/fuzzedit"
 )
@@ -294,4 +296,76 @@ func FuzzParseIdentityFile(f *testing.F) {
 			t.Fatalf("opened a file that was not sealed with the passphrase, or another identity")
 		}
 	})
+}
+
+// BenchmarkScrypt measures the key derivation of identity files at the
+// work factors discussed in LLM.md (r = 8, p = 1), to read the cost of the
+// default on a given machine.
+func BenchmarkScrypt(b *testing.B) {
+	salt := make([]byte, saltSize)
+	for _, logN := range []int{15, 17, 18, 20} {
+		b.Run(fmt.Sprintf("logN=%d", logN), func(b *testing.B) {
+			b.ReportMetric(float64(int64(128*8)<<logN)/(1<<20), "MiB")
+			for b.Loop() {
+				if _, err := scrypt.Key([]byte("correct horse"), salt, 1<<logN, 8, 1, KeySize); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestOldIdentityFiles: files written before the work factor was raised
+// (scrypt N = 2^15, checked in under testdata/) still load, for both kinds
+// of sealed secret. The identity is the known answer of LLM.md (seed
+// 00 01 … 1f).
+func TestOldIdentityFiles(t *testing.T) {
+	const want = "076902757b91d44d57b0a3cabd1fdd9c752712d5781f05d1b4b7d9c0cff019708e"
+	for _, name := range []string{"identity-scrypt15-seed.json", "identity-scrypt15-keys.json"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f identityFile
+			if err := json.Unmarshal(data, &f); err != nil || f.KDF.LogN != 15 || f.KDF.R != 8 || f.KDF.P != 1 {
+				t.Fatalf("not an old file: kdf %+v, %v", f.KDF, err)
+			}
+			id, err := LoadIdentity(path, "correct horse battery staple")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.SessionID != want {
+				t.Fatalf("Session ID %s, want %s", id.SessionID, want)
+			}
+			if _, err := LoadIdentity(path, "correct horse battery stapler"); !errors.Is(err, ErrWrongPassphrase) {
+				t.Fatalf("wrong passphrase: %v", err)
+			}
+		})
+	}
+}
+
+// TestNewFilesWorkFactor: Save derives its key with scrypt N = 2^17, r = 8,
+// p = 1 and records exactly that in the file (the KDF is observed, not run,
+// so the test stays fast under -race).
+func TestNewFilesWorkFactor(t *testing.T) {
+	var got [3]int
+	old := scryptKey
+	scryptKey = func(password, salt []byte, n, r, p, keyLen int) ([]byte, error) {
+		got = [3]int{n, r, p}
+		return make([]byte, keyLen), nil
+	}
+	t.Cleanup(func() { scryptKey = old })
+	data, err := testIdentities(t, 1)[0].marshalFile("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f identityFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	if got != [3]int{1 << 17, 8, 1} || f.KDF.LogN != 17 || f.KDF.R != 8 || f.KDF.P != 1 {
+		t.Fatalf("new file derived with N, r, p = %v and records %+v; want 2^17, 8, 1", got, f.KDF)
+	}
 }

@@ -10,3 +10,8 @@ import "io"
 // seeds) from rand and signs deterministically. sender and recipients are
 // *crypto.Identity values.
 var DeterministicSeal func(rand io.Reader, sender any, recipients []any, plaintext, ad []byte) ([]byte, error)
+
+// SetScryptLogN is set by package crypto at init. It sets the scrypt work
+// factor of identity files written from now on and returns a function that
+// restores the previous one.
+var SetScryptLogN func(logN int) (restore func())
