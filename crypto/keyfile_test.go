@@ -250,7 +250,9 @@ func FuzzParseIdentityFile(f *testing.F) {
 		if n < 1<<minScryptLogN || r < 1 || p < 1 {
 			return nil, errors.New("fuzz KDF: bad parameters")
 		}
-		h, _ := blake2b.New256(password)
+		h, _ := blake2b.New256(nil)
+		binary.Write(h, binary.BigEndian, uint64(len(password)))
+		h.Write(password)
 		h.Write(salt)
 		binary.Write(h, binary.BigEndian, [3]uint64{uint64(n), uint64(r), uint64(p)})
 		return h.Sum(nil)[:keyLen], nil
