@@ -266,14 +266,6 @@ func (c *chain) addVerified(b, parent *Block, overlay *versiondb.Database) {
 // database) leaves b verified and undecided, and accepting it again later
 // redoes the whole commit.
 func (c *chain) accept(b *Block) error {
-	err := c.commit(b)
-	if err != nil && !errors.Is(err, ErrShutdown) && !errors.Is(err, ErrAlreadyDecided) {
-		c.commitErr.Store(&err)
-	}
-	return err
-}
-
-func (c *chain) commit(b *Block) error {
 	if c.closed {
 		return ErrShutdown
 	}
@@ -290,32 +282,39 @@ func (c *chain) commit(b *Block) error {
 	case b.Block.ParentID != c.lastAccepted.ID():
 		return fmt.Errorf("%w: parent %s, last accepted %s", ErrAcceptOutOfOrder, b.Block.ParentID, c.lastAccepted.ID())
 	}
+	// A failure from here to the write is reported by HealthCheck until a
+	// commit succeeds.
+	fail := func(err error) error {
+		err = fmt.Errorf("committing block %s: %w", b.ID(), err)
+		c.commitErr.Store(&err)
+		return err
+	}
 	if c.disk != nil && c.disk.gateCommits {
 		if err := c.disk.commit(); err != nil {
-			return fmt.Errorf("accepting block %s: %w", b.ID(), err)
+			return fail(err)
 		}
 	}
 	// The parent's overlay was committed when it was accepted: read the
 	// base. (SetDatabase also gives the overlay a fresh batch, so a retry
 	// after a failed write starts from an empty one.)
 	if err := b.overlay.SetDatabase(c.cache); err != nil {
-		return err
+		return fail(err)
 	}
 	// One atomic batch: the overlay's state changes plus the block, its
 	// transaction index and the last-accepted pointer.
 	batch, err := b.overlay.CommitBatch()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	txIDs := make([]ids.ID, len(b.Txs))
 	for i, t := range b.Txs {
 		txIDs[i] = t.ID()
 	}
 	if err := state.WriteAccepted(batch, b.ID(), b.Block.Height, b.Bytes(), txIDs); err != nil {
-		return fmt.Errorf("committing block %s: %w", b.ID(), err)
+		return fail(err)
 	}
 	if err := batch.Write(); err != nil {
-		return fmt.Errorf("committing block %s: %w", b.ID(), err)
+		return fail(err)
 	}
 	if c.disk != nil {
 		c.disk.written()
