@@ -96,14 +96,14 @@ func ExampleIdentity_SignMessage() {
 	fmt.Println(len(signed) - crypto.SignatureSize)
 
 	public := alice.PublicIdentity() // what Alice publishes
-	msg, err := public.VerifyMessage(signed)
+	msg, err := public.VerifySignedMessage(signed)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(string(msg))
 
 	signed[len(signed)-1] ^= 1 // "meet at noom"
-	_, err = public.VerifyMessage(signed)
+	_, err = public.VerifySignedMessage(signed)
 	fmt.Println(err)
 
 	// Output:

@@ -352,9 +352,13 @@ func (id *Identity) SignMessage(msg []byte) ([]byte, error) {
 	return append(sig, msg...), nil
 }
 
-// VerifyMessage checks a signed message made by SignMessage and returns the
-// message. Only the identity's public key is needed.
-func (id *Identity) VerifyMessage(signed []byte) ([]byte, error) {
+// VerifySignedMessage checks a signed message made by SignMessage
+// (signature ‖ message) and returns a copy of the message. Only the
+// identity's public key is needed. A message that does not verify (or is
+// shorter than a signature) gives ErrInvalidSignature; an identity whose
+// public key does not parse gives ErrInvalidPublicKey. VerifyMessage is the
+// reference's form of this check, which reports a bool.
+func (id *Identity) VerifySignedMessage(signed []byte) ([]byte, error) {
 	if len(signed) < SignatureSize {
 		return nil, ErrInvalidSignature
 	}

@@ -579,7 +579,7 @@ func TestIdentityStaleParse(t *testing.T) {
 		t.Error("Verify after reassigning DSAPublicKey used the old key")
 	}
 	signed, _ := b.SignMessage(msg)
-	if m, err := id.VerifyMessage(signed); err != nil || !bytes.Equal(m, msg) {
+	if m, err := id.VerifySignedMessage(signed); err != nil || !bytes.Equal(m, msg) {
 		t.Errorf("VerifyMessage after reassigning DSAPublicKey: %v", err)
 	}
 	if pub := id.PublicIdentity(); !pub.Verify(msg, bsig) || pub.Verify(msg, asig) {
@@ -767,11 +767,11 @@ func TestSignVerifyContext(t *testing.T) {
 	if !Verify(id.DSAPublicKey, msg, signed[:SignatureSize]) || !bytes.Equal(signed[SignatureSize:], msg) {
 		t.Error("SignMessage is not Sign(msg) || msg")
 	}
-	if m, err := id.PublicIdentity().VerifyMessage(signed); err != nil || !bytes.Equal(m, msg) {
+	if m, err := id.PublicIdentity().VerifySignedMessage(signed); err != nil || !bytes.Equal(m, msg) {
 		t.Errorf("VerifyMessage: %v", err)
 	}
 	// The returned message does not alias the input.
-	m, _ := id.VerifyMessage(signed)
+	m, _ := id.VerifySignedMessage(signed)
 	m[0] ^= 1
 	if signed[SignatureSize] != msg[0] {
 		t.Error("VerifyMessage returned a slice of its input")
@@ -845,7 +845,7 @@ func TestConcurrentUse(t *testing.T) {
 						errc <- err
 						break
 					}
-					if m, err := id.PublicIdentity().VerifyMessage(signed); err != nil || !bytes.Equal(m, msg) {
+					if m, err := id.PublicIdentity().VerifySignedMessage(signed); err != nil || !bytes.Equal(m, msg) {
 						errc <- fmt.Errorf("SignMessage/VerifyMessage %d: %v", i, err)
 					}
 					if !bytes.Equal(shared.Public().Bytes(), ids[0].DSAPublicKey) {

@@ -404,7 +404,7 @@ func TestBadLengthsDSAPublicKey(t *testing.T) {
 			_, err3 := DeriveSessionID(f.id.KEMPublicKey, b)
 			bad := &Identity{DSAPublicKey: b}
 			ok2 := bad.Verify(negMessage, f.sig)
-			_, err4 := bad.VerifyMessage(f.signed)
+			_, err4 := bad.VerifySignedMessage(f.signed)
 			if n == DSAPublicKeySize {
 				if err != nil || !ok || err2 != nil || err3 != nil || !ok2 || err4 != nil || !bytes.Equal(k.Bytes(), b) {
 					t.Fatalf("valid key: %v %v %v %v %v %v", err, ok, err2, err3, ok2, err4)
@@ -700,7 +700,7 @@ func TestSignedMessageTruncationsAndExtensions(t *testing.T) {
 	for l := 0; l <= n+2; l++ {
 		s := negResize(f.signed, l)
 		negCall(t, fmt.Sprintf("signed message of %d bytes", l), func() {
-			msg, err := pub.VerifyMessage(s)
+			msg, err := pub.VerifySignedMessage(s)
 			if l == n {
 				if err != nil || !bytes.Equal(msg, negMessage) {
 					t.Fatalf("valid signed message: %v", err)
@@ -718,12 +718,12 @@ func TestSignedMessageTruncationsAndExtensions(t *testing.T) {
 		s := bytes.Clone(f.signed)
 		s[i] ^= 1 << (i % 8)
 		negCall(t, fmt.Sprintf("signed message with byte %d flipped", i), func() {
-			if _, err := pub.VerifyMessage(s); !errors.Is(err, ErrInvalidSignature) {
+			if _, err := pub.VerifySignedMessage(s); !errors.Is(err, ErrInvalidSignature) {
 				t.Fatalf("byte %d flipped: %v", i, err)
 			}
 		})
 	}
-	if _, err := f.other.VerifyMessage(f.signed); !errors.Is(err, ErrInvalidSignature) {
+	if _, err := f.other.VerifySignedMessage(f.signed); !errors.Is(err, ErrInvalidSignature) {
 		t.Fatalf("wrong verifier: %v", err)
 	}
 	// An exactly signature-sized input carries the empty message.
@@ -731,7 +731,7 @@ func TestSignedMessageTruncationsAndExtensions(t *testing.T) {
 	if err != nil || len(empty) != SignatureSize {
 		t.Fatalf("SignMessage(nil): %d bytes, %v", len(empty), err)
 	}
-	if msg, err := pub.VerifyMessage(empty); err != nil || len(msg) != 0 {
+	if msg, err := pub.VerifySignedMessage(empty); err != nil || len(msg) != 0 {
 		t.Fatalf("VerifyMessage of an empty message: %q, %v", msg, err)
 	}
 }
@@ -844,7 +844,7 @@ func TestEmptyIdentityDoesNotPanic(t *testing.T) {
 				if id.Verify(negMessage, f.sig) != wantValid {
 					t.Errorf("Verify = %v, want %v", !wantValid, wantValid)
 				}
-				if _, err := id.VerifyMessage(f.signed); (err == nil) != wantValid {
+				if _, err := id.VerifySignedMessage(f.signed); (err == nil) != wantValid {
 					t.Errorf("VerifyMessage: %v", err)
 				}
 				if name != "publicOnly" {

@@ -20,9 +20,10 @@ import (
 )
 
 // Interop vectors from the reference implementation (see README.md beside
-// the JSON files). The directory is ../../shared/vectors/reference relative
-// to this package when the repository is checked out next to shared/, or
-// SESSION_VECTORS_DIR.
+// the JSON files), shipped in testdata/reference so that these tests always
+// run. SESSION_VECTORS_DIR points them at another copy (for example a new
+// set from the reference's generator); TestReferenceVectorsPinned checks that
+// the shipped files are the ones published with the reference.
 
 // refvecHex is a byte string written as lowercase hex in the vector files.
 type refvecHex []byte
@@ -145,15 +146,15 @@ var refvecFiles = map[string]func(*refvecSet) any{
 	"signed_messages.json": func(s *refvecSet) any { return &s.SignedMessages },
 }
 
-func refvecDir() (string, bool) {
+// refvecShippedDir holds the vectors inside the repository.
+const refvecShippedDir = "testdata/reference"
+
+// refvecDir is SESSION_VECTORS_DIR if set, else the shipped copy.
+func refvecDir() string {
 	if d := os.Getenv("SESSION_VECTORS_DIR"); d != "" {
-		return d, true
+		return d
 	}
-	d := filepath.Join("..", "..", "shared", "vectors", "reference")
-	if _, err := os.Stat(filepath.Join(d, "identities.json")); err != nil {
-		return d, false
-	}
-	return d, true
+	return refvecShippedDir
 }
 
 var (
@@ -162,14 +163,11 @@ var (
 	refvecErr    error
 )
 
-// refvecLoad returns the parsed vector files, skipping the test if the
-// directory is absent and failing it if the files do not parse.
+// refvecLoad returns the parsed vector files, failing the test (never
+// skipping it) if they are missing or do not parse.
 func refvecLoad(tb testing.TB) *refvecSet {
 	tb.Helper()
-	dir, ok := refvecDir()
-	if !ok {
-		tb.Skipf("reference vectors not found at %s; set SESSION_VECTORS_DIR to the directory holding identities.json", dir)
-	}
+	dir := refvecDir()
 	refvecOnce.Do(func() {
 		s := new(refvecSet)
 		for name, field := range refvecFiles {
@@ -202,7 +200,7 @@ func refvecSeedData(seedString string, n int) []byte {
 
 func TestReferenceVectorFiles(t *testing.T) {
 	s := refvecLoad(t)
-	dir, _ := refvecDir()
+	dir := refvecDir()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -535,7 +533,7 @@ func TestReferenceSignedMessages(t *testing.T) {
 			}
 			dsaOnly := &Identity{DSAPublicKey: bytes.Clone(ref.DSAPublicKey)}
 			for name, id := range map[string]*Identity{"full": full, "public": pub, "dsaPublicKeyOnly": dsaOnly} {
-				msg, err := id.VerifyMessage(v.SignedMessage)
+				msg, err := id.VerifySignedMessage(v.SignedMessage)
 				if err != nil {
 					t.Errorf("%s: VerifyMessage: %v", name, err)
 					continue
@@ -545,6 +543,10 @@ func TestReferenceSignedMessages(t *testing.T) {
 				}
 				if msg == nil {
 					t.Errorf("%s: VerifyMessage returned nil for a valid message", name)
+				}
+				// The reference's form: (message, true).
+				if msg, ok := id.VerifyMessage(v.SignedMessage); !ok || msg == nil || !bytes.Equal(msg, v.Message) {
+					t.Errorf("%s: reference-form VerifyMessage = %x, %v", name, msg, ok)
 				}
 			}
 			// Our SignMessage with the loaded key is accepted by the
@@ -556,7 +558,7 @@ func TestReferenceSignedMessages(t *testing.T) {
 			if len(ours) != len(v.SignedMessage) || !bytes.Equal(ours[SignatureSize:], v.Message) {
 				t.Error("SignMessage layout differs from the reference")
 			}
-			if msg, err := dsaOnly.VerifyMessage(ours); err != nil || !bytes.Equal(msg, v.Message) {
+			if msg, err := dsaOnly.VerifySignedMessage(ours); err != nil || !bytes.Equal(msg, v.Message) {
 				t.Errorf("VerifyMessage(SignMessage): %v", err)
 			}
 		})
@@ -576,12 +578,15 @@ func TestReferenceSignedMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, id := range map[string]*Identity{"full": full, "public": pub} {
-				msg, err := id.VerifyMessage(v.SignedMessage)
+				msg, err := id.VerifySignedMessage(v.SignedMessage)
 				if !errors.Is(err, ErrInvalidSignature) {
 					t.Errorf("%s: VerifyMessage(%s) error = %v, want ErrInvalidSignature", name, v.Case, err)
 				}
 				if msg != nil {
 					t.Errorf("%s: VerifyMessage(%s) returned a message", name, v.Case)
+				}
+				if msg, ok := id.VerifyMessage(v.SignedMessage); ok || msg != nil {
+					t.Errorf("%s: reference-form VerifyMessage(%s) = %x, %v; want nil, false", name, v.Case, msg, ok)
 				}
 			}
 		})
