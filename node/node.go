@@ -346,7 +346,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
-	rep, err := n.vm.HealthCheck(r.Context())
+	rep, err := n.vm.Health(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)

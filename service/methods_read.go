@@ -283,29 +283,26 @@ func (s *rpcService) Health(r *http.Request, _ *EmptyArgs, reply *HealthReply) e
 		}
 		return nil
 	}
-	rep, err := hc.HealthCheck(r.Context())
+	hr, err := hc.Health(r.Context())
 	if errors.Is(err, vm.ErrNotInitialized) || errors.Is(err, vm.ErrShutdown) {
 		return err
 	}
-	reply.Healthy = true
-	if hr, ok := rep.(vm.HealthReport); ok {
-		*reply = HealthReply{
-			Healthy:            hr.Healthy,
-			LastAcceptedID:     hr.LastAcceptedID,
-			LastAcceptedTime:   hr.LastAcceptedTime,
-			Height:             hr.Height,
-			ProcessingBlocks:   hr.ProcessingBlocks,
-			MempoolTxs:         hr.MempoolTxs,
-			MempoolBytes:       hr.MempoolBytes,
-			Database:           hr.Database,
-			SignaturesVerified: hr.SignaturesVerified,
-			DiskNote:           hr.DiskNote,
-		}
-		if d := hr.Disk; d != nil {
-			reply.Disk = &DiskReply{
-				Path: d.Path, FreeBytes: d.FreeBytes, ReserveBytes: d.ReserveBytes, AdmitBytes: d.AdmitBytes,
-				Admitting: d.Admitting, Committing: d.Committing, Error: d.Error,
-			}
+	*reply = HealthReply{
+		Healthy:            hr.Healthy,
+		LastAcceptedID:     hr.LastAcceptedID,
+		LastAcceptedTime:   hr.LastAcceptedTime,
+		Height:             hr.Height,
+		ProcessingBlocks:   hr.ProcessingBlocks,
+		MempoolTxs:         hr.MempoolTxs,
+		MempoolBytes:       hr.MempoolBytes,
+		Database:           hr.Database,
+		SignaturesVerified: hr.SignaturesVerified,
+		DiskNote:           hr.DiskNote,
+	}
+	if d := hr.Disk; d != nil {
+		reply.Disk = &DiskReply{
+			Path: d.Path, FreeBytes: d.FreeBytes, ReserveBytes: d.ReserveBytes, AdmitBytes: d.AdmitBytes,
+			Admitting: d.Admitting, Committing: d.Committing, Error: d.Error,
 		}
 	}
 	reply.Healthy = err == nil && reply.Healthy

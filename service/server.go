@@ -55,7 +55,7 @@ const Namespace = "session"
 // (*vm.VM does). session.health uses it when the vm.API given to NewHandler
 // implements it, and falls back to Status otherwise.
 type HealthChecker interface {
-	HealthCheck(context.Context) (interface{}, error)
+	Health(context.Context) (vm.HealthReport, error)
 }
 
 // Methods lists the wire names of every method, in documentation order.

@@ -92,9 +92,9 @@ func TestDiskGuard(t *testing.T) {
 	if _, err := e.vm.Status(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := e.vm.HealthCheck(ctx)
+	rep, err := e.vm.Health(ctx)
 	mustIs(t, err, ErrDiskFull)
-	hr := rep.(HealthReport)
+	hr := rep
 	if hr.Healthy || hr.Disk == nil || hr.Disk.Admitting || !hr.Disk.Committing || hr.Disk.ReserveBytes != reserve ||
 		hr.Disk.AdmitBytes != reserve+DiskBytesPerTxByte*uint64(m1.Size()+config.MaxTxSize) || !strings.Contains(hr.Disk.Error, "needed to admit") {
 		t.Fatalf("health %+v disk %+v", hr, hr.Disk)
@@ -134,9 +134,9 @@ func TestDiskGuard(t *testing.T) {
 	if st, _ := e.vm.TxStatus(m2.ID()); st.Status != TxPending {
 		t.Fatalf("m2 is %s after a refused Accept", st.Status)
 	}
-	rep, err = e.vm.HealthCheck(ctx)
+	rep, err = e.vm.Health(ctx)
 	mustIs(t, err, ErrDiskFull)
-	if hr := rep.(HealthReport); hr.Disk.Committing || !strings.Contains(hr.Disk.Error, "blocks wait") {
+	if hr := rep; hr.Disk.Committing || !strings.Contains(hr.Disk.Error, "blocks wait") {
 		t.Fatalf("disk %+v", hr.Disk)
 	}
 
@@ -151,7 +151,7 @@ func TestDiskGuard(t *testing.T) {
 	if st, _ := e.vm.TxStatus(m2.ID()); st.Status != TxAccepted {
 		t.Fatalf("m2 is %s", st.Status)
 	}
-	if _, err := e.vm.HealthCheck(ctx); err != nil {
+	if _, err := e.vm.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -243,7 +243,7 @@ func TestAcceptWriteFault(t *testing.T) {
 		if b.Status() == uint8(choices.Accepted) {
 			t.Fatalf("write %d: block reports accepted", k)
 		}
-		if rep, err := e.vm.HealthCheck(ctx); !errors.Is(err, syscall.ENOSPC) || rep.(HealthReport).Healthy {
+		if rep, err := e.vm.Health(ctx); !errors.Is(err, syscall.ENOSPC) || rep.Healthy {
 			t.Fatalf("write %d: health %+v, %v", k, rep, err)
 		}
 		// Retry: the block is accepted whole.
@@ -260,7 +260,7 @@ func TestAcceptWriteFault(t *testing.T) {
 		if st, _ := e.vm.TxStatus(m.ID()); st.Status != TxAccepted {
 			t.Fatalf("write %d: tx is %s after the retry", k, st.Status)
 		}
-		if _, err := e.vm.HealthCheck(ctx); err != nil {
+		if _, err := e.vm.Health(ctx); err != nil {
 			t.Fatalf("write %d: health after the retry: %v", k, err)
 		}
 		// The chain goes on from it.
@@ -336,8 +336,8 @@ func TestDiskGuardSetup(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer v.Shutdown(ctx)
-		rep, _ := v.HealthCheck(ctx)
-		return rep.(HealthReport)
+		rep, _ := v.Health(ctx)
+		return rep
 	}
 	dir := t.TempDir()
 	chainCtx := &consensusctx.Context{ChainID: ids.ID{9}, ChainDataDir: dir + "/not/yet/made"}

@@ -65,10 +65,8 @@ type HealthReply struct {
 
 // Health is session.health.
 func (s *minimalService) Health(r *http.Request, _ *EmptyArgs, reply *HealthReply) error {
-	rep, err := s.vm.HealthCheck(r.Context())
-	if hr, ok := rep.(HealthReport); ok {
-		reply.HealthReport = hr
-	}
+	rep, err := s.vm.Health(r.Context())
+	reply.HealthReport = rep
 	return err
 }
 

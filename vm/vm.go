@@ -65,6 +65,7 @@ import (
 	"github.com/luxfi/database"
 	"github.com/luxfi/database/versiondb"
 	"github.com/luxfi/ids"
+	luxlog "github.com/luxfi/log"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/state"
@@ -210,7 +211,8 @@ type VM struct {
 	clock          func() time.Time
 	handlerFactory func(API) (http.Handler, error)
 	disk           *DiskGuard
-	diskNote       string // why free space is not watched, when it is not
+	diskNote       string        // why free space is not watched, when it is not
+	log            luxlog.Logger // never nil after New
 
 	initialized bool
 	db          database.Database
@@ -234,6 +236,9 @@ func New(opts ...Option) *VM {
 	v := &VM{}
 	for _, o := range opts {
 		o(v)
+	}
+	if v.log == nil {
+		v.log = luxlog.NewNoOpLogger()
 	}
 	return v
 }
@@ -349,7 +354,18 @@ func (v *VM) Initialize(
 	v.pool.tip = last
 	v.chain.hooks = v.pool
 	v.initialized = true
+	v.logger().Info("sessionvm initialized",
+		"chainID", chainID.String(), "height", last.Height(), "lastAccepted", last.ID().String())
 	return nil
+}
+
+// logger is the VM's logger; a VM made without New (the zero value) has
+// none and logs nothing.
+func (v *VM) logger() luxlog.Logger {
+	if v.log == nil {
+		v.log = luxlog.NewNoOpLogger()
+	}
+	return v.log
 }
 
 // loadOrApplyGenesis returns the last accepted block, writing the genesis
@@ -554,7 +570,8 @@ func (v *VM) NewHTTPHandler(ctx context.Context) (interface{}, error) {
 	return h["/rpc"], nil
 }
 
-// HealthReport is what HealthCheck returns.
+// HealthReport is what Health returns; HealthCheck returns it as a map
+// (HealthReport.Map).
 type HealthReport struct {
 	Healthy          bool   `json:"healthy"`
 	LastAcceptedID   string `json:"lastAcceptedID"`
@@ -572,11 +589,22 @@ type HealthReport struct {
 	DiskNote string      `json:"diskNote,omitempty"`
 }
 
-// HealthCheck implements block.ChainVM with real figures; it returns an
-// error (and Healthy false) when the database fails its check or when free
-// disk space is too low to admit transactions or commit blocks (the error
-// wraps ErrDiskFull and says how much is free and needed).
+// HealthCheck implements block.ChainVM: the Health report as a
+// map[string]interface{} keyed by its JSON names ("healthy" a bool,
+// "height" a uint64, ...; see HealthReport.Map), the form Lux nodes and
+// code written against the reference implementation read. It returns an
+// error (and "healthy" false) when Health does.
 func (v *VM) HealthCheck(ctx context.Context) (interface{}, error) {
+	r, err := v.Health(ctx)
+	return r.Map(), err
+}
+
+// Health returns the health report with real figures; it returns an error
+// (and Healthy false) when the VM is not running, the database fails its
+// check, or free disk space is too low to admit transactions or commit
+// blocks (the error wraps ErrDiskFull and says how much is free and
+// needed).
+func (v *VM) Health(ctx context.Context) (HealthReport, error) {
 	if err := v.ready(); err != nil {
 		return HealthReport{}, err
 	}

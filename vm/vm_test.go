@@ -112,8 +112,8 @@ func TestLifecycle(t *testing.T) {
 	if ver, _ := v.Version(ctx); ver != Version {
 		t.Fatal(ver)
 	}
-	h, err := v.HealthCheck(ctx)
-	if err != nil || h.(HealthReport).Height != 1 || !h.(HealthReport).Healthy {
+	h, err := v.Health(ctx)
+	if err != nil || h.Height != 1 || !h.Healthy {
 		t.Fatalf("health %+v %v", h, err)
 	}
 }

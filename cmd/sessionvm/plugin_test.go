@@ -502,6 +502,14 @@ func TestPluginAsNodeLoadsIt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("HealthCheck: %v (%v)", err, health)
 	}
+	// The node's server marshals the VM's HealthCheck map under "health".
+	raw, _ := health.(json.RawMessage)
+	var report struct {
+		Health map[string]any `json:"health"`
+	}
+	if err := json.Unmarshal(raw, &report); err != nil || report.Health["healthy"] != true || report.Health["height"] != float64(3) {
+		t.Fatalf("HealthCheck through the plugin: %s (%v)", raw, err)
+	}
 
 	// The node shuts the plugin down; its database stays with the node.
 	h.shutdown()
