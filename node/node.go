@@ -179,15 +179,42 @@ func Start(cfg Config) (n *Node, err error) {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: creating data directory: %w", err)
-	}
+
+	// Everything that can be checked without touching the disk is checked
+	// first, and the listen address is taken before the data directory is
+	// created: a start that fails on a busy port or a bad argument leaves
+	// no data directory and no stored genesis behind (which would bind
+	// the directory to the built-in genesis and refuse a later --genesis).
 	genesisBytes, storeGenesis, err := resolveGenesis(cfg.DataDir, cfg.Genesis, cfg.ChainOverrides)
 	if err != nil {
 		return nil, err
 	}
-
+	if _, err := vm.ParseNodeConfig(cfg.VMConfig); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: listening on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = ln.Close()
+		}
+	}()
+	created, err := mkdirNew(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: creating data directory: %w", err)
+	}
 	dbDir := filepath.Join(cfg.DataDir, "db")
+	defer func() {
+		// A failed first start takes back the directory it made, so the
+		// next start sees a new data directory again.
+		if err != nil && created {
+			_ = os.RemoveAll(dbDir)
+			_ = os.Remove(cfg.DataDir)
+		}
+	}()
+
 	db, err := vm.OpenDB(dbDir, vm.DBOptions{SyncWrites: cfg.SyncWrites})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w (is another sessiond using %s?)", err, cfg.DataDir)
@@ -259,14 +286,10 @@ func Start(cfg Config) (n *Node, err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("node: listening on %s: %w", cfg.HTTPAddr, err)
-	}
+	n.ln = ln
 
 	st, err := v.Status()
 	if err != nil {
-		_ = n.ln.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("sessiond started",
@@ -506,4 +529,15 @@ func (n *Node) round() (*vm.Block, error) {
 		"height", b.Height(), "id", b.ID().String(), "txs", len(b.Txs), "messages", msgs,
 		"build", t1.Sub(t0), "verify", t2.Sub(t1), "accept", t3.Sub(t2))
 	return b, nil
+}
+
+// mkdirNew creates dir (and its parents) with mode 0700 and reports
+// whether dir itself did not exist before.
+func mkdirNew(dir string) (created bool, err error) {
+	if _, err := os.Stat(dir); err == nil {
+		return false, os.MkdirAll(dir, 0o700) // exists: MkdirAll checks it is a directory
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	return true, os.MkdirAll(dir, 0o700)
 }
