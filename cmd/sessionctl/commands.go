@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -39,26 +40,33 @@ func (c *cli) loadIdentity() (*crypto.Identity, error) {
 
 func (c *cli) keygen(args []string) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	seedHex := fs.String("seed", "", "restore from this 64-hex-character seed")
+	fromSeed := fs.Bool("seed", false, "restore from a backup seed read from the terminal or standard input")
 	force := fs.Bool("force", false, "overwrite an existing identity file")
 	printSeed := fs.Bool("print-seed", false, "print the backup seed")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		if seedArgument(args) {
+			return errSeedOnCommandLine
+		}
 		return err
 	}
 	if len(pos) != 0 {
+		if *fromSeed || seedArgument(pos) {
+			return errSeedOnCommandLine
+		}
 		return usageError{"keygen takes no arguments"}
 	}
 	if _, err := os.Stat(c.idPath); err == nil && !*force {
 		return fmt.Errorf("%s exists: use --force to replace it (its identity is lost unless you kept its seed)", c.idPath)
 	}
 	var id *crypto.Identity
-	if *seedHex != "" {
-		b, err := hex.DecodeString(strings.TrimSpace(*seedHex))
-		if err != nil || len(b) != crypto.SeedSize {
-			return usageError{"--seed must be 64 hexadecimal characters"}
+	if *fromSeed {
+		seed, err := c.readSeed()
+		if err != nil {
+			return err
 		}
-		id, err = crypto.IdentityFromSeed([crypto.SeedSize]byte(b))
+		id, err = crypto.IdentityFromSeed(seed)
+		clear(seed[:])
 		if err != nil {
 			return err
 		}
@@ -89,8 +97,28 @@ func (c *cli) keygen(args []string) error {
 	return c.output(out, text)
 }
 
+// seedArgument reports whether keygen's arguments hold what looks like a
+// backup seed on the command line (--seed=HEX, or --seed HEX, which
+// leaves HEX as an argument).
+func seedArgument(args []string) bool {
+	for _, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "seed" && hasValue && value != "true" && value != "false" {
+			return true
+		}
+		if !strings.HasPrefix(a, "-") && looksLikeSeed(a) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *cli) whoami(ctx context.Context, args []string) error {
-	if len(args) != 0 {
+	pos, err := noFlags("whoami", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
 		return usageError{"whoami takes no arguments"}
 	}
 	id, err := crypto.LoadPublicIdentity(c.idPath)
@@ -109,6 +137,27 @@ func (c *cli) whoami(ctx context.Context, args []string) error {
 		Registered string `json:"registered"`
 	}{id.SessionID, c.idPath, registered}
 	return c.output(out, fmt.Sprintf("%s\nfile: %s\nregistered on %s: %s\n", id.SessionID, c.idPath, c.node, registered))
+}
+
+// submit signs payload as id and sends it, waiting for its block unless
+// --no-wait; under "sessionctl tx" it prints the signed transaction
+// instead. extra names what the transaction creates, for the output.
+func (c *cli) submit(ctx context.Context, id *crypto.Identity, what string, p tx.Payload) error {
+	if c.printTx {
+		return c.printSigned(ctx, id, p)
+	}
+	r, err := c.client.Submit(ctx, id, p)
+	if err != nil {
+		return err
+	}
+	extra := map[string]string{}
+	if r.Session != ids.Empty {
+		extra["session"] = r.Session.String()
+	}
+	if r.Channel != ids.Empty {
+		extra["channel"] = r.Channel.String()
+	}
+	return c.submitted(ctx, what, r, extra)
 }
 
 // submitted prints a transaction's outcome, waiting for its block unless
@@ -139,18 +188,53 @@ func (c *cli) submitted(ctx context.Context, what string, r *service.TxReply, ex
 }
 
 func (c *cli) register(ctx context.Context, args []string) error {
-	if len(args) != 0 {
+	pos, err := noFlags("register", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
 		return usageError{"register takes no arguments"}
 	}
 	id, err := c.loadIdentity()
 	if err != nil {
 		return err
 	}
-	r, err := c.client.Register(ctx, id)
+	p := &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey}
+	if c.printTx {
+		return c.printSigned(ctx, id, p)
+	}
+	if done, err := c.alreadyRegistered(ctx, id); done || err != nil {
+		return err
+	}
+	r, err := c.client.Submit(ctx, id, p)
+	if code, ok := service.CodeOf(err); ok && code == service.CodeAlreadyExists {
+		// Registered meanwhile (another client, or a pending copy).
+		if done, err2 := c.alreadyRegistered(ctx, id); done || err2 != nil {
+			return err2
+		}
+	}
 	if err != nil {
 		return err
 	}
 	return c.submitted(ctx, "registered "+id.SessionID, r, nil)
+}
+
+// alreadyRegistered reports (and prints) whether id is registered on the
+// chain already, with the same keys; a different identity under the same
+// Session ID is an error.
+func (c *cli) alreadyRegistered(ctx context.Context, id *crypto.Identity) (bool, error) {
+	rec, err := c.client.Identity(ctx, id.SessionID)
+	if code, ok := service.CodeOf(err); ok && code == service.CodeUnknownIdentity {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(rec.KEMPublicKey, id.KEMPublicKey) || !bytes.Equal(rec.DSAPublicKey, id.DSAPublicKey) {
+		return false, fmt.Errorf("the chain holds other keys under your Session ID %s: the node is not trustworthy", id.SessionID)
+	}
+	out := map[string]any{"sessionId": id.SessionID, "status": "already registered", "height": rec.Height}
+	return true, c.output(out, fmt.Sprintf("%s is already registered with these keys (at height %d): nothing to do\n", id.SessionID, rec.Height))
 }
 
 // multiFlag collects a repeated string flag.
@@ -172,41 +256,81 @@ func (c *cli) sessionCreate(ctx context.Context, args []string) error {
 	if len(with) == 0 {
 		return usageError{"session create: name at least one participant with --with"}
 	}
-	for _, p := range with {
-		if _, err := crypto.ParseSessionID(p); err != nil {
-			return usageError{fmt.Sprintf("session create: %q: %v", p, err)}
+	p := &tx.CreateSession{Metadata: []byte(*metadata)}
+	for _, s := range with {
+		sid, err := parsePerson("session create --with", s)
+		if err != nil {
+			return err
 		}
+		p.Participants = append(p.Participants, sid)
 	}
 	id, err := c.loadIdentity()
 	if err != nil {
 		return err
 	}
-	r, err := c.client.CreateSessionWithMetadata(ctx, id, []byte(*metadata), with...)
-	if err != nil {
-		return err
-	}
-	return c.submitted(ctx, "session created", r, map[string]string{"session": r.Session.String()})
+	return c.submit(ctx, id, "session created", p)
 }
 
+// parsePerson parses a Session ID (an identity), with an error that says
+// so when s is a session, channel or other CB58 ID instead.
+func parsePerson(where, s string) (crypto.SessionID, error) {
+	sid, err := crypto.ParseSessionID(s)
+	if err == nil {
+		return sid, nil
+	}
+	if _, cbErr := ids.FromString(s); cbErr == nil {
+		return sid, usageError{fmt.Sprintf("%s: %s is a session ID (a conversation, or a channel), not a Session ID: "+
+			"name a person by their Session ID, 66 characters starting with 07 (as 'sessionctl whoami' prints it)", where, s)}
+	}
+	return sid, usageError{fmt.Sprintf("%s: %q is not a Session ID (%v): a Session ID is 66 characters, 07 and 64 hexadecimal digits", where, s, err)}
+}
+
+// parseTarget parses the CB58 ID of a session or channel, with an error
+// that says so when s is a Session ID (a person) instead.
 func parseTarget(kind, s string) (ids.ID, error) {
 	id, err := ids.FromString(s)
-	if err != nil {
-		return ids.Empty, usageError{fmt.Sprintf("%s %q is not a valid ID", kind, s)}
+	if err == nil {
+		return id, nil
 	}
-	return id, nil
+	if _, pErr := crypto.ParseSessionID(s); pErr == nil {
+		return ids.Empty, usageError{fmt.Sprintf("%s is a Session ID (a person), not a %s ID: give the %s's ID (CB58, as 'sessionctl %s create' printed it)",
+			s, kind, kind, kind)}
+	}
+	return ids.Empty, usageError{fmt.Sprintf("%s %q is not a valid ID (a %s ID is CB58, as 'sessionctl %s create' printed it)", kind, s, kind, kind)}
+}
+
+// wrongKind turns an unknown-session error into "that is a channel" (and
+// the reverse) when the ID names the other kind.
+func (c *cli) wrongKind(ctx context.Context, kind string, target ids.ID, err error) error {
+	code, ok := service.CodeOf(err)
+	switch {
+	case ok && code == service.CodeUnknownSession && kind == "session":
+		if _, cerr := c.client.Channel(ctx, target, "", 1); cerr == nil {
+			return usageError{fmt.Sprintf("%s is a channel, not a session: use 'sessionctl channel ...'", target)}
+		}
+	case ok && code == service.CodeUnknownChannel && kind == "channel":
+		if _, serr := c.client.Session(ctx, target); serr == nil {
+			return usageError{fmt.Sprintf("%s is a session, not a channel: use 'sessionctl send', 'read' or 'session show'", target)}
+		}
+	}
+	return err
 }
 
 func (c *cli) sessionShow(ctx context.Context, args []string) error {
-	if len(args) != 1 {
+	pos, err := noFlags("session show", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
 		return usageError{"session show SESSION"}
 	}
-	sid, err := parseTarget("session", args[0])
+	sid, err := parseTarget("session", pos[0])
 	if err != nil {
 		return err
 	}
 	s, err := c.client.Session(ctx, sid)
 	if err != nil {
-		return err
+		return c.wrongKind(ctx, "session", sid, err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "session %s (%s)\ncreator: %s\ncreated: %s\nexpires: %s\nmessages: %d\nparticipants:\n",
@@ -219,14 +343,19 @@ func (c *cli) sessionShow(ctx context.Context, args []string) error {
 
 func (c *cli) send(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	file := fs.String("file", "", "send the contents of FILE")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usageError{"send SESSION TEXT"}
+	if len(pos) == 0 {
+		return usageError{"send SESSION (TEXT | - | --file FILE)"}
 	}
 	sid, err := parseTarget("session", pos[0])
+	if err != nil {
+		return err
+	}
+	msg, err := c.readMessage("send", pos[1:], *file)
 	if err != nil {
 		return err
 	}
@@ -234,11 +363,19 @@ func (c *cli) send(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := c.client.SendSealed(ctx, id, sid, []byte(pos[1]))
+	out, err := c.messages.prepare(ctx, c.client, id, sid)
+	if err != nil {
+		return c.wrongKind(ctx, "session", sid, err)
+	}
+	// The size is checked before anything is signed.
+	if err := msg.checkSize(out.maxPlaintext(), out.participants(), "participants"); err != nil {
+		return err
+	}
+	p, err := out.payload(msg.text)
 	if err != nil {
 		return err
 	}
-	return c.submitted(ctx, "sent", r, nil)
+	return c.submit(ctx, id, "sent", p)
 }
 
 // shownMessage is a message as read/inbox print it.
@@ -253,14 +390,14 @@ type shownMessage struct {
 	Error     string `json:"error,omitempty"` // why it could not be opened
 }
 
-// open decrypts and verifies messages; a message that fails is shown with
-// the reason instead of stopping the listing.
-func (c *cli) open(id *crypto.Identity, msgs []service.Message) []shownMessage {
+// open decrypts and verifies messages with openOne; a message that fails
+// is shown with the reason instead of stopping the listing.
+func (c *cli) open(id *crypto.Identity, msgs []service.Message, openOne func(*crypto.Identity, *service.Message) ([]byte, error)) []shownMessage {
 	out := make([]shownMessage, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
 		s := shownMessage{Target: m.Target.String(), Seq: m.Seq, Position: m.Position, Sender: m.Author, Timestamp: m.Timestamp, Height: m.Height}
-		pt, err := service.OpenMessage(id, m)
+		pt, err := openOne(id, m)
 		if err != nil {
 			s.Error = err.Error()
 		} else {
@@ -307,13 +444,14 @@ func (c *cli) pageFlags(name string, args []string) (pos []string, after uint64,
 }
 
 func (c *cli) read(ctx context.Context, args []string) error {
-	return c.readTarget(ctx, "read", "session", args, c.client.Messages)
+	return c.readTarget(ctx, "read", "session", args, c.client.Messages, c.messages.open)
 }
 
 // readTarget fetches a page of a session's messages or a channel's posts,
 // opens and verifies each and prints them.
 func (c *cli) readTarget(ctx context.Context, name, kind string, args []string,
-	fetch func(context.Context, ids.ID, uint64, int) (*service.MessagesReply, error)) error {
+	fetch func(context.Context, ids.ID, uint64, int) (*service.MessagesReply, error),
+	openOne func(*crypto.Identity, *service.Message) ([]byte, error)) error {
 	pos, after, limit, err := c.pageFlags(name, args)
 	if err != nil {
 		return err
@@ -331,9 +469,9 @@ func (c *cli) readTarget(ctx context.Context, name, kind string, args []string,
 	}
 	page, err := fetch(ctx, target, after, limit)
 	if err != nil {
-		return err
+		return c.wrongKind(ctx, kind, target, err)
 	}
-	return c.printMessages(id, c.open(id, page.Messages), page.Next, false)
+	return c.printMessages(id, c.open(id, page.Messages, openOne), page.Next, false)
 }
 
 func (c *cli) inbox(ctx context.Context, args []string) error {
@@ -352,14 +490,18 @@ func (c *cli) inbox(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.printMessages(id, c.open(id, page.Messages), page.Next, true)
+	return c.printMessages(id, c.open(id, page.Messages, c.messages.open), page.Next, true)
 }
 
 func (c *cli) closeSession(ctx context.Context, args []string) error {
-	if len(args) != 1 {
+	pos, err := noFlags("close", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
 		return usageError{"close SESSION"}
 	}
-	sid, err := parseTarget("session", args[0])
+	sid, err := parseTarget("session", pos[0])
 	if err != nil {
 		return err
 	}
@@ -367,97 +509,130 @@ func (c *cli) closeSession(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := c.client.CloseSession(ctx, id, sid)
-	if err != nil {
-		return err
+	if err := c.submit(ctx, id, "closed", &tx.CloseSession{Session: sid}); err != nil {
+		return c.wrongKind(ctx, "session", sid, err)
 	}
-	return c.submitted(ctx, "closed", r, nil)
+	return nil
 }
 
 func (c *cli) channel(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageError{"channel: want create, join, leave, post, read or show"}
+	one := func(sub string, f func(*crypto.Identity, ids.ID) error) func([]string) error {
+		return func(args []string) error {
+			pos, err := noFlags("channel "+sub, args)
+			if err != nil {
+				return err
+			}
+			if len(pos) != 1 {
+				return usageError{fmt.Sprintf("channel %s CHANNEL", sub)}
+			}
+			ch, err := parseTarget("channel", pos[0])
+			if err != nil {
+				return err
+			}
+			return c.wrongKind(ctx, "channel", ch, f(nil, ch))
+		}
 	}
-	sub, args := args[0], args[1:]
-	if sub == "read" {
-		return c.channelRead(ctx, args)
+	write := func(p func(ids.ID) tx.Payload, what string) func(*crypto.Identity, ids.ID) error {
+		return func(_ *crypto.Identity, ch ids.ID) error {
+			id, err := c.loadIdentity()
+			if err != nil {
+				return err
+			}
+			return c.submit(ctx, id, what, p(ch))
+		}
 	}
-	fs := flag.NewFlagSet("channel "+sub, flag.ContinueOnError)
+	return group("channel", args, map[string]func([]string) error{
+		"create": func(args []string) error { return c.channelCreate(ctx, args) },
+		"join":   one("join", write(func(ch ids.ID) tx.Payload { return &tx.JoinChannel{Channel: ch} }, "channel join")),
+		"leave":  one("leave", write(func(ch ids.ID) tx.Payload { return &tx.LeaveChannel{Channel: ch} }, "channel leave")),
+		"show":   one("show", func(_ *crypto.Identity, ch ids.ID) error { return c.channelShow(ctx, ch) }),
+		"post":   func(args []string) error { return c.channelPost(ctx, args) },
+		"read": func(args []string) error {
+			return c.readTarget(ctx, "channel read", "channel", args, c.client.ChannelMessages, service.OpenMessage)
+		},
+	})
+}
+
+func (c *cli) channelCreate(ctx context.Context, args []string) error {
+	pos, err := noFlags("channel create", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"channel create NAME"}
+	}
+	if !tx.ValidChannelName(pos[0]) {
+		return usageError{fmt.Sprintf("channel create: invalid name %q (1 to 64 bytes of UTF-8, no control characters)", pos[0])}
+	}
+	id, err := c.loadIdentity()
+	if err != nil {
+		return err
+	}
+	return c.submit(ctx, id, "channel created", &tx.CreateChannel{Name: pos[0]})
+}
+
+func (c *cli) channelShow(ctx context.Context, ch ids.ID) error {
+	info, err := c.client.Channel(ctx, ch, "", 0)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "channel %s %q\nowner: %s\ncreated: %s\nmembers (%d):\n", info.Channel, info.Name, info.Owner, formatTime(info.CreatedAt), info.MemberCount)
+	for _, m := range info.Members {
+		fmt.Fprintf(&b, "  %s\n", m)
+	}
+	return c.output(info, b.String())
+}
+
+func (c *cli) channelPost(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("channel post", flag.ContinueOnError)
+	file := fs.String("file", "", "post the contents of FILE")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"create": 1, "join": 1, "leave": 1, "show": 1, "post": 2}
-	n, ok := want[sub]
-	if !ok {
-		return usageError{"channel: unknown subcommand " + sub}
-	}
-	if len(pos) != n {
-		return usageError{fmt.Sprintf("channel %s takes %d argument(s)", sub, n)}
-	}
-	if sub == "create" {
-		if !tx.ValidChannelName(pos[0]) {
-			return usageError{fmt.Sprintf("channel create: invalid name %q", pos[0])}
-		}
-		id, err := c.loadIdentity()
-		if err != nil {
-			return err
-		}
-		r, err := c.client.CreateChannel(ctx, id, pos[0])
-		if err != nil {
-			return err
-		}
-		return c.submitted(ctx, "channel created", r, map[string]string{"channel": r.Channel.String()})
+	if len(pos) == 0 {
+		return usageError{"channel post CHANNEL (TEXT | - | --file FILE)"}
 	}
 	ch, err := parseTarget("channel", pos[0])
 	if err != nil {
 		return err
 	}
-	if sub == "show" {
-		info, err := c.client.Channel(ctx, ch, "", 0)
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "channel %s %q\nowner: %s\ncreated: %s\nmembers (%d):\n", info.Channel, info.Name, info.Owner, formatTime(info.CreatedAt), info.MemberCount)
-		for _, m := range info.Members {
-			fmt.Fprintf(&b, "  %s\n", m)
-		}
-		return c.output(info, b.String())
+	msg, err := c.readMessage("channel post", pos[1:], *file)
+	if err != nil {
+		return err
 	}
 	id, err := c.loadIdentity()
 	if err != nil {
 		return err
 	}
-	var r *service.TxReply
-	switch sub {
-	case "join":
-		r, err = c.client.JoinChannel(ctx, id, ch)
-	case "leave":
-		r, err = c.client.LeaveChannel(ctx, id, ch)
-	case "post":
-		r, err = c.postSealed(ctx, id, ch, []byte(pos[1]))
+	recipients, err := c.channelRecipients(ctx, id, ch)
+	if err != nil {
+		return c.wrongKind(ctx, "channel", ch, err)
 	}
+	if err := msg.checkSize(maxSealedText(len(recipients)), len(recipients), "members"); err != nil {
+		return err
+	}
+	env, err := crypto.Seal(id, recipients, msg.text, service.MessageAD(ch))
 	if err != nil {
 		return err
 	}
-	return c.submitted(ctx, "channel "+sub, r, nil)
+	return c.submit(ctx, id, "channel post", &tx.PostChannel{Channel: ch, Ciphertext: env})
 }
 
-// maxChannelRecipients bounds the members a post is sealed to (the
-// envelope's recipient limit).
-const maxChannelRecipients = crypto.MaxRecipients
-
-// postSealed seals text to every current member of the channel (the poster
-// included) with the channel's associated data and posts it. Members who
-// join later cannot read earlier posts.
-func (c *cli) postSealed(ctx context.Context, id *crypto.Identity, ch ids.ID, text []byte) (*service.TxReply, error) {
+// channelRecipients returns the public identities of every current member
+// of the channel (the poster included), checking that the poster is one.
+// Members who join later cannot read the post.
+func (c *cli) channelRecipients(ctx context.Context, id *crypto.Identity, ch ids.ID) ([]*crypto.Identity, error) {
 	var recipients []*crypto.Identity
 	after := ""
 	for {
 		info, err := c.client.Channel(ctx, ch, after, 0)
 		if err != nil {
 			return nil, err
+		}
+		if int(info.MemberCount) > crypto.MaxRecipients {
+			return nil, fmt.Errorf("channel has %d members: too many to seal to", info.MemberCount)
 		}
 		for _, m := range info.Members {
 			if m == id.SessionID {
@@ -470,34 +645,25 @@ func (c *cli) postSealed(ctx context.Context, id *crypto.Identity, ch ids.ID, te
 			}
 			recipients = append(recipients, pub)
 		}
-		if len(recipients) > maxChannelRecipients {
-			return nil, fmt.Errorf("channel has more than %d members: too many to seal to", maxChannelRecipients)
-		}
 		if len(info.Members) == 0 || len(recipients) >= int(info.MemberCount) {
 			break
 		}
 		after = info.Members[len(info.Members)-1]
 	}
-	member := false
 	for _, r := range recipients {
-		member = member || r.SessionID == id.SessionID
+		if r.SessionID == id.SessionID {
+			return recipients, nil
+		}
 	}
-	if !member {
-		return nil, errors.New("you are not a member of this channel: 'sessionctl channel join' first")
-	}
-	env, err := crypto.Seal(id, recipients, text, service.MessageAD(ch))
-	if err != nil {
-		return nil, err
-	}
-	return c.client.Post(ctx, id, ch, env)
-}
-
-func (c *cli) channelRead(ctx context.Context, args []string) error {
-	return c.readTarget(ctx, "channel read", "channel", args, c.client.ChannelMessages)
+	return nil, errors.New("you are not a member of this channel: 'sessionctl channel join' first")
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
-	if len(args) != 0 {
+	pos, err := noFlags("status", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
 		return usageError{"status takes no arguments"}
 	}
 	s, err := c.client.Status(ctx)

@@ -6,7 +6,8 @@
 //
 //	sessionctl [flags] <command> [arguments]
 //
-// Run "sessionctl help" for the commands.
+// Run "sessionctl help" for the commands and "sessionctl COMMAND --help"
+// for one of them.
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/luxfi/ids"
+
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
 )
@@ -33,46 +36,16 @@ const (
 	envIdentity = "SESSION_IDENTITY"
 )
 
-const usage = `sessionctl: post-quantum private messaging on a SessionVM chain
-
-Usage: sessionctl [flags] <command> [arguments]
-
-Identity (local, no node needed):
-  keygen [--seed HEX] [--force] [--print-seed]   create the identity file (or restore it from a seed)
-  whoami                                         print your Session ID
-
-Chain:
-  register                                       publish your identity on the chain
-  session create --with ID [--with ID ...] [--metadata TEXT]
-  session show SESSION                           participants, status, expiry
-  send SESSION TEXT                              seal TEXT to every participant (you included) and send it
-  read SESSION [--after SEQ] [--limit N]         fetch, open and verify the messages of a session
-  inbox [--after POS] [--limit N]                everything addressed to you, across sessions
-  close SESSION
-  channel create NAME | join CHANNEL | leave CHANNEL | show CHANNEL
-  channel post CHANNEL TEXT                      seal TEXT to every current member and post it
-  channel read CHANNEL [--after SEQ] [--limit N]
-  status                                         the node's chain status
-
-Flags:
-  --node URL        JSON-RPC endpoint (env SESSION_NODE, default ` + defaultNode + `)
-  --identity FILE   identity file (env SESSION_IDENTITY, default ~/.sessionctl/identity.json)
-  --json            machine-readable output
-  --timeout D       how long to wait for the node, including acceptance (default 60s)
-  --no-wait         return once the node admits a transaction, without waiting for its block
-
-The passphrase is read from SESSION_PASSPHRASE, or asked for on the terminal.
-`
-
 // env is what a run of the CLI reads and writes, so that tests can drive it.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	openTTY        func() (*os.File, error) // the controlling terminal; nil: none
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, openTTY: openControllingTTY}))
 }
 
 // cli holds the global options of one run.
@@ -86,6 +59,15 @@ type cli struct {
 	pass     passphraseSource
 	client   *service.Client
 	identity *crypto.Identity // loaded on first use
+
+	// messages is the protocol of session messages (see sessionEnvelope).
+	messages sessionEnvelope
+
+	// printTx: the write commands print their signed transaction instead
+	// of sending it ("sessionctl tx ..."), with these overrides.
+	printTx   bool
+	txNonce   *uint64
+	txChainID *ids.ID
 }
 
 // usageError is reported with exit status 2.
@@ -94,7 +76,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func run(args []string, e env) int {
-	c := &cli{env: e}
+	c := &cli{env: e, messages: sealedEnvelope{}}
 	fs := flag.NewFlagSet("sessionctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.node, "node", firstNonEmpty(e.getenv(envNode), defaultNode), "")
@@ -107,14 +89,15 @@ func run(args []string, e env) int {
 		fmt.Fprintf(e.stderr, "sessionctl: %v\n\n%s", err, usage)
 		return 2
 	}
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
-		fmt.Fprint(e.stdout, usage)
-		if len(rest) == 0 {
-			return 2
-		}
-		return 0
+	if len(rest) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
 	}
-	c.pass = passphraseSource{stdin: e.stdin, stderr: e.stderr, getenv: e.getenv}
+	switch rest[0] {
+	case "help", "-h", "-help", "--help":
+		return c.help(rest[1:])
+	}
+	c.pass = passphraseSource{stdin: e.stdin, stderr: e.stderr, getenv: e.getenv, openTTY: e.openTTY}
 	c.client = service.NewClient(c.node, service.WithTimeout(c.timeout), service.WithWaitTimeout(c.timeout))
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
@@ -123,6 +106,10 @@ func run(args []string, e env) int {
 	if err == nil {
 		return 0
 	}
+	var hr helpRequested
+	if errors.As(err, &hr) {
+		return c.help(strings.Fields(hr.cmd))
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(e.stderr, "sessionctl: %v (see 'sessionctl help')\n", err)
@@ -130,6 +117,45 @@ func run(args []string, e env) int {
 	}
 	fmt.Fprintf(e.stderr, "sessionctl: %s\n", c.explain(err))
 	return 1
+}
+
+// help prints the overview, or the usage of the command named by words
+// ("send", "session create"), on stdout.
+func (c *cli) help(words []string) int {
+	if len(words) > 0 && words[0] == "tx" && len(words) > 1 {
+		words = words[1:] // "tx send --help" explains send
+	}
+	if len(words) == 0 {
+		fmt.Fprint(c.stdout, usage)
+		return 0
+	}
+	name := strings.Join(words[:min(2, len(words))], " ")
+	text := helpFor(name)
+	if text == "" {
+		text = helpFor(words[0])
+	}
+	if text == "" {
+		fmt.Fprintf(c.stderr, "sessionctl: no command %q (see 'sessionctl help')\n", strings.Join(words, " "))
+		return 2
+	}
+	fmt.Fprint(c.stdout, text)
+	return 0
+}
+
+// group dispatches the subcommands of session, channel and tx: with no
+// subcommand, or --help, it asks for the group's help.
+func group(name string, args []string, subs map[string]func([]string) error) error {
+	if len(args) == 0 {
+		return usageError{fmt.Sprintf("%s: want a subcommand ('sessionctl %s --help' lists them)", name, name)}
+	}
+	if f, ok := subs[args[0]]; ok {
+		return f(args[1:])
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return helpRequested{name}
+	}
+	return usageError{fmt.Sprintf("%s: unknown subcommand %q ('sessionctl %s --help' lists them)", name, args[0], name)}
 }
 
 func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
@@ -141,16 +167,10 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 	case "register":
 		return c.register(ctx, args)
 	case "session":
-		if len(args) == 0 {
-			return usageError{"session: want create or show"}
-		}
-		switch args[0] {
-		case "create":
-			return c.sessionCreate(ctx, args[1:])
-		case "show":
-			return c.sessionShow(ctx, args[1:])
-		}
-		return usageError{"session: unknown subcommand " + args[0]}
+		return group("session", args, map[string]func([]string) error{
+			"create": func(a []string) error { return c.sessionCreate(ctx, a) },
+			"show":   func(a []string) error { return c.sessionShow(ctx, a) },
+		})
 	case "send":
 		return c.send(ctx, args)
 	case "read":
@@ -163,6 +183,8 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return c.channel(ctx, args)
 	case "status":
 		return c.status(ctx, args)
+	case "tx":
+		return c.tx(ctx, args)
 	}
 	return usageError{"unknown command " + cmd}
 }
@@ -183,6 +205,8 @@ func (c *cli) explain(err error) string {
 		switch code {
 		case service.CodeUnknownSession:
 			return "unknown session: " + err.Error()
+		case service.CodeUnknownChannel:
+			return "unknown channel: " + err.Error()
 		case service.CodeUnknownIdentity:
 			return "unknown identity (not registered on this chain): " + err.Error()
 		case service.CodeNotParticipant:
@@ -190,52 +214,6 @@ func (c *cli) explain(err error) string {
 		}
 	}
 	return err.Error()
-}
-
-// Global flags and whether each takes a value.
-var globalFlags = map[string]bool{"node": true, "identity": true, "timeout": true, "json": false, "no-wait": false}
-
-// splitGlobalFlags takes the global flags out of args wherever they stand
-// ("sessionctl send S hi --json" as well as "sessionctl --json send S hi").
-// Everything after "--" is left alone, so a message may start with "--".
-func splitGlobalFlags(args []string) (globals, rest []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i+1:]...)
-			break
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		takesValue, ok := globalFlags[name]
-		if !strings.HasPrefix(a, "-") || !ok {
-			rest = append(rest, a)
-			continue
-		}
-		globals = append(globals, a)
-		if takesValue && !hasValue && i+1 < len(args) {
-			i++
-			globals = append(globals, args[i])
-		}
-	}
-	return globals, rest
-}
-
-// parseFlags parses a subcommand's flags, allowing flags after positional
-// arguments ("send S text --no-wait" as well as "--flag x S").
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
 }
 
 // output prints v as JSON with --json, or text otherwise.

@@ -4,15 +4,49 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	luxlog "github.com/luxfi/log"
+
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
 )
+
+// sessionctlBin is the binary TestMain builds: the CLI tests run it as a
+// user does.
+var sessionctlBin string
+
+func TestMain(m *testing.M) {
+	luxlog.SetGlobalLogger(luxlog.NewNoOpLogger()) // the in-process node's database
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "sessionctl-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	sessionctlBin = filepath.Join(dir, "sessionctl")
+	// Without -race: the binary only needs to be correct; the test process
+	// (and the node in it) keeps the race detector.
+	cmd := exec.Command("go", "build", "-o", sessionctlBin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
 
 // testNode starts a standalone node with the full API on a free loopback
 // port and a temporary data directory.
@@ -31,42 +65,48 @@ func testNode(t *testing.T) *node.Node {
 	return n
 }
 
-// ctl runs the CLI in-process as one user.
+// ctl runs the sessionctl binary as one user, the way a person does: a
+// separate process with its environment, arguments and standard input.
 type ctl struct {
 	t        *testing.T
 	node     string
 	identity string
 	pass     string
+	stdin    string // standard input of the next run (then reset)
 }
 
 func (c *ctl) run(args ...string) (stdout, stderr string, code int) {
+	c.t.Helper()
 	var out, errb bytes.Buffer
-	env := env{
-		stdin:  strings.NewReader(""),
-		stdout: &out,
-		stderr: &errb,
-		getenv: func(k string) string {
-			switch k {
-			case envNode:
-				return c.node
-			case envIdentity:
-				return c.identity
-			case envPassphrase:
-				return c.pass
-			case "HOME":
-				return c.t.TempDir()
-			}
-			return ""
-		},
+	cmd := exec.Command(sessionctlBin, args...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + c.t.TempDir(),
+		envNode + "=" + c.node,
+		envIdentity + "=" + c.identity,
 	}
-	code = run(args, env)
+	if c.pass != "" {
+		cmd.Env = append(cmd.Env, envPassphrase+"="+c.pass)
+	}
+	cmd.Stdin = strings.NewReader(c.stdin)
+	c.stdin = ""
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		c.t.Fatalf("running sessionctl: %v", err)
+	}
 	return out.String(), errb.String(), code
 }
 
 // ok runs a command that must succeed and decodes its --json output.
 func (c *ctl) ok(v any, args ...string) string {
 	c.t.Helper()
-	out, errs, code := c.run(append(args, "--json")...)
+	out, errs, code := c.run(append([]string{"--json"}, args...)...)
 	if code != 0 {
 		c.t.Fatalf("sessionctl %s: exit %d: %s", strings.Join(args, " "), code, errs)
 	}
@@ -104,6 +144,7 @@ type shown struct {
 }
 
 func TestSessionConversation(t *testing.T) {
+	t.Parallel()
 	n := testNode(t)
 	alice, aliceID := newUser(t, n, "alice")
 	bob, bobID := newUser(t, n, "bob")
@@ -165,6 +206,7 @@ func TestSessionConversation(t *testing.T) {
 }
 
 func TestChannel(t *testing.T) {
+	t.Parallel()
 	n := testNode(t)
 	alice, aliceID := newUser(t, n, "alice")
 	bob, _ := newUser(t, n, "bob")
@@ -203,6 +245,7 @@ func TestChannel(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	n := testNode(t)
 	alice, _ := newUser(t, n, "alice")
 
@@ -220,7 +263,7 @@ func TestErrors(t *testing.T) {
 		{"no identity", &ctl{t: t, node: alice.node, identity: filepath.Join(t.TempDir(), "none.json"), pass: "x"}, []string{"register"}, 1, "keygen"},
 		{"node unreachable", &ctl{t: t, node: "http://127.0.0.1:1/rpc", identity: alice.identity, pass: alice.pass}, []string{"status"}, 1, "unreachable"},
 		{"keygen over existing", alice, []string{"keygen"}, 1, "--force"},
-		{"bad seed", &ctl{t: t, identity: filepath.Join(t.TempDir(), "s.json"), pass: "p"}, []string{"keygen", "--seed", "abc"}, 2, "64 hexadecimal"},
+		{"seed on the command line", &ctl{t: t, identity: filepath.Join(t.TempDir(), "s.json"), pass: "p"}, []string{"keygen", "--seed", "abc"}, 2, "not taken from the command line"},
 		{"session without participants", alice, []string{"session", "create"}, 2, "--with"},
 		{"bad participant", alice, []string{"session", "create", "--with", "07xyz"}, 2, "invalid session ID"},
 		{"unregistered participant", alice, []string{"session", "create", "--with", "07" + strings.Repeat("ab", 32)}, 1, "unknown identity"},
@@ -235,25 +278,9 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestKeygenSeedRestore(t *testing.T) {
-	dir := t.TempDir()
-	a := &ctl{t: t, identity: filepath.Join(dir, "a.json"), pass: "p"}
-	var k struct{ SessionID, Seed string }
-	a.ok(&k, "keygen", "--print-seed")
-	if len(k.Seed) != 64 {
-		t.Fatalf("seed %q", k.Seed)
-	}
-	b := &ctl{t: t, identity: filepath.Join(dir, "b.json"), pass: "q"}
-	var r struct{ SessionID string }
-	b.ok(&r, "keygen", "--seed", k.Seed)
-	if r.SessionID != k.SessionID {
-		t.Fatalf("restored %s, want %s", r.SessionID, k.SessionID)
-	}
-}
-
 func TestSplitGlobalFlags(t *testing.T) {
-	g, rest := splitGlobalFlags([]string{"send", "S", "hi", "--json", "--node", "u", "--timeout=5s", "--", "--json"})
-	if strings.Join(g, " ") != "--json --node u --timeout=5s" || strings.Join(rest, " ") != "send S hi --json" {
+	g, rest := splitGlobalFlags([]string{"send", "S", "hi", "--json", "--node", "u", "--timeout=5s", "-x marks", "--", "--json"})
+	if strings.Join(g, " ") != "--json --node u --timeout=5s" || strings.Join(rest, "|") != "send|S|hi|-x marks|--|--json" {
 		t.Fatalf("globals %q rest %q", g, rest)
 	}
 }

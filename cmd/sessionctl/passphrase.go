@@ -21,6 +21,9 @@ type passphraseSource struct {
 	stdin  io.Reader
 	stderr io.Writer
 	getenv func(string) string
+	// openTTY opens the controlling terminal, for prompting when standard
+	// input is taken (send SESSION - < file). Nil: no terminal.
+	openTTY func() (*os.File, error)
 }
 
 // get returns the passphrase; confirm asks twice (for new files).
@@ -28,7 +31,12 @@ func (p *passphraseSource) get(prompt string, confirm bool) (string, error) {
 	if v := p.getenv(envPassphrase); v != "" {
 		return v, nil
 	}
-	pass, err := p.prompt(prompt)
+	f, done, err := p.terminal()
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	pass, err := p.promptOn(f, prompt)
 	if err != nil {
 		return "", err
 	}
@@ -36,7 +44,7 @@ func (p *passphraseSource) get(prompt string, confirm bool) (string, error) {
 		return "", errors.New("empty passphrase")
 	}
 	if confirm {
-		again, err := p.prompt("Repeat passphrase: ")
+		again, err := p.promptOn(f, "Repeat passphrase: ")
 		if err != nil {
 			return "", err
 		}
@@ -47,11 +55,26 @@ func (p *passphraseSource) get(prompt string, confirm bool) (string, error) {
 	return pass, nil
 }
 
-func (p *passphraseSource) prompt(prompt string) (string, error) {
-	f, ok := p.stdin.(*os.File)
-	if !ok || !isTerminal(f) {
-		return "", errNoPassphrase
+// terminal returns the terminal to prompt on: standard input if it is one,
+// else the controlling terminal (/dev/tty), as ssh and gpg do.
+func (p *passphraseSource) terminal() (*os.File, func(), error) {
+	if f, ok := p.stdin.(*os.File); ok && isTerminal(f) {
+		return f, func() {}, nil
 	}
+	if p.openTTY != nil {
+		if f, err := p.openTTY(); err == nil {
+			if isTerminal(f) {
+				return f, func() { f.Close() }, nil
+			}
+			f.Close()
+		}
+	}
+	return nil, nil, errNoPassphrase
+}
+
+// promptOn writes prompt to stderr and reads one line from the terminal f
+// with echo off.
+func (p *passphraseSource) promptOn(f *os.File, prompt string) (string, error) {
 	fmt.Fprint(p.stderr, prompt)
 	restore, err := disableEcho(f)
 	if err == nil {
@@ -62,7 +85,9 @@ func (p *passphraseSource) prompt(prompt string) (string, error) {
 	}
 	line, err := bufio.NewReader(f).ReadString('\n')
 	if err != nil && line == "" {
-		return "", fmt.Errorf("reading passphrase: %w", err)
+		return "", fmt.Errorf("reading from the terminal: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
+
+func openControllingTTY() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) }
