@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,14 +13,15 @@ import (
 	"testing"
 
 	"github.com/luxfi/session/crypto"
-	"github.com/luxfi/session/vm/tx"
 )
 
 // docExample is one curl example of docs/api.md.
 type docExample struct {
 	line     int
 	heading  string
-	body     string    // the -d '...' argument
+	body     string    // the -d '...' argument, unexpanded
+	curl     string    // the curl line
+	assigns  []string  // NAME=$(sessionctl ...) lines before it
 	wantCode ErrorCode // from "# expect error N"; 0: success
 	response string    // the JSON block that follows, if any
 }
@@ -58,7 +58,10 @@ func parseDocs(t *testing.T, text string) (examples []docExample, headings []str
 				ex.wantCode = ErrorCode(n)
 			}
 			if m := curlBody.FindStringSubmatch(lines[i]); m != nil {
-				ex.body = m[1]
+				ex.body, ex.curl = m[1], lines[i]
+			}
+			if assignLine.MatchString(lines[i]) {
+				ex.assigns = append(ex.assigns, lines[i])
 			}
 		}
 		if ex.body == "" {
@@ -139,42 +142,35 @@ func TestDocs(t *testing.T) {
 	}
 	e.accept()
 
-	lastTx := ""
-	signed := func(id *crypto.Identity, p tx.Payload) func() string {
-		return func() string {
-			lastTx = base64.StdEncoding.EncodeToString(e.signed(id, p))
-			return lastTx
-		}
-	}
 	fixed := func(s string) func() string { return func() string { return s } }
 	newcomer := identity(t, 6)
 	placeholders := map[string]func() string{
-		"<ALICE>":                       fixed(alice.SessionID),
-		"<BOB>":                         fixed(bob.SessionID),
-		"<SESSION>":                     fixed(sess.String()),
-		"<CHANNEL>":                     fixed(ch.String()),
-		"<TX_ID>":                       fixed(first.TxID.String()),
-		"<SAME_TX_AGAIN>":               func() string { return lastTx },
-		"<SIGNED_REGISTER_IDENTITY_TX>": signed(newcomer, &tx.RegisterIdentity{KEMPublicKey: newcomer.KEMPublicKey, DSAPublicKey: newcomer.DSAPublicKey}),
-		"<SIGNED_CREATE_SESSION_TX>":    signed(alice, &tx.CreateSession{Participants: []crypto.SessionID{mustSID(t, bob)}}),
-		"<SIGNED_SEND_MESSAGE_TX>":      signed(alice, &tx.SendMessage{Session: sess, Ciphertext: []byte("from the docs")}),
-		"<SIGNED_CLOSE_SESSION_TX>":     signed(bob, &tx.CloseSession{Session: s2}),
-		"<SIGNED_CREATE_CHANNEL_TX>":    signed(carol, &tx.CreateChannel{Name: "docs"}),
-		"<SIGNED_JOIN_CHANNEL_TX>":      signed(carol, &tx.JoinChannel{Channel: ch}),
-		"<SIGNED_POST_CHANNEL_TX>":      signed(alice, &tx.PostChannel{Channel: ch, Ciphertext: []byte("a post")}),
-		"<SIGNED_LEAVE_CHANNEL_TX>":     signed(bob, &tx.LeaveChannel{Channel: ch}),
+		"<ALICE>":         fixed(alice.SessionID),
+		"<BOB>":           fixed(bob.SessionID),
+		"<SESSION>":       fixed(sess.String()),
+		"<OTHER_SESSION>": fixed(s2.String()),
+		"<CHANNEL>":       fixed(ch.String()),
+		"<TX_ID>":         fixed(first.TxID.String()),
 	}
+	// Write examples sign with the sessionctl binary, as these identities.
+	sh := newDocShell(t, e.srv.URL, map[string]*crypto.Identity{"alice": alice, "bob": bob, "carol": carol, "newcomer": newcomer})
 	placeholder := regexp.MustCompile(`<[A-Z_]+>`)
 
 	for _, ex := range examples {
 		name := fmt.Sprintf("line %d %s", ex.line, ex.heading)
-		body := placeholder.ReplaceAllStringFunc(ex.body, func(p string) string {
-			f, ok := placeholders[p]
-			if !ok {
-				t.Fatalf("%s: unknown placeholder %s", name, p)
-			}
-			return f()
-		})
+		subst := func(s string) string {
+			return placeholder.ReplaceAllStringFunc(s, func(p string) string {
+				f, ok := placeholders[p]
+				if !ok {
+					t.Fatalf("%s: unknown placeholder %s", name, p)
+				}
+				return f()
+			})
+		}
+		for _, a := range ex.assigns {
+			sh.assign(name, subst(a))
+		}
+		body := sh.curlBody(name, subst(ex.curl))
 		r := post(t, e.h, http.MethodPost, "application/json", []byte(body))
 		switch {
 		case ex.wantCode == 0 && r.Error != nil:
