@@ -12,6 +12,7 @@ import (
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
 )
@@ -83,6 +84,7 @@ func setupBurst(t *testing.T, c *service.Client, authors, perAuthor, payloadByte
 // exits cleanly, so after a restart every message whose issueTx returned
 // success (admitted, pending) is accepted — nothing admitted is lost.
 func TestTermDuringBurst(t *testing.T) {
+	testenv.Long(t) // a load test: SESSION_LONG_TESTS=1
 	t.Parallel()
 	const authors, perAuthor = 6, 200
 	dataDir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/service"
 )
 
@@ -19,6 +20,7 @@ import (
 // accepted (getTxStatus) is still there, at the same height, and that the
 // chain goes on accepting transactions.
 func TestKillDuringBurst(t *testing.T) {
+	testenv.Long(t) // a load test: SESSION_LONG_TESTS=1
 	t.Parallel()
 	const (
 		authors      = 8
