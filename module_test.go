@@ -5,7 +5,9 @@ package session_test
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +34,34 @@ func TestModuleGraphQuiet(t *testing.T) {
 			t.Errorf("go %v printed nothing", args)
 		}
 	}
+}
+
+// modulesOf counts the modules (other than this one) that provide the
+// packages go list prints for args.
+func modulesOf(t *testing.T, args ...string) int {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", args, err)
+	}
+	seen := map[string]bool{}
+	for _, m := range strings.Fields(string(out)) {
+		if m != "github.com/luxfi/session" {
+			seen[m] = true
+		}
+	}
+	return len(seen)
+}
+
+// TestREADMEModuleCounts: the README's figures for what the first run and
+// the first test run download are the module graph's.
+func TestREADMEModuleCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command; skipped with -short")
+	}
+	run := modulesOf(t, "./cmd/sessiond")
+	all := modulesOf(t, "-test", "./...")
+	mustContain(t, "README.md",
+		fmt.Sprintf("downloads the dependencies, %d modules", run),
+		fmt.Sprintf("downloads the %d modules only the tests use", all-run))
 }
