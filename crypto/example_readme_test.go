@@ -71,13 +71,10 @@ func ExampleIdentity_Save() {
 	st, _ := os.Stat(path)
 	fmt.Println(st.Mode().Perm())
 	fmt.Println(strings.Contains(string(pub), "SecretKey"))
-	_, err = crypto.LoadIdentity(path, "wrong")
-	fmt.Println(err)
 	// Output:
 	// true
 	// -rw-------
 	// false
-	// wrong passphrase or corrupted identity file
 }
 
 // exampleDir is a new temporary directory.

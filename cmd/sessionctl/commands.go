@@ -141,7 +141,7 @@ func (c *cli) whoami(ctx context.Context, args []string) error {
 
 // submit signs payload as id and sends it, waiting for its block unless
 // --no-wait; under "sessionctl tx" it prints the signed transaction
-// instead. extra names what the transaction creates, for the output.
+// instead. what names the action in the output.
 func (c *cli) submit(ctx context.Context, id *crypto.Identity, what string, p tx.Payload) error {
 	if c.printTx {
 		return c.printSigned(ctx, id, p)
@@ -516,7 +516,8 @@ func (c *cli) closeSession(ctx context.Context, args []string) error {
 }
 
 func (c *cli) channel(ctx context.Context, args []string) error {
-	one := func(sub string, f func(*crypto.Identity, ids.ID) error) func([]string) error {
+	// onChannel runs f on the one channel ID a subcommand takes.
+	onChannel := func(sub string, f func(ids.ID) error) func([]string) error {
 		return func(args []string) error {
 			pos, err := noFlags("channel "+sub, args)
 			if err != nil {
@@ -529,23 +530,24 @@ func (c *cli) channel(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.wrongKind(ctx, "channel", ch, f(nil, ch))
+			return c.wrongKind(ctx, "channel", ch, f(ch))
 		}
 	}
-	write := func(p func(ids.ID) tx.Payload, what string) func(*crypto.Identity, ids.ID) error {
-		return func(_ *crypto.Identity, ch ids.ID) error {
+	// write signs and submits the payload a subcommand makes.
+	write := func(what string, payload func(ids.ID) tx.Payload) func(ids.ID) error {
+		return func(ch ids.ID) error {
 			id, err := c.loadIdentity()
 			if err != nil {
 				return err
 			}
-			return c.submit(ctx, id, what, p(ch))
+			return c.submit(ctx, id, what, payload(ch))
 		}
 	}
 	return group("channel", args, map[string]func([]string) error{
 		"create": func(args []string) error { return c.channelCreate(ctx, args) },
-		"join":   one("join", write(func(ch ids.ID) tx.Payload { return &tx.JoinChannel{Channel: ch} }, "channel join")),
-		"leave":  one("leave", write(func(ch ids.ID) tx.Payload { return &tx.LeaveChannel{Channel: ch} }, "channel leave")),
-		"show":   one("show", func(_ *crypto.Identity, ch ids.ID) error { return c.channelShow(ctx, ch) }),
+		"join":   onChannel("join", write("channel join", func(ch ids.ID) tx.Payload { return &tx.JoinChannel{Channel: ch} })),
+		"leave":  onChannel("leave", write("channel leave", func(ch ids.ID) tx.Payload { return &tx.LeaveChannel{Channel: ch} })),
+		"show":   onChannel("show", func(ch ids.ID) error { return c.channelShow(ctx, ch) }),
 		"post":   func(args []string) error { return c.channelPost(ctx, args) },
 		"read": func(args []string) error {
 			return c.readTarget(ctx, "channel read", "channel", args, c.client.ChannelMessages, service.OpenMessage)
