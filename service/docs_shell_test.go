@@ -1,7 +1,6 @@
 package service
 
 import (
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/crypto/keyfiletest"
 )
 
 // The shell side of TestDocs: docs/api.md signs its write examples with
@@ -67,19 +67,13 @@ func newDocShell(t *testing.T, url string, ids map[string]*crypto.Identity) *doc
 	t.Helper()
 	sh := &docShell{t: t, bin: sessionctlBinary(t), dir: t.TempDir(), vars: map[string]string{"RPC": url}}
 	sh.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + sh.dir, "SESSION_NODE=" + url, "SESSION_PASSPHRASE=docs"}
-	// The files are made as a user makes them, by sessionctl keygen (from
-	// each identity's seed, on standard input), outside this race-detector
-	// build, where the passphrase KDF would take seconds.
+	// The files record a low scrypt work factor (tests only: see
+	// keyfiletest), so that each sessionctl run opens them quickly.
+	restore := keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)
+	defer restore()
 	for name, id := range ids {
-		seed, ok := id.Seed()
-		if !ok {
-			t.Fatalf("identity %s has no seed", name)
-		}
-		cmd := exec.Command(sh.bin, "--identity", name+".json", "keygen", "--seed")
-		cmd.Dir, cmd.Env = sh.dir, sh.env
-		cmd.Stdin = strings.NewReader(hex.EncodeToString(seed[:]))
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), id.SessionID) {
-			t.Fatalf("sessionctl keygen --seed for %s: %v\n%s", name, err, out)
+		if err := id.Save(filepath.Join(sh.dir, name+".json"), "docs"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return sh

@@ -61,9 +61,10 @@ func (v *VM) GetSession(sessionID ids.ID) (*Session, error) {
 }
 
 // Map returns the report as a map keyed by the JSON field names, with the
-// fields' Go values ("healthy" is a bool, "height" a uint64, ...). Every
-// field of HealthReport is in it, so what the JSON of session.health and
-// /health shows, HealthCheck's map shows too.
+// fields' Go values ("healthy" is a bool, "height" a uint64, "disk" a
+// *DiskReport, ...). It holds the fields the report's JSON holds (an empty
+// omitempty field is left out, as encoding/json does), so what the JSON of
+// session.health and /health shows, HealthCheck's map shows too.
 func (r HealthReport) Map() map[string]interface{} {
 	v := reflect.ValueOf(r)
 	t := v.Type()
@@ -73,14 +74,18 @@ func (r HealthReport) Map() map[string]interface{} {
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = v.Field(i).Interface()
+		fv := v.Field(i)
+		if (strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")) && fv.IsZero() {
+			continue // as encoding/json leaves it out
+		}
+		m[name] = fv.Interface()
 	}
 	return m
 }

@@ -92,9 +92,8 @@ func TestDiskGuard(t *testing.T) {
 	if _, err := e.vm.Status(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := e.vm.Health(ctx)
+	hr, err := e.vm.Health(ctx)
 	mustIs(t, err, ErrDiskFull)
-	hr := rep
 	if hr.Healthy || hr.Disk == nil || hr.Disk.Admitting || !hr.Disk.Committing || hr.Disk.ReserveBytes != reserve ||
 		hr.Disk.AdmitBytes != reserve+DiskBytesPerTxByte*uint64(m1.Size()+config.MaxTxSize) || !strings.Contains(hr.Disk.Error, "needed to admit") {
 		t.Fatalf("health %+v disk %+v", hr, hr.Disk)
@@ -134,9 +133,9 @@ func TestDiskGuard(t *testing.T) {
 	if st, _ := e.vm.TxStatus(m2.ID()); st.Status != TxPending {
 		t.Fatalf("m2 is %s after a refused Accept", st.Status)
 	}
-	rep, err = e.vm.Health(ctx)
+	hr, err = e.vm.Health(ctx)
 	mustIs(t, err, ErrDiskFull)
-	if hr := rep; hr.Disk.Committing || !strings.Contains(hr.Disk.Error, "blocks wait") {
+	if hr.Disk.Committing || !strings.Contains(hr.Disk.Error, "blocks wait") {
 		t.Fatalf("disk %+v", hr.Disk)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -143,8 +144,23 @@ func TestHealthCheckMap(t *testing.T) {
 	bm, _ := json.Marshal(m)
 	var fromMap map[string]any
 	_ = json.Unmarshal(bm, &fromMap)
-	if !maps.EqualFunc(fromMap, fromJSON, func(a, b any) bool { return a == b }) {
+	if !reflect.DeepEqual(fromMap, fromJSON) {
 		t.Fatalf("map JSON %s, report JSON %s", bm, b)
+	}
+
+	// With free space watched, "disk" is there too, as in the JSON.
+	g, err := NewDiskGuard(t.TempDir(), FixedReserve(1000), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := New(WithDiskGuard(g))
+	if err := dv.Initialize(context.Background(), nil, memdb.New(), genesisJSON(t, nil), nil, nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer dv.Shutdown(context.Background())
+	drep, err := dv.HealthCheck(context.Background())
+	if d, ok := drep.(map[string]interface{})["disk"].(*DiskReport); err != nil || !ok || d.FreeBytes == 0 {
+		t.Fatalf(`with a disk guard, m["disk"] = %#v (%v)`, drep.(map[string]interface{})["disk"], err)
 	}
 
 	// The minimal handler's session.health serves the same report.

@@ -16,6 +16,7 @@ import (
 
 	luxlog "github.com/luxfi/log"
 
+	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
 )
@@ -118,16 +119,22 @@ func (c *ctl) ok(v any, args ...string) string {
 	return out
 }
 
+// newUser makes a user with a registered identity. The identity file is
+// written here, at the low work factor of kdf_test.go (so that each run of
+// the binary opens it quickly); keygen itself is tested in TestKeygenSeed
+// and TestErrors.
 func newUser(t *testing.T, n *node.Node, name string) (*ctl, string) {
 	c := &ctl{t: t, node: n.URL(), identity: filepath.Join(t.TempDir(), name+".json"), pass: "pw-" + name}
-	var k struct{ SessionID string }
-	c.ok(&k, "keygen")
-	if len(k.SessionID) != 66 || !strings.HasPrefix(k.SessionID, "07") {
-		t.Fatalf("keygen printed Session ID %q", k.SessionID)
+	id, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := id.Save(c.identity, c.pass); err != nil {
+		t.Fatal(err)
 	}
 	var w struct{ SessionID, Registered string }
 	c.ok(&w, "whoami")
-	if w.SessionID != k.SessionID || w.Registered != "no" {
+	if w.SessionID != id.SessionID || w.Registered != "no" {
 		t.Fatalf("whoami before register: %+v", w)
 	}
 	var r struct{ Status string }
@@ -135,7 +142,7 @@ func newUser(t *testing.T, n *node.Node, name string) (*ctl, string) {
 	if r.Status != "accepted" {
 		t.Fatalf("register: status %q", r.Status)
 	}
-	return c, k.SessionID
+	return c, id.SessionID
 }
 
 type shown struct {
