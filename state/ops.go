@@ -561,8 +561,10 @@ func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
 // FormatVersion is the version of the key layout and record formats this
 // build writes and reads. A database written in another format is refused
 // (there is no migration): version 1 stored blocks whole and one retention
-// entry per message, and hashed blocks whole for their IDs.
-const FormatVersion = 2
+// entry per message, and hashed blocks whole for their IDs; version 2
+// stored blocks without a state commitment (block version 1) and no
+// transaction count.
+const FormatVersion = 3
 
 // SetFormatVersion records FormatVersion (with the genesis).
 func (s *State) SetFormatVersion() error { return s.meta().Put(keyFormat, s.u64(FormatVersion)) }
@@ -608,6 +610,9 @@ const (
 	CountMessagesStored = "messagesStored"
 	CountMessagesTotal  = "messagesTotal"
 	CountMessagesPruned = "messagesPruned"
+	// CountTxsAccepted is the number of transactions in accepted blocks
+	// (package vm adds each block's count).
+	CountTxsAccepted = "txsAccepted"
 )
 
 // Counts are chain-wide figures.
@@ -618,6 +623,7 @@ type Counts struct {
 	MessagesStored uint64 `json:"messagesStored"`
 	MessagesTotal  uint64 `json:"messagesTotal"` // ever accepted
 	MessagesPruned uint64 `json:"messagesPruned"`
+	TxsAccepted    uint64 `json:"txsAccepted"` // transactions ever accepted
 }
 
 // countKeys maps counter names to their keys in the root database (meta
@@ -639,7 +645,7 @@ func countKey(name string) []byte {
 
 // countNames are the counters in a fixed order: the order of the deferred
 // deltas and of FlushCounts.
-var countNames = [...]string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned}
+var countNames = [...]string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned, CountTxsAccepted}
 
 func countIndex(name string) int {
 	for i, n := range countNames {
@@ -732,6 +738,7 @@ func (s *State) Counts() (Counts, error) {
 		{CountMessagesStored, &c.MessagesStored},
 		{CountMessagesTotal, &c.MessagesTotal},
 		{CountMessagesPruned, &c.MessagesPruned},
+		{CountTxsAccepted, &c.TxsAccepted},
 	} {
 		if *f.dst, err = s.Count(f.name); err != nil {
 			return c, err

@@ -23,7 +23,8 @@
 //	│   ├── "format"          → uint64 FormatVersion of the layout
 //	│   ├── "retentionHead"   → int64 time of the oldest queued message
 //	│   └── "count/<name>"    → uint64 (identities, sessions, channels,
-//	│                           messages stored, messages total, pruned)
+//	│                           messages stored, messages total, pruned,
+//	│                           transactions accepted)
 //	├── 'i' identities        <sessionID 33>                → Identity
 //	├── 'n' nonces            <sessionID 33>                → uint64 next nonce
 //	├── 's' sessions          <session 32>                  → Session

@@ -54,6 +54,7 @@ type Block struct {
 	status   choices.Status
 	overlay  *versiondb.Database // non-nil once verified, until decided
 	children []*Block            // verified children, in verification order
+	counts   state.Counts        // the chain-wide counts after the block (set by verify and build)
 }
 
 // ID implements smblock.Block.
@@ -131,14 +132,64 @@ type chain struct {
 	processing   map[ids.ID]*Block // lookups only; never iterated
 
 	acceptedBlocks uint64
-	acceptedTxs    atomic.Uint64
+	acceptedTxs    atomic.Uint64         // since this process started
 	commitErr      atomic.Pointer[error] // the last failed Accept's error, nil after a success
 	nProcessing    atomic.Int64          // len(processing)
 	onAccept       func(*Block)          // after hooks; for notification
+
+	// divergeForTest, when set (tests only), replaces the context a block
+	// executes in, which makes this node compute another state than its
+	// peers: the fault the state commitment exists to catch.
+	divergeForTest func(execute.Context) execute.Context
 }
 
 func (c *chain) execContext(height uint64, ts int64) execute.Context {
 	return execute.Context{ChainID: c.chainID, Config: c.cfg, Height: height, Timestamp: ts}
+}
+
+// blockContext is the context a block's transactions execute in.
+func (c *chain) blockContext(height uint64, ts int64) execute.Context {
+	ctx := c.execContext(height, ts)
+	if c.divergeForTest != nil {
+		ctx = c.divergeForTest(ctx)
+	}
+	return ctx
+}
+
+// executeBlock runs a block's state transition after its signatures were
+// checked: pruning, the transactions in order, the block's transaction
+// count, then the deferred writes. st is a deferred view over a commitDB.
+func executeBlock(st *state.State, ctx execute.Context, txs []*tx.Tx) error {
+	if _, err := execute.Prune(st, ctx); err != nil {
+		return err
+	}
+	for i, t := range txs {
+		if err := execute.Tx(st, ctx, uint32(i), t); err != nil {
+			return fmt.Errorf("%w: transaction %d (%s): %w", ErrInvalidBlockTx, i, t.ID(), err)
+		}
+	}
+	return finishBlock(st, len(txs))
+}
+
+// finishBlock counts a block's transactions in the chain-wide total and
+// writes what the deferred view kept.
+func finishBlock(st *state.State, n int) error {
+	if n > 0 {
+		if err := st.AddCount(state.CountTxsAccepted, int64(n)); err != nil {
+			return err
+		}
+	}
+	return st.Flush()
+}
+
+// countsAfter reads the counts of a block's state (its flushed view), for
+// the status of the chain once the block is accepted.
+func countsAfter(st *state.State) (state.Counts, error) {
+	c, err := st.Counts()
+	if err != nil {
+		return c, fmt.Errorf("reading the block's counts: %w", err)
+	}
+	return c, nil
 }
 
 // getBlock returns a processing or accepted block.
@@ -228,24 +279,24 @@ func (c *chain) verify(b *Block) error {
 		return fmt.Errorf("%w: %d > %d", ErrFutureTimestamp, b.Block.Timestamp, limit)
 	}
 	overlay := versiondb.New(parentDB)
-	st := state.New(overlay)
+	writes := newCommitDB(overlay, parent.Block.StateCommitment, b.Block.Height)
+	st := state.New(writes)
 	st.Defer()
 	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
 		overlay.Abort()
 		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
 	}
-	ctx := c.execContext(b.Block.Height, b.Block.Timestamp)
-	if _, err := execute.Prune(st, ctx); err != nil {
+	if err := executeBlock(st, c.blockContext(b.Block.Height, b.Block.Timestamp), b.Txs); err != nil {
 		overlay.Abort()
 		return err
 	}
-	for i, t := range b.Txs {
-		if err := execute.Tx(st, ctx, uint32(i), t); err != nil {
-			overlay.Abort()
-			return fmt.Errorf("%w: transaction %d (%s): %w", ErrInvalidBlockTx, i, t.ID(), err)
-		}
+	// The block's state must be the state this node computed.
+	if got := writes.sum(); got != b.Block.StateCommitment {
+		overlay.Abort()
+		return fmt.Errorf("%w: block %s at height %d commits to %x, this node computed %x",
+			ErrStateMismatch, b.ID(), b.Block.Height, b.Block.StateCommitment[:8], got[:8])
 	}
-	if err := st.Flush(); err != nil {
+	if b.counts, err = countsAfter(st); err != nil {
 		overlay.Abort()
 		return err
 	}
@@ -396,9 +447,10 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	ts := max(c.clock().UnixMilli(), parent.Block.Timestamp)
 	height := parent.Block.Height + 1
 	overlay := versiondb.New(parentDB)
-	st := state.New(overlay)
+	writes := newCommitDB(overlay, parent.Block.StateCommitment, height)
+	st := state.New(writes)
 	st.Defer()
-	ctx := c.execContext(height, ts)
+	ctx := c.blockContext(height, ts)
 	if _, err := execute.Prune(st, ctx); err != nil {
 		overlay.Abort()
 		return nil, err
@@ -452,16 +504,20 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		overlay.Abort()
 		return nil, ErrNoPendingTxs
 	}
-	if err := st.Flush(); err != nil {
+	if err := finishBlock(st, len(txs)); err != nil {
 		overlay.Abort()
 		return nil, err
 	}
-	blk, err := block.New(parent.ID(), height, ts, txs)
+	blk, err := block.New(parent.ID(), height, ts, writes.sum(), txs)
 	if err != nil {
 		overlay.Abort()
 		return nil, err
 	}
 	b := &Block{Block: blk, chain: c, status: choices.Processing}
+	if b.counts, err = countsAfter(st); err != nil {
+		overlay.Abort()
+		return nil, err
+	}
 	c.addVerified(b, parent, overlay)
 	return b, nil
 }

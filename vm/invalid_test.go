@@ -161,7 +161,7 @@ func TestInvalidTransactions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			blk, err := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), []*tx.Tx{bad})
+			blk, err := e.blockFor(last, parent.Height()+1, e.clock.Now().UnixMilli(), []*tx.Tx{bad})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +243,7 @@ func TestInvalidBlocks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			blk, err := block.New(tc.parent, tc.height, tc.ts, []*tx.Tx{good})
+			blk, err := e.blockFor(tc.parent, tc.height, tc.ts, []*tx.Tx{good})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +254,7 @@ func TestInvalidBlocks(t *testing.T) {
 			mustIs(t, b.Verify(ctx), tc.want)
 		})
 	}
-	blk, _ := block.New(last, parent.Height()+1, now, []*tx.Tx{good})
+	blk, _ := e.blockFor(last, parent.Height()+1, now, []*tx.Tx{good})
 	for _, raw := range [][]byte{append(bytes.Clone(blk.Bytes()), 0), blk.Bytes()[:len(blk.Bytes())-1], nil} {
 		if _, err := e.vm.ParseBlock(ctx, raw); !errors.Is(err, block.ErrMalformed) {
 			t.Fatalf("ParseBlock(%d bytes): %v", len(raw), err)
@@ -286,7 +286,7 @@ func TestParallelVerifyFindsBadSignature(t *testing.T) {
 	last, _ := e.vm.LastAccepted(ctx)
 	parent, _ := e.vm.GetBlock(ctx, last)
 	e.clock.Advance(time.Second)
-	blk, err := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), withBad)
+	blk, err := e.blockFor(last, parent.Height()+1, e.clock.Now().UnixMilli(), withBad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestParallelVerifyFindsBadSignature(t *testing.T) {
 		t.Fatalf("error does not name the transaction: %v", err)
 	}
 	before := e.vm.verifier.verified.Load()
-	good, _ := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), list)
+	good, _ := e.blockFor(last, parent.Height()+1, e.clock.Now().UnixMilli(), list)
 	gb, err := e.vm.ParseBlock(ctx, good.Bytes())
 	if err != nil {
 		t.Fatal(err)

@@ -391,20 +391,26 @@ func (v *VM) loadOrApplyGenesis() (*Block, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vm: loading last accepted block: %w", err)
 		}
+		if b.counts, err = countsAfter(st); err != nil {
+			return nil, fmt.Errorf("vm: %w", err)
+		}
 		return b, nil
 	case errors.Is(err, database.ErrNotFound):
 	default:
 		return nil, fmt.Errorf("vm: reading last accepted block: %w", err)
 	}
-	blk, err := block.New(ids.ID(v.genesis.Hash), 0, v.genesis.TimestampMillis(), nil)
+	// The genesis block commits to the genesis writes, chained from its
+	// parent ID (the SHA-256 of the genesis bytes).
+	overlay := versiondb.New(v.db)
+	writes := newCommitDB(overlay, v.genesis.Hash, 0)
+	if err := v.genesis.Apply(state.New(writes)); err != nil {
+		return nil, fmt.Errorf("vm: applying genesis: %w", err)
+	}
+	blk, err := block.New(ids.ID(v.genesis.Hash), 0, v.genesis.TimestampMillis(), writes.sum(), nil)
 	if err != nil {
 		return nil, err
 	}
-	overlay := versiondb.New(v.db)
 	ost := state.New(overlay)
-	if err := v.genesis.Apply(ost); err != nil {
-		return nil, fmt.Errorf("vm: applying genesis: %w", err)
-	}
 	if err := ost.PutBlock(blk.ID(), 0, blk.Bytes()); err != nil {
 		return nil, err
 	}
@@ -414,10 +420,14 @@ func (v *VM) loadOrApplyGenesis() (*Block, error) {
 	if err := ost.SetFormatVersion(); err != nil {
 		return nil, err
 	}
+	counts, err := countsAfter(ost)
+	if err != nil {
+		return nil, fmt.Errorf("vm: %w", err)
+	}
 	if err := overlay.Commit(); err != nil {
 		return nil, fmt.Errorf("vm: writing genesis: %w", err)
 	}
-	return &Block{Block: blk, chain: v.chain, status: choices.Accepted}, nil
+	return &Block{Block: blk, chain: v.chain, status: choices.Accepted, counts: counts}, nil
 }
 
 func (v *VM) ready() error {

@@ -4,8 +4,14 @@
 //
 // # Wire format
 //
-//	version u8 (1) | parent [32] | height u64 | timestamp i64 (Unix ms) |
-//	count u32 | count × signed transaction (see package tx)
+//	version u8 (2) | parent [32] | height u64 | timestamp i64 (Unix ms) |
+//	state commitment [32] | count u32 | count × signed transaction (see package tx)
+//
+// The state commitment binds the state the block produces: a hash chained
+// over the parent's commitment and every write the block's execution makes,
+// in order (package vm computes it; LLM.md gives the definition). A node
+// refuses at Verify a block whose commitment differs from its own.
+// Version 1 (no commitment) is refused.
 //
 // A block is at most config.MaxBlockSize bytes and holds at most
 // config.MaxBlockTxs transactions. Parse refuses every other form
@@ -43,10 +49,13 @@ import (
 )
 
 // Version is the only block version.
-const Version = 1
+const Version = 2
+
+// CommitmentSize is the size of the state commitment.
+const CommitmentSize = 32
 
 // HeaderSize is the encoded size of a block without transactions.
-const HeaderSize = 1 + ids.IDLen + 8 + 8 + 4
+const HeaderSize = 1 + ids.IDLen + 8 + 8 + CommitmentSize + 4
 
 // Errors of New and Parse.
 var (
@@ -61,14 +70,16 @@ type Block struct {
 	ParentID  ids.ID
 	Height    uint64
 	Timestamp int64 // Unix milliseconds
-	Txs       []*tx.Tx
+	// StateCommitment commits to the state after the block (see package vm).
+	StateCommitment [CommitmentSize]byte
+	Txs             []*tx.Tx
 
 	bytes []byte
 	id    ids.ID
 }
 
 // New encodes a block.
-func New(parent ids.ID, height uint64, timestamp int64, txs []*tx.Tx) (*Block, error) {
+func New(parent ids.ID, height uint64, timestamp int64, commitment [CommitmentSize]byte, txs []*tx.Tx) (*Block, error) {
 	if len(txs) > config.MaxBlockTxs {
 		return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyTxs, len(txs), config.MaxBlockTxs)
 	}
@@ -84,6 +95,7 @@ func New(parent ids.ID, height uint64, timestamp int64, txs []*tx.Tx) (*Block, e
 	w.Fixed(parent[:])
 	w.U64(height)
 	w.I64(timestamp)
+	w.Fixed(commitment[:])
 	w.U32(uint32(len(txs)))
 	// bytes.Join allocates the block without zeroing it first (it is
 	// overwritten at once); blocks run to megabytes.
@@ -94,12 +106,13 @@ func New(parent ids.ID, height uint64, timestamp int64, txs []*tx.Tx) (*Block, e
 	}
 	b := bytes.Join(parts, nil)
 	return &Block{
-		ParentID:  parent,
-		Height:    height,
-		Timestamp: timestamp,
-		Txs:       txs,
-		bytes:     b,
-		id:        hashOf(b[:HeaderSize], txs),
+		ParentID:        parent,
+		Height:          height,
+		Timestamp:       timestamp,
+		StateCommitment: commitment,
+		Txs:             txs,
+		bytes:           b,
+		id:              hashOf(b[:HeaderSize], txs),
 	}, nil
 }
 
@@ -131,6 +144,7 @@ func Parse(b []byte) (*Block, error) {
 	r.FixedInto(blk.ParentID[:])
 	blk.Height = r.U64()
 	blk.Timestamp = r.I64()
+	r.FixedInto(blk.StateCommitment[:])
 	n := r.Count(config.MaxBlockTxs, "transactions")
 	if err := r.Err(); err != nil {
 		if errors.Is(err, codec.ErrOversize) {

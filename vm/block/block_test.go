@@ -3,7 +3,9 @@ package block
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/luxfi/ids"
@@ -33,7 +35,7 @@ func sampleTxs(t testing.TB) []*tx.Tx {
 func TestRoundTrip(t *testing.T) {
 	txs := sampleTxs(t)
 	for _, list := range [][]*tx.Tx{nil, txs[:1], txs} {
-		b, err := New(ids.ID{7}, 5, 1234, list)
+		b, err := New(ids.ID{7}, 5, 1234, [32]byte{3}, list)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +43,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.ID() != b.ID() || p.ParentID != b.ParentID || p.Height != 5 || p.Timestamp != 1234 || len(p.Txs) != len(list) {
+		if p.ID() != b.ID() || p.ParentID != b.ParentID || p.Height != 5 || p.Timestamp != 1234 || p.StateCommitment != [32]byte{3} || len(p.Txs) != len(list) {
 			t.Fatal("round trip")
 		}
 		for i := range list {
@@ -62,11 +64,13 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := Parse(make([]byte, config.MaxBlockSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatal("oversize block")
 	}
-	b, _ := New(ids.ID{}, 1, 1, nil)
+	b, _ := New(ids.ID{}, 1, 1, [32]byte{}, nil)
 	raw := bytes.Clone(b.Bytes())
-	raw[0] = 9
-	if _, err := Parse(raw); !errors.Is(err, ErrUnsupportedVersion) {
-		t.Fatal("version")
+	for _, v := range []byte{0, 1, 3, 9} { // 1: the format before the state commitment
+		raw[0] = v
+		if _, err := Parse(raw); !errors.Is(err, ErrUnsupportedVersion) {
+			t.Fatalf("version %d: %v", v, err)
+		}
 	}
 	copy(raw[HeaderSize-4:], []byte{0, 0, 0x20, 0})
 	raw[0] = Version
@@ -81,7 +85,7 @@ func FuzzParse(f *testing.F) {
 	txs := sampleTxs(f)
 	var bases [][]byte
 	for _, list := range [][]*tx.Tx{nil, txs[:1], txs} {
-		b, err := New(ids.ID{7}, 5, 1234, list)
+		b, err := New(ids.ID{7}, 5, 1234, [32]byte{3}, list)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -98,7 +102,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		re, err := New(p.ParentID, p.Height, p.Timestamp, p.Txs)
+		re, err := New(p.ParentID, p.Height, p.Timestamp, p.StateCommitment, p.Txs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +116,7 @@ func FuzzParse(f *testing.F) {
 // changes with every field and every transaction.
 func TestIDDefinition(t *testing.T) {
 	txs := sampleTxs(t)
-	blk, err := New(ids.ID{1}, 2, 3, txs)
+	blk, err := New(ids.ID{1}, 2, 3, [32]byte{4}, txs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +136,8 @@ func TestIDDefinition(t *testing.T) {
 		t.Fatalf("Parse gives another ID: %v", err)
 	}
 	seen := map[ids.ID]string{blk.ID(): "base"}
-	variant := func(name string, parent ids.ID, height uint64, ts int64, list []*tx.Tx) {
-		b, err := New(parent, height, ts, list)
+	variant := func(name string, parent ids.ID, height uint64, ts int64, commitment [32]byte, list []*tx.Tx) {
+		b, err := New(parent, height, ts, commitment, list)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,10 +146,35 @@ func TestIDDefinition(t *testing.T) {
 		}
 		seen[b.ID()] = name
 	}
-	variant("parent", ids.ID{9}, 2, 3, txs)
-	variant("height", ids.ID{1}, 3, 3, txs)
-	variant("timestamp", ids.ID{1}, 2, 4, txs)
-	variant("fewer txs", ids.ID{1}, 2, 3, txs[:2])
-	variant("tx order", ids.ID{1}, 2, 3, []*tx.Tx{txs[1], txs[0], txs[2]})
-	variant("no txs", ids.ID{1}, 2, 3, nil)
+	c := [32]byte{4}
+	variant("parent", ids.ID{9}, 2, 3, c, txs)
+	variant("height", ids.ID{1}, 3, 3, c, txs)
+	variant("timestamp", ids.ID{1}, 2, 4, c, txs)
+	variant("commitment", ids.ID{1}, 2, 3, [32]byte{5}, txs)
+	variant("fewer txs", ids.ID{1}, 2, 3, c, txs[:2])
+	variant("tx order", ids.ID{1}, 2, 3, c, []*tx.Tx{txs[1], txs[0], txs[2]})
+	variant("no txs", ids.ID{1}, 2, 3, c, nil)
+}
+
+// TestHeaderLayout pins the header byte for byte: version 2, parent,
+// height, timestamp, state commitment, count.
+func TestHeaderLayout(t *testing.T) {
+	parent := ids.ID(bytes.Repeat([]byte{0x11}, 32))
+	var commitment [32]byte
+	copy(commitment[:], bytes.Repeat([]byte{0x44}, 32))
+	b, err := New(parent, 0x0102, -2, commitment, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "02" + strings.Repeat("11", 32) + "0000000000000102" + "fffffffffffffffe" + strings.Repeat("44", 32) + "00000000"
+	if got := hex.EncodeToString(b.Bytes()); got != want {
+		t.Fatalf("header\n got %s\nwant %s", got, want)
+	}
+	if len(b.Bytes()) != HeaderSize || HeaderSize != 85 {
+		t.Fatalf("header size %d (const %d), want 85", len(b.Bytes()), HeaderSize)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	if b.ID() != ids.ID(sum) {
+		t.Fatal("the ID of a block without transactions is not SHA-256 of its header")
+	}
 }
