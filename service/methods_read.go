@@ -259,6 +259,8 @@ func (s *rpcService) Status(_ *http.Request, _ *EmptyArgs, reply *StatusReply) e
 		MessagesStored:   st.Counts.MessagesStored,
 		MessagesTotal:    st.Counts.MessagesTotal,
 		MessagesPruned:   st.Counts.MessagesPruned,
+
+		AcceptedTxsSinceStart: st.AcceptedTxsSinceStart,
 	}
 	return nil
 }

@@ -168,22 +168,29 @@ type MembershipReply struct {
 	Member bool `json:"member"`
 }
 
-// StatusReply holds chain-wide figures.
+// StatusReply is session.status (see vm.Status). Chain-wide figures
+// describe the chain at this node's last accepted block and come from its
+// state: every node that accepted that block reports them alike, before
+// and after a restart. mempoolTxs, mempoolBytes and processingBlocks are
+// this node's own; acceptedTxsSinceStart counts from this process's start.
 type StatusReply struct {
 	ChainID          ids.ID `json:"chainID"`
 	LastAcceptedID   ids.ID `json:"lastAcceptedID"`
 	Height           uint64 `json:"height"`
 	LastAcceptedTime int64  `json:"lastAcceptedTime"`
-	MempoolTxs       int    `json:"mempoolTxs"`
-	MempoolBytes     int    `json:"mempoolBytes"`
-	ProcessingBlocks int    `json:"processingBlocks"`
-	AcceptedTxs      uint64 `json:"acceptedTxs"` // since the node started
-	Identities       uint64 `json:"identities"`
-	Sessions         uint64 `json:"sessions"`
-	Channels         uint64 `json:"channels"`
-	MessagesStored   uint64 `json:"messagesStored"`
-	MessagesTotal    uint64 `json:"messagesTotal"`
-	MessagesPruned   uint64 `json:"messagesPruned"`
+	MempoolTxs       int    `json:"mempoolTxs"`       // node-local
+	MempoolBytes     int    `json:"mempoolBytes"`     // node-local
+	ProcessingBlocks int    `json:"processingBlocks"` // node-local
+	AcceptedTxs      uint64 `json:"acceptedTxs"`      // chain-wide: transactions ever accepted
+	// AcceptedTxsSinceStart is process-local: transactions this process
+	// accepted since it started.
+	AcceptedTxsSinceStart uint64 `json:"acceptedTxsSinceStart"`
+	Identities            uint64 `json:"identities"`
+	Sessions              uint64 `json:"sessions"`
+	Channels              uint64 `json:"channels"`
+	MessagesStored        uint64 `json:"messagesStored"`
+	MessagesTotal         uint64 `json:"messagesTotal"`
+	MessagesPruned        uint64 `json:"messagesPruned"`
 }
 
 // HealthReply is the node's health.

@@ -56,7 +56,8 @@ type API interface {
 	ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error)
 	// IsChannelMember reports whether member belongs to the channel.
 	IsChannelMember(id ids.ID, member crypto.SessionID) (bool, error)
-	// Status returns chain-wide figures.
+	// Status returns chain-wide figures (from the state at the last
+	// accepted block) and, named as such, node-local ones.
 	Status() (Status, error)
 
 	// ChainID is the chain ID transactions must carry.
@@ -119,17 +120,27 @@ type SessionInfo struct {
 	LastSeq uint64 // sequence number of the latest message
 }
 
-// Status holds chain-wide figures.
+// Status holds the figures of session.status. Chain-wide ones describe the
+// chain at this node's last accepted block: they come from the state, so
+// every node that accepted that block reports the same, before and after a
+// restart. Node-local ones describe this node now and differ between
+// nodes; since-start ones reset when the process restarts.
 type Status struct {
+	// Chain-wide.
 	ChainID          ids.ID
 	LastAcceptedID   ids.ID
 	Height           uint64
-	LastAcceptedTime int64 // Unix ms
-	MempoolTxs       int
+	LastAcceptedTime int64        // Unix ms
+	AcceptedTxs      uint64       // transactions in accepted blocks, genesis to the tip (Counts.TxsAccepted)
+	Counts           state.Counts // identities, sessions, channels, messages, transactions
+
+	// Node-local.
+	MempoolTxs       int // pending in this node's mempool
 	MempoolBytes     int
-	ProcessingBlocks int
-	AcceptedTxs      uint64 // since start
-	Counts           state.Counts
+	ProcessingBlocks int // verified, undecided blocks on this node
+
+	// Since this process started.
+	AcceptedTxsSinceStart uint64
 }
 
 func clampLimit(limit int) int {
@@ -290,20 +301,18 @@ func (v *VM) Status() (Status, error) {
 	if err := v.ready(); err != nil {
 		return Status{}, err
 	}
-	tip := v.chain.tip.Load()
 	s := Status{
-		ChainID:          v.chainID,
-		LastAcceptedID:   tip.ID(),
-		Height:           tip.Block.Height,
-		LastAcceptedTime: tip.Block.Timestamp,
-		ProcessingBlocks: v.chain.processingCount(),
-		AcceptedTxs:      v.chain.acceptedTxs.Load(),
+		ChainID:               v.chainID,
+		ProcessingBlocks:      v.chain.processingCount(),
+		AcceptedTxsSinceStart: v.chain.acceptedTxs.Load(),
+		MempoolTxs:            v.pool.mempool.Len(),
+		MempoolBytes:          v.pool.mempool.Bytes(),
 	}
-	s.MempoolTxs = v.pool.mempool.Len()
-	s.MempoolBytes = v.pool.mempool.Bytes()
-	var err error
-	s.Counts, err = v.base().Counts()
-	return s, err
+	// The tip carries the counts of its state, so both describe one block.
+	tip := v.chain.tip.Load()
+	s.LastAcceptedID, s.Height, s.LastAcceptedTime = tip.ID(), tip.Block.Height, tip.Block.Timestamp
+	s.Counts, s.AcceptedTxs = tip.counts, tip.counts.TxsAccepted
+	return s, nil
 }
 
 // ChainID implements API.

@@ -79,6 +79,7 @@ type StatusReply struct {
 	MempoolTxs       int    `json:"mempoolTxs"`
 	MempoolBytes     int    `json:"mempoolBytes"`
 	ProcessingBlocks int    `json:"processingBlocks"`
+	AcceptedTxs      uint64 `json:"acceptedTxs"`
 	Identities       uint64 `json:"identities"`
 	Sessions         uint64 `json:"sessions"`
 	Channels         uint64 `json:"channels"`
@@ -101,6 +102,7 @@ func (s *minimalService) Status(_ *http.Request, _ *EmptyArgs, reply *StatusRepl
 		MempoolTxs:       st.MempoolTxs,
 		MempoolBytes:     st.MempoolBytes,
 		ProcessingBlocks: st.ProcessingBlocks,
+		AcceptedTxs:      st.AcceptedTxs,
 		Identities:       st.Counts.Identities,
 		Sessions:         st.Counts.Sessions,
 		Channels:         st.Counts.Channels,

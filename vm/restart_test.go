@@ -77,6 +77,12 @@ func TestRestart(t *testing.T) {
 	if statusAfter.Counts != statusBefore.Counts || statusAfter.Counts.Identities != 2 {
 		t.Fatalf("counts %+v, before %+v", statusAfter.Counts, statusBefore.Counts)
 	}
+	// Chain-wide figures survive the restart; since-start ones begin again.
+	if statusBefore.AcceptedTxs != 2 || statusBefore.AcceptedTxsSinceStart != 2 ||
+		statusAfter.AcceptedTxs != 2 || statusAfter.AcceptedTxsSinceStart != 0 {
+		t.Fatalf("accepted txs before restart %d (since start %d), after %d (%d); want 2 (2), 2 (0)",
+			statusBefore.AcceptedTxs, statusBefore.AcceptedTxsSinceStart, statusAfter.AcceptedTxs, statusAfter.AcceptedTxsSinceStart)
+	}
 	msgs, err := e2.vm.Messages(s, 0, 10)
 	if err != nil || len(msgs) != 1 || string(msgs[0].Ciphertext) != "persist me" {
 		t.Fatalf("messages after restart: %v %v", msgs, err)
@@ -91,6 +97,9 @@ func TestRestart(t *testing.T) {
 	e2.do(bob, &tx.SendMessage{Session: s, Ciphertext: []byte("after restart")})
 	if n, _ := e2.vm.NextNonce(sid(t, bob)); n != 1 {
 		t.Fatalf("bob's nonce %d", n)
+	}
+	if st, _ := e2.vm.Status(); st.AcceptedTxs != 3 || st.Counts.TxsAccepted != 3 || st.AcceptedTxsSinceStart != 1 {
+		t.Fatalf("after one more: acceptedTxs %d, since start %d; want 3, 1", st.AcceptedTxs, st.AcceptedTxsSinceStart)
 	}
 	if err := e2.vm.Shutdown(ctx); err != nil {
 		t.Fatal(err)
