@@ -11,6 +11,8 @@ require (
 	github.com/luxfi/log v1.2.1
 	github.com/luxfi/metric v1.4.8
 	github.com/luxfi/node v1.22.75
+	github.com/luxfi/p2p v1.18.2
+	github.com/luxfi/warp v1.18.2
 	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/crypto v0.54.0
 	golang.org/x/sys v0.47.0
@@ -51,11 +53,9 @@ require (
 	github.com/luxfi/geth v1.16.66 // indirect
 	github.com/luxfi/math v1.2.0 // indirect
 	github.com/luxfi/mock v0.1.0 // indirect
-	github.com/luxfi/p2p v1.18.2 // indirect
 	github.com/luxfi/sampler v1.0.0 // indirect
 	github.com/luxfi/utils v1.1.0 // indirect
 	github.com/luxfi/vm v1.0.1 // indirect
-	github.com/luxfi/warp v1.18.2 // indirect
 	github.com/mr-tron/base58 v1.2.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pkg/errors v0.9.1 // indirect

@@ -152,20 +152,36 @@ func clampLimit(limit int) int {
 
 func (v *VM) base() *state.State { return state.New(v.db) }
 
-// IssueTx implements API.
+// IssueTx implements API. An admitted transaction is gossiped to peers.
 func (v *VM) IssueTx(b []byte) (ids.ID, error) {
 	if err := v.ready(); err != nil {
 		return ids.Empty, err
 	}
-	return v.pool.issue(b)
+	// A copy: the caller keeps b and may reuse it at once (the copy of at
+	// most config.MaxTxSize bytes costs far less than the signature check).
+	t, err := tx.Parse(b)
+	if err != nil {
+		return ids.Empty, err
+	}
+	return t.ID(), v.issueLocal(t)
 }
 
-// Issue implements API.
+// Issue implements API. An admitted transaction is gossiped to peers.
 func (v *VM) Issue(t *tx.Tx) error {
 	if err := v.ready(); err != nil {
 		return err
 	}
-	return v.pool.issueTx(t)
+	return v.issueLocal(t)
+}
+
+// issueLocal admits a transaction submitted to this node and queues it
+// for gossip.
+func (v *VM) issueLocal(t *tx.Tx) error {
+	if err := v.pool.issueTx(t); err != nil {
+		return err
+	}
+	v.gossip.local(t)
+	return nil
 }
 
 // TxStatus implements API.

@@ -84,17 +84,6 @@ func (p *pool) signal() {
 	}
 }
 
-// issue admits raw transaction bytes. It parses a copy: the caller keeps
-// raw and may reuse it at once (the copy of at most config.MaxTxSize bytes
-// costs far less than the signature check).
-func (p *pool) issue(raw []byte) (ids.ID, error) {
-	t, err := tx.Parse(raw)
-	if err != nil {
-		return ids.Empty, err
-	}
-	return t.ID(), p.issueTx(t)
-}
-
 func (p *pool) issueTx(t *tx.Tx) error {
 	c := p.chain
 	if err := t.Check(c.chainID); err != nil {

@@ -66,6 +66,7 @@ import (
 	"github.com/luxfi/database/versiondb"
 	"github.com/luxfi/ids"
 	luxlog "github.com/luxfi/log"
+	"github.com/luxfi/p2p"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/state"
@@ -90,11 +91,13 @@ var (
 	ErrGenesisMismatch = errors.New("vm: the database holds a chain with another genesis")
 	ErrDatabaseFormat  = errors.New("vm: the database was written in another format")
 	ErrBadNodeConfig   = errors.New("vm: invalid node config")
+	ErrBadAppSender    = errors.New("vm: appSender must be nil or a github.com/luxfi/p2p.Sender")
 )
 
 // NodeConfig is the node-local configuration (Initialize's configBytes):
 // settings that need not agree between nodes. Omitted fields take the
-// defaults of package config.
+// defaults of package config (mempool) and of this package (gossip; see
+// gossip.go for what each one bounds).
 type NodeConfig struct {
 	MempoolTxs          int `json:"mempoolTxs"`
 	MempoolBytes        int `json:"mempoolBytes"`
@@ -111,6 +114,23 @@ type NodeConfig struct {
 	// DefaultPluginDiskReserve inside a Lux node; the standalone node keeps
 	// BadgerReserve of its database and takes this as a lower bound.
 	DiskReserveBytes int `json:"diskReserveBytes,omitempty"`
+
+	// GossipMaxMessageBytes bounds a gossip message, sent or received.
+	GossipMaxMessageBytes int `json:"gossipMaxMessageBytes"`
+	// GossipBatchMs is how long a transaction admitted through the API
+	// waits for others to share its gossip message.
+	GossipBatchMs int `json:"gossipBatchMs"`
+	// GossipRegossipMs is the period of re-gossip rounds, and how long a
+	// pending transaction goes unsent before a round sends it again.
+	GossipRegossipMs int `json:"gossipRegossipMs"`
+	// GossipRegossipTxs bounds the transactions of one round.
+	GossipRegossipTxs int `json:"gossipRegossipTxs"`
+	// GossipBytesPerSecond bounds the gossip this node sends.
+	GossipBytesPerSecond int `json:"gossipBytesPerSecond"`
+	// GossipPeerTxsPerSecond bounds the gossiped transactions this node
+	// checks from one peer, GossipTxsPerSecond from all peers together.
+	GossipPeerTxsPerSecond int `json:"gossipPeerTxsPerSecond"`
+	GossipTxsPerSecond     int `json:"gossipTxsPerSecond"`
 }
 
 // ParseNodeConfig parses configBytes (empty means defaults). The mempool
@@ -122,6 +142,14 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		MempoolBytes:             config.DefaultMempoolBytes,
 		MaxPendingPerAuthor:      config.DefaultMaxPendingPerAuthor,
 		MaxPendingBytesPerAuthor: config.DefaultMaxPendingBytesPerAuthor,
+
+		GossipMaxMessageBytes:  DefaultGossipMaxMessageBytes,
+		GossipBatchMs:          DefaultGossipBatchMs,
+		GossipRegossipMs:       DefaultGossipRegossipMs,
+		GossipRegossipTxs:      DefaultGossipRegossipTxs,
+		GossipBytesPerSecond:   DefaultGossipBytesPerSecond,
+		GossipPeerTxsPerSecond: DefaultGossipPeerTxsPerSecond,
+		GossipTxsPerSecond:     DefaultGossipTxsPerSecond,
 	}
 	if len(b) == 0 || string(b) == "null" {
 		return c, nil
@@ -133,6 +161,14 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		MaxPendingBytesPerAuthor *int    `json:"maxPendingBytesPerAuthor"`
 		DiskPath                 *string `json:"diskPath"`
 		DiskReserveBytes         *int    `json:"diskReserveBytes"`
+
+		GossipMaxMessageBytes  *int `json:"gossipMaxMessageBytes"`
+		GossipBatchMs          *int `json:"gossipBatchMs"`
+		GossipRegossipMs       *int `json:"gossipRegossipMs"`
+		GossipRegossipTxs      *int `json:"gossipRegossipTxs"`
+		GossipBytesPerSecond   *int `json:"gossipBytesPerSecond"`
+		GossipPeerTxsPerSecond *int `json:"gossipPeerTxsPerSecond"`
+		GossipTxsPerSecond     *int `json:"gossipTxsPerSecond"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
@@ -143,23 +179,32 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		}
 		c.DiskPath = *raw.DiskPath
 	}
+	// A gossip message holds at least one transaction of the largest size.
+	minMessage := gossipHeaderSize + 4 + config.MaxTxSize
 	for _, f := range []struct {
-		name string
-		src  *int
-		dst  *int
-		max  int
+		name     string
+		src      *int
+		dst      *int
+		min, max int
 	}{
-		{"mempoolTxs", raw.MempoolTxs, &c.MempoolTxs, 1 << 22},
-		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1 << 34},
-		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1 << 22},
-		{"maxPendingBytesPerAuthor", raw.MaxPendingBytesPerAuthor, &c.MaxPendingBytesPerAuthor, 1 << 34},
-		{"diskReserveBytes", raw.DiskReserveBytes, &c.DiskReserveBytes, 1 << 50},
+		{"mempoolTxs", raw.MempoolTxs, &c.MempoolTxs, 1, 1 << 22},
+		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1, 1 << 34},
+		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1, 1 << 22},
+		{"maxPendingBytesPerAuthor", raw.MaxPendingBytesPerAuthor, &c.MaxPendingBytesPerAuthor, 1, 1 << 34},
+		{"diskReserveBytes", raw.DiskReserveBytes, &c.DiskReserveBytes, 1, 1 << 50},
+		{"gossipMaxMessageBytes", raw.GossipMaxMessageBytes, &c.GossipMaxMessageBytes, minMessage, 2 << 20},
+		{"gossipBatchMs", raw.GossipBatchMs, &c.GossipBatchMs, 1, 1000},
+		{"gossipRegossipMs", raw.GossipRegossipMs, &c.GossipRegossipMs, 10, 600_000},
+		{"gossipRegossipTxs", raw.GossipRegossipTxs, &c.GossipRegossipTxs, 1, 1 << 16},
+		{"gossipBytesPerSecond", raw.GossipBytesPerSecond, &c.GossipBytesPerSecond, 2 << 20, 1 << 34},
+		{"gossipPeerTxsPerSecond", raw.GossipPeerTxsPerSecond, &c.GossipPeerTxsPerSecond, 1, 1 << 22},
+		{"gossipTxsPerSecond", raw.GossipTxsPerSecond, &c.GossipTxsPerSecond, 1, 1 << 22},
 	} {
 		if f.src == nil {
 			continue
 		}
-		if *f.src <= 0 || *f.src > f.max {
-			return c, fmt.Errorf("%w: %s must be in [1, %d], got %d", ErrBadNodeConfig, f.name, f.max, *f.src)
+		if *f.src < f.min || *f.src > f.max {
+			return c, fmt.Errorf("%w: %s must be in [%d, %d], got %d", ErrBadNodeConfig, f.name, f.min, f.max, *f.src)
 		}
 		*f.dst = *f.src
 	}
@@ -223,6 +268,7 @@ type VM struct {
 	chain    *chain
 	pool     *pool
 	verifier *verifier
+	gossip   *gossiper
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced on every accept
@@ -272,7 +318,9 @@ func chainIDFrom(chainCtx interface{}, g *genesis.Genesis) (ids.ID, error) {
 // Initialize implements block.ChainVM. It converts its interface{}
 // parameters once: db must be a database.Database (the VM owns it from
 // here on and closes it at Shutdown); chainCtx as in chainIDFrom; msgChan
-// nil or a chan block.Message; fxs and appSender are unused. genesisBytes
+// nil or a chan block.Message; appSender nil (no gossip is sent) or a
+// p2p.Sender of github.com/luxfi/p2p (what rpcchainvm passes: transaction
+// gossip goes out through it, see gossip.go); fxs is unused. genesisBytes
 // is the genesis JSON (package genesis) and configBytes the NodeConfig
 // JSON. On a database that already holds the chain, genesis is not applied
 // again; a different genesis is refused.
@@ -303,6 +351,14 @@ func (v *VM) Initialize(
 		msgChan = c
 	default:
 		return fmt.Errorf("%w, got %T", ErrBadMsgChan, msgChanIface)
+	}
+	var sender p2p.Sender
+	if appSender != nil {
+		s, ok := appSender.(p2p.Sender)
+		if !ok {
+			return fmt.Errorf("%w, got %T", ErrBadAppSender, appSender)
+		}
+		sender = s
 	}
 	g, err := genesis.Parse(genesisBytes)
 	if err != nil {
@@ -353,6 +409,8 @@ func (v *VM) Initialize(
 	}), msgChan)
 	v.pool.tip = last
 	v.chain.hooks = v.pool
+	v.gossip = newGossiper(v.pool, chainID, sender, nodeCfg, v.done)
+	v.gossip.start()
 	v.initialized = true
 	v.logger().Info("sessionvm initialized",
 		"chainID", chainID.String(), "height", last.Height(), "lastAccepted", last.ID().String())
@@ -564,8 +622,16 @@ func (v *VM) SetState(context.Context, uint32) error { return nil }
 // Version implements block.ChainVM.
 func (v *VM) Version(context.Context) (string, error) { return Version, nil }
 
-// Connected implements block.ChainVM (no peer-specific behavior).
-func (v *VM) Connected(context.Context, ids.NodeID, interface{}) error { return nil }
+// Connected implements block.ChainVM: pending transactions are gossiped
+// again at once, so the new peer gets them. (rpcchainvm's server at node
+// v1.22.75 does not forward Connected to a plugin; there, the periodic
+// re-gossip rounds reach a peer that connected later.)
+func (v *VM) Connected(context.Context, ids.NodeID, interface{}) error {
+	if v.ready() == nil {
+		v.gossip.peerConnected()
+	}
+	return nil
+}
 
 // Disconnected implements block.ChainVM.
 func (v *VM) Disconnected(context.Context, ids.NodeID) error { return nil }
@@ -597,6 +663,8 @@ type HealthReport struct {
 	// not watched (DiskNote says why).
 	Disk     *DiskReport `json:"disk,omitempty"`
 	DiskNote string      `json:"diskNote,omitempty"`
+	// Gossip counters since start.
+	Gossip GossipStats `json:"gossip"`
 }
 
 // HealthCheck implements block.ChainVM: the Health report as a
@@ -629,6 +697,7 @@ func (v *VM) Health(ctx context.Context) (HealthReport, error) {
 	r.MempoolTxs = v.pool.mempool.Len()
 	r.MempoolBytes = v.pool.mempool.Bytes()
 	r.SignaturesVerified = v.verifier.verified.Load()
+	r.Gossip = v.gossip.stats.snapshot()
 	r.DiskNote = v.diskNote
 	var diskErr error
 	if v.disk != nil {
@@ -661,6 +730,7 @@ func (v *VM) Shutdown(context.Context) error {
 	var err error
 	v.shutdownOnce.Do(func() {
 		close(v.done)
+		v.gossip.wait()
 		v.chain.mu.Lock()
 		defer v.chain.mu.Unlock()
 		v.chain.closed = true

@@ -5,6 +5,7 @@ import (
 
 	smblock "github.com/luxfi/consensus/engine/chain/block"
 	vmpb "github.com/luxfi/node/proto/pb/vm"
+	"github.com/luxfi/warp"
 
 	"github.com/luxfi/session/vm"
 )
@@ -16,6 +17,10 @@ import (
 // MESSAGE_UNSPECIFIED. The adapter returns MESSAGE_BUILD_BLOCK so that a
 // host which forwards events learns that transactions are pending.
 type pluginVM struct{ *vm.VM }
+
+// rpcchainvm's server hands a peer's app messages (transaction gossip) to
+// the VM only if it is a warp.Handler.
+var _ warp.Handler = pluginVM{}
 
 func (p pluginVM) WaitForEvent(ctx context.Context) (interface{}, error) {
 	ev, err := p.VM.WaitForEvent(ctx)

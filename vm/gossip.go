@@ -1,0 +1,431 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/luxfi/ids"
+	"github.com/luxfi/p2p"
+
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/mempool"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// Transaction gossip.
+//
+// The node gives the VM an app sender at Initialize (through rpcchainvm,
+// a p2p.Sender whose SendGossip goes to peers the node picks: the plugin
+// cannot name them) and hands it the app messages of peers (Gossip).
+//
+//   - Push: a transaction admitted through the API (IssueTx, Issue) is
+//     queued and sent within GossipBatchMs, batched with others into
+//     messages of at most GossipMaxMessageBytes, within an outbound budget
+//     of GossipBytesPerSecond.
+//   - Admission: a gossiped transaction goes through exactly the checks of
+//     IssueTx (pool.issueTx: stateless checks, room, signature, execution
+//     on the pending state). Cheap filters come first (size and framing of
+//     the message, parse, chain ID, already pending, already accepted),
+//     then a per-peer and a total inbound budget (GossipPeerTxsPerSecond,
+//     GossipTxsPerSecond) bounds the signature work peers can cause.
+//   - No loops: a node pushes only what its own API admitted; transactions
+//     it learns from peers are never pushed on arrival. Nothing is sent in
+//     reply to a message.
+//   - Re-gossip: every GossipRegossipMs the node sends up to
+//     GossipRegossipTxs pending transactions (oldest first) that it has not
+//     sent or received within that interval, so a peer that connected
+//     later, or missed a message, still gets them, and a transaction whose
+//     first push was lost still reaches a validator. Transactions learned
+//     from peers are included: this carries a transaction past a node that
+//     its origin's sender did not reach. Connected (when the node calls
+//     it; rpcchainvm at node v1.22.75 does not) triggers a round at once.
+//
+// Peer misbehaviour never makes Gossip return an error (a node may treat
+// an error as fatal for the chain): it is counted in GossipStats.
+
+// Defaults of the node-local gossip settings (NodeConfig).
+const (
+	DefaultGossipMaxMessageBytes  = 256 << 10
+	DefaultGossipBatchMs          = 5
+	DefaultGossipRegossipMs       = 1000
+	DefaultGossipRegossipTxs      = 1024
+	DefaultGossipBytesPerSecond   = 32 << 20
+	DefaultGossipPeerTxsPerSecond = 16384
+	DefaultGossipTxsPerSecond     = 65536
+	// maxGossipPeers bounds the per-peer budgets kept (FIFO eviction).
+	maxGossipPeers = 4096
+)
+
+// gossipSendConfig is what SendGossip is asked for when the node honours
+// it (rpcchainvm's client at node v1.22.75 drops it and the node picks).
+var gossipSendConfig = p2p.SendConfig{Validators: 100}
+
+// GossipStats are this node's gossip counters since the process started.
+type GossipStats struct {
+	MessagesSent     uint64 `json:"messagesSent"`
+	TxsSent          uint64 `json:"txsSent"`       // pushed and re-gossiped
+	TxsRegossiped    uint64 `json:"txsRegossiped"` // of TxsSent, by re-gossip rounds
+	SendErrors       uint64 `json:"sendErrors"`
+	MessagesReceived uint64 `json:"messagesReceived"`
+	MessagesRefused  uint64 `json:"messagesRefused"` // oversize or malformed framing
+	TxsReceived      uint64 `json:"txsReceived"`
+	TxsAdmitted      uint64 `json:"txsAdmitted"`
+	TxsDuplicate     uint64 `json:"txsDuplicate"` // already pending or accepted
+	TxsRefused       uint64 `json:"txsRefused"`   // failed a check of IssueTx
+	TxsThrottled     uint64 `json:"txsThrottled"` // over a peer's or the total budget
+}
+
+type gossipCounters struct {
+	messagesSent, txsSent, txsRegossiped, sendErrors    atomic.Uint64
+	messagesReceived, messagesRefused, txsReceived      atomic.Uint64
+	txsAdmitted, txsDuplicate, txsRefused, txsThrottled atomic.Uint64
+}
+
+func (c *gossipCounters) snapshot() GossipStats {
+	return GossipStats{
+		MessagesSent: c.messagesSent.Load(), TxsSent: c.txsSent.Load(), TxsRegossiped: c.txsRegossiped.Load(),
+		SendErrors: c.sendErrors.Load(), MessagesReceived: c.messagesReceived.Load(),
+		MessagesRefused: c.messagesRefused.Load(), TxsReceived: c.txsReceived.Load(),
+		TxsAdmitted: c.txsAdmitted.Load(), TxsDuplicate: c.txsDuplicate.Load(),
+		TxsRefused: c.txsRefused.Load(), TxsThrottled: c.txsThrottled.Load(),
+	}
+}
+
+// tokenBucket is a rate limiter: rate tokens per second, up to burst.
+// Not safe for concurrent use (the gossiper's lock guards it).
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate float64, now time.Time) *tokenBucket {
+	return &tokenBucket{rate: rate, burst: rate, tokens: rate, last: now}
+}
+
+func (b *tokenBucket) refill(now time.Time) {
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(b.burst, b.tokens+b.rate*d.Seconds())
+		b.last = now
+	}
+}
+
+// available returns the whole tokens there are now.
+func (b *tokenBucket) available(now time.Time) int {
+	b.refill(now)
+	return int(b.tokens)
+}
+
+func (b *tokenBucket) take(n int) { b.tokens -= float64(n) }
+
+// wait returns how long until n tokens are there (0: now).
+func (b *tokenBucket) wait(now time.Time, n int) time.Duration {
+	b.refill(now)
+	if short := float64(n) - b.tokens; short > 0 {
+		return time.Duration(short / b.rate * float64(time.Second))
+	}
+	return 0
+}
+
+// gossiper runs the VM's side of transaction gossip.
+type gossiper struct {
+	pool    *pool
+	chainID ids.ID
+	sender  p2p.Sender // nil: receive only
+	cfg     NodeConfig
+	done    <-chan struct{}
+
+	mu          sync.Mutex
+	queue       []*tx.Tx             // admitted through the API, not yet pushed
+	queuedBytes int                  // their size
+	seen        map[ids.ID]time.Time // pending transactions: last sent or received; lookups and pruning only
+	out         *tokenBucket         // outbound bytes
+	in          *tokenBucket         // inbound transactions, all peers
+	peers       *fifoCache[ids.NodeID, *tokenBucket]
+
+	wake      chan struct{} // something was queued
+	connected chan struct{} // a peer connected: re-gossip now
+	stats     gossipCounters
+	wg        sync.WaitGroup
+}
+
+func newGossiper(p *pool, chainID ids.ID, sender p2p.Sender, cfg NodeConfig, done <-chan struct{}) *gossiper {
+	now := time.Now()
+	return &gossiper{
+		pool:      p,
+		chainID:   chainID,
+		sender:    sender,
+		cfg:       cfg,
+		done:      done,
+		seen:      make(map[ids.ID]time.Time),
+		out:       newTokenBucket(float64(cfg.GossipBytesPerSecond), now),
+		in:        newTokenBucket(float64(cfg.GossipTxsPerSecond), now),
+		peers:     newFIFOCache[ids.NodeID, *tokenBucket](maxGossipPeers),
+		wake:      make(chan struct{}, 1),
+		connected: make(chan struct{}, 1),
+	}
+}
+
+// start runs the sending loop when there is a sender.
+func (g *gossiper) start() {
+	if g.sender == nil {
+		return
+	}
+	g.wg.Add(1)
+	go g.run()
+}
+
+// wait returns when the sending loop has stopped (after done is closed).
+func (g *gossiper) wait() { g.wg.Wait() }
+
+func (g *gossiper) run() {
+	defer g.wg.Done()
+	regossip := time.NewTicker(time.Duration(g.cfg.GossipRegossipMs) * time.Millisecond)
+	defer regossip.Stop()
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-g.wake:
+			// Let a burst of admissions share messages.
+			select {
+			case <-g.done:
+				return
+			case <-time.After(time.Duration(g.cfg.GossipBatchMs) * time.Millisecond):
+			}
+			g.pushQueued()
+		case <-regossip.C:
+			g.regossip(false)
+		case <-g.connected:
+			g.regossip(true)
+		}
+	}
+}
+
+// local records a transaction admitted through the API and queues it for
+// the next push. The queue is bounded by one second of the outbound budget:
+// beyond it the oldest entries are dropped from the queue (not from the
+// mempool; re-gossip sends them later).
+func (g *gossiper) local(t *tx.Tx) {
+	if g.sender == nil {
+		return
+	}
+	g.mu.Lock()
+	g.seen[t.ID()] = time.Now()
+	g.queue = append(g.queue, t)
+	g.queuedBytes += t.Size()
+	limit := max(g.cfg.GossipBytesPerSecond, 4*g.cfg.GossipMaxMessageBytes)
+	drop := 0
+	for g.queuedBytes > limit && drop < len(g.queue)-1 {
+		g.queuedBytes -= g.queue[drop].Size()
+		g.queue[drop] = nil
+		drop++
+	}
+	g.queue = g.queue[drop:]
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// remote records a transaction admitted from a peer's gossip: it is not
+// pushed, and is re-gossiped only if still pending after a round.
+func (g *gossiper) remote(t *tx.Tx) {
+	if g.sender == nil {
+		return
+	}
+	g.mu.Lock()
+	g.seen[t.ID()] = time.Now()
+	g.mu.Unlock()
+}
+
+// peerConnected asks for a re-gossip round now.
+func (g *gossiper) peerConnected() {
+	select {
+	case g.connected <- struct{}{}:
+	default:
+	}
+}
+
+// pushQueued sends the queued transactions that are still pending.
+func (g *gossiper) pushQueued() {
+	g.mu.Lock()
+	queue := g.queue
+	g.queue, g.queuedBytes = nil, 0
+	g.mu.Unlock()
+	raws := make([][]byte, 0, len(queue))
+	for _, t := range queue {
+		if g.pool.mempool.Has(t.ID()) {
+			raws = append(raws, t.Bytes())
+		}
+	}
+	g.send(raws, false)
+}
+
+// regossip sends pending transactions not sent or received within the
+// re-gossip interval (all of them, up to the round's bound, when all is
+// set), oldest first.
+func (g *gossiper) regossip(all bool) {
+	pending := g.pool.mempool.Ordered()
+	now := time.Now()
+	interval := time.Duration(g.cfg.GossipRegossipMs) * time.Millisecond
+	g.mu.Lock()
+	for id := range g.seen { // pruning only: the order does not matter
+		if !g.pool.mempool.Has(id) {
+			delete(g.seen, id)
+		}
+	}
+	var raws [][]byte
+	for _, t := range pending {
+		if len(raws) == g.cfg.GossipRegossipTxs {
+			break
+		}
+		if last, ok := g.seen[t.ID()]; ok && !all && now.Sub(last) < interval {
+			continue
+		}
+		g.seen[t.ID()] = now
+		raws = append(raws, t.Bytes())
+	}
+	g.mu.Unlock()
+	g.send(raws, true)
+}
+
+// send packs raws into messages and sends them within the outbound budget.
+func (g *gossiper) send(raws [][]byte, regossip bool) {
+	for _, msg := range encodeGossip(raws, g.cfg.GossipMaxMessageBytes) {
+		for {
+			g.mu.Lock()
+			d := g.out.wait(time.Now(), len(msg))
+			if d == 0 {
+				g.out.take(len(msg))
+			}
+			g.mu.Unlock()
+			if d == 0 {
+				break
+			}
+			select {
+			case <-g.done:
+				return
+			case <-time.After(d):
+			}
+		}
+		n := uint64(countGossipTxs(msg))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := g.sender.SendGossip(ctx, gossipSendConfig, msg)
+		cancel()
+		if err != nil {
+			g.stats.sendErrors.Add(1)
+			continue
+		}
+		g.stats.messagesSent.Add(1)
+		g.stats.txsSent.Add(n)
+		if regossip {
+			g.stats.txsRegossiped.Add(n)
+		}
+	}
+}
+
+// countGossipTxs reads the count of a message encodeGossip made.
+func countGossipTxs(msg []byte) int {
+	return int(msg[2])<<24 | int(msg[3])<<16 | int(msg[4])<<8 | int(msg[5])
+}
+
+// receive admits the transactions of a peer's message. See the comment at
+// the top of the file for the order of the checks.
+func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
+	g.stats.messagesReceived.Add(1)
+	if len(msg) > g.cfg.GossipMaxMessageBytes {
+		g.stats.messagesRefused.Add(1)
+		return
+	}
+	raws, err := decodeGossip(msg)
+	if err != nil {
+		g.stats.messagesRefused.Add(1)
+		return
+	}
+	g.stats.txsReceived.Add(uint64(len(raws)))
+
+	// The budgets: what this peer may still send, and all peers together.
+	now := time.Now()
+	g.mu.Lock()
+	peer, ok := g.peers.Get(nodeID)
+	if !ok {
+		peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
+		g.peers.Put(nodeID, peer)
+	}
+	allowed := min(len(raws), peer.available(now), g.in.available(now))
+	peer.take(allowed)
+	g.in.take(allowed)
+	g.mu.Unlock()
+	if allowed < len(raws) {
+		g.stats.txsThrottled.Add(uint64(len(raws) - allowed))
+		raws = raws[:allowed]
+	}
+
+	accepted := state.New(g.pool.db)
+	candidates := make([]*tx.Tx, 0, len(raws))
+	for _, raw := range raws {
+		t, err := tx.Parse(raw) // a copy: the message is not kept
+		if err != nil {
+			g.stats.txsRefused.Add(1)
+			continue
+		}
+		if err := t.Check(g.chainID); err != nil {
+			g.stats.txsRefused.Add(1)
+			continue
+		}
+		if g.pool.mempool.Has(t.ID()) {
+			g.stats.txsDuplicate.Add(1)
+			continue
+		}
+		if _, err := accepted.GetTx(t.ID()); err == nil {
+			g.stats.txsDuplicate.Add(1)
+			continue
+		}
+		candidates = append(candidates, t)
+	}
+	g.pool.prefetchSignatures(candidates)
+	for _, t := range candidates {
+		switch err := g.pool.issueTx(t); {
+		case err == nil:
+			g.stats.txsAdmitted.Add(1)
+			g.remote(t)
+		case errors.Is(err, mempool.ErrDuplicate), errors.Is(err, ErrAlreadyAccepted):
+			g.stats.txsDuplicate.Add(1)
+		default:
+			g.stats.txsRefused.Add(1)
+		}
+	}
+}
+
+// prefetchSignatures verifies the signatures of txs on every core, so that
+// admitting them one by one, in order, finds every verdict cached. Failures
+// are left for admission to report (an author registered by a pending
+// transaction is found there).
+func (p *pool) prefetchSignatures(txs []*tx.Tx) {
+	if len(txs) < 2 {
+		return
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(txs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := state.New(p.chain.cache) // a view per goroutine
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(txs) {
+					return
+				}
+				_ = p.chain.verifier.verifyTx(txs[j], st.GetIdentity)
+			}
+		}()
+	}
+	wg.Wait()
+}
