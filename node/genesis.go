@@ -2,13 +2,17 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/luxfi/ids"
 
@@ -16,13 +20,16 @@ import (
 	"github.com/luxfi/session/vm/genesis"
 )
 
-// DefaultGenesisTimestamp is the genesis time of the built-in genesis:
-// 2026-01-01T00:00:00Z. It is fixed so that the default chain, and so its
-// chain ID, is the same on every machine and every start.
+// DefaultGenesisTimestamp is 2026-01-01T00:00:00Z, the genesis time of
+// test chains (a new standalone chain takes the time it was created).
 const DefaultGenesisTimestamp = 1767225600
 
 // GenesisFile is the name of the genesis copy kept in the data directory.
 const GenesisFile = "genesis.json"
+
+// ChainNonceSize is the size of the random nonce in the genesis of a new
+// standalone chain.
+const ChainNonceSize = 16
 
 // ErrGenesisConflict is returned when the genesis given for a data directory
 // is not the one its chain was created with.
@@ -42,20 +49,36 @@ func (o ChainOverrides) Empty() bool {
 	return o.SessionTTL == nil && o.MaxMessages == nil && o.MaxChannels == nil && o.RetentionDays == nil
 }
 
-// DefaultGenesis returns the built-in genesis (config defaults, no initial
-// identities, DefaultGenesisTimestamp) with the overrides applied. The
-// bytes are deterministic: the same overrides give the same chain.
-func DefaultGenesis(o ChainOverrides) ([]byte, error) {
-	c := config.Default()
-	for _, f := range []struct {
-		src *int64
-		dst *int64
+// fields pairs each override with its field of a chain config.
+func (o ChainOverrides) fields(c *config.Config) []struct {
+	name string
+	src  *int64
+	dst  *int64
+} {
+	return []struct {
+		name string
+		src  *int64
+		dst  *int64
 	}{
-		{o.SessionTTL, &c.SessionTTL},
-		{o.MaxMessages, &c.MaxMessages},
-		{o.MaxChannels, &c.MaxChannels},
-		{o.RetentionDays, &c.RetentionDays},
-	} {
+		{"sessionTTL", o.SessionTTL, &c.SessionTTL},
+		{"maxMessages", o.MaxMessages, &c.MaxMessages},
+		{"maxChannels", o.MaxChannels, &c.MaxChannels},
+		{"retentionDays", o.RetentionDays, &c.RetentionDays},
+	}
+}
+
+// NewChainGenesis returns the genesis of a new standalone chain: the chain
+// config defaults with the overrides applied, no initial identities, the
+// creation time (now, in seconds) as its timestamp, and ChainNonceSize
+// bytes from random as its nonce. The nonce makes the genesis bytes, so
+// the chain ID (their SHA-256), differ from every other chain's: a
+// transaction signed for one chain is invalid on all others. The bytes are
+// written once into the data directory; later starts read them back, so
+// the chain keeps its ID. A genesis file (--genesis) is used as given, and
+// gives the same chain ID wherever it is used.
+func NewChainGenesis(o ChainOverrides, now time.Time, random io.Reader) ([]byte, error) {
+	c := config.Default()
+	for _, f := range o.fields(&c) {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -63,10 +86,15 @@ func DefaultGenesis(o ChainOverrides) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	nonce := make([]byte, ChainNonceSize)
+	if _, err := io.ReadFull(random, nonce); err != nil {
+		return nil, fmt.Errorf("node: chain nonce: %w", err)
+	}
 	b, err := json.MarshalIndent(struct {
 		Timestamp int64         `json:"timestamp"`
 		Config    config.Config `json:"config"`
-	}{DefaultGenesisTimestamp, c}, "", "  ")
+		Nonce     string        `json:"nonce"`
+	}{now.Unix(), c, hex.EncodeToString(nonce)}, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +106,9 @@ func DefaultGenesis(o ChainOverrides) ([]byte, error) {
 func ChainIDOf(genesisBytes []byte) ids.ID { return ids.ID(sha256.Sum256(genesisBytes)) }
 
 // resolveGenesis picks the genesis of the chain in dataDir: the stored copy
-// if there is one (given must then be nil or identical), else given, else
-// the built-in default with overrides. It returns the bytes and whether
+// if there is one (a given genesis must then be identical, and overrides
+// must match its config), else given, else a new chain's genesis
+// (NewChainGenesis) with the overrides. It returns the bytes and whether
 // they still have to be stored.
 func resolveGenesis(dataDir string, given []byte, o ChainOverrides) (b []byte, store bool, err error) {
 	if given != nil && !o.Empty() {
@@ -93,24 +122,37 @@ func resolveGenesis(dataDir string, given []byte, o ChainOverrides) (b []byte, s
 	case err != nil:
 		return nil, false, fmt.Errorf("node: reading %s: %w", path, err)
 	}
-	want := given
-	if want == nil && (!o.Empty() || stored == nil) {
-		if want, err = DefaultGenesis(o); err != nil {
-			return nil, false, fmt.Errorf("node: chain config: %w", err)
+	if stored == nil {
+		want := given
+		if want == nil {
+			if want, err = NewChainGenesis(o, time.Now(), rand.Reader); err != nil {
+				return nil, false, fmt.Errorf("node: chain config: %w", err)
+			}
+		}
+		if _, err := genesis.Parse(want); err != nil {
+			return nil, false, fmt.Errorf("node: %w", err)
+		}
+		return want, true, nil
+	}
+	g, err := genesis.Parse(stored)
+	if err != nil {
+		return nil, false, fmt.Errorf("node: %s: %w", path, err)
+	}
+	conflict := func(what string) error {
+		return fmt.Errorf("%w: %s holds chain %s (genesis %s); this start asks for %s; "+
+			"start without --genesis and overrides to use the stored one, or use another --data-dir",
+			ErrGenesisConflict, dataDir, ChainIDOf(stored), shortHash(stored), what)
+	}
+	if given != nil && !bytes.Equal(given, stored) {
+		return nil, false, conflict(fmt.Sprintf("genesis %s (chain %s)", shortHash(given), ChainIDOf(given)))
+	}
+	want := g.Config
+	for _, f := range o.fields(&want) {
+		if f.src != nil && *f.src != *f.dst {
+			return nil, false, conflict(fmt.Sprintf("%s %d where the chain has %d", f.name, *f.src, *f.dst))
 		}
 	}
-	if stored != nil {
-		if want != nil && !bytes.Equal(want, stored) {
-			return nil, false, fmt.Errorf("%w: %s was created with genesis %s (chain %s), this start asks for genesis %s (chain %s); "+
-				"start without --genesis and overrides to use the stored one, or use another --data-dir",
-				ErrGenesisConflict, dataDir, shortHash(stored), ChainIDOf(stored), shortHash(want), ChainIDOf(want))
-		}
-		want = stored
-	}
-	if _, err := genesis.Parse(want); err != nil {
-		return nil, false, fmt.Errorf("node: %w", err)
-	}
-	return want, stored == nil, nil
+	return stored, false, nil
 }
 
 func shortHash(b []byte) string {

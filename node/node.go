@@ -7,8 +7,10 @@
 // # Data directory
 //
 //	<data dir>/
-//	├── genesis.json   the chain's genesis, written at first start; later
-//	│                  starts use it and refuse a different one
+//	├── genesis.json   the chain's genesis, written at first start (without
+//	│                  a genesis file: with a random nonce, so each new chain
+//	│                  has its own chain ID); later starts use it and refuse
+//	│                  a different one
 //	└── db/            the chain database (BadgerDB, see vm.OpenDB)
 //
 // # HTTP
@@ -97,7 +99,9 @@ type Config struct {
 	// Node.Addr). Default DefaultHTTPAddr.
 	HTTPAddr string
 	// Genesis is the genesis JSON. Nil: the copy stored in DataDir, or on
-	// a new data directory the built-in genesis with ChainOverrides.
+	// a new data directory a new chain's genesis (NewChainGenesis: the
+	// built-in configuration with ChainOverrides, and a random nonce, so
+	// the new chain has its own chain ID).
 	Genesis []byte
 	// ChainOverrides change the built-in genesis's chain configuration.
 	ChainOverrides ChainOverrides

@@ -2,7 +2,9 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/luxfi/ids"
-
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm/genesis"
+	"github.com/luxfi/session/vm/tx"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 func quietLogger() *slog.Logger {
@@ -288,21 +292,24 @@ func TestShutdownBuildsPending(t *testing.T) {
 func int64p(v int64) *int64 { return &v }
 
 // TestGenesisStoredAndEnforced: the first start stores the genesis; later
-// starts use it, accept the same one, and refuse another with a clear
-// error before touching the database.
+// starts use it, accept the same one (or overrides that match it), and
+// refuse another with a clear error before touching the database.
 func TestGenesisStoredAndEnforced(t *testing.T) {
 	dir := t.TempDir()
 	o := ChainOverrides{SessionTTL: int64p(3600), RetentionDays: int64p(7)}
 	n := start(t, Config{DataDir: dir, ChainOverrides: o})
-	want, err := DefaultGenesis(o)
+	stored, err := os.ReadFile(filepath.Join(dir, GenesisFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := os.ReadFile(filepath.Join(dir, GenesisFile))
-	if err != nil || string(stored) != string(want) {
-		t.Fatalf("stored genesis %q, %v; want %q", stored, err, want)
+	g, err := genesis.Parse(stored)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n.ChainID() != ChainIDOf(want) || n.API().Config().SessionTTL != 3600 {
+	if g.Config.SessionTTL != 3600 || g.Config.RetentionDays != 7 || len(g.Nonce) != ChainNonceSize {
+		t.Fatalf("stored genesis %s", stored)
+	}
+	if n.ChainID() != ChainIDOf(stored) || n.API().Config().SessionTTL != 3600 {
 		t.Fatalf("chain %s ttl %d", n.ChainID(), n.API().Config().SessionTTL)
 	}
 	stop(t, n)
@@ -314,7 +321,8 @@ func TestGenesisStoredAndEnforced(t *testing.T) {
 	}{
 		{"stored", Config{}, nil},
 		{"same overrides", Config{ChainOverrides: o}, nil},
-		{"same file", Config{Genesis: want}, nil},
+		{"one matching override", Config{ChainOverrides: ChainOverrides{RetentionDays: int64p(7)}}, nil},
+		{"same file", Config{Genesis: stored}, nil},
 		{"other overrides", Config{ChainOverrides: ChainOverrides{SessionTTL: int64p(60)}}, ErrGenesisConflict},
 		{"other file", Config{Genesis: []byte(`{"timestamp": 1}`)}, ErrGenesisConflict},
 	} {
@@ -324,7 +332,7 @@ func TestGenesisStoredAndEnforced(t *testing.T) {
 			t.Fatalf("%s: Start error %v, want %v", tc.name, err, tc.err)
 		}
 		if err == nil {
-			if n.ChainID() != ChainIDOf(want) {
+			if n.ChainID() != ChainIDOf(stored) {
 				t.Fatalf("%s: chain %s", tc.name, n.ChainID())
 			}
 			stop(t, n)
@@ -333,7 +341,7 @@ func TestGenesisStoredAndEnforced(t *testing.T) {
 		}
 	}
 
-	if _, err := Start(Config{DataDir: t.TempDir(), Genesis: want, ChainOverrides: o, Logger: quietLogger()}); err == nil {
+	if _, err := Start(Config{DataDir: t.TempDir(), Genesis: stored, ChainOverrides: o, Logger: quietLogger()}); err == nil {
 		t.Fatal("Start with a genesis file and overrides succeeded")
 	}
 	if _, err := Start(Config{DataDir: t.TempDir(), ChainOverrides: ChainOverrides{MaxMessages: int64p(0)}, Logger: quietLogger()}); err == nil || !strings.Contains(err.Error(), "maxMessages") {
@@ -344,20 +352,69 @@ func TestGenesisStoredAndEnforced(t *testing.T) {
 	}
 }
 
-// TestDefaultGenesisStable pins the built-in chain: its ID must not change
-// between releases, or every existing data directory would be refused.
-func TestDefaultGenesisStable(t *testing.T) {
-	b, err := DefaultGenesis(ChainOverrides{})
+// TestNewChainsHaveOwnIDs: two data directories started without a genesis
+// file are two chains with two chain IDs (a transaction signed for one is
+// refused by the other), each kept across restarts; a genesis file gives
+// the same chain ID in every data directory.
+func TestNewChainsHaveOwnIDs(t *testing.T) {
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	n1 := start(t, Config{DataDir: dir1})
+	n2 := start(t, Config{DataDir: dir2})
+	id1, id2 := n1.ChainID(), n2.ChainID()
+	if id1 == id2 {
+		t.Fatalf("two new chains share the chain ID %s", id1)
+	}
+	// A transaction for chain 1 is refused by chain 2.
+	alice := vmtest.Identities(0x6e, 1)[0]
+	reg, err := tx.Sign(alice, id1, 0, &tx.RegisterIdentity{KEMPublicKey: alice.KEMPublicKey, DSAPublicKey: alice.DSAPublicKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wantChainID = "Kzgth36GqM65fefvBsNwjNovR6JiQ4jL7rw8dpr4A7q7pNxw7"
-	if got := ChainIDOf(b).String(); got != wantChainID {
-		t.Fatalf("default chain ID %s, want %s; genesis:\n%s", got, wantChainID, b)
+	if _, err := n2.API().IssueTx(reg.Bytes()); !errors.Is(err, tx.ErrWrongChainID) {
+		t.Fatalf("chain 2 admitted chain 1's transaction: %v", err)
 	}
-	if _, err := ids.FromString(wantChainID); err != nil {
+	stop(t, n1)
+	stop(t, n2)
+	n1 = start(t, Config{DataDir: dir1})
+	if n1.ChainID() != id1 {
+		t.Fatalf("restarted chain ID %s, want %s", n1.ChainID(), id1)
+	}
+	stop(t, n1)
+
+	// The genesis of a new chain: the defaults, the creation time, a nonce.
+	before := time.Now().Unix()
+	b, err := NewChainGenesis(ChainOverrides{}, time.Now(), rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
+	g, err := genesis.Parse(b)
+	if err != nil || g.Config != config.Default() || len(g.Identities) != 0 || g.Timestamp < before || len(g.Nonce) != ChainNonceSize {
+		t.Fatalf("new chain genesis %s: %v", b, err)
+	}
+	// Deterministic given the clock and the randomness.
+	fixed := func() []byte {
+		b, err := NewChainGenesis(ChainOverrides{MaxChannels: int64p(5)}, time.Unix(DefaultGenesisTimestamp, 0), bytes.NewReader(make([]byte, ChainNonceSize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !bytes.Equal(fixed(), fixed()) || !strings.Contains(string(fixed()), `"nonce": "00000000000000000000000000000000"`) {
+		t.Fatalf("genesis %s", fixed())
+	}
+	if _, err := NewChainGenesis(ChainOverrides{}, time.Now(), bytes.NewReader(nil)); err == nil {
+		t.Fatal("no randomness, no error")
+	}
+
+	// A genesis file is reproducible: one chain ID in every data directory.
+	file := []byte(`{"timestamp": 1767225600}`)
+	a := start(t, Config{DataDir: t.TempDir(), Genesis: file})
+	c := start(t, Config{DataDir: t.TempDir(), Genesis: file})
+	if a.ChainID() != c.ChainID() || a.ChainID() != ChainIDOf(file) {
+		t.Fatalf("genesis file: chains %s and %s, want %s", a.ChainID(), c.ChainID(), ChainIDOf(file))
+	}
+	stop(t, a)
+	stop(t, c)
 }
 
 // TestSecondNodeOnSameDataDir: the database lock makes the second start

@@ -11,8 +11,15 @@
 //	  },
 //	  "identities": [                    // optional initial identities
 //	    {"sessionId": "07…", "kemPublicKey": "<base64>", "dsaPublicKey": "<base64>"}
-//	  ]
+//	  ],
+//	  "nonce": "<hex>"                   // optional, up to 32 bytes
 //	}
+//
+// The nonce has no effect on execution: it only makes the genesis bytes,
+// hence the genesis hash and (without a Lux chain context) the chain ID,
+// differ between chains that are otherwise alike. sessiond writes 16
+// random bytes into the genesis of every chain it creates without
+// --genesis.
 //
 // Identities use the JSON form of crypto.Identity (public fields only, keys
 // in standard base64), so the output of a public identity can be pasted in.
@@ -27,6 +34,7 @@ package genesis
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +59,7 @@ type Genesis struct {
 	Timestamp  int64 // Unix seconds
 	Config     config.Config
 	Identities []Identity
+	Nonce      []byte // at most MaxNonceSize bytes; no effect on execution
 
 	// Hash is SHA-256 of the genesis bytes.
 	Hash [32]byte
@@ -62,6 +71,9 @@ type Genesis struct {
 
 // MaxTimestamp bounds the genesis timestamp (year 9999).
 const MaxTimestamp = 253402300799
+
+// MaxNonceSize bounds the genesis nonce (bytes).
+const MaxNonceSize = 32
 
 // Parse decodes and checks genesis bytes.
 func Parse(b []byte) (*Genesis, error) {
@@ -75,6 +87,7 @@ func Parse(b []byte) (*Genesis, error) {
 		Timestamp  int64           `json:"timestamp"`
 		Config     json.RawMessage `json:"config"`
 		Identities []Identity      `json:"identities"`
+		Nonce      string          `json:"nonce"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidGenesis, err)
@@ -89,7 +102,11 @@ func Parse(b []byte) (*Genesis, error) {
 	if len(raw.Identities) > config.MaxGenesisIdentities {
 		return nil, fmt.Errorf("%w: %d identities, at most %d", ErrInvalidGenesis, len(raw.Identities), config.MaxGenesisIdentities)
 	}
-	g := &Genesis{Timestamp: raw.Timestamp, Config: cfg, Identities: raw.Identities, Hash: sha256.Sum256(b)}
+	nonce, err := hex.DecodeString(raw.Nonce)
+	if err != nil || len(nonce) > MaxNonceSize {
+		return nil, fmt.Errorf("%w: nonce must be hex of at most %d bytes", ErrInvalidGenesis, MaxNonceSize)
+	}
+	g := &Genesis{Timestamp: raw.Timestamp, Config: cfg, Identities: raw.Identities, Nonce: nonce, Hash: sha256.Sum256(b)}
 	seen := make(map[crypto.SessionID]int, len(raw.Identities)) // lookups only
 	for i, id := range raw.Identities {
 		derived, err := crypto.DeriveSessionID(id.KEMPublicKey, id.DSAPublicKey)

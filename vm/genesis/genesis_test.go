@@ -1,6 +1,7 @@
 package genesis
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -95,11 +96,38 @@ func TestParseInvalid(t *testing.T) {
 		{"short key", marshal(t, map[string]any{"identities": []any{shortKey}}), "ML-DSA-65"},
 		{"duplicate identity", marshal(t, map[string]any{"identities": []any{a, a}}), "repeats"},
 		{"trailing data", []byte(`{} {}`), "trailing"},
+		{"nonce not hex", marshal(t, map[string]any{"nonce": "xyz"}), "nonce"},
+		{"nonce too long", marshal(t, map[string]any{"nonce": strings.Repeat("ab", MaxNonceSize+1)}), "nonce"},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.in)
 		if !errors.Is(err, ErrInvalidGenesis) || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("%s: %v (want mention of %q)", tc.name, err, tc.mention)
 		}
+	}
+}
+
+// TestNonce: the nonce changes the genesis hash and nothing else.
+func TestNonce(t *testing.T) {
+	plain, err := Parse([]byte(`{"timestamp": 5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := Parse([]byte(`{"timestamp": 5, "nonce": "00ff10"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Parse([]byte(`{"timestamp": 5, "nonce": "00ff11"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(with.Nonce, []byte{0, 0xff, 0x10}) || len(plain.Nonce) != 0 {
+		t.Fatalf("nonce %x / %x", with.Nonce, plain.Nonce)
+	}
+	if with.Hash == plain.Hash || with.Hash == other.Hash {
+		t.Fatal("the nonce does not change the genesis hash")
+	}
+	if with.Config != plain.Config || with.Timestamp != plain.Timestamp {
+		t.Fatal("the nonce changed the chain")
 	}
 }
