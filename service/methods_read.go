@@ -299,6 +299,7 @@ func (s *rpcService) Health(r *http.Request, _ *EmptyArgs, reply *HealthReply) e
 		MempoolBytes:       hr.MempoolBytes,
 		Database:           hr.Database,
 		SignaturesVerified: hr.SignaturesVerified,
+		Gossip:             &hr.Gossip,
 		DiskNote:           hr.DiskNote,
 	}
 	if d := hr.Disk; d != nil {

@@ -1,6 +1,10 @@
 package service
 
-import "github.com/luxfi/ids"
+import (
+	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/vm"
+)
 
 // Wire types. Binary fields ([]byte) are standard base64 with padding, as
 // encoding/json writes them. Session IDs (identities) are their 66-character
@@ -209,6 +213,9 @@ type HealthReply struct {
 	// the node does not watch it; DiskNote then says why).
 	Disk     *DiskReply `json:"disk,omitempty"`
 	DiskNote string     `json:"diskNote,omitempty"`
+	// Gossip holds the node's transaction gossip counters since start
+	// (absent when the API does not report them).
+	Gossip *vm.GossipStats `json:"gossip,omitempty"`
 }
 
 // DiskReply is the free space of the filesystem holding the node's

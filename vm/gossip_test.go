@@ -123,7 +123,7 @@ func eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
 }
 
 // quiet settings: a re-gossip round far away, so only pushes are seen.
-const quietGossip = `{"gossipBatchMs": 1, "gossipRegossipMs": 600000}`
+const quietGossip = `{"gossip": true, "gossipBatchMs": 1, "gossipRegossipMs": 600000}`
 
 // TestGossipReachesPeers: a transaction admitted through one node's API
 // is pushed once and admitted by every peer; peers do not push what they
@@ -207,7 +207,7 @@ func TestRegossip(t *testing.T) {
 		return false
 	}
 	clock := newTestClock()
-	const fast = `{"gossipBatchMs": 1, "gossipRegossipMs": 50}`
+	const fast = `{"gossip": true, "gossipBatchMs": 1, "gossipRegossipMs": 50}`
 	a := net.join(t, 'a', clock, fast) // never proposes
 	b := net.join(t, 'b', clock, fast)
 	alice := identity(t, 0)
@@ -245,7 +245,7 @@ func TestRegossip(t *testing.T) {
 func TestGossipRefusesBadInput(t *testing.T) {
 	net := &fakeNet{}
 	clock := newTestClock()
-	e := net.join(t, 'a', clock, `{"gossipBatchMs": 1, "gossipRegossipMs": 600000, "gossipPeerTxsPerSecond": 3}`)
+	e := net.join(t, 'a', clock, `{"gossip": true, "gossipBatchMs": 1, "gossipRegossipMs": 600000, "gossipPeerTxsPerSecond": 3}`)
 	other := New(WithClock(clock.Now))
 	if err := other.Initialize(ctx, nil, memdb.New(), genesisJSON(t, map[string]any{"maxMessages": 7}, identity(t, 0)), nil, nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
@@ -381,8 +381,11 @@ func TestGossipNodeConfig(t *testing.T) {
 	if err != nil || c.GossipMaxMessageBytes != DefaultGossipMaxMessageBytes || c.GossipRegossipMs != DefaultGossipRegossipMs {
 		t.Fatalf("defaults %+v, %v", c, err)
 	}
-	c, err = ParseNodeConfig([]byte(`{"gossipRegossipMs": 250, "gossipPeerTxsPerSecond": 10}`))
-	if err != nil || c.GossipRegossipMs != 250 || c.GossipPeerTxsPerSecond != 10 || c.GossipBatchMs != DefaultGossipBatchMs {
+	if c.Gossip {
+		t.Fatal("gossip is on by default")
+	}
+	c, err = ParseNodeConfig([]byte(`{"gossip": true, "gossipRegossipMs": 250, "gossipPeerTxsPerSecond": 10}`))
+	if err != nil || !c.Gossip || c.GossipRegossipMs != 250 || c.GossipPeerTxsPerSecond != 10 || c.GossipBatchMs != DefaultGossipBatchMs {
 		t.Fatalf("parsed %+v, %v", c, err)
 	}
 	for _, bad := range []string{
@@ -392,7 +395,8 @@ func TestGossipNodeConfig(t *testing.T) {
 		`{"gossipBatchMs": 0}`,
 		`{"gossipBytesPerSecond": 1000}`,
 		`{"gossipTxsPerSecond": -1}`,
-		`{"gossip": true}`,
+		`{"gossip": 1}`,
+		`{"gossipOn": true}`,
 	} {
 		if _, err := ParseNodeConfig([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
@@ -400,5 +404,25 @@ func TestGossipNodeConfig(t *testing.T) {
 	}
 	if err := New().Initialize(ctx, nil, memdb.New(), gossipGenesis(t), nil, nil, nil, nil, "sender"); err == nil {
 		t.Fatal("a string appSender accepted")
+	}
+}
+
+// TestGossipOffByDefault: without "gossip": true nothing is sent through
+// the app sender (a host that passes none to a plugin would crash on it),
+// while gossip from peers is still admitted.
+func TestGossipOffByDefault(t *testing.T) {
+	net := &fakeNet{}
+	clock := newTestClock()
+	quiet := net.join(t, 'a', clock, "")
+	on := net.join(t, 'b', clock, quietGossip)
+	alice, bob := identity(t, 0), identity(t, 1)
+	t1 := quiet.sign(alice, &tx.CreateChannel{Name: "a"})
+	quiet.issue(t1)
+	t2 := on.sign(bob, &tx.CreateChannel{Name: "b"})
+	on.issue(t2)
+	eventually(t, "the default node admits gossip", 5*time.Second, func() bool { return quiet.vm.pool.mempool.Has(t2.ID()) })
+	net.settle()
+	if n := net.sentBy(ids.NodeID{'a'}); n != 0 || on.vm.pool.mempool.Has(t1.ID()) {
+		t.Fatalf("a node without \"gossip\": true sent %d messages", n)
 	}
 }

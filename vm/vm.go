@@ -115,6 +115,13 @@ type NodeConfig struct {
 	// BadgerReserve of its database and takes this as a lower bound.
 	DiskReserveBytes int `json:"diskReserveBytes,omitempty"`
 
+	// Gossip turns on sending transaction gossip through the app sender
+	// given to Initialize. Off by default: a host that passes no app sender
+	// to a plugin (luxd v1.22.75's chain manager passes none) still serves
+	// one to it over gRPC, and crashes with a nil pointer when the plugin
+	// uses it. Turn it on where the node passes a sender. Gossip from peers
+	// is admitted either way.
+	Gossip bool `json:"gossip"`
 	// GossipMaxMessageBytes bounds a gossip message, sent or received.
 	GossipMaxMessageBytes int `json:"gossipMaxMessageBytes"`
 	// GossipBatchMs is how long a transaction admitted through the API
@@ -162,16 +169,20 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		DiskPath                 *string `json:"diskPath"`
 		DiskReserveBytes         *int    `json:"diskReserveBytes"`
 
-		GossipMaxMessageBytes  *int `json:"gossipMaxMessageBytes"`
-		GossipBatchMs          *int `json:"gossipBatchMs"`
-		GossipRegossipMs       *int `json:"gossipRegossipMs"`
-		GossipRegossipTxs      *int `json:"gossipRegossipTxs"`
-		GossipBytesPerSecond   *int `json:"gossipBytesPerSecond"`
-		GossipPeerTxsPerSecond *int `json:"gossipPeerTxsPerSecond"`
-		GossipTxsPerSecond     *int `json:"gossipTxsPerSecond"`
+		Gossip                 *bool `json:"gossip"`
+		GossipMaxMessageBytes  *int  `json:"gossipMaxMessageBytes"`
+		GossipBatchMs          *int  `json:"gossipBatchMs"`
+		GossipRegossipMs       *int  `json:"gossipRegossipMs"`
+		GossipRegossipTxs      *int  `json:"gossipRegossipTxs"`
+		GossipBytesPerSecond   *int  `json:"gossipBytesPerSecond"`
+		GossipPeerTxsPerSecond *int  `json:"gossipPeerTxsPerSecond"`
+		GossipTxsPerSecond     *int  `json:"gossipTxsPerSecond"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
+	}
+	if raw.Gossip != nil {
+		c.Gossip = *raw.Gossip
 	}
 	if raw.DiskPath != nil {
 		if *raw.DiskPath == "" {
@@ -318,9 +329,10 @@ func chainIDFrom(chainCtx interface{}, g *genesis.Genesis) (ids.ID, error) {
 // Initialize implements block.ChainVM. It converts its interface{}
 // parameters once: db must be a database.Database (the VM owns it from
 // here on and closes it at Shutdown); chainCtx as in chainIDFrom; msgChan
-// nil or a chan block.Message; appSender nil (no gossip is sent) or a
-// p2p.Sender of github.com/luxfi/p2p (what rpcchainvm passes: transaction
-// gossip goes out through it, see gossip.go); fxs is unused. genesisBytes
+// nil or a chan block.Message; appSender nil or a p2p.Sender of
+// github.com/luxfi/p2p (what rpcchainvm passes; transaction gossip goes out
+// through it when the node config turns gossip on, see gossip.go); fxs is
+// unused. genesisBytes
 // is the genesis JSON (package genesis) and configBytes the NodeConfig
 // JSON. On a database that already holds the chain, genesis is not applied
 // again; a different genesis is refused.
@@ -409,6 +421,9 @@ func (v *VM) Initialize(
 	}), msgChan)
 	v.pool.tip = last
 	v.chain.hooks = v.pool
+	if !nodeCfg.Gossip {
+		sender = nil // receive only
+	}
 	v.gossip = newGossiper(v.pool, chainID, sender, nodeCfg, v.done)
 	v.gossip.start()
 	v.initialized = true

@@ -57,7 +57,7 @@ const (
 
 // nodeConfig is every plugin's node-local config: quick gossip rounds so
 // lost messages are repaired within the test's patience.
-var nodeConfig = []byte(`{"gossipBatchMs": 2, "gossipRegossipMs": 200}`)
+var nodeConfig = []byte(`{"gossip": true, "gossipBatchMs": 2, "gossipRegossipMs": 200}`)
 
 // The plugin binary, built once per test binary.
 var (
