@@ -26,6 +26,18 @@
 // to stamp a block being built and to refuse timestamps more than
 // config.MaxFutureBlockTime ahead; no map is iterated to order anything.
 //
+// Every block header commits to the state it produces: a SHA-256 chained
+// from the parent's commitment over the block's writes in order, hashed as
+// they pass to the overlay (commit.go). Verify refuses a block whose
+// commitment is not the one this node computed (ErrStateMismatch).
+//
+// # Gossip
+//
+// Transactions admitted through the API are gossiped to peers through the
+// node's app sender (when the node config turns it on), peers' gossip is
+// admitted through IssueTx's checks, and pending transactions are
+// re-gossiped in bounded rounds (gossip.go).
+//
 // # Signatures
 //
 // ML-DSA-65 verification dominates the cost of a transaction. Each
