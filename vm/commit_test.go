@@ -259,3 +259,37 @@ func TestCommitmentDefinition(t *testing.T) {
 		t.Fatalf("txsAccepted %d, acceptedTxs %d; want 3 (create session, message, channel)", st2.Counts.TxsAccepted, st2.AcceptedTxs)
 	}
 }
+
+// TestBuiltAroundRefusalsVerifiesOnPeer: a block the builder made while
+// refusing transactions (one whose session expired between admission and
+// the block, and the same author's next one behind it) commits to exactly
+// the writes of the transactions it holds, so a peer verifies it: a
+// refused transaction leaves nothing in the builder's state or commitment.
+func TestBuiltAroundRefusalsVerifiesOnPeer(t *testing.T) {
+	g := genesisJSON(t, map[string]any{"sessionTTL": 60}, identity(t, 0), identity(t, 1), identity(t, 2), identity(t, 3))
+	clock := newTestClock()
+	a := newEnvDB(t, memdb.New(), g, clock)
+	b := newEnvDB(t, memdb.New(), g, clock)
+	alice, bob, carol := identity(t, 0), identity(t, 1), identity(t, 2)
+	s := a.createSession(alice, bob)
+	relay(t, a.vm.chain.lastAccepted, b)
+	late := a.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("late")})
+	a.issue(late)
+	behind := a.sign(alice, &tx.CreateChannel{Name: "behind"})
+	a.issue(behind)
+	ok := a.sign(carol, &tx.CreateChannel{Name: "fine"})
+	a.issue(ok)
+	clock.Advance(2 * time.Minute) // the session expires before the block
+	sb, err := a.vm.BuildBlock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := sb.(*Block)
+	if len(blk.Txs) != 1 || blk.Txs[0].ID() != ok.ID() {
+		t.Fatalf("block holds %d transactions, want only carol's", len(blk.Txs))
+	}
+	if err := blk.Accept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	relay(t, blk, b)
+}
