@@ -99,11 +99,21 @@ func serve(ctx context.Context, logger *slog.Logger) error {
 	// rpcchainvm's server does not call the VM's Shutdown when the node
 	// shuts the plugin down (it only closes its connections, and the node
 	// owns the database). Stop the VM's goroutines here; the database
-	// connection is already closed, so errors about it are expected.
+	// connection is already closed, so errors about it are expected. When
+	// the node died instead, its database connection is not closed but
+	// gone, and the database client waits for it forever: give up after
+	// a few seconds (there is nothing local to flush) and exit.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if serr := v.Shutdown(sctx); serr != nil {
-		logger.Debug("vm shutdown after serve", "error", serr)
+	stopped := make(chan error, 1)
+	go func() { stopped <- v.Shutdown(sctx) }()
+	select {
+	case serr := <-stopped:
+		if serr != nil {
+			logger.Debug("vm shutdown after serve", "error", serr)
+		}
+	case <-sctx.Done():
+		logger.Warn("vm shutdown did not finish: the node's database is unreachable (the node went away); exiting without it")
 	}
 	if err != nil {
 		return err

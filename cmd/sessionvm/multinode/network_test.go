@@ -68,6 +68,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if plugin := os.Getenv(hostModeEnv); plugin != "" {
+		runHostMode(plugin) // this process is a node for TestPluginExitsWhenNodeDies
+	}
 	// Plugins inherit the environment: keep their info logs out of the
 	// test output unless asked for.
 	if os.Getenv("SESSIONVM_LOG_LEVEL") == "" {
