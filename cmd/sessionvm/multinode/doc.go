@@ -28,6 +28,8 @@
 //     node; the network can hold block messages or drop gossip to create
 //     competing proposals and lost messages.
 //
-// The long scenarios run when SESSIONVM_MULTINODE=1 (.ci/run sets it in
-// its own step), so the README's test command stays short.
+// The network scenarios are long tests (internal/testenv): they run when
+// SESSION_LONG_TESTS=1, which .ci/run sets in its own step, so the
+// README's test command stays short. TestPluginExitsWhenNodeDies runs
+// always.
 package multinode

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,21 +12,21 @@ import (
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
 	"github.com/luxfi/session/vm/vmtest"
 )
 
-// requireLong skips the scenario unless SESSIONVM_MULTINODE is set: it
-// starts several plugin processes and runs for a while.
+// requireLong skips the scenario unless long tests run
+// (SESSION_LONG_TESTS=1, internal/testenv): it starts several plugin
+// processes and runs for about a minute.
 func requireLong(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-node scenario; skipped with -short")
 	}
-	if os.Getenv("SESSIONVM_MULTINODE") == "" {
-		t.Skip("multi-node scenario: set SESSIONVM_MULTINODE=1 to run it (.ci/run does, in its own step)")
-	}
+	testenv.Long(t)
 }
 
 // account is a chat user: an identity of the genesis, the node it submits
