@@ -171,6 +171,25 @@ func TestDocs(t *testing.T) {
 			sh.assign(name, subst(a))
 		}
 		body := sh.curlBody(name, subst(ex.curl))
+		if strings.HasPrefix(body, "[") && ex.wantCode == 0 {
+			// A batch: every call succeeds, and the documented array has
+			// a response of the same shape for each.
+			rs := postBatch(t, e.h, []byte(body))
+			var doc []json.RawMessage
+			if err := json.Unmarshal([]byte(ex.response), &doc); err != nil || len(doc) != len(rs) {
+				t.Fatalf("%s: documented %d responses (%v), got %d", name, len(doc), err, len(rs))
+			}
+			for i, r := range rs {
+				if r.Error != nil {
+					t.Fatalf("%s: call %d: error %d: %s", name, i, r.Error.Code, r.Error.Message)
+				}
+				checkDocumentedResponse(t, name, string(doc[i]), r)
+			}
+			if strings.Contains(body, `"tx":`) {
+				e.accept()
+			}
+			continue
+		}
 		r := post(t, e.h, http.MethodPost, "application/json", []byte(body))
 		switch {
 		case ex.wantCode == 0 && r.Error != nil:

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/ids"
@@ -206,6 +207,9 @@ func checkResponse(status int, header http.Header, data []byte) (*rawResponse, e
 	}
 	if ct := header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		return nil, errors.New("content type " + ct)
+	}
+	if !utf8.Valid(data) {
+		return nil, errors.New("the response is not valid UTF-8")
 	}
 	var r rawResponse
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -39,6 +39,7 @@ const (
 	CodeAlreadyExists   ErrorCode = -32012 // identity already registered, already a member, ...
 	CodeInvalidTx       ErrorCode = -32013 // any other refusal of the transaction
 	CodeUnavailable     ErrorCode = -32014 // the VM is not initialized or is shutting down
+	CodeBusy            ErrorCode = -32015 // the node's bounds on work and bytes in flight are reached: retry later
 	CodeDiskFull        ErrorCode = -32020 // the node's disk is too full to take transactions: retry later
 )
 
@@ -62,6 +63,7 @@ var codeNames = map[ErrorCode]string{
 	CodeAlreadyExists:   "already exists",
 	CodeInvalidTx:       "invalid transaction",
 	CodeUnavailable:     "unavailable",
+	CodeBusy:            "busy",
 	CodeDiskFull:        "disk full",
 }
 
@@ -116,6 +118,7 @@ var (
 	ErrAlreadyExists   = &Error{Code: CodeAlreadyExists, Message: "already exists"}
 	ErrInvalidTx       = &Error{Code: CodeInvalidTx, Message: "invalid transaction"}
 	ErrUnavailable     = &Error{Code: CodeUnavailable, Message: "unavailable"}
+	ErrBusy            = &Error{Code: CodeBusy, Message: "busy"}
 	ErrDiskFull        = &Error{Code: CodeDiskFull, Message: "disk full"}
 )
 
@@ -152,11 +155,11 @@ func IsNotFound(err error) bool {
 func IsInvalidParams(err error) bool { return hasCode(err, CodeInvalidParams) }
 
 // IsRetryable reports an error after which the same request may succeed
-// later: a full mempool, an unavailable node, or a node whose disk is too
-// full. (A bad nonce needs a re-signed transaction; the Client's signing
-// helpers do that themselves.)
+// later: a full mempool, an unavailable or busy node, or a node whose disk
+// is too full. (A bad nonce needs a re-signed transaction; the Client's
+// signing helpers do that themselves.)
 func IsRetryable(err error) bool {
-	return hasCode(err, CodeMempoolFull, CodeUnavailable, CodeDiskFull)
+	return hasCode(err, CodeMempoolFull, CodeUnavailable, CodeBusy, CodeDiskFull)
 }
 
 // IsRefused reports that the chain refused a transaction (any code from

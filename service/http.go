@@ -3,114 +3,219 @@ package service
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/rpc/v2"
 )
 
-// and 400 (not a single JSON-RPC 2.0 request object) otherwise. Never 500.
-type handler struct{ rpc *rpc.Server }
+// handler validates the HTTP request and the JSON-RPC envelope, then runs
+// each call through gorilla/rpc (which decodes params and calls the
+// method) and writes the responses itself, so every failure gets a
+// JSON-RPC error body (gorilla answers some in text/plain), panics are
+// recovered per call, and the bytes a request holds are accounted for.
+//
+// HTTP status: 200 for every response to a well-formed request object or
+// batch, errors included; 204 when nothing is to be answered (only
+// notifications); 405 (not POST), 415 (Content-Type), 413 (body or batch
+// too large), 400 (not JSON, or not a JSON-RPC 2.0 request), 503 (the
+// node is too busy to read the body). Never 500.
+type handler struct {
+	rpc  *rpc.Server
+	opts Options
+	// resp holds the bytes of large responses from the moment their
+	// call starts (page methods, a worst case) or ends (others, the
+	// size) until they are written to the connection; body holds request
+	// bodies and what is decoded from them.
+	resp, body *budget
+	// slots bounds the calls executing at once.
+	slots chan struct{}
+}
 
 type ctxKey struct{}
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tw := &trackingWriter{ResponseWriter: w}
-	env := &envelope{id: nullID}
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler { //nolint:errorlint // sentinel value, as net/http compares it
-				panic(p)
-			}
-			if !tw.wrote {
-				writeResponse(tw, http.StatusOK, env.id, nil, &Error{Code: CodeInternal, Message: "internal error"})
-			}
-		}
-	}()
+// codecHeader is the header of the requests handed to gorilla/rpc: it
+// only reads Content-Type to pick the codec.
+var codecHeader = http.Header{"Content-Type": {"application/json"}}
 
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeResponse(tw, http.StatusMethodNotAllowed, nullID, nil,
+		writeResponse(w, http.StatusMethodNotAllowed, nullID, nil,
 			errorf(CodeInvalidRequest, "HTTP method %s not allowed: POST a JSON-RPC 2.0 request", r.Method))
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			writeResponse(tw, http.StatusUnsupportedMediaType, nullID, nil,
-				errorf(CodeInvalidRequest, "Content-Type must be application/json, got %.64q", ct))
-			return
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeResponse(tw, http.StatusRequestEntityTooLarge, nullID, nil,
-				errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize))
-			return
-		}
-		writeResponse(tw, http.StatusBadRequest, nullID, nil, errorf(CodeParseError, "reading the request body: %v", err))
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		writeResponse(w, http.StatusUnsupportedMediaType, nullID, nil, e)
 		return
 	}
-	if e := env.parse(body); e != nil {
-		writeResponse(tw, http.StatusBadRequest, env.id, nil, e)
+	body, held, status, e := h.readBody(w, r)
+	defer h.body.release(held)
+	if e != nil {
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeResponse(w, status, nullID, nil, e)
 		return
 	}
-	r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, env))
-	r2.Header = r.Header.Clone()
-	r2.Header.Set("Content-Type", "application/json")
-	r2.Body = http.NoBody
-	h.rpc.ServeHTTP(tw, r2)
-	if !tw.wrote { // unreachable with this codec; never leave a request unanswered
-		writeResponse(tw, http.StatusOK, env.id, nil, &Error{Code: CodeInternal, Message: "internal error: no response"})
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) > 0 && b[0] == '[' {
+		h.serveBatch(w, r, b)
+		return
+	}
+	c := &call{}
+	if e := c.parse(b); e != nil {
+		writeResponse(w, http.StatusBadRequest, c.responseID(), nil, e)
+		return
+	}
+	h.run(r, w, c)
+	if !c.hasID {
+		h.resp.release(c.held)
+		w.WriteHeader(http.StatusNoContent) // a notification gets no response
+		return
+	}
+	setJSONHeaders(w)
+	w.Header().Set("Content-Length", strconv.Itoa(len(c.out)+1))
+	h.extendWrite(w, len(c.out))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(c.out)
+	_, _ = w.Write(newline)
+	h.resp.release(c.held)
+}
+
+var newline = []byte{'\n'}
+
+// checkContentType requires application/json (any parameters): a request
+// without it, or with a type a browser form or a "simple" fetch can send
+// (text/plain, forms), is refused, so a web page on another origin cannot
+// post to the node without passing a CORS preflight.
+func checkContentType(ct string) *Error {
+	if ct == "" {
+		return errorf(CodeInvalidRequest, "Content-Type must be application/json, got none")
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return errorf(CodeInvalidRequest, "Content-Type must be application/json, got %.64q", ct)
+	}
+	return nil
+}
+
+func setJSONHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+// readBody reads the body (at most MaxBodySize bytes), holding against
+// the body budget twice the buffer it grows into (the body and what is
+// decoded from it) as the bytes arrive, so a client that declares a large
+// body and sends it slowly holds only what it sent.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, status int, e *Error) {
+	rd := http.MaxBytesReader(w, r.Body, MaxBodySize)
+	size := 16 << 10
+	if cl := r.ContentLength; cl >= 0 && cl < MaxBodySize {
+		size = int(cl) + 1 // +1: reach EOF without growing
+	} else if cl >= MaxBodySize {
+		size = 64 << 10
+	}
+	grow := func(n int) bool {
+		if !h.body.acquire(r.Context(), 2*int64(n), h.opts.BusyWait) {
+			return false
+		}
+		held += 2 * int64(n)
+		return true
+	}
+	busy := func() ([]byte, int64, int, *Error) {
+		return nil, held, http.StatusServiceUnavailable,
+			errorf(CodeBusy, "busy: request bodies in flight exceed the node's budget; retry later")
+	}
+	if !grow(size) {
+		return busy()
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			n := min(2*cap(buf), MaxBodySize+1)
+			if !grow(n - cap(buf)) {
+				return busy()
+			}
+			buf = append(make([]byte, 0, n), buf...)
+		}
+		m, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, held, 0, nil
+		}
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, held, http.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize)
+			}
+			return nil, held, http.StatusBadRequest, errorf(CodeParseError, "reading the request body: %v", err)
+		}
 	}
 }
 
-type trackingWriter struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (t *trackingWriter) WriteHeader(code int) {
-	t.wrote = true
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote = true
-	return t.ResponseWriter.Write(b)
-}
-
-var nullID = json.RawMessage("null")
-
-// envelope is a parsed request object.
-type envelope struct {
-	id     json.RawMessage
+// call is one JSON-RPC call: the parsed request object, then its
+// response.
+type call struct {
+	id     []byte // raw JSON id; nil when absent
+	hasID  bool   // false: a notification
 	method string
-	params json.RawMessage
+	params []byte // raw JSON params; nil when absent or null
+	tx     []byte // params {"tx": ...} decoded by the fast path
+	haveTx bool
+	err    *Error // the request object is invalid (batch elements)
+
+	out  []byte // the encoded response object
+	held int64  // response budget bytes held for out
+	slot bool   // holds an execution slot
+	h    *handler
 }
 
-func (e *envelope) parse(body []byte) *Error {
+// responseID is the id to answer with: the request's, or null.
+func (c *call) responseID() []byte {
+	if c.id == nil {
+		return nullID
+	}
+	return c.id
+}
+
+// parse parses one request object (the whole of b, white space around
+// allowed): the fast path first, the general path when it declines.
+func (c *call) parse(b []byte) *Error {
+	if len(b) > 0 && b[0] == '{' {
+		if next, ok := c.parseFast(b, 0); ok && skipWS(b, next) == len(b) {
+			return nil
+		}
+		*c = call{}
+	}
+	return c.parseGeneral(b)
+}
+
+// parseGeneral parses one request object with encoding/json and gives
+// the precise error for an invalid one.
+func (c *call) parseGeneral(body []byte) *Error {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 {
 		return errorf(CodeParseError, "empty request body")
 	}
 	// For an object, json.Unmarshal below validates the whole body before
-	// decoding it: no separate json.Valid pass on the common path.
+	// decoding it.
 	if b[0] != '{' {
 		if !json.Valid(b) {
 			return errorf(CodeParseError, "request body is not valid JSON")
 		}
 		if b[0] == '[' {
-			return errorf(CodeInvalidRequest, "batch requests are not supported: send one request object per HTTP request")
+			return errorf(CodeInvalidRequest, "a batch must not be nested in a batch")
 		}
 		return errorf(CodeInvalidRequest, "the request must be a JSON object")
 	}
@@ -122,31 +227,144 @@ func (e *envelope) parse(body []byte) *Error {
 		}
 		return errorf(CodeInvalidRequest, "the request must be a JSON object")
 	}
-	id, ok := raw["id"]
-	if !ok {
-		return errorf(CodeInvalidRequest, "missing id: notifications are not supported")
-	}
-	switch c := id[0]; {
-	case c == '"', c == '-', c >= '0' && c <= '9', string(id) == "null":
-		e.id = id
-	default:
-		return errorf(CodeInvalidRequest, "id must be a string, a number or null")
+	if id, ok := raw["id"]; ok {
+		switch ch := id[0]; {
+		case ch == '"':
+			// Echoed as it came: it must be valid UTF-8, or the response
+			// would not be.
+			if !utf8.Valid(id) {
+				return errorf(CodeInvalidRequest, "id must be valid UTF-8")
+			}
+		case ch == '-', ch >= '0' && ch <= '9', string(id) == "null":
+		default:
+			return errorf(CodeInvalidRequest, "id must be a string, a number or null")
+		}
+		c.id, c.hasID = id, true
 	}
 	var version string
 	if v, ok := raw["jsonrpc"]; !ok || json.Unmarshal(v, &version) != nil || version != "2.0" {
 		return errorf(CodeInvalidRequest, `"jsonrpc" must be "2.0"`)
 	}
-	if m, ok := raw["method"]; !ok || json.Unmarshal(m, &e.method) != nil || e.method == "" {
+	if m, ok := raw["method"]; !ok || json.Unmarshal(m, &c.method) != nil || c.method == "" {
 		return errorf(CodeInvalidRequest, `"method" must be a non-empty string`)
 	}
 	if p, ok := raw["params"]; ok && string(p) != "null" {
 		if p[0] != '{' && p[0] != '[' {
 			return errorf(CodeInvalidRequest, `"params" must be an object`)
 		}
-		e.params = p
+		c.params = p
 	}
 	return nil
 }
+
+// run executes a parsed call and leaves its encoded response in c.out,
+// with c.held bytes of the response budget held for it (release them
+// once out is written).
+func (h *handler) run(r *http.Request, w http.ResponseWriter, c *call) {
+	if c.err != nil {
+		c.out = encodeError(c.responseID(), c.err)
+		return
+	}
+	c.h = h
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel value, as net/http compares it
+					panic(p)
+				}
+				h.endCall(c)
+				h.resp.release(c.held)
+				c.held = 0
+				c.out = encodeError(c.responseID(), &Error{Code: CodeInternal, Message: "internal error"})
+			}
+		}()
+		r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, c))
+		r2.Header = codecHeader
+		r2.Body = http.NoBody
+		h.rpc.ServeHTTP(w, r2)
+	}()
+	if c.out == nil { // unreachable with this codec; never leave a call unanswered
+		h.endCall(c)
+		c.out = encodeError(c.responseID(), &Error{Code: CodeInternal, Message: "internal error: no response"})
+	}
+}
+
+// beginCall takes what a call needs before its method runs: for the page
+// methods, the response budget for the largest page the arguments allow;
+// then an execution slot. Waiting is bounded by Options.BusyWait.
+func (h *handler) beginCall(ctx context.Context, c *call, args any) error {
+	if n := pageReservation(args); n > 0 {
+		if !h.resp.acquire(ctx, n, h.opts.BusyWait) {
+			return errBusyResponses
+		}
+		c.held = n
+	}
+	t := time.NewTimer(h.opts.BusyWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		c.slot = true
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	h.resp.release(c.held)
+	c.held = 0
+	return errorf(CodeBusy, "busy: %d calls are executing; retry later", cap(h.slots))
+}
+
+var errBusyResponses = &Error{Code: CodeBusy, Message: "busy: responses in flight exceed the node's budget; retry later"}
+
+// endCall releases the execution slot, once.
+func (h *handler) endCall(c *call) {
+	if c.slot {
+		c.slot = false
+		<-h.slots
+	}
+}
+
+// account settles the response budget once c.out is encoded: a page
+// method's reservation shrinks to the response's size; another large
+// response takes its size now, and is replaced by a busy error when the
+// budget cannot hold it. Responses up to smallResponse bytes hold
+// nothing: the connection's socket buffer takes them at once, even from a
+// client that does not read.
+func (h *handler) account(c *call) {
+	n := int64(cap(c.out))
+	switch {
+	case n <= smallResponse:
+		h.resp.release(c.held)
+		c.held = 0
+	case n <= c.held:
+		h.resp.release(c.held - n)
+		c.held = n
+	case h.resp.tryAcquire(n - c.held):
+		c.held = n
+	default:
+		h.resp.release(c.held)
+		c.held = 0
+		c.out = encodeError(c.responseID(), errBusyResponses)
+	}
+}
+
+// smallResponse is the size up to which a response is written without
+// holding the response budget.
+const smallResponse = 16 << 10
+
+// extendWrite gives a large response time to be written in proportion to
+// its size (at least Options.MinWriteRate), so a client that does not
+// read gives up its connection, and the budget it holds, in bounded time.
+// Handlers without write deadlines (a Lux node's plugin bridge) keep
+// their own timeouts.
+func (h *handler) extendWrite(w http.ResponseWriter, n int) {
+	if n <= smallResponse {
+		return
+	}
+	d := h.opts.WriteGrace + time.Duration(float64(n)/float64(h.opts.MinWriteRate)*float64(time.Second))
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+}
+
+var nullID = json.RawMessage("null")
 
 type response struct {
 	JSONRPC string          `json:"jsonrpc"`
@@ -155,71 +373,119 @@ type response struct {
 	ID      json.RawMessage `json:"id"`
 }
 
-func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result any, rpcErr *Error) {
-	res := response{JSONRPC: "2.0", Error: rpcErr, ID: id}
-	var out []byte
-	var err error
-	if rpcErr == nil {
-		b, merr := json.Marshal(result)
-		if merr != nil {
-			res.Error = errorf(CodeInternal, "internal error: encoding the result: %v", merr)
-		} else {
-			// Assembled by hand: marshaling res would validate and compact
-			// the result (and id) once more. Both are valid JSON: b from
-			// json.Marshal, id from the parsed request.
-			out = make([]byte, 0, len(b)+len(id)+40)
-			out = append(out, `{"jsonrpc":"2.0","result":`...)
-			out = append(out, b...)
-			out = append(out, `,"id":`...)
-			out = append(out, id...)
-			out = append(out, '}')
-		}
-	}
-	if out == nil {
-		out, err = json.Marshal(res)
-	}
+// encodeError returns the response object of an error.
+func encodeError(id []byte, e *Error) []byte {
+	out, err := json.Marshal(response{JSONRPC: "2.0", Error: e, ID: id})
 	if err != nil { // only id could fail, and it was validated JSON
-		res.ID = nullID
-		out, _ = json.Marshal(res)
+		out, _ = json.Marshal(response{JSONRPC: "2.0", Error: e, ID: nullID})
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	return out
+}
+
+// encodeResult returns the response object of a result. The common
+// replies have encoders of their own (appendReply); the rest go through
+// encoding/json.
+func encodeResult(id []byte, result any) ([]byte, *Error) {
+	const head, mid = `{"jsonrpc":"2.0","result":`, `,"id":`
+	if n, ok := replySize(result); ok {
+		out := make([]byte, 0, len(head)+n+len(mid)+len(id)+1)
+		out = append(out, head...)
+		out = appendReply(out, result)
+		out = append(out, mid...)
+		out = append(out, id...)
+		return append(out, '}'), nil
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil, errorf(CodeInternal, "internal error: encoding the result: %v", err)
+	}
+	// Assembled by hand: marshaling a response would validate and
+	// compact the result (and id) once more. Both are valid JSON: b from
+	// json.Marshal, id from the parsed request.
+	out := make([]byte, 0, len(head)+len(b)+len(mid)+len(id)+1)
+	out = append(out, head...)
+	out = append(out, b...)
+	out = append(out, mid...)
+	out = append(out, id...)
+	return append(out, '}'), nil
+}
+
+// writeResponse writes a response outside a call (an unusable HTTP
+// request).
+func writeResponse(w http.ResponseWriter, status int, id json.RawMessage, result any, rpcErr *Error) {
+	var out []byte
+	if rpcErr == nil {
+		out, rpcErr = encodeResult(id, result)
+	}
+	if rpcErr != nil {
+		out = encodeError(id, rpcErr)
+	}
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	_, _ = w.Write(append(out, '\n'))
 }
 
-// codec is the gorilla/rpc codec: JSON-RPC 2.0 over the envelope the
-// handler parsed.
+// codec is the gorilla/rpc codec: JSON-RPC 2.0 over the call the handler
+// parsed. It writes nothing to the connection: responses go into the
+// call, and the handler writes them.
 type codec struct{}
 
 func (codec) NewRequest(r *http.Request) rpc.CodecRequest {
-	env, _ := r.Context().Value(ctxKey{}).(*envelope)
-	if env == nil {
-		env = &envelope{id: nullID}
+	c, _ := r.Context().Value(ctxKey{}).(*call)
+	if c == nil {
+		c = &call{id: nullID}
 	}
-	return &codecRequest{env: env}
+	return &codecRequest{c: c, ctx: r.Context()}
 }
 
-type codecRequest struct{ env *envelope }
+type codecRequest struct {
+	c   *call
+	ctx context.Context
+}
 
-func (c *codecRequest) Method() (string, error) {
-	m, ok := methodSet[c.env.method]
+func (cr *codecRequest) Method() (string, error) {
+	m, ok := methodSet[cr.c.method]
 	if !ok {
-		return "", errorf(CodeMethodNotFound, "method %.80q not found (methods are %s.<name>, e.g. %s.status)", c.env.method, Namespace, Namespace)
+		return "", errorf(CodeMethodNotFound, "method %.80q not found (methods are %s.<name>, e.g. %s.status)", cr.c.method, Namespace, Namespace)
 	}
 	return m, nil
 }
 
-func (c *codecRequest) ReadRequest(args interface{}) error { return decodeParams(c.env.params, args) }
+func (cr *codecRequest) ReadRequest(args interface{}) error {
+	c := cr.c
+	if a, ok := args.(*TxArgs); ok && c.haveTx {
+		a.Tx = c.tx
+	} else if err := decodeParams(c.params, args); err != nil {
+		return err
+	}
+	if c.h == nil { // not run by the handler (tests)
+		return nil
+	}
+	return c.h.beginCall(cr.ctx, c, args)
+}
 
-func (c *codecRequest) WriteResponse(w http.ResponseWriter, reply interface{}) {
-	writeResponse(w, http.StatusOK, c.env.id, reply, nil)
+func (cr *codecRequest) WriteResponse(_ http.ResponseWriter, reply interface{}) {
+	c := cr.c
+	out, e := encodeResult(c.responseID(), reply)
+	if e != nil {
+		out = encodeError(c.responseID(), e)
+	}
+	c.out = out
+	if c.h != nil {
+		c.h.endCall(c)
+		c.h.account(c)
+	}
 }
 
 // WriteError answers with HTTP 200 whatever status gorilla suggests: the
 // request was well formed, and the JSON-RPC error says what went wrong.
-func (c *codecRequest) WriteError(w http.ResponseWriter, _ int, err error) {
-	writeResponse(w, http.StatusOK, c.env.id, nil, toError(err))
+func (cr *codecRequest) WriteError(_ http.ResponseWriter, _ int, err error) {
+	c := cr.c
+	c.out = encodeError(c.responseID(), toError(err))
+	if c.h != nil {
+		c.h.endCall(c)
+		c.h.account(c)
+	}
 }
 
 // decodeParams decodes params strictly: an object (or an array holding one
@@ -266,52 +532,6 @@ func decodeParams(raw json.RawMessage, args any) error {
 		return paramsError(err)
 	}
 	return nil
-}
-
-// fastTxParams decodes params of exactly the form {"tx":"<standard base64>"}
-// (white space allowed between tokens), the shape of every write method, in
-// one pass: the general path scans the ~5 KB string several times. Anything
-// else, including escapes in the string or invalid base64, returns false and
-// goes through the general path, which gives the precise error.
-func fastTxParams(raw []byte) ([]byte, bool) {
-	p := skipSpace(raw)
-	for _, tok := range []string{"{", `"tx"`, ":", `"`} {
-		if !bytes.HasPrefix(p, []byte(tok)) {
-			return nil, false
-		}
-		p = p[len(tok):]
-		if tok != `"` {
-			p = skipSpace(p)
-		}
-	}
-	end := bytes.IndexByte(p, '"')
-	if end < 0 {
-		return nil, false
-	}
-	enc, rest := p[:end], bytes.TrimRight(skipSpace(p[end+1:]), " \t\r\n")
-	if len(rest) != 1 || rest[0] != '}' {
-		return nil, false
-	}
-	// Only the base64 alphabet: no JSON escapes, and no raw control
-	// characters (invalid in a JSON string, yet skipped by the decoder).
-	for _, c := range enc {
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return nil, false
-		}
-	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
-	n, err := base64.StdEncoding.Decode(out, enc)
-	if err != nil {
-		return nil, false
-	}
-	return out[:n], true
-}
-
-func skipSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
-		b = b[1:]
-	}
-	return b
 }
 
 var fieldNameCache sync.Map // reflect.Type → map[string]bool

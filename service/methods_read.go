@@ -88,9 +88,9 @@ func (s *rpcService) getChannel(id ids.ID) (*state.Channel, error) {
 	return c, err
 }
 
-// maxPageBytes bounds the ciphertext bytes of one page of messages (about
-// 22 MB of base64), so a full page of the largest messages is cut short
-// (with more set) rather than answered with 87 MB.
+// maxPageBytes bounds the ciphertext bytes of one page of messages (1 MiB,
+// about 1.4 MB of base64), so a full page of the largest messages is cut
+// short (with more set) rather than answered with 87 MB.
 const maxPageBytes = vm.MaxPageBytes
 
 // page fetches up to limit messages (one more when the API allows, to know

@@ -15,8 +15,11 @@
 //   - []byte fields are standard base64; Session IDs are 66-character hex;
 //     transaction, block, session and channel IDs are CB58 (ids.ID).
 //   - Errors carry the stable codes of errors.go.
-//   - One request object per POST (no batches, no notifications), at most
-//     MaxBodySize bytes, Content-Type application/json (or none).
+//   - A request object or a batch (an array of up to MaxBatchCalls) per
+//     POST, at most MaxBodySize bytes, Content-Type application/json;
+//     notifications (no id) run without a response.
+//   - What the handler holds at once is bounded (Options): response and
+//     request bytes in flight, calls executing.
 //
 // The Client (NewClient) has a method per RPC method and helpers that sign
 // locally (Register, CreateSession, Send, ...) and wait for acceptance
@@ -25,14 +28,9 @@ package service
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"reflect"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/gorilla/rpc/v2"
 
 	"github.com/luxfi/session/vm"
 )
@@ -68,24 +66,11 @@ var Methods = []string{
 	"createChannel", "joinChannel", "leaveChannel", "postChannel", "getChannel", "isChannelMember",
 }
 
-// NewHandler returns the JSON-RPC handler over api. It has the signature
-// vm.WithHandler wants.
+// NewHandler returns the JSON-RPC handler over api with the default
+// Options (NewHandlerWith sets them). It has the signature vm.WithHandler
+// wants.
 func NewHandler(api vm.API) (http.Handler, error) {
-	if api == nil || (reflect.ValueOf(api).Kind() == reflect.Pointer && reflect.ValueOf(api).IsNil()) {
-		return nil, errors.New("service: nil API")
-	}
-	srv := rpc.NewServer()
-	// One codec: gorilla also uses it when a request has no Content-Type.
-	srv.RegisterCodec(codec{}, "application/json")
-	if err := srv.RegisterService(&rpcService{api: api}, Namespace); err != nil {
-		return nil, fmt.Errorf("service: %w", err)
-	}
-	for _, m := range Methods {
-		if !srv.HasMethod(Namespace + "." + goName(m)) {
-			return nil, fmt.Errorf("service: method %s is not implemented", m)
-		}
-	}
-	return &handler{rpc: srv}, nil
+	return newHandler(api, Options{})
 }
 
 var methodSet = func() map[string]string {
@@ -100,10 +85,3 @@ func goName(wire string) string {
 	r, n := utf8.DecodeRuneInString(wire)
 	return string(unicode.ToUpper(r)) + wire[n:]
 }
-
-// handler validates the HTTP request and the JSON-RPC envelope before
-// gorilla/rpc dispatches it, so every failure gets a JSON-RPC error body
-// (gorilla answers some in text/plain), and recovers from panics.
-//
-// HTTP status: 200 for every response to a well-formed request object,
-// errors included; 405 (not POST), 415 (Content-Type), 413 (body too large)

@@ -134,7 +134,7 @@ type Message struct {
 // for the following page (a sequence number for getMessages, a position for
 // getInbox); it equals the request's After when the page is empty. More
 // reports that more messages may follow now: the page was full, or cut at
-// the response size bound (16 MiB of ciphertext). More false means caught
+// the response size bound (1 MiB of ciphertext). More false means caught
 // up; poll from Next later for new messages.
 type MessagesReply struct {
 	Messages []Message `json:"messages"`

@@ -77,8 +77,10 @@ const MaxPageSize = 1000
 // MaxPageBytes bounds the ciphertext bytes Messages and Inbox load for one
 // page (1000 messages of 64 KiB would be 64 MiB). A page stops after the
 // message that crosses the bound, so a caller applying the same bound sees
-// that the page was cut.
-const MaxPageBytes = 16 << 20
+// that the page was cut. One megabyte keeps what a reader can make the node
+// hold small (the JSON-RPC service accounts for every page in flight)
+// while a page still carries 16 messages of the largest size.
+const MaxPageBytes = 1 << 20
 
 // TxState is the fate of a transaction.
 type TxState uint8

@@ -416,11 +416,22 @@ func TestFullBlocks(t *testing.T) {
 	if len(blocks) < 2 {
 		t.Fatalf("%d transactions (2.6 MB) fit in one block", n)
 	}
-	if msgs, _ := e.vm.Messages(s1, 0, 100); len(msgs) != 40 {
-		t.Fatalf("alice's messages: %d", len(msgs))
+	count := func(s ids.ID) int { // pages are cut at MaxPageBytes
+		n, after := 0, uint64(0)
+		for {
+			msgs, err := e.vm.Messages(s, after, 100)
+			if err != nil || len(msgs) == 0 {
+				return n
+			}
+			n += len(msgs)
+			after = msgs[len(msgs)-1].Seq
+		}
 	}
-	if msgs, _ := e.vm.Messages(s2, 0, 100); len(msgs) != 40 {
-		t.Fatalf("carol's messages: %d", len(msgs))
+	if n := count(s1); n != 40 {
+		t.Fatalf("alice's messages: %d", n)
+	}
+	if n := count(s2); n != 40 {
+		t.Fatalf("carol's messages: %d", n)
 	}
 	if st, _ := e.vm.Status(); st.MempoolTxs != 0 {
 		t.Fatal("mempool not drained")

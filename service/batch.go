@@ -1,0 +1,132 @@
+package service
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// MaxBatchCalls bounds the calls of one batch request (JSON-RPC 2.0: an
+// array of request objects). The body bound (MaxBodySize) applies to the
+// whole batch.
+const MaxBatchCalls = 256
+
+// serveBatch answers a batch: the calls run one after the other, in
+// order, and their responses are written as they are ready, as one JSON
+// array in the order of the calls (notifications have none). An empty
+// array, invalid JSON or more than MaxBatchCalls calls get one error
+// response; an invalid element gets an error response in its place.
+func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, b []byte) {
+	calls, e := parseBatch(b)
+	if e != nil {
+		status := http.StatusBadRequest
+		if e.Code == CodeTooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeResponse(w, status, nullID, nil, e)
+		return
+	}
+	wrote := false
+	for _, c := range calls {
+		h.run(r, w, c)
+		if !c.hasID && c.err == nil {
+			h.resp.release(c.held) // a notification gets no response
+			continue
+		}
+		sep := []byte{','}
+		if !wrote {
+			wrote = true
+			setJSONHeaders(w)
+			w.WriteHeader(http.StatusOK)
+			sep[0] = '['
+		}
+		h.extendWrite(w, len(c.out))
+		_, _ = w.Write(sep)
+		_, _ = w.Write(c.out)
+		h.resp.release(c.held)
+		c.out = nil
+	}
+	if !wrote {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	_, _ = w.Write([]byte("]\n"))
+}
+
+// parseBatch splits a batch (b[0] == '[') into calls: each element by the
+// fast path, or the general path when it declines; an element that is not
+// a valid request object becomes a call that answers its error. The whole
+// array is parsed before any call runs, so invalid JSON anywhere runs
+// nothing.
+func parseBatch(b []byte) ([]*call, *Error) {
+	i := skipWS(b, 1)
+	if i < len(b) && b[i] == ']' {
+		if skipWS(b, i+1) != len(b) {
+			return parseBatchGeneral(b)
+		}
+		return nil, errorf(CodeInvalidRequest, "empty batch: send at least one request object")
+	}
+	var calls []*call
+	for {
+		c := &call{}
+		next, ok := 0, false
+		if i < len(b) && b[i] == '{' {
+			next, ok = c.parseFast(b, i)
+		}
+		if !ok {
+			*c = call{}
+			end, ok := skipValue(b, i, 1)
+			if !ok {
+				return parseBatchGeneral(b)
+			}
+			c.err = c.parseGeneral(b[i:end])
+			next = end
+		}
+		if len(calls) == MaxBatchCalls {
+			return nil, tooManyCalls()
+		}
+		calls = append(calls, c)
+		i = skipWS(b, next)
+		if i >= len(b) {
+			return parseBatchGeneral(b)
+		}
+		if b[i] == ']' {
+			if skipWS(b, i+1) != len(b) {
+				return parseBatchGeneral(b)
+			}
+			return calls, nil
+		}
+		if b[i] != ',' {
+			return parseBatchGeneral(b)
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+func tooManyCalls() *Error {
+	return errorf(CodeTooLarge, "batch has more than %d calls", MaxBatchCalls)
+}
+
+// parseBatchGeneral is parseBatch with encoding/json, for what the fast
+// scanner declines; it gives the precise error for invalid JSON.
+func parseBatchGeneral(b []byte) ([]*call, *Error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		if !json.Valid(b) {
+			return nil, errorf(CodeParseError, "request body is not valid JSON")
+		}
+		return nil, errorf(CodeInvalidRequest, "the request must be a JSON object or an array of them")
+	}
+	if len(raws) == 0 {
+		return nil, errorf(CodeInvalidRequest, "empty batch: send at least one request object")
+	}
+	if len(raws) > MaxBatchCalls {
+		return nil, tooManyCalls()
+	}
+	calls := make([]*call, len(raws))
+	for i, raw := range raws {
+		c := &call{}
+		c.err = c.parseGeneral(raw)
+		calls[i] = c
+	}
+	return calls, nil
+}
