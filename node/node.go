@@ -21,6 +21,13 @@
 //	GET  /health              the VM's health report as JSON (200 or 503)
 //	GET  /                    the web messenger (package node/webui), unless DisableWebUI
 //
+// Every request passes the HTTP policy first (HTTPConfig): its Host must
+// be an IP address, localhost, the listen host or an allowed name (no DNS
+// rebinding), and a browser request from another origin must come from an
+// allowed origin (CORS). At most HTTPConfig.MaxConns connections are open,
+// each with bounded kernel buffers, and the handler bounds the bytes its
+// requests hold (service.Options).
+//
 // # Blocks
 //
 // One validator, no consensus: the loop waits for the VM to report pending
@@ -119,7 +126,11 @@ type Config struct {
 	// DrainTimeout bounds the building of pending transactions at
 	// Shutdown. Default DefaultDrainTimeout; negative means none.
 	DrainTimeout time.Duration
-	// Handler makes the JSON-RPC handler; nil means DefaultHandler.
+	// HTTP is the HTTP policy: allowed hosts and origins, bounds on
+	// connections and on what clients can make the node hold.
+	HTTP HTTPConfig
+	// Handler makes the JSON-RPC handler; nil means the service's, with
+	// HTTP.Service's bounds (the handler the plugin serves).
 	Handler func(vm.API) (http.Handler, error)
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -177,7 +188,7 @@ func Start(cfg Config) (n *Node, err error) {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.Handler == nil {
-		cfg.Handler = DefaultHandler
+		cfg.Handler = service.NewHandlerWith(cfg.HTTP.Service)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -282,7 +293,7 @@ func Start(cfg Config) (n *Node, err error) {
 		mux.Handle("/", webui.Handler())
 	}
 	n.srv = &http.Server{
-		Handler:           mux,
+		Handler:           newPolicy(mux, cfg.HTTP, cfg.HTTPAddr),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -290,7 +301,7 @@ func Start(cfg Config) (n *Node, err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	n.ln = ln
+	n.ln = service.BoundListener(ln, cfg.HTTP.maxConns(), cfg.HTTP.socketBuffer())
 
 	st, err := v.Status()
 	if err != nil {
@@ -318,11 +329,6 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	return n, nil
 }
-
-// DefaultHandler is the JSON-RPC handler factory a node uses when
-// Config.Handler is nil: the full API of package service, the same handler
-// the plugin serves.
-var DefaultHandler func(vm.API) (http.Handler, error) = service.NewHandler
 
 // Addr is the HTTP listen address (host:port).
 func (n *Node) Addr() string { return n.ln.Addr().String() }

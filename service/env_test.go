@@ -77,6 +77,7 @@ type env struct {
 type envOpts struct {
 	cfg        map[string]any // chain config
 	nodeConfig string         // vm.NodeConfig JSON
+	handler    Options        // the handler's Options
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOpts{}) }
@@ -84,7 +85,7 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, envOpts{}) }
 func newEnvWith(t testing.TB, o envOpts) *env {
 	t.Helper()
 	clock := vmtest.NewClock(time.Unix(genesisTime+60, 0))
-	v := vm.New(vm.WithClock(clock.Now), vm.WithHandler(NewHandler))
+	v := vm.New(vm.WithClock(clock.Now), vm.WithHandler(NewHandlerWith(o.handler)))
 	gen := genesisJSON(t, o.cfg, identity(t, 0), identity(t, 1), identity(t, 2))
 	var nodeCfg []byte
 	if o.nodeConfig != "" {

@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ import (
 	luxlog "github.com/luxfi/log"
 
 	"github.com/luxfi/session/node"
+	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm"
 )
 
@@ -100,6 +102,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.MaxChannels}, "max-channels", "built-in genesis: channels on the chain (default 1000)")
 	fs.Var(int64Flag{&o.cfg.ChainOverrides.RetentionDays}, "retention-days", "built-in genesis: days a message is kept (default 30)")
 	fs.BoolVar(&o.cfg.DisableWebUI, "no-web-ui", false, "do not serve the web messenger at /")
+	allowedHosts := fs.String("http-allowed-hosts", os.Getenv("SESSIOND_HTTP_ALLOWED_HOSTS"), "comma-separated host names accepted in the Host header besides IP addresses, localhost and the --http host; * for any (env SESSIOND_HTTP_ALLOWED_HOSTS)")
+	allowedOrigins := fs.String("http-allowed-origins", os.Getenv("SESSIOND_HTTP_ALLOWED_ORIGINS"), "comma-separated web origins (https://app.example) whose pages may call the node from a browser; * for any; default: none but the node's own (env SESSIOND_HTTP_ALLOWED_ORIGINS)")
+	fs.IntVar(&o.cfg.HTTP.MaxConns, "http-max-conns", service.DefaultMaxConns, "most HTTP connections open at once")
+	fs.Var(sizeFlag{&o.cfg.HTTP.Service.ResponseBudget}, "http-response-budget", "most bytes of responses held at once, e.g. 64MiB (default 64MiB)")
+	fs.Var(sizeFlag{&o.cfg.HTTP.Service.BodyBudget}, "http-body-budget", "most bytes of request bodies held at once, e.g. 64MiB (default 64MiB)")
 	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
 	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
 	fs.DurationVar(&o.shutdownTTL, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight HTTP requests")
@@ -119,6 +126,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
+	o.cfg.HTTP.AllowedHosts = splitList(*allowedHosts)
+	o.cfg.HTTP.AllowedOrigins = splitList(*allowedOrigins)
 	if o.cfg.BuildDelay == 0 {
 		o.cfg.BuildDelay = -1 // "no wait"; zero would mean the default
 	}
@@ -140,6 +149,47 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		o.cfg.VMConfig = b
 	}
 	return o, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// sizeFlag is a byte size: a number with an optional KiB, MiB or GiB
+// suffix.
+type sizeFlag struct{ p *int64 }
+
+func (f sizeFlag) String() string {
+	if f.p == nil || *f.p == 0 {
+		return ""
+	}
+	return strconv.FormatInt(*f.p, 10)
+}
+
+func (f sizeFlag) Set(s string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 || v > (1<<50)/mult {
+		return errors.New("want a positive size such as 65536, 512KiB or 64MiB")
+	}
+	*f.p = v * mult
+	return nil
 }
 
 // run is main with its effects injectable; stop, when non-nil, replaces

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,12 +35,38 @@ func TestFlags(t *testing.T) {
 		{[]string{"--log-level", "loud"}, 2, "", "--log-level"},
 		{[]string{"--session-ttl", "x"}, 2, "", "session-ttl"},
 		{[]string{"--genesis", "/nonexistent/genesis.json"}, 2, "", "--genesis"},
+		{[]string{"--http-response-budget", "lots"}, 2, "", "http-response-budget"},
+		{[]string{"--http-body-budget", "-1"}, 2, "", "http-body-budget"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, &stdout, &stderr, nil)
 		if code != tc.code || !strings.HasPrefix(stdout.String(), tc.out) || !strings.Contains(stderr.String(), tc.err) {
 			t.Errorf("run(%q) = %d, stdout %q, stderr %q", tc.args, code, stdout.String(), stderr.String())
 		}
+	}
+}
+
+// TestHTTPFlags: the HTTP policy flags and their environment variables
+// reach the node's configuration.
+func TestHTTPFlags(t *testing.T) {
+	t.Setenv("SESSIOND_HTTP_ALLOWED_ORIGINS", "https://app.example, https://b.example")
+	o, err := parseArgs([]string{"--http-allowed-hosts", "node.example,,other.example ", "--http-max-conns", "99",
+		"--http-response-budget", "32MiB", "--http-body-budget", "4194304"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := o.cfg.HTTP
+	if strings.Join(h.AllowedHosts, "|") != "node.example|other.example" ||
+		strings.Join(h.AllowedOrigins, "|") != "https://app.example|https://b.example" ||
+		h.MaxConns != 99 || h.Service.ResponseBudget != 32<<20 || h.Service.BodyBudget != 4<<20 {
+		t.Fatalf("HTTP config %+v", h)
+	}
+	o, err = parseArgs(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.HTTP.AllowedHosts != nil || len(o.cfg.HTTP.AllowedOrigins) != 2 || o.cfg.HTTP.MaxConns != service.DefaultMaxConns {
+		t.Fatalf("defaults %+v", o.cfg.HTTP)
 	}
 }
 

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/luxfi/session/service"
+)
+
+// HTTPConfig is the node's HTTP policy: which hosts and browser origins
+// may use it, and how much its clients can make it hold. Zero values take
+// the defaults. docs/api.md ("Browsers, hosts and origins", "Memory and
+// concurrency") describes both.
+type HTTPConfig struct {
+	// AllowedHosts are the host names accepted in the Host header, besides
+	// those always accepted: IP addresses, "localhost" and the host of the
+	// listen address. A DNS rebinding attack makes a browser send the
+	// attacker's name, so any other name is refused (403). "*" accepts
+	// every name. Names compare without port, case-insensitively.
+	AllowedHosts []string
+	// AllowedOrigins are the web origins ("https://app.example.com") whose
+	// pages may call the node from a browser (CORS); "*" allows every
+	// origin. Requests without an Origin (curl, the Go client) and from
+	// the node's own origin are always allowed; any other origin is
+	// refused (403), preflight included.
+	AllowedOrigins []string
+	// MaxConns bounds the connections open at once; more wait to be
+	// accepted. Default service.DefaultMaxConns; negative: no bound.
+	MaxConns int
+	// SocketBuffer is each connection's kernel send and receive buffer.
+	// Default service.DefaultSocketBuffer; negative: the system's
+	// (auto-tuned, up to megabytes per connection).
+	SocketBuffer int
+	// Service bounds the JSON-RPC handler (bytes in flight, calls
+	// executing); used when Config.Handler is nil.
+	Service service.Options
+}
+
+func (c *HTTPConfig) maxConns() int {
+	switch {
+	case c.MaxConns == 0:
+		return service.DefaultMaxConns
+	case c.MaxConns < 0:
+		return 0
+	}
+	return c.MaxConns
+}
+
+func (c *HTTPConfig) socketBuffer() int {
+	switch {
+	case c.SocketBuffer == 0:
+		return service.DefaultSocketBuffer
+	case c.SocketBuffer < 0:
+		return 0
+	}
+	return c.SocketBuffer
+}
+
+// policy checks Host and Origin before any handler runs.
+type policy struct {
+	next      http.Handler
+	anyHost   bool
+	hosts     map[string]bool // lower case, no port
+	anyOrigin bool
+	origins   map[string]bool // scheme://host[:port], lower case
+}
+
+// newPolicy wraps next with the Host and Origin checks for a server
+// listening on listenAddr.
+func newPolicy(next http.Handler, cfg HTTPConfig, listenAddr string) *policy {
+	p := &policy{next: next, hosts: map[string]bool{"localhost": true}, origins: map[string]bool{}}
+	if h, _, err := net.SplitHostPort(listenAddr); err == nil && h != "" {
+		p.hosts[strings.ToLower(h)] = true
+	}
+	for _, h := range cfg.AllowedHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "*" {
+			p.anyHost = true
+		} else if h != "" {
+			p.hosts[hostOnly(h)] = true
+		}
+	}
+	for _, o := range cfg.AllowedOrigins {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			p.anyOrigin = true
+		} else if o != "" {
+			p.origins[normalizeOrigin(o)] = true
+		}
+	}
+	return p
+}
+
+// hostOnly strips the port (and IPv6 brackets) from a Host value.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+func normalizeOrigin(o string) string { return strings.TrimSuffix(strings.ToLower(o), "/") }
+
+func (p *policy) hostAllowed(host string) bool {
+	if host == "" || p.anyHost {
+		return true // HTTP/1.0 without Host: no browser sends that
+	}
+	h := strings.ToLower(hostOnly(host))
+	return net.ParseIP(h) != nil || p.hosts[h]
+}
+
+// sameOrigin reports whether origin is the node's own origin as this
+// request reached it (its Host).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	oh, op := splitPort(strings.ToLower(u.Host), u.Scheme)
+	hh, hp := splitPort(strings.ToLower(host), u.Scheme)
+	return oh == hh && op == hp
+}
+
+func splitPort(hostport, scheme string) (host, port string) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		h, p = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
+	}
+	if p == "" {
+		switch scheme {
+		case "https":
+			p = "443"
+		case "http":
+			p = "80"
+		}
+	}
+	return h, p
+}
+
+func (p *policy) originAllowed(origin string) bool {
+	return p.anyOrigin || p.origins[normalizeOrigin(origin)]
+}
+
+func (p *policy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !p.hostAllowed(r.Host) {
+		forbid(w, "Host "+quote(r.Host)+" is not allowed (an IP address, localhost, or a name listed with --http-allowed-hosts)")
+		return
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || sameOrigin(origin, r.Host) {
+		p.next.ServeHTTP(w, r)
+		return
+	}
+	if !p.originAllowed(origin) {
+		forbid(w, "origin "+quote(origin)+" is not allowed (list it with --http-allowed-origins)")
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		// The preflight of a cross-origin POST with a JSON body.
+		h.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept")
+		h.Set("Access-Control-Max-Age", "600")
+		if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+			h.Set("Access-Control-Allow-Private-Network", "true")
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+func quote(s string) string { return fmt.Sprintf("%.100q", s) }
+
+// forbid answers 403 with a JSON-RPC error body, as every answer of the
+// API is.
+func forbid(w http.ResponseWriter, msg string) {
+	b, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      nil,
+		"error":   service.Error{Code: service.CodeInvalidRequest, Message: msg},
+	})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write(append(b, '\n'))
+}

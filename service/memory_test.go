@@ -1,0 +1,180 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/luxfi/session/config"
+	"github.com/luxfi/session/vm/tx"
+)
+
+// liveBytes is the live heap and the goroutine stacks after a GC.
+func liveBytes() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// perConnBound bounds what one open connection costs the server besides
+// the responses it holds (the connection's goroutine and its stack, its
+// read and write buffers, the parsed request): docs/api.md, "Memory and
+// concurrency".
+const perConnBound = 64 << 10
+
+// TestNonReadingClientsBoundMemory is the attack of issue 9 §1: a session
+// full of the largest messages, and many connections that each ask for a
+// page of it and never read. The node's live memory grows by at most the
+// response budget plus a per-connection bound, and small requests
+// (status, sendMessage) are answered meanwhile.
+func TestNonReadingClientsBoundMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a session with 19 MB of messages")
+	}
+	const (
+		budget  = 16 << 20
+		clients = 200
+	)
+	e := newEnvWith(t, envOpts{handler: Options{ResponseBudget: budget, BusyWait: 500 * time.Millisecond}})
+	h := e.h.(*handler)
+	// Serve as a node does: socket buffers bounded (BoundListener).
+	e.srv.Close()
+	e.srv = httptest.NewUnstartedServer(e.h)
+	e.srv.Listener = BoundListener(e.srv.Listener, 0, DefaultSocketBuffer)
+	e.srv.Start()
+	t.Cleanup(e.srv.Close)
+	e.client = NewClient(e.srv.URL, WithTimeout(10*time.Second))
+	ctx := context.Background()
+	sess := e.session(e.alice, e.bob)
+	n0, err := e.client.Nonce(ctx, e.alice.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, config.MaxCiphertextSize)
+	for i := 0; i < 300; i++ {
+		s, err := tx.Sign(e.alice, e.vm.ChainID(), n0+uint64(i), &tx.SendMessage{Session: sess, Ciphertext: big})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.vm.IssueTx(s.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for st, _ := e.vm.Status(); st.MempoolTxs > 0; st, _ = e.vm.Status() {
+		e.accept()
+	}
+	page, err := e.client.Messages(ctx, sess, 0, MaxPageSize)
+	if err != nil || !page.More || len(page.Messages) < 10 {
+		t.Fatalf("a page of the session: %d messages, more %v, %v", len(page.Messages), page.More, err)
+	}
+	pageJSON := len(page.Messages) * (config.MaxCiphertextSize * 4 / 3)
+	e.client = NewClient(e.srv.URL, WithTimeout(10*time.Second)) // fresh connections
+
+	before, rssBefore := liveBytes(), rssBytes()
+	body := `{"jsonrpc":"2.0","id":1,"method":"session.getMessages","params":{"session":"` + sess.String() + `","limit":1000}}`
+	req := "POST / HTTP/1.1\r\nHost: " + e.srv.Listener.Addr().String() + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	addr := e.srv.Listener.Addr().String()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		for {
+			if n := h.resp.inUse(); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	for i := 0; i < clients; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Meanwhile, small requests are answered.
+	sent := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		t0 := time.Now()
+		if _, err := e.client.Status(ctx); err != nil {
+			t.Fatalf("status while %d clients do not read: %v", clients, err)
+		}
+		if _, err := e.client.Send(ctx, e.bob, sess, []byte(fmt.Sprint("small ", sent))); err != nil {
+			t.Fatalf("sendMessage while %d clients do not read: %v", clients, err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("status and sendMessage took %v", d)
+		}
+		sent++
+		time.Sleep(50 * time.Millisecond) // few writes: the chain's own growth stays out of the figure
+	}
+	during, rssDuring := liveBytes(), rssBytes()
+	close(stop)
+	watch.Wait()
+
+	bound := int64(budget) + clients*perConnBound + 8<<20 // 8 MiB: the test's own churn
+	t.Logf("%d clients not reading pages of ~%d KB: live memory +%.1f MB (bound %.1f MB; unbounded it would be ~%.0f MB), RSS +%.1f MB, budget peak %.1f of %.1f MB; %d status+sendMessage pairs answered",
+		clients, pageJSON>>10, float64(during-before)/1e6, float64(bound)/1e6, float64(clients*pageJSON)/1e6,
+		float64(rssDuring-rssBefore)/1e6, float64(peak.Load())/1e6, float64(budget)/1e6, sent)
+	if during-before > bound {
+		t.Fatalf("live memory grew by %d bytes with %d non-reading clients, above the bound %d", during-before, clients, bound)
+	}
+	if peak.Load() < budget/2 {
+		t.Fatalf("the response budget peaked at %d of %d: the scenario did not load it", peak.Load(), budget)
+	}
+
+	// Gone clients give their bytes back.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	for deadline := time.Now().Add(10 * time.Second); h.resp.inUse() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d response bytes still held after the clients left", h.resp.inUse())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = http.StatusOK
+}
