@@ -65,11 +65,11 @@ func TestJSONRPCErrors(t *testing.T) {
 		{"malformed JSON", "application/json", []byte(`{"jsonrpc":"2.0","id":1,"method":"session.status",`), 400, service.CodeParseError},
 		{"not JSON at all", "application/json", []byte("hello"), 400, service.CodeParseError},
 		{"empty body", "application/json", nil, 400, service.CodeParseError},
-		{"batch", "application/json", []byte(`[` + string(req("session.status", "{}")) + `]`), 400, service.CodeInvalidRequest},
+		{"empty batch", "application/json", []byte(`[]`), 400, service.CodeInvalidRequest},
 		{"no jsonrpc version", "application/json", []byte(`{"id":1,"method":"session.status"}`), 400, service.CodeInvalidRequest},
-		{"notification", "application/json", []byte(`{"jsonrpc":"2.0","method":"session.status"}`), 400, service.CodeInvalidRequest},
+		{"invalid notification", "application/json", []byte(`{"jsonrpc":"1.0","method":"session.status"}`), 400, service.CodeInvalidRequest},
 		{"unknown method", "application/json", req("session.noSuchMethod", "{}"), 200, service.CodeMethodNotFound},
-		{"unknown namespace", "", req("eth.blockNumber", "[]"), 200, service.CodeMethodNotFound},
+		{"unknown namespace", "application/json", req("eth.blockNumber", "[]"), 200, service.CodeMethodNotFound},
 		{"wrong type: number for an ID", "application/json", req("session.getMessages", `{"session":123}`), 200, service.CodeInvalidParams},
 		{"wrong type: string for a limit", "application/json", req("session.getInbox", `{"sessionId":"07","limit":"ten"}`), 200, service.CodeInvalidParams},
 		{"wrong type: object for tx bytes", "application/json", req("session.issueTx", `{"tx":{}}`), 200, service.CodeInvalidParams},
@@ -80,6 +80,7 @@ func TestJSONRPCErrors(t *testing.T) {
 		{"bad Session ID", "application/json", req("session.getIdentity", `{"sessionId":"zz"}`), 200, service.CodeInvalidParams},
 		{"unknown session", "application/json", req("session.getSession", `{"session":"11111111111111111111111111111111LpoYY"}`), 200, service.CodeUnknownSession},
 		{"wrong Content-Type", "text/plain", req("session.status", "{}"), 415, service.CodeInvalidRequest},
+		{"no Content-Type", "", req("session.status", "{}"), 415, service.CodeInvalidRequest},
 		{"oversize body", "application/json", oversize(), 413, service.CodeTooLarge},
 	}
 	for _, tc := range cases {
