@@ -43,6 +43,11 @@ type Config struct {
 	// MaxTxs bounds the messages signed in advance (default 60000 in
 	// max-throughput mode, Rate × Duration × 1.1 in fixed-rate mode).
 	MaxTxs int
+	// Batch is the most messages a client sends in one request (a
+	// JSON-RPC batch of issueTx calls); 1 or 0: one request per message.
+	// A client sends what is due (rate mode) or next (max throughput) at
+	// once, within its window.
+	Batch int
 	// Poll is the interval between status polls of the watcher
 	// (default 2ms); it bounds the resolution of the latencies.
 	Poll time.Duration
@@ -59,6 +64,7 @@ type Config struct {
 // Result is what a run measured.
 type Result struct {
 	Clients    int     `json:"clients"`
+	Batch      int     `json:"batch,omitempty"`
 	Payload    int     `json:"payloadBytes"`
 	TxBytes    int     `json:"txBytes"`
 	TargetRate float64 `json:"targetRate,omitempty"`
@@ -68,6 +74,7 @@ type Result struct {
 	Submitted int     `json:"submitted"`
 	Accepted  int     `json:"accepted"`
 	Errors    int     `json:"errors"`
+	Requests  int     `json:"submitRequests"` // HTTP requests that submitted messages
 	Retries   int     `json:"mempoolFullRetries"`
 
 	SendSecs float64 `json:"sendSeconds"` // the timed phase
@@ -251,7 +258,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, signErr
 	}
 	res := &Result{
-		Clients: cfg.Clients, Payload: cfg.Payload, TxBytes: senders[0].txs[0].Size(), TargetRate: cfg.Rate,
+		Clients: cfg.Clients, Batch: cfg.Batch, Payload: cfg.Payload, TxBytes: senders[0].txs[0].Size(), TargetRate: cfg.Rate,
 		Signed: perClient * cfg.Clients, SignSecs: time.Since(t0).Seconds(),
 	}
 	log("signed %d messages (%d bytes each) in %.1fs", res.Signed, res.TxBytes, res.SignSecs)
@@ -316,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 
 	// The timed phase.
-	var retries, errCount atomic.Int64
+	var retries, errCount, requests atomic.Int64
 	var firstErr atomic.Value
 	cpu0 := sampleCPU(cfg.NodePID)
 	start := time.Now()
@@ -327,16 +334,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Rate > 0 {
 		perSenderRate = cfg.Rate / float64(cfg.Clients)
 	}
+	batch := max(cfg.Batch, 1)
 	var sendWG sync.WaitGroup
 	for i, s := range senders {
 		sendWG.Add(1)
 		go func() {
 			defer sendWG.Done()
 			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))
-			for k := range s.txs {
+			due := func(k int) time.Time { // scheduled send time of message k (rate mode)
+				return start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
+			}
+			bodies := make([][]byte, 0, batch)
+			for k := 0; k < len(s.txs); {
 				var at time.Time
 				if perSenderRate > 0 {
-					at = start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
+					at = due(k)
 					if at.After(stopAt) {
 						return
 					}
@@ -358,13 +370,42 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if sendCtx.Err() != nil {
 					return
 				}
+				// The messages to send now: k, and those after it that are
+				// due (rate mode) or simply next (max throughput), up to
+				// the batch size and the window.
 				now := time.Now()
-				if at.IsZero() || now.Before(at) {
-					at = now
+				m := 1
+				room := int64(cfg.Window) - (int64(k) - s.acked.Load())
+				for m < batch && k+m < len(s.txs) && int64(m) < room && (perSenderRate == 0 || !due(k+m).After(now)) {
+					m++
 				}
-				s.submit[k].Store(at.UnixNano())
-				for {
-					err := p.issue(ctx, s.bodies[k])
+				for j := k; j < k+m; j++ {
+					t := now
+					if perSenderRate > 0 {
+						if d := due(j); d.Before(now) {
+							t = d
+						}
+					}
+					s.submit[j].Store(t.UnixNano())
+				}
+				for m > 0 {
+					var n int
+					var err error
+					requests.Add(1)
+					if batch == 1 {
+						if err = p.issue(ctx, s.bodies[k]); err == nil {
+							n = 1
+						}
+					} else {
+						bodies = append(bodies[:0], s.bodies[k:k+m]...)
+						n, err = p.issueBatch(ctx, bodies)
+					}
+					for j := k; j < k+n; j++ {
+						s.admit[j] = time.Since(now)
+					}
+					k += n
+					m -= n
+					s.sent.Store(int64(k))
 					if err == nil {
 						break
 					}
@@ -377,8 +418,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d message %d: %w", i, k, err))
 					return
 				}
-				s.admit[k] = time.Since(now)
-				s.sent.Store(int64(k + 1))
 			}
 		}()
 	}
@@ -413,6 +452,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Accepted = int(accepted.Load())
 	res.Errors = int(errCount.Load())
 	res.Retries = int(retries.Load())
+	res.Requests = int(requests.Load())
 	if res.Accepted < res.Submitted {
 		return res, fmt.Errorf("only %d of %d submitted messages accepted within 30s of the end", res.Accepted, res.Submitted)
 	}

@@ -14,12 +14,15 @@ import (
 	"github.com/luxfi/session/service"
 )
 
-func startNode(t *testing.T) *node.Node {
+func startNode(t *testing.T) *node.Node { return startNodeWith(t, nil) }
+
+func startNodeWith(t *testing.T, vmConfig []byte) *node.Node {
 	t.Helper()
 	n, err := node.Start(node.Config{
 		DataDir:  t.TempDir(),
 		HTTPAddr: "127.0.0.1:0",
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		VMConfig: vmConfig,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +78,37 @@ func TestRunMaxThroughput(t *testing.T) {
 	// The sink, 4 senders and their sessions, then the messages.
 	if st.MessagesStored != uint64(r.Accepted) || st.Identities != 5 || st.Sessions != 4 {
 		t.Fatalf("status %+v after %d messages", st, r.Accepted)
+	}
+}
+
+// TestRunBatches: with --batch, clients send several messages per
+// request, within their window; a batch the mempool cuts short is sent
+// again from the first message refused; everything is accepted in order.
+func TestRunBatches(t *testing.T) {
+	n := startNodeWith(t, []byte(`{"mempoolTxs": 24}`)) // mempool full often
+	var log bytes.Buffer
+	r, err := Run(context.Background(), Config{URL: n.URL(), Clients: 3, Duration: 2 * time.Second, MaxTxs: 150,
+		Batch: 16, Window: 12, Verify: true, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	checkResult(t, r)
+	if r.Submitted != 150 || r.Requests >= r.Submitted || r.Requests < r.Submitted/12 {
+		t.Fatalf("%d messages in %d requests (batches of up to 16 within a window of 12)", r.Submitted, r.Requests)
+	}
+	if r.Retries == 0 {
+		t.Fatalf("a mempool of 24 was never full: the retry of a cut batch is untested")
+	}
+	t.Logf("%d messages in %d requests, %d retries", r.Submitted, r.Requests, r.Retries)
+
+	// At a fixed rate, a batch holds what is due.
+	r, err = Run(context.Background(), Config{URL: n.URL(), Clients: 2, Duration: time.Second, Rate: 200, Batch: 32, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResult(t, r)
+	if r.Submitted < 150 || r.Submitted > 220 {
+		t.Fatalf("at 200 msgs/s for 1s with batches: %d submitted", r.Submitted)
 	}
 }
 

@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the timed phase")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "target messages/s over all clients (0: as fast as possible)")
 	fs.IntVar(&cfg.Payload, "payload", 256, "ciphertext bytes per message")
+	fs.IntVar(&cfg.Batch, "batch", 1, "most messages per request (a JSON-RPC batch of issueTx calls; 1: one request per message)")
 	fs.IntVar(&cfg.Window, "window", 0, "most unaccepted messages per client (0: from the node's mempool limits)")
 	fs.IntVar(&cfg.MaxTxs, "max-txs", 0, "messages to sign in advance (0: 60000, or rate × duration × 1.1)")
 	fs.DurationVar(&cfg.Poll, "poll", 2*time.Millisecond, "status poll interval of the acceptance watcher")
@@ -120,7 +121,11 @@ func report(w io.Writer, r *Result, asJSON bool) {
 	if r.TargetRate > 0 {
 		mode = fmt.Sprintf("fixed rate %.0f msgs/s", r.TargetRate)
 	}
-	fmt.Fprintf(w, "%s: %d clients, %d-byte payloads (%d-byte txs)\n", mode, r.Clients, r.Payload, r.TxBytes)
+	batch := "one message per request"
+	if r.Batch > 1 {
+		batch = fmt.Sprintf("batches of up to %d", r.Batch)
+	}
+	fmt.Fprintf(w, "%s: %d clients, %d-byte payloads (%d-byte txs), %s\n", mode, r.Clients, r.Payload, r.TxBytes, batch)
 	fmt.Fprintf(w, "  accepted %d of %d submitted in %.2fs: %.0f messages/s sustained (%.0f overall)\n",
 		r.Accepted, r.Submitted, r.SendSecs, r.Throughput, r.OverallRate)
 	fmt.Fprintf(w, "  submit→accepted  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", r.P50, r.P90, r.P99, r.Max)
