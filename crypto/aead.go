@@ -108,6 +108,7 @@ func (k *KEMPublicKey) encryptToRecipient(plaintext []byte) ([]byte, error) {
 	out := make([]byte, KEMCiphertextSize+NonceSize, RecipientOverhead+len(plaintext))
 	var ss [KEMSharedSecretSize]byte
 	k.pk.EncapsulateTo(out[:KEMCiphertextSize], ss[:], nil)
+	afterAVX()
 	nonce := out[KEMCiphertextSize:]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -136,6 +137,7 @@ func (k *KEMSecretKey) decryptFromSender(envelope []byte) ([]byte, error) {
 	}
 	var ss [KEMSharedSecretSize]byte
 	k.sk.DecapsulateTo(ss[:], envelope[:KEMCiphertextSize])
+	afterAVX()
 	pt, err := Decrypt(ss[:], envelope[KEMCiphertextSize:])
 	clear(ss[:])
 	return pt, err

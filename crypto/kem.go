@@ -36,7 +36,9 @@ func ParseKEMPublicKey(b []byte) (*KEMPublicKey, error) {
 		return nil, ErrInvalidPublicKey
 	}
 	k := &KEMPublicKey{bytes: append([]byte(nil), b...)}
-	if err := k.pk.Unpack(k.bytes); err != nil {
+	err := k.pk.Unpack(k.bytes)
+	afterAVX()
+	if err != nil {
 		return nil, ErrInvalidPublicKey
 	}
 	return k, nil
@@ -72,6 +74,7 @@ func ParseKEMSecretKey(b []byte) (*KEMSecretKey, error) {
 	switch len(b) {
 	case KEMSeedSize:
 		pk, sk := mlkem768.NewKeyFromSeed(b)
+		afterAVX()
 		return newKEMSecretKey(pk, sk), nil
 	case KEMSecretKeySize:
 		ek := b[kemDKPKEEnd:kemEKEnd]
@@ -127,6 +130,7 @@ func (k *KEMPublicKey) encapsulate(r io.Reader) (ciphertext, sharedSecret []byte
 func (k *KEMPublicKey) encapsulateTo(ct, ss []byte, r io.Reader) error {
 	if r == nil {
 		k.pk.EncapsulateTo(ct, ss, nil)
+		afterAVX()
 		return nil
 	}
 	var seed [mlkem768.EncapsulationSeedSize]byte
@@ -134,6 +138,7 @@ func (k *KEMPublicKey) encapsulateTo(ct, ss []byte, r io.Reader) error {
 		return err
 	}
 	k.pk.EncapsulateTo(ct, ss, seed[:])
+	afterAVX()
 	return nil
 }
 
@@ -179,6 +184,7 @@ func (k *KEMSecretKey) Decapsulate(ciphertext []byte) ([]byte, error) {
 	}
 	ss := make([]byte, KEMSharedSecretSize)
 	k.sk.DecapsulateTo(ss, ciphertext)
+	afterAVX()
 	return ss, nil
 }
 

@@ -318,6 +318,7 @@ func open(recipient *Identity, envelope, ad []byte) (opened, error) {
 		stanza := header[sealHeaderSize+i*sealStanzaSize : sealHeaderSize+(i+1)*sealStanzaSize]
 		ct := stanza[:KEMCiphertextSize]
 		sk.sk.DecapsulateTo(ss[:], ct)
+		afterAVX()
 		wrap := stanzaAEAD(ss[:], ct, recipient.SessionID)
 		_, err := wrap.Open(contentKey[:0], zeroNonce[:wrap.NonceSize()], stanza[KEMCiphertextSize:], nil)
 		found = err == nil

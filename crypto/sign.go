@@ -36,7 +36,9 @@ func ParseDSAPublicKey(b []byte) (*DSAPublicKey, error) {
 		return nil, ErrInvalidPublicKey
 	}
 	k := &DSAPublicKey{bytes: append([]byte(nil), b...)}
-	if err := k.pk.UnmarshalBinary(k.bytes); err != nil {
+	err := k.pk.UnmarshalBinary(k.bytes)
+	afterAVX()
+	if err != nil {
 		return nil, ErrInvalidPublicKey
 	}
 	return k, nil
@@ -48,6 +50,7 @@ func ParseDSASecretKey(b []byte) (*DSASecretKey, error) {
 	switch len(b) {
 	case DSASeedSize:
 		pk, sk := mldsa65.NewKeyFromSeed((*[DSASeedSize]byte)(b))
+		afterAVX()
 		// Keys made from a seed are consistent by construction.
 		k := &DSASecretKey{sk: sk}
 		k.publicOnce.Do(func() { k.public = &DSAPublicKey{pk: *pk, bytes: pk.Bytes()} })
@@ -90,7 +93,9 @@ func (k *DSAPublicKey) VerifyContext(context, msg, sig []byte) bool {
 	if len(sig) != SignatureSize || len(context) > MaxContextSize {
 		return false
 	}
-	return mldsa65.Verify(&k.pk, msg, context, sig)
+	ok := mldsa65.Verify(&k.pk, msg, context, sig)
+	afterAVX()
+	return ok
 }
 
 // Public returns the public key of k. For a key parsed from the expanded
@@ -130,7 +135,9 @@ func (k *DSASecretKey) signTo(sig, context, msg []byte, randomized bool) error {
 	if len(context) > MaxContextSize {
 		return ErrInvalidSignature
 	}
-	return mldsa65.SignTo(k.sk, msg, context, randomized, sig)
+	err := mldsa65.SignTo(k.sk, msg, context, randomized, sig)
+	afterAVX()
+	return err
 }
 
 func cachedDSAPublicKey(b []byte) (*DSAPublicKey, error) {
