@@ -178,3 +178,49 @@ func TestNonReadingClientsBoundMemory(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// TestConnectionCost measures what an open connection costs the process
+// (its goroutine and stack, read and write buffers) after a request, idle
+// in keep-alive, and checks it against perConnBound.
+func TestConnectionCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 400 connections")
+	}
+	e := newEnv(t)
+	addr := e.srv.Listener.Addr().String()
+	body := statusRequest
+	req := "POST / HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	const n = 400
+	before := liveBytes()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	buf := make([]byte, 4096)
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(buf); err != nil || !strings.HasPrefix(string(buf), "HTTP/1.1 200") {
+			t.Fatalf("connection %d: %v %.40q", i, err, buf)
+		}
+	}
+	// The client side's connections are in this process too: each holds
+	// a net.Conn (no buffers), a small share of the figure.
+	per := (liveBytes() - before) / n
+	t.Logf("an idle connection after a request costs %d bytes (bound %d)", per, perConnBound)
+	if per > perConnBound {
+		t.Fatalf("a connection costs %d bytes, above %d", per, perConnBound)
+	}
+}
+
+const statusRequest = `{"jsonrpc":"2.0","id":1,"method":"session.status"}`
