@@ -202,7 +202,7 @@ func truncate(b []byte) string {
 func checkResponse(status int, header http.Header, data []byte) (*rawResponse, error) {
 	switch status {
 	case http.StatusOK, http.StatusBadRequest, http.StatusMethodNotAllowed,
-		http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge:
+		http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable:
 	default:
 		return nil, errors.New("unexpected HTTP status " + http.StatusText(status) + ": " + string(data))
 	}

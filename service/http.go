@@ -116,15 +116,14 @@ func setJSONHeaders(w http.ResponseWriter) {
 
 // readBody reads the body (at most MaxBodySize bytes), holding against
 // the body budget twice the buffer it grows into (the body and what is
-// decoded from it) as the bytes arrive, so a client that declares a large
-// body and sends it slowly holds only what it sent.
+// decoded from it). The buffer starts small and doubles as bytes arrive,
+// whatever Content-Length says, so a client that declares a large body
+// and sends it slowly holds about what it sent.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, status int, e *Error) {
 	rd := http.MaxBytesReader(w, r.Body, MaxBodySize)
-	size := 16 << 10
+	limit := MaxBodySize + 1 // one more byte: see the end without growing
 	if cl := r.ContentLength; cl >= 0 && cl < MaxBodySize {
-		size = int(cl) + 1 // +1: reach EOF without growing
-	} else if cl >= MaxBodySize {
-		size = 64 << 10
+		limit = int(cl) + 1
 	}
 	grow := func(n int) bool {
 		if !h.body.acquire(r.Context(), 2*int64(n), h.opts.BusyWait) {
@@ -137,6 +136,10 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		return nil, held, http.StatusServiceUnavailable,
 			errorf(CodeBusy, "busy: request bodies in flight exceed the node's budget; retry later")
 	}
+	tooLarge := func() ([]byte, int64, int, *Error) {
+		return nil, held, http.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize)
+	}
+	size := min(limit, 64<<10)
 	if !grow(size) {
 		return busy()
 	}
@@ -144,6 +147,9 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	for {
 		if len(buf) == cap(buf) {
 			n := min(2*cap(buf), MaxBodySize+1)
+			if n == cap(buf) {
+				return tooLarge()
+			}
 			if !grow(n - cap(buf)) {
 				return busy()
 			}
@@ -155,9 +161,9 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			return buf, held, 0, nil
 		}
 		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, held, http.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize)
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return tooLarge()
 			}
 			return nil, held, http.StatusBadRequest, errorf(CodeParseError, "reading the request body: %v", err)
 		}

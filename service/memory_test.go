@@ -224,3 +224,53 @@ func TestConnectionCost(t *testing.T) {
 }
 
 const statusRequest = `{"jsonrpc":"2.0","id":1,"method":"session.status"}`
+
+// TestBodyBudget: request bodies are held against the body budget as
+// their bytes arrive (a client declaring a large body holds what it sent,
+// not what it declared); when the budget is full, a request is answered
+// 503 busy; when the bodies are done, requests are served again.
+func TestBodyBudget(t *testing.T) {
+	e := newEnvWith(t, envOpts{handler: Options{BodyBudget: 2 * (MaxBodySize + 1), BusyWait: 200 * time.Millisecond}})
+	h := e.h.(*handler)
+	addr := e.srv.Listener.Addr().String()
+	slow := func(sent int) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(MaxBodySize-1) + "\r\n\r\n"
+		if _, err := c.Write([]byte(head + strings.Repeat(" ", sent))); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	waitHeld := func(cond func(int64) bool) int64 {
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if n := h.body.inUse(); cond(n) || time.Now().After(deadline) {
+				return n
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	c1 := slow(10)
+	defer c1.Close()
+	if n := waitHeld(func(n int64) bool { return n > 0 }); n == 0 || n > 2*64<<10 {
+		t.Fatalf("a client that declared %d bytes and sent 10 holds %d of the body budget", MaxBodySize-1, n)
+	}
+	c1.Close()
+	waitHeld(func(n int64) bool { return n == 0 })
+
+	c2 := slow(700 << 10) // the buffer grows to 1 MiB: the whole budget
+	defer c2.Close()
+	waitHeld(func(n int64) bool { return n >= 2*MaxBodySize })
+	r := post(t, e.h, http.MethodPost, "application/json", []byte(statusRequest))
+	if r.Status != http.StatusServiceUnavailable || r.Error == nil || r.Error.Code != CodeBusy || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("with the body budget held: HTTP %d, %+v, Retry-After %q", r.Status, r.Error, r.Header.Get("Retry-After"))
+	}
+	c2.Close()
+	waitHeld(func(n int64) bool { return n == 0 })
+	if r := post(t, e.h, http.MethodPost, "application/json", []byte(statusRequest)); r.Status != http.StatusOK || r.Error != nil {
+		t.Fatalf("after the slow body left: HTTP %d, %+v", r.Status, r.Error)
+	}
+}
