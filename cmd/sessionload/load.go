@@ -409,7 +409,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					if err == nil {
 						break
 					}
-					if errors.Is(err, service.ErrMempoolFull) && sendCtx.Err() == nil {
+					if errors.Is(err, service.ErrMempoolFull) {
+						if sendCtx.Err() != nil {
+							return // sending has stopped: not submitted, not an error
+						}
 						retries.Add(1)
 						time.Sleep(time.Millisecond)
 						continue

@@ -87,7 +87,7 @@ func TestRunMaxThroughput(t *testing.T) {
 func TestRunBatches(t *testing.T) {
 	n := startNodeWith(t, []byte(`{"mempoolTxs": 24}`)) // mempool full often
 	var log bytes.Buffer
-	r, err := Run(context.Background(), Config{URL: n.URL(), Clients: 3, Duration: 2 * time.Second, MaxTxs: 150,
+	r, err := Run(context.Background(), Config{URL: n.URL(), Clients: 3, Duration: 20 * time.Second, MaxTxs: 150,
 		Batch: 16, Window: 12, Verify: true, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -102,13 +102,14 @@ func TestRunBatches(t *testing.T) {
 	t.Logf("%d messages in %d requests, %d retries", r.Submitted, r.Requests, r.Retries)
 
 	// At a fixed rate, a batch holds what is due.
-	r, err = Run(context.Background(), Config{URL: n.URL(), Clients: 2, Duration: time.Second, Rate: 200, Batch: 32, Verify: true})
+	n = startNode(t)
+	r, err = Run(context.Background(), Config{URL: n.URL(), Clients: 2, Duration: time.Second, Rate: 100, Batch: 32, Verify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkResult(t, r)
-	if r.Submitted < 150 || r.Submitted > 220 {
-		t.Fatalf("at 200 msgs/s for 1s with batches: %d submitted", r.Submitted)
+	if r.Submitted < 60 || r.Submitted > 110 {
+		t.Fatalf("at 100 msgs/s for 1s with batches: %d submitted", r.Submitted)
 	}
 }
 
