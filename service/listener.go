@@ -24,7 +24,7 @@ const (
 // what clients can make a node hold: docs/api.md, "Memory and
 // concurrency".
 func BoundListener(l net.Listener, maxConns, sockBuf int) net.Listener {
-	bl := &boundListener{Listener: l, sockBuf: sockBuf}
+	bl := &boundListener{Listener: l, sockBuf: sockBuf, closed: make(chan struct{})}
 	if maxConns > 0 {
 		bl.slots = make(chan struct{}, maxConns)
 	}
@@ -33,13 +33,25 @@ func BoundListener(l net.Listener, maxConns, sockBuf int) net.Listener {
 
 type boundListener struct {
 	net.Listener
-	slots   chan struct{}
-	sockBuf int
+	slots     chan struct{}
+	sockBuf   int
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Close closes the listener; an Accept waiting for a free slot returns.
+func (l *boundListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
 func (l *boundListener) Accept() (net.Conn, error) {
 	if l.slots != nil {
-		l.slots <- struct{}{}
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.closed:
+			return nil, net.ErrClosed
+		}
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
