@@ -96,10 +96,17 @@ func TestNonReadingClientsBoundMemory(t *testing.T) {
 	e.client = NewClient(e.srv.URL, WithTimeout(10*time.Second)) // fresh connections
 
 	before, rssBefore := liveBytes(), rssBytes()
-	body := `{"jsonrpc":"2.0","id":1,"method":"session.getMessages","params":{"session":"` + sess.String() + `","limit":1000}}`
-	req := "POST / HTTP/1.1\r\nHost: " + e.srv.Listener.Addr().String() + "\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	// Half the clients page through the session, half through Bob's
+	// inbox (the same messages).
 	addr := e.srv.Listener.Addr().String()
+	request := func(body string) string {
+		return "POST / HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}
+	reqs := []string{
+		request(`{"jsonrpc":"2.0","id":1,"method":"session.getMessages","params":{"session":"` + sess.String() + `","limit":1000}}`),
+		request(`{"jsonrpc":"2.0","id":1,"method":"session.getInbox","params":{"sessionId":"` + e.bob.SessionID + `","limit":1000}}`),
+	}
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -129,7 +136,7 @@ func TestNonReadingClientsBoundMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		conns = append(conns, c)
-		if _, err := c.Write([]byte(req)); err != nil {
+		if _, err := c.Write([]byte(reqs[i%2])); err != nil {
 			t.Fatal(err)
 		}
 	}
