@@ -45,7 +45,9 @@ func checkResult(t *testing.T, r *Result) {
 	if !(r.AdmitP50 > 0 && r.AdmitP50 <= r.AdmitP99) || r.AdmitP99 > r.Max {
 		t.Fatalf("inconsistent admission latencies: p50 %v p99 %v (accepted max %v)", r.AdmitP50, r.AdmitP99, r.Max)
 	}
-	if r.Throughput <= 0 || r.OverallRate <= 0 || r.Blocks == 0 || r.TxsPerBlk < 1 {
+	// Throughput counts what was accepted while sending, which a short
+	// run may finish before the first block: it may be 0.
+	if r.Throughput < 0 || r.OverallRate <= 0 || r.Blocks == 0 || r.TxsPerBlk < 1 {
 		t.Fatalf("no throughput: %+v", r)
 	}
 	// 256-byte payload + 32-byte session + 4-byte length + header + signature.
