@@ -24,8 +24,9 @@ const (
 	DefaultPollInterval = 20 * time.Millisecond
 	MaxPollInterval     = 500 * time.Millisecond
 	DefaultWaitTimeout  = 2 * time.Minute
-	// maxResponseSize bounds a response body: a full page of the largest
-	// messages is about 90 MB of base64.
+	// maxResponseSize bounds a response body: a page of messages is at
+	// most about 1.4 MB; a batch of many pages of the largest messages can
+	// exceed this bound, and is then refused.
 	maxResponseSize = 128 << 20
 )
 
