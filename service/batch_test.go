@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/luxfi/session/vm/tx"
@@ -244,5 +245,69 @@ func TestClientBatch(t *testing.T) {
 	}
 	if !IsInvalidParams(calls[2].Err) {
 		t.Fatalf("getSession of a malformed ID: %v", calls[2].Err)
+	}
+}
+
+// TestClientRetriesBusy: a call or a batch the node answers busy is sent
+// again (the node ran nothing, or could not hold a read's response), up to
+// WithBusyRetries times; a batch refused as a whole keeps the calls after
+// it back, so nonce order holds.
+func TestClientRetriesBusy(t *testing.T) {
+	e := newEnv(t)
+	busyFirst := 0 // requests to answer busy before serving
+	var seen []string
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seen = append(seen, string(body))
+		if busyFirst > 0 {
+			busyFirst--
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32015,"message":"busy"}}`))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		e.h.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	ctx := context.Background()
+
+	c := NewClient(front.URL, WithTimeout(10*time.Second))
+	busyFirst = 2
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("status after two busy answers: %v", err)
+	}
+	if len(seen) != 3 {
+		t.Fatalf("%d requests, want 3", len(seen))
+	}
+	busyFirst = 1
+	if _, err := NewClient(front.URL, WithBusyRetries(0)).Status(ctx); !errors.Is(err, ErrBusy) || !IsRetryable(err) {
+		t.Fatalf("without retries: %v", err)
+	}
+
+	// A batch of 300 writes of one author goes in two requests; the first
+	// is refused as a whole, the second must not be sent before it.
+	sess := e.session(e.alice, e.bob)
+	n0, _ := e.client.Nonce(ctx, e.alice.SessionID)
+	var signed [][]byte
+	for i := 0; i < 300; i++ {
+		s, err := tx.Sign(e.alice, e.vm.ChainID(), n0+uint64(i), &tx.SendMessage{Session: sess, Ciphertext: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed = append(signed, s.Bytes())
+	}
+	seen, busyFirst = nil, 1
+	res, err := NewClient(front.URL, WithTimeout(20*time.Second)).IssueTxs(ctx, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("tx %d: %v", i, r.Err)
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("%d requests, want 3 (busy, then the two batches in order)", len(seen))
 	}
 }

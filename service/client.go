@@ -24,6 +24,9 @@ const (
 	DefaultPollInterval = 20 * time.Millisecond
 	MaxPollInterval     = 500 * time.Millisecond
 	DefaultWaitTimeout  = 2 * time.Minute
+	// DefaultBusyRetries is how many times a call answered busy is sent
+	// again, after 50, 100, 200 and 400 ms (± a quarter).
+	DefaultBusyRetries = 4
 	// maxResponseSize bounds a response body: a page of messages is at
 	// most about 1.4 MB; a batch of many pages of the largest messages can
 	// exceed this bound, and is then refused.
@@ -43,6 +46,7 @@ type Client struct {
 	pollInterval time.Duration
 	waitTimeout  time.Duration
 	reqID        atomic.Uint64
+	busyRetries  int
 
 	mu         sync.Mutex
 	chainID    ids.ID
@@ -67,6 +71,10 @@ func WithPollInterval(d time.Duration) ClientOption {
 	return func(c *Client) { c.pollInterval = d }
 }
 
+// WithBusyRetries sets how many times a call the node answered busy is
+// sent again (default DefaultBusyRetries; 0: never).
+func WithBusyRetries(n int) ClientOption { return func(c *Client) { c.busyRetries = max(n, 0) } }
+
 // WithWaitTimeout bounds WaitAccepted when its context has no deadline
 // (default DefaultWaitTimeout).
 func WithWaitTimeout(d time.Duration) ClientOption { return func(c *Client) { c.waitTimeout = d } }
@@ -81,6 +89,7 @@ func NewClient(url string, opts ...ClientOption) *Client {
 		timeout:      DefaultTimeout,
 		pollInterval: DefaultPollInterval,
 		waitTimeout:  DefaultWaitTimeout,
+		busyRetries:  DefaultBusyRetries,
 		authors:      make(map[string]*authorNonce),
 		identities:   make(map[string]*crypto.Identity),
 	}
@@ -116,7 +125,25 @@ type clientResponse struct {
 // Call invokes the method (its wire name without the namespace, e.g.
 // "getSession") with params and decodes the result into result (if not
 // nil). The typed methods use it; it is exported for tools.
+//
+// A call the node answers busy (CodeBusy: it ran nothing, or it was a read
+// whose response the node could not hold) is sent again after a short,
+// growing pause, up to WithBusyRetries times.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.callOnce(ctx, method, params, result)
+		if attempt >= c.busyRetries || !errors.Is(err, ErrBusy) || !c.busyPause(ctx, attempt) {
+			return err
+		}
+	}
+}
+
+func (c *Client) callOnce(ctx context.Context, method string, params, result any) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)

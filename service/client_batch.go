@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // BatchCall is one call of Client.Batch.
@@ -64,6 +66,41 @@ func (c *Client) Batch(ctx context.Context, calls []BatchCall) error {
 		}
 		encoded[i] = b
 	}
+	if err := c.sendBatches(ctx, calls, encoded, ids); err != nil {
+		return err
+	}
+	// Calls answered busy (not run, or reads whose response the node
+	// could not hold) go again, as Call does.
+	for attempt := 0; attempt < c.busyRetries; attempt++ {
+		again := make([][]byte, len(calls))
+		n := 0
+		for i := range calls {
+			if encoded[i] != nil && errors.Is(calls[i].Err, ErrBusy) {
+				again[i], calls[i].Err = encoded[i], nil
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if !c.busyPause(ctx, attempt) {
+			for i := range calls {
+				if again[i] != nil {
+					calls[i].Err = fmt.Errorf("%s.%s: %w", Namespace, calls[i].Method, ErrBusy)
+				}
+			}
+			return nil
+		}
+		if err := c.sendBatches(ctx, calls, again, ids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendBatches sends the encoded calls (nil: skipped) in as few requests as
+// the node's bounds allow.
+func (c *Client) sendBatches(ctx context.Context, calls []BatchCall, encoded [][]byte, ids []uint64) error {
 	for start := 0; start < len(calls); {
 		// The next request: as many calls as fit.
 		var body bytes.Buffer
@@ -100,8 +137,26 @@ func (c *Client) Batch(ctx context.Context, calls []BatchCall) error {
 			}
 			return err
 		}
+		if allBusy(calls, idx) {
+			// The node refused the whole request (busy reading it): the
+			// calls after it wait, so an author's transactions stay in
+			// nonce order when they are sent again.
+			for _, j := range encodedAfter(encoded, start) {
+				calls[j].Err = fmt.Errorf("%s.%s: %w", Namespace, calls[j].Method, ErrBusy)
+			}
+			return nil
+		}
 	}
 	return nil
+}
+
+func allBusy(calls []BatchCall, idx []int) bool {
+	for _, j := range idx {
+		if !errors.Is(calls[j].Err, ErrBusy) {
+			return false
+		}
+	}
+	return true
 }
 
 func encodedAfter(encoded [][]byte, start int) []int {
@@ -204,4 +259,20 @@ func (c *Client) IssueTxs(ctx context.Context, signed [][]byte) ([]TxResult, err
 		}
 	}
 	return out, err
+}
+
+// busyPause waits before the attempt+1-th retry of a busy call: 50 ms
+// doubling, ± a quarter, so clients told to come back do not come back
+// together. It returns false if ctx ends first.
+func (c *Client) busyPause(ctx context.Context, attempt int) bool {
+	d := 50 * time.Millisecond << min(attempt, 6)
+	d += time.Duration(rand.Int64N(int64(d)/2)) - d/4
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

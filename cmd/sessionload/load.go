@@ -74,8 +74,8 @@ type Result struct {
 	Submitted int     `json:"submitted"`
 	Accepted  int     `json:"accepted"`
 	Errors    int     `json:"errors"`
-	Requests  int     `json:"submitRequests"` // HTTP requests that submitted messages
-	Retries   int     `json:"mempoolFullRetries"`
+	Requests  int     `json:"submitRequests"`     // HTTP requests that submitted messages
+	Retries   int     `json:"mempoolFullRetries"` // and busy answers
 
 	SendSecs float64 `json:"sendSeconds"` // the timed phase
 	// Throughput is the messages accepted during the timed phase per
@@ -409,7 +409,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					if err == nil {
 						break
 					}
-					if errors.Is(err, service.ErrMempoolFull) {
+					if errors.Is(err, service.ErrMempoolFull) || errors.Is(err, service.ErrBusy) {
 						if sendCtx.Err() != nil {
 							return // sending has stopped: not submitted, not an error
 						}
