@@ -199,7 +199,6 @@ func TestDocNumbers(t *testing.T) {
 		fmt.Sprintf("`retentionDays` %d", def.RetentionDays),
 		fmt.Sprintf("`idPrefix` %q", def.IDPrefix),
 		"`"+node.DefaultBuildDelay.String()+"`",
-		"2026-01-01 UTC",
 		vm.VMID.String(),
 		fmt.Sprintf("%d characters", crypto.SessionIDLength),
 	)
