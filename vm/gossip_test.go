@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,10 @@ type fakeNet struct {
 	mu    sync.Mutex
 	nodes []*netNode
 	drop  func(from, to ids.NodeID, msg []byte) bool
-	wg    sync.WaitGroup
+	// inflight counts deliveries under way. It is a counter, not a
+	// sync.WaitGroup: gossip loops start deliveries while a test waits,
+	// and a WaitGroup must not be added to during a Wait from zero.
+	inflight atomic.Int64
 }
 
 type netNode struct {
@@ -61,9 +65,9 @@ func (s fakeSender) SendGossip(_ context.Context, _ p2p.SendConfig, msg []byte) 
 		if node.id == s.from || (n.drop != nil && n.drop(s.from, node.id, msg)) {
 			continue
 		}
-		n.wg.Add(1)
+		n.inflight.Add(1)
 		go func(to *VM) {
-			defer n.wg.Done()
+			defer n.inflight.Add(-1)
 			_ = to.Gossip(context.Background(), s.from, msg)
 		}(node.vm)
 	}
@@ -73,7 +77,14 @@ func (s fakeSender) SendGossip(_ context.Context, _ p2p.SendConfig, msg []byte) 
 // settle waits past the batch delay of every node, then for every delivery.
 func (n *fakeNet) settle() {
 	time.Sleep(50 * time.Millisecond)
-	n.wg.Wait()
+	n.wait()
+}
+
+// wait returns when no delivery is under way.
+func (n *fakeNet) wait() {
+	for n.inflight.Load() != 0 {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (n *fakeNet) sentBy(id ids.NodeID) int {
@@ -102,7 +113,7 @@ func (n *fakeNet) join(t testing.TB, name byte, clock *testClock, nodeCfg string
 	}
 	t.Cleanup(func() {
 		_ = v.Shutdown(context.Background())
-		n.wg.Wait()
+		n.wait()
 	})
 	n.mu.Lock()
 	n.nodes = append(n.nodes, &netNode{id: id, vm: v})
@@ -229,7 +240,7 @@ func TestRegossip(t *testing.T) {
 	blk := b.accept()
 	relay(t, blk, a)
 	relay(t, blk, late)
-	net.wg.Wait()
+	net.wait()
 	time.Sleep(150 * time.Millisecond) // three rounds
 	before := a.vm.GossipStats().TxsSent
 	time.Sleep(150 * time.Millisecond)
