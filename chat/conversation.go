@@ -1,0 +1,319 @@
+package chat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/luxfi/session/chat/internal/limit"
+	"github.com/luxfi/session/chat/internal/ratchet"
+	"github.com/luxfi/session/chat/internal/suite"
+	"github.com/luxfi/session/crypto"
+)
+
+// Conversation is this device's end of one session: Send encrypts a message
+// for every other participant, Open decrypts one from the chain. It keeps
+// its state in the device's store, and commits it atomically with the
+// outbox (Send) or the archive (Open). Get one from Device.Conversation or
+// Device.CreateConversation; there is one per session and device.
+type Conversation struct {
+	d         *Device
+	id        [32]byte
+	chainID   [32]byte
+	parts     []participant
+	self      uint8
+	env       ratchet.Env
+	claims    []uint32
+	committed []byte // the committed conversation record
+	outboxN   int
+	// seen is the highest position delivered, opened or not; it reaches
+	// the stored state with the next commit.
+	seen uint64
+}
+
+type participant struct {
+	identity *crypto.Identity
+	sid      crypto.SessionID
+	id       [suite.IdentityIDSize]byte
+	ik       *suite.KEMPublic // parsed on first use
+	dsa      *suite.Verifier  // parsed on first use
+}
+
+// ID is the session's on-chain ID.
+func (c *Conversation) ID() [32]byte { return c.id }
+
+// Participants are the participants' Session IDs in chain order.
+func (c *Conversation) Participants() []crypto.SessionID {
+	out := make([]crypto.SessionID, len(c.parts))
+	for i, p := range c.parts {
+		out[i] = p.sid
+	}
+	return out
+}
+
+// Conversation returns the conversation of a session this device takes part
+// in, created empty on first use. s must be verified by the caller (see
+// Session); on later calls it must describe the same session.
+func (d *Device) Conversation(s *Session) (*Conversation, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conversation(s, nil)
+}
+
+// CreateConversation prepares the conversation of a session this device is
+// about to create with a CreateSession transaction. bundles are the
+// verified prekey bundles of every other participant, in order; s.Claims
+// must be ClaimsOf(bundles), the claims the transaction carries. The
+// bundles are kept for the first handshakes (the claimed one-time prekeys
+// must be used by them), so call this before issuing the transaction.
+func (d *Device) CreateConversation(now time.Time, s *Session, bundles []*PrekeyBundle) (*Conversation, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	parts, self, err := d.checkSession(s)
+	if err != nil {
+		return nil, err
+	}
+	if self != 0 {
+		return nil, fmt.Errorf("%w: the creator must be the first participant", ErrInvalidSession)
+	}
+	if len(bundles) != len(parts)-1 {
+		return nil, fmt.Errorf("%w: %d bundles for %d participants", ErrInvalidBundle, len(bundles), len(parts)-1)
+	}
+	pending := make([]pendingBundle, len(bundles))
+	for i, b := range bundles {
+		r := uint8(i + 1)
+		spk, opk, err := d.checkBundle(b, &parts[r], now)
+		if err != nil {
+			return nil, err
+		}
+		pending[i] = pendingBundle{peer: r, spkID: b.SignedPrekey.ID, spkExpires: ms(b.SignedPrekey.ExpiresAt), spk: spk}
+		if b.OneTimePrekey != nil {
+			pending[i].opkID, pending[i].opk = b.OneTimePrekey.ID, opk
+		}
+		if s.Claims[i] != pending[i].opkID {
+			return nil, fmt.Errorf("%w: claims are not ClaimsOf(bundles)", ErrInvalidSession)
+		}
+	}
+	return d.conversation(s, pending)
+}
+
+func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversation, error) {
+	parts, self, err := d.checkSession(s)
+	if err != nil {
+		return nil, err
+	}
+	if c := d.convs[s.ID]; c != nil {
+		if err := c.sameSession(parts, s.Claims); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	c := &Conversation{d: d, id: s.ID, chainID: s.ChainID, parts: parts, self: self, claims: slices.Clone(s.Claims)}
+	ids := make([][]byte, 0, len(parts)+1)
+	ids = append(ids, suite.U8(uint8(len(parts))))
+	for i := range parts {
+		ids = append(ids, parts[i].id[:])
+	}
+	pd := suite.H32(suite.LabelParticipants, ids...)
+	c.env = ratchet.Env{
+		SC:          suite.H32(suite.LabelSession, suite.U8(1), s.ChainID[:], s.ID[:], pd[:]),
+		Self:        ratchet.Party{Index: self, ID: parts[self].id},
+		IdentityKEM: d.ikem,
+		Keys:        d.keys,
+	}
+	b, err := d.store.LoadConversation(s.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		rec := &conversationRecord{
+			chainID: s.ChainID, session: s.ID, self: self, claims: c.claims,
+			pending: pending, state: ratchet.NewState(len(parts)),
+		}
+		for i := range parts {
+			rec.ids = append(rec.ids, parts[i].id)
+		}
+		data, err := rec.marshal()
+		if err != nil {
+			return nil, err
+		}
+		if err := d.store.Commit(&Batch{Conversations: []ConversationWrite{{Session: s.ID, Data: data}}}); err != nil {
+			return nil, err
+		}
+		c.committed = data
+	case err != nil:
+		return nil, err
+	default:
+		rec, err := parseConversationRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		if rec.chainID != s.ChainID || rec.session != s.ID || rec.self != self || !slices.Equal(rec.claims, s.Claims) ||
+			len(rec.ids) != len(parts) {
+			return nil, ErrSessionMismatch
+		}
+		for i := range parts {
+			if rec.ids[i] != parts[i].id {
+				return nil, ErrSessionMismatch
+			}
+		}
+		c.committed = b
+		c.seen = rec.state.Seen
+	}
+	out, err := d.store.LoadOutbox(s.ID)
+	if err != nil {
+		return nil, err
+	}
+	c.outboxN = len(out)
+	d.convs[s.ID] = c
+	return c, nil
+}
+
+func (c *Conversation) sameSession(parts []participant, claims []uint32) error {
+	if len(parts) != len(c.parts) || !slices.Equal(claims, c.claims) {
+		return ErrSessionMismatch
+	}
+	for i := range parts {
+		if parts[i].id != c.parts[i].id {
+			return ErrSessionMismatch
+		}
+	}
+	return nil
+}
+
+// checkSession validates s and finds this device in it.
+func (d *Device) checkSession(s *Session) ([]participant, uint8, error) {
+	if s == nil {
+		return nil, 0, fmt.Errorf("%w: nil", ErrInvalidSession)
+	}
+	n := len(s.Participants)
+	if n > limit.MaxParticipants {
+		return nil, 0, fmt.Errorf("%w: %w: %d", ErrInvalidSession, ErrTooManyParticipants, n)
+	}
+	if n < 2 {
+		return nil, 0, fmt.Errorf("%w: %d participants", ErrInvalidSession, n)
+	}
+	if s.ChainID != d.chainID {
+		return nil, 0, fmt.Errorf("%w: another chain", ErrInvalidSession)
+	}
+	if len(s.Claims) != n-1 {
+		return nil, 0, fmt.Errorf("%w: %d claims for %d participants", ErrInvalidSession, len(s.Claims), n)
+	}
+	parts := make([]participant, n)
+	self := -1
+	for i, id := range s.Participants {
+		p, err := checkIdentity(id)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: participant %d: %w", ErrInvalidSession, i, err)
+		}
+		for j := range i {
+			if parts[j].id == p.id {
+				return nil, 0, fmt.Errorf("%w: participant %d twice", ErrInvalidSession, i)
+			}
+		}
+		if p.id == d.selfID {
+			self = i
+		}
+		parts[i] = p
+	}
+	if self < 0 {
+		return nil, 0, fmt.Errorf("%w: this device's identity is not a participant", ErrInvalidSession)
+	}
+	return parts, uint8(self), nil
+}
+
+func checkIdentity(id *crypto.Identity) (participant, error) {
+	if id == nil {
+		return participant{}, crypto.ErrInvalidPublicKey
+	}
+	derived, err := crypto.DeriveSessionID(id.KEMPublicKey, id.DSAPublicKey)
+	if err != nil {
+		return participant{}, err
+	}
+	if derived != id.SessionID {
+		return participant{}, crypto.ErrInvalidSessionID
+	}
+	sid, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		return participant{}, err
+	}
+	if !suite.KEMPublicCanonical(id.KEMPublicKey) {
+		return participant{}, crypto.ErrInvalidPublicKey
+	}
+	return participant{identity: id, sid: sid, id: idBytes(sid)}, nil
+}
+
+// checkBundle validates a participant's bundle and returns its prekeys.
+func (d *Device) checkBundle(b *PrekeyBundle, p *participant, now time.Time) (spk, opk []byte, err error) {
+	switch {
+	case b == nil || b.Identity == nil:
+		return nil, nil, fmt.Errorf("%w: missing", ErrInvalidBundle)
+	case b.Identity.SessionID != p.identity.SessionID || !bytes.Equal(b.Identity.KEMPublicKey, p.identity.KEMPublicKey) ||
+		!bytes.Equal(b.Identity.DSAPublicKey, p.identity.DSAPublicKey):
+		return nil, nil, fmt.Errorf("%w: not the participant's identity", ErrInvalidBundle)
+	case b.SignedPrekey.ID == 0 || !suite.KEMPublicCanonical(b.SignedPrekey.PublicKey):
+		return nil, nil, fmt.Errorf("%w: signed prekey", ErrInvalidBundle)
+	case !now.Before(b.SignedPrekey.ExpiresAt):
+		return nil, nil, fmt.Errorf("%w: signed prekey expired", ErrInvalidBundle)
+	case b.OneTimePrekey != nil && (b.OneTimePrekey.ID == 0 || !suite.KEMPublicCanonical(b.OneTimePrekey.PublicKey)):
+		return nil, nil, fmt.Errorf("%w: one-time prekey", ErrInvalidBundle)
+	}
+	spk = bytes.Clone(b.SignedPrekey.PublicKey)
+	if b.OneTimePrekey != nil {
+		opk = bytes.Clone(b.OneTimePrekey.PublicKey)
+	}
+	return spk, opk, nil
+}
+
+func (c *Conversation) record() (*conversationRecord, error) {
+	rec, err := parseConversationRecord(c.committed)
+	if err != nil {
+		return nil, err
+	}
+	rec.state.See(c.seen)
+	return rec, nil
+}
+
+func (c *Conversation) peer(r uint8) (*ratchet.Peer, error) {
+	p := &c.parts[r]
+	if p.ik == nil {
+		ik, err := c.d.keys.Public(p.identity.KEMPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: participant identity key", ErrInvalidSession)
+		}
+		p.ik = ik
+	}
+	return &ratchet.Peer{Party: ratchet.Party{Index: r, ID: p.id}, IK: p.ik}, nil
+}
+
+func (c *Conversation) verifier(x uint8) (*suite.Verifier, error) {
+	p := &c.parts[x]
+	if p.dsa == nil {
+		v, err := suite.NewVerifier(p.identity.DSAPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: participant signing key", ErrInvalidSession)
+		}
+		p.dsa = v
+	}
+	return p.dsa, nil
+}
+
+// stanzaIndex is the position of recipient r's stanza in an envelope from x.
+func stanzaIndex(r, x uint8) int {
+	if r < x {
+		return int(r)
+	}
+	return int(r) - 1
+}
+
+func messageID(envelope []byte) MessageID {
+	return suite.H16("luxfi/session/v1/chat/local/message-id", envelope)
+}
+
+func wrapKey(mk ratchet.Key, nonce []byte, x, r uint8) [32]byte {
+	return suite.H32(suite.LabelWrap, mk[:], nonce, suite.U8(x), suite.U8(r))
+}
+
+func transcript(sc ratchet.Key, sender []byte, hh [32]byte, kind uint8, sentAt int64, plaintext []byte) [64]byte {
+	return suite.H(suite.LabelTranscript, sc[:], sender, hh[:], suite.U8(kind), suite.U64(uint64(sentAt)), plaintext)
+}

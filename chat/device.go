@@ -1,0 +1,295 @@
+package chat
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/luxfi/session/chat/internal/limit"
+	"github.com/luxfi/session/chat/internal/options"
+	"github.com/luxfi/session/chat/internal/ratchet"
+	"github.com/luxfi/session/chat/internal/suite"
+	"github.com/luxfi/session/crypto"
+)
+
+// Device is one identity's end of the protocol on this device: its prekey
+// secrets and its conversations, kept in a Store. Its methods, and those of
+// its conversations, are safe for concurrent use (they take one lock).
+type Device struct {
+	mu       sync.Mutex
+	identity *crypto.Identity
+	selfID   [suite.IdentityIDSize]byte
+	chainID  [32]byte
+	store    Store
+	rand     io.Reader
+	signer   *suite.Signer
+	ikem     *suite.KEMPrivate
+	rec      *deviceRecord
+	keys     *keyCache
+	convs    map[[32]byte]*Conversation
+}
+
+// NewDevice opens the device of identity (which must hold its secret keys)
+// on the chain chainID, with its records in store. A store that has no
+// device record yet starts empty: generate prekeys with GeneratePrekeys and
+// publish them.
+func NewDevice(identity *crypto.Identity, chainID [32]byte, store Store, opts ...Option) (*Device, error) {
+	var cfg options.Config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if identity == nil || identity.KEMSecretKey == nil || identity.DSASecretKey == nil {
+		return nil, fmt.Errorf("%w: the device needs an identity with its secret keys", crypto.ErrInvalidSecretKey)
+	}
+	if err := identity.Validate(); err != nil {
+		return nil, err
+	}
+	sid, err := crypto.ParseSessionID(identity.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := suite.NewSigner(identity.DSASecretKey, cfg.Deterministic)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", crypto.ErrInvalidSecretKey, err)
+	}
+	ikem, err := suite.ParseKEMPrivate(identity.KEMSecretKey)
+	if err != nil || !bytes.Equal(ikem.Public, identity.KEMPublicKey) {
+		return nil, fmt.Errorf("%w: ML-KEM secret key", crypto.ErrInvalidSecretKey)
+	}
+	d := &Device{
+		identity: identity, selfID: idBytes(sid), chainID: chainID, store: store,
+		rand: cfg.Rand, signer: signer, ikem: ikem,
+		keys: newKeyCache(), convs: map[[32]byte]*Conversation{},
+	}
+	b, err := store.LoadDevice()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		d.rec = &deviceRecord{nextSigned: 1, nextOneTime: 1}
+	case err != nil:
+		return nil, err
+	default:
+		if d.rec, err = parseDeviceRecord(b); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Identity returns the device's identity.
+func (d *Device) Identity() *crypto.Identity { return d.identity }
+
+func idBytes(s crypto.SessionID) (b [suite.IdentityIDSize]byte) {
+	b[0] = s.Prefix
+	copy(b[1:], s.Digest[:])
+	return b
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// GeneratePrekeys makes a new signed prekey (if signed) and oneTime one-time
+// prekeys, stores their secrets, and returns the public parts to publish in
+// a PublishPrekeys transaction. Publish the upload after this returns: the
+// secrets are committed first, so no published prekey lacks its secret.
+// Signed prekey secrets past SignedPrekeyGrace are deleted.
+func (d *Device) GeneratePrekeys(now time.Time, signed bool, oneTime int) (*PrekeyUpload, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if oneTime < 0 || oneTime > limit.MaxPrekeysPerUpload {
+		return nil, fmt.Errorf("%w: %d one-time prekeys in one upload, at most %d", ErrTooManyPrekeys, oneTime, limit.MaxPrekeysPerUpload)
+	}
+	if len(d.rec.oneTime)+oneTime > limit.MaxOneTimePrekeys {
+		return nil, fmt.Errorf("%w: %d held, at most %d", ErrTooManyPrekeys, len(d.rec.oneTime), limit.MaxOneTimePrekeys)
+	}
+	rec := d.rec.clone()
+	rec.prune(ms(now))
+	up := &PrekeyUpload{}
+	if signed {
+		var s signedSecret
+		if err := suite.Read(d.rand, s.seed[:]); err != nil {
+			return nil, err
+		}
+		k, err := suite.NewKEMFromSeed(s.seed[:])
+		if err != nil {
+			return nil, err
+		}
+		s.id, s.created = rec.nextSigned, ms(now)
+		s.expires = ms(now.Add(limit.SignedPrekeyLifetime))
+		rec.nextSigned++
+		rec.signed = append(rec.signed, s)
+		if len(rec.signed) > limit.MaxSignedPrekeys {
+			rec.signed = rec.signed[len(rec.signed)-limit.MaxSignedPrekeys:]
+		}
+		up.SignedPrekey = &SignedPrekey{ID: s.id, ExpiresAt: time.UnixMilli(s.expires), PublicKey: k.Public}
+	}
+	for range oneTime {
+		var o oneTimeSecret
+		if err := suite.Read(d.rand, o.seed[:]); err != nil {
+			return nil, err
+		}
+		k, err := suite.NewKEMFromSeed(o.seed[:])
+		if err != nil {
+			return nil, err
+		}
+		o.id = rec.nextOneTime
+		rec.nextOneTime++
+		rec.oneTime = append(rec.oneTime, o)
+		up.OneTimePrekeys = append(up.OneTimePrekeys, OneTimePrekey{ID: o.id, PublicKey: k.Public})
+	}
+	if err := d.store.Commit(&Batch{Device: rec.marshal()}); err != nil {
+		return nil, err
+	}
+	d.rec = rec
+	return up, nil
+}
+
+// ForgetOneTimePrekeys deletes the secrets of one-time prekeys, for example
+// ones the chain says were claimed by sessions that expired unused.
+func (d *Device) ForgetOneTimePrekeys(ids []uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.rec.clone()
+	rec.oneTime = slices.DeleteFunc(rec.oneTime, func(o oneTimeSecret) bool { return slices.Contains(ids, o.id) })
+	if err := d.store.Commit(&Batch{Device: rec.marshal()}); err != nil {
+		return err
+	}
+	d.rec = rec
+	return nil
+}
+
+// PrekeyStatus describes the prekeys the device holds, so that a caller can
+// decide to publish new ones (a new signed prekey some days before the
+// current one expires; one-time prekeys when few are left unclaimed on
+// chain).
+func (d *Device) PrekeyStatus() PrekeyStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := PrekeyStatus{OneTimePrekeys: len(d.rec.oneTime), NextOneTimePrekeyID: d.rec.nextOneTime}
+	if n := len(d.rec.signed); n > 0 {
+		s := d.rec.signed[n-1]
+		st.SignedPrekeyID, st.SignedPrekeyExpiresAt = s.id, time.UnixMilli(s.expires)
+	}
+	return st
+}
+
+func (r *deviceRecord) clone() *deviceRecord {
+	c := *r
+	c.signed = slices.Clone(r.signed)
+	c.oneTime = slices.Clone(r.oneTime)
+	return &c
+}
+
+// prune deletes signed prekey secrets past their grace period.
+func (r *deviceRecord) prune(now int64) {
+	grace := limit.SignedPrekeyGrace.Milliseconds()
+	r.signed = slices.DeleteFunc(r.signed, func(s signedSecret) bool { return now > s.expires+grace })
+}
+
+// devicePrekeys gives the ratchet the device's prekey secrets.
+type devicePrekeys struct {
+	d   *Device
+	rec *deviceRecord
+	now int64
+}
+
+func (p devicePrekeys) Signed(id uint32) *suite.KEMPrivate {
+	for i := range p.rec.signed {
+		s := &p.rec.signed[i]
+		if s.id == id && p.now <= s.expires+limit.SignedPrekeyGrace.Milliseconds() {
+			k, err := p.d.keys.Private(&s.seed)
+			if err != nil {
+				return nil
+			}
+			return k
+		}
+	}
+	return nil
+}
+
+func (p devicePrekeys) OneTime(id uint32) *suite.KEMPrivate {
+	for i := range p.rec.oneTime {
+		o := &p.rec.oneTime[i]
+		if o.id == id {
+			k, err := p.d.keys.Private(&o.seed)
+			if err != nil {
+				return nil
+			}
+			return k
+		}
+	}
+	return nil
+}
+
+var _ ratchet.Prekeys = devicePrekeys{}
+
+// keyCache memoizes ML-KEM key parsing (a key generation from a seed, a
+// matrix expansion for a public key): bounded, first in first out. It is
+// used under the device lock.
+type keyCache struct {
+	private map[[32]byte]*suite.KEMPrivate
+	public  map[[32]byte]*suite.KEMPublic
+	order   [][32]byte
+}
+
+const keyCacheSize = 128
+
+func newKeyCache() *keyCache {
+	return &keyCache{private: map[[32]byte]*suite.KEMPrivate{}, public: map[[32]byte]*suite.KEMPublic{}}
+}
+
+func (c *keyCache) remember(h [32]byte) {
+	c.order = append(c.order, h)
+	if len(c.order) > 2*keyCacheSize {
+		old := c.order[0]
+		c.order = c.order[1:]
+		delete(c.private, old)
+		delete(c.public, old)
+	}
+}
+
+// Private implements ratchet.Keys.
+func (c *keyCache) Private(seed *[suite.KEMSeedSize]byte) (*suite.KEMPrivate, error) {
+	h := suite.H32("luxfi/session/v1/chat/local/seed-cache", seed[:])
+	if k, ok := c.private[h]; ok {
+		return k, nil
+	}
+	k, err := suite.NewKEMFromSeed(seed[:])
+	if err != nil {
+		return nil, err
+	}
+	c.private[h] = k
+	c.remember(h)
+	return k, nil
+}
+
+// Public implements ratchet.Keys.
+func (c *keyCache) Public(ek []byte) (*suite.KEMPublic, error) {
+	h := suite.H32(suite.LabelKey, ek)
+	if k, ok := c.public[h]; ok {
+		return k, nil
+	}
+	k, err := suite.ParseKEMPublic(ek)
+	if err != nil {
+		return nil, err
+	}
+	c.public[h] = k
+	c.remember(h)
+	return k, nil
+}
+
+// put adds a key pair made by this device (its fresh ratchet key), so that
+// decapsulating with it later costs no key generation.
+func (c *keyCache) put(seed *[suite.KEMSeedSize]byte, k *suite.KEMPrivate) {
+	h := suite.H32("luxfi/session/v1/chat/local/seed-cache", seed[:])
+	if _, ok := c.private[h]; !ok {
+		c.private[h] = k
+		c.remember(h)
+	}
+}

@@ -1,0 +1,233 @@
+package ratchet
+
+import (
+	"fmt"
+
+	"github.com/luxfi/session/chat/internal/errs"
+	"github.com/luxfi/session/chat/internal/limit"
+	"github.com/luxfi/session/chat/internal/suite"
+	"github.com/luxfi/session/chat/internal/wire"
+)
+
+// Action is what a pair needs for the next message (docs/protocol.md, 7.2).
+type Action int
+
+// Actions.
+const (
+	ActHandshake Action = iota + 1
+	ActStep
+	ActContinue
+)
+
+// Plan says what the pair with peer needs for a message sent at now.
+func (s *State) Plan(peer uint8, now int64) Action {
+	p := s.Pairs[peer]
+	if p == nil || p.Reset {
+		return ActHandshake
+	}
+	t := p.Current()
+	if t == nil {
+		return ActHandshake
+	}
+	send := t.sending()
+	latest := t.latestPeer()
+	switch {
+	case send == nil, t.ForceStep, latest == nil, latest.ID != send.Target,
+		send.N >= limit.MaxChainMessages, now-send.Start >= limit.MaxChainAge.Milliseconds():
+		return ActStep
+	}
+	return ActContinue
+}
+
+// PendingHandshake reports whether the pair's latest own handshake has not
+// been seen on chain yet.
+func (s *State) PendingHandshake(peer uint8) bool {
+	p := s.Pairs[peer]
+	if p == nil {
+		return false
+	}
+	for _, t := range p.Trees {
+		if t.Mine && t.Position == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Reset asks for a new handshake with peer on the next send.
+func (s *State) Reset(peer uint8) { s.pair(peer).Reset = true }
+
+// Continue fills st (a continue stanza) with the next message of the
+// current sending chain and returns its message key. Plan must have said
+// ActContinue.
+func (s *State) Continue(peer uint8, now int64, st *wire.Stanza) (mk Key, err error) {
+	t := s.Pairs[peer].Current()
+	c := t.sending()
+	if c == nil || c.N >= limit.MaxChainMessages {
+		return mk, fmt.Errorf("ratchet: no chain to continue")
+	}
+	st.Type, st.Chain, st.N = wire.Continue, c.ID, c.N
+	c.CK, mk = NextMessage(c.CK)
+	c.N++
+	t.Active = now
+	return mk, nil
+}
+
+// StepInput is the randomness and public key of a step or handshake.
+type StepInput struct {
+	// RatchetKey is the header's fresh ratchet public key ek_X and Seed
+	// the seed it was made from.
+	RatchetKey []byte
+	Seed       *[suite.KEMSeedSize]byte
+	// Envelope tags what this message creates, for Confirm and Abandon.
+	Envelope ID
+}
+
+// Step starts a new chain in the current tree against the peer's latest
+// chain (docs/protocol.md, 5.4) and fills st. m is the 32-byte
+// encapsulation seed.
+func (s *State) Step(env *Env, peer *Peer, now int64, in *StepInput, m []byte, st *wire.Stanza) (mk Key, err error) {
+	t := s.Pairs[peer.Index].Current()
+	tp := t.latestPeer()
+	if tp == nil {
+		return mk, fmt.Errorf("ratchet: no chain to step against")
+	}
+	var ek *suite.KEMPublic
+	if tp.Virtual {
+		ek = peer.IK
+	} else if ek, err = env.Keys.Public(tp.EK); err != nil {
+		return mk, fmt.Errorf("%w: peer ratchet key", errs.ErrMalformed)
+	}
+	k := tp.SlotNext
+	var slot Key
+	tp.SlotKey, slot = NextSlot(tp.SlotKey)
+	tp.SlotNext++
+	K, ct, err := ek.Encapsulate(m)
+	if err != nil {
+		return mk, err
+	}
+	q := t.OwnQ + 1
+	var pn uint32
+	if old := t.sending(); old != nil {
+		pn = old.N
+		old.Sending, old.N, old.CK, old.Target, old.Start = false, 0, Key{}, ID{}, 0
+	}
+	cc := StepContext(env.SC, env.Self.ID[:], peer.ID[:], tp.ID, k, q, ct, in.RatchetKey)
+	root, ck := StepKeys(slot, K[:], cc)
+	c := &OwnChain{
+		ID: ChainID(tp.ID, k, ct), Q: q, Seed: *in.Seed, Envelope: in.Envelope,
+		SlotNext: 1, SlotKey: root,
+		Sending: true, N: 1, Target: tp.ID, Start: now,
+	}
+	c.CK, mk = NextMessage(ck)
+	t.Own = append(t.Own, c)
+	t.OwnQ, t.ForceStep, t.Active = q, false, now
+	*st = wire.Stanza{Type: wire.Step, Chain: tp.ID, K: k, Q: q, PN: pn, CT: ct}
+	s.cleanup(now)
+	return mk, nil
+}
+
+// Bundle is the responder's prekeys as a handshake uses them.
+type Bundle struct {
+	SPKID  uint32
+	SPK    *suite.KEMPublic
+	SPKRaw []byte
+	OPKID  uint32 // 0: none
+	OPK    *suite.KEMPublic
+	OPKRaw []byte
+}
+
+// Initiate makes a handshake with peer (docs/protocol.md, 5.3), creating a
+// tree in which this participant sends next, and fills st. m holds the
+// encapsulation seeds m1, m2 and, with a one-time prekey, m3.
+func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInput, m [][]byte, st *wire.Stanza) (mk Key, err error) {
+	if len(m) < 2 || (b.OPKID != 0 && len(m) < 3) {
+		return mk, fmt.Errorf("ratchet: missing encapsulation seeds")
+	}
+	k1, c1, err := peer.IK.Encapsulate(m[0])
+	if err != nil {
+		return mk, err
+	}
+	k2, c2, err := b.SPK.Encapsulate(m[1])
+	if err != nil {
+		return mk, err
+	}
+	var k3 []byte
+	var c3, opkRaw []byte
+	if b.OPKID != 0 {
+		kk, cc, err := b.OPK.Encapsulate(m[2])
+		if err != nil {
+			return mk, err
+		}
+		k3, c3, opkRaw = kk[:], cc, b.OPKRaw
+	}
+	h := Handshake{
+		Initiator: env.Self.ID[:], Responder: peer.ID[:],
+		SPKID: b.SPKID, OPKID: b.OPKID, Sync: s.Seen,
+		SPK: b.SPKRaw, OPK: opkRaw, C1: c1, C2: c2, C3: c3,
+	}
+	th := h.Transcript(env.SC)
+	rh := HandshakeRoot(th, k1[:], k2[:], k3)
+	treeID := TreeID(th)
+	sk2, s1 := NextSlot(rh)
+	cc := StepContext(env.SC, env.Self.ID[:], peer.ID[:], treeID, 1, 1, nil, in.RatchetKey)
+	root, ck := StepKeys(s1, nil, cc)
+	a1 := &OwnChain{
+		ID: ChainID(treeID, 1, nil), Q: 1, Seed: *in.Seed, Envelope: in.Envelope,
+		SlotNext: 1, SlotKey: root,
+		Sending: true, N: 1, Target: treeID, Start: now,
+	}
+	a1.CK, mk = NextMessage(ck)
+	t := &Tree{
+		ID: treeID, Mine: true, Sync: s.Seen, Envelope: in.Envelope, Active: now, OwnQ: 1,
+		Own:  []*OwnChain{a1},
+		Peer: []*PeerChain{{ID: treeID, Virtual: true, Latest: true, SlotNext: 2, SlotKey: sk2, Active: now}},
+	}
+	p := s.pair(peer.Index)
+	p.Reset = false
+	p.Trees = append(p.Trees, t)
+	*st = wire.Stanza{Type: wire.Handshake, SPKID: b.SPKID, OPKID: b.OPKID, Sync: h.Sync, C1: c1, C2: c2, C3: c3}
+	s.cleanup(now)
+	return mk, nil
+}
+
+// Confirm records that the envelope landed at position: the trees its
+// handshakes made get their position.
+func (s *State) Confirm(envelope ID, position uint64) {
+	s.See(position)
+	for _, p := range s.Pairs {
+		if p == nil {
+			continue
+		}
+		for _, t := range p.Trees {
+			if t.Mine && t.Position == 0 && t.Envelope == envelope {
+				t.Position = position
+			}
+		}
+	}
+}
+
+// Abandon forgets what an envelope that never reached the chain created:
+// its handshakes' trees, and the chains its steps started (the next send
+// starts another).
+func (s *State) Abandon(envelope ID) {
+	for _, p := range s.Pairs {
+		if p == nil {
+			continue
+		}
+		kept := p.Trees[:0]
+		for _, t := range p.Trees {
+			if t.Mine && t.Position == 0 && t.Envelope == envelope {
+				s.dropTreeSlots(t)
+				continue
+			}
+			for _, c := range t.Own {
+				if c.Sending && c.Envelope == envelope {
+					t.ForceStep = true
+				}
+			}
+			kept = append(kept, t)
+		}
+		p.Trees = kept
+	}
+}
