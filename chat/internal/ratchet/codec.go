@@ -241,4 +241,3 @@ func decodeTree(d *codec.Reader) *Tree {
 	}
 	return t
 }
-

@@ -48,10 +48,10 @@ const (
 // Stanza sizes, in bytes.
 const (
 	NoneSize         = 1
-	ContinueSize     = 1 + suite.IDSize + 4 + suite.WrappedSize                              // 69
+	ContinueSize     = 1 + suite.IDSize + 4 + suite.WrappedSize                                   // 69
 	StepSize         = 1 + suite.IDSize + 4 + 4 + 4 + suite.KEMCiphertextSize + suite.WrappedSize // 1165
-	HandshakeSize    = 1 + 4 + 4 + 8 + 2*suite.KEMCiphertextSize + suite.WrappedSize             // 2241
-	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                   // 3329
+	HandshakeSize    = 1 + 4 + 4 + 8 + 2*suite.KEMCiphertextSize + suite.WrappedSize              // 2241
+	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                    // 3329
 )
 
 // Stanza is one recipient's part of the header. Which fields are used
