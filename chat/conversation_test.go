@@ -92,3 +92,77 @@ func TestOneSidedBound(t *testing.T) {
 		t.Fatal("no step after MaxChainAge")
 	}
 }
+
+func TestThirtyTwoParticipants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 identities")
+	}
+	net := newTestNet(t, MaxParticipants, nil)
+	big := make([]byte, MaxPlaintextSize)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	// The creator's first message: 31 handshakes with one-time prekeys do not
+	// fit beside a full plaintext: one setup message goes first.
+	k := net.send(0, string(big))
+	if len(k) != 2 {
+		t.Fatalf("%d envelopes for the first message, want 2 (setup + content)", len(k))
+	}
+	for _, kk := range k {
+		if n := len(net.chain[kk].env); n > MaxEnvelopeSize {
+			t.Fatalf("envelope of %d bytes", n)
+		}
+	}
+	addressed := 0
+	for j := 1; j < net.n; j++ {
+		m, err := net.open(j, k[0])
+		switch {
+		case errors.Is(err, ErrNotAddressed):
+		case err != nil:
+			t.Fatal(err)
+		case !m.Setup:
+			t.Fatal("first envelope is not a setup message")
+		default:
+			addressed++
+		}
+		net.mustOpen(j, k[1], string(big))
+	}
+	if addressed != 18 {
+		t.Fatalf("setup message addressed %d participants, want 18 (docs/protocol.md, section 12)", addressed)
+	}
+	for _, kk := range k {
+		net.mustOpen(0, kk, map[bool]string{true: string(big)}[kk == k[1]])
+	}
+	// Everyone answers with a full plaintext: handshakes with the
+	// participants after it (split again), steps with those before.
+	for i := 1; i < net.n; i++ {
+		kk := net.send(i, string(big[:MaxPlaintextSize-i]))
+		if len(kk) > 2 {
+			t.Fatalf("participant %d: %d envelopes", i, len(kk))
+		}
+		for _, e := range kk {
+			if n := len(net.chain[e].env); n > MaxEnvelopeSize {
+				t.Fatalf("envelope of %d bytes", n)
+			}
+			for j := range net.n {
+				m, err := net.open(j, e)
+				if errors.Is(err, ErrNotAddressed) && e != kk[len(kk)-1] {
+					continue
+				}
+				if err != nil {
+					t.Fatalf("participant %d, envelope from %d: %v", j, i, err)
+				}
+				if e == kk[len(kk)-1] && string(m.Plaintext) != string(big[:MaxPlaintextSize-i]) {
+					t.Fatal("wrong plaintext")
+				}
+			}
+		}
+	}
+	kk := net.send(0, string(big))
+	if n := len(net.chain[kk[0]].env); n != 22+1184+31*1165+3334+MaxPlaintextSize {
+		t.Fatalf("all-step envelope of %d bytes, want %d", n, 22+1184+31*1165+3334+MaxPlaintextSize)
+	}
+	for j := range net.n {
+		net.mustOpen(j, kk[0], string(big))
+	}
+}

@@ -14,10 +14,7 @@ import (
 // testIdentity returns a deterministic identity for index i.
 func testIdentity(t testing.TB, i int) *crypto.Identity {
 	t.Helper()
-	var seed [32]byte
-	for j := range seed {
-		seed[j] = byte(i*32 + j)
-	}
+	seed := sha256.Sum256([]byte(fmt.Sprintf("chat test identity %d", i)))
 	id, err := crypto.IdentityFromSeed(seed)
 	if err != nil {
 		t.Fatal(err)
