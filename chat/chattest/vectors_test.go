@@ -369,7 +369,7 @@ func script() *katFile {
 	for _, w := range []string{"bob", "carol", "alice"} {
 		add(katStep{Op: "open", Who: w, Time: at(3), Position: 1})
 	}
-	add(katStep{Op: "open", Who: "bob", Time: at(3), Position: 1}) // replay
+	add(katStep{Op: "open", Who: "bob", Time: at(3), Position: 1})                          // replay
 	add(katStep{Op: "send", Who: "bob", Time: at(4), Plaintext: ptr("hi alice and carol")}) // 2
 	add(katStep{Op: "send", Who: "carol", Time: at(5), Plaintext: ptr("carol here")})       // 3
 	for _, o := range []struct {
