@@ -48,13 +48,23 @@ type directory struct {
 	signed   map[crypto.SessionID]SignedPrekey
 	oneTime  map[crypto.SessionID][]OneTimePrekey
 	noOneOTP bool // hand out no one-time prekeys
+	// published keeps every prekey public key ever published, by owner and
+	// kind and ID: public information, for the attacker.
+	published map[[2]any][]byte
 }
 
 func (d *directory) publish(id *crypto.Identity, up *PrekeyUpload) {
 	sid, _ := crypto.ParseSessionID(id.SessionID)
 	d.ids[sid] = id.PublicIdentity()
+	if d.published == nil {
+		d.published = map[[2]any][]byte{}
+	}
 	if up.SignedPrekey != nil {
 		d.signed[sid] = *up.SignedPrekey
+		d.published[[2]any{sid, "s" + fmt.Sprint(up.SignedPrekey.ID)}] = up.SignedPrekey.PublicKey
+	}
+	for _, o := range up.OneTimePrekeys {
+		d.published[[2]any{sid, "o" + fmt.Sprint(o.ID)}] = o.PublicKey
 	}
 	d.oneTime[sid] = append(d.oneTime[sid], up.OneTimePrekeys...)
 }
