@@ -31,6 +31,17 @@ type Conversation struct {
 	// seen is the highest position delivered, opened or not; it reaches
 	// the stored state with the next commit.
 	seen uint64
+	// stepHint marks peers one of whose messages could not be opened for
+	// lack of its chain (a lost chain start, or a key deleted here): the
+	// next Send steps with them, so that they step in turn (docs/protocol.md,
+	// section 7.2).
+	stepHint map[uint8]bool
+	// hinted remembers the unknown chains that already gave a hint, so
+	// that one lost chain start makes one step, not one per message.
+	hinted map[[1 + suite.IDSize]byte]bool
+	// resetHint marks peers that sent in a tree this device does not know:
+	// the next Send re-initiates with them.
+	resetHint map[uint8]bool
 }
 
 type participant struct {

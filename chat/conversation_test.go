@@ -159,7 +159,7 @@ func TestThirtyTwoParticipants(t *testing.T) {
 		}
 	}
 	kk := net.send(0, string(big))
-	if n := len(net.chain[kk[0]].env); n != 22+1184+31*1165+3334+MaxPlaintextSize {
+	if n := len(net.chain[kk[0]].env); n != 22+1184+31*1169+3334+MaxPlaintextSize {
 		t.Fatalf("all-step envelope of %d bytes, want %d", n, 22+1184+31*1165+3334+MaxPlaintextSize)
 	}
 	for j := range net.n {

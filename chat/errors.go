@@ -32,6 +32,11 @@ var (
 	// has not been opened here: deliver earlier messages, then retry. If
 	// the first message is lost, so is the message.
 	ErrChainNotStarted = errs.ErrChainNotStarted
+	// ErrUnknownTree reports a message in a tree (a handshake) this device
+	// never received: the handshake was lost, or sent to a device this
+	// identity no longer has. The next Send re-initiates with the sender
+	// (docs/protocol.md, section 10.3).
+	ErrUnknownTree = errs.ErrUnknownTree
 	// ErrUnknownTarget reports a message started against a ratchet key this
 	// device no longer holds (deleted by the bounds of limits.go, or never
 	// held: a lost device). Conversation.Reset re-initiates the pair.

@@ -143,19 +143,9 @@ func (s *FileStore) open(passphrase string) error {
 	case err != nil:
 		return err
 	}
-	var kf storeKeyFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&kf); err != nil || dec.More() {
-		return fmt.Errorf("%w: store key file", ErrCorruptState)
-	}
-	switch {
-	case kf.Version != storeFileVersion, kf.KDF.Name != "scrypt",
-		kf.KDF.LogN < 10 || kf.KDF.LogN > 22 || kf.KDF.R < 1 || kf.KDF.R > 32 || kf.KDF.P < 1 || kf.KDF.P > 16,
-		128*kf.KDF.R<<kf.KDF.LogN > 256<<20,
-		len(kf.KDF.Salt) != storeSaltSize || len(kf.Nonce) != chacha20poly1305.NonceSizeX,
-		len(kf.Sealed) != 32+chacha20poly1305.Overhead:
-		return fmt.Errorf("%w: store key file parameters", ErrCorruptState)
+	kf, err := parseStoreKeyFile(data)
+	if err != nil {
+		return err
 	}
 	pk, err := scrypt.Key([]byte(passphrase), kf.KDF.Salt, 1<<kf.KDF.LogN, kf.KDF.R, kf.KDF.P, 32)
 	if err != nil {
@@ -170,6 +160,26 @@ func (s *FileStore) open(passphrase string) error {
 	copy(s.key[:], key)
 	clear(key)
 	return s.recover()
+}
+
+// parseStoreKeyFile parses and checks a key file, before any work: its
+// scrypt parameters are bounded as the identity file's are.
+func parseStoreKeyFile(data []byte) (*storeKeyFile, error) {
+	var kf storeKeyFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&kf); err != nil || dec.More() {
+		return nil, fmt.Errorf("%w: store key file", ErrCorruptState)
+	}
+	switch {
+	case kf.Version != storeFileVersion, kf.KDF.Name != "scrypt",
+		kf.KDF.LogN < 10 || kf.KDF.LogN > 22 || kf.KDF.R < 1 || kf.KDF.R > 32 || kf.KDF.P < 1 || kf.KDF.P > 16,
+		128*kf.KDF.R<<kf.KDF.LogN > 256<<20, kf.KDF.P*kf.KDF.R<<kf.KDF.LogN > 8<<22,
+		len(kf.KDF.Salt) != storeSaltSize || len(kf.Nonce) != chacha20poly1305.NonceSizeX,
+		len(kf.Sealed) != 32+chacha20poly1305.Overhead:
+		return nil, fmt.Errorf("%w: store key file parameters", ErrCorruptState)
+	}
+	return &kf, nil
 }
 
 func (s *FileStore) create(keyPath, passphrase string) error {

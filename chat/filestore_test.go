@@ -9,16 +9,42 @@ import (
 	"testing"
 )
 
+// noSyncFS is the real file system without fsync: the randomized tests
+// exercise the store's code paths and restarts, not the disk's durability
+// (the crash test does that, with injected faults), and a shared disk's
+// fsync would make them slow.
+type noSyncFS struct{ osFS }
+
+func (noSyncFS) WriteTemp(dir string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+func (noSyncFS) SyncDir(string) error { return nil }
+
+func openTestStore(t testing.TB, dir string) *FileStore {
+	t.Helper()
+	s, err := openFileStore(dir, "passphrase", noSyncFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func fileStores(t *testing.T, n int) ([]Store, []string) {
 	t.Helper()
 	var stores []Store
 	var dirs []string
 	for i := range n {
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("p%d.chat", i))
-		s, err := OpenFileStore(dir, "passphrase")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openTestStore(t, dir)
 		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 		dirs = append(dirs, dir)

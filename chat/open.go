@@ -77,6 +77,14 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	}
 	got, err := rec.state.Receive(&c.env, peer, s, e.RatchetKey, devicePrekeys{d, d.rec, nowMs},
 		&ratchet.Delivery{Position: m.Position, Now: nowMs, Claimed: claimed})
+	switch {
+	case errors.Is(err, ErrChainNotStarted), errors.Is(err, ErrUnknownTarget):
+		c.hint(x, s.Chain, false)
+	case errors.Is(err, ErrUnknownTree):
+		var tag [suite.IDSize]byte
+		copy(tag[:], s.Tree[:])
+		c.hint(x, tag, true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +142,31 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		d.rec = devRec
 	}
 	return c.message(id, a), nil
+}
+
+// hint asks the next Send to step with peer x (or, reset, to re-initiate
+// with it), once per unknown chain or tree.
+func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, reset bool) {
+	key := [1 + suite.IDSize]byte{x}
+	copy(key[1:], chain[:])
+	if c.hinted[key] {
+		return
+	}
+	if c.hinted == nil || len(c.hinted) > 1024 {
+		c.hinted = map[[1 + suite.IDSize]byte]bool{}
+	}
+	c.hinted[key] = true
+	if reset {
+		if c.resetHint == nil {
+			c.resetHint = map[uint8]bool{}
+		}
+		c.resetHint[x] = true
+		return
+	}
+	if c.stepHint == nil {
+		c.stepHint = map[uint8]bool{}
+	}
+	c.stepHint[x] = true
 }
 
 func (c *Conversation) message(id MessageID, a *archiveRecord) *Message {

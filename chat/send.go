@@ -43,6 +43,16 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 	}
 	st := rec.state
 	nowMs := ms(now)
+	for r := range c.stepHint {
+		st.ForceStep(r)
+	}
+	var resets []uint8
+	for r := range c.resetHint {
+		if !st.PendingHandshake(r) {
+			st.Reset(r)
+			resets = append(resets, r)
+		}
+	}
 
 	// What every pair needs.
 	var plans []*pairPlan
@@ -145,6 +155,10 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 	}
 	c.committed = data
 	c.outboxN += len(outs)
+	c.stepHint = nil
+	for _, r := range resets {
+		delete(c.resetHint, r)
+	}
 	return outs, nil
 }
 

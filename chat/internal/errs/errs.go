@@ -12,6 +12,7 @@ var (
 	ErrWrongSender       = errors.New("envelope sender is not the transaction's author")
 	ErrReplay            = errors.New("replayed or duplicate message")
 	ErrChainNotStarted   = errors.New("the message's chain has not been started here yet")
+	ErrUnknownTree       = errors.New("the message belongs to a handshake this device never received")
 	ErrUnknownTarget     = errors.New("the message was started against a ratchet key this device no longer holds")
 	ErrUnknownPrekey     = errors.New("the handshake names a prekey this device does not hold")
 	ErrUnclaimedPrekey   = errors.New("the handshake uses a one-time prekey not claimed on chain for it")

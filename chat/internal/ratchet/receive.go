@@ -63,6 +63,9 @@ func (s *State) receiveContinue(peer uint8, st *wire.Stanza, now int64) (mk Key,
 		}
 		return k, nil
 	}
+	if !s.knowsTree(peer, st.Tree) {
+		return mk, errs.ErrUnknownTree
+	}
 	t, c := s.findPeerChain(peer, st.Chain)
 	if c == nil || c.Virtual {
 		return mk, errs.ErrChainNotStarted
@@ -86,6 +89,9 @@ func (s *State) receiveContinue(peer uint8, st *wire.Stanza, now int64) (mk Key,
 }
 
 func (s *State) receiveStep(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, now int64) (mk Key, err error) {
+	if !s.knowsTree(peer.Index, st.Tree) {
+		return mk, errs.ErrUnknownTree
+	}
 	t, target := s.findOwnChain(peer.Index, st.Chain)
 	if target == nil {
 		return mk, errs.ErrUnknownTarget
@@ -232,6 +238,18 @@ func (s *State) receiveHandshake(env *Env, peer *Peer, st *wire.Stanza, ekX []by
 	p.Trees = append(p.Trees, t)
 	r.UsedOneTimePrekey = st.OPKID
 	return r, nil
+}
+
+// knowsTree reports whether the pair with peer has a tree with this tag.
+func (s *State) knowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool {
+	if p := s.Pairs[peer]; p != nil {
+		for _, t := range p.Trees {
+			if [wire.TreeTagSize]byte(t.ID[:wire.TreeTagSize]) == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *State) findPeerChain(peer uint8, id ID) (*Tree, *PeerChain) {

@@ -54,6 +54,14 @@ func (s *State) PendingHandshake(peer uint8) bool {
 	return false
 }
 
+// ForceStep makes the next send start a new chain in the pair's current
+// tree, if it has one.
+func (s *State) ForceStep(peer uint8) {
+	if t := s.Pairs[peer].Current(); t != nil {
+		t.ForceStep = true
+	}
+}
+
 // Reset asks for a new handshake with peer on the next send.
 func (s *State) Reset(peer uint8) { s.pair(peer).Reset = true }
 
@@ -67,6 +75,7 @@ func (s *State) Continue(peer uint8, now int64, st *wire.Stanza) (mk Key, err er
 		return mk, fmt.Errorf("ratchet: no chain to continue")
 	}
 	st.Type, st.Chain, st.N = wire.Continue, c.ID, c.N
+	copy(st.Tree[:], t.ID[:])
 	c.CK, mk = NextMessage(c.CK)
 	c.N++
 	t.Active = now
@@ -123,6 +132,7 @@ func (s *State) Step(env *Env, peer *Peer, now int64, in *StepInput, m []byte, s
 	t.Own = append(t.Own, c)
 	t.OwnQ, t.ForceStep, t.Active = q, false, now
 	*st = wire.Stanza{Type: wire.Step, Chain: tp.ID, K: k, Q: q, PN: pn, CT: ct}
+	copy(st.Tree[:], t.ID[:])
 	s.cleanup(now)
 	return mk, nil
 }

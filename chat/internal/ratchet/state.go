@@ -10,6 +10,7 @@
 package ratchet
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/luxfi/session/chat/internal/suite"
@@ -233,41 +234,27 @@ func (t *Tree) peer(id ID) *PeerChain {
 	return nil
 }
 
-// seenPeerQ records that the peer chain q was received.
+// seenPeerQ records that the peer chain q was received. A gap that stays
+// open while maxGap later chains arrive is given up: the chain that would
+// fill it is treated as lost (docs/protocol.md, section 9).
 func (t *Tree) seenPeerQ(q uint32) {
-	if q <= t.PeerContig {
+	if q <= t.PeerContig || slices.Contains(t.PeerAhead, q) {
 		return
 	}
-	if q != t.PeerContig+1 {
-		for _, a := range t.PeerAhead {
-			if a == q {
-				return
-			}
-		}
-		if len(t.PeerAhead) < maxAhead {
-			t.PeerAhead = append(t.PeerAhead, q)
-		}
-		return
-	}
-	t.PeerContig = q
-	for {
-		advanced := false
-		for i, a := range t.PeerAhead {
-			if a == t.PeerContig+1 {
-				t.PeerContig = a
-				t.PeerAhead = append(t.PeerAhead[:i], t.PeerAhead[i+1:]...)
-				advanced = true
-				break
-			}
-		}
-		if !advanced {
-			return
-		}
+	t.PeerAhead = append(t.PeerAhead, q)
+	slices.Sort(t.PeerAhead)
+	for len(t.PeerAhead) > 0 && (t.PeerAhead[0] == t.PeerContig+1 || len(t.PeerAhead) > maxGap) {
+		t.PeerContig = t.PeerAhead[0]
+		t.PeerAhead = t.PeerAhead[1:]
 	}
 }
 
-// maxAhead bounds PeerAhead.
-const maxAhead = 32
+// maxGap is how many later peer chains may arrive before a missing one is
+// given up.
+const maxGap = 8
+
+// maxAhead bounds PeerAhead when decoding.
+const maxAhead = maxGap
 
 // Tree returns the tree with the given ID in the pair with peer, or nil.
 func (s *State) Tree(peer uint8, id ID) *Tree {

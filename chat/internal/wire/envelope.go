@@ -48,17 +48,23 @@ const (
 // Stanza sizes, in bytes.
 const (
 	NoneSize         = 1
-	ContinueSize     = 1 + suite.IDSize + 4 + suite.WrappedSize                                   // 69
-	StepSize         = 1 + suite.IDSize + 4 + 4 + 4 + suite.KEMCiphertextSize + suite.WrappedSize // 1165
-	HandshakeSize    = 1 + 4 + 4 + 8 + 2*suite.KEMCiphertextSize + suite.WrappedSize              // 2241
-	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                    // 3329
+	ContinueSize     = 1 + TreeTagSize + suite.IDSize + 4 + suite.WrappedSize                                   // 73
+	StepSize         = 1 + TreeTagSize + suite.IDSize + 4 + 4 + 4 + suite.KEMCiphertextSize + suite.WrappedSize // 1169
+	HandshakeSize    = 1 + 4 + 4 + 8 + 2*suite.KEMCiphertextSize + suite.WrappedSize                            // 2241
+	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                                  // 3329
 )
+
+// TreeTagSize is the length of the tree tag of continue and step stanzas:
+// the first bytes of the tree ID.
+const TreeTagSize = 4
 
 // Stanza is one recipient's part of the header. Which fields are used
 // depends on Type.
 type Stanza struct {
 	Type StanzaType
 
+	// Tree is the tag of the tree the chain belongs to (Continue, Step).
+	Tree [TreeTagSize]byte
 	// Chain is the sender's chain (Continue) or the recipient's chain the
 	// new chain is started against (Step).
 	Chain [suite.IDSize]byte
@@ -106,9 +112,11 @@ func (s *Stanza) AppendPrefix(dst []byte) []byte {
 	dst = append(dst, byte(s.Type))
 	switch s.Type {
 	case Continue:
+		dst = append(dst, s.Tree[:]...)
 		dst = append(dst, s.Chain[:]...)
 		dst = binary.BigEndian.AppendUint32(dst, s.N)
 	case Step:
+		dst = append(dst, s.Tree[:]...)
 		dst = append(dst, s.Chain[:]...)
 		dst = binary.BigEndian.AppendUint32(dst, s.K)
 		dst = binary.BigEndian.AppendUint32(dst, s.Q)
@@ -260,9 +268,11 @@ func Parse(b []byte) (*Envelope, error) {
 		switch s.Type {
 		case None:
 		case Continue:
+			copy(s.Tree[:], r.bytes(TreeTagSize))
 			copy(s.Chain[:], r.bytes(suite.IDSize))
 			s.N = r.u32()
 		case Step:
+			copy(s.Tree[:], r.bytes(TreeTagSize))
 			copy(s.Chain[:], r.bytes(suite.IDSize))
 			s.K, s.Q, s.PN = r.u32(), r.u32(), r.u32()
 			s.CT = r.bytes(suite.KEMCiphertextSize)
