@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,7 +42,7 @@ type FileStore struct {
 	dir    string
 	key    [32]byte
 	fsys   fileSystem
-	lock   *os.File
+	lock   io.Closer
 	failed error // set by a failed commit: reopen the store to recover
 }
 
@@ -64,8 +64,12 @@ const (
 )
 
 // scrypt parameters of new stores: those of the identity file. Tests lower
-// storeLogN.
-var storeLogN = 15
+// storeLogN, and the crash test, which opens stores thousands of times,
+// replaces scryptKey.
+var (
+	storeLogN = 15
+	scryptKey = scrypt.Key
+)
 
 // OpenFileStore opens the store in dir with passphrase, creating it (and
 // dir, mode 0700) if it does not exist. A wrong passphrase gives
@@ -86,7 +90,7 @@ func openFileStore(dir, passphrase string, fsys fileSystem) (*FileStore, error) 
 	if err := fsys.MkdirAll(dir); err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(filepath.Join(dir, "lock"))
+	lock, err := fsys.Lock(filepath.Join(dir, "lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +151,7 @@ func (s *FileStore) open(passphrase string) error {
 	if err != nil {
 		return err
 	}
-	pk, err := scrypt.Key([]byte(passphrase), kf.KDF.Salt, 1<<kf.KDF.LogN, kf.KDF.R, kf.KDF.P, 32)
+	pk, err := scryptKey([]byte(passphrase), kf.KDF.Salt, 1<<kf.KDF.LogN, kf.KDF.R, kf.KDF.P, 32)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptState, err)
 	}
@@ -197,7 +201,7 @@ func (s *FileStore) create(keyPath, passphrase string) error {
 	if _, err := rand.Read(s.key[:]); err != nil {
 		return err
 	}
-	pk, err := scrypt.Key([]byte(passphrase), kf.KDF.Salt, 1<<kf.KDF.LogN, kf.KDF.R, kf.KDF.P, 32)
+	pk, err := scryptKey([]byte(passphrase), kf.KDF.Salt, 1<<kf.KDF.LogN, kf.KDF.R, kf.KDF.P, 32)
 	if err != nil {
 		return err
 	}

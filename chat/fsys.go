@@ -2,6 +2,7 @@ package chat
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ type fileSystem interface {
 	// Remove deletes a file; a missing file is not an error.
 	Remove(name string) error
 	SyncDir(name string) error
+	// Lock takes the store's exclusive lock, held until closed.
+	Lock(name string) (io.Closer, error)
 }
 
 // tempPrefix starts the names of temporary files, which an open removes.
@@ -87,6 +90,8 @@ func (osFS) Remove(name string) error {
 	}
 	return err
 }
+
+func (osFS) Lock(name string) (io.Closer, error) { return lockFile(name) }
 
 func (osFS) SyncDir(name string) error {
 	d, err := os.Open(name)

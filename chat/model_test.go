@@ -387,6 +387,9 @@ func runModel(t *testing.T, n int, seed uint64, ops int, files bool) {
 
 func TestRandomConversations(t *testing.T) {
 	runs, ops := 3, 500
+	if raceEnabled {
+		runs, ops = 2, 400
+	}
 	if testing.Short() {
 		runs, ops = 1, 200
 	}
@@ -404,6 +407,9 @@ func TestRandomConversations(t *testing.T) {
 
 func TestRandomConversationsFileStore(t *testing.T) {
 	runs, ops := 1, 250
+	if raceEnabled {
+		ops = 150
+	}
 	if f := soak(); f > 0 {
 		runs, ops = f/4+1, 1000
 	}
