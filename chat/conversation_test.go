@@ -57,6 +57,31 @@ func TestGroupOfFive(t *testing.T) {
 	}
 }
 
+func TestDeleteHistory(t *testing.T) {
+	net := newTestNet(t, 2, nil)
+	var ks []int
+	for i := range 4 {
+		k := net.send(0, fmt.Sprintf("m%d", i))
+		net.mustOpen(1, k[0], fmt.Sprintf("m%d", i))
+		ks = append(ks, k[0])
+	}
+	if err := net.convs[1].DeleteHistory(2); err != nil {
+		t.Fatal(err)
+	}
+	h, err := net.convs[1].History()
+	if err != nil || len(h) != 2 || string(h[0].Plaintext) != "m2" {
+		t.Fatalf("history after deleting up to 2: %v %v", h, err)
+	}
+	// The deleted ones are still refused (their keys are gone): the first
+	// as its one-time prekey is, the second as a replay.
+	if _, err := net.open(1, ks[0]); !errors.Is(err, ErrUnknownPrekey) {
+		t.Fatalf("replay of a deleted handshake message: %v", err)
+	}
+	if _, err := net.open(1, ks[1]); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay of a deleted message: %v", err)
+	}
+}
+
 func TestReplayRefused(t *testing.T) {
 	net := newTestNet(t, 2, nil)
 	k := net.send(0, "once")

@@ -379,6 +379,34 @@ func (c *Conversation) History() ([]Message, error) {
 	return out, nil
 }
 
+// DeleteHistory removes from the archive the messages at positions 1 to
+// upTo (own messages not yet confirmed stay). Their chain copies are then
+// unreadable to everyone, this device included: forward secrecy covers
+// them even against a thief with the passphrase. Replays of them are still
+// refused (their keys are gone).
+func (c *Conversation) DeleteHistory(upTo uint64) error {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	recs, err := c.d.store.LoadArchive(c.id)
+	if err != nil {
+		return err
+	}
+	b := &Batch{}
+	for _, r := range recs {
+		a, err := parseArchiveRecord(r.Data)
+		if err != nil {
+			return err
+		}
+		if a.position != 0 && a.position <= upTo {
+			b.Archive = append(b.Archive, RecordWrite{Session: c.id, ID: r.ID})
+		}
+	}
+	if len(b.Archive) == 0 {
+		return nil
+	}
+	return c.d.store.Commit(b)
+}
+
 // Reset makes the next Send start a new handshake with participant, which
 // replaces the pair's current one at both ends (docs/protocol.md, section
 // 10.3). Use it when messages with that participant keep failing with
