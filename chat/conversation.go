@@ -10,6 +10,7 @@ import (
 	"github.com/luxfi/session/chat/internal/limit"
 	"github.com/luxfi/session/chat/internal/ratchet"
 	"github.com/luxfi/session/chat/internal/suite"
+	"github.com/luxfi/session/chat/internal/wire"
 	"github.com/luxfi/session/crypto"
 )
 
@@ -39,9 +40,56 @@ type Conversation struct {
 	// hinted remembers the unknown chains that already gave a hint, so
 	// that one lost chain start makes one step, not one per message.
 	hinted map[[1 + suite.IDSize]byte]bool
-	// resetHint marks peers that sent in a tree this device does not know:
-	// the next Send re-initiates with them.
-	resetHint map[uint8]bool
+	// resetHint holds, per peer, the trees it sent in that this device does
+	// not know, with the position of the first such message: a Send
+	// re-initiates with the peer if one is still unknown then and its
+	// handshake cannot merely be late (docs/protocol.md, section 10.3).
+	resetHint map[uint8][]unknownTree
+	// contig: every position up to contig was delivered here (opened or
+	// not) since this object was made; ahead holds the ones above it.
+	contig uint64
+	ahead  map[uint64]bool
+}
+
+// unknownTree is a tree a peer sent in that this device does not know.
+type unknownTree struct {
+	tag      [wire.TreeTagSize]byte
+	position uint64
+}
+
+// resetDelay is how many positions after a message of an unknown tree a
+// gap before it may still hold the tree's late handshake.
+const resetDelay = 16
+
+// see records that position was delivered.
+func (c *Conversation) see(position uint64) {
+	if position > c.seen {
+		c.seen = position
+	}
+	if position <= c.contig {
+		return
+	}
+	if position != c.contig+1 {
+		if c.ahead == nil {
+			c.ahead = map[uint64]bool{}
+		}
+		if len(c.ahead) < 4096 {
+			c.ahead[position] = true
+		}
+		return
+	}
+	c.contig = position
+	for c.ahead[c.contig+1] {
+		delete(c.ahead, c.contig+1)
+		c.contig++
+	}
+}
+
+// lostHandshake reports whether a tree first seen at position cannot be
+// waiting for a late handshake: every earlier position was delivered, or
+// resetDelay later ones were.
+func (c *Conversation) lostHandshake(position uint64) bool {
+	return c.contig+1 >= position || c.seen >= position+resetDelay
 }
 
 type participant struct {

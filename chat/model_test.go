@@ -48,6 +48,8 @@ type model struct {
 	// keys used, to check no message key serves two envelopes.
 	used                     map[[3]any]int
 	opens, refusals, replays int
+	// maxAdvance bounds one step of the clock.
+	maxAdvance time.Duration
 }
 
 type entry struct {
@@ -272,9 +274,13 @@ func (m *model) step(restart func(i int)) {
 		if len(m.pending[j]) == 0 {
 			return
 		}
-		// Out of order within a window of the oldest pending entries.
+		// Out of order within a window of the oldest pending entries,
+		// older ones more likely (as a network reorders: mostly a little).
 		w := min(len(m.pending[j]), 6)
-		i := rng.IntN(w)
+		i := 0
+		for i < w-1 && rng.IntN(2) == 0 {
+			i++
+		}
 		k := m.pending[j][i]
 		if m.deliver(j, k) || m.doomed(j, k) {
 			m.pending[j] = append(m.pending[j][:i], m.pending[j][i+1:]...)
@@ -304,7 +310,10 @@ func (m *model) step(restart func(i int)) {
 	case x < 95:
 		restart(rng.IntN(net.n))
 	default:
-		net.now = net.now.Add(time.Duration(rng.IntN(180)) * time.Minute)
+		// Time passes: about 2.5 days over the whole run whatever its
+		// length, past MaxChainAge many times but never near MaxSkipAge
+		// (the model has no ages).
+		net.now = net.now.Add(time.Duration(rng.Int64N(int64(m.maxAdvance))))
 	}
 }
 
@@ -365,6 +374,7 @@ func runModel(t *testing.T, n int, seed uint64, ops int, files bool) {
 	}
 	net := newTestNet(t, n, stores)
 	m := newModel(t, net, seed)
+	m.maxAdvance = 100 * 24 * time.Hour / time.Duration(ops)
 	restart := func(i int) {
 		if files {
 			net.stores[i].(*FileStore).Close()

@@ -43,9 +43,7 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	if c.parts[x].sid != m.Sender {
 		return nil, ErrWrongSender
 	}
-	if m.Position > c.seen {
-		c.seen = m.Position
-	}
+	c.see(m.Position)
 	id := messageID(m.Envelope)
 	if x == c.self {
 		return c.openOwn(id, m.Position)
@@ -79,11 +77,11 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		&ratchet.Delivery{Position: m.Position, Now: nowMs, Claimed: claimed})
 	switch {
 	case errors.Is(err, ErrChainNotStarted), errors.Is(err, ErrUnknownTarget):
-		c.hint(x, s.Chain, false)
+		c.hint(x, s.Chain, 0)
 	case errors.Is(err, ErrUnknownTree):
-		var tag [suite.IDSize]byte
-		copy(tag[:], s.Tree[:])
-		c.hint(x, tag, true)
+		var key [suite.IDSize]byte
+		copy(key[:], s.Tree[:])
+		c.hint(x, key, m.Position)
 	}
 	if err != nil {
 		return nil, err
@@ -144,9 +142,9 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	return c.message(id, a), nil
 }
 
-// hint asks the next Send to step with peer x (or, reset, to re-initiate
-// with it), once per unknown chain or tree.
-func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, reset bool) {
+// hint asks the next Send to step with peer x (or, for a tree first seen at
+// position treeAt, to re-initiate with it), once per unknown chain or tree.
+func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, treeAt uint64) {
 	key := [1 + suite.IDSize]byte{x}
 	copy(key[1:], chain[:])
 	if c.hinted[key] {
@@ -156,11 +154,11 @@ func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, reset bool) {
 		c.hinted = map[[1 + suite.IDSize]byte]bool{}
 	}
 	c.hinted[key] = true
-	if reset {
+	if treeAt != 0 {
 		if c.resetHint == nil {
-			c.resetHint = map[uint8]bool{}
+			c.resetHint = map[uint8][]unknownTree{}
 		}
-		c.resetHint[x] = true
+		c.resetHint[x] = append(c.resetHint[x], unknownTree{[wire.TreeTagSize]byte(chain[:wire.TreeTagSize]), treeAt})
 		return
 	}
 	if c.stepHint == nil {
@@ -243,9 +241,7 @@ func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (
 	}
 	c.committed = data
 	c.outboxN--
-	if position > c.seen {
-		c.seen = position
-	}
+	c.see(position)
 	return c.message(id, a), nil
 }
 

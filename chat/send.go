@@ -47,9 +47,24 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 		st.ForceStep(r)
 	}
 	var resets []uint8
-	for r := range c.resetHint {
-		if !st.PendingHandshake(r) {
+	for r, trees := range c.resetHint {
+		if st.PendingHandshake(r) {
+			continue // decide when the handshake in flight is on chain
+		}
+		lost, waiting := false, false
+		for _, u := range trees {
+			switch {
+			case st.KnowsTree(r, u.tag):
+			case c.lostHandshake(u.position):
+				lost = true
+			default:
+				waiting = true
+			}
+		}
+		if lost {
 			st.Reset(r)
+		}
+		if lost || !waiting {
 			resets = append(resets, r)
 		}
 	}

@@ -240,6 +240,9 @@ func (s *State) receiveHandshake(env *Env, peer *Peer, st *wire.Stanza, ekX []by
 	return r, nil
 }
 
+// KnowsTree reports whether the pair with peer has a tree with this tag.
+func (s *State) KnowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool { return s.knowsTree(peer, tag) }
+
 // knowsTree reports whether the pair with peer has a tree with this tag.
 func (s *State) knowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool {
 	if p := s.Pairs[peer]; p != nil {
