@@ -92,6 +92,7 @@ var errorNames = []struct {
 	{"wrong-sender", chat.ErrWrongSender},
 	{"replay", chat.ErrReplay},
 	{"chain-not-started", chat.ErrChainNotStarted},
+	{"unknown-tree", chat.ErrUnknownTree},
 	{"unknown-target", chat.ErrUnknownTarget},
 	{"unknown-prekey", chat.ErrUnknownPrekey},
 	{"unclaimed-prekey", chat.ErrUnclaimedPrekey},
