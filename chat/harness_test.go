@@ -211,21 +211,6 @@ func (net *testNet) mustOpen(j, k int, want string) {
 	}
 }
 
-// syncAll delivers every chain entry not yet delivered to everyone (own
-// envelopes included, which confirms them), in order.
-func (net *testNet) syncAll(from int) {
-	net.t.Helper()
-	for k := from; k < len(net.chain); k++ {
-		for j := range net.n {
-			m, err := net.open(j, k)
-			if err != nil {
-				net.t.Fatalf("participant %d entry %d: %v", j, k, err)
-			}
-			_ = m
-		}
-	}
-}
-
 // reopen rebuilds participant i's device and conversation from its store.
 func (net *testNet) reopen(i int) {
 	net.t.Helper()
