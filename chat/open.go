@@ -44,7 +44,9 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		return nil, ErrWrongSender
 	}
 	c.see(m.Position)
-	id := messageID(m.Envelope)
+	header := m.Envelope[:len(m.Envelope)-len(e.Body)]
+	hh := suite.H32(suite.LabelHeader, header)
+	id := messageIDOf(hh, e.Body)
 	if x == c.self {
 		return c.openOwn(id, m.Position)
 	}
@@ -91,8 +93,6 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	if err != nil {
 		return nil, ErrDecryptionFailed
 	}
-	header := m.Envelope[:len(m.Envelope)-len(e.Body)]
-	hh := suite.H32(suite.LabelHeader, header)
 	pt, err := suite.OpenBody(&ck, e.Body, hh[:])
 	if err != nil {
 		return nil, ErrDecryptionFailed
@@ -117,7 +117,7 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		return nil, ErrInvalidSignature
 	}
 
-	data, err := rec.marshal()
+	data, err := rec.marshalHint(len(c.committed))
 	if err != nil {
 		return nil, err
 	}
@@ -210,19 +210,22 @@ func envelopeNonce(env []byte) (n ratchet.ID) {
 }
 
 // confirm moves an envelope from the outbox to the archive at position.
+// The ratchet state changes only if the envelope carried handshakes (their
+// trees get their position); the highest position seen reaches it with the
+// next commit.
 func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (*Message, error) {
-	rec, err := c.record()
-	if err != nil {
-		return nil, err
-	}
-	rec.state.Confirm(envelopeNonce(o.envelope), position)
-	data, err := rec.marshal()
-	if err != nil {
-		return nil, err
-	}
-	b := &Batch{
-		Conversations: []ConversationWrite{{Session: c.id, Data: data}},
-		Outbox:        []RecordWrite{{Session: c.id, ID: id}},
+	b := &Batch{Outbox: []RecordWrite{{Session: c.id, ID: id}}}
+	var data []byte
+	if carriesHandshake(o.envelope) {
+		rec, err := c.record()
+		if err != nil {
+			return nil, err
+		}
+		rec.state.Confirm(envelopeNonce(o.envelope), position)
+		if data, err = rec.marshalHint(len(c.committed)); err != nil {
+			return nil, err
+		}
+		b.Conversations = []ConversationWrite{{Session: c.id, Data: data}}
 	}
 	a := &archiveRecord{position: position, sender: c.self, fromSelf: true, setup: o.setup}
 	if !o.setup {
@@ -239,10 +242,27 @@ func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (
 	if err := c.d.store.Commit(b); err != nil {
 		return nil, err
 	}
-	c.committed = data
+	if data != nil {
+		c.committed = data
+	}
 	c.outboxN--
 	c.see(position)
 	return c.message(id, a), nil
+}
+
+// carriesHandshake reports whether an envelope made here has a handshake
+// stanza.
+func carriesHandshake(env []byte) bool {
+	e, err := wire.Parse(env)
+	if err != nil {
+		return true // cannot happen for an envelope made here; be safe
+	}
+	for i := range e.Stanzas {
+		if e.Stanzas[i].Type == wire.Handshake {
+			return true
+		}
+	}
+	return false
 }
 
 // Confirm records that an envelope from the outbox is on chain at position
@@ -280,7 +300,7 @@ func (c *Conversation) Abandon(id MessageID) ([]byte, error) {
 		return nil, err
 	}
 	rec.state.Abandon(envelopeNonce(o.envelope))
-	data, err := rec.marshal()
+	data, err := rec.marshalHint(len(c.committed))
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +447,7 @@ func (c *Conversation) Reset(participant crypto.SessionID) error {
 		return ErrHandshakePending
 	}
 	rec.state.Reset(uint8(r))
-	data, err := rec.marshal()
+	data, err := rec.marshalHint(len(c.committed))
 	if err != nil {
 		return err
 	}

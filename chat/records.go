@@ -100,12 +100,12 @@ type pendingBundle struct {
 	opk        []byte
 }
 
-func (c *conversationRecord) marshal() ([]byte, error) {
-	st, err := c.state.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	w := make([]byte, 0, 128+len(c.ids)*suite.IdentityIDSize+len(st))
+func (c *conversationRecord) marshal() ([]byte, error) { return c.marshalHint(0) }
+
+// marshalHint is marshal into a buffer of capacity hint (the size of the
+// previous encoding, which the new one is close to).
+func (c *conversationRecord) marshalHint(hint int) ([]byte, error) {
+	w := make([]byte, 0, max(hint+512, 1024))
 	w = append(w, recordVersion)
 	w = append(w, c.chainID[:]...)
 	w = append(w, c.session[:]...)
@@ -129,7 +129,15 @@ func (c *conversationRecord) marshal() ([]byte, error) {
 		}
 	}
 	w = binary.BigEndian.AppendUint64(w, c.nextOutboxSeq)
-	return codec.AppendVarBytes(w, st), nil
+	// The state, length-prefixed: its length is patched in after.
+	at := len(w)
+	w = append(w, 0, 0, 0, 0)
+	w, err := c.state.AppendBinary(w)
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint32(w[at:], uint32(len(w)-at-4))
+	return w, nil
 }
 
 // maxStateSize bounds a stored ratchet state.
@@ -168,7 +176,9 @@ func parseConversationRecord(b []byte) (*conversationRecord, error) {
 		c.pending = append(c.pending, p)
 	}
 	c.nextOutboxSeq = r.U64()
-	st := r.VarBytes(maxStateSize)
+	n32 := r.U32()
+	r.Check(n32 <= maxStateSize)
+	st := r.Bytes(int(min(n32, maxStateSize)))
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: conversation record", ErrCorruptState)
 	}

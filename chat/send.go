@@ -160,7 +160,7 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 	if err := emit(wire.KindMessage, plaintext, handshakes[:hc]); err != nil {
 		return nil, err
 	}
-	data, err := rec.marshal()
+	data, err := rec.marshalHint(len(c.committed))
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ func (c *Conversation) build(rec *conversationRecord, now time.Time, kind uint8,
 	if len(env) > limit.MaxEnvelopeSize {
 		return Outgoing{}, nil, fmt.Errorf("%w: chat: internal error: %d bytes", ErrEnvelopeTooLarge, len(env))
 	}
-	return Outgoing{ID: messageID(env), Envelope: env, Claims: claims, Setup: kind == wire.KindSetup}, env, nil
+	return Outgoing{ID: messageIDOf(hh, env[len(header):]), Envelope: env, Claims: claims, Setup: kind == wire.KindSetup}, env, nil
 }
 
 // bundleFor returns the bundle of the handshake with participant r: the one

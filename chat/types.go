@@ -76,7 +76,8 @@ type Delivery struct {
 	Claims []Claim
 }
 
-// MessageID identifies an envelope: BLAKE2b of its bytes, 16 bytes.
+// MessageID identifies an envelope: 16 bytes of BLAKE2b over its header
+// hash and its body's authentication tag.
 type MessageID [16]byte
 
 // String is the ID in hex.

@@ -25,7 +25,11 @@ const (
 
 // MarshalBinary encodes the state.
 func (s *State) MarshalBinary() ([]byte, error) {
-	w := make([]byte, 0, 256)
+	return s.AppendBinary(make([]byte, 0, 1024))
+}
+
+// AppendBinary appends the encoding of the state to w.
+func (s *State) AppendBinary(w []byte) ([]byte, error) {
 	w = append(w, StateVersion)
 	w = binary.BigEndian.AppendUint64(w, s.Seen)
 	w = append(w, byte(len(s.Pairs)))
@@ -231,7 +235,7 @@ func decodeTree(d *codec.Reader) *Tree {
 		c.Latest = d.Bool()
 		if c.Latest {
 			if !c.Virtual {
-				c.EK = append([]byte(nil), d.Bytes(suite.KEMPublicKeySize)...)
+				c.EK = d.Bytes(suite.KEMPublicKeySize) // aliases b: keys are replaced, never changed in place
 			}
 			c.SlotNext = d.U32()
 			d.Copy(c.SlotKey[:])
