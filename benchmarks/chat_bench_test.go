@@ -103,6 +103,16 @@ func (s *snapStore) LoadOutbox(id [32]byte) ([]chat.Record, error) {
 	return out, nil
 }
 
+func (s *snapStore) LoadOutboxRecord(id [32]byte, m chat.MessageID) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.outbox[id][m]
+	if !ok {
+		return nil, chat.ErrNotFound
+	}
+	return b, nil
+}
+
 func (s *snapStore) LoadArchive(id [32]byte) ([]chat.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -358,6 +358,11 @@ func (s *FileStore) LoadOutbox(session [32]byte) ([]Record, error) {
 	return s.list(sessionDir(session) + "/o")
 }
 
+// LoadOutboxRecord implements OutboxStore.
+func (s *FileStore) LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error) {
+	return s.read(sessionDir(session) + "/o/" + id.String())
+}
+
 // LoadArchive implements ArchiveStore.
 func (s *FileStore) LoadArchive(session [32]byte) ([]Record, error) {
 	return s.list(sessionDir(session) + "/a")

@@ -57,6 +57,17 @@ func (m *MemoryStore) LoadOutbox(session [32]byte) ([]Record, error) {
 	return records(m.outbox[session]), nil
 }
 
+// LoadOutboxRecord implements OutboxStore.
+func (m *MemoryStore) LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.outbox[session][id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return clone(b), nil
+}
+
 // LoadArchive implements ArchiveStore.
 func (m *MemoryStore) LoadArchive(session [32]byte) ([]Record, error) {
 	m.mu.Lock()

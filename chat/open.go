@@ -190,16 +190,14 @@ func (c *Conversation) openOwn(id MessageID, position uint64) (*Message, error) 
 }
 
 func (c *Conversation) outboxRecord(id MessageID) (*outboxRecord, error) {
-	recs, err := c.d.store.LoadOutbox(c.id)
+	b, err := c.d.store.LoadOutboxRecord(c.id, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotInOutbox
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range recs {
-		if r.ID == id {
-			return parseOutboxRecord(r.Data)
-		}
-	}
-	return nil, ErrNotInOutbox
+	return parseOutboxRecord(b)
 }
 
 func envelopeNonce(env []byte) (n ratchet.ID) {
@@ -216,7 +214,7 @@ func envelopeNonce(env []byte) (n ratchet.ID) {
 func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (*Message, error) {
 	b := &Batch{Outbox: []RecordWrite{{Session: c.id, ID: id}}}
 	var data []byte
-	if carriesHandshake(o.envelope) {
+	if o.handshakes {
 		rec, err := c.record()
 		if err != nil {
 			return nil, err
@@ -248,21 +246,6 @@ func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (
 	c.outboxN--
 	c.see(position)
 	return c.message(id, a), nil
-}
-
-// carriesHandshake reports whether an envelope made here has a handshake
-// stanza.
-func carriesHandshake(env []byte) bool {
-	e, err := wire.Parse(env)
-	if err != nil {
-		return true // cannot happen for an envelope made here; be safe
-	}
-	for i := range e.Stanzas {
-		if e.Stanzas[i].Type == wire.Handshake {
-			return true
-		}
-	}
-	return false
 }
 
 // Confirm records that an envelope from the outbox is on chain at position

@@ -197,6 +197,9 @@ type outboxRecord struct {
 	seq      uint64 // creation order
 	created  int64
 	setup    bool
+	// handshakes: the envelope carries handshakes, whose trees learn their
+	// position when it is confirmed.
+	handshakes bool
 	claims   []Claim
 	envelope []byte
 }
@@ -206,6 +209,7 @@ func (o *outboxRecord) marshal() []byte {
 	w = binary.BigEndian.AppendUint64(w, o.seq)
 	w = binary.BigEndian.AppendUint64(w, uint64(o.created))
 	w = codec.AppendBool(w, o.setup)
+	w = codec.AppendBool(w, o.handshakes)
 	w = append(w, byte(len(o.claims)))
 	for _, c := range o.claims {
 		w = append(w, c.Participant.Prefix)
@@ -218,7 +222,7 @@ func (o *outboxRecord) marshal() []byte {
 func parseOutboxRecord(b []byte) (*outboxRecord, error) {
 	r := codec.NewReader(b)
 	r.Check(r.U8() == recordVersion)
-	o := &outboxRecord{seq: r.U64(), created: r.I64(), setup: r.Bool()}
+	o := &outboxRecord{seq: r.U64(), created: r.I64(), setup: r.Bool(), handshakes: r.Bool()}
 	nc := int(r.U8())
 	r.Check(nc < limit.MaxParticipants)
 	for i := 0; i < nc && r.Err() == nil; i++ {
@@ -228,7 +232,9 @@ func parseOutboxRecord(b []byte) (*outboxRecord, error) {
 		c.PrekeyID = r.U32()
 		o.claims = append(o.claims, c)
 	}
-	o.envelope = r.VarBytes(limit.MaxEnvelopeSize)
+	n := r.U32()
+	r.Check(n <= limit.MaxEnvelopeSize)
+	o.envelope = r.Bytes(int(min(n, limit.MaxEnvelopeSize))) // aliases b
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: outbox record", ErrCorruptState)
 	}

@@ -142,7 +142,8 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 		if err != nil {
 			return err
 		}
-		or := &outboxRecord{seq: rec.nextOutboxSeq, created: nowMs, setup: kind == wire.KindSetup, claims: o.Claims, envelope: env}
+		or := &outboxRecord{seq: rec.nextOutboxSeq, created: nowMs, setup: kind == wire.KindSetup, handshakes: kind == wire.KindSetup || len(hs) > 0,
+			claims: o.Claims, envelope: env}
 		rec.nextOutboxSeq++
 		b.Outbox = append(b.Outbox, RecordWrite{Session: c.id, ID: o.ID, Data: or.marshal()})
 		if kind == wire.KindMessage {

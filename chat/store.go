@@ -29,8 +29,10 @@ type ConversationStore interface {
 	LoadConversation(session [32]byte) ([]byte, error)
 }
 
-// OutboxStore reads the outbox of a session, in any order.
+// OutboxStore reads the outbox of a session.
 type OutboxStore interface {
+	LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error)
+	// LoadOutbox returns every record of the session, in any order.
 	LoadOutbox(session [32]byte) ([]Record, error)
 }
 
