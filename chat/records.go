@@ -194,14 +194,14 @@ func parseConversationRecord(b []byte) (*conversationRecord, error) {
 
 // outboxRecord is an envelope waiting to be confirmed on chain.
 type outboxRecord struct {
-	seq      uint64 // creation order
-	created  int64
-	setup    bool
+	seq     uint64 // creation order
+	created int64
+	setup   bool
 	// handshakes: the envelope carries handshakes, whose trees learn their
 	// position when it is confirmed.
 	handshakes bool
-	claims   []Claim
-	envelope []byte
+	claims     []Claim
+	envelope   []byte
 }
 
 func (o *outboxRecord) marshal() []byte {
