@@ -64,10 +64,8 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		return nil, err
 	}
 	nowMs := ms(now)
-	peer, err := c.peer(x)
-	if err != nil {
-		return nil, err
-	}
+	// Receiving needs no peer key: its identity KEM key is only encapsulated to.
+	peer := &ratchet.Peer{Party: ratchet.Party{Index: x, ID: c.parts[x].id}}
 	selfSID := c.parts[c.self].sid
 	claimed := func(opk uint32) bool {
 		if x == 0 && c.self > 0 && c.claims[c.self-1] == opk {
