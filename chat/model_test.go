@@ -10,20 +10,28 @@ import (
 	"time"
 
 	"github.com/luxfi/session/chat/internal/ratchet"
+	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/chat/internal/wire"
 )
 
-// soak scales the randomized tests: CHAT_SOAK=1 (or a number, the factor)
-// runs them far longer; .ci/run does, as its own step.
+// soak scales the randomized and crash tests: 0 normally; with
+// SESSION_LONG_TESTS=1 (the long step of .ci/run, under -race) a factor
+// that keeps them to minutes; CHAT_SOAK=N for a factor of N (CHAT_SOAK=1:
+// 20), for soaking by hand.
 func soak() int {
-	v := os.Getenv("CHAT_SOAK")
-	if v == "" {
-		return 0
+	if v := os.Getenv("CHAT_SOAK"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			return n
+		}
+		return 20
 	}
-	if n, err := strconv.Atoi(v); err == nil && n > 1 {
-		return n
+	if testenv.LongEnabled() {
+		if raceEnabled {
+			return 2
+		}
+		return 10
 	}
-	return 20
+	return 0
 }
 
 // model is what the protocol must do, independent of how: every envelope
