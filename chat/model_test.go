@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/luxfi/session/chat/internal/ratchet"
-	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/chat/internal/wire"
+	"github.com/luxfi/session/internal/testenv"
 )
 
 // soak scales the randomized and crash tests: 0 normally; with
