@@ -96,8 +96,7 @@ type participant struct {
 	identity *crypto.Identity
 	sid      crypto.SessionID
 	id       [suite.IdentityIDSize]byte
-	ik       *suite.KEMPublic // parsed on first use
-	dsa      *suite.Verifier  // parsed on first use
+	dsa      *suite.Verifier // parsed on first use
 }
 
 // ID is the session's on-chain ID.
@@ -335,14 +334,7 @@ func (c *Conversation) record() (*conversationRecord, error) {
 
 func (c *Conversation) peer(r uint8) (*ratchet.Peer, error) {
 	p := &c.parts[r]
-	if p.ik == nil {
-		ik, err := c.d.keys.Public(p.identity.KEMPublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("%w: participant identity key", ErrInvalidSession)
-		}
-		p.ik = ik
-	}
-	return &ratchet.Peer{Party: ratchet.Party{Index: r, ID: p.id}, IK: p.ik}, nil
+	return &ratchet.Peer{Party: ratchet.Party{Index: r, ID: p.id}, IK: p.identity.KEMPublicKey}, nil
 }
 
 func (c *Conversation) verifier(x uint8) (*suite.Verifier, error) {

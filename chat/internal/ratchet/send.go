@@ -103,7 +103,9 @@ func (s *State) Step(env *Env, peer *Peer, now int64, in *StepInput, m []byte, s
 	}
 	var ek *suite.KEMPublic
 	if tp.Virtual {
-		ek = peer.IK
+		if ek, err = env.Keys.Public(peer.IK); err != nil {
+			return mk, fmt.Errorf("%w: peer identity key", errs.ErrMalformed)
+		}
 	} else if ek, err = env.Keys.Public(tp.EK); err != nil {
 		return mk, fmt.Errorf("%w: peer ratchet key", errs.ErrMalformed)
 	}
@@ -154,7 +156,11 @@ func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInp
 	if len(m) < 2 || (b.OPKID != 0 && len(m) < 3) {
 		return mk, fmt.Errorf("ratchet: missing encapsulation seeds")
 	}
-	k1, c1, err := peer.IK.Encapsulate(m[0])
+	ik, err := env.Keys.Public(peer.IK)
+	if err != nil {
+		return mk, fmt.Errorf("%w: peer identity key", errs.ErrMalformed)
+	}
+	k1, c1, err := ik.Encapsulate(m[0])
 	if err != nil {
 		return mk, err
 	}

@@ -47,7 +47,9 @@ type Env struct {
 // Peer is the other side of a pair.
 type Peer struct {
 	Party
-	IK *suite.KEMPublic // its identity encapsulation key
+	// IK is its identity encapsulation key, parsed (through Env.Keys) only
+	// when a handshake or a step against the virtual chain needs it.
+	IK []byte
 }
 
 // State is the ratchet state of one participant in one session.
