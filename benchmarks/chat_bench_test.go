@@ -17,8 +17,10 @@ package benchmarks
 // The chat benchmarks use an in-memory store (chat.MemoryStore's contract),
 // so they include serialising and committing the state but no disk. Between
 // rounds that would otherwise change what is measured (a chain filling up
-// and stepping), the state is restored from a snapshot with the timer
-// stopped.
+// and stepping), the state is restored from a snapshot with the timers
+// stopped. Every sub-benchmark also reports cpu-ns/op, the process's CPU
+// time per operation (garbage collection included): on a shared machine it
+// moves much less with other processes' load than ns/op, so compare those.
 
 import (
 	"crypto/rand"
@@ -292,11 +294,13 @@ func BenchmarkChatMessage(b *testing.B) {
 	b.Run("symmetric/send", func(b *testing.B) {
 		b.ReportAllocs()
 		s.restore(0, aliceSnap)
+		cpu := startCPU(b)
+		defer cpu.report()
 		for i := 0; i < b.N; i++ {
 			if i > 0 && i%batch == 0 {
-				b.StopTimer()
+				cpu.pause()
 				s.restore(0, aliceSnap)
-				b.StartTimer()
+				cpu.resume()
 			}
 			outs, err := s.parties[0].conv.Send(s.now, pt, s)
 			if err != nil {
@@ -309,6 +313,8 @@ func BenchmarkChatMessage(b *testing.B) {
 	})
 	b.Run("symmetric/open", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU(b)
+		defer cpu.report()
 		s.restore(0, aliceSnap)
 		var envs []*chat.Delivery
 		for i := range batch {
@@ -320,11 +326,12 @@ func BenchmarkChatMessage(b *testing.B) {
 		}
 		s.restore(1, bobSnap)
 		b.ResetTimer()
+		cpu.total, cpu.started = 0, processCPU()
 		for i := 0; i < b.N; i++ {
 			if i > 0 && i%batch == 0 {
-				b.StopTimer()
+				cpu.pause()
 				s.restore(1, bobSnap)
-				b.StartTimer()
+				cpu.resume()
 			}
 			if _, err := s.parties[1].conv.Open(s.now, envs[i%batch]); err != nil {
 				b.Fatal(err)
@@ -342,6 +349,8 @@ func BenchmarkChatMessage(b *testing.B) {
 		// Per message: the message key, the wrap key, the header hash and
 		// the transcript (BLAKE2b), the sign, the wrap and the body AEAD.
 		b.ReportAllocs()
+		cpu := startCPU(b)
+		defer cpu.report()
 		sig := make([]byte, mldsa65.SignatureSize)
 		for b.Loop() {
 			k := chatKDF(mk[:])
@@ -368,6 +377,8 @@ func BenchmarkChatMessage(b *testing.B) {
 	wrapped := wa.Seal(nil, make([]byte, 12), ck[:], header[23:])
 	b.Run("symmetric/open/raw", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU(b)
+		defer cpu.report()
 		for b.Loop() {
 			k := chatKDF(mk[:])
 			w := chatKDF(mk[:])
@@ -396,6 +407,8 @@ func BenchmarkChatMessage(b *testing.B) {
 		b.ReportAllocs()
 		s.restore(0, aliceSnap)
 		s.restore(1, bobSnap)
+		cpu := startCPU(b)
+		defer cpu.report()
 		for i := 0; i < b.N; i++ {
 			s.send(i%2, pt, nil)
 		}
@@ -414,6 +427,8 @@ func BenchmarkChatMessage(b *testing.B) {
 			eseed := make([]byte, 32)
 			sig := make([]byte, mldsa65.SignatureSize)
 			b.ReportAllocs()
+			cpu := startCPU(b)
+			defer cpu.report()
 			for b.Loop() {
 				rand.Read(seed)
 				mlkem768.NewKeyFromSeed(seed) // the sender's fresh ratchet key pair
@@ -470,11 +485,13 @@ func BenchmarkChatGroup32(b *testing.B) {
 	b.Run("symmetric", func(b *testing.B) {
 		b.ReportAllocs()
 		s.restore(0, symSnap)
+		cpu := startCPU(b)
+		defer cpu.report()
 		for i := 0; i < b.N; i++ {
 			if i > 0 && i%40 == 0 {
-				b.StopTimer()
+				cpu.pause()
 				s.restore(0, symSnap)
-				b.StartTimer()
+				cpu.resume()
 			}
 			outs, err := s.parties[0].conv.Send(s.now, pt, s)
 			if err != nil {
@@ -487,10 +504,12 @@ func BenchmarkChatGroup32(b *testing.B) {
 	})
 	b.Run("all-steps", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU(b)
+		defer cpu.report()
 		for i := 0; i < b.N; i++ {
-			b.StopTimer()
+			cpu.pause()
 			s.restore(0, stepSnap)
-			b.StartTimer()
+			cpu.resume()
 			outs, err := s.parties[0].conv.Send(s.now, pt, s)
 			if err != nil {
 				b.Fatal(err)
@@ -508,8 +527,14 @@ func BenchmarkChatGroup32(b *testing.B) {
 		}
 		recipients = append(recipients, r)
 	}
-	loop(b, "seal", func() error {
-		_, err := crypto.Seal(s.parties[0].id, recipients, pt, s.session.ID[:])
-		return err
+	b.Run("seal", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := startCPU(b)
+		defer cpu.report()
+		for b.Loop() {
+			if _, err := crypto.Seal(s.parties[0].id, recipients, pt, s.session.ID[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
