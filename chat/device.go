@@ -230,66 +230,66 @@ func (p devicePrekeys) OneTime(id uint32) *suite.KEMPrivate {
 var _ ratchet.Prekeys = devicePrekeys{}
 
 // keyCache memoizes ML-KEM key parsing (a key generation from a seed, a
-// matrix expansion for a public key): bounded, first in first out. It is
-// used under the device lock.
+// matrix expansion for a public key): bounded, first in first out, keyed by
+// the bytes themselves. It is used under the device lock.
 type keyCache struct {
-	private map[[32]byte]*suite.KEMPrivate
-	public  map[[32]byte]*suite.KEMPublic
-	order   [][32]byte
+	private map[[suite.KEMSeedSize]byte]*suite.KEMPrivate
+	public  map[string]*suite.KEMPublic
+	order   []any // [64]byte or string, oldest first
 }
 
-const keyCacheSize = 128
+const keyCacheSize = 256
 
 func newKeyCache() *keyCache {
-	return &keyCache{private: map[[32]byte]*suite.KEMPrivate{}, public: map[[32]byte]*suite.KEMPublic{}}
+	return &keyCache{private: map[[suite.KEMSeedSize]byte]*suite.KEMPrivate{}, public: map[string]*suite.KEMPublic{}}
 }
 
-func (c *keyCache) remember(h [32]byte) {
-	c.order = append(c.order, h)
-	if len(c.order) > 2*keyCacheSize {
-		old := c.order[0]
+func (c *keyCache) remember(k any) {
+	c.order = append(c.order, k)
+	if len(c.order) > keyCacheSize {
+		switch old := c.order[0].(type) {
+		case [suite.KEMSeedSize]byte:
+			delete(c.private, old)
+		case string:
+			delete(c.public, old)
+		}
 		c.order = c.order[1:]
-		delete(c.private, old)
-		delete(c.public, old)
 	}
 }
 
 // Private implements ratchet.Keys.
 func (c *keyCache) Private(seed *[suite.KEMSeedSize]byte) (*suite.KEMPrivate, error) {
-	h := suite.H32("luxfi/session/v1/chat/local/seed-cache", seed[:])
-	if k, ok := c.private[h]; ok {
+	if k, ok := c.private[*seed]; ok {
 		return k, nil
 	}
 	k, err := suite.NewKEMFromSeed(seed[:])
 	if err != nil {
 		return nil, err
 	}
-	c.private[h] = k
-	c.remember(h)
+	c.put(seed, k)
 	return k, nil
 }
 
 // Public implements ratchet.Keys.
 func (c *keyCache) Public(ek []byte) (*suite.KEMPublic, error) {
-	h := suite.H32(suite.LabelKey, ek)
-	if k, ok := c.public[h]; ok {
+	if k, ok := c.public[string(ek)]; ok {
 		return k, nil
 	}
 	k, err := suite.ParseKEMPublic(ek)
 	if err != nil {
 		return nil, err
 	}
-	c.public[h] = k
-	c.remember(h)
+	s := string(ek)
+	c.public[s] = k
+	c.remember(s)
 	return k, nil
 }
 
 // put adds a key pair made by this device (its fresh ratchet key), so that
 // decapsulating with it later costs no key generation.
 func (c *keyCache) put(seed *[suite.KEMSeedSize]byte, k *suite.KEMPrivate) {
-	h := suite.H32("luxfi/session/v1/chat/local/seed-cache", seed[:])
-	if _, ok := c.private[h]; !ok {
-		c.private[h] = k
-		c.remember(h)
+	if _, ok := c.private[*seed]; !ok {
+		c.private[*seed] = k
+		c.remember(*seed)
 	}
 }

@@ -14,8 +14,14 @@ func NextSlot(sk Key) (next, slot Key) { return suite.Split(suite.LabelSlot, sk[
 
 // StepContext is CC.
 func StepContext(sc Key, sender, recipient []byte, target ID, k, q uint32, ct, ekX []byte) Key {
+	return StepContextHashed(sc, sender, recipient, target, k, q, ct, suite.KeyHash(ekX))
+}
+
+// StepContextHashed is StepContext given KH(ek_X), which a message's
+// stanzas share.
+func StepContextHashed(sc Key, sender, recipient []byte, target ID, k, q uint32, ct, ekHash []byte) Key {
 	return suite.H32(suite.LabelStepContext, sc[:], sender, recipient, target[:],
-		suite.U32(k), suite.U32(q), ct, suite.KeyHash(ekX))
+		suite.U32(k), suite.U32(q), ct, ekHash)
 }
 
 // StepKeys is R_C || CK_C = H("…/step", S_k(T), K, CC).

@@ -88,8 +88,18 @@ type StepInput struct {
 	// the seed it was made from.
 	RatchetKey []byte
 	Seed       *[suite.KEMSeedSize]byte
+	// RatchetKeyHash is KH(RatchetKey), computed once for all stanzas
+	// (nil: computed here).
+	RatchetKeyHash []byte
 	// Envelope tags what this message creates, for Confirm and Abandon.
 	Envelope ID
+}
+
+func (in *StepInput) keyHash() []byte {
+	if in.RatchetKeyHash == nil {
+		in.RatchetKeyHash = suite.KeyHash(in.RatchetKey)
+	}
+	return in.RatchetKeyHash
 }
 
 // Step starts a new chain in the current tree against the peer's latest
@@ -123,7 +133,7 @@ func (s *State) Step(env *Env, peer *Peer, now int64, in *StepInput, m []byte, s
 		pn = old.N
 		old.Sending, old.N, old.CK, old.Target, old.Start = false, 0, Key{}, ID{}, 0
 	}
-	cc := StepContext(env.SC, env.Self.ID[:], peer.ID[:], tp.ID, k, q, ct, in.RatchetKey)
+	cc := StepContextHashed(env.SC, env.Self.ID[:], peer.ID[:], tp.ID, k, q, ct, in.keyHash())
 	root, ck := StepKeys(slot, K[:], cc)
 	c := &OwnChain{
 		ID: ChainID(tp.ID, k, ct), Q: q, Seed: *in.Seed, Envelope: in.Envelope,
@@ -186,7 +196,7 @@ func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInp
 	rh := HandshakeRoot(th, k1[:], k2[:], k3)
 	treeID := TreeID(th)
 	sk2, s1 := NextSlot(rh)
-	cc := StepContext(env.SC, env.Self.ID[:], peer.ID[:], treeID, 1, 1, nil, in.RatchetKey)
+	cc := StepContextHashed(env.SC, env.Self.ID[:], peer.ID[:], treeID, 1, 1, nil, in.keyHash())
 	root, ck := StepKeys(s1, nil, cc)
 	a1 := &OwnChain{
 		ID: ChainID(treeID, 1, nil), Q: 1, Seed: *in.Seed, Envelope: in.Envelope,
