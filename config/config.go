@@ -6,10 +6,14 @@
 // The JSON names and defaults of Config are:
 //
 //	sessionTTL     86400  seconds a session stays open after its creating block
-//	maxMessages    10000  messages per session (and per channel)
-//	maxChannels    1000   channels that may exist on the chain at once
+//	maxMessages    10000  messages a session (posts a channel) stores at once
+//	maxChannels    1000   channels one identity may own
 //	retentionDays  30     days (by block timestamp) a message is kept
 //	idPrefix       "07"   the Session ID prefix identities must carry
+//
+// and the objects "registration" (the registration proof of work),
+// "rateLimits" (per-identity token buckets) and "prekeys" (stranger claims),
+// whose fields and defaults docs/chain.md lists with their reasons.
 //
 // Parse fills omitted fields with these defaults and refuses unknown fields,
 // zero, negative and absurd values, and unknown prefixes, with an error that
@@ -45,6 +49,21 @@ const (
 	MaxMaxMessages   = 1 << 32
 	MaxMaxChannels   = 1 << 24
 	MaxRetentionDays = 100 * 365
+
+	// MaxRegistrationMemoryKiB bounds registration.memoryKiB (256 MiB):
+	// every validator evaluates Argon2id with it.
+	MaxRegistrationMemoryKiB = 256 << 10
+	// MaxRegistrationIterations bounds registration.iterations.
+	MaxRegistrationIterations = 16
+	// MaxWorkBits bounds registration.prefilterBits and workBits each.
+	MaxWorkBits = 32
+	// MaxBucketBurst and MaxBucketRefillSeconds bound a bucket's values
+	// (keeping burst × refill far from int64 overflow in milliseconds).
+	MaxBucketBurst         = 1 << 30
+	MaxBucketRefillSeconds = 10_000_000
+	// MaxBucketSpan bounds burst × refillSeconds (about 31,700 years), so
+	// a bucket's arithmetic in milliseconds never overflows.
+	MaxBucketSpan = 1_000_000_000_000
 )
 
 // Protocol bounds. They are constants, not configuration: they fix the
@@ -80,6 +99,27 @@ const (
 	MaxGenesisIdentities = 10_000
 	// MaxGenesisSize bounds the genesis JSON.
 	MaxGenesisSize = 64 << 20
+
+	// MaxPrekeysPerTx bounds the one-time prekeys of one PublishPrekeys.
+	MaxPrekeysPerTx = 32
+	// MaxUnclaimedPrekeys bounds the unclaimed one-time prekeys of an
+	// identity.
+	MaxUnclaimedPrekeys = 100
+	// MaxSignedPrekeyLifetime is the longest a signed prekey may stay valid
+	// after the block that publishes it (milliseconds): 30 days.
+	MaxSignedPrekeyLifetime = 30 * 86400 * 1000
+	// RequestBackfill is how many of a session's first messages enter a
+	// participant's inbox when it accepts the session (a request's
+	// contents: the handshake and a first text).
+	RequestBackfill = 8
+	// MaxContacts bounds the contacts and blocks of one identity.
+	MaxContacts = 10_000
+	// MaxModerationItems bounds the members of one ModerateChannel.
+	MaxModerationItems = 64
+	// MaxDeleteItems bounds the posts of one DeletePosts.
+	MaxDeleteItems = 64
+	// MaxChannelInvites bounds the outstanding invites of a channel.
+	MaxChannelInvites = MaxChannelMembers
 )
 
 // Node-local defaults (not part of consensus): mempool bounds. They are
@@ -117,15 +157,19 @@ const (
 var ErrInvalidConfig = errors.New("invalid chain config")
 
 // Config is the chain configuration. Every node of a chain must use the
-// same values: they are part of the genesis.
+// same values: they are part of the genesis. docs/chain.md explains every
+// field, its default and why.
 type Config struct {
 	// SessionTTL is how long (seconds) a session accepts messages after the
 	// timestamp of the block that created it.
 	SessionTTL int64 `json:"sessionTTL"`
-	// MaxMessages is the most messages one session (or channel) holds over
-	// its life.
+	// MaxMessages is the most messages one session, or posts one channel,
+	// stores at once. Retention (and, for channels, deletion) frees their
+	// places. A full session refuses messages; a full channel evicts its
+	// oldest post.
 	MaxMessages int64 `json:"maxMessages"`
-	// MaxChannels is the most channels that may exist on the chain.
+	// MaxChannels is the most channels one identity may own. Channels are
+	// permanent, so it bounds the channels an identity ever creates.
 	MaxChannels int64 `json:"maxChannels"`
 	// RetentionDays is how long (days of block time) a message is kept
 	// before it is pruned.
@@ -133,6 +177,115 @@ type Config struct {
 	// IDPrefix is the Session ID prefix identities must carry. Only "07"
 	// (ML-KEM-768 + ML-DSA-65) is supported.
 	IDPrefix string `json:"idPrefix"`
+
+	// Registration is the proof of work a RegisterIdentity transaction
+	// carries.
+	Registration Registration `json:"registration"`
+	// RateLimits are the per-identity token buckets.
+	RateLimits RateLimits `json:"rateLimits"`
+	// Prekeys bounds the claiming of one-time prekeys by strangers.
+	Prekeys Prekeys `json:"prekeys"`
+}
+
+// Registration is the registration proof of work (docs/chain.md section
+// 3): a work value whose BLAKE2b pre-filter hash has PrefilterBits leading
+// zero bits and whose Argon2id output (MemoryKiB, Iterations, one thread)
+// has WorkBits leading zero bits. A block holds at most MaxPerBlock
+// registrations.
+type Registration struct {
+	MemoryKiB     int64 `json:"memoryKiB"`
+	Iterations    int64 `json:"iterations"`
+	PrefilterBits int64 `json:"prefilterBits"`
+	WorkBits      int64 `json:"workBits"`
+	MaxPerBlock   int64 `json:"maxPerBlock"`
+}
+
+// Bucket is a token bucket: Burst tokens at most, one more every
+// RefillSeconds of block time.
+type Bucket struct {
+	Burst         int64 `json:"burst"`
+	RefillSeconds int64 `json:"refillSeconds"`
+}
+
+// RefillMillis returns the refill interval in milliseconds.
+func (b Bucket) RefillMillis() int64 { return b.RefillSeconds * 1000 }
+
+// RateLimits are the per-identity buckets, one per kind of action.
+type RateLimits struct {
+	Messages   Bucket `json:"messages"`   // SendMessage
+	Posts      Bucket `json:"posts"`      // PostChannel
+	Sessions   Bucket `json:"sessions"`   // CreateSession
+	Requests   Bucket `json:"requests"`   // each pending participant of CreateSession
+	Claims     Bucket `json:"claims"`     // each one-time prekey claimed
+	Channels   Bucket `json:"channels"`   // CreateChannel
+	Joins      Bucket `json:"joins"`      // JoinChannel
+	Moderation Bucket `json:"moderation"` // SetChannelPolicy, ModerateChannel, DeletePosts
+	Contacts   Bucket `json:"contacts"`   // SetContact, AcceptSession
+	Prekeys    Bucket `json:"prekeys"`    // PublishPrekeys
+}
+
+// Prekeys bounds claims of an identity's one-time prekeys by identities
+// that are not its contacts: a per-target bucket and a reserve they may
+// not claim.
+type Prekeys struct {
+	StrangerClaims  Bucket `json:"strangerClaims"`
+	StrangerReserve int64  `json:"strangerReserve"`
+}
+
+// BucketKind names a per-identity bucket: an index into an account's
+// bucket state, in the order of RateLimits.
+type BucketKind int
+
+// Bucket kinds.
+const (
+	BucketMessages BucketKind = iota
+	BucketPosts
+	BucketSessions
+	BucketRequests
+	BucketClaims
+	BucketChannels
+	BucketJoins
+	BucketModeration
+	BucketContacts
+	BucketPrekeys
+	NumBuckets // the number of per-identity buckets
+)
+
+var bucketNames = [NumBuckets]string{"messages", "posts", "sessions", "requests", "claims", "channels", "joins", "moderation", "contacts", "prekeys"}
+
+// String returns the bucket's JSON name ("messages").
+func (k BucketKind) String() string {
+	if k >= 0 && k < NumBuckets {
+		return bucketNames[k]
+	}
+	return fmt.Sprintf("bucket(%d)", int(k))
+}
+
+// Bucket returns the limit of kind k.
+func (r RateLimits) Bucket(k BucketKind) Bucket {
+	switch k {
+	case BucketMessages:
+		return r.Messages
+	case BucketPosts:
+		return r.Posts
+	case BucketSessions:
+		return r.Sessions
+	case BucketRequests:
+		return r.Requests
+	case BucketClaims:
+		return r.Claims
+	case BucketChannels:
+		return r.Channels
+	case BucketJoins:
+		return r.Joins
+	case BucketModeration:
+		return r.Moderation
+	case BucketContacts:
+		return r.Contacts
+	case BucketPrekeys:
+		return r.Prekeys
+	}
+	return Bucket{}
 }
 
 // Default returns the default configuration.
@@ -143,42 +296,52 @@ func Default() Config {
 		MaxChannels:   DefaultMaxChannels,
 		RetentionDays: DefaultRetentionDays,
 		IDPrefix:      DefaultIDPrefix,
+		Registration:  DefaultRegistration(),
+		RateLimits: RateLimits{
+			Messages:   Bucket{Burst: 1000, RefillSeconds: 1},
+			Posts:      Bucket{Burst: 100, RefillSeconds: 6},
+			Sessions:   Bucket{Burst: 100, RefillSeconds: 36},
+			Requests:   Bucket{Burst: 20, RefillSeconds: 1800},
+			Claims:     Bucket{Burst: 100, RefillSeconds: 60},
+			Channels:   Bucket{Burst: 10, RefillSeconds: 3600},
+			Joins:      Bucket{Burst: 50, RefillSeconds: 120},
+			Moderation: Bucket{Burst: 100, RefillSeconds: 10},
+			Contacts:   Bucket{Burst: 500, RefillSeconds: 10},
+			Prekeys:    Bucket{Burst: 20, RefillSeconds: 600},
+		},
+		Prekeys: Prekeys{
+			StrangerClaims:  Bucket{Burst: 20, RefillSeconds: 3600},
+			StrangerReserve: 20,
+		},
 	}
 }
 
-// Parse decodes a JSON configuration. Omitted fields take their defaults;
-// an empty input (or "null") gives Default(). Unknown fields, wrong types,
-// trailing data and invalid values are errors wrapping ErrInvalidConfig.
+// DefaultRegistration returns the default registration proof of work:
+// about 1.2 s of one core per identity (docs/chain.md section 3).
+func DefaultRegistration() Registration {
+	return Registration{MemoryKiB: 8192, Iterations: 1, PrefilterBits: 15, WorkBits: 6, MaxPerBlock: 16}
+}
+
+// MinimalRegistration returns the cheapest valid registration work (one
+// Argon2id evaluation over 8 KiB, no pre-filter, no difficulty): for tests
+// and development chains that are not about work.
+func MinimalRegistration() Registration {
+	return Registration{MemoryKiB: 8, Iterations: 1, PrefilterBits: 0, WorkBits: 0, MaxPerBlock: 16}
+}
+
+// Parse decodes a JSON configuration. Omitted fields (at any depth) take
+// their defaults; an empty input (or "null") gives Default(). Unknown or
+// wrong-case fields, duplicate fields, wrong types, trailing data and
+// invalid values are errors wrapping ErrInvalidConfig.
 func Parse(b []byte) (Config, error) {
 	c := Default()
 	if len(bytes.TrimSpace(b)) == 0 {
 		return c, nil
 	}
-	// Pointers tell an omitted field from an explicit zero.
-	var raw struct {
-		SessionTTL    *int64  `json:"sessionTTL"`
-		MaxMessages   *int64  `json:"maxMessages"`
-		MaxChannels   *int64  `json:"maxChannels"`
-		RetentionDays *int64  `json:"retentionDays"`
-		IDPrefix      *string `json:"idPrefix"`
-	}
-	if err := DecodeStrict(b, &raw); err != nil {
+	// Decoding into the defaults keeps every omitted field; an explicit
+	// zero is kept and refused by Validate.
+	if err := DecodeStrict(b, &c); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
-	}
-	if raw.SessionTTL != nil {
-		c.SessionTTL = *raw.SessionTTL
-	}
-	if raw.MaxMessages != nil {
-		c.MaxMessages = *raw.MaxMessages
-	}
-	if raw.MaxChannels != nil {
-		c.MaxChannels = *raw.MaxChannels
-	}
-	if raw.RetentionDays != nil {
-		c.RetentionDays = *raw.RetentionDays
-	}
-	if raw.IDPrefix != nil {
-		c.IDPrefix = *raw.IDPrefix
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -189,16 +352,31 @@ func Parse(b []byte) (Config, error) {
 // Validate checks every field and returns an error wrapping
 // ErrInvalidConfig that names the first invalid one.
 func (c Config) Validate() error {
-	if err := inRange("sessionTTL", c.SessionTTL, MaxSessionTTL); err != nil {
-		return err
+	for _, f := range []struct {
+		name      string
+		v, lo, hi int64
+	}{
+		{"sessionTTL", c.SessionTTL, 1, MaxSessionTTL},
+		{"maxMessages", c.MaxMessages, 1, MaxMaxMessages},
+		{"maxChannels", c.MaxChannels, 1, MaxMaxChannels},
+		{"retentionDays", c.RetentionDays, 1, MaxRetentionDays},
+		{"registration.memoryKiB", c.Registration.MemoryKiB, 8, MaxRegistrationMemoryKiB},
+		{"registration.iterations", c.Registration.Iterations, 1, MaxRegistrationIterations},
+		{"registration.prefilterBits", c.Registration.PrefilterBits, 0, MaxWorkBits},
+		{"registration.workBits", c.Registration.WorkBits, 0, MaxWorkBits},
+		{"registration.maxPerBlock", c.Registration.MaxPerBlock, 1, MaxBlockTxs},
+		{"prekeys.strangerReserve", c.Prekeys.StrangerReserve, 0, MaxUnclaimedPrekeys},
+	} {
+		if err := inRange(f.name, f.v, f.lo, f.hi); err != nil {
+			return err
+		}
 	}
-	if err := inRange("maxMessages", c.MaxMessages, MaxMaxMessages); err != nil {
-		return err
+	for k := BucketKind(0); k < NumBuckets; k++ {
+		if err := c.RateLimits.Bucket(k).validate("rateLimits." + k.String()); err != nil {
+			return err
+		}
 	}
-	if err := inRange("maxChannels", c.MaxChannels, MaxMaxChannels); err != nil {
-		return err
-	}
-	if err := inRange("retentionDays", c.RetentionDays, MaxRetentionDays); err != nil {
+	if err := c.Prekeys.StrangerClaims.validate("prekeys.strangerClaims"); err != nil {
 		return err
 	}
 	switch c.IDPrefix {
@@ -211,12 +389,28 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func inRange(name string, v, max int64) error {
-	if v <= 0 {
-		return fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidConfig, name, v)
+func (b Bucket) validate(name string) error {
+	if err := inRange(name+".burst", b.Burst, 1, MaxBucketBurst); err != nil {
+		return err
 	}
-	if v > max {
-		return fmt.Errorf("%w: %s must be at most %d, got %d", ErrInvalidConfig, name, max, v)
+	if err := inRange(name+".refillSeconds", b.RefillSeconds, 1, MaxBucketRefillSeconds); err != nil {
+		return err
+	}
+	if b.Burst*b.RefillSeconds > MaxBucketSpan {
+		return fmt.Errorf("%w: %s: burst × refillSeconds must be at most %d, got %d", ErrInvalidConfig, name, int64(MaxBucketSpan), b.Burst*b.RefillSeconds)
+	}
+	return nil
+}
+
+func inRange(name string, v, lo, hi int64) error {
+	if v < lo {
+		if lo == 1 {
+			return fmt.Errorf("%w: %s must be positive, got %d", ErrInvalidConfig, name, v)
+		}
+		return fmt.Errorf("%w: %s must be at least %d, got %d", ErrInvalidConfig, name, lo, v)
+	}
+	if v > hi {
+		return fmt.Errorf("%w: %s must be at most %d, got %d", ErrInvalidConfig, name, hi, v)
 	}
 	return nil
 }
@@ -239,8 +433,19 @@ func (c Config) IDPrefixByte() byte {
 // DecodeStrict decodes one JSON value into v (a pointer to a struct with
 // json tags), refusing unknown fields, fields whose name differs in case
 // from the tag (encoding/json alone would accept "sessionttl" for
-// "sessionTTL"), duplicate fields, and trailing data.
+// "sessionTTL"), duplicate fields, and trailing data. The key checks apply
+// to nested objects decoded into struct fields too.
 func DecodeStrict(b []byte, v any) error {
+	if json.Valid(b) {
+		// Spelling first, so an unknown nested field is named by its path.
+		t := reflect.TypeOf(v)
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if err := checkKeys(json.NewDecoder(bytes.NewReader(b)), t, ""); err != nil {
+			return err
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -249,49 +454,67 @@ func DecodeStrict(b []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the JSON value")
 	}
-	// Check the exact spelling of the top-level keys.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil || keys == nil {
-		return nil // not an object (for example null): nothing to check
-	}
-	want := jsonNames(v)
-	dec = json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil { // {
-		return err
-	}
-	seen := make(map[string]bool, len(keys))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, _ := tok.(string)
-		if !want[k] {
-			return fmt.Errorf("unknown field %q", k)
-		}
-		if seen[k] {
-			return fmt.Errorf("duplicate field %q", k)
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
-// jsonNames returns the json tag names of the fields of the struct v
-// points to.
-func jsonNames(v any) map[string]bool {
-	t := reflect.TypeOf(v)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// checkKeys walks one JSON value from dec; when it is an object decoded
+// into struct type t, every key must be the exact json name of a field and
+// appear once. It recurses into struct-typed fields.
+func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
 	}
-	names := make(map[string]bool)
-	if t.Kind() != reflect.Struct {
-		return names
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar (or null)
 	}
+	switch {
+	case d == '{' && t.Kind() == reflect.Struct:
+		fields := jsonFields(t)
+		seen := make(map[string]bool, len(fields)) // lookups only
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			k, _ := tok.(string)
+			ft, known := fields[k]
+			if !known {
+				return fmt.Errorf("unknown field %q", path+k)
+			}
+			if seen[k] {
+				return fmt.Errorf("duplicate field %q", path+k)
+			}
+			seen[k] = true
+			if err := checkKeys(dec, ft, path+k+"."); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // }
+		return err
+	default:
+		// Another object or an array: skip its contents.
+		for dec.More() {
+			if d == '{' {
+				if _, err := dec.Token(); err != nil {
+					return err
+				}
+			}
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
+}
+
+// jsonFields returns the json names of the fields of struct type t with
+// their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	names := make(map[string]reflect.Type)
 	for i := 0; i < t.NumField(); i++ {
 		tag := t.Field(i).Tag.Get("json")
 		name, _, _ := strings.Cut(tag, ",")
@@ -299,7 +522,7 @@ func jsonNames(v any) map[string]bool {
 			name = t.Field(i).Name
 		}
 		if name != "-" {
-			names[name] = true
+			names[name] = t.Field(i).Type
 		}
 	}
 	return names

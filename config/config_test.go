@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -27,7 +28,8 @@ func TestParseOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{SessionTTL: 60, MaxMessages: 5, MaxChannels: 2, RetentionDays: 1, IDPrefix: "07"}
+	want := Default()
+	want.SessionTTL, want.MaxMessages, want.MaxChannels, want.RetentionDays = 60, 5, 2, 1
 	if c != want {
 		t.Fatalf("got %+v want %+v", c, want)
 	}
@@ -58,6 +60,19 @@ func TestParseInvalid(t *testing.T) {
 		{`{"sessionTTL":"60"}`, "sessionTTL"},
 		{`{"sessionTTL":1.5}`, "sessionTTL"},
 		{`{} {}`, "trailing"},
+		{`{"registration":{"memoryKiB":4}}`, "registration.memoryKiB"},
+		{`{"registration":{"memorykib":4096}}`, `unknown field "registration.memorykib"`},
+		{`{"registration":{"workBits":33}}`, "registration.workBits"},
+		{`{"registration":{"prefilterBits":-1}}`, "registration.prefilterBits"},
+		{`{"registration":{"iterations":0}}`, "registration.iterations"},
+		{`{"registration":{"maxPerBlock":0}}`, "registration.maxPerBlock"},
+		{`{"registration":{"maxPerBlock":1,"maxPerBlock":2}}`, "duplicate"},
+		{`{"rateLimits":{"messages":{"burst":0}}}`, "rateLimits.messages.burst"},
+		{`{"rateLimits":{"joins":{"refillSeconds":0}}}`, "rateLimits.joins.refillSeconds"},
+		{`{"rateLimits":{"posts":{"burst":2000000000}}}`, "rateLimits.posts.burst"},
+		{`{"rateLimits":{"chats":{"burst":1}}}`, `unknown field "rateLimits.chats"`},
+		{`{"prekeys":{"strangerReserve":101}}`, "prekeys.strangerReserve"},
+		{`{"prekeys":{"strangerClaims":{"burst":-1}}}`, "prekeys.strangerClaims.burst"},
 		{`[`, "invalid chain config"},
 	}
 	for _, tc := range cases {
@@ -69,5 +84,44 @@ func TestParseInvalid(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("Parse(%s): error %q does not mention %q", tc.in, err, tc.mention)
 		}
+	}
+}
+
+func TestParseNested(t *testing.T) {
+	c, err := Parse([]byte(`{"registration":{"workBits":2},"rateLimits":{"messages":{"burst":5}},"prekeys":{"strangerReserve":0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Registration.WorkBits = 2
+	want.RateLimits.Messages.Burst = 5
+	want.Prekeys.StrangerReserve = 0
+	if c != want {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	// Every bucket has a name and a value; the kinds cover the struct.
+	for k := BucketKind(0); k < NumBuckets; k++ {
+		if b := Default().RateLimits.Bucket(k); b.Burst == 0 || b.RefillSeconds == 0 || k.String() == "" {
+			t.Fatalf("bucket %d: %+v", k, b)
+		}
+	}
+	if Default().RateLimits.Bucket(NumBuckets) != (Bucket{}) {
+		t.Fatal("out-of-range bucket kind")
+	}
+	// The canonical JSON round-trips.
+	b, err := json.Marshal(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Parse(b); err != nil || c != Default() {
+		t.Fatalf("round trip: %v", err)
+	}
+	if err := MinimalRegistration(); err.MemoryKiB != 8 {
+		t.Fatal("minimal registration")
+	}
+	m := Default()
+	m.Registration = MinimalRegistration()
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
