@@ -49,12 +49,59 @@ var (
 	// Channels.
 	ErrUnknownChannel      = errors.New("unknown channel")
 	ErrInvalidChannelName  = errors.New("invalid channel name")
-	ErrMaxChannels         = errors.New("chain reached maxChannels")
+	ErrMaxChannels         = errors.New("identity owns maxChannels channels")
 	ErrChannelFull         = errors.New("channel reached its member limit")
 	ErrAlreadyMember       = errors.New("already a member of the channel")
 	ErrNotMember           = errors.New("author is not a member of the channel")
 	ErrOwnerCannotLeave    = errors.New("the owner cannot leave its channel")
 	ErrChannelAlreadyExist = errors.New("channel already exists")
+
+	// Registration work and rate limits.
+	ErrInsufficientWork = errors.New("registration proof of work does not meet the chain's difficulty")
+	ErrRateLimited      = errors.New("rate limit reached")
+
+	// Consent.
+	ErrBlocked                = errors.New("a participant has blocked the author")
+	ErrSessionAlreadyAccepted = errors.New("session already accepted by the author")
+	ErrSessionNotAccepted     = errors.New("the author has not accepted the session (accept it, or decline it)")
+	ErrParticipantLeft        = errors.New("the participant has left the session")
+	ErrInvalidDecision        = errors.New("invalid session decision")
+	ErrSelfContact            = errors.New("an identity cannot set a contact status for itself")
+	ErrInvalidContactStatus   = errors.New("invalid contact status")
+	ErrMaxContacts            = errors.New("identity reached its contact limit")
+
+	// Channel roles and moderation.
+	ErrInvalidJoinPolicy       = errors.New("invalid join policy")
+	ErrInvalidModerationAction = errors.New("invalid moderation action")
+	ErrNotOwner                = errors.New("only the channel's owner may do this")
+	ErrNotModerator            = errors.New("only the channel's owner or a moderator may do this")
+	ErrBanned                  = errors.New("identity is banned from the channel")
+	ErrNotInvited              = errors.New("identity holds no invite to the channel")
+	ErrAlreadyInvited          = errors.New("identity already holds an invite to the channel")
+	ErrTooManyInvites          = errors.New("channel reached its invite limit")
+	ErrAlreadyBanned           = errors.New("identity is already banned from the channel")
+	ErrNotBanned               = errors.New("identity is not banned from the channel")
+	ErrAlreadyModerator        = errors.New("member is already a moderator")
+	ErrNotAModerator           = errors.New("member is not a moderator")
+	ErrTargetIsOwner           = errors.New("the channel's owner cannot be moderated")
+	ErrTargetIsModerator       = errors.New("only the owner may act on a moderator")
+	ErrUnknownMember           = errors.New("member is not a registered identity")
+	ErrUnknownPost             = errors.New("no such post")
+	ErrNotPostAuthor           = errors.New("only the post's author, a moderator or the owner may delete it")
+	ErrDuplicateItem           = errors.New("an item is listed twice")
+
+	// Prekeys and claims.
+	ErrNoPrekeys       = errors.New("publishPrekeys carries no prekey")
+	ErrTooManyPrekeys  = errors.New("too many one-time prekeys")
+	ErrInvalidPrekey   = errors.New("invalid prekey (not an ML-KEM-768 encapsulation key)")
+	ErrInvalidPrekeyID = errors.New("invalid prekey ID (must be at least 1)")
+	ErrPrekeyIDOrder   = errors.New("prekey IDs must increase (an ID is never reused)")
+	ErrPrekeyExpiry    = errors.New("signed prekey expiry must lie after the block time and at most 30 days after it")
+	ErrUnknownPrekey   = errors.New("no such one-time prekey")
+	ErrPrekeyClaimed   = errors.New("one-time prekey already claimed")
+	ErrPrekeyReserved  = errors.New("the remaining one-time prekeys are reserved for the identity's contacts")
+	ErrDuplicateClaim  = errors.New("this pair already claimed a prekey in the session")
+	ErrClaimCount      = errors.New("claims must name one prekey ID per participant")
 )
 
 type wrapped struct {
@@ -75,6 +122,14 @@ var refusals = []error{
 	ErrNotParticipant, ErrSessionClosed, ErrSessionExpired, ErrMaxMessages, ErrEmptyCiphertext, ErrSessionAlreadyExisting,
 	ErrUnknownChannel, ErrInvalidChannelName, ErrMaxChannels, ErrChannelFull, ErrAlreadyMember, ErrNotMember,
 	ErrOwnerCannotLeave, ErrChannelAlreadyExist,
+	ErrInsufficientWork, ErrRateLimited,
+	ErrBlocked, ErrSessionAlreadyAccepted, ErrSessionNotAccepted, ErrParticipantLeft, ErrInvalidDecision,
+	ErrSelfContact, ErrInvalidContactStatus, ErrMaxContacts,
+	ErrInvalidJoinPolicy, ErrInvalidModerationAction, ErrNotOwner, ErrNotModerator, ErrBanned, ErrNotInvited,
+	ErrAlreadyInvited, ErrTooManyInvites, ErrAlreadyBanned, ErrNotBanned, ErrAlreadyModerator, ErrNotAModerator,
+	ErrTargetIsOwner, ErrTargetIsModerator, ErrUnknownMember, ErrUnknownPost, ErrNotPostAuthor, ErrDuplicateItem,
+	ErrNoPrekeys, ErrTooManyPrekeys, ErrInvalidPrekey, ErrInvalidPrekeyID, ErrPrekeyIDOrder, ErrPrekeyExpiry,
+	ErrUnknownPrekey, ErrPrekeyClaimed, ErrPrekeyReserved, ErrDuplicateClaim, ErrClaimCount,
 }
 
 // IsRefusal reports whether err is a refusal of a transaction (one of the

@@ -14,16 +14,25 @@
 // the chain ID (no cross-chain replay), the type, the author, the nonce (no
 // replay: it must be exactly the author's next nonce) and the payload.
 //
-// Payloads, by type:
+// Payloads, by type (docs/chain.md section 2 is the specification):
 //
-//	1 RegisterIdentity  kemPublicKey [1184] | dsaPublicKey [1952]
-//	2 CreateSession     count u32 | participants [33]... | metadata bytes(≤1 KiB)
-//	3 SendMessage       session [32] | ciphertext bytes(≤64 KiB)
-//	4 CloseSession      session [32]
-//	5 CreateChannel     name bytes(≤64, UTF-8, no control characters)
-//	6 JoinChannel       channel [32]
-//	7 LeaveChannel      channel [32]
-//	8 PostChannel       channel [32] | ciphertext bytes(≤64 KiB)
+//	1  RegisterIdentity  kemPublicKey [1184] | dsaPublicKey [1952] | work u64
+//	2  CreateSession     count u32 (1..31) | participant [33] × count | prekeyID u32 × count
+//	                     | metadata bytes(≤1 KiB)
+//	3  SendMessage       session [32] | claimCount u8 (0..31) | (participant [33] | prekeyID u32) × claimCount
+//	                     | ciphertext bytes(≤64 KiB)
+//	4  CloseSession      session [32]
+//	5  CreateChannel     name bytes(≤64, UTF-8, no control characters) | joinPolicy u8 (1 open, 2 invite-only)
+//	6  JoinChannel       channel [32]
+//	7  LeaveChannel      channel [32]
+//	8  PostChannel       channel [32] | ciphertext bytes(≤64 KiB)
+//	9  PublishPrekeys    hasSigned u8 | [signedPrekeyID u32 | expiresAt i64 | kemPublicKey [1184]]
+//	                     | count u8 (0..32) | (prekeyID u32 | kemPublicKey [1184]) × count
+//	10 AcceptSession     session [32] | decision u8 (1 accept, 2 decline)
+//	11 SetContact        peer [33] | status u8 (0 none, 1 contact, 2 blocked)
+//	12 SetChannelPolicy  channel [32] | joinPolicy u8
+//	13 ModerateChannel   channel [32] | action u8 (1..7) | count u8 (1..64) | member [33] × count
+//	14 DeletePosts       channel [32] | count u8 (1..64) | seq u64 × count
 //
 // A transaction is at most config.MaxTxSize bytes. Parse refuses any other
 // form: unknown version or type, oversize fields, truncation, trailing
@@ -39,8 +48,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/luxfi/ids"
 
@@ -58,213 +65,6 @@ const SignatureContext = "luxfi/session/v1/tx"
 
 // HeaderSize is the size of the unsigned header before the payload.
 const HeaderSize = 1 + ids.IDLen + 1 + 33 + 8
-
-// Type identifies a transaction kind.
-type Type uint8
-
-// Transaction types.
-const (
-	TypeRegisterIdentity Type = iota + 1
-	TypeCreateSession
-	TypeSendMessage
-	TypeCloseSession
-	TypeCreateChannel
-	TypeJoinChannel
-	TypeLeaveChannel
-	TypePostChannel
-)
-
-var typeNames = [...]string{
-	TypeRegisterIdentity: "registerIdentity",
-	TypeCreateSession:    "createSession",
-	TypeSendMessage:      "sendMessage",
-	TypeCloseSession:     "closeSession",
-	TypeCreateChannel:    "createChannel",
-	TypeJoinChannel:      "joinChannel",
-	TypeLeaveChannel:     "leaveChannel",
-	TypePostChannel:      "postChannel",
-}
-
-// String returns the camel-case name of t.
-func (t Type) String() string {
-	if int(t) < len(typeNames) && t != 0 {
-		return typeNames[t]
-	}
-	return fmt.Sprintf("type(%d)", uint8(t))
-}
-
-// Payload is the type-specific part of a transaction. The concrete types
-// are the exported structs of this package.
-type Payload interface {
-	Type() Type
-	encode(w *codec.Writer)
-	// check performs the stateless checks of the payload.
-	check(author crypto.SessionID) error
-}
-
-// RegisterIdentity publishes an identity's public keys. The author must be
-// the Session ID derived from them; the transaction is signed by the DSA key
-// it carries.
-type RegisterIdentity struct {
-	KEMPublicKey []byte
-	DSAPublicKey []byte
-}
-
-// CreateSession opens a session between the author and Participants
-// (registered identities, not including the author).
-type CreateSession struct {
-	Participants []crypto.SessionID
-	Metadata     []byte
-}
-
-// SendMessage posts an opaque ciphertext to a session.
-type SendMessage struct {
-	Session    ids.ID
-	Ciphertext []byte
-}
-
-// CloseSession closes a session; later messages are refused.
-type CloseSession struct {
-	Session ids.ID
-}
-
-// CreateChannel creates a channel owned by the author.
-type CreateChannel struct {
-	Name string
-}
-
-// JoinChannel adds the author to a channel.
-type JoinChannel struct {
-	Channel ids.ID
-}
-
-// LeaveChannel removes the author from a channel.
-type LeaveChannel struct {
-	Channel ids.ID
-}
-
-// PostChannel posts an opaque ciphertext to a channel.
-type PostChannel struct {
-	Channel    ids.ID
-	Ciphertext []byte
-}
-
-func (*RegisterIdentity) Type() Type { return TypeRegisterIdentity }
-func (*CreateSession) Type() Type    { return TypeCreateSession }
-func (*SendMessage) Type() Type      { return TypeSendMessage }
-func (*CloseSession) Type() Type     { return TypeCloseSession }
-func (*CreateChannel) Type() Type    { return TypeCreateChannel }
-func (*JoinChannel) Type() Type      { return TypeJoinChannel }
-func (*LeaveChannel) Type() Type     { return TypeLeaveChannel }
-func (*PostChannel) Type() Type      { return TypePostChannel }
-
-func (p *RegisterIdentity) encode(w *codec.Writer) {
-	w.Fixed(p.KEMPublicKey)
-	w.Fixed(p.DSAPublicKey)
-}
-
-func (p *CreateSession) encode(w *codec.Writer) {
-	w.U32(uint32(len(p.Participants)))
-	for _, id := range p.Participants {
-		w.SessionID(id)
-	}
-	w.Bytes(p.Metadata)
-}
-
-func (p *SendMessage) encode(w *codec.Writer) {
-	w.Fixed(p.Session[:])
-	w.Bytes(p.Ciphertext)
-}
-
-func (p *CloseSession) encode(w *codec.Writer)  { w.Fixed(p.Session[:]) }
-func (p *CreateChannel) encode(w *codec.Writer) { w.String(p.Name) }
-func (p *JoinChannel) encode(w *codec.Writer)   { w.Fixed(p.Channel[:]) }
-func (p *LeaveChannel) encode(w *codec.Writer)  { w.Fixed(p.Channel[:]) }
-
-func (p *PostChannel) encode(w *codec.Writer) {
-	w.Fixed(p.Channel[:])
-	w.Bytes(p.Ciphertext)
-}
-
-func (p *RegisterIdentity) check(author crypto.SessionID) error {
-	if len(p.KEMPublicKey) != crypto.KEMPublicKeySize || len(p.DSAPublicKey) != crypto.DSAPublicKeySize {
-		return ErrInvalidPublicKey
-	}
-	derived, err := crypto.DeriveSessionID(p.KEMPublicKey, p.DSAPublicKey)
-	if err != nil {
-		return ErrInvalidPublicKey
-	}
-	if derived != author.String() {
-		return ErrSessionIDMismatch
-	}
-	return nil
-}
-
-func (p *CreateSession) check(author crypto.SessionID) error {
-	if len(p.Participants) == 0 {
-		return ErrNoParticipants
-	}
-	if len(p.Participants)+1 > config.MaxParticipants {
-		return ErrTooManyParticipants
-	}
-	if len(p.Metadata) > config.MaxMetadataSize {
-		return ErrMetadataTooLarge
-	}
-	// Quadratic in at most MaxParticipants (32): no map needed.
-	for i, id := range p.Participants {
-		if !id.IsPostQuantum() {
-			return fmt.Errorf("%w: participant %d has prefix %02x", ErrInvalidSessionID, i, id.Prefix)
-		}
-		if id == author {
-			return ErrDuplicateParticipant
-		}
-		for _, prev := range p.Participants[:i] {
-			if prev == id {
-				return ErrDuplicateParticipant
-			}
-		}
-	}
-	return nil
-}
-
-func checkCiphertext(c []byte) error {
-	if len(c) == 0 {
-		return ErrEmptyCiphertext
-	}
-	if len(c) > config.MaxCiphertextSize {
-		return ErrCiphertextTooLarge
-	}
-	return nil
-}
-
-func (p *SendMessage) check(crypto.SessionID) error { return checkCiphertext(p.Ciphertext) }
-func (p *CloseSession) check(crypto.SessionID) error {
-	return nil
-}
-
-// ValidChannelName reports whether name is acceptable: 1 to 64 bytes of
-// UTF-8 without control characters.
-func ValidChannelName(name string) bool {
-	if len(name) == 0 || len(name) > config.MaxChannelNameSize || !utf8.ValidString(name) {
-		return false
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *CreateChannel) check(crypto.SessionID) error {
-	if !ValidChannelName(p.Name) {
-		return ErrInvalidChannelName
-	}
-	return nil
-}
-func (p *JoinChannel) check(crypto.SessionID) error  { return nil }
-func (p *LeaveChannel) check(crypto.SessionID) error { return nil }
-func (p *PostChannel) check(crypto.SessionID) error  { return checkCiphertext(p.Ciphertext) }
 
 // Unsigned is a transaction before signing.
 type Unsigned struct {
@@ -399,52 +199,12 @@ func parseFrom(r *codec.Reader) (*Tx, error) {
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	switch typ {
-	case TypeRegisterIdentity:
-		p := &RegisterIdentity{}
-		p.KEMPublicKey = r.Fixed(crypto.KEMPublicKeySize)
-		p.DSAPublicKey = r.Fixed(crypto.DSAPublicKeySize)
-		u.Payload = p
-	case TypeCreateSession:
-		p := &CreateSession{}
-		n := r.Count(config.MaxParticipants-1, "participants")
-		if n > 0 {
-			p.Participants = make([]crypto.SessionID, n)
-			for i := range p.Participants {
-				p.Participants[i] = r.SessionID()
-			}
-		}
-		p.Metadata = r.Bytes(config.MaxMetadataSize, "metadata")
-		u.Payload = p
-	case TypeSendMessage:
-		p := &SendMessage{}
-		r.FixedInto(p.Session[:])
-		p.Ciphertext = r.Bytes(config.MaxCiphertextSize, "ciphertext")
-		u.Payload = p
-	case TypeCloseSession:
-		p := &CloseSession{}
-		r.FixedInto(p.Session[:])
-		u.Payload = p
-	case TypeCreateChannel:
-		p := &CreateChannel{}
-		p.Name = r.String(config.MaxChannelNameSize, "channel name")
-		u.Payload = p
-	case TypeJoinChannel:
-		p := &JoinChannel{}
-		r.FixedInto(p.Channel[:])
-		u.Payload = p
-	case TypeLeaveChannel:
-		p := &LeaveChannel{}
-		r.FixedInto(p.Channel[:])
-		u.Payload = p
-	case TypePostChannel:
-		p := &PostChannel{}
-		r.FixedInto(p.Channel[:])
-		p.Ciphertext = r.Bytes(config.MaxCiphertextSize, "ciphertext")
-		u.Payload = p
-	default:
+	p := newPayload(typ)
+	if p == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(typ))
 	}
+	p.decode(r)
+	u.Payload = p
 	unsignedLen := r.Offset() - start
 	r.Fixed(crypto.SignatureSize)
 	if err := r.Err(); err != nil {
