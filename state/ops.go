@@ -40,16 +40,42 @@ func (s *State) PutIdentity(i *Identity) error {
 	return s.AddCount(CountIdentities, 1)
 }
 
-// Nonce returns the next nonce id must use (0 for an unknown author).
-func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
+// GetAccount returns id's account (the zero account for an identity that
+// never sent a transaction).
+func (s *State) GetAccount(id crypto.SessionID) (Account, error) {
 	k := SessionIDKey(id)
-	return getU64(s.db, s.nonces().key(k[:]))
+	b, err := s.accounts().Get(k[:])
+	if errors.Is(err, database.ErrNotFound) {
+		return Account{}, nil
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	return decodeAccount(b)
 }
 
-// SetNonce stores the next nonce of id.
-func (s *State) SetNonce(id crypto.SessionID, next uint64) error {
+// PutAccount stores id's account. The value is built in the view's scratch
+// (the database copies what it keeps).
+func (s *State) PutAccount(id crypto.SessionID, a *Account) error {
 	k := SessionIDKey(id)
-	return s.nonces().Put(k[:], s.u64(next))
+	s.val = a.appendEncoding(s.val[:0])
+	return s.accounts().Put(k[:], s.val)
+}
+
+// Nonce returns the next nonce id must use (0 for an unknown author).
+func (s *State) Nonce(id crypto.SessionID) (uint64, error) {
+	a, err := s.GetAccount(id)
+	return a.Nonce, err
+}
+
+// SetNonce stores the next nonce of id, keeping the rest of its account.
+func (s *State) SetNonce(id crypto.SessionID, next uint64) error {
+	a, err := s.GetAccount(id)
+	if err != nil {
+		return err
+	}
+	a.Nonce = next
+	return s.PutAccount(id, &a)
 }
 
 // ---- sessions ----
@@ -70,10 +96,30 @@ func (s *State) PutSession(sess *Session) error {
 
 // ---- messages ----
 
+// GetCounter returns the message counter of a session or channel (zero
+// if nothing was ever posted).
+func (s *State) GetCounter(target ids.ID) (Counter, error) {
+	b, err := s.counters().Get(target[:])
+	if errors.Is(err, database.ErrNotFound) {
+		return Counter{}, nil
+	}
+	if err != nil {
+		return Counter{}, err
+	}
+	return decodeCounter(b)
+}
+
+// PutCounter stores the message counter of a session or channel.
+func (s *State) PutCounter(target ids.ID, c *Counter) error {
+	s.val = c.appendEncoding(s.val[:0])
+	return s.counters().Put(target[:], s.val)
+}
+
 // LastSeq returns the sequence number of the latest message of a session or
 // channel (0 if none was ever posted). Pruning does not lower it.
 func (s *State) LastSeq(target ids.ID) (uint64, error) {
-	return getU64(s.db, s.counters().key(target[:]))
+	c, err := s.GetCounter(target)
+	return c.Last, err
 }
 
 func messageKey(target ids.ID, seq uint64) []byte {
@@ -83,45 +129,52 @@ func messageKey(target ids.ID, seq uint64) []byte {
 	return k
 }
 
-// Target kinds of the retention queue.
+// Kinds of retention queue items.
 const (
-	KindSession byte = 's'
-	KindChannel byte = 'c'
+	KindSession byte = 's' // a session message
+	KindChannel byte = 'c' // a channel post
+	KindRequest byte = 'q' // a session's request entries (seq 0)
 )
 
 // AppendMessage stores m as the next message of its target: it sets m.Seq,
-// bumps the counter, queues m for retention and, for a session message,
-// adds an inbox entry for every recipient. It returns the sequence number.
+// updates the target's counter, queues m for retention, adds an inbox
+// entry for every recipient and, for a channel post, the post's author
+// record. It returns the sequence number.
 func (s *State) AppendMessage(kind byte, m *Message, recipients []crypto.SessionID) (uint64, error) {
-	last, err := s.LastSeq(m.Target)
+	c, err := s.GetCounter(m.Target)
 	if err != nil {
 		return 0, err
 	}
-	return s.AppendMessageAfter(kind, m, recipients, last)
+	return s.AppendMessageAfter(kind, m, recipients, &c)
 }
 
-// AppendMessageAfter is AppendMessage for a caller that just read
-// last = LastSeq(m.Target) on this view.
+// AppendMessageAfter is AppendMessage for a caller that just read the
+// target's counter c on this view; it updates c.
 //
-// On a TxWriteOnlyDropper view it writes the counter alone: the message,
-// inbox and retention records would be dropped, and the retention head and
-// the message counts are read only by pruning and queries, never by
-// transaction execution.
-func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.SessionID, last uint64) (uint64, error) {
-	m.Seq = last + 1
-	if err := s.counters().Put(m.Target[:], s.u64(m.Seq)); err != nil {
+// On a TxWriteOnlyDropper view it writes the counter (and a post's author)
+// alone: the message, inbox and retention records would be dropped, and
+// the retention head and the message counts are read only by pruning and
+// queries, never by transaction execution.
+func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.SessionID, c *Counter) (uint64, error) {
+	c.Last++
+	c.Stored++
+	if c.First == 0 {
+		c.First = 1
+	}
+	m.Seq = c.Last
+	if err := s.PutCounter(m.Target, c); err != nil {
 		return 0, err
 	}
-	if _, dropped := s.db.(TxWriteOnlyDropper); dropped {
+	if kind == KindChannel {
+		if err := s.postAuths().Put(messageKey(m.Target, m.Seq), sessionIDBytes(m.Author)); err != nil {
+			return 0, err
+		}
+	}
+	if s.dropsTxWriteOnly() {
 		return m.Seq, nil
 	}
 	if err := s.putMessageRecords(kind, m, recipients); err != nil {
 		return 0, err
-	}
-	if !s.deferred { // a deferred view sets the head at Flush
-		if err := s.queueHead(m.Timestamp); err != nil {
-			return 0, err
-		}
 	}
 	if err := s.AddCount(CountMessagesStored, 1); err != nil {
 		return 0, err
@@ -129,7 +182,12 @@ func (s *State) AppendMessageAfter(kind byte, m *Message, recipients []crypto.Se
 	return m.Seq, s.AddCount(CountMessagesTotal, 1)
 }
 
-// putMessageRecords writes m, its inbox entries and its retention entry
+func sessionIDBytes(id crypto.SessionID) []byte {
+	k := SessionIDKey(id)
+	return k[:]
+}
+
+// putMessageRecords writes m, its inbox entries and its retention item
 // (the TxWriteOnly records of a message).
 //
 // The values are built in the view's scratch (s.val): the database copies
@@ -140,14 +198,9 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), s.val); err != nil {
 		return err
 	}
-	// A retention entry is <time 8> then items <kind 1><ref 40>; the inbox
-	// entries are the ref.
-	q := binary.BigEndian.AppendUint64(s.val[:0], uint64(m.Timestamp))
-	q = append(q, kind)
-	q = append(q, m.Target[:]...)
-	q = binary.BigEndian.AppendUint64(q, m.Seq)
-	s.val = q
-	ref := q[9:]
+	// The inbox entries are <target 32><seq 8>.
+	ref := binary.BigEndian.AppendUint64(append(s.val[:0], m.Target[:]...), m.Seq)
+	s.val = ref
 	inbox := s.inbox()
 	for _, r := range recipients {
 		rk := SessionIDKey(r)
@@ -155,18 +208,54 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 			return err
 		}
 	}
-	if !s.deferred {
-		return s.db.Put(s.retention().keyU64(nil, m.Position), q)
+	return s.queueItem(kind, m.Target, m.Seq, m.Position, m.Timestamp)
+}
+
+// AddInboxEntry adds an inbox entry for an existing message (a session's
+// first messages, when a participant accepts it). It writes nothing on a
+// TxWriteOnlyDropper view.
+func (s *State) AddInboxEntry(recipient crypto.SessionID, m *Message) error {
+	if s.dropsTxWriteOnly() {
+		return nil
 	}
-	// Deferred: the messages of the block share one entry, keyed by the
+	rk := SessionIDKey(recipient)
+	ref := binary.BigEndian.AppendUint64(append(s.val[:0], m.Target[:]...), m.Seq)
+	s.val = ref
+	return s.db.Put(s.inbox().keyU64(rk[:], m.Position), ref)
+}
+
+// QueueRequest queues a session's request entries for retention: pruning
+// removes those still pointing at the session.
+func (s *State) QueueRequest(session ids.ID, pos uint64, ts int64) error {
+	if s.dropsTxWriteOnly() {
+		return nil
+	}
+	return s.queueItem(KindRequest, session, 0, pos, ts)
+}
+
+// queueItem queues one retention item <kind><target><seq> at pos, time ts.
+func (s *State) queueItem(kind byte, target ids.ID, seq, pos uint64, ts int64) error {
+	// A retention entry is <time 8> then items <kind 1><ref 40>.
+	q := binary.BigEndian.AppendUint64(s.val[:0], uint64(ts))
+	q = append(q, kind)
+	q = append(q, target[:]...)
+	q = binary.BigEndian.AppendUint64(q, seq)
+	s.val = q
+	if !s.deferred {
+		if err := s.db.Put(s.retention().keyU64(nil, pos), q); err != nil {
+			return err
+		}
+		return s.queueHead(ts)
+	}
+	// Deferred: the items of the block share one entry, keyed by the
 	// position of the first (Flush writes it).
-	if len(s.queued) > 0 && s.queuedTime != m.Timestamp {
+	if len(s.queued) > 0 && s.queuedTime != ts {
 		if err := s.flushRetention(); err != nil {
 			return err
 		}
 	}
 	if len(s.queued) == 0 {
-		s.queuedPos, s.queuedTime = m.Position, m.Timestamp
+		s.queuedPos, s.queuedTime = pos, ts
 	}
 	s.queued = append(s.queued, q[8:]...)
 	return nil
@@ -185,7 +274,7 @@ func (s *State) flushRetention() error {
 	return s.queueHead(s.queuedTime)
 }
 
-// queueHead records ts as the time of the oldest queued message unless an
+// queueHead records ts as the time of the oldest queued item unless an
 // older one is queued (entries are queued in time order).
 func (s *State) queueHead(ts int64) error {
 	queued, err := s.db.Has(rootRetentionHead)
@@ -265,9 +354,10 @@ func (s *State) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]In
 
 // ---- retention ----
 
-// PruneMessages removes, oldest first, at most max messages whose block
-// time is before cutoff (Unix milliseconds), with their inbox entries. It
-// returns how many it removed. The work is bounded by max: an entry of the
+// PruneMessages removes, oldest first, at most max queued items (messages,
+// posts, request entries) whose block time is before cutoff (Unix
+// milliseconds): a message with its inbox entries, a post with its author
+// record, a request's entries. It returns how many items it took. The work is bounded by max: an entry of the
 // retention queue that holds more due messages than are left to remove is
 // cut, and the rest stays queued under the same key.
 func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
@@ -334,11 +424,16 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	removed := 0 // messages and posts actually removed (not deleted before)
 	for _, e := range list {
 		for i := 0; i < e.take; i++ {
 			item := e.items[i*retentionItemSize : (i+1)*retentionItemSize]
-			if err := s.pruneMessage(item[0], ids.ID(item[1:1+ids.IDLen]), binary.BigEndian.Uint64(item[1+ids.IDLen:])); err != nil {
+			gone, err := s.pruneItem(item[0], ids.ID(item[1:1+ids.IDLen]), binary.BigEndian.Uint64(item[1+ids.IDLen:]))
+			if err != nil {
 				return 0, err
+			}
+			if gone {
+				removed++
 			}
 		}
 		if rest := e.items[e.take*retentionItemSize:]; len(rest) > 0 {
@@ -350,11 +445,11 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 			return 0, err
 		}
 	}
-	if n > 0 {
-		if err := s.AddCount(CountMessagesStored, -int64(n)); err != nil {
+	if removed > 0 {
+		if err := s.AddCount(CountMessagesStored, -int64(removed)); err != nil {
 			return 0, err
 		}
-		if err := s.AddCount(CountMessagesPruned, int64(n)); err != nil {
+		if err := s.AddCount(CountMessagesPruned, int64(removed)); err != nil {
 			return 0, err
 		}
 	}
@@ -365,22 +460,47 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 // kind 1 | target 32 | seq 8.
 const retentionItemSize = 1 + ids.IDLen + 8
 
-// pruneMessage deletes one message and, for a session message, its inbox
-// entries.
-func (s *State) pruneMessage(kind byte, target ids.ID, seq uint64) error {
-	mk := messageKey(target, seq)
-	raw, err := s.messages().Get(mk)
-	if err != nil && !errors.Is(err, database.ErrNotFound) {
-		return err
+// pruneItem removes one retention item and reports whether it removed a
+// stored message or post (false: a request item, or a post deleted or
+// evicted before).
+func (s *State) pruneItem(kind byte, target ids.ID, seq uint64) (bool, error) {
+	if kind == KindRequest {
+		return false, s.pruneRequests(target)
 	}
-	if err == nil && kind == KindSession {
+	gone, err := s.RemoveMessage(kind, target, seq)
+	return gone, err
+}
+
+// RemoveMessage deletes one stored message or post with what refers to it
+// (inbox entries, a post's author record) and lowers its target's stored
+// count. It reports false, writing nothing, when the message is already
+// gone. Used by retention, eviction and DeletePosts.
+func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64) (bool, error) {
+	mk := messageKey(target, seq)
+	if kind == KindChannel {
+		// The author record is kept in every view (execution reads it);
+		// it tells whether the post is still there.
+		if ok, err := s.postAuths().Has(mk); err != nil || !ok {
+			return false, err
+		}
+		if err := s.postAuths().Delete(mk); err != nil {
+			return false, err
+		}
+	} else {
+		raw, err := s.messages().Get(mk)
+		if errors.Is(err, database.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
 		m, err := decodeMessage(target, seq, raw)
 		if err != nil {
-			return err
+			return false, err
 		}
 		sess, err := s.GetSession(target)
 		if err != nil {
-			return fmt.Errorf("pruning message %d of session %s: %w", seq, target, err)
+			return false, fmt.Errorf("removing message %d of session %s: %w", seq, target, err)
 		}
 		for _, p := range sess.Participants {
 			if p == m.Author {
@@ -388,11 +508,56 @@ func (s *State) pruneMessage(kind byte, target ids.ID, seq uint64) error {
 			}
 			rk := SessionIDKey(p)
 			if err := s.inbox().Delete(binary.BigEndian.AppendUint64(cat(rk[:]), m.Position)); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return s.messages().Delete(mk)
+	if !s.dropsTxWriteOnly() {
+		if err := s.messages().Delete(mk); err != nil {
+			return false, err
+		}
+	}
+	c, err := s.GetCounter(target)
+	if err != nil {
+		return false, err
+	}
+	if c.Stored == 0 {
+		return false, fmt.Errorf("%w: stored count of %s would go negative", ErrCorrupt, target)
+	}
+	c.Stored--
+	if seq >= c.First {
+		c.First = seq + 1
+	}
+	return true, s.PutCounter(target, &c)
+}
+
+// OldestPost returns the lowest sequence number of a channel's stored
+// posts at or above from (the counter's First), or false if none.
+func (s *State) OldestPost(channel ids.ID, from uint64) (uint64, bool, error) {
+	it := s.postAuths().NewIteratorWithStartAndPrefix(messageKey(channel, from), channel[:])
+	defer it.Release()
+	if !it.Next() {
+		return 0, false, it.Error()
+	}
+	k := it.Key()
+	if len(k) != ids.IDLen+8 {
+		return 0, false, fmt.Errorf("%w: post author key of %d bytes", ErrCorrupt, len(k))
+	}
+	return binary.BigEndian.Uint64(k[ids.IDLen:]), true, nil
+}
+
+// PostAuthor returns the author of a stored channel post, or false if the
+// post is gone (or was never posted).
+func (s *State) PostAuthor(channel ids.ID, seq uint64) (crypto.SessionID, bool, error) {
+	b, err := s.postAuths().Get(messageKey(channel, seq))
+	if errors.Is(err, database.ErrNotFound) {
+		return crypto.SessionID{}, false, nil
+	}
+	if err != nil {
+		return crypto.SessionID{}, false, err
+	}
+	id, err := SessionIDFromKey(b)
+	return id, err == nil, err
 }
 
 // ---- channels ----
@@ -421,9 +586,26 @@ func (s *State) IsMember(channel ids.ID, member crypto.SessionID) (bool, error) 
 	return s.members().Has(memberKey(channel, member))
 }
 
-// AddMember records membership (the caller keeps Channel.Members).
-func (s *State) AddMember(channel ids.ID, member crypto.SessionID) error {
-	return s.members().Put(memberKey(channel, member), nil)
+// MemberRole returns member's role in channel (RoleMember, RoleModerator,
+// RoleOwner), or 0 for a non-member.
+func (s *State) MemberRole(channel ids.ID, member crypto.SessionID) (uint8, error) {
+	b, err := s.members().Get(memberKey(channel, member))
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 1 || b[0] < RoleMember || b[0] > RoleOwner {
+		return 0, fmt.Errorf("%w: member role %x", ErrCorrupt, b)
+	}
+	return b[0], nil
+}
+
+// AddMember records membership with a role (the caller keeps
+// Channel.Members); it also sets a member's role.
+func (s *State) AddMember(channel ids.ID, member crypto.SessionID, role uint8) error {
+	return s.members().Put(memberKey(channel, member), []byte{role})
 }
 
 // RemoveMember deletes membership (the caller keeps Channel.Members).
@@ -431,9 +613,15 @@ func (s *State) RemoveMember(channel ids.ID, member crypto.SessionID) error {
 	return s.members().Delete(memberKey(channel, member))
 }
 
-// Members returns up to limit members of channel, in Session ID order,
-// starting after the given member (nil: from the first).
-func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error) {
+// Member is a channel member with its role.
+type Member struct {
+	ID   crypto.SessionID
+	Role uint8
+}
+
+// Members returns up to limit members of channel with their roles, in
+// Session ID order, starting after the given member (nil: from the first).
+func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]Member, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -443,15 +631,46 @@ func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]c
 	}
 	it := s.members().NewIteratorWithStartAndPrefix(start, channel[:])
 	defer it.Release()
-	var out []crypto.SessionID
+	var out []Member
 	for len(out) < limit && it.Next() {
 		id, err := SessionIDFromKey(it.Key()[ids.IDLen:])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		v := it.Value()
+		if len(v) != 1 {
+			return nil, fmt.Errorf("%w: member role of %d bytes", ErrCorrupt, len(v))
+		}
+		out = append(out, Member{ID: id, Role: v[0]})
 	}
 	return out, it.Error()
+}
+
+// IsInvited reports whether id holds an invite to channel.
+func (s *State) IsInvited(channel ids.ID, id crypto.SessionID) (bool, error) {
+	return s.invites().Has(memberKey(channel, id))
+}
+
+// SetInvited records or removes an invite (the caller keeps
+// Channel.Invites).
+func (s *State) SetInvited(channel ids.ID, id crypto.SessionID, invited bool) error {
+	if invited {
+		return s.invites().Put(memberKey(channel, id), nil)
+	}
+	return s.invites().Delete(memberKey(channel, id))
+}
+
+// IsBanned reports whether id is banned from channel.
+func (s *State) IsBanned(channel ids.ID, id crypto.SessionID) (bool, error) {
+	return s.bans().Has(memberKey(channel, id))
+}
+
+// SetBanned records or removes a ban (the caller keeps Channel.Bans).
+func (s *State) SetBanned(channel ids.ID, id crypto.SessionID, banned bool) error {
+	if banned {
+		return s.bans().Put(memberKey(channel, id), nil)
+	}
+	return s.bans().Delete(memberKey(channel, id))
 }
 
 // ---- blocks, transactions, metadata ----
@@ -533,17 +752,27 @@ func (s *State) LastAccepted() (ids.ID, error) {
 	return getID(s.db, s.meta().key(keyLastAccepted))
 }
 
-// TxLocation is where an accepted transaction sits.
+// TxLocation is where an accepted transaction sits: its block's height,
+// its index, and its byte range in the block's bytes.
 type TxLocation struct {
 	Height uint64
 	Index  uint32
+	Offset uint32
+	Length uint32
+}
+
+const txLocationSize = 8 + 4 + 4 + 4
+
+func (l TxLocation) appendEncoding(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, l.Height)
+	b = binary.BigEndian.AppendUint32(b, l.Index)
+	b = binary.BigEndian.AppendUint32(b, l.Offset)
+	return binary.BigEndian.AppendUint32(b, l.Length)
 }
 
 // PutTx indexes an accepted transaction.
 func (s *State) PutTx(txID ids.ID, loc TxLocation) error {
-	v := binary.BigEndian.AppendUint64(nil, loc.Height)
-	v = binary.BigEndian.AppendUint32(v, loc.Index)
-	return s.txs().Put(txID[:], v)
+	return s.txs().Put(txID[:], loc.appendEncoding(nil))
 }
 
 // GetTx returns where an accepted transaction sits, or ErrNotFound.
@@ -552,18 +781,58 @@ func (s *State) GetTx(txID ids.ID) (TxLocation, error) {
 	if err != nil {
 		return TxLocation{}, err
 	}
-	if len(v) != 12 {
+	if len(v) != txLocationSize {
 		return TxLocation{}, fmt.Errorf("%w: tx location", ErrCorrupt)
 	}
-	return TxLocation{Height: binary.BigEndian.Uint64(v), Index: binary.BigEndian.Uint32(v[8:])}, nil
+	return TxLocation{
+		Height: binary.BigEndian.Uint64(v),
+		Index:  binary.BigEndian.Uint32(v[8:]),
+		Offset: binary.BigEndian.Uint32(v[12:]),
+		Length: binary.BigEndian.Uint32(v[16:]),
+	}, nil
+}
+
+// TxBytes returns the signed bytes of an accepted transaction, reading
+// only the block chunks that hold them, or ErrNotFound.
+func (s *State) TxBytes(txID ids.ID) ([]byte, TxLocation, error) {
+	loc, err := s.GetTx(txID)
+	if err != nil {
+		return nil, loc, err
+	}
+	if loc.Length == 0 || uint64(loc.Offset)+uint64(loc.Length) > config.MaxBlockSize {
+		return nil, loc, fmt.Errorf("%w: tx %s location %+v", ErrCorrupt, txID, loc)
+	}
+	blockID, err := s.BlockIDAtHeight(loc.Height)
+	if err != nil {
+		return nil, loc, fmt.Errorf("tx %s: block at height %d: %w", txID, loc.Height, err)
+	}
+	out := make([]byte, 0, loc.Length)
+	end := int(loc.Offset) + int(loc.Length)
+	for i := int(loc.Offset) / BlockChunkSize; i*BlockChunkSize < end; i++ {
+		chunk, err := s.db.Get(blockKey(blockID, i))
+		if err != nil {
+			return nil, loc, fmt.Errorf("tx %s: chunk %d of block %s: %w", txID, i, blockID, err)
+		}
+		lo := max(int(loc.Offset)-i*BlockChunkSize, 0)
+		hi := min(end-i*BlockChunkSize, len(chunk))
+		if lo > hi {
+			return nil, loc, fmt.Errorf("%w: tx %s: chunk %d of block %s is short", ErrCorrupt, txID, i, blockID)
+		}
+		out = append(out, chunk[lo:hi]...)
+	}
+	if len(out) != int(loc.Length) {
+		return nil, loc, fmt.Errorf("%w: tx %s: %d of %d bytes", ErrCorrupt, txID, len(out), loc.Length)
+	}
+	return out, loc, nil
 }
 
 // FormatVersion is the version of the key layout and record formats this
 // build writes and reads. A database written in another format is refused
 // (there is no migration): version 1 stored blocks whole and one retention
 // entry per message, and hashed blocks whole for their IDs; version 2
-// stored blocks without a state commitment (block version 1) and no
-// transaction count.
+// stored blocks without a state commitment (block version 1), no
+// transaction count, no accounts, consent, prekey or moderation records
+// and a smaller transaction index (docs/chain.md section 14 is version 3).
 const FormatVersion = 3
 
 // SetFormatVersion records FormatVersion (with the genesis).
@@ -613,6 +882,9 @@ const (
 	// CountTxsAccepted is the number of transactions in accepted blocks
 	// (package vm adds each block's count).
 	CountTxsAccepted = "txsAccepted"
+	// CountMessagesDeleted counts posts removed by DeletePosts or evicted
+	// from a full channel.
+	CountMessagesDeleted = "messagesDeleted"
 )
 
 // Counts are chain-wide figures.
@@ -624,6 +896,9 @@ type Counts struct {
 	MessagesTotal  uint64 `json:"messagesTotal"` // ever accepted
 	MessagesPruned uint64 `json:"messagesPruned"`
 	TxsAccepted    uint64 `json:"txsAccepted"` // transactions ever accepted
+	// MessagesDeleted counts posts deleted by moderators or authors, or
+	// evicted from a full channel.
+	MessagesDeleted uint64 `json:"messagesDeleted"`
 }
 
 // countKeys maps counter names to their keys in the root database (meta
@@ -645,7 +920,7 @@ func countKey(name string) []byte {
 
 // countNames are the counters in a fixed order: the order of the deferred
 // deltas and of FlushCounts.
-var countNames = [...]string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned, CountTxsAccepted}
+var countNames = [...]string{CountIdentities, CountSessions, CountChannels, CountMessagesStored, CountMessagesTotal, CountMessagesPruned, CountTxsAccepted, CountMessagesDeleted}
 
 func countIndex(name string) int {
 	for i, n := range countNames {
@@ -739,6 +1014,7 @@ func (s *State) Counts() (Counts, error) {
 		{CountMessagesTotal, &c.MessagesTotal},
 		{CountMessagesPruned, &c.MessagesPruned},
 		{CountTxsAccepted, &c.TxsAccepted},
+		{CountMessagesDeleted, &c.MessagesDeleted},
 	} {
 		if *f.dst, err = s.Count(f.name); err != nil {
 			return c, err
@@ -752,23 +1028,35 @@ func (s *State) Counts() (Counts, error) {
 // and the last-accepted pointer. It writes straight into w (the commit
 // batch of the block's overlay), so the block bytes are not copied into the
 // overlay first. The keys are those of PutBlock, PutTx and SetLastAccepted.
-func WriteAccepted(w database.KeyValueWriter, id ids.ID, height uint64, blockBytes []byte, txIDs []ids.ID) error {
+func WriteAccepted(w database.KeyValueWriter, id ids.ID, height uint64, blockBytes []byte, txIDs []ids.ID, txSizes []int) error {
+	if len(txSizes) != len(txIDs) {
+		return fmt.Errorf("state: %d transaction sizes for %d transactions", len(txSizes), len(txIDs))
+	}
 	if err := putBlockBytes(w, id, blockBytes); err != nil {
 		return err
 	}
 	if err := w.Put(binary.BigEndian.AppendUint64([]byte{prefixHeight}, height), id[:]); err != nil {
 		return err
 	}
-	loc := make([]byte, 12)
-	binary.BigEndian.PutUint64(loc, height)
+	// The transactions are the tail of the block's bytes, in order.
+	total := 0
+	for _, n := range txSizes {
+		total += n
+	}
+	off := len(blockBytes) - total
+	if off < 0 {
+		return fmt.Errorf("state: transactions of %d bytes in a block of %d", total, len(blockBytes))
+	}
+	loc := make([]byte, 0, txLocationSize)
 	key := make([]byte, 1+ids.IDLen)
 	key[0] = prefixTx
 	for i, txID := range txIDs {
 		copy(key[1:], txID[:])
-		binary.BigEndian.PutUint32(loc[8:], uint32(i))
+		loc = TxLocation{Height: height, Index: uint32(i), Offset: uint32(off), Length: uint32(txSizes[i])}.appendEncoding(loc[:0])
 		if err := w.Put(key, loc); err != nil {
 			return err
 		}
+		off += txSizes[i]
 	}
 	return w.Put(append([]byte{prefixMeta}, keyLastAccepted...), id[:])
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/luxfi/ids"
@@ -31,6 +32,85 @@ type Session struct {
 	Closed       bool
 	ClosedBy     crypto.SessionID // zero unless Closed
 	ClosedAt     int64            // Unix milliseconds; zero unless Closed
+
+	Position uint64 // Position of the creating transaction
+	TxID     ids.ID // the creating transaction
+	// Accepted and Left are bit masks over participant indexes: bit i set
+	// in Accepted means participant i accepted (the creator always has);
+	// in Left, that it declined or left. Neither: pending (a request).
+	Accepted uint32
+	Left     uint32
+	// Claims[i] has bit j set when participant i claimed a one-time prekey
+	// of participant j in this session (one claim per ordered pair).
+	Claims []uint32
+}
+
+// Participant states.
+const (
+	ParticipantPending ParticipantState = iota
+	ParticipantAccepted
+	ParticipantLeft
+)
+
+// ParticipantState is where a participant stands in a session.
+type ParticipantState uint8
+
+// String returns "pending", "accepted" or "left".
+func (p ParticipantState) String() string {
+	switch p {
+	case ParticipantAccepted:
+		return "accepted"
+	case ParticipantLeft:
+		return "left"
+	}
+	return "pending"
+}
+
+// Index returns the index of id among the participants, or -1.
+func (s *Session) Index(id crypto.SessionID) int {
+	for i, p := range s.Participants {
+		if p == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// State returns the state of participant i.
+func (s *Session) State(i int) ParticipantState {
+	switch {
+	case s.Accepted&(1<<uint(i)) != 0:
+		return ParticipantAccepted
+	case s.Left&(1<<uint(i)) != 0:
+		return ParticipantLeft
+	}
+	return ParticipantPending
+}
+
+// SetState sets participant i's state.
+func (s *Session) SetState(i int, st ParticipantState) {
+	bit := uint32(1) << uint(i)
+	s.Accepted &^= bit
+	s.Left &^= bit
+	switch st {
+	case ParticipantAccepted:
+		s.Accepted |= bit
+	case ParticipantLeft:
+		s.Left |= bit
+	}
+}
+
+// Claimed reports whether participant i claimed a prekey of participant j.
+func (s *Session) Claimed(i, j int) bool {
+	return i < len(s.Claims) && s.Claims[i]&(1<<uint(j)) != 0
+}
+
+// SetClaimed records that participant i claimed a prekey of participant j.
+func (s *Session) SetClaimed(i, j int) {
+	for len(s.Claims) < len(s.Participants) {
+		s.Claims = append(s.Claims, 0)
+	}
+	s.Claims[i] |= 1 << uint(j)
 }
 
 // SessionStatus is the derived status of a session at a point in time.
@@ -70,15 +150,9 @@ func (s *Session) StatusAt(now int64) SessionStatus {
 	}
 }
 
-// IsParticipant reports whether id takes part in the session.
-func (s *Session) IsParticipant(id crypto.SessionID) bool {
-	for _, p := range s.Participants {
-		if p == id {
-			return true
-		}
-	}
-	return false
-}
+// IsParticipant reports whether id is listed in the session (whatever its
+// state).
+func (s *Session) IsParticipant(id crypto.SessionID) bool { return s.Index(id) >= 0 }
 
 // Message is a message of a session or a post of a channel.
 type Message struct {
@@ -101,12 +175,141 @@ type InboxEntry struct {
 
 // Channel is a multi-party channel.
 type Channel struct {
-	ID        ids.ID
-	Owner     crypto.SessionID
-	Name      string
-	Height    uint64
-	CreatedAt int64
-	Members   uint32
+	ID         ids.ID
+	Owner      crypto.SessionID
+	Name       string
+	Height     uint64
+	CreatedAt  int64
+	Members    uint32 // owner included
+	JoinPolicy uint8  // 1 open, 2 invite-only (tx.JoinPolicy)
+	Invites    uint32 // outstanding invites
+	Bans       uint32
+}
+
+// Channel member roles (the value of a member entry).
+const (
+	RoleMember    uint8 = 1
+	RoleModerator uint8 = 2
+	RoleOwner     uint8 = 3
+)
+
+// RoleName returns "member", "moderator" or "owner".
+func RoleName(role uint8) string {
+	switch role {
+	case RoleMember:
+		return "member"
+	case RoleModerator:
+		return "moderator"
+	case RoleOwner:
+		return "owner"
+	}
+	return "none"
+}
+
+// Account is an identity's per-transaction state: its next nonce, the
+// counts bounded per identity, and its rate-limit buckets (the theoretical
+// arrival time of each, see docs/chain.md section 8). It is read and
+// written once per transaction.
+type Account struct {
+	Nonce    uint64
+	Channels uint32 // channels owned
+	Contacts uint32 // nonzero contact statuses
+	Buckets  [config.NumBuckets]int64
+}
+
+// accountSize is the encoded size of an Account.
+const accountSize = 8 + 4 + 4 + 8*int(config.NumBuckets)
+
+func (a *Account) appendEncoding(b []byte) []byte {
+	w := codec.Writer{B: b}
+	w.U64(a.Nonce)
+	w.U32(a.Channels)
+	w.U32(a.Contacts)
+	for _, t := range a.Buckets {
+		w.I64(t)
+	}
+	return w.B
+}
+
+func decodeAccount(b []byte) (Account, error) {
+	var a Account
+	r := codec.NewReader(b)
+	a.Nonce = r.U64()
+	a.Channels = r.U32()
+	a.Contacts = r.U32()
+	for i := range a.Buckets {
+		a.Buckets[i] = r.I64()
+	}
+	if err := r.Done(); err != nil {
+		return Account{}, fmt.Errorf("%w: account: %v", ErrCorrupt, err)
+	}
+	return a, nil
+}
+
+// PrekeyRecord is what the chain keeps of an identity's prekeys: the
+// current signed prekey (its key is in the transaction SignedTx), the
+// highest IDs published, the unclaimed one-time prekeys, and the bucket of
+// claims by strangers.
+type PrekeyRecord struct {
+	HasSigned       bool
+	SignedID        uint32 // the current (and highest) signed prekey ID
+	SignedExpiresAt int64  // Unix milliseconds
+	SignedTx        ids.ID
+	LastOneTimeID   uint32 // the highest one-time prekey ID published
+	Unclaimed       uint32
+	StrangerTAT     int64 // the strangerClaims bucket
+}
+
+func (p *PrekeyRecord) encode() []byte {
+	w := codec.NewWriter(1 + 4 + 8 + 32 + 4 + 4 + 8)
+	w.Bool(p.HasSigned)
+	w.U32(p.SignedID)
+	w.I64(p.SignedExpiresAt)
+	w.Fixed(p.SignedTx[:])
+	w.U32(p.LastOneTimeID)
+	w.U32(p.Unclaimed)
+	w.I64(p.StrangerTAT)
+	return w.B
+}
+
+func decodePrekeyRecord(b []byte) (PrekeyRecord, error) {
+	var p PrekeyRecord
+	r := codec.NewReader(b)
+	p.HasSigned = r.Bool()
+	p.SignedID = r.U32()
+	p.SignedExpiresAt = r.I64()
+	r.FixedInto(p.SignedTx[:])
+	p.LastOneTimeID = r.U32()
+	p.Unclaimed = r.U32()
+	p.StrangerTAT = r.I64()
+	if err := r.Done(); err != nil {
+		return PrekeyRecord{}, fmt.Errorf("%w: prekey record: %v", ErrCorrupt, err)
+	}
+	return p, nil
+}
+
+// Counter is the message bookkeeping of a session or channel.
+type Counter struct {
+	Last   uint64 // sequence number of the latest message ever (0: none)
+	Stored uint64 // messages stored now (retention and deletion lower it)
+	First  uint64 // every sequence number below First is gone
+}
+
+func (c *Counter) appendEncoding(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, c.Last)
+	b = binary.BigEndian.AppendUint64(b, c.Stored)
+	return binary.BigEndian.AppendUint64(b, c.First)
+}
+
+func decodeCounter(b []byte) (Counter, error) {
+	if len(b) != 24 {
+		return Counter{}, fmt.Errorf("%w: counter of %d bytes", ErrCorrupt, len(b))
+	}
+	return Counter{
+		Last:   binary.BigEndian.Uint64(b),
+		Stored: binary.BigEndian.Uint64(b[8:]),
+		First:  binary.BigEndian.Uint64(b[16:]),
+	}, nil
 }
 
 func (i *Identity) encode() []byte {
@@ -132,7 +335,7 @@ func decodeIdentity(id crypto.SessionID, b []byte) (*Identity, error) {
 }
 
 func (s *Session) encode() []byte {
-	w := codec.NewWriter(128 + len(s.Participants)*SessionIDSize + len(s.Metadata))
+	w := codec.NewWriter(192 + len(s.Participants)*(SessionIDSize+4) + len(s.Metadata))
 	w.SessionID(s.Creator)
 	w.U32(uint32(len(s.Participants)))
 	for _, p := range s.Participants {
@@ -145,6 +348,17 @@ func (s *Session) encode() []byte {
 	w.Bool(s.Closed)
 	w.SessionID(s.ClosedBy)
 	w.I64(s.ClosedAt)
+	w.U64(s.Position)
+	w.Fixed(s.TxID[:])
+	w.U32(s.Accepted)
+	w.U32(s.Left)
+	for i := range s.Participants {
+		var c uint32
+		if i < len(s.Claims) {
+			c = s.Claims[i]
+		}
+		w.U32(c)
+	}
 	return w.B
 }
 
@@ -164,6 +378,14 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	s.Closed = r.Bool()
 	s.ClosedBy = r.SessionID()
 	s.ClosedAt = r.I64()
+	s.Position = r.U64()
+	r.FixedInto(s.TxID[:])
+	s.Accepted = r.U32()
+	s.Left = r.U32()
+	s.Claims = make([]uint32, n)
+	for i := range s.Claims {
+		s.Claims[i] = r.U32()
+	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrCorrupt, err)
 	}
@@ -204,6 +426,9 @@ func (c *Channel) encode() []byte {
 	w.U64(c.Height)
 	w.I64(c.CreatedAt)
 	w.U32(c.Members)
+	w.U8(c.JoinPolicy)
+	w.U32(c.Invites)
+	w.U32(c.Bans)
 	return w.B
 }
 
@@ -215,6 +440,9 @@ func decodeChannel(id ids.ID, b []byte) (*Channel, error) {
 	c.Height = r.U64()
 	c.CreatedAt = r.I64()
 	c.Members = r.U32()
+	c.JoinPolicy = r.U8()
+	c.Invites = r.U32()
+	c.Bans = r.U32()
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: channel: %v", ErrCorrupt, err)
 	}

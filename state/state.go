@@ -15,30 +15,41 @@
 //
 // # Key layout
 //
+// docs/chain.md section 14 is the specification.
+//
 //	root
 //	├── 'm' meta
 //	│   ├── "lastAccepted"    → block ID (32)
 //	│   ├── "genesis"         → SHA-256 of the genesis bytes (32)
 //	│   ├── "config"          → chain config JSON
 //	│   ├── "format"          → uint64 FormatVersion of the layout
-//	│   ├── "retentionHead"   → int64 time of the oldest queued message
-//	│   └── "count/<name>"    → uint64 (identities, sessions, channels,
-//	│                           messages stored, messages total, pruned,
+//	│   ├── "retentionHead"   → int64 time of the oldest queued item
+//	│   └── "count/<name>"    → uint64 (identities, sessions, channels, messages
+//	│                           stored, messages total, pruned, deleted,
 //	│                           transactions accepted)
 //	├── 'i' identities        <sessionID 33>                → Identity
-//	├── 'n' nonces            <sessionID 33>                → uint64 next nonce
+//	├── 'n' accounts          <sessionID 33>                → Account: nonce u64 | channels u32
+//	│                                                         | contacts u32 | tat i64 × NumBuckets
 //	├── 's' sessions          <session 32>                  → Session
-//	├── 'c' message counters  <session|channel 32>          → uint64 last seq
+//	├── 'c' target counters   <session|channel 32>          → last seq u64 | stored u64 | first u64
 //	├── 'g' messages          <session|channel 32><seq 8>   → Message
 //	├── 'x' inbox             <recipient 33><pos 8>         → <session 32><seq 8>
-//	├── 'r' retention queue   <pos 8>                       → <time 8> then, per message,
+//	├── 'r' retention queue   <pos 8>                       → <time 8> then items
 //	│                                                         <kind 1><target 32><seq 8>
+//	├── 'p' participations    <sessionID 33><pos 8>         → session 32 (accepted; pos of creation)
+//	├── 'q' requests          <recipient 33><creator 33>    → session 32 | pos u64
+//	├── 'l' contacts          <owner 33><peer 33>           → status u8
+//	├── 'y' prekey records    <sessionID 33>                → PrekeyRecord
+//	├── 'o' one-time prekeys  <sessionID 33><id 4>          → publishing tx ID (32)
 //	├── 'h' channels          <channel 32>                  → Channel
-//	├── 'e' channel members   <channel 32><sessionID 33>    → empty
+//	├── 'e' channel members   <channel 32><sessionID 33>    → role u8
+//	├── 'v' channel invites   <channel 32><sessionID 33>    → empty
+//	├── 'z' channel bans      <channel 32><sessionID 33>    → empty
+//	├── 'a' post authors      <channel 32><seq 8>           → author 33
 //	├── 'b' blocks            <block ID 32><chunk 2>        → block bytes in chunks of
 //	│                                                         BlockChunkSize (32 KiB)
 //	├── 'k' heights           <height 8>                    → block ID (32)
-//	└── 't' transactions      <tx ID 32>                    → <height 8><index 4>
+//	└── 't' transactions      <tx ID 32>                    → <height 8><index 4><offset 4><length 4>
 //
 // Integers in keys are big-endian so iteration follows numeric order. A
 // Session ID is stored as its prefix byte followed by its 32-byte digest.
@@ -81,6 +92,14 @@ const (
 	prefixBlock     byte = 'b'
 	prefixHeight    byte = 'k'
 	prefixTx        byte = 't'
+	prefixParticip  byte = 'p'
+	prefixRequest   byte = 'q'
+	prefixContact   byte = 'l'
+	prefixPrekey    byte = 'y'
+	prefixOneTime   byte = 'o'
+	prefixInvite    byte = 'v'
+	prefixBan       byte = 'z'
+	prefixPostAuth  byte = 'a'
 )
 
 // Meta keys.
@@ -172,7 +191,7 @@ func New(db database.Database) *State { return &State{db: db} }
 // The namespaces (see the key layout in the package comment).
 func (s *State) meta() ns       { return ns{s, prefixMeta} }
 func (s *State) identities() ns { return ns{s, prefixIdentity} }
-func (s *State) nonces() ns     { return ns{s, prefixNonce} }
+func (s *State) accounts() ns   { return ns{s, prefixNonce} }
 func (s *State) sessions() ns   { return ns{s, prefixSession} }
 func (s *State) counters() ns   { return ns{s, prefixCounter} }
 func (s *State) messages() ns   { return ns{s, prefixMessage} }
@@ -182,6 +201,22 @@ func (s *State) channels() ns   { return ns{s, prefixChannel} }
 func (s *State) members() ns    { return ns{s, prefixMember} }
 func (s *State) heights() ns    { return ns{s, prefixHeight} }
 func (s *State) txs() ns        { return ns{s, prefixTx} }
+func (s *State) particips() ns  { return ns{s, prefixParticip} }
+func (s *State) requests() ns   { return ns{s, prefixRequest} }
+func (s *State) contacts() ns   { return ns{s, prefixContact} }
+func (s *State) prekeys() ns    { return ns{s, prefixPrekey} }
+func (s *State) oneTimes() ns   { return ns{s, prefixOneTime} }
+func (s *State) invites() ns    { return ns{s, prefixInvite} }
+func (s *State) bans() ns       { return ns{s, prefixBan} }
+func (s *State) postAuths() ns  { return ns{s, prefixPostAuth} }
+
+// dropsTxWriteOnly reports whether the view's database drops the
+// TxWriteOnly namespaces (mempool admission): then their records need not
+// be built, and cannot be read.
+func (s *State) dropsTxWriteOnly() bool {
+	_, ok := s.db.(TxWriteOnlyDropper)
+	return ok
+}
 
 // u64 encodes v big-endian in the view's scratch: valid until the next
 // call, for one database call.

@@ -137,16 +137,23 @@ func TestMembersAndBlocks(t *testing.T) {
 	st := New(memdb.New())
 	ch := ids.ID{5}
 	for i := byte(1); i <= 5; i++ {
-		st.AddMember(ch, sessionID(i))
+		st.AddMember(ch, sessionID(i), RoleMember)
 	}
-	st.AddMember(ids.ID{6}, sessionID(9)) // another channel
+	st.AddMember(ch, sessionID(2), RoleModerator)
+	st.AddMember(ids.ID{6}, sessionID(9), RoleOwner) // another channel
 	first, _ := st.Members(ch, nil, 2)
-	if len(first) != 2 || first[0] != sessionID(1) {
+	if len(first) != 2 || first[0].ID != sessionID(1) || first[1].Role != RoleModerator {
 		t.Fatal("members page 1")
 	}
-	rest, _ := st.Members(ch, &first[1], 10)
-	if len(rest) != 3 || rest[0] != sessionID(3) {
+	rest, _ := st.Members(ch, &first[1].ID, 10)
+	if len(rest) != 3 || rest[0].ID != sessionID(3) || rest[0].Role != RoleMember {
 		t.Fatalf("members page 2: %d", len(rest))
+	}
+	if r, _ := st.MemberRole(ch, sessionID(2)); r != RoleModerator {
+		t.Fatalf("role %d", r)
+	}
+	if r, _ := st.MemberRole(ch, sessionID(9)); r != 0 {
+		t.Fatalf("non-member role %d", r)
 	}
 	st.RemoveMember(ch, sessionID(3))
 	if ok, _ := st.IsMember(ch, sessionID(3)); ok {
@@ -164,8 +171,8 @@ func TestMembersAndBlocks(t *testing.T) {
 	if b, _ := st.GetBlock(ids.ID{1}); string(b) != "blk" {
 		t.Fatal("block bytes")
 	}
-	st.PutTx(ids.ID{2}, TxLocation{Height: 7, Index: 3})
-	if loc, _ := st.GetTx(ids.ID{2}); loc.Height != 7 || loc.Index != 3 {
+	st.PutTx(ids.ID{2}, TxLocation{Height: 7, Index: 3, Offset: 1, Length: 2})
+	if loc, _ := st.GetTx(ids.ID{2}); loc != (TxLocation{Height: 7, Index: 3, Offset: 1, Length: 2}) {
 		t.Fatal("tx index")
 	}
 	if err := st.AddCount(CountChannels, -1); !errors.Is(err, ErrCorrupt) {
@@ -196,11 +203,11 @@ func TestNamespaceMatchesPrefixDB(t *testing.T) {
 	if err := st.SetNonce(a, 5); err != nil {
 		t.Fatal(err)
 	}
-	st.AddMember(ids.ID{1}, a)
-	st.AddMember(ids.ID{1}, sessionID(2))
+	st.AddMember(ids.ID{1}, a, RoleOwner)
+	st.AddMember(ids.ID{1}, sessionID(2), RoleMember)
 	k := SessionIDKey(a)
 	v, err := prefixdb.New([]byte{'n'}, db).Get(k[:])
-	if err != nil || len(v) != 8 || v[7] != 5 {
+	if err != nil || len(v) != accountSize || v[7] != 5 {
 		t.Fatalf("prefixdb view: %x %v", v, err)
 	}
 	ch1 := ids.ID{1}
@@ -223,13 +230,13 @@ func TestNamespaceMatchesPrefixDB(t *testing.T) {
 func TestWriteAcceptedMatchesSetters(t *testing.T) {
 	a, b := memdb.New(), memdb.New()
 	id, txs := ids.ID{1}, []ids.ID{{2}, {3}}
-	if err := WriteAccepted(a, id, 9, []byte("block"), txs); err != nil {
+	if err := WriteAccepted(a, id, 9, []byte("hdr-tx1tx22"), txs, []int{3, 4}); err != nil {
 		t.Fatal(err)
 	}
 	st := New(b)
-	st.PutBlock(id, 9, []byte("block"))
-	st.PutTx(txs[0], TxLocation{Height: 9, Index: 0})
-	st.PutTx(txs[1], TxLocation{Height: 9, Index: 1})
+	st.PutBlock(id, 9, []byte("hdr-tx1tx22"))
+	st.PutTx(txs[0], TxLocation{Height: 9, Index: 0, Offset: 4, Length: 3})
+	st.PutTx(txs[1], TxLocation{Height: 9, Index: 1, Offset: 7, Length: 4})
 	st.SetLastAccepted(id)
 	ia, ib := a.NewIterator(), b.NewIterator()
 	defer ia.Release()
@@ -243,6 +250,13 @@ func TestWriteAcceptedMatchesSetters(t *testing.T) {
 	}
 	if ib.Next() || n != 5 {
 		t.Fatalf("%d entries", n)
+	}
+	// A transaction's bytes come back from its range alone.
+	if got, loc, err := New(a).TxBytes(txs[1]); err != nil || string(got) != "tx22" || loc.Index != 1 {
+		t.Fatalf("TxBytes: %q %+v %v", got, loc, err)
+	}
+	if err := WriteAccepted(a, id, 9, []byte("x"), txs, []int{3, 4}); err == nil {
+		t.Fatal("transactions longer than the block")
 	}
 }
 
@@ -265,7 +279,7 @@ func TestBlockChunks(t *testing.T) {
 			}
 		} else {
 			batch := db.NewBatch()
-			if err := WriteAccepted(batch, id, uint64(i), b, nil); err != nil {
+			if err := WriteAccepted(batch, id, uint64(i), b, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := batch.Write(); err != nil {
