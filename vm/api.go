@@ -51,11 +51,29 @@ type API interface {
 	Inbox(recipient crypto.SessionID, after uint64, limit int) ([]*state.Message, error)
 	// Channel returns a channel, or state.ErrNotFound.
 	Channel(id ids.ID) (*state.Channel, error)
-	// ChannelMembers returns up to limit members after the given one
-	// (nil: from the first), in Session ID byte order.
-	ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error)
+	// ChannelMembers returns up to limit members with their roles after
+	// the given one (nil: from the first), in Session ID byte order.
+	ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]state.Member, error)
 	// IsChannelMember reports whether member belongs to the channel.
 	IsChannelMember(id ids.ID, member crypto.SessionID) (bool, error)
+	// ChannelStanding returns an identity's role (0: not a member), invite
+	// and ban in a channel.
+	ChannelStanding(id ids.ID, member crypto.SessionID) (Standing, error)
+	// Tx returns the signed bytes of an accepted transaction and where it
+	// sits, or state.ErrNotFound.
+	Tx(id ids.ID) ([]byte, state.TxLocation, error)
+	// Prekeys returns an identity's prekey record and its unclaimed
+	// one-time prekey with the lowest ID (if any).
+	Prekeys(id crypto.SessionID) (*Prekeys, error)
+	// Sessions returns up to limit sessions the identity accepted (or
+	// created), created after position after, in chain order.
+	Sessions(id crypto.SessionID, after uint64, limit int) ([]state.Participation, error)
+	// Requests returns up to limit pending message requests to the
+	// identity, by creator, after the given creator (nil: from the first).
+	Requests(id crypto.SessionID, after *crypto.SessionID, limit int) ([]state.Request, error)
+	// Contact returns owner's contact status for peer (0 none, 1 contact,
+	// 2 blocked).
+	Contact(owner, peer crypto.SessionID) (uint8, error)
 	// Status returns chain-wide figures (from the state at the last
 	// accepted block) and, named as such, node-local ones.
 	Status() (Status, error)
@@ -120,6 +138,23 @@ type SessionInfo struct {
 	state.Session
 	Status  state.SessionStatus
 	LastSeq uint64 // sequence number of the latest message
+	Stored  uint64 // messages stored now
+}
+
+// Standing is an identity's place in a channel.
+type Standing struct {
+	Role    uint8 // state.RoleMember, RoleModerator, RoleOwner; 0: not a member
+	Invited bool
+	Banned  bool
+}
+
+// Prekeys is an identity's prekey record with its first unclaimed one-time
+// prekey.
+type Prekeys struct {
+	state.PrekeyRecord
+	HasOneTime bool
+	OneTimeID  uint32
+	OneTimeTx  ids.ID // the PublishPrekeys transaction holding it
 }
 
 // Status holds the figures of session.status. Chain-wide ones describe the
@@ -234,12 +269,12 @@ func (v *VM) Session(id ids.ID) (*SessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, err := st.LastSeq(id)
+	c, err := st.GetCounter(id)
 	if err != nil {
 		return nil, err
 	}
 	now := v.chain.tip.Load().Block.Timestamp
-	return &SessionInfo{Session: *s, Status: s.StatusAt(now), LastSeq: last}, nil
+	return &SessionInfo{Session: *s, Status: s.StatusAt(now), LastSeq: c.Last, Stored: c.Stored}, nil
 }
 
 // Messages implements API.
@@ -299,11 +334,76 @@ func (v *VM) Channel(id ids.ID) (*state.Channel, error) {
 }
 
 // ChannelMembers implements API.
-func (v *VM) ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]crypto.SessionID, error) {
+func (v *VM) ChannelMembers(id ids.ID, after *crypto.SessionID, limit int) ([]state.Member, error) {
 	if err := v.ready(); err != nil {
 		return nil, err
 	}
 	return v.base().Members(id, after, clampLimit(limit))
+}
+
+// ChannelStanding implements API.
+func (v *VM) ChannelStanding(id ids.ID, member crypto.SessionID) (Standing, error) {
+	if err := v.ready(); err != nil {
+		return Standing{}, err
+	}
+	st := v.base()
+	var s Standing
+	var err error
+	if s.Role, err = st.MemberRole(id, member); err != nil {
+		return s, err
+	}
+	if s.Invited, err = st.IsInvited(id, member); err != nil {
+		return s, err
+	}
+	s.Banned, err = st.IsBanned(id, member)
+	return s, err
+}
+
+// Tx implements API.
+func (v *VM) Tx(id ids.ID) ([]byte, state.TxLocation, error) {
+	if err := v.ready(); err != nil {
+		return nil, state.TxLocation{}, err
+	}
+	return v.base().TxBytes(id)
+}
+
+// Prekeys implements API.
+func (v *VM) Prekeys(id crypto.SessionID) (*Prekeys, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	st := v.base()
+	rec, err := st.GetPrekeys(id)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prekeys{PrekeyRecord: rec}
+	p.OneTimeID, p.OneTimeTx, p.HasOneTime, err = st.FirstOneTime(id)
+	return p, err
+}
+
+// Sessions implements API.
+func (v *VM) Sessions(id crypto.SessionID, after uint64, limit int) ([]state.Participation, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().Participations(id, after, clampLimit(limit))
+}
+
+// Requests implements API.
+func (v *VM) Requests(id crypto.SessionID, after *crypto.SessionID, limit int) ([]state.Request, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().Requests(id, after, clampLimit(limit))
+}
+
+// Contact implements API.
+func (v *VM) Contact(owner, peer crypto.SessionID) (uint8, error) {
+	if err := v.ready(); err != nil {
+		return 0, err
+	}
+	return v.base().Contact(owner, peer)
 }
 
 // IsChannelMember implements API.

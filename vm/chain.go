@@ -40,6 +40,10 @@ var (
 	ErrNoPendingTxs       = errors.New("no transactions to build a block with")
 	ErrNotInitialized     = errors.New("vm: not initialized")
 	ErrShutdown           = errors.New("vm: shut down")
+	// ErrTooManyRegistrations refuses a block holding more registrations
+	// than the chain's registration.maxPerBlock (checked before any
+	// signature or proof of work, so such a block is cheap to refuse).
+	ErrTooManyRegistrations = errors.New("block holds too many registrations")
 )
 
 var _ smblock.Block = (*Block)(nil)
@@ -278,6 +282,9 @@ func (c *chain) verify(b *Block) error {
 	if limit := c.clock().UnixMilli() + config.MaxFutureBlockTime; b.Block.Timestamp > limit {
 		return fmt.Errorf("%w: %d > %d", ErrFutureTimestamp, b.Block.Timestamp, limit)
 	}
+	if n := countRegistrations(b.Txs); n > int(c.cfg.Registration.MaxPerBlock) {
+		return fmt.Errorf("%w: %d, at most %d", ErrTooManyRegistrations, n, c.cfg.Registration.MaxPerBlock)
+	}
 	overlay := versiondb.New(parentDB)
 	writes := newCommitDB(overlay, parent.Block.StateCommitment, b.Block.Height)
 	st := state.New(writes)
@@ -358,10 +365,11 @@ func (c *chain) accept(b *Block) error {
 		return fail(err)
 	}
 	txIDs := make([]ids.ID, len(b.Txs))
+	sizes := make([]int, len(b.Txs))
 	for i, t := range b.Txs {
-		txIDs[i] = t.ID()
+		txIDs[i], sizes[i] = t.ID(), t.Size()
 	}
-	if err := state.WriteAccepted(batch, b.ID(), b.Block.Height, b.Bytes(), txIDs); err != nil {
+	if err := state.WriteAccepted(batch, b.ID(), b.Block.Height, b.Bytes(), txIDs, sizes); err != nil {
 		return fail(err)
 	}
 	if err := batch.Write(); err != nil {
@@ -456,6 +464,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		return nil, err
 	}
 	var txs []*tx.Tx
+	regs := 0 // registrations in the block (at most registration.maxPerBlock)
 	size := block.HeaderSize
 	// An author whose transaction is left out has its later ones left out
 	// too (their nonces would not follow). Lookups only.
@@ -480,6 +489,11 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			blockAuthor(t.Author) // a smaller transaction of another author may fit
 			continue
 		}
+		_, isReg := t.Payload.(*tx.RegisterIdentity)
+		if isReg && regs == int(c.cfg.Registration.MaxPerBlock) {
+			blockAuthor(t.Author) // the next block takes it
+			continue
+		}
 		// pending comes from the mempool, which admits a transaction only
 		// after verifying its signature: no signature work here.
 		if err := execute.Tx(st, ctx, uint32(len(txs)), t); err != nil {
@@ -499,6 +513,9 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		}
 		txs = append(txs, t)
 		size += t.Size()
+		if isReg {
+			regs++
+		}
 	}
 	if len(txs) == 0 {
 		overlay.Abort()
@@ -520,6 +537,17 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	}
 	c.addVerified(b, parent, overlay)
 	return b, nil
+}
+
+// countRegistrations counts the RegisterIdentity transactions of a block.
+func countRegistrations(txs []*tx.Tx) int {
+	n := 0
+	for _, t := range txs {
+		if t.Type() == tx.TypeRegisterIdentity {
+			n++
+		}
+	}
+	return n
 }
 
 // processingCount returns the number of verified, undecided blocks

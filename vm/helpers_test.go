@@ -134,8 +134,21 @@ func (e *env) accept() *Block {
 	return b
 }
 
-// createSession opens a session of creator with others and returns its ID.
+// createSession opens a session of creator with others, who all accept
+// it, and returns its ID.
 func (e *env) createSession(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
+	e.t.Helper()
+	s := e.createRequest(creator, others...)
+	for _, o := range others {
+		e.issue(e.sign(o, &tx.AcceptSession{Session: s, Decision: tx.DecisionAccept}))
+	}
+	e.accept()
+	return s
+}
+
+// createRequest opens a session of creator with others and returns its ID;
+// the others are pending unless they have creator as a contact.
+func (e *env) createRequest(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
 	e.t.Helper()
 	var ps []crypto.SessionID
 	for _, o := range others {

@@ -141,9 +141,10 @@ func TestInvalidTransactions(t *testing.T) {
 			c := e.do(carol, &tx.CreateChannel{Name: "c"})
 			return e.sign(alice, &tx.LeaveChannel{Channel: tx.ChannelIDFor(e.vm.ChainID(), c.Author, c.Nonce)})
 		}, tx.ErrNotMember},
-		{"maxChannels reached", map[string]any{"maxChannels": 1}, func(e *env) *tx.Tx {
+		{"maxChannels reached (per identity)", map[string]any{"maxChannels": 1}, func(e *env) *tx.Tx {
 			e.do(carol, &tx.CreateChannel{Name: "c"})
-			return e.sign(alice, &tx.CreateChannel{Name: "d"})
+			e.do(alice, &tx.CreateChannel{Name: "a"}) // another identity is not affected
+			return e.sign(carol, &tx.CreateChannel{Name: "d"})
 		}, tx.ErrMaxChannels},
 		{"invalid channel name", nil, func(e *env) *tx.Tx {
 			return e.sign(alice, &tx.CreateChannel{Name: "bad\x00name"})
@@ -274,7 +275,7 @@ func TestParallelVerifyFindsBadSignature(t *testing.T) {
 	var list []*tx.Tx
 	for i := 0; i < 20; i++ {
 		author := identity(t, i%2)
-		list = append(list, e.signNonce(author, uint64(1+i/2)-uint64(i%2), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
+		list = append(list, e.signNonce(author, uint64(1+i/2), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
 	}
 	raw := bytes.Clone(list[13].Bytes())
 	raw[len(raw)-1] ^= 0xff

@@ -364,18 +364,24 @@ func (a admissionDB) Has(k []byte) (bool, error) {
 	return a.Database.Has(k)
 }
 
-func (admissionDB) NewIterator() database.Iterator {
+// Iterators over namespaces admission keeps (a channel's post authors, for
+// eviction) read the overlay; over the dropped ones they fail.
+
+func (a admissionDB) NewIterator() database.Iterator {
 	return &database.IteratorError{Err: errNotKept}
 }
 
-func (admissionDB) NewIteratorWithStart([]byte) database.Iterator {
-	return &database.IteratorError{Err: errNotKept}
+func (a admissionDB) NewIteratorWithStart(start []byte) database.Iterator {
+	return a.NewIteratorWithStartAndPrefix(start, nil)
 }
 
-func (admissionDB) NewIteratorWithPrefix([]byte) database.Iterator {
-	return &database.IteratorError{Err: errNotKept}
+func (a admissionDB) NewIteratorWithPrefix(prefix []byte) database.Iterator {
+	return a.NewIteratorWithStartAndPrefix(nil, prefix)
 }
 
-func (admissionDB) NewIteratorWithStartAndPrefix(_, _ []byte) database.Iterator {
-	return &database.IteratorError{Err: errNotKept}
+func (a admissionDB) NewIteratorWithStartAndPrefix(start, prefix []byte) database.Iterator {
+	if len(prefix) == 0 || state.TxWriteOnly(prefix) {
+		return &database.IteratorError{Err: errNotKept}
+	}
+	return a.Database.NewIteratorWithStartAndPrefix(start, prefix)
 }

@@ -95,7 +95,7 @@ func TestRestart(t *testing.T) {
 	}
 	// The chain continues; the nonce sequence survived.
 	e2.do(bob, &tx.SendMessage{Session: s, Ciphertext: []byte("after restart")})
-	if n, _ := e2.vm.NextNonce(sid(t, bob)); n != 1 {
+	if n, _ := e2.vm.NextNonce(sid(t, bob)); n != 2 { // acceptSession, then this
 		t.Fatalf("bob's nonce %d", n)
 	}
 	if st, _ := e2.vm.Status(); st.AcceptedTxs != 3 || st.Counts.TxsAccepted != 3 || st.AcceptedTxsSinceStart != 1 {
@@ -192,7 +192,7 @@ func TestDeterminism(t *testing.T) {
 	n1.issue(n1.sign(dave, &tx.CreateChannel{Name: "dave"}))
 	step()
 	s := n1.createSession(alice, bob, carol)
-	blocks = append(blocks, mustBlockAt(t, n1, 2))
+	blocks = append(blocks, mustBlockAt(t, n1, 2), mustBlockAt(t, n1, 3))
 	for i := 0; i < 30; i++ {
 		author := []int{0, 1, 2}[i%3]
 		n1.issue(n1.sign(identity(t, author), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))

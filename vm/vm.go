@@ -404,7 +404,7 @@ func (v *VM) Initialize(
 	}
 
 	v.db, v.chainID, v.genesis, v.nodeCfg = db, chainID, g, nodeCfg
-	v.verifier = newVerifier()
+	v.verifier = newVerifier(chainID, g.Config.Registration)
 	v.done = make(chan struct{})
 	v.notify = make(chan struct{})
 	v.chain = &chain{

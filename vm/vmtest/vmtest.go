@@ -8,17 +8,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/genesis"
 )
 
 // GenesisJSON returns a genesis with the given timestamp (Unix seconds),
-// config object (nil: the defaults) and initial identities.
+// config object (nil: the defaults) and initial identities. Unless cfg sets
+// "registration", the registration proof of work is the minimal one
+// (config.MinimalRegistration: one Argon2id evaluation over 8 KiB, any work
+// value passes), so tests that are not about work register identities in
+// microseconds; everything else keeps the defaults.
 func GenesisJSON(timestamp int64, cfg map[string]any, initial ...*crypto.Identity) ([]byte, error) {
 	g := map[string]any{"timestamp": timestamp}
-	if cfg != nil {
-		g["config"] = cfg
+	c := map[string]any{}
+	for k, v := range cfg {
+		c[k] = v
 	}
+	if _, ok := c["registration"]; !ok {
+		c["registration"] = config.MinimalRegistration()
+	}
+	g["config"] = c
 	if len(initial) > 0 {
 		list := make([]genesis.Identity, len(initial))
 		for i, id := range initial {
