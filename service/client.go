@@ -15,6 +15,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 )
 
@@ -48,9 +49,13 @@ type Client struct {
 	reqID        atomic.Uint64
 	busyRetries  int
 
+	workWorkers  int // goroutines solving registration work (0: GOMAXPROCS)
+
 	mu         sync.Mutex
 	chainID    ids.ID
 	haveChain  bool
+	reg        config.Registration // the chain's registration work
+	haveReg    bool
 	authors    map[string]*authorNonce
 	identities map[string]*crypto.Identity // verified public identities
 }
@@ -74,6 +79,10 @@ func WithPollInterval(d time.Duration) ClientOption {
 // WithBusyRetries sets how many times a call the node answered busy is
 // sent again (default DefaultBusyRetries; 0: never).
 func WithBusyRetries(n int) ClientOption { return func(c *Client) { c.busyRetries = max(n, 0) } }
+
+// WithWorkers sets how many goroutines Register uses to solve the
+// registration proof of work (default: GOMAXPROCS).
+func WithWorkers(n int) ClientOption { return func(c *Client) { c.workWorkers = n } }
 
 // WithWaitTimeout bounds WaitAccepted when its context has no deadline
 // (default DefaultWaitTimeout).
@@ -218,8 +227,25 @@ func (c *Client) Config(ctx context.Context) (*ConfigReply, error) {
 	}
 	c.mu.Lock()
 	c.chainID, c.haveChain = r.ChainID, true
+	c.reg, c.haveReg = r.Registration, true
 	c.mu.Unlock()
 	return &r, nil
+}
+
+// registration returns the chain's registration work parameters (fetched
+// once with getConfig).
+func (c *Client) registration(ctx context.Context) (config.Registration, error) {
+	c.mu.Lock()
+	reg, ok := c.reg, c.haveReg
+	c.mu.Unlock()
+	if ok {
+		return reg, nil
+	}
+	r, err := c.Config(ctx)
+	if err != nil {
+		return config.Registration{}, err
+	}
+	return r.Registration, nil
 }
 
 // ChainID returns the chain ID transactions must carry (fetched once with

@@ -72,6 +72,9 @@ func TestReadOnlyMethods(t *testing.T) {
 		MaxParticipants: config.MaxParticipants, MaxChannelName: config.MaxChannelNameSize,
 		MaxChannelMembers: config.MaxChannelMembers, MaxTxSize: config.MaxTxSize,
 		MaxPageSize: MaxPageSize, MaxBodySize: MaxBodySize,
+		Registration: config.MinimalRegistration(), RateLimits: config.Default().RateLimits, Prekeys: config.Default().Prekeys,
+		MaxPrekeysPerTx: config.MaxPrekeysPerTx, MaxUnclaimedPrekeys: config.MaxUnclaimedPrekeys,
+		MaxSignedPrekeyLifetime: config.MaxSignedPrekeyLifetime, RequestBackfill: config.RequestBackfill, MaxContacts: config.MaxContacts,
 	}
 	if *cfg != want {
 		t.Fatalf("Config = %+v, want %+v", *cfg, want)

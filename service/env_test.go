@@ -136,7 +136,9 @@ func (e *env) signed(id *crypto.Identity, p tx.Payload) []byte {
 	return t.Bytes()
 }
 
-// session creates and accepts a session of creator with others.
+// session creates a session of creator with others, who all accept it
+// (they are strangers: it reaches them as a message request), and accepts
+// the blocks.
 func (e *env) session(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
 	e.t.Helper()
 	var ps []string
@@ -146,6 +148,12 @@ func (e *env) session(creator *crypto.Identity, others ...*crypto.Identity) ids.
 	r, err := e.client.CreateSession(context.Background(), creator, ps...)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	e.accept()
+	for _, o := range others {
+		if _, err := e.client.AcceptSession(context.Background(), o, r.Session); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	e.accept()
 	return r.Session

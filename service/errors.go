@@ -40,6 +40,10 @@ const (
 	CodeInvalidTx       ErrorCode = -32013 // any other refusal of the transaction
 	CodeUnavailable     ErrorCode = -32014 // the VM is not initialized or is shutting down
 	CodeBusy            ErrorCode = -32015 // the node's bounds on work and bytes in flight are reached: retry later
+	CodeRateLimited     ErrorCode = -32016 // the author's rate-limit bucket is empty: retry later
+	CodeForbidden       ErrorCode = -32017 // blocked, banned, not invited, not the owner or a moderator
+	CodePrekeyGone      ErrorCode = -32018 // the claimed one-time prekey is claimed, unknown or reserved
+	CodeUnknownTx       ErrorCode = -32019 // getTx of a transaction that is not accepted
 	CodeDiskFull        ErrorCode = -32020 // the node's disk is too full to take transactions: retry later
 )
 
@@ -64,6 +68,10 @@ var codeNames = map[ErrorCode]string{
 	CodeInvalidTx:       "invalid transaction",
 	CodeUnavailable:     "unavailable",
 	CodeBusy:            "busy",
+	CodeRateLimited:     "rate limited",
+	CodeForbidden:       "forbidden",
+	CodePrekeyGone:      "prekey unavailable",
+	CodeUnknownTx:       "unknown transaction",
 	CodeDiskFull:        "disk full",
 }
 
@@ -119,6 +127,10 @@ var (
 	ErrInvalidTx       = &Error{Code: CodeInvalidTx, Message: "invalid transaction"}
 	ErrUnavailable     = &Error{Code: CodeUnavailable, Message: "unavailable"}
 	ErrBusy            = &Error{Code: CodeBusy, Message: "busy"}
+	ErrRateLimited     = &Error{Code: CodeRateLimited, Message: "rate limited"}
+	ErrForbidden       = &Error{Code: CodeForbidden, Message: "forbidden"}
+	ErrPrekeyGone      = &Error{Code: CodePrekeyGone, Message: "prekey unavailable"}
+	ErrUnknownTx       = &Error{Code: CodeUnknownTx, Message: "unknown transaction"}
 	ErrDiskFull        = &Error{Code: CodeDiskFull, Message: "disk full"}
 )
 
@@ -145,28 +157,36 @@ func hasCode(err error, codes ...ErrorCode) bool {
 	return false
 }
 
-// IsNotFound reports whether the node said the identity, session or channel
-// does not exist.
+// IsNotFound reports whether the node said the identity, session, channel
+// or transaction does not exist.
 func IsNotFound(err error) bool {
-	return hasCode(err, CodeUnknownIdentity, CodeUnknownSession, CodeUnknownChannel)
+	return hasCode(err, CodeUnknownIdentity, CodeUnknownSession, CodeUnknownChannel, CodeUnknownTx)
 }
 
 // IsInvalidParams reports a request the node could not accept as given.
 func IsInvalidParams(err error) bool { return hasCode(err, CodeInvalidParams) }
 
 // IsRetryable reports an error after which the same request may succeed
-// later: a full mempool, an unavailable or busy node, or a node whose disk
-// is too full. (A bad nonce needs a re-signed transaction; the Client's
-// signing helpers do that themselves.)
+// later: a full mempool, an unavailable or busy node, a node whose disk
+// is too full, or an empty rate-limit bucket. (A bad nonce needs a
+// re-signed transaction; the Client's signing helpers do that themselves.)
 func IsRetryable(err error) bool {
-	return hasCode(err, CodeMempoolFull, CodeUnavailable, CodeBusy, CodeDiskFull)
+	return hasCode(err, CodeMempoolFull, CodeUnavailable, CodeBusy, CodeDiskFull, CodeRateLimited)
 }
 
 // IsRefused reports that the chain refused a transaction (any code from
-// unknown identity to invalid transaction).
+// unknown identity to invalid transaction, rate limited, forbidden,
+// prekey unavailable).
 func IsRefused(err error) bool {
 	c, ok := CodeOf(err)
-	return ok && c <= CodeUnknownIdentity && c >= CodeInvalidTx && c != CodeMempoolFull && c != CodeDuplicateTx
+	if !ok {
+		return false
+	}
+	switch c {
+	case CodeRateLimited, CodeForbidden, CodePrekeyGone:
+		return true
+	}
+	return c <= CodeUnknownIdentity && c >= CodeInvalidTx && c != CodeMempoolFull && c != CodeDuplicateTx
 }
 
 func errorf(code ErrorCode, format string, args ...any) *Error {
@@ -199,20 +219,32 @@ func toError(err error) *Error {
 		code = CodeBadSignature
 	case errors.Is(err, tx.ErrBadNonce):
 		code = CodeBadNonce
-	case errors.Is(err, tx.ErrUnregisteredAuthor), errors.Is(err, tx.ErrUnknownParticipant):
+	case errors.Is(err, tx.ErrRateLimited):
+		code = CodeRateLimited
+	case errors.Is(err, tx.ErrBlocked), errors.Is(err, tx.ErrBanned), errors.Is(err, tx.ErrNotInvited),
+		errors.Is(err, tx.ErrNotOwner), errors.Is(err, tx.ErrNotModerator), errors.Is(err, tx.ErrNotPostAuthor),
+		errors.Is(err, tx.ErrTargetIsOwner), errors.Is(err, tx.ErrTargetIsModerator):
+		code = CodeForbidden
+	case errors.Is(err, tx.ErrUnknownPrekey), errors.Is(err, tx.ErrPrekeyClaimed), errors.Is(err, tx.ErrPrekeyReserved):
+		code = CodePrekeyGone
+	case errors.Is(err, tx.ErrUnregisteredAuthor), errors.Is(err, tx.ErrUnknownParticipant), errors.Is(err, tx.ErrUnknownMember):
 		code = CodeUnknownIdentity
 	case errors.Is(err, tx.ErrUnknownSession):
 		code = CodeUnknownSession
 	case errors.Is(err, tx.ErrUnknownChannel):
 		code = CodeUnknownChannel
-	case errors.Is(err, tx.ErrNotParticipant), errors.Is(err, tx.ErrNotMember):
+	case errors.Is(err, tx.ErrNotParticipant), errors.Is(err, tx.ErrNotMember),
+		errors.Is(err, tx.ErrParticipantLeft), errors.Is(err, tx.ErrSessionNotAccepted):
 		code = CodeNotParticipant
 	case errors.Is(err, tx.ErrSessionClosed), errors.Is(err, tx.ErrSessionExpired):
 		code = CodeSessionClosed
-	case errors.Is(err, tx.ErrMaxMessages), errors.Is(err, tx.ErrMaxChannels), errors.Is(err, tx.ErrChannelFull):
+	case errors.Is(err, tx.ErrMaxMessages), errors.Is(err, tx.ErrMaxChannels), errors.Is(err, tx.ErrChannelFull),
+		errors.Is(err, tx.ErrMaxContacts), errors.Is(err, tx.ErrTooManyInvites), errors.Is(err, tx.ErrTooManyPrekeys):
 		code = CodeLimitReached
 	case errors.Is(err, tx.ErrDuplicateRegistration), errors.Is(err, tx.ErrSessionAlreadyExisting),
-		errors.Is(err, tx.ErrChannelAlreadyExist), errors.Is(err, tx.ErrAlreadyMember):
+		errors.Is(err, tx.ErrChannelAlreadyExist), errors.Is(err, tx.ErrAlreadyMember),
+		errors.Is(err, tx.ErrSessionAlreadyAccepted), errors.Is(err, tx.ErrAlreadyInvited),
+		errors.Is(err, tx.ErrAlreadyBanned), errors.Is(err, tx.ErrAlreadyModerator):
 		code = CodeAlreadyExists
 	case tx.IsRefusal(err):
 		code = CodeInvalidTx

@@ -194,7 +194,7 @@ func TestErrorCodes(t *testing.T) {
 		}
 		_, err := c.Send(ctx, alice, sess, []byte("3"))
 		mustCode(t, err, CodeLimitReached)
-		_, err = c.CreateChannel(ctx, bob, "second") // maxChannels is 1
+		_, err = c.CreateChannel(ctx, alice, "second") // maxChannels is 1 per identity
 		mustCode(t, err, CodeLimitReached)
 		e.accept()
 	})
@@ -321,6 +321,33 @@ func TestToError(t *testing.T) {
 		{tx.ErrEmptyCiphertext, CodeInvalidTx},
 		{tx.ErrInvalidChannelName, CodeInvalidTx},
 		{tx.ErrOwnerCannotLeave, CodeInvalidTx},
+		{tx.ErrInsufficientWork, CodeInvalidTx},
+		{tx.ErrInvalidJoinPolicy, CodeInvalidTx},
+		{tx.ErrInvalidPrekey, CodeInvalidTx},
+		{tx.ErrPrekeyExpiry, CodeInvalidTx},
+		{tx.ErrDuplicateClaim, CodeInvalidTx},
+		{tx.ErrRateLimited, CodeRateLimited},
+		{tx.ErrBlocked, CodeForbidden},
+		{tx.ErrBanned, CodeForbidden},
+		{tx.ErrNotInvited, CodeForbidden},
+		{tx.ErrNotOwner, CodeForbidden},
+		{tx.ErrNotModerator, CodeForbidden},
+		{tx.ErrNotPostAuthor, CodeForbidden},
+		{tx.ErrTargetIsOwner, CodeForbidden},
+		{tx.ErrTargetIsModerator, CodeForbidden},
+		{tx.ErrUnknownPrekey, CodePrekeyGone},
+		{tx.ErrPrekeyClaimed, CodePrekeyGone},
+		{tx.ErrPrekeyReserved, CodePrekeyGone},
+		{tx.ErrUnknownMember, CodeUnknownIdentity},
+		{tx.ErrParticipantLeft, CodeNotParticipant},
+		{tx.ErrSessionNotAccepted, CodeNotParticipant},
+		{tx.ErrMaxContacts, CodeLimitReached},
+		{tx.ErrTooManyInvites, CodeLimitReached},
+		{tx.ErrTooManyPrekeys, CodeLimitReached},
+		{tx.ErrSessionAlreadyAccepted, CodeAlreadyExists},
+		{tx.ErrAlreadyInvited, CodeAlreadyExists},
+		{tx.ErrAlreadyBanned, CodeAlreadyExists},
+		{tx.ErrAlreadyModerator, CodeAlreadyExists},
 		{state.ErrCorrupt, CodeInternal},
 		{errors.New("disk on fire"), CodeInternal},
 		{errorf(CodeUnknownSession, "x"), CodeUnknownSession},

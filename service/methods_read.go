@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/luxfi/ids"
@@ -9,6 +10,7 @@ import (
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // GetIdentity is session.getIdentity.
@@ -60,6 +62,10 @@ func (s *rpcService) GetSession(_ *http.Request, a *SessionArgs, reply *SessionR
 	if err != nil {
 		return err
 	}
+	createTx, _, err := s.api.Tx(si.TxID)
+	if err != nil {
+		return fmt.Errorf("session %s: its creating transaction %s: %w", id, si.TxID, err)
+	}
 	*reply = SessionReply{
 		Session:      si.ID,
 		Creator:      si.Creator.String(),
@@ -70,6 +76,13 @@ func (s *rpcService) GetSession(_ *http.Request, a *SessionArgs, reply *SessionR
 		ExpiresAt:    si.ExpiresAt,
 		Status:       si.Status.String(),
 		LastSeq:      si.LastSeq,
+		Stored:       si.Stored,
+		Position:     si.Position,
+		CreateTx:     createTx,
+	}
+	reply.ParticipantStates = make([]string, len(si.Participants))
+	for i := range si.Participants {
+		reply.ParticipantStates[i] = si.State(i).String()
 	}
 	if reply.Metadata == nil {
 		reply.Metadata = []byte{}
@@ -211,8 +224,15 @@ func (s *rpcService) GetChannel(_ *http.Request, a *ChannelArgs, reply *ChannelR
 		Name:        c.Name,
 		Height:      c.Height,
 		CreatedAt:   c.CreatedAt,
+		JoinPolicy:  tx.JoinPolicy(c.JoinPolicy).String(),
 		MemberCount: c.Members,
-		Members:     sessionIDs(members),
+		InviteCount: c.Invites,
+		BanCount:    c.Bans,
+		Members:     make([]string, len(members)),
+		MemberRoles: make([]string, len(members)),
+	}
+	for i, m := range members {
+		reply.Members[i], reply.MemberRoles[i] = m.ID.String(), state.RoleName(m.Role)
 	}
 	return nil
 }
@@ -230,11 +250,11 @@ func (s *rpcService) IsChannelMember(_ *http.Request, a *MembershipArgs, reply *
 	if _, err := s.getChannel(id); err != nil {
 		return err
 	}
-	ok, err := s.api.IsChannelMember(id, member)
+	st, err := s.api.ChannelStanding(id, member)
 	if err != nil {
 		return err
 	}
-	reply.Member = ok
+	*reply = MembershipReply{Member: st.Role != 0, Role: state.RoleName(st.Role), Invited: st.Invited, Banned: st.Banned}
 	return nil
 }
 
@@ -259,6 +279,7 @@ func (s *rpcService) Status(_ *http.Request, _ *EmptyArgs, reply *StatusReply) e
 		MessagesStored:   st.Counts.MessagesStored,
 		MessagesTotal:    st.Counts.MessagesTotal,
 		MessagesPruned:   st.Counts.MessagesPruned,
+		MessagesDeleted:  st.Counts.MessagesDeleted,
 
 		AcceptedTxsSinceStart: st.AcceptedTxsSinceStart,
 	}
@@ -333,6 +354,15 @@ func (s *rpcService) GetConfig(_ *http.Request, _ *EmptyArgs, reply *ConfigReply
 		MaxTxSize:         config.MaxTxSize,
 		MaxPageSize:       MaxPageSize,
 		MaxBodySize:       MaxBodySize,
+
+		Registration:            c.Registration,
+		RateLimits:              c.RateLimits,
+		Prekeys:                 c.Prekeys,
+		MaxPrekeysPerTx:         config.MaxPrekeysPerTx,
+		MaxUnclaimedPrekeys:     config.MaxUnclaimedPrekeys,
+		MaxSignedPrekeyLifetime: config.MaxSignedPrekeyLifetime,
+		RequestBackfill:         config.RequestBackfill,
+		MaxContacts:             config.MaxContacts,
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ var Methods = []string{
 	"createSession", "getSession", "closeSession",
 	"sendMessage", "getMessages", "getInbox",
 	"createChannel", "joinChannel", "leaveChannel", "postChannel", "getChannel", "isChannelMember",
+	"getTx", "publishPrekeys", "getPrekeyBundle",
+	"acceptSession", "listSessions", "getRequests", "setContact", "getContact",
+	"setChannelPolicy", "moderateChannel", "deletePosts",
 }
 
 // NewHandler returns the JSON-RPC handler over api with the default

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -79,12 +81,35 @@ func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Pay
 	}
 }
 
-// Register publishes id's public keys (registerIdentity).
+// Register publishes id's public keys (registerIdentity). It first solves
+// the chain's registration proof of work (docs/chain.md section 3: about a
+// second of one core at the defaults, spread over WithWorkers goroutines);
+// the context bounds it.
 func (c *Client) Register(ctx context.Context, id *crypto.Identity) (*TxReply, error) {
 	if id == nil {
 		return nil, errors.New("service: Register needs an identity")
 	}
-	return c.Submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey})
+	author, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := c.registration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var start [8]byte
+	if _, err := rand.Read(start[:]); err != nil {
+		return nil, err
+	}
+	work, _, err := tx.SolveWork(ctx, chainID, author, reg, binary.BigEndian.Uint64(start[:]), c.workWorkers)
+	if err != nil {
+		return nil, fmt.Errorf("service: registration proof of work: %w", err)
+	}
+	return c.Submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work})
 }
 
 // CreateSession opens a session of id with the given participants (Session
@@ -96,7 +121,15 @@ func (c *Client) CreateSession(ctx context.Context, id *crypto.Identity, partici
 // CreateSessionWithMetadata is CreateSession with metadata (at most
 // config.MaxMetadataSize bytes, public: encrypt it if it is private).
 func (c *Client) CreateSessionWithMetadata(ctx context.Context, id *crypto.Identity, metadata []byte, participants ...string) (*TxReply, error) {
-	p := &tx.CreateSession{Metadata: metadata}
+	return c.CreateSessionWithClaims(ctx, id, metadata, participants, nil)
+}
+
+// CreateSessionWithClaims is CreateSessionWithMetadata that also claims
+// one-time prekeys: claims is nil or holds one prekey ID per participant
+// (0: none claimed from that participant). A participant who does not have
+// id as a contact receives the session as a message request.
+func (c *Client) CreateSessionWithClaims(ctx context.Context, id *crypto.Identity, metadata []byte, participants []string, claims []uint32) (*TxReply, error) {
+	p := &tx.CreateSession{Metadata: metadata, Claims: claims}
 	for _, s := range participants {
 		sid, err := crypto.ParseSessionID(s)
 		if err != nil {
@@ -105,6 +138,42 @@ func (c *Client) CreateSessionWithMetadata(ctx context.Context, id *crypto.Ident
 		p.Participants = append(p.Participants, sid)
 	}
 	return c.Submit(ctx, id, p)
+}
+
+// SendWithClaims is Send that also claims one-time prekeys of other
+// participants, for the pairs id starts in the session.
+func (c *Client) SendWithClaims(ctx context.Context, id *crypto.Identity, session ids.ID, claims []tx.Claim, ciphertext []byte) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.SendMessage{Session: session, Claims: claims, Ciphertext: ciphertext})
+}
+
+// AcceptSession accepts a session (a message request): its messages reach
+// id's inbox from now on, the first few (config.RequestBackfill) at once.
+func (c *Client) AcceptSession(ctx context.Context, id *crypto.Identity, session ids.ID) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.AcceptSession{Session: session, Decision: tx.DecisionAccept})
+}
+
+// DeclineSession declines a message request, or leaves an accepted
+// session: no more inbox entries from it.
+func (c *Client) DeclineSession(ctx context.Context, id *crypto.Identity, session ids.ID) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.AcceptSession{Session: session, Decision: tx.DecisionDecline})
+}
+
+// SetContact sets id's status for peer: tx.ContactTrusted (sessions from
+// the peer skip the request step), tx.ContactBlocked (the peer can no
+// longer include id in sessions), or tx.ContactNone. Contact lists are
+// public on chain.
+func (c *Client) SetContact(ctx context.Context, id *crypto.Identity, peer string, status tx.ContactStatus) (*TxReply, error) {
+	sid, err := crypto.ParseSessionID(peer)
+	if err != nil {
+		return nil, fmt.Errorf("service: peer: %w", err)
+	}
+	return c.Submit(ctx, id, &tx.SetContact{Peer: sid, Status: status})
+}
+
+// PublishPrekeys publishes a signed prekey (nil: keep the current one)
+// and one-time prekeys (IDs above every one published before).
+func (c *Client) PublishPrekeys(ctx context.Context, id *crypto.Identity, signed *tx.SignedPrekey, oneTime ...tx.OneTimePrekey) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.PublishPrekeys{Signed: signed, OneTime: oneTime})
 }
 
 // Send posts an opaque ciphertext to a session (sendMessage). SendSealed
@@ -118,10 +187,41 @@ func (c *Client) CloseSession(ctx context.Context, id *crypto.Identity, session 
 	return c.Submit(ctx, id, &tx.CloseSession{Session: session})
 }
 
-// CreateChannel creates a channel owned by id (createChannel). The reply's
-// Channel is the new channel's ID.
+// CreateChannel creates an open channel owned by id (createChannel). The
+// reply's Channel is the new channel's ID.
 func (c *Client) CreateChannel(ctx context.Context, id *crypto.Identity, name string) (*TxReply, error) {
-	return c.Submit(ctx, id, &tx.CreateChannel{Name: name})
+	return c.CreateChannelWithPolicy(ctx, id, name, tx.PolicyOpen)
+}
+
+// CreateChannelWithPolicy creates a channel with a join policy
+// (tx.PolicyOpen or tx.PolicyInviteOnly).
+func (c *Client) CreateChannelWithPolicy(ctx context.Context, id *crypto.Identity, name string, policy tx.JoinPolicy) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.CreateChannel{Name: name, JoinPolicy: policy})
+}
+
+// SetChannelPolicy sets a channel's join policy (the owner only).
+func (c *Client) SetChannelPolicy(ctx context.Context, id *crypto.Identity, channel ids.ID, policy tx.JoinPolicy) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.SetChannelPolicy{Channel: channel, JoinPolicy: policy})
+}
+
+// ModerateChannel applies action to up to config.MaxModerationItems
+// members (Session IDs) of a channel (owner or moderators).
+func (c *Client) ModerateChannel(ctx context.Context, id *crypto.Identity, channel ids.ID, action tx.ModerationAction, members ...string) (*TxReply, error) {
+	p := &tx.ModerateChannel{Channel: channel, Action: action}
+	for _, m := range members {
+		sid, err := crypto.ParseSessionID(m)
+		if err != nil {
+			return nil, fmt.Errorf("service: member: %w", err)
+		}
+		p.Members = append(p.Members, sid)
+	}
+	return c.Submit(ctx, id, p)
+}
+
+// DeletePosts deletes posts of a channel by sequence number: any post for
+// the owner and moderators, one's own posts for anyone.
+func (c *Client) DeletePosts(ctx context.Context, id *crypto.Identity, channel ids.ID, seqs ...uint64) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.DeletePosts{Channel: channel, Seqs: seqs})
 }
 
 // JoinChannel adds id to a channel (joinChannel).
@@ -220,10 +320,13 @@ func MessageAD(target ids.ID) []byte {
 
 // SendSealed encrypts plaintext with crypto.Seal to every participant of
 // the session (id included, so its own history reads back), with
-// MessageAD(session), and sends it. Participants' keys are fetched with
-// PublicIdentity (checked against their Session IDs, cached).
+// MessageAD(session), and sends it. The participants come from the
+// session's signed CreateSession transaction (VerifiedSession), never from
+// the node's word, and their keys from PublicIdentity (checked against
+// their Session IDs, cached): a node that adds a participant is refused
+// with ErrUntrustedNode.
 func (c *Client) SendSealed(ctx context.Context, id *crypto.Identity, session ids.ID, plaintext []byte) (*TxReply, error) {
-	s, err := c.Session(ctx, session)
+	s, err := c.VerifiedSession(ctx, session)
 	if err != nil {
 		return nil, err
 	}

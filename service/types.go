@@ -3,6 +3,7 @@ package service
 import (
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/vm"
 )
 
@@ -22,7 +23,7 @@ type TxArgs struct {
 // TxReply is the result of every write method.
 type TxReply struct {
 	TxID   ids.ID `json:"txID"`
-	Type   string `json:"type"`   // "registerIdentity", "sendMessage", ...
+	Type   string `json:"type"`   // "registerIdentity", "sendMessage", ... (tx.Type names)
 	Author string `json:"author"` // Session ID
 	Nonce  uint64 `json:"nonce"`
 	// Session is the ID of the session a createSession transaction creates.
@@ -100,6 +101,18 @@ type SessionReply struct {
 	ClosedBy     string   `json:"closedBy,omitempty"`
 	ClosedAt     int64    `json:"closedAt,omitempty"`
 	LastSeq      uint64   `json:"lastSeq"` // sequence number of the latest message
+	// Stored is how many messages the session stores now (at most the
+	// chain's maxMessages; retention frees places).
+	Stored uint64 `json:"stored"`
+	// ParticipantStates is, per participant, "accepted", "pending" (a
+	// message request) or "left".
+	ParticipantStates []string `json:"participantStates"`
+	// Position is the chain position of the creating transaction (the
+	// listSessions cursor).
+	Position uint64 `json:"position"`
+	// CreateTx is the signed CreateSession transaction: the proof of the
+	// participants and claims (VerifySessionReply checks it).
+	CreateTx []byte `json:"createTx"`
 }
 
 // MessagesArgs pages through the messages of a session or the posts of a
@@ -152,16 +165,22 @@ type ChannelArgs struct {
 // ChannelReply is a channel with a page of its members, in Session ID
 // byte order.
 type ChannelReply struct {
-	Channel     ids.ID   `json:"channel"`
-	Owner       string   `json:"owner"`
-	Name        string   `json:"name"`
-	Height      uint64   `json:"height"`
-	CreatedAt   int64    `json:"createdAt"`
-	MemberCount uint32   `json:"memberCount"`
+	Channel     ids.ID `json:"channel"`
+	Owner       string `json:"owner"`
+	Name        string `json:"name"`
+	Height      uint64 `json:"height"`
+	CreatedAt   int64  `json:"createdAt"`
+	JoinPolicy  string `json:"joinPolicy"` // "open" or "invite-only"
+	MemberCount uint32 `json:"memberCount"`
+	InviteCount uint32 `json:"inviteCount"` // outstanding invites
+	BanCount    uint32 `json:"banCount"`
+	// Members is a page of members; MemberRoles their roles ("owner",
+	// "moderator", "member"), in the same order.
 	Members     []string `json:"members"`
+	MemberRoles []string `json:"memberRoles"`
 }
 
-// MembershipArgs asks whether an identity is a channel member.
+// MembershipArgs asks about an identity's place in a channel.
 type MembershipArgs struct {
 	Channel   string `json:"channel"`
 	SessionID string `json:"sessionId"`
@@ -169,7 +188,115 @@ type MembershipArgs struct {
 
 // MembershipReply answers MembershipArgs.
 type MembershipReply struct {
-	Member bool `json:"member"`
+	Member  bool   `json:"member"`
+	Role    string `json:"role"` // "owner", "moderator", "member" or "none"
+	Invited bool   `json:"invited"`
+	Banned  bool   `json:"banned"`
+}
+
+// PrekeyBundleReply is what a client needs to start a session with an
+// identity, with the signed transactions that prove it
+// (VerifyPrekeyBundle checks them; use nothing else).
+type PrekeyBundleReply struct {
+	SessionID    string `json:"sessionId"`
+	KEMPublicKey []byte `json:"kemPublicKey"`
+	DSAPublicKey []byte `json:"dsaPublicKey"`
+	// SignedPrekey is absent when the identity never published one.
+	SignedPrekey *SignedPrekeyProof `json:"signedPrekey,omitempty"`
+	// OneTimePrekey is the unclaimed one-time prekey with the lowest ID;
+	// absent when none is left.
+	OneTimePrekey *OneTimePrekeyProof `json:"oneTimePrekey,omitempty"`
+	// Unclaimed is how many one-time prekeys are left.
+	Unclaimed uint32 `json:"unclaimed"`
+}
+
+// SignedPrekeyProof names the current signed prekey and the PublishPrekeys
+// transaction that holds it.
+type SignedPrekeyProof struct {
+	ID        uint32 `json:"id"`
+	ExpiresAt int64  `json:"expiresAt"` // Unix ms
+	Tx        []byte `json:"tx"`
+}
+
+// OneTimePrekeyProof names an unclaimed one-time prekey and the
+// PublishPrekeys transaction that holds it.
+type OneTimePrekeyProof struct {
+	ID uint32 `json:"id"`
+	Tx []byte `json:"tx"`
+}
+
+// GetTxArgs names an accepted transaction.
+type GetTxArgs struct {
+	TxID string `json:"txID"`
+}
+
+// GetTxReply is an accepted transaction's signed bytes and place.
+type GetTxReply struct {
+	TxID   ids.ID `json:"txID"`
+	Type   string `json:"type"`
+	Tx     []byte `json:"tx"`
+	Height uint64 `json:"height"`
+	Index  uint32 `json:"index"`
+}
+
+// SessionsArgs pages through the sessions an identity accepted or created,
+// after a position.
+type SessionsArgs struct {
+	SessionID string `json:"sessionId"`
+	After     uint64 `json:"after"`
+	Limit     int    `json:"limit"`
+}
+
+// SessionsReply is a page of the sessions an identity accepted or created,
+// in the order of their creation. Next is the cursor (a position).
+type SessionsReply struct {
+	Sessions []SessionEntry `json:"sessions"`
+	Next     uint64         `json:"next"`
+	More     bool           `json:"more"`
+}
+
+// SessionEntry is one listed session.
+type SessionEntry struct {
+	Session  ids.ID `json:"session"`
+	Position uint64 `json:"position"` // of its creation
+}
+
+// RequestsArgs pages through an identity's message requests, after a
+// creator (empty: from the first).
+type RequestsArgs struct {
+	SessionID string `json:"sessionId"`
+	After     string `json:"after,omitempty"`
+	Limit     int    `json:"limit"`
+}
+
+// RequestsReply is a page of pending message requests, one per creator in
+// Session ID order; Next is the last creator (the cursor).
+type RequestsReply struct {
+	Requests []RequestEntry `json:"requests"`
+	Next     string         `json:"next"`
+	More     bool           `json:"more"`
+}
+
+// RequestEntry is the latest pending request of one creator.
+type RequestEntry struct {
+	Creator  string `json:"creator"`
+	Session  ids.ID `json:"session"`
+	Position uint64 `json:"position"` // of the session's creation
+	Status   string `json:"status"`   // the session's: active, closed, expired
+}
+
+// ContactArgs asks for an identity's status for a peer.
+type ContactArgs struct {
+	SessionID string `json:"sessionId"`
+	Peer      string `json:"peer"`
+}
+
+// ContactReply is an identity's status for a peer: "none", "contact" or
+// "blocked".
+type ContactReply struct {
+	SessionID string `json:"sessionId"`
+	Peer      string `json:"peer"`
+	Status    string `json:"status"`
 }
 
 // StatusReply is session.status (see vm.Status). Chain-wide figures
@@ -195,6 +322,7 @@ type StatusReply struct {
 	MessagesStored        uint64 `json:"messagesStored"`
 	MessagesTotal         uint64 `json:"messagesTotal"`
 	MessagesPruned        uint64 `json:"messagesPruned"`
+	MessagesDeleted       uint64 `json:"messagesDeleted"`
 }
 
 // HealthReply is the node's health.
@@ -249,4 +377,14 @@ type ConfigReply struct {
 	MaxTxSize         int    `json:"maxTxSize"`
 	MaxPageSize       int    `json:"maxPageSize"`
 	MaxBodySize       int    `json:"maxBodySize"`
+
+	// Abuse resistance (docs/chain.md).
+	Registration            config.Registration `json:"registration"`
+	RateLimits              config.RateLimits   `json:"rateLimits"`
+	Prekeys                 config.Prekeys      `json:"prekeys"`
+	MaxPrekeysPerTx         int                 `json:"maxPrekeysPerTx"`
+	MaxUnclaimedPrekeys     int                 `json:"maxUnclaimedPrekeys"`
+	MaxSignedPrekeyLifetime int64               `json:"maxSignedPrekeyLifetime"` // ms
+	RequestBackfill         int                 `json:"requestBackfill"`
+	MaxContacts             int                 `json:"maxContacts"`
 }
