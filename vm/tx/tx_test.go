@@ -3,6 +3,7 @@ package tx
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -46,16 +47,30 @@ var chainID = ids.ID{0xc4}
 func samples(t testing.TB) []*Tx {
 	a, b := ids2(t)
 	bs := mustSID(t, b)
+	as := mustSID(t, a)
 	payloads := []Payload{
-		&RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey},
+		&RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey, Work: 0x0102030405060708},
 		&CreateSession{Participants: []crypto.SessionID{bs}, Metadata: []byte("m")},
 		&CreateSession{Participants: []crypto.SessionID{bs}},
+		&CreateSession{Participants: []crypto.SessionID{bs}, Claims: []uint32{7}},
 		&SendMessage{Session: ids.ID{1}, Ciphertext: bytes.Repeat([]byte{7}, 256)},
+		&SendMessage{Session: ids.ID{1}, Claims: []Claim{{Participant: bs, PrekeyID: 9}}, Ciphertext: []byte("c")},
 		&CloseSession{Session: ids.ID{2}},
-		&CreateChannel{Name: "général"},
+		&CreateChannel{Name: "général", JoinPolicy: PolicyOpen},
+		&CreateChannel{Name: "private", JoinPolicy: PolicyInviteOnly},
 		&JoinChannel{Channel: ids.ID{3}},
 		&LeaveChannel{Channel: ids.ID{4}},
 		&PostChannel{Channel: ids.ID{5}, Ciphertext: []byte("p")},
+		&PublishPrekeys{Signed: &SignedPrekey{ID: 1, ExpiresAt: 1 << 40, KEMPublicKey: b.KEMPublicKey}},
+		&PublishPrekeys{OneTime: []OneTimePrekey{{ID: 1, KEMPublicKey: a.KEMPublicKey}, {ID: 5, KEMPublicKey: b.KEMPublicKey}}},
+		&PublishPrekeys{Signed: &SignedPrekey{ID: 2, ExpiresAt: 1 << 41, KEMPublicKey: a.KEMPublicKey}, OneTime: []OneTimePrekey{{ID: 6, KEMPublicKey: a.KEMPublicKey}}},
+		&AcceptSession{Session: ids.ID{6}, Decision: DecisionAccept},
+		&AcceptSession{Session: ids.ID{6}, Decision: DecisionDecline},
+		&SetContact{Peer: bs, Status: ContactTrusted},
+		&SetContact{Peer: bs, Status: ContactNone},
+		&SetChannelPolicy{Channel: ids.ID{7}, JoinPolicy: PolicyInviteOnly},
+		&ModerateChannel{Channel: ids.ID{8}, Action: ActionBan, Members: []crypto.SessionID{bs, as}},
+		&DeletePosts{Channel: ids.ID{9}, Seqs: []uint64{3, 1, 2}},
 	}
 	var out []*Tx
 	for i, p := range payloads {
@@ -105,8 +120,31 @@ func TestRoundTripAndSignature(t *testing.T) {
 	}
 }
 
+// sampleOf returns the first sample of type typ.
+func sampleOf(t testing.TB, typ Type) *Tx {
+	for _, s := range samples(t) {
+		if s.Type() == typ {
+			return s
+		}
+	}
+	t.Fatalf("no sample of %s", typ)
+	return nil
+}
+
+func TestEveryTypeHasASample(t *testing.T) {
+	for _, typ := range Types() {
+		sampleOf(t, typ)
+		if strings.HasPrefix(typ.String(), "type(") {
+			t.Fatalf("type %d has no name", typ)
+		}
+	}
+	if len(Types()) != 14 {
+		t.Fatalf("%d types", len(Types()))
+	}
+}
+
 func TestParseErrors(t *testing.T) {
-	good := samples(t)[3].Bytes()
+	good := sampleOf(t, TypeSendMessage).Bytes()
 	mut := func(f func(b []byte)) []byte { b := bytes.Clone(good); f(b); return b }
 	cases := []struct {
 		name string
@@ -117,7 +155,8 @@ func TestParseErrors(t *testing.T) {
 		{"version", mut(func(b []byte) { b[0] = 2 }), ErrUnsupportedVersion},
 		{"type 0", mut(func(b []byte) { b[33] = 0 }), ErrUnknownType},
 		{"type 99", mut(func(b []byte) { b[33] = 99 }), ErrUnknownType},
-		{"ciphertext length huge", mut(func(b []byte) { copy(b[HeaderSize+32:], []byte{0xff, 0xff, 0xff, 0xff}) }), ErrOversize},
+		{"ciphertext length huge", mut(func(b []byte) { copy(b[HeaderSize+33:], []byte{0xff, 0xff, 0xff, 0xff}) }), ErrOversize},
+		{"claim count 32", mut(func(b []byte) { b[HeaderSize+32] = 32 }), ErrOversize},
 		{"too large", make([]byte, config.MaxTxSize+1), ErrOversize},
 	}
 	for _, tc := range cases {
