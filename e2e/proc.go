@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 // BuildBinaries compiles the given main packages (import paths or ./cmd/x
@@ -64,6 +66,18 @@ func ModuleRoot() (string, error) {
 	}
 }
 
+// TestGenesis returns a genesis with the default chain configuration but
+// the minimal registration work (vmtest.GenesisJSON). The bytes are
+// deterministic, so a restart with it is the same chain.
+func TestGenesis(t testing.TB) []byte {
+	t.Helper()
+	b, err := vmtest.GenesisJSON(1767225600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Process is a sessiond child process.
 type Process struct {
 	t       testing.TB
@@ -84,9 +98,20 @@ const keptLogLines = 200
 // extra...` in its own process group, reads the listen address from its
 // "sessiond started" log line and waits until session.health answers.
 // Cleanup kills the process group if the test has not stopped it.
+//
+// Unless extra names a --genesis, the chain is the built-in one with the
+// minimal registration work (TestGenesis): these tests register
+// identities and are not about the proof of work.
 func StartProcess(t testing.TB, bin, dataDir string, extra ...string) *Process {
 	t.Helper()
 	args := append([]string{"--data-dir", dataDir, "--http", "127.0.0.1:0", "--log-json"}, extra...)
+	if !slices.Contains(extra, "--genesis") {
+		path := filepath.Join(t.TempDir(), "genesis.json")
+		if err := os.WriteFile(path, TestGenesis(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--genesis", path)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout = io.Discard

@@ -72,7 +72,18 @@ func BenchmarkNodeHTTPSendMessage(b *testing.B) {
 		}
 		sessions[i] = tx.SessionIDFor(chainID, t.Author, 0)
 	}
-	waitHeight(b, api, func(s vm.Status) bool { return s.Counts.Sessions == authors })
+	// Author i+1 accepts author i's session (a message request from a
+	// stranger), so every message makes an inbox entry.
+	for i, id := range ids_ {
+		t, err := tx.Sign(id, chainID, 1, &tx.AcceptSession{Session: sessions[(i+authors-1)%authors], Decision: tx.DecisionAccept})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := api.IssueTx(t.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitHeight(b, api, func(s vm.Status) bool { return s.AcceptedTxs == 2*authors })
 
 	// Pre-sign b.N messages, round robin over authors, on every core.
 	perAuthor := make([][][]byte, authors)
@@ -89,7 +100,7 @@ func BenchmarkNodeHTTPSendMessage(b *testing.B) {
 				defer func() { <-sem; wg.Done() }()
 				payload := make([]byte, 256)
 				_, _ = rand.Read(payload)
-				t, err := tx.Sign(ids_[a], chainID, uint64(k+1), &tx.SendMessage{Session: sessions[a], Ciphertext: payload})
+				t, err := tx.Sign(ids_[a], chainID, uint64(k+2), &tx.SendMessage{Session: sessions[a], Ciphertext: payload})
 				if err != nil {
 					panic(err)
 				}

@@ -42,11 +42,17 @@ type ChainOverrides struct {
 	MaxMessages   *int64
 	MaxChannels   *int64
 	RetentionDays *int64
+	// Registration replaces the registration proof of work (for example
+	// config.MinimalRegistration for test and development chains).
+	Registration *config.Registration
+	// RateLimits replaces the per-identity rate limits (for example for a
+	// load-test chain whose few identities send far more than a person).
+	RateLimits *config.RateLimits
 }
 
 // Empty reports whether no field is set.
 func (o ChainOverrides) Empty() bool {
-	return o.SessionTTL == nil && o.MaxMessages == nil && o.MaxChannels == nil && o.RetentionDays == nil
+	return o.SessionTTL == nil && o.MaxMessages == nil && o.MaxChannels == nil && o.RetentionDays == nil && o.Registration == nil && o.RateLimits == nil
 }
 
 // fields pairs each override with its field of a chain config.
@@ -82,6 +88,12 @@ func NewChainGenesis(o ChainOverrides, now time.Time, random io.Reader) ([]byte,
 		if f.src != nil {
 			*f.dst = *f.src
 		}
+	}
+	if o.Registration != nil {
+		c.Registration = *o.Registration
+	}
+	if o.RateLimits != nil {
+		c.RateLimits = *o.RateLimits
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -151,6 +163,12 @@ func resolveGenesis(dataDir string, given []byte, o ChainOverrides) (b []byte, s
 		if f.src != nil && *f.src != *f.dst {
 			return nil, false, conflict(fmt.Sprintf("%s %d where the chain has %d", f.name, *f.src, *f.dst))
 		}
+	}
+	if o.Registration != nil && *o.Registration != want.Registration {
+		return nil, false, conflict(fmt.Sprintf("registration work %+v where the chain has %+v", *o.Registration, want.Registration))
+	}
+	if o.RateLimits != nil && *o.RateLimits != want.RateLimits {
+		return nil, false, conflict("other rate limits than the chain's")
 	}
 	return stored, false, nil
 }

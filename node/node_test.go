@@ -38,6 +38,11 @@ func start(t *testing.T, cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, GenesisFile)); err != nil && cfg.Genesis == nil && cfg.ChainOverrides.Empty() {
+		// A new chain: these tests register identities and are not about
+		// the work.
+		cfg.ChainOverrides.Registration = minimalWork()
+	}
 	n, err := Start(cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -350,6 +355,12 @@ func TestGenesisStoredAndEnforced(t *testing.T) {
 	if _, err := Start(Config{DataDir: t.TempDir(), Genesis: []byte(`{"bogus": 1}`), Logger: quietLogger()}); err == nil {
 		t.Fatal("Start with an invalid genesis succeeded")
 	}
+}
+
+// minimalWork returns the minimal registration proof of work.
+func minimalWork() *config.Registration {
+	r := config.MinimalRegistration()
+	return &r
 }
 
 // TestNewChainsHaveOwnIDs: two data directories started without a genesis

@@ -16,6 +16,7 @@ import (
 
 	luxlog "github.com/luxfi/log"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
@@ -53,11 +54,13 @@ func buildAndRun(m *testing.M) int {
 // port and a temporary data directory.
 func testNode(t *testing.T) *node.Node {
 	t.Helper()
+	work := config.MinimalRegistration() // these tests are not about the work
 	n, err := node.Start(node.Config{
-		DataDir:  t.TempDir(),
-		HTTPAddr: "127.0.0.1:0",
-		Handler:  service.NewHandler,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DataDir:        t.TempDir(),
+		HTTPAddr:       "127.0.0.1:0",
+		ChainOverrides: node.ChainOverrides{Registration: &work},
+		Handler:        service.NewHandler,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

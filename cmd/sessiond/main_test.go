@@ -19,6 +19,7 @@ import (
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 func TestFlags(t *testing.T) {
@@ -169,7 +170,17 @@ func launch(t *testing.T, bin, dir string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{stderr: &bytes.Buffer{}, done: make(chan error, 1), url: "http://" + addr}
-	p.cmd = exec.Command(bin, "--data-dir", dir, "--log-level", "info")
+	// A new chain with the minimal registration work: these tests register
+	// identities and are not about the proof of work.
+	g, err := vmtest.GenesisJSON(1767225600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesisPath := filepath.Join(t.TempDir(), "genesis.json")
+	if err := os.WriteFile(genesisPath, g, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, "--data-dir", dir, "--log-level", "info", "--genesis", genesisPath)
 	p.cmd.Env = append(os.Environ(), "SESSIOND_HTTP="+addr) // the env var, not the flag
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -205,6 +205,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("registering: %w", err)
 	}
+	// The sink takes every sender as a contact, so their sessions reach its
+	// inbox without a message request.
+	if err := parallelWait(ctx, c, cfg.Clients, func(i int) (*service.TxReply, error) {
+		return c.SetContact(ctx, sink, senders[i].id.SessionID, tx.ContactTrusted)
+	}); err != nil {
+		return nil, fmt.Errorf("adding contacts: %w", err)
+	}
 	if err := parallelWait(ctx, c, cfg.Clients, func(i int) (*service.TxReply, error) {
 		r, err := c.CreateSession(ctx, senders[i].id, sink.SessionID)
 		if err == nil {

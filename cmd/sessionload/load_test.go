@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
 )
@@ -21,11 +22,13 @@ func startNode(t *testing.T) *node.Node { return startNodeWith(t, nil) }
 
 func startNodeWith(t *testing.T, vmConfig []byte) *node.Node {
 	t.Helper()
+	work := config.MinimalRegistration() // not about the registration work
 	n, err := node.Start(node.Config{
-		DataDir:  t.TempDir(),
-		HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		VMConfig: vmConfig,
+		DataDir:        t.TempDir(),
+		HTTPAddr:       "127.0.0.1:0",
+		ChainOverrides: node.ChainOverrides{Registration: &work},
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		VMConfig:       vmConfig,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +56,9 @@ func checkResult(t *testing.T, r *Result) {
 	if r.Throughput < 0 || r.OverallRate <= 0 || r.Blocks == 0 || r.TxsPerBlk < 1 {
 		t.Fatalf("no throughput: %+v", r)
 	}
-	// 256-byte payload + 32-byte session + 4-byte length + header + signature.
-	if r.TxBytes != 256+32+4+75+3309 {
+	// 256-byte payload + 32-byte session + claim count + 4-byte length +
+	// header + signature.
+	if r.TxBytes != 256+32+1+4+75+3309 {
 		t.Fatalf("tx size %d", r.TxBytes)
 	}
 }

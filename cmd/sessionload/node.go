@@ -15,6 +15,7 @@ import (
 
 	luxlog "github.com/luxfi/log"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
 )
@@ -57,6 +58,14 @@ func runNode(args []string, stderr io.Writer) int {
 	if *maxMessages > 0 {
 		cfg.ChainOverrides.MaxMessages = maxMessages
 	}
+	// A load-test chain measures messages: its identities register with
+	// the minimal proof of work instead of about a second each, and each
+	// sends far more than the per-identity rate limit a person needs.
+	work := config.MinimalRegistration()
+	cfg.ChainOverrides.Registration = &work
+	limits := config.Default().RateLimits
+	limits.Messages = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
+	cfg.ChainOverrides.RateLimits = &limits
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -20,10 +19,7 @@ import (
 // transaction pending it must answer MESSAGE_BUILD_BLOCK, which the raw
 // VM's block.PendingTxs would not produce across the boundary.
 func TestWaitForEventThroughGRPCServer(t *testing.T) {
-	genesis, err := os.ReadFile(exampleGenesis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	genesis := testGenesis(t)
 	v := newVM()
 	ctx := context.Background()
 	if err := v.Initialize(ctx, nil, memdb.New(), genesis, nil, nil, nil, nil, nil); err != nil {

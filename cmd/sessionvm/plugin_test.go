@@ -378,10 +378,7 @@ func sign(t *testing.T, id *crypto.Identity, chainID ids.ID, nonce uint64, p tx.
 func TestPluginAsNodeLoadsIt(t *testing.T) {
 	// The example genesis shipped at the repository root: the one the
 	// README tells operators to start from.
-	genesis, err := os.ReadFile(exampleGenesis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	genesis := testGenesis(t)
 	g, err := vmgenesis.Parse(genesis)
 	if err != nil {
 		t.Fatal(err)
@@ -567,10 +564,7 @@ func TestPluginRefusesWrongGenesis(t *testing.T) {
 // through the VMClient (one goroutine, as the engine holds one lock per
 // chain). The chain context is the consensus *context.Context this time.
 func TestPluginConcurrentClients(t *testing.T) {
-	genesis, err := os.ReadFile(exampleGenesis)
-	if err != nil {
-		t.Fatal(err)
-	}
+	genesis := testGenesis(t)
 	chainID := ids.ID{'c', 'o', 'n', 'c', 'u', 'r', 'r', 'e', 'n', 't'}
 	h := loadWith(t, memdb.New(), &consensusctx.Context{NetworkID: 1337, ChainID: chainID, NodeID: ids.NodeID{2}}, genesis)
 	var st struct {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/vm/genesis"
 )
 
@@ -57,6 +59,32 @@ func TestFlags(t *testing.T) {
 
 // exampleGenesis is the example genesis the README points operators to.
 const exampleGenesis = "../../genesis.example.json"
+
+// testGenesis returns the example genesis with the minimal registration
+// work (config.MinimalRegistration): these tests register identities and
+// are not about the proof of work.
+func testGenesis(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(exampleGenesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := g["config"].(map[string]any)
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	cfg["registration"] = config.MinimalRegistration()
+	g["config"] = cfg
+	out, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 func TestExampleGenesis(t *testing.T) {
 	b, err := os.ReadFile(exampleGenesis)
