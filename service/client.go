@@ -49,7 +49,7 @@ type Client struct {
 	reqID        atomic.Uint64
 	busyRetries  int
 
-	workWorkers  int // goroutines solving registration work (0: GOMAXPROCS)
+	workWorkers int // goroutines solving registration work (0: GOMAXPROCS)
 
 	mu         sync.Mutex
 	chainID    ids.ID
