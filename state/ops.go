@@ -467,15 +467,18 @@ func (s *State) pruneItem(kind byte, target ids.ID, seq uint64) (bool, error) {
 	if kind == KindRequest {
 		return false, s.pruneRequests(target)
 	}
-	gone, err := s.RemoveMessage(kind, target, seq)
-	return gone, err
+	// Retention removes a target's messages in sequence order: everything
+	// below seq is gone.
+	return s.RemoveMessage(kind, target, seq, true)
 }
 
 // RemoveMessage deletes one stored message or post with what refers to it
 // (inbox entries, a post's author record) and lowers its target's stored
 // count. It reports false, writing nothing, when the message is already
-// gone. Used by retention, eviction and DeletePosts.
-func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64) (bool, error) {
+// gone. Used by retention and eviction (oldest: seq is the target's oldest
+// stored message, so the counter's First moves past it) and by
+// DeletePosts (any post).
+func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64, oldest bool) (bool, error) {
 	mk := messageKey(target, seq)
 	if kind == KindChannel {
 		// The author record is kept in every view (execution reads it);
@@ -525,7 +528,7 @@ func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64) (bool, error
 		return false, fmt.Errorf("%w: stored count of %s would go negative", ErrCorrupt, target)
 	}
 	c.Stored--
-	if seq >= c.First {
+	if (oldest || seq == c.First) && seq >= c.First {
 		c.First = seq + 1
 	}
 	return true, s.PutCounter(target, &c)

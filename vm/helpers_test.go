@@ -164,3 +164,57 @@ func mustIs(t testing.TB, err, want error) {
 		t.Fatalf("error %v, want %v", err, want)
 	}
 }
+
+// channelOf creates a channel of owner with a join policy and returns its
+// ID.
+func (e *env) channelOf(owner *crypto.Identity, policy tx.JoinPolicy) ids.ID {
+	e.t.Helper()
+	t := e.do(owner, &tx.CreateChannel{Name: "c", JoinPolicy: policy})
+	return tx.ChannelIDFor(e.vm.ChainID(), t.Author, t.Nonce)
+}
+
+// moderated creates an open channel of owner whose moderators are mods
+// (who join first).
+func (e *env) moderated(owner *crypto.Identity, mods ...*crypto.Identity) ids.ID {
+	e.t.Helper()
+	c := e.channelOf(owner, tx.PolicyOpen)
+	var ms []crypto.SessionID
+	for _, m := range mods {
+		e.issue(e.sign(m, &tx.JoinChannel{Channel: c}))
+		ms = append(ms, sid(e.t, m))
+	}
+	e.accept()
+	e.do(owner, &tx.ModerateChannel{Channel: c, Action: tx.ActionMakeModerator, Members: ms})
+	return c
+}
+
+// prekeyKeys are valid ML-KEM-768 public keys to publish as prekeys.
+var prekeyKeys = func() [][]byte {
+	out := make([][]byte, 4)
+	for i := range out {
+		var seed [32]byte
+		seed[0], seed[31] = byte(i+1), 0x9e
+		id, err := crypto.IdentityFromSeed(seed)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = id.KEMPublicKey
+	}
+	return out
+}()
+
+// oneTimes returns a PublishPrekeys of n one-time prekeys with IDs from
+// first on.
+func oneTimes(first uint32, n int) *tx.PublishPrekeys {
+	p := &tx.PublishPrekeys{}
+	for i := 0; i < n; i++ {
+		p.OneTime = append(p.OneTime, tx.OneTimePrekey{ID: first + uint32(i), KEMPublicKey: prekeyKeys[i%len(prekeyKeys)]})
+	}
+	return p
+}
+
+// signedPrekey returns a PublishPrekeys of a signed prekey valid for a
+// week from the clock's time.
+func (e *env) signedPrekey(id uint32) *tx.PublishPrekeys {
+	return &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: id, ExpiresAt: e.clock.Now().UnixMilli() + 7*86400*1000, KEMPublicKey: prekeyKeys[0]}}
+}

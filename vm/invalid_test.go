@@ -149,6 +149,215 @@ func TestInvalidTransactions(t *testing.T) {
 		{"invalid channel name", nil, func(e *env) *tx.Tx {
 			return e.sign(alice, &tx.CreateChannel{Name: "bad\x00name"})
 		}, tx.ErrInvalidChannelName},
+
+		// Registration work.
+		{"work below the pre-filter", map[string]any{"registration": map[string]any{"memoryKiB": 8, "prefilterBits": 8, "workBits": 0}}, func(e *env) *tx.Tx {
+			return e.sign(stranger, &tx.RegisterIdentity{KEMPublicKey: stranger.KEMPublicKey, DSAPublicKey: stranger.DSAPublicKey,
+				Work: failingWork(t, e, stranger, true)})
+		}, tx.ErrInsufficientWork},
+		{"work below the Argon2id difficulty", map[string]any{"registration": map[string]any{"memoryKiB": 8, "prefilterBits": 0, "workBits": 8}}, func(e *env) *tx.Tx {
+			return e.sign(stranger, &tx.RegisterIdentity{KEMPublicKey: stranger.KEMPublicKey, DSAPublicKey: stranger.DSAPublicKey,
+				Work: failingWork(t, e, stranger, false)})
+		}, tx.ErrInsufficientWork},
+
+		// Rate limits.
+		{"messages bucket empty", map[string]any{"rateLimits": map[string]any{"messages": map[string]any{"burst": 1, "refillSeconds": 3600}}}, func(e *env) *tx.Tx {
+			s := e.createSession(alice, bob)
+			e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("1")})
+			return e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("2")})
+		}, tx.ErrRateLimited},
+		{"requests bucket too small for the group", map[string]any{"rateLimits": map[string]any{"requests": map[string]any{"burst": 2, "refillSeconds": 3600}}}, func(e *env) *tx.Tx {
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob), sid(t, carol), sid(t, identity(t, 3))}})
+		}, tx.ErrRateLimited},
+
+		// Consent.
+		{"participant blocked the creator", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactBlocked})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, carol), sid(t, bob)}})
+		}, tx.ErrBlocked},
+		{"accept twice", nil, func(e *env) *tx.Tx {
+			s := e.createSession(alice, bob)
+			return e.sign(bob, &tx.AcceptSession{Session: s})
+		}, tx.ErrSessionAlreadyAccepted},
+		{"creator accepts", nil, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			return e.sign(alice, &tx.AcceptSession{Session: s})
+		}, tx.ErrSessionAlreadyAccepted},
+		{"close a request before accepting", nil, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			return e.sign(bob, &tx.CloseSession{Session: s})
+		}, tx.ErrSessionNotAccepted},
+		{"send after leaving", nil, func(e *env) *tx.Tx {
+			s := e.createSession(alice, bob)
+			e.do(bob, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
+			return e.sign(bob, &tx.SendMessage{Session: s, Ciphertext: []byte("x")})
+		}, tx.ErrParticipantLeft},
+		{"leave twice", nil, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			e.do(bob, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
+			return e.sign(bob, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
+		}, tx.ErrParticipantLeft},
+		{"accept an expired session", map[string]any{"sessionTTL": 60}, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			e.clock.Advance(61 * time.Second)
+			return e.sign(bob, &tx.AcceptSession{Session: s})
+		}, tx.ErrSessionExpired},
+		{"accept someone else's session", nil, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			return e.sign(carol, &tx.AcceptSession{Session: s})
+		}, tx.ErrNotParticipant},
+
+		// Channel roles and moderation.
+		{"join invite-only without invite", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyInviteOnly)
+			return e.sign(alice, &tx.JoinChannel{Channel: c})
+		}, tx.ErrNotInvited},
+		{"join while banned", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, alice)}})
+			return e.sign(alice, &tx.JoinChannel{Channel: c})
+		}, tx.ErrBanned},
+		{"member moderates", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(alice, &tx.JoinChannel{Channel: c})
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionInvite, Members: []crypto.SessionID{sid(t, bob)}})
+		}, tx.ErrNotModerator},
+		{"moderator appoints a moderator", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			e.do(bob, &tx.JoinChannel{Channel: c})
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionMakeModerator, Members: []crypto.SessionID{sid(t, bob)}})
+		}, tx.ErrNotOwner},
+		{"moderator bans a moderator", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice, bob)
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, bob)}})
+		}, tx.ErrTargetIsModerator},
+		{"moderator bans the owner", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, carol)}})
+		}, tx.ErrTargetIsOwner},
+		{"invite a member", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(alice, &tx.JoinChannel{Channel: c})
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionInvite, Members: []crypto.SessionID{sid(t, bob), sid(t, alice)}})
+		}, tx.ErrAlreadyMember},
+		{"invite twice", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyInviteOnly)
+			e.do(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionInvite, Members: []crypto.SessionID{sid(t, alice)}})
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionInvite, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrAlreadyInvited},
+		{"invite a banned identity", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyInviteOnly)
+			e.do(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, alice)}})
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionInvite, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrBanned},
+		{"revoke a missing invite", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyInviteOnly)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionRevokeInvite, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrNotInvited},
+		{"remove a non-member", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionRemove, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrNotMember},
+		{"ban twice", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, alice)}})
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrAlreadyBanned},
+		{"unban the unbanned", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionUnban, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrNotBanned},
+		{"appoint a moderator twice", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionMakeModerator, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrAlreadyModerator},
+		{"appoint a non-member", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionMakeModerator, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrNotMember},
+		{"revoke a non-moderator", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(alice, &tx.JoinChannel{Channel: c})
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionRevokeModerator, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrNotAModerator},
+		{"moderate an unregistered identity", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, stranger)}})
+		}, tx.ErrUnknownMember},
+		{"policy by a moderator", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			return e.sign(alice, &tx.SetChannelPolicy{Channel: c, JoinPolicy: tx.PolicyInviteOnly})
+		}, tx.ErrNotOwner},
+		{"delete another member's post", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(alice, &tx.JoinChannel{Channel: c})
+			e.do(carol, &tx.PostChannel{Channel: c, Ciphertext: []byte("owner's")})
+			return e.sign(alice, &tx.DeletePosts{Channel: c, Seqs: []uint64{1}})
+		}, tx.ErrNotPostAuthor},
+		{"delete a post not yet posted", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.DeletePosts{Channel: c, Seqs: []uint64{1}})
+		}, tx.ErrUnknownPost},
+
+		// Prekeys and claims.
+		{"signed prekey expired", nil, func(e *env) *tx.Tx {
+			return e.sign(bob, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: e.clock.Now().UnixMilli() - 1, KEMPublicKey: carol.KEMPublicKey}})
+		}, tx.ErrPrekeyExpiry},
+		{"signed prekey valid too long", nil, func(e *env) *tx.Tx {
+			return e.sign(bob, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: e.clock.Now().UnixMilli() + 31*86400*1000, KEMPublicKey: carol.KEMPublicKey}})
+		}, tx.ErrPrekeyExpiry},
+		{"signed prekey ID reused", nil, func(e *env) *tx.Tx {
+			e.do(bob, e.signedPrekey(3))
+			return e.sign(bob, e.signedPrekey(3))
+		}, tx.ErrPrekeyIDOrder},
+		{"one-time prekey ID reused", nil, func(e *env) *tx.Tx {
+			e.do(bob, oneTimes(1, 4))
+			return e.sign(bob, oneTimes(4, 1))
+		}, tx.ErrPrekeyIDOrder},
+		{"more than 100 unclaimed", nil, func(e *env) *tx.Tx {
+			e.do(bob, oneTimes(1, 32))
+			e.do(bob, oneTimes(33, 32))
+			e.do(bob, oneTimes(65, 32))
+			return e.sign(bob, oneTimes(97, 5))
+		}, tx.ErrTooManyPrekeys},
+		{"claim an unknown prekey", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			e.do(bob, oneTimes(1, 4))
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{5}})
+		}, tx.ErrUnknownPrekey},
+		{"claim a claimed prekey", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			e.do(bob, oneTimes(1, 4))
+			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
+		}, tx.ErrPrekeyClaimed},
+		{"stranger claims from the reserve", nil, func(e *env) *tx.Tx {
+			e.do(bob, oneTimes(1, 20)) // the default reserve is 20
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{1}})
+		}, tx.ErrPrekeyReserved},
+		{"stranger claim budget spent", map[string]any{"prekeys": map[string]any{"strangerClaims": map[string]any{"burst": 1, "refillSeconds": 3600}, "strangerReserve": 0}}, func(e *env) *tx.Tx {
+			e.do(bob, oneTimes(1, 10))
+			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{1}})
+			return e.sign(carol, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
+		}, tx.ErrRateLimited},
+		{"a pair claims twice in a session", nil, func(e *env) *tx.Tx {
+			e.do(carol, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactTrusted})
+			e.do(carol, oneTimes(1, 4))
+			s := e.createSession(alice, bob, carol)
+			e.do(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 2}}, Ciphertext: []byte("again")})
+		}, tx.ErrDuplicateClaim},
+		{"claim from a departed participant", nil, func(e *env) *tx.Tx {
+			e.do(carol, oneTimes(1, 30))
+			s := e.createSession(alice, bob, carol)
+			e.do(carol, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
+		}, tx.ErrParticipantLeft},
+		{"claim from a non-participant", nil, func(e *env) *tx.Tx {
+			e.do(carol, oneTimes(1, 30))
+			s := e.createSession(alice, bob)
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
+		}, tx.ErrNotParticipant},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,6 +394,24 @@ func TestInvalidTransactions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingWork returns a registration work value for id that fails the
+// chain's pre-filter (prefilter true) or its Argon2id difficulty.
+func failingWork(t *testing.T, e *env, id *crypto.Identity, prefilter bool) uint64 {
+	t.Helper()
+	p := e.vm.Config().Registration
+	for w := uint64(0); w < 1<<16; w++ {
+		_, pass := tx.WorkPrefilter(e.vm.ChainID(), sid(t, id), w, p)
+		if prefilter && !pass {
+			return w
+		}
+		if !prefilter && pass && tx.CheckWork(e.vm.ChainID(), sid(t, id), w, p) != nil {
+			return w
+		}
+	}
+	t.Fatal("no failing work value")
+	return 0
 }
 
 func TestMempoolAdmission(t *testing.T) {

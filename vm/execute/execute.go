@@ -813,7 +813,7 @@ func (e *executor) postChannel(p *tx.PostChannel) error {
 			return err
 		}
 		if ok {
-			if _, err := e.st.RemoveMessage(state.KindChannel, c.ID, seq); err != nil {
+			if _, err := e.st.RemoveMessage(state.KindChannel, c.ID, seq, true); err != nil {
 				return err
 			}
 			if err := e.st.CountDeleted(1); err != nil {
@@ -1026,7 +1026,7 @@ func (e *executor) deletePosts(p *tx.DeletePosts) error {
 		return err
 	}
 	for _, seq := range present {
-		if _, err := e.st.RemoveMessage(state.KindChannel, c.ID, seq); err != nil {
+		if _, err := e.st.RemoveMessage(state.KindChannel, c.ID, seq, false); err != nil {
 			return err
 		}
 	}
