@@ -134,6 +134,15 @@ func (e *env) accept() *Block {
 	return b
 }
 
+// acceptAny builds and accepts a block if a transaction is pending.
+func (e *env) acceptAny() {
+	e.t.Helper()
+	e.clock.Advance(time.Second)
+	if _, err := e.vm.BuildAndAccept(context.Background()); err != nil && !errors.Is(err, ErrNoPendingTxs) {
+		e.t.Fatalf("BuildAndAccept: %v", err)
+	}
+}
+
 // createSession opens a session of creator with others, who all accept
 // it, and returns its ID.
 func (e *env) createSession(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
