@@ -49,7 +49,8 @@ type Client struct {
 	reqID        atomic.Uint64
 	busyRetries  int
 
-	workWorkers int // goroutines solving registration work (0: GOMAXPROCS)
+	workWorkers int              // goroutines solving registration work (0: GOMAXPROCS)
+	now         func() time.Time // the clock prekey expiries are checked against
 
 	mu         sync.Mutex
 	chainID    ids.ID
@@ -84,6 +85,10 @@ func WithBusyRetries(n int) ClientOption { return func(c *Client) { c.busyRetrie
 // registration proof of work (default: GOMAXPROCS).
 func WithWorkers(n int) ClientOption { return func(c *Client) { c.workWorkers = n } }
 
+// WithClock sets the clock PrekeyBundle checks signed prekey expiries
+// against (default time.Now).
+func WithClock(now func() time.Time) ClientOption { return func(c *Client) { c.now = now } }
+
 // WithWaitTimeout bounds WaitAccepted when its context has no deadline
 // (default DefaultWaitTimeout).
 func WithWaitTimeout(d time.Duration) ClientOption { return func(c *Client) { c.waitTimeout = d } }
@@ -110,6 +115,9 @@ func NewClient(url string, opts ...ClientOption) *Client {
 	}
 	if c.pollInterval <= 0 {
 		c.pollInterval = DefaultPollInterval
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c
 }

@@ -106,7 +106,7 @@ func newEnvWith(t testing.TB, o envOpts) *env {
 	})
 	return &env{
 		t: t, vm: v, clock: clock, srv: srv, h: h,
-		client: NewClient(srv.URL, WithTimeout(10*time.Second), WithPollInterval(time.Millisecond)),
+		client: NewClient(srv.URL, WithTimeout(10*time.Second), WithPollInterval(time.Millisecond), WithClock(clock.Now)),
 		alice:  identity(t, 0), bob: identity(t, 1), carol: identity(t, 2),
 	}
 }

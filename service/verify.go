@@ -214,7 +214,7 @@ func (c *Client) VerifiedSession(ctx context.Context, session ids.ID) (*Verified
 }
 
 // PrekeyBundle fetches an identity's prekey bundle and verifies it
-// (VerifyPrekeyBundle) at the local clock's time.
+// (VerifyPrekeyBundle) at the client's clock's time (WithClock).
 func (c *Client) PrekeyBundle(ctx context.Context, sessionID string) (*PrekeyBundle, error) {
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
@@ -224,5 +224,5 @@ func (c *Client) PrekeyBundle(ctx context.Context, sessionID string) (*PrekeyBun
 	if err != nil {
 		return nil, err
 	}
-	return VerifyPrekeyBundle(chainID, sessionID, r, time.Now())
+	return VerifyPrekeyBundle(chainID, sessionID, r, c.now())
 }
