@@ -813,6 +813,9 @@ func (s *State) TxBytes(txID ids.ID) ([]byte, TxLocation, error) {
 	end := int(loc.Offset) + int(loc.Length)
 	for i := int(loc.Offset) / BlockChunkSize; i*BlockChunkSize < end; i++ {
 		chunk, err := s.db.Get(blockKey(blockID, i))
+		if errors.Is(err, database.ErrNotFound) {
+			return nil, loc, fmt.Errorf("%w: tx %s: chunk %d of block %s is missing", ErrCorrupt, txID, i, blockID)
+		}
 		if err != nil {
 			return nil, loc, fmt.Errorf("tx %s: chunk %d of block %s: %w", txID, i, blockID, err)
 		}
