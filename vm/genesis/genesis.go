@@ -5,9 +5,10 @@
 //
 //	{
 //	  "timestamp": 1767225600,          // Unix seconds; the genesis block time (default 0)
-//	  "config": {                        // chain config; see package config (defaults apply)
+//	  "config": {                        // chain config; see package config and docs/chain.md (defaults apply)
 //	    "sessionTTL": 86400, "maxMessages": 10000, "maxChannels": 1000,
-//	    "retentionDays": 30, "idPrefix": "07"
+//	    "retentionDays": 30, "idPrefix": "07",
+//	    "registration": {...}, "rateLimits": {...}, "prekeys": {...}
 //	  },
 //	  "identities": [                    // optional initial identities
 //	    {"sessionId": "07…", "kemPublicKey": "<base64>", "dsaPublicKey": "<base64>"}
@@ -23,6 +24,7 @@
 //
 // Identities use the JSON form of crypto.Identity (public fields only, keys
 // in standard base64), so the output of a public identity can be pasted in.
+// They need no registration proof of work.
 // Each Session ID must derive from its keys, and no identity may appear
 // twice. Unknown fields are refused. Every error wraps ErrInvalidGenesis.
 //
