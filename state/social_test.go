@@ -82,7 +82,7 @@ func TestRequestsAndParticipations(t *testing.T) {
 		st.PutRequest(bob, Request{Creator: sessionID(i), Session: ids.ID{i}, Position: uint64(i)})
 	}
 	st.PutRequest(bob, Request{Creator: sessionID(2), Session: ids.ID{22}, Position: 22}) // replaces
-	st.PutRequest(sessionID(8), Request{Creator: sessionID(1), Session: ids.ID{5}})      // another recipient
+	st.PutRequest(sessionID(8), Request{Creator: sessionID(1), Session: ids.ID{5}})       // another recipient
 	page, _ := st.Requests(bob, nil, 2)
 	if len(page) != 2 || page[0].Creator != sessionID(1) || page[1].Session != (ids.ID{22}) {
 		t.Fatalf("page %+v", page)

@@ -326,7 +326,9 @@ func TestPostsDeletionAndEviction(t *testing.T) {
 	c := e.channelOf(carol, tx.PolicyOpen)
 	e.do(alice, &tx.JoinChannel{Channel: c})
 	e.do(bob, &tx.JoinChannel{Channel: c})
-	post := func(id *crypto.Identity, text string) { e.do(id, &tx.PostChannel{Channel: c, Ciphertext: []byte(text)}) }
+	post := func(id *crypto.Identity, text string) {
+		e.do(id, &tx.PostChannel{Channel: c, Ciphertext: []byte(text)})
+	}
 	posts := func() []uint64 {
 		ms, err := e.vm.Messages(c, 0, 100)
 		if err != nil {
