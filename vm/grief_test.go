@@ -112,15 +112,45 @@ func (b *budget) sybils(t *testing.T, e *env, tag byte, n int) []*crypto.Identit
 	for err := range errs {
 		t.Fatal(err)
 	}
-	for _, s := range txs {
-		e.issue(s)
-		b.txsAccepted++
-	}
+	e.issueAll(txs)
+	b.txsAccepted += len(txs)
 	for registered := 0; registered < n; {
 		registered += len(e.accept().Txs)
 	}
 	b.identities += n
 	return out
+}
+
+// issueAll admits transactions of distinct authors on every core.
+func (e *env) issueAll(txs []*tx.Tx) {
+	e.t.Helper()
+	errs := make([]error, len(txs))
+	parallelFor(len(txs), func(i int) { _, errs[i] = e.vm.IssueTx(txs[i].Bytes()) })
+	for i, err := range errs {
+		if err != nil {
+			e.t.Fatalf("IssueTx %d (%s): %v", i, txs[i].Type(), err)
+		}
+	}
+}
+
+// parallelFor runs f(0..n-1) on every core.
+func parallelFor(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // TestGriefChannelCreation: the chain-wide channel count is gone; one
@@ -236,11 +266,16 @@ func TestGriefSybilJoinFlood(t *testing.T) {
 	var b budget
 	free := 1024 - 2
 	army := b.sybils(t, e, 4, free)
-	for _, s := range army {
-		if err := b.try(e, s, &tx.JoinChannel{Channel: c}); err != nil {
-			t.Fatal(err)
+	joins := make([]*tx.Tx, len(army))
+	parallelFor(len(army), func(i int) {
+		j, err := tx.Sign(army[i], e.vm.ChainID(), 1, &tx.JoinChannel{Channel: c})
+		if err != nil {
+			panic(err)
 		}
-	}
+		joins[i] = j
+	})
+	e.issueAll(joins)
+	b.txsAccepted += len(joins)
 	for ch, _ := e.vm.Channel(c); ch.Members < 1024; ch, _ = e.vm.Channel(c) {
 		e.accept()
 	}

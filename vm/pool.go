@@ -328,8 +328,9 @@ var errNotKept = errors.New("vm: the admission overlay does not keep this namesp
 // (messages, inbox entries, the retention queue: state.TxWriteOnly). Those
 // writes are dropped, which saves copying every pending message into the
 // overlay; admission's verdicts are unchanged because execute.Tx never
-// reads them. Reading them (or iterating, which execute.Tx never does)
-// fails loudly instead of answering from the accepted state alone.
+// reads them. Reading or iterating them fails loudly instead of answering
+// from the accepted state alone; iterating the namespaces it keeps (a
+// channel's post authors, which eviction walks) reads the overlay.
 type admissionDB struct{ *versiondb.Database }
 
 // DropsTxWriteOnly implements state.TxWriteOnlyDropper: state does not
