@@ -38,12 +38,19 @@ func BenchmarkSendMessage(b *testing.B) {
 	}
 	cfg := config.Default()
 	cfg.MaxMessages = 1 << 30 // b.N messages go to one session
+	// from one author in one block's time: above any person's rate.
+	cfg.RateLimits.Messages = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
 	ctx := execute.Context{ChainID: chainID, Config: cfg, Height: 1, Timestamp: 1000}
 	create := mustTx(b, tx.Unsigned{ChainID: chainID, Author: ids2[0], Nonce: 0, Payload: &tx.CreateSession{Participants: []crypto.SessionID{ids2[1]}}})
 	if err := execute.Tx(st, ctx, 0, create); err != nil {
 		b.Fatal(err)
 	}
 	session := tx.SessionIDFor(chainID, ids2[0], 0)
+	// The recipient accepts (it was a stranger's request), so every
+	// message makes an inbox entry.
+	if err := execute.Tx(st, ctx, 1, mustTx(b, tx.Unsigned{ChainID: chainID, Author: ids2[1], Nonce: 0, Payload: &tx.AcceptSession{Session: session}})); err != nil {
+		b.Fatal(err)
+	}
 	txs := make([]*tx.Tx, b.N)
 	for i := range txs {
 		txs[i] = mustTx(b, tx.Unsigned{ChainID: chainID, Author: ids2[0], Nonce: uint64(1 + i), Payload: &tx.SendMessage{Session: session, Ciphertext: make([]byte, 256)}})
