@@ -382,9 +382,15 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	r.FixedInto(s.TxID[:])
 	s.Accepted = r.U32()
 	s.Left = r.U32()
-	s.Claims = make([]uint32, n)
-	for i := range s.Claims {
-		s.Claims[i] = r.U32()
+	// Claims stay nil when no pair claimed (the common case: no
+	// allocation on the message path).
+	for i := 0; i < n; i++ {
+		if c := r.U32(); c != 0 {
+			if s.Claims == nil {
+				s.Claims = make([]uint32, n)
+			}
+			s.Claims[i] = c
+		}
 	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrCorrupt, err)
