@@ -107,7 +107,16 @@ func (sp *SessionProvider) submit(ctx context.Context, id *crypto.Identity, p tx
 // Register publishes id's public keys; a participant must be registered
 // before a session can include it. (New: the reference kept no identities.)
 func (sp *SessionProvider) Register(ctx context.Context, id *crypto.Identity) error {
-	_, err := sp.submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey})
+	author, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		return err
+	}
+	// The registration's proof of work, at the chain's parameters.
+	work, _, err := tx.SolveWork(ctx, sp.vm.ChainID(), author, sp.vm.Config().Registration, 0, 0)
+	if err != nil {
+		return err
+	}
+	_, err = sp.submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work})
 	return err
 }
 
@@ -240,7 +249,9 @@ func (sp *SessionProvider) Health() HealthStatus {
 // a session, send, read, close, health.
 func Example_sessionProvider() {
 	ctx := context.Background()
-	genesis := []byte(`{"timestamp": 1767225600}`)
+	// A development chain: registering costs one small Argon2id here (the
+	// default proof of work is about a second of one core per identity).
+	genesis := []byte(`{"timestamp": 1767225600, "config": {"registration": {"memoryKiB": 8, "prefilterBits": 0, "workBits": 0}}}`)
 	sp, err := NewSessionProvider(luxlog.NewNoOpLogger(), memdb.New(), genesis)
 	if err != nil {
 		log.Fatal(err)
@@ -270,7 +281,7 @@ func Example_sessionProvider() {
 	}
 	fmt.Println(seq, texts)
 
-	if err := sp.CloseSession(ctx, bob, sessionID); err != nil {
+	if err := sp.CloseSession(ctx, alice, sessionID); err != nil { // bob has not accepted the session: alice closes it
 		log.Fatal(err)
 	}
 	s, err := sp.GetSession(ctx, sessionID)

@@ -143,16 +143,21 @@ func (e *env) acceptAny() {
 	}
 }
 
-// createSession opens a session of creator with others, who all accept
-// it, and returns its ID.
+// createSession opens a session of creator with others and returns its
+// ID. The others are pending (a message request) unless they have creator
+// as a contact: acceptAll makes them take part.
 func (e *env) createSession(creator *crypto.Identity, others ...*crypto.Identity) ids.ID {
 	e.t.Helper()
-	s := e.createRequest(creator, others...)
-	for _, o := range others {
-		e.issue(e.sign(o, &tx.AcceptSession{Session: s, Decision: tx.DecisionAccept}))
+	return e.createRequest(creator, others...)
+}
+
+// acceptAll has each of ids accept session s, in one block.
+func (e *env) acceptAll(s ids.ID, ids ...*crypto.Identity) {
+	e.t.Helper()
+	for _, id := range ids {
+		e.issue(e.sign(id, &tx.AcceptSession{Session: s, Decision: tx.DecisionAccept}))
 	}
 	e.accept()
-	return s
 }
 
 // createRequest opens a session of creator with others and returns its ID;

@@ -69,6 +69,7 @@ func TestInvalidTransactions(t *testing.T) {
 		}, tx.ErrNotParticipant},
 		{"closed session", nil, func(e *env) *tx.Tx {
 			s := e.createSession(alice, bob)
+			e.acceptAll(s, bob)
 			e.do(bob, &tx.CloseSession{Session: s})
 			return e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("x")})
 		}, tx.ErrSessionClosed},
@@ -177,6 +178,7 @@ func TestInvalidTransactions(t *testing.T) {
 		}, tx.ErrBlocked},
 		{"accept twice", nil, func(e *env) *tx.Tx {
 			s := e.createSession(alice, bob)
+			e.acceptAll(s, bob)
 			return e.sign(bob, &tx.AcceptSession{Session: s})
 		}, tx.ErrSessionAlreadyAccepted},
 		{"creator accepts", nil, func(e *env) *tx.Tx {
@@ -502,7 +504,7 @@ func TestParallelVerifyFindsBadSignature(t *testing.T) {
 	var list []*tx.Tx
 	for i := 0; i < 20; i++ {
 		author := identity(t, i%2)
-		list = append(list, e.signNonce(author, uint64(1+i/2), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
+		list = append(list, e.signNonce(author, uint64(1+i/2)-uint64(i%2), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
 	}
 	raw := bytes.Clone(list[13].Bytes())
 	raw[len(raw)-1] ^= 0xff

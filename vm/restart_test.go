@@ -87,16 +87,21 @@ func TestRestart(t *testing.T) {
 	if err != nil || len(msgs) != 1 || string(msgs[0].Ciphertext) != "persist me" {
 		t.Fatalf("messages after restart: %v %v", msgs, err)
 	}
-	if in, _ := e2.vm.Inbox(sid(t, bob), 0, 10); len(in) != 1 {
-		t.Fatal("inbox after restart")
+	// Alice's session is still a request to bob.
+	if r, _ := e2.vm.Requests(sid(t, bob), nil, 10); len(r) != 1 || r[0].Session != s {
+		t.Fatalf("bob's requests after restart: %+v", r)
 	}
 	if st, _ := e2.vm.TxStatus(pending.ID()); st.Status != TxUnknown {
 		t.Fatalf("pending tx status after restart: %v", st.Status)
 	}
-	// The chain continues; the nonce sequence survived.
+	// The chain continues; the nonce sequence survived. Replying accepts
+	// the request: alice's message reaches bob's inbox.
 	e2.do(bob, &tx.SendMessage{Session: s, Ciphertext: []byte("after restart")})
-	if n, _ := e2.vm.NextNonce(sid(t, bob)); n != 2 { // acceptSession, then this
+	if n, _ := e2.vm.NextNonce(sid(t, bob)); n != 1 {
 		t.Fatalf("bob's nonce %d", n)
+	}
+	if in, _ := e2.vm.Inbox(sid(t, bob), 0, 10); len(in) != 1 || string(in[0].Ciphertext) != "persist me" {
+		t.Fatal("inbox after restart")
 	}
 	if st, _ := e2.vm.Status(); st.AcceptedTxs != 3 || st.Counts.TxsAccepted != 3 || st.AcceptedTxsSinceStart != 1 {
 		t.Fatalf("after one more: acceptedTxs %d, since start %d; want 3, 1", st.AcceptedTxs, st.AcceptedTxsSinceStart)
@@ -136,6 +141,7 @@ func TestRetention(t *testing.T) {
 	e := newEnv(t, map[string]any{"retentionDays": 1, "sessionTTL": 10 * 86400})
 	alice, bob := identity(t, 0), identity(t, 1)
 	s := e.createSession(alice, bob)
+	e.acceptAll(s, bob)
 	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("old 1")})
 	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("old 2")})
 	old, _ := e.vm.Inbox(sid(t, bob), 0, 10)
@@ -192,7 +198,7 @@ func TestDeterminism(t *testing.T) {
 	n1.issue(n1.sign(dave, &tx.CreateChannel{Name: "dave"}))
 	step()
 	s := n1.createSession(alice, bob, carol)
-	blocks = append(blocks, mustBlockAt(t, n1, 2), mustBlockAt(t, n1, 3))
+	blocks = append(blocks, mustBlockAt(t, n1, 2))
 	for i := 0; i < 30; i++ {
 		author := []int{0, 1, 2}[i%3]
 		n1.issue(n1.sign(identity(t, author), &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
@@ -299,6 +305,7 @@ func TestInboxSkipsPrunedMessages(t *testing.T) {
 	e := newEnv(t, nil)
 	alice, bob := identity(t, 0), identity(t, 1)
 	s := e.createSession(alice, bob)
+	e.acceptAll(s, bob)
 	for i := 0; i < 5; i++ {
 		e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte{byte('a' + i)}})
 	}

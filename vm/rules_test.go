@@ -9,7 +9,6 @@ import (
 
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
-	"github.com/luxfi/session/vm/block"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -446,7 +445,7 @@ func TestRegistrationsPerBlock(t *testing.T) {
 	last, _ := e.vm.LastAccepted(ctx)
 	parent, _ := e.vm.GetBlock(ctx, last)
 	e.clock.Advance(time.Second)
-	blk, err := block.New(last, parent.Height()+1, e.clock.Now().UnixMilli(), regs[:3])
+	blk, err := e.blockFor(last, parent.Height()+1, e.clock.Now().UnixMilli(), regs[:3])
 	if err != nil {
 		t.Fatal(err)
 	}
