@@ -11,6 +11,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
 )
@@ -82,16 +83,23 @@ func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Pay
 }
 
 // Register publishes id's public keys (registerIdentity). It first solves
-// the chain's registration proof of work (docs/chain.md section 3: about a
-// second of one core at the defaults, spread over WithWorkers goroutines);
-// the context bounds it.
+// the chain's registration proof of work (RegistrationPayload); the
+// context bounds it.
 func (c *Client) Register(ctx context.Context, id *crypto.Identity) (*TxReply, error) {
-	if id == nil {
-		return nil, errors.New("service: Register needs an identity")
-	}
-	author, err := crypto.ParseSessionID(id.SessionID)
+	p, err := c.RegistrationPayload(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	return c.Submit(ctx, id, p)
+}
+
+// RegistrationPayload returns id's RegisterIdentity payload with a solved
+// proof of work for the node's chain (docs/chain.md section 3: about a
+// second of one core at the default parameters, spread over WithWorkers
+// goroutines).
+func (c *Client) RegistrationPayload(ctx context.Context, id *crypto.Identity) (*tx.RegisterIdentity, error) {
+	if id == nil {
+		return nil, errors.New("service: Register needs an identity")
 	}
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
@@ -101,15 +109,27 @@ func (c *Client) Register(ctx context.Context, id *crypto.Identity) (*TxReply, e
 	if err != nil {
 		return nil, err
 	}
+	return SolveRegistration(ctx, id, chainID, reg, c.workWorkers)
+}
+
+// SolveRegistration returns id's RegisterIdentity payload with a proof of
+// work for chainID at the parameters p (a chain's config.Registration;
+// config.DefaultRegistration for a chain with the defaults), solved on
+// workers goroutines (0: GOMAXPROCS) from a random starting point.
+func SolveRegistration(ctx context.Context, id *crypto.Identity, chainID ids.ID, p config.Registration, workers int) (*tx.RegisterIdentity, error) {
+	author, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		return nil, err
+	}
 	var start [8]byte
 	if _, err := rand.Read(start[:]); err != nil {
 		return nil, err
 	}
-	work, _, err := tx.SolveWork(ctx, chainID, author, reg, binary.BigEndian.Uint64(start[:]), c.workWorkers)
+	work, _, err := tx.SolveWork(ctx, chainID, author, p, binary.BigEndian.Uint64(start[:]), workers)
 	if err != nil {
 		return nil, fmt.Errorf("service: registration proof of work: %w", err)
 	}
-	return c.Submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work})
+	return &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work}, nil
 }
 
 // CreateSession opens a session of id with the given participants (Session

@@ -13,6 +13,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
@@ -199,12 +200,24 @@ func (c *cli) register(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p := &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey}
+	if !c.printTx {
+		if done, err := c.alreadyRegistered(ctx, id); done || err != nil {
+			return err
+		}
+	}
+	// The payload carries the chain's registration proof of work. Offline
+	// (tx --chain-id), the chain's parameters are unknown: the defaults.
+	var p *tx.RegisterIdentity
+	if c.printTx && c.txChainID != nil {
+		p, err = service.SolveRegistration(ctx, id, *c.txChainID, config.DefaultRegistration(), 0)
+	} else {
+		p, err = c.client.RegistrationPayload(ctx, id)
+	}
+	if err != nil {
+		return err
+	}
 	if c.printTx {
 		return c.printSigned(ctx, id, p)
-	}
-	if done, err := c.alreadyRegistered(ctx, id); done || err != nil {
-		return err
 	}
 	r, err := c.client.Submit(ctx, id, p)
 	if code, ok := service.CodeOf(err); ok && code == service.CodeAlreadyExists {
