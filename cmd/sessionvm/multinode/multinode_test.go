@@ -161,6 +161,10 @@ func (w *world) snapshot(x *node) (map[string]string, map[string]bool) {
 		read("getNonce", map[string]any{"sessionId": sid})
 		read("getInbox", map[string]any{"sessionId": sid, "after": 0, "limit": 1000})
 		read("isChannelMember", map[string]any{"channel": w.channel.String(), "sessionId": sid})
+		read("getPrekeyBundle", map[string]any{"sessionId": sid})
+		read("listSessions", map[string]any{"sessionId": sid, "after": 0, "limit": 1000})
+		read("getRequests", map[string]any{"sessionId": sid, "limit": 1000})
+		read("getContact", map[string]any{"sessionId": sid, "peer": w.accounts[0].id.SessionID})
 	}
 	for _, s := range w.sessions {
 		read("getSession", map[string]any{"session": s.String()})
@@ -170,6 +174,7 @@ func (w *world) snapshot(x *node) (map[string]string, map[string]bool) {
 	read("getMessages", map[string]any{"channel": w.channel.String(), "after": 0, "limit": 1000})
 	for _, id := range w.txs {
 		read("getTxStatus", map[string]any{"txID": id.String()})
+		read("getTx", map[string]any{"txID": id.String()})
 	}
 	// The blocks themselves, through the node's VMClient.
 	ctx := context.Background()
