@@ -2,14 +2,18 @@
 
 package crypto
 
-import "golang.org/x/sys/cpu"
-
 // vzeroupper executes VZEROUPPER.
 //
 //go:noescape
 func vzeroupper()
 
-var hasAVX = cpu.X86.HasAVX
+// osSupportsAVX reports whether the CPU and the OS support AVX (the
+// package stays a leaf: no golang.org/x/sys/cpu).
+//
+//go:noescape
+func osSupportsAVX() bool
+
+var hasAVX = osSupportsAVX()
 
 // afterAVX clears the upper halves of the vector registers after a call
 // into circl, whose AVX2 code (ML-DSA, ML-KEM, Keccak) returns without

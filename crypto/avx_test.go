@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+	"golang.org/x/sys/cpu"
 )
 
 // BenchmarkHashAfterVerify is what a node does per transaction: verify
@@ -46,4 +47,12 @@ func BenchmarkHashAfterVerify(b *testing.B) {
 			sha256.Sum256(msg)
 		}
 	})
+}
+
+// TestOSSupportsAVX: the package's own CPUID/XGETBV test agrees with
+// golang.org/x/sys/cpu (which this leaf package does not import).
+func TestOSSupportsAVX(t *testing.T) {
+	if hasAVX != cpu.X86.HasAVX {
+		t.Fatalf("osSupportsAVX() = %v, x/sys/cpu says %v", hasAVX, cpu.X86.HasAVX)
+	}
 }
