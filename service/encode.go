@@ -44,7 +44,7 @@ const maxIDJSON = 52
 
 func appendID(dst []byte, id ids.ID) []byte {
 	dst = append(dst, '"')
-	dst = append(dst, id.String()...)
+	dst = appendCB58(dst, id)
 	return append(dst, '"')
 }
 
@@ -87,14 +87,14 @@ func appendMessagesReply(dst []byte, r *MessagesReply) []byte {
 	} else {
 		dst = append(dst, `{"messages":[`...)
 		var target ids.ID
-		var targetJSON string
+		var targetJSON []byte
 		for i := range r.Messages {
 			m := &r.Messages[i]
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			if i == 0 || m.Target != target {
-				target, targetJSON = m.Target, `"`+m.Target.String()+`"`
+				target, targetJSON = m.Target, appendID(targetJSON[:0], m.Target)
 			}
 			dst = append(dst, `{"target":`...)
 			dst = append(dst, targetJSON...)
