@@ -214,6 +214,7 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 // base64.StdEncoding.Decode, the decoder encoding/json uses for []byte,
 // refuses every byte outside the alphabet except '\r' and '\n', which
 // the control-character check excludes (raw, they are invalid JSON).
+// decodeBase64 is that decoder, faster.
 func fastTx(b []byte, i int) (tx []byte, next int, ok bool) {
 	i = skipWS(b, i+1)
 	if !bytes.HasPrefix(b[i:], []byte(`"tx"`)) {
@@ -241,7 +242,7 @@ func fastTx(b []byte, i int) (tx []byte, next int, ok bool) {
 		return nil, 0, false
 	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
-	n, err := base64.StdEncoding.Decode(out, enc)
+	n, err := decodeBase64(out, enc)
 	if err != nil {
 		return nil, 0, false
 	}
