@@ -2,12 +2,14 @@ package service
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"strconv"
 
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/vm"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // Encoders of the replies that carry the bytes: a page of messages (up to
@@ -142,17 +144,49 @@ func appendTxReply(dst []byte, r *TxReply) []byte {
 	dst = append(dst, r.Type...)
 	dst = append(dst, `","author":"`...)
 	dst = append(dst, r.Author...)
+	return appendTxReplyEnd(dst, r.Nonce, r.Session, r.Channel)
+}
+
+func appendTxReplyEnd(dst []byte, nonce uint64, session, channel ids.ID) []byte {
 	dst = append(dst, `","nonce":`...)
-	dst = strconv.AppendUint(dst, r.Nonce, 10)
-	if r.Session != ids.Empty {
+	dst = strconv.AppendUint(dst, nonce, 10)
+	if session != ids.Empty {
 		dst = append(dst, `,"session":`...)
-		dst = appendID(dst, r.Session)
+		dst = appendID(dst, session)
 	}
-	if r.Channel != ids.Empty {
+	if channel != ids.Empty {
 		dst = append(dst, `,"channel":`...)
-		dst = appendID(dst, r.Channel)
+		dst = appendID(dst, channel)
 	}
 	return append(dst, '}')
+}
+
+// encodeTxResult is encodeResult(id, txReplyOf(t)) without building the
+// reply's strings: the response object of an admitted transaction.
+func encodeTxResult(id []byte, t *tx.Tx) []byte {
+	const head, mid = `{"jsonrpc":"2.0","result":`, `,"id":`
+	typ := t.Type().String()
+	out := make([]byte, 0, len(head)+len(`{"txID":,"type":"","author":"","nonce":,"session":,"channel":}`)+
+		3*maxIDJSON+len(typ)+2*(1+len(t.Author.Digest))+uintLen(t.Nonce)+len(mid)+len(id)+1)
+	out = append(out, head...)
+	out = append(out, `{"txID":`...)
+	out = appendID(out, t.ID())
+	out = append(out, `,"type":"`...)
+	out = append(out, typ...)
+	out = append(out, `","author":"`...)
+	out = hex.AppendEncode(out, []byte{t.Author.Prefix}) // as crypto.SessionID.String
+	out = hex.AppendEncode(out, t.Author.Digest[:])
+	var session, channel ids.ID
+	switch t.Payload.(type) {
+	case *tx.CreateSession:
+		session = tx.SessionIDFor(t.ChainID, t.Author, t.Nonce)
+	case *tx.CreateChannel:
+		channel = tx.ChannelIDFor(t.ChainID, t.Author, t.Nonce)
+	}
+	out = appendTxReplyEnd(out, t.Nonce, session, channel)
+	out = append(out, mid...)
+	out = append(out, id...)
+	return append(out, '}')
 }
 
 // pageMessageOverhead bounds what one message of a page holds besides its

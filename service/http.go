@@ -20,9 +20,11 @@ import (
 
 // handler validates the HTTP request and the JSON-RPC envelope, then runs
 // each call through gorilla/rpc (which decodes params and calls the
-// method) and writes the responses itself, so every failure gets a
-// JSON-RPC error body (gorilla answers some in text/plain), panics are
-// recovered per call, and the bytes a request holds are accounted for.
+// method), or, for a write whose tx the one-pass scanner decoded,
+// directly (direct.go), and writes the responses itself, so every
+// failure gets a JSON-RPC error body (gorilla answers some in
+// text/plain), panics are recovered per call, and the bytes a request
+// holds are accounted for.
 //
 // HTTP status: 200 for every response to a well-formed request object or
 // batch, errors included; 204 when nothing is to be answered (only
@@ -31,7 +33,11 @@ import (
 // node is too busy to read the body). Never 500.
 type handler struct {
 	rpc  *rpc.Server
+	svc  *rpcService
 	opts Options
+	// general sends every call through gorilla/rpc, the write methods
+	// too (tests compare both paths).
+	general bool
 	// resp holds the bytes of large responses from the moment their
 	// call starts (page methods, a worst case) or ends (others, the
 	// size) until they are written to the connection; body holds request
@@ -48,6 +54,8 @@ type ctxKey struct{}
 var codecHeader = http.Header{"Content-Type": {"application/json"}}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, a 204 too, whichever path the calls take.
+	w.Header()["X-Content-Type-Options"] = headerNosniff
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeResponse(w, http.StatusMethodNotAllowed, nullID, nil,
@@ -84,7 +92,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setJSONHeaders(w)
-	w.Header().Set("Content-Length", strconv.Itoa(len(c.out)+1))
+	if n := len(c.out) + 1; n > smallBody {
+		// Without it net/http would send a large body chunked; it sets
+		// the length of a small one itself.
+		w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
+	}
 	h.extendWrite(w, len(c.out))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(c.out)
@@ -94,12 +106,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var newline = []byte{'\n'}
 
+// smallBody is the size up to which net/http buffers a response body
+// whole and sets its Content-Length when the handler returns.
+const smallBody = 2048
+
 // checkContentType requires application/json (any parameters): a request
 // without it, or with a type a browser form or a "simple" fetch can send
 // (text/plain, forms), is refused, so a web page on another origin cannot
 // post to the node without passing a CORS preflight.
 func checkContentType(ct string) *Error {
-	if ct == "" {
+	switch ct {
+	case "application/json", "application/json; charset=utf-8":
+		return nil // what clients send, without parsing
+	case "":
 		return errorf(CodeInvalidRequest, "Content-Type must be application/json, got none")
 	}
 	mt, _, err := mime.ParseMediaType(ct)
@@ -109,9 +128,17 @@ func checkContentType(ct string) *Error {
 	return nil
 }
 
+// The values of the headers of every response, shared: net/http only
+// reads them, and an Add elsewhere appends to a full slice, which copies.
+var (
+	headerJSON    = []string{"application/json; charset=utf-8"}
+	headerNosniff = []string{"nosniff"}
+)
+
 func setJSONHeaders(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = headerJSON // canonical keys: no Set, no allocation
+	h["X-Content-Type-Options"] = headerNosniff
 }
 
 // readBody reads the body (at most MaxBodySize bytes), holding against
@@ -146,7 +173,7 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			n := min(2*cap(buf), MaxBodySize+1)
+			n := min(2*cap(buf), limit) // the last step no larger than needed
 			if n == cap(buf) {
 				return tooLarge()
 			}
@@ -272,6 +299,12 @@ func (h *handler) run(r *http.Request, w http.ResponseWriter, c *call) {
 		return
 	}
 	c.h = h
+	if c.haveTx && !h.general {
+		if want, ok := txMethods[c.method]; ok {
+			h.runTx(r.Context(), c, want)
+			return
+		}
+	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -304,6 +337,12 @@ func (h *handler) beginCall(ctx context.Context, c *call, args any) error {
 			return errBusyResponses
 		}
 		c.held = n
+	}
+	select {
+	case h.slots <- struct{}{}:
+		c.slot = true
+		return nil
+	default:
 	}
 	t := time.NewTimer(h.opts.BusyWait)
 	defer t.Stop()

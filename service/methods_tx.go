@@ -46,28 +46,43 @@ func pageLimit(field string, n int) (int, error) {
 
 // submit admits a signed transaction of type want (0: any).
 func (s *rpcService) submit(want tx.Type, raw []byte, reply *TxReply) error {
-	if len(raw) == 0 {
-		return errorf(CodeInvalidParams, "invalid params: tx is required (the signed transaction bytes, base64)")
-	}
-	t, err := tx.ParseOwned(raw) // raw was decoded for this request
+	t, err := s.issue(want, raw)
 	if err != nil {
 		return err
 	}
+	*reply = txReplyOf(t)
+	return nil
+}
+
+// issue admits a signed transaction of type want (0: any) and returns it.
+func (s *rpcService) issue(want tx.Type, raw []byte) (*tx.Tx, error) {
+	if len(raw) == 0 {
+		return nil, errorf(CodeInvalidParams, "invalid params: tx is required (the signed transaction bytes, base64)")
+	}
+	t, err := tx.ParseOwned(raw) // raw was decoded for this request
+	if err != nil {
+		return nil, err
+	}
 	if want != 0 && t.Type() != want {
-		return errorf(CodeInvalidParams, "invalid params: tx is a %s transaction; %s takes %s (issueTx takes any type)", t.Type(), want, want)
+		return nil, errorf(CodeInvalidParams, "invalid params: tx is a %s transaction; %s takes %s (issueTx takes any type)", t.Type(), want, want)
 	}
 	if err := s.api.Issue(t); err != nil {
-		return err
+		return nil, err
 	}
-	id := t.ID()
-	*reply = TxReply{TxID: id, Type: t.Type().String(), Author: t.Author.String(), Nonce: t.Nonce}
+	return t, nil
+}
+
+// txReplyOf is the reply to an admitted transaction (appendTxResult
+// encodes the same without building it).
+func txReplyOf(t *tx.Tx) TxReply {
+	r := TxReply{TxID: t.ID(), Type: t.Type().String(), Author: t.Author.String(), Nonce: t.Nonce}
 	switch t.Payload.(type) {
 	case *tx.CreateSession:
-		reply.Session = tx.SessionIDFor(t.ChainID, t.Author, t.Nonce)
+		r.Session = tx.SessionIDFor(t.ChainID, t.Author, t.Nonce)
 	case *tx.CreateChannel:
-		reply.Channel = tx.ChannelIDFor(t.ChainID, t.Author, t.Nonce)
+		r.Channel = tx.ChannelIDFor(t.ChainID, t.Author, t.Nonce)
 	}
-	return nil
+	return r
 }
 
 // IssueTx is session.issueTx: a signed transaction of any type.

@@ -100,7 +100,8 @@ func newHandler(api vm.API, o Options) (*handler, error) {
 	srv := rpc.NewServer()
 	// One codec: gorilla also uses it when a request has no Content-Type.
 	srv.RegisterCodec(codec{}, "application/json")
-	if err := srv.RegisterService(&rpcService{api: api}, Namespace); err != nil {
+	svc := &rpcService{api: api}
+	if err := srv.RegisterService(svc, Namespace); err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	for _, m := range Methods {
@@ -110,6 +111,7 @@ func newHandler(api vm.API, o Options) (*handler, error) {
 	}
 	return &handler{
 		rpc:   srv,
+		svc:   svc,
 		opts:  o,
 		resp:  newBudget(o.ResponseBudget),
 		body:  newBudget(o.BodyBudget),
