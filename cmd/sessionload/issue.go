@@ -49,21 +49,37 @@ func (p *poster) issue(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
-	var res struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Error   *service.Error  `json:"error"`
-		Result  json.RawMessage `json:"result"`
-	}
+	var res issueResponse
 	if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" {
 		return fmt.Errorf("issueTx: HTTP %d, not a JSON-RPC 2.0 response: %.200q", resp.StatusCode, data)
 	}
 	if res.Error != nil {
 		return fmt.Errorf("issueTx: %w", res.Error)
 	}
-	if resp.StatusCode != http.StatusOK || len(res.Result) == 0 {
+	if resp.StatusCode != http.StatusOK || res.Result == nil {
 		return fmt.Errorf("issueTx: HTTP %d without a result", resp.StatusCode)
 	}
 	return nil
+}
+
+// allAdmitted reports, without decoding, that a batch response answers
+// each of n calls with a result: an array holding n results and no
+// error. A key inside a JSON string has its quotes escaped, so a
+// response of n admitted calls holds `"result":` exactly n times. When
+// not, issueBatch decodes the response to find the first refusal.
+func allAdmitted(data []byte, n int) bool {
+	data = bytes.TrimSpace(data)
+	return len(data) > 1 && data[0] == '[' && data[len(data)-1] == ']' &&
+		bytes.Count(data, []byte(`"result":`)) == n && !bytes.Contains(data, []byte(`"error":`))
+}
+
+// issueResponse is what the generator reads of an issueTx response: an
+// error, or that there is a result (decoded into struct{}, so its fields
+// are only scanned).
+type issueResponse struct {
+	JSONRPC string         `json:"jsonrpc"`
+	Error   *service.Error `json:"error"`
+	Result  *struct{}      `json:"result"`
 }
 
 // issueBatch posts pre-encoded issueTx requests as one JSON-RPC batch and
@@ -98,11 +114,10 @@ func (p *poster) issueBatch(ctx context.Context, bodies [][]byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var res []struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Error   *service.Error  `json:"error"`
-		Result  json.RawMessage `json:"result"`
+	if allAdmitted(data, len(bodies)) {
+		return len(bodies), nil
 	}
+	var res []issueResponse
 	if err := json.Unmarshal(data, &res); err != nil {
 		var one struct {
 			Error *service.Error `json:"error"`
@@ -122,9 +137,171 @@ func (p *poster) issueBatch(ctx context.Context, bodies [][]byte) (int, error) {
 		if r.Error != nil {
 			return i, fmt.Errorf("issueTx: %w", r.Error)
 		}
-		if len(r.Result) == 0 {
+		if r.Result == nil {
 			return i, fmt.Errorf("issueTx batch: response %d without a result", i)
 		}
 	}
 	return len(res), nil
+}
+
+// inboxMessage is what the acceptance watcher reads of a message: the
+// ciphertext and the other fields are only scanned, not decoded.
+type inboxMessage struct {
+	TxID   string `json:"txID"`
+	Author string `json:"author"`
+}
+
+type inboxPage struct {
+	Messages []inboxMessage `json:"messages"`
+	Next     uint64         `json:"next"`
+	More     bool           `json:"more"`
+}
+
+// inbox reads a page of the sink's inbox after cursor (session.getInbox,
+// the largest page). It decodes only what the watcher needs: with the
+// Go client's Message (two CB58 IDs, the ciphertext's base64) decoding
+// cost the generator about 30 µs per message, a fifth of the node's
+// cost of admitting and accepting it.
+func (p *poster) inbox(ctx context.Context, sink string, after uint64) (*inboxPage, error) {
+	body, err := json.Marshal(map[string]any{
+		"jsonrpc": "2.0", "id": 1, "method": "session.getInbox",
+		"params": service.InboxArgs{SessionID: sink, After: after, Limit: service.MaxPageSize},
+	})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var res struct {
+		JSONRPC string         `json:"jsonrpc"`
+		Error   *service.Error `json:"error"`
+		Result  *inboxPage     `json:"result"`
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // to the end: the connection is reused
+	if err != nil {
+		return nil, err
+	}
+	if page, ok := parseInbox(data); ok {
+		return page, nil
+	}
+	if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" {
+		return nil, fmt.Errorf("getInbox: HTTP %d, not a JSON-RPC 2.0 response: %.200q", resp.StatusCode, data)
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("getInbox: %w", res.Error)
+	}
+	if res.Result == nil {
+		return nil, fmt.Errorf("getInbox: HTTP %d without a result", resp.StatusCode)
+	}
+	return res.Result, nil
+}
+
+// parseInbox reads a getInbox response in the node's encoding (members
+// in the order docs/api.md shows them: target, seq, author, txID,
+// height, position, timestamp, ciphertext) without decoding the rest:
+// the authors and transaction IDs, next and more. It returns false for
+// anything else (an error, another layout), which inbox then decodes
+// with encoding/json. TestParseInbox holds it to encoding/json.
+func parseInbox(b []byte) (*inboxPage, bool) {
+	const head = `{"jsonrpc":"2.0","result":{"messages":`
+	if !bytes.HasPrefix(b, []byte(head)) {
+		return nil, false
+	}
+	b = b[len(head):]
+	page := &inboxPage{}
+	str := func(key string) (string, bool) { // "key":"value" at b
+		if !bytes.HasPrefix(b, []byte(key)) {
+			return "", false
+		}
+		b = b[len(key):]
+		end := bytes.IndexByte(b, '"')
+		if end < 0 || bytes.IndexByte(b[:end], '\\') >= 0 {
+			return "", false
+		}
+		v := string(b[:end])
+		b = b[end+1:]
+		return v, true
+	}
+	num := func(key string) (uint64, bool) {
+		if !bytes.HasPrefix(b, []byte(key)) {
+			return 0, false
+		}
+		b = b[len(key):]
+		i := 0
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		v, err := strconv.ParseUint(string(b[:i]), 10, 64)
+		b = b[i:]
+		return v, err == nil
+	}
+	switch {
+	case bytes.HasPrefix(b, []byte("null")):
+		b = b[4:]
+	case len(b) > 1 && b[0] == '[' && b[1] == ']':
+		b = b[2:]
+	case len(b) > 0 && b[0] == '[':
+		for {
+			b = b[1:] // '[' or ','
+			// {"target":"…","seq":N,"author":"…","txID":"…", then
+			// numbers and the ciphertext (base64 or null): no brace.
+			i := bytes.Index(b, []byte(`,"author":"`))
+			if len(b) == 0 || b[0] != '{' || i < 0 || bytes.IndexByte(b[:i], '}') >= 0 {
+				return nil, false
+			}
+			b = b[i+1:]
+			var m inboxMessage
+			var ok bool
+			if m.Author, ok = str(`"author":"`); !ok {
+				return nil, false
+			}
+			if m.TxID, ok = str(`,"txID":"`); !ok {
+				return nil, false
+			}
+			end := bytes.IndexByte(b, '}')
+			if end < 0 || bytes.ContainsAny(b[:end], "{[]") {
+				return nil, false
+			}
+			b = b[end+1:]
+			page.Messages = append(page.Messages, m)
+			if len(b) == 0 || b[0] != ',' {
+				break
+			}
+		}
+		if len(b) == 0 || b[0] != ']' {
+			return nil, false
+		}
+		b = b[1:]
+	default:
+		return nil, false
+	}
+	var ok bool
+	if page.Next, ok = num(`,"next":`); !ok {
+		return nil, false
+	}
+	switch {
+	case bytes.HasPrefix(b, []byte(`,"more":true}`)):
+		page.More, b = true, b[len(`,"more":true}`):]
+	case bytes.HasPrefix(b, []byte(`,"more":false}`)):
+		b = b[len(`,"more":false}`):]
+	default:
+		return nil, false
+	}
+	// The id, and the end of the response object.
+	if !bytes.HasPrefix(b, []byte(`,"id":`)) {
+		return nil, false
+	}
+	b = bytes.TrimSpace(b[len(`,"id":`):])
+	if len(b) < 2 || b[len(b)-1] != '}' || bytes.ContainsAny(b[:len(b)-1], "{}[]:") {
+		return nil, false
+	}
+	return page, true
 }

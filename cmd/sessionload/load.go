@@ -38,16 +38,24 @@ type Config struct {
 	// Payload is the ciphertext size of each message (default 256).
 	Payload int
 	// Window bounds each client's submitted-but-not-accepted messages
-	// (default: the node's per-author limit and the mempool, shared).
+	// (default: 2 × Batch, at least 64, within the node's mempool
+	// limits). A window far larger than what the node accepts in a
+	// second only adds latency, and lets admission crowd out block
+	// building until the mempool is full.
 	Window int
 	// MaxTxs bounds the messages signed in advance (default 60000 in
 	// max-throughput mode, Rate × Duration × 1.1 in fixed-rate mode).
 	MaxTxs int
 	// Batch is the most messages a client sends in one request (a
 	// JSON-RPC batch of issueTx calls); 1 or 0: one request per message.
-	// A client sends what is due (rate mode) or next (max throughput) at
-	// once, within its window.
+	// In max-throughput mode a client sends a batch once its window has
+	// room for one; in rate mode it sends what is due (see Linger).
 	Batch int
+	// Linger, in rate mode with Batch > 1, is how long a client waits
+	// after a message is due for more to be due before it sends them
+	// as one batch (0: at once). Latency is counted from each message's
+	// scheduled time, so the wait is in the figures.
+	Linger time.Duration
 	// Poll is the interval between status polls of the watcher
 	// (default 2ms); it bounds the resolution of the latencies.
 	Poll time.Duration
@@ -78,9 +86,10 @@ type Result struct {
 	Retries   int     `json:"mempoolFullRetries"` // and busy answers
 
 	SendSecs float64 `json:"sendSeconds"` // the timed phase
-	// Throughput is the messages accepted during the timed phase per
-	// second of it (sustained), OverallRate all accepted messages over
-	// first submit → last acceptance.
+	// Throughput is the messages accepted per second in the timed phase
+	// after its first fifth (the warm-up: the first blocks, the window
+	// filling), until sending stopped: the sustained rate. OverallRate
+	// is all accepted messages over first submit → last acceptance.
 	Throughput  float64 `json:"messagesPerSecond"`
 	OverallRate float64 `json:"overallMessagesPerSecond"`
 
@@ -94,15 +103,24 @@ type Result struct {
 	AdmitP50 float64 `json:"admitP50ms"`
 	AdmitP99 float64 `json:"admitP99ms"`
 
-	// CPU time per accepted message during the timed phase, in
-	// microseconds: of the node (when its PID is known) and of this
-	// generator; and how busy the whole machine was (cores, all
-	// processes), of which OtherCores was neither.
+	// CPU time per accepted message, in microseconds, from the first
+	// submit until the last message was seen accepted (every message
+	// sent is admitted and accepted in that span, and nothing else
+	// runs): of the node (when its PID is known) and of this generator
+	// (signing is before: not counted; the acceptance watcher is
+	// counted). How busy the whole machine was in that span (cores,
+	// all processes), of which OtherCores was neither.
 	NodeCPUPerMsg float64 `json:"nodeCPUMicrosPerMessage,omitempty"`
 	GenCPUPerMsg  float64 `json:"generatorCPUMicrosPerMessage"`
 	MachineCores  float64 `json:"machineBusyCores,omitempty"`
 	NodeCores     float64 `json:"nodeCores,omitempty"`
 	OtherCores    float64 `json:"otherBusyCores,omitempty"`
+	// PredictedRate is what node and generator alone would sustain on
+	// this machine's cores at the CPU cost measured: cores × 10⁶ /
+	// (node + generator µs per message). Other processes' load
+	// changes the measured rates, much less the CPU per message.
+	PredictedRate float64 `json:"predictedMessagesPerSecond,omitempty"`
+	Cores         int     `json:"cores"`
 
 	Blocks    uint64  `json:"blocks"`
 	TxsPerBlk float64 `json:"txsPerBlock"`
@@ -120,7 +138,7 @@ func (c *Config) defaults() {
 		c.Payload = 256
 	}
 	if c.Window <= 0 {
-		c.Window = min(config.DefaultMaxPendingPerAuthor/2, config.DefaultMempoolTxs*3/4/c.Clients)
+		c.Window = min(max(2*c.Batch, 64), config.DefaultMaxPendingPerAuthor/2, config.DefaultMempoolTxs*3/4/c.Clients)
 	}
 	if c.MaxTxs <= 0 {
 		if c.Rate > 0 {
@@ -142,6 +160,7 @@ type sender struct {
 	id      *crypto.Identity
 	session ids.ID
 	txs     []*tx.Tx
+	txIDs   []string       // their IDs as the node writes them
 	bodies  [][]byte       // the issueTx request of each message
 	submit  []atomic.Int64 // submit (or scheduled) time of each message, unix nanos
 	admit   []time.Duration
@@ -227,6 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t0 = time.Now()
 	for _, s := range senders {
 		s.txs = make([]*tx.Tx, perClient)
+		s.txIDs = make([]string, perClient)
 		s.bodies = make([][]byte, perClient)
 		s.submit = make([]atomic.Int64, perClient)
 		s.admit = make([]time.Duration, perClient)
@@ -256,6 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				s.txs[k] = t
+				s.txIDs[k] = t.ID().String()
 				s.bodies[k] = issueBody(uint64(j+1), t.Bytes())
 			}
 		}()
@@ -281,15 +302,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		latMu     sync.Mutex
 		latencies []float64
 		accepted  atomic.Int64
+		warmEnd   atomic.Int64 // unix nanos when the warm-up ends
 		sendEnd   atomic.Int64 // unix nanos when sending stopped; 0 while sending
-		inWindow  atomic.Int64 // accepted while sending
+		inWindow  atomic.Int64 // accepted after the warm-up while sending
 		lastAccNs atomic.Int64
 	)
+	warmEnd.Store(math.MaxInt64)
 	byAuthor := make(map[string]*sender, len(senders))
 	for _, s := range senders {
 		byAuthor[s.id.SessionID] = s
 	}
-	cursor, err := inboxEnd(ctx, c, sink.SessionID)
+	cursor, err := inboxEnd(ctx, p, sink.SessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +320,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stopWatch()
 	watchDone := make(chan error, 1)
 	go func() {
-		watchDone <- watch(watchCtx, c, cfg.Poll, sink.SessionID, cursor, func(page []service.Message, now time.Time) error {
+		watchDone <- watch(watchCtx, p, cfg.Poll, sink.SessionID, cursor, func(page []inboxMessage, now time.Time) error {
 			local := make([]float64, 0, len(page))
 			for i := range page {
 				m := &page[i]
@@ -306,7 +329,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return fmt.Errorf("message %s from unknown author %s", m.TxID, m.Author)
 				}
 				k := s.acked.Load()
-				if k >= int64(len(s.txs)) || m.TxID != s.txs[k].ID() {
+				if k >= int64(len(s.txs)) || m.TxID != s.txIDs[k] {
 					return fmt.Errorf("message %s of %s accepted out of nonce order (expected message %d)", m.TxID, m.Author, k)
 				}
 				local = append(local, float64(now.UnixNano()-s.submit[k].Load())/1e6)
@@ -321,7 +344,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			latMu.Unlock()
 			n := int64(len(page))
 			accepted.Add(n)
-			if sendEnd.Load() == 0 {
+			if sendEnd.Load() == 0 && now.UnixNano() >= warmEnd.Load() {
 				inWindow.Add(n)
 			}
 			lastAccNs.Store(now.UnixNano())
@@ -335,6 +358,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cpu0 := sampleCPU(cfg.NodePID)
 	start := time.Now()
 	stopAt := start.Add(cfg.Duration)
+	warmup := cfg.Duration / 5
+	warmEnd.Store(start.Add(warmup).UnixNano())
 	sendCtx, stopSend := context.WithDeadline(ctx, stopAt)
 	defer stopSend()
 	var perSenderRate float64
@@ -351,26 +376,43 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			due := func(k int) time.Time { // scheduled send time of message k (rate mode)
 				return start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
 			}
-			bodies := make([][]byte, 0, batch)
-			for k := 0; k < len(s.txs); {
-				var at time.Time
-				if perSenderRate > 0 {
-					at = due(k)
-					if at.After(stopAt) {
-						return
-					}
-					if d := time.Until(at); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-sendCtx.Done():
-							return
-						}
+			sleepUntil := func(at time.Time) bool {
+				if d := time.Until(at); d > 0 {
+					t := time.NewTimer(d)
+					defer t.Stop()
+					select {
+					case <-t.C:
+					case <-sendCtx.Done():
+						return false
 					}
 				}
-				for int64(k)-s.acked.Load() >= int64(cfg.Window) {
+				return true
+			}
+			bodies := make([][]byte, 0, batch)
+			for k := 0; k < len(s.txs); {
+				// Wait for the window: room for one message in rate mode,
+				// for a whole batch (or what is left) in max-throughput
+				// mode, so requests stay full batches.
+				need := int64(1)
+				if perSenderRate == 0 {
+					need = int64(min(batch, cfg.Window, len(s.txs)-k))
+				}
+				for int64(cfg.Window)-(int64(k)-s.acked.Load()) < need {
 					select {
 					case <-s.wake:
 					case <-sendCtx.Done():
+						return
+					}
+				}
+				if perSenderRate > 0 {
+					at := due(k)
+					if at.After(stopAt) {
+						return
+					}
+					if batch > 1 && cfg.Linger > 0 {
+						at = at.Add(cfg.Linger)
+					}
+					if !sleepUntil(at) {
 						return
 					}
 				}
@@ -433,7 +475,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	sendWG.Wait()
 	end := time.Now()
-	cpu1 := sampleCPU(cfg.NodePID)
 	sendEnd.Store(end.UnixNano())
 	res.SendSecs = end.Sub(start).Seconds()
 	for _, s := range senders {
@@ -452,6 +493,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	cpu1 := sampleCPU(cfg.NodePID) // the last acceptance was seen (or the drain gave up)
+	cpuEnd := time.Now()
 	stopWatch()
 	if watching {
 		watchErr = <-watchDone
@@ -466,9 +509,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Accepted < res.Submitted {
 		return res, fmt.Errorf("only %d of %d submitted messages accepted within 30s of the end", res.Accepted, res.Submitted)
 	}
-	res.Throughput = float64(inWindow.Load()) / res.SendSecs
-	if n := float64(inWindow.Load()); n > 0 {
-		wall := end.Sub(start)
+	if measured := end.Sub(start) - warmup; measured > 0 {
+		res.Throughput = float64(inWindow.Load()) / measured.Seconds()
+	}
+	res.Cores = runtime.NumCPU()
+	if n := float64(res.Accepted); n > 0 {
+		wall := cpuEnd.Sub(start)
 		gen := cpu1.self - cpu0.self
 		res.GenCPUPerMsg = float64(gen.Microseconds()) / n
 		var node time.Duration
@@ -476,6 +522,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			node = cpu1.node - cpu0.node
 			res.NodeCPUPerMsg = float64(node.Microseconds()) / n
 			res.NodeCores = node.Seconds() / wall.Seconds()
+			if per := res.NodeCPUPerMsg + res.GenCPUPerMsg; per > 0 {
+				res.PredictedRate = float64(res.Cores) * 1e6 / per
+			}
 		}
 		if cpu0.haveOS && cpu1.haveOS {
 			busy := cpu1.busy - cpu0.busy
@@ -523,8 +572,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // watch polls the sink's inbox after cursor every poll interval (at once
 // again after a full page) and reports each page of new messages.
-func watch(ctx context.Context, c *service.Client, poll time.Duration, sink string, cursor uint64,
-	report func(page []service.Message, now time.Time) error) error {
+func watch(ctx context.Context, p *poster, poll time.Duration, sink string, cursor uint64,
+	report func(page []inboxMessage, now time.Time) error) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
@@ -534,7 +583,7 @@ func watch(ctx context.Context, c *service.Client, poll time.Duration, sink stri
 		case <-t.C:
 		}
 		for {
-			page, err := c.Inbox(ctx, sink, cursor, service.MaxPageSize)
+			page, err := p.inbox(ctx, sink, cursor)
 			if err != nil {
 				return err
 			}
@@ -544,7 +593,7 @@ func watch(ctx context.Context, c *service.Client, poll time.Duration, sink stri
 				}
 				cursor = page.Next
 			}
-			if len(page.Messages) < service.MaxPageSize {
+			if !page.More {
 				break
 			}
 		}
@@ -552,15 +601,15 @@ func watch(ctx context.Context, c *service.Client, poll time.Duration, sink stri
 }
 
 // inboxEnd returns the cursor after the last message of an inbox.
-func inboxEnd(ctx context.Context, c *service.Client, sink string) (uint64, error) {
+func inboxEnd(ctx context.Context, p *poster, sink string) (uint64, error) {
 	var cursor uint64
 	for {
-		page, err := c.Inbox(ctx, sink, cursor, service.MaxPageSize)
+		page, err := p.inbox(ctx, sink, cursor)
 		if err != nil {
 			return 0, err
 		}
 		cursor = page.Next
-		if len(page.Messages) < service.MaxPageSize {
+		if !page.More {
 			return cursor, nil
 		}
 	}

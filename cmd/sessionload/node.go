@@ -55,17 +55,10 @@ func runNode(args []string, stderr io.Writer) int {
 	}
 	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(slog.NewTextHandler(stderr,
 		&slog.HandlerOptions{Level: lib})))
+	cfg.ChainOverrides = loadChain()
 	if *maxMessages > 0 {
 		cfg.ChainOverrides.MaxMessages = maxMessages
 	}
-	// A load-test chain measures messages: its identities register with
-	// the minimal proof of work instead of about a second each, and each
-	// sends far more than the per-identity rate limit a person needs.
-	work := config.MinimalRegistration()
-	cfg.ChainOverrides.Registration = &work
-	limits := config.Default().RateLimits
-	limits.Messages = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
-	cfg.ChainOverrides.RateLimits = &limits
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -100,6 +93,21 @@ func runNode(args []string, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// loadChain is the chain configuration of a load test (the built-in
+// node's overrides; a spawned sessiond gets it as a genesis file). It
+// measures messages: its identities register with the minimal proof of
+// work instead of about a second each, each sends far more than the
+// per-identity message rate limit a person needs (the other limits stay
+// the defaults: the setup stays within them), and a session stores 10⁷
+// messages (the default 10,000 would cap a sender).
+func loadChain() node.ChainOverrides {
+	maxMessages := int64(10_000_000)
+	work := config.MinimalRegistration()
+	limits := config.Default().RateLimits
+	limits.Messages = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
+	return node.ChainOverrides{MaxMessages: &maxMessages, Registration: &work, RateLimits: &limits}
 }
 
 // waitHealthy polls session.health until the node is healthy, the timeout
