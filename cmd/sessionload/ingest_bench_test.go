@@ -53,9 +53,15 @@ const ingestAuthors = 64
 //	         64 clients each posting one session.issueTx request per
 //	         message over loopback HTTP, keep-alive
 //	batch    the same, each request a JSON-RPC batch of 64 issueTx calls
+//	http     the node's HTTP path alone, one request per message and in
+//	http-batch  batches: the same node and requests, but its handler
+//	         answers each transaction admitted once parsed, and the VM
+//	         never sees it (sessionload node --stub-admission)
 //
 // and reports the node's CPU per message (from /proc/<pid>/stat) and its
-// ratio to inproc. One op is one message: run with a fixed count, e.g.
+// ratio to inproc. single − http is what the VM costs inside the node per
+// message, to compare with inproc (smaller blocks cost more per message).
+// One op is one message: run with a fixed count, e.g.
 //
 //	go test ./cmd/sessionload -run XXX -bench Ingest -benchtime 20000x
 //
@@ -83,16 +89,24 @@ func BenchmarkIngest(b *testing.B) {
 	if r, err := strconv.Atoi(os.Getenv("INGEST_ROUNDS")); err == nil && r > 0 {
 		rounds = r
 	}
-	// Rounds alternate the three phases, so load that other processes
-	// put on the machine falls on all of them; the medians are reported.
-	var inproc, single, batch []ingestResult
+	// The HTTP-only phases take any signed messages: signed once.
+	sessions := make([]ids.ID, len(authors))
+	for i := range sessions {
+		sessions[i] = ids.ID{byte(i), 0x5e}
+	}
+	stubTxs := signMessages(b, authors, ids.ID{0x5e}, sessions, 2, n)
+	// Rounds alternate the phases, so load that other processes put on
+	// the machine falls on all of them; the medians are reported.
+	var inproc, single, batch, httpSingle, httpBatch []ingestResult
 	for r := range rounds {
 		inproc = append(inproc, ingestInProc(b, authors, n))
 		single = append(single, ingestNode(b, authors, n, 1, fmt.Sprintf("single-%d", r)))
 		batch = append(batch, ingestNode(b, authors, n, 64, fmt.Sprintf("batch-%d", r)))
-		b.Logf("round %d: CPU µs/msg in-process %.1f, node single %.1f (gen %.1f), node batch %.1f (gen %.1f); msgs/block %.0f %.0f %.0f",
+		httpSingle = append(httpSingle, ingestHTTP(b, stubTxs, len(authors), 1, fmt.Sprintf("http-%d", r)))
+		httpBatch = append(httpBatch, ingestHTTP(b, stubTxs, len(authors), 64, fmt.Sprintf("http-batch-%d", r)))
+		b.Logf("round %d: CPU µs/msg in-process %.1f, node single %.1f (gen %.1f), node batch %.1f (gen %.1f), HTTP path alone %.1f, batches %.1f; msgs/block %.0f %.0f %.0f",
 			r, inproc[r].nodeCPU, single[r].nodeCPU, single[r].genCPU, batch[r].nodeCPU, batch[r].genCPU,
-			inproc[r].perBlk, single[r].perBlk, batch[r].perBlk)
+			httpSingle[r].nodeCPU, httpBatch[r].nodeCPU, inproc[r].perBlk, single[r].perBlk, batch[r].perBlk)
 	}
 	med := func(rs []ingestResult, f func(ingestResult) float64) float64 {
 		v := make([]float64, len(rs))
@@ -116,6 +130,8 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(med(batch, cpu), "batch-µs/msg")
 	b.ReportMetric(ratio(single), "single/inproc")
 	b.ReportMetric(ratio(batch), "batch/inproc")
+	b.ReportMetric(med(httpSingle, cpu), "http-single-µs/msg")
+	b.ReportMetric(med(httpBatch, cpu), "http-batch-µs/msg")
 	rate := func(r ingestResult) float64 { return r.rate }
 	b.ReportMetric(med(inproc, rate), "inproc-msgs/s")
 	b.ReportMetric(med(single, rate), "single-msgs/s")
@@ -257,10 +273,10 @@ func ingestInProc(b *testing.B, authors []*crypto.Identity, n int) ingestResult 
 // messages per block.
 type ingestResult struct{ nodeCPU, genCPU, rate, perBlk float64 }
 
-// ingestNode runs a node in a child process and submits n messages to it
-// over HTTP, batch per request.
-func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name string) ingestResult {
-	ctx := context.Background()
+// childNode runs a node (sessionload node, with extra arguments) in a
+// child process on a free port with a temporary data directory, and
+// returns its URL, its PID and what stops it.
+func childNode(b *testing.B, name string, extra ...string) (url string, pid int, stop func()) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -271,7 +287,7 @@ func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name str
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := "--data-dir " + b.TempDir() + " --http " + addr + " --max-messages 100000000 --log-level warn"
+	args := "--data-dir " + b.TempDir() + " --http " + addr + " --max-messages 100000000 --log-level warn " + strings.Join(extra, " ")
 	if p := os.Getenv("SESSIONLOAD_NODE_PROFILE"); p != "" {
 		args += " --cpuprofile " + p + "-" + name + ".prof"
 	}
@@ -283,7 +299,7 @@ func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name str
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
+	stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -291,14 +307,99 @@ func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name str
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	}()
-	url := "http://" + addr + "/rpc"
+	}
+	url = "http://" + addr + "/rpc"
 	if err := waitHealthy(url, 30*time.Second, exited); err != nil {
+		stop()
 		b.Fatal(err)
 	}
+	return url, cmd.Process.Pid, stop
+}
+
+// ingestRequests encodes the issueTx requests of each author (message i
+// is author i%authors's), batch calls per request.
+func ingestRequests(txs []*tx.Tx, authors, batch int) [][][]byte {
+	requests := make([][][]byte, authors)
+	for a := range authors {
+		var mine [][]byte
+		for i := a; i < len(txs); i += authors {
+			mine = append(mine, issueBody(uint64(i+1), txs[i].Bytes()))
+		}
+		for len(mine) > 0 {
+			k := min(batch, len(mine))
+			if batch == 1 {
+				requests[a] = append(requests[a], mine[0])
+			} else {
+				requests[a] = append(requests[a], append(append([]byte("["), bytes.Join(mine[:k], []byte(","))...), ']'))
+			}
+			mine = mine[k:]
+		}
+	}
+	return requests
+}
+
+// postAll posts each author's requests in order, one client per author.
+func postAll(hc *http.Client, url string, requests [][][]byte) error {
+	var postErr atomic.Value
+	var wg sync.WaitGroup
+	for a := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, body := range requests[a] {
+				if err := postIngest(hc, url, body); err != nil {
+					postErr.Store(fmt.Errorf("author %d: %w", a, err))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := postErr.Load().(error)
+	return err
+}
+
+func ingestClient() *http.Client {
 	tr := &http.Transport{MaxIdleConns: 2 * ingestAuthors, MaxIdleConnsPerHost: 2 * ingestAuthors}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// ingestHTTP measures the node's HTTP path alone: a node whose handler
+// parses each transaction and answers it admitted without giving it to
+// the VM (--stub-admission), fed txs as the node phases are, batch calls
+// per request; the node's CPU per message from the first request to the
+// last response.
+func ingestHTTP(b *testing.B, txs []*tx.Tx, authors, batch int, name string) ingestResult {
+	url, pid, stop := childNode(b, name, "--stub-admission")
+	defer stop()
+	hc := ingestClient()
+	defer hc.Transport.(*http.Transport).CloseIdleConnections()
+	requests := ingestRequests(txs, authors, batch)
+	cpu0, gen0, t0 := sampleCPU(pid), processCPU(), time.Now()
+	if err := postAll(hc, url, requests); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(t0)
+	cpu1, gen1 := sampleCPU(pid), processCPU()
+	if !cpu0.haveNode || !cpu1.haveNode {
+		b.Fatal("no CPU figures of the node process")
+	}
+	n := len(txs)
+	return ingestResult{
+		nodeCPU: float64((cpu1.node - cpu0.node).Microseconds()) / float64(n),
+		genCPU:  float64((gen1 - gen0).Microseconds()) / float64(n),
+		rate:    float64(n) / elapsed.Seconds(),
+	}
+}
+
+// ingestNode runs a node in a child process and submits n messages to it
+// over HTTP, batch per request.
+func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name string) ingestResult {
+	ctx := context.Background()
+	url, pid, stop := childNode(b, name)
+	defer stop()
+	hc := ingestClient()
+	defer hc.Transport.(*http.Transport).CloseIdleConnections()
 	c := service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))
 
 	// Setup: register the authors, open a session each.
@@ -342,44 +443,22 @@ func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name str
 		b.Fatal(err)
 	}
 	txs := signMessages(b, authors, chainID, sessions, 2, n)
-	// Each author's requests, encoded in advance.
-	requests := make([][][]byte, len(authors))
-	for a := range authors {
-		var mine [][]byte
-		for i := a; i < n; i += len(authors) {
-			mine = append(mine, issueBody(uint64(i+1), txs[i].Bytes()))
-		}
-		for len(mine) > 0 {
-			k := min(batch, len(mine))
-			if batch == 1 {
-				requests[a] = append(requests[a], mine[0])
-			} else {
-				requests[a] = append(requests[a], append(append([]byte("["), bytes.Join(mine[:k], []byte(","))...), ']'))
-			}
-			mine = mine[k:]
-		}
-	}
+	requests := ingestRequests(txs, len(authors), batch) // encoded in advance
 	st0, err := c.Status(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var st *service.StatusReply
 
-	pid := cmd.Process.Pid
 	cpu0, gen0, t0 := sampleCPU(pid), processCPU(), time.Now()
 	var postErr atomic.Value
-	for a := range authors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, body := range requests[a] {
-				if err := postIngest(hc, url, body); err != nil {
-					postErr.Store(fmt.Errorf("author %d: %w", a, err))
-					return
-				}
-			}
-		}()
-	}
+	posted := make(chan struct{})
+	go func() {
+		defer close(posted)
+		if err := postAll(hc, url, requests); err != nil {
+			postErr.Store(err)
+		}
+	}()
 	for {
 		if err, _ := postErr.Load().(error); err != nil {
 			b.Fatal(err)
@@ -394,7 +473,7 @@ func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name str
 	}
 	elapsed := time.Since(t0)
 	cpu1, gen1 := sampleCPU(pid), processCPU()
-	wg.Wait()
+	<-posted
 	if !cpu0.haveNode || !cpu1.haveNode {
 		b.Fatal("no CPU figures of the node process")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -18,6 +19,8 @@ import (
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // runNode is "sessionload node": the standalone node (package node, what
@@ -35,6 +38,7 @@ func runNode(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "warn", "log level")
 	libLevel := fs.String("lib-log-level", "", "log level of the libraries (the database); default one level quieter than --log-level, at least warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")
+	stubAdmission := fs.Bool("stub-admission", false, "benchmarks: the JSON-RPC handler parses each submitted transaction and answers it admitted without giving it to the VM (measures the HTTP path alone)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +60,9 @@ func runNode(args []string, stderr io.Writer) int {
 	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(slog.NewTextHandler(stderr,
 		&slog.HandlerOptions{Level: lib})))
 	cfg.ChainOverrides = loadChain()
+	if *stubAdmission {
+		cfg.Handler = func(api vm.API) (http.Handler, error) { return service.NewHandler(stubAdmissionAPI{api}) }
+	}
 	if *maxMessages > 0 {
 		cfg.ChainOverrides.MaxMessages = maxMessages
 	}
@@ -94,6 +101,13 @@ func runNode(args []string, stderr io.Writer) int {
 	}
 	return code
 }
+
+// stubAdmissionAPI answers every transaction admitted without giving it
+// to the VM (the service has parsed it: tx.ParseOwned, which hashes it);
+// the rest of the API is the VM's.
+type stubAdmissionAPI struct{ vm.API }
+
+func (stubAdmissionAPI) Issue(*tx.Tx) error { return nil }
 
 // loadChain is the chain configuration of a load test (the built-in
 // node's overrides; a spawned sessiond gets it as a genesis file). It
