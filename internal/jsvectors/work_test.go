@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,6 +55,18 @@ type argon2Vector struct {
 	Out        string `json:"out"` // hex, 32 bytes, threads 1
 }
 
+// zeros counts leading zero bits.
+func zeros(b []byte) int {
+	n := 0
+	for _, x := range b {
+		if x != 0 {
+			return n + bits.LeadingZeros8(x)
+		}
+		n += 8
+	}
+	return n
+}
+
 func regParams(p workParams) config.Registration {
 	return config.Registration{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, PrefilterBits: p.PrefilterBits, WorkBits: p.WorkBits, MaxPerBlock: 16}
 }
@@ -99,6 +112,20 @@ func TestWork(t *testing.T) {
 		tries := []workTry{try(t, c.chain, c.author, c.p, work)}
 		for _, w := range []uint64{work - 1, work + 1, c.start} {
 			tries = append(tries, try(t, c.chain, c.author, c.p, w))
+		}
+		// Boundary cases: a pre-filter hash one zero bit short, and one
+		// that passes the pre-filter but not Argon2id.
+		nearMiss, argonMiss := false, false
+		for w := c.start; !nearMiss || !argonMiss; w++ {
+			pre, ok := tx.WorkPrefilter(c.chain, a, w, regParams(c.p))
+			switch {
+			case !nearMiss && zeros(pre[:]) == int(c.p.PrefilterBits)-1:
+				nearMiss = true
+				tries = append(tries, try(t, c.chain, c.author, c.p, w))
+			case !argonMiss && ok && tx.CheckWork(c.chain, a, w, regParams(c.p)) != nil:
+				argonMiss = true
+				tries = append(tries, try(t, c.chain, c.author, c.p, w))
+			}
 		}
 		if !tries[0].Valid || tries[1].Valid && work-1 >= c.start {
 			t.Fatalf("%s: the solve's first valid work is not %d", c.name, work)
