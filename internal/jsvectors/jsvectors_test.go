@@ -612,7 +612,7 @@ func TestNoStrayFiles(t *testing.T) {
 	if *update {
 		t.Skip("writing")
 	}
-	want := map[string]bool{"identities.json": true, "keyfiles.json": true, "transactions.json": true, "ids.json": true, "seal.json": true, "reference.json": true}
+	want := map[string]bool{"identities.json": true, "keyfiles.json": true, "transactions.json": true, "ids.json": true, "seal.json": true, "reference.json": true, "work.json": true}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

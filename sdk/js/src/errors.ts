@@ -40,6 +40,17 @@ export class IdentityMismatchError extends SessionError {}
 export class SenderMismatchError extends SessionError {}
 /** A reply contradicts the request or itself (wrong target, IDs, counts). */
 export class ResponseMismatchError extends SessionError {}
+/**
+ * A reply does not match the signed transactions it comes with (Go:
+ * service.ErrUntrustedNode): a participant list other than the creator
+ * signed, a prekey its owner did not publish, a transaction of another
+ * chain or author. Nothing from it is used.
+ */
+export class UntrustedNodeError extends ResponseMismatchError {}
+/** The identity has not published a signed prekey (it cannot be sent to with the ratchet protocol yet). */
+export class NoSignedPrekeyError extends SessionError {}
+/** The identity's signed prekey has expired (by this client's clock). */
+export class PrekeyExpiredError extends SessionError {}
 
 /** The node could not be reached, timed out, or did not answer JSON-RPC 2.0. */
 export class TransportError extends SessionError {}
@@ -80,6 +91,12 @@ export const ErrorCode = {
   AlreadyExists: -32012,
   InvalidTx: -32013,
   Unavailable: -32014,
+  Busy: -32015,
+  RateLimited: -32016,
+  Forbidden: -32017,
+  PrekeyUnavailable: -32018,
+  UnknownTx: -32019,
+  DiskFull: -32020,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -113,6 +130,18 @@ export class LimitReachedError extends RpcError {}
 export class AlreadyExistsError extends RpcError {}
 export class InvalidTxError extends RpcError {}
 export class UnavailableError extends RpcError {}
+/** The node's bounds on bytes in flight or calls executing are reached: the call did not run; Client retries it (busyRetries). */
+export class BusyError extends RpcError {}
+/** The author's rate-limit bucket for this kind of transaction is empty; the message says when tokens are back. */
+export class RateLimitedError extends RpcError {}
+/** Blocked by a participant, banned from or not invited to a channel, not its owner or a moderator, not the post's author. */
+export class ForbiddenError extends RpcError {}
+/** The claimed one-time prekey is claimed, unknown or reserved: fetch a new prekey bundle, or claim none. */
+export class PrekeyUnavailableError extends RpcError {}
+/** getTx of a transaction that is not accepted. */
+export class UnknownTxError extends RpcError {}
+/** The node's disk is too full to take transactions: retry later. */
+export class DiskFullError extends RpcError {}
 
 type RpcErrorClass = new (code: number, message: string, method: string) => RpcError;
 
@@ -136,6 +165,12 @@ const byCode = new Map<number, RpcErrorClass>([
   [ErrorCode.AlreadyExists, AlreadyExistsError],
   [ErrorCode.InvalidTx, InvalidTxError],
   [ErrorCode.Unavailable, UnavailableError],
+  [ErrorCode.Busy, BusyError],
+  [ErrorCode.RateLimited, RateLimitedError],
+  [ErrorCode.Forbidden, ForbiddenError],
+  [ErrorCode.PrekeyUnavailable, PrekeyUnavailableError],
+  [ErrorCode.UnknownTx, UnknownTxError],
+  [ErrorCode.DiskFull, DiskFullError],
 ]);
 
 /** The RpcError subclass for a code (RpcError itself for codes this SDK does not know). */
@@ -144,19 +179,35 @@ export function rpcError(code: number, message: string, method: string): RpcErro
   return new C(code, message, method);
 }
 
-/** The node said the identity, session or channel does not exist. */
+/** The node said the identity, session, channel or transaction does not exist. */
 export function isNotFound(err: unknown): boolean {
-  return err instanceof UnknownIdentityError || err instanceof UnknownSessionError || err instanceof UnknownChannelError;
+  return err instanceof UnknownIdentityError || err instanceof UnknownSessionError || err instanceof UnknownChannelError || err instanceof UnknownTxError;
 }
 
-/** The same request may succeed later (mempool full, node unavailable, transport failure). */
+/** The node's errors after which the same request may succeed later (Go: service.IsRetryable). */
+export function isRetryableRpc(err: unknown): boolean {
+  return (
+    err instanceof MempoolFullError ||
+    err instanceof UnavailableError ||
+    err instanceof BusyError ||
+    err instanceof DiskFullError ||
+    err instanceof RateLimitedError
+  );
+}
+
+/**
+ * The same request may succeed later: a full mempool, an unavailable or
+ * busy node, a node whose disk is too full, an empty rate-limit bucket
+ * (as Go's service.IsRetryable), or a transport failure.
+ */
 export function isRetryable(err: unknown): boolean {
-  return err instanceof MempoolFullError || err instanceof UnavailableError || err instanceof TransportError;
+  return isRetryableRpc(err) || err instanceof TransportError;
 }
 
-/** The chain refused a transaction (codes -32001 to -32013 but mempool full and duplicate). */
+/** The chain refused a transaction (codes -32001 to -32013 but mempool full and duplicate; rate limited, forbidden, prekey unavailable). */
 export function isRefused(err: unknown): boolean {
   if (!(err instanceof RpcError)) return false;
   const c = err.code;
+  if (c === ErrorCode.RateLimited || c === ErrorCode.Forbidden || c === ErrorCode.PrekeyUnavailable) return true;
   return c <= ErrorCode.UnknownIdentity && c >= ErrorCode.InvalidTx && c !== ErrorCode.MempoolFull && c !== ErrorCode.DuplicateTx;
 }

@@ -6,6 +6,8 @@ export * from './keyfile.js';
 export * from './ids.js';
 export * from './limits.js';
 export * from './tx.js';
+export * from './work.js';
+export * from './verify.js';
 export * from './seal.js';
 export * from './envelope.js';
 export * from './rpc.js';

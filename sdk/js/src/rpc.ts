@@ -6,11 +6,14 @@
 // asked for and move forward, envelopes must be signed by their author.
 
 import { fromBase64, toBase64, utf8, concat } from './bytes.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import {
   BadNonceError,
+  BusyError,
   IdentityMismatchError,
   InvalidParamsError,
-  MempoolFullError,
+  InvalidTransactionError,
+  isRetryableRpc,
   ResponseMismatchError,
   RpcError,
   rpcError,
@@ -19,14 +22,28 @@ import {
   TransportError,
   TxDroppedError,
   TxUnknownError,
-  UnavailableError,
   WaitTimeoutError,
 } from './errors.js';
-import { channelIdFor, idFromString, isID, sessionIdFor } from './ids.js';
+import { channelIdFor, idFromString, idToString, isID, sessionIdFor } from './ids.js';
 import { type Identity, isSessionId, PublicIdentity, parseSessionId } from './identity.js';
 import { MAX_PAGE_SIZE, MAX_RECIPIENTS, MAX_RESPONSE_SIZE } from './limits.js';
 import { open, seal } from './seal.js';
-import { type Payloads, type SignedTx, signTx, type TxName } from './tx.js';
+import {
+  type Claim,
+  ContactStatus,
+  Decision,
+  JoinPolicy,
+  type ModerationAction,
+  type OneTimePrekey,
+  parseTx,
+  type Payloads,
+  type SignedPrekey,
+  type SignedTx,
+  signTx,
+  type TxName,
+} from './tx.js';
+import { createTxAuthor, type PrekeyBundle, type PrekeyBundleReply, type VerifiedSession, verifyPrekeyBundle, verifySessionReply } from './verify.js';
+import { checkRegistrationParams, type RegistrationParams, solveOnThisThread, type WorkSolver, type WorkStats } from './work.js';
 
 /** The JSON-RPC namespace of every method. */
 export const NAMESPACE = 'session';
@@ -42,6 +59,14 @@ export interface ClientOptions {
   maxPollIntervalMs?: number;
   /** Bound on waitAccepted (default 2 min). */
   waitTimeoutMs?: number;
+  /**
+   * How many times a call the node answered busy (-32015: it ran nothing)
+   * is sent again, after about 50, 100, 200 and 400 ms (± a quarter), as
+   * Go's client does (default 4; 0: never).
+   */
+  busyRetries?: number;
+  /** The clock signed prekey expiries are checked against, in Unix ms (default Date.now). */
+  now?: () => number;
 }
 
 /** The result of every write method. */
@@ -110,6 +135,17 @@ export interface ConfigReply {
   maxTxSize: number;
   maxPageSize: number;
   maxBodySize: number;
+  /** The registration proof of work (docs/chain.md section 3). */
+  registration: Required<RegistrationParams>;
+  /** Per-identity token buckets (docs/chain.md section 8). */
+  rateLimits: Record<string, { burst: number; refillSeconds: number }>;
+  prekeys: { strangerClaims: { burst: number; refillSeconds: number }; strangerReserve: number };
+  maxPrekeysPerTx: number;
+  maxUnclaimedPrekeys: number;
+  /** ms */
+  maxSignedPrekeyLifetime: number;
+  requestBackfill: number;
+  maxContacts: number;
 }
 
 export interface IdentityReply {
@@ -121,6 +157,9 @@ export interface IdentityReply {
 }
 
 export type SessionStatus = 'active' | 'closed' | 'expired';
+/** A participant's consent: accepted, pending (a message request) or left. */
+export type ParticipantState = 'accepted' | 'pending' | 'left';
+/** getSession as the node returned it: use verifiedSession for the participants. */
 export interface SessionReply {
   session: string;
   creator: string;
@@ -134,6 +173,14 @@ export interface SessionReply {
   closedBy?: string;
   closedAt?: number;
   lastSeq: number;
+  /** Messages the session stores now. */
+  stored: number;
+  /** Per participant, in order (the node's word). */
+  participantStates: ParticipantState[];
+  /** Chain position of the creation (the listSessions cursor). */
+  position: number;
+  /** The signed CreateSession transaction (verifiedSession checks it). */
+  createTx: Uint8Array;
 }
 
 export interface Message {
@@ -157,14 +204,73 @@ export interface MessagesReply {
   more: boolean;
 }
 
+export type ChannelRole = 'owner' | 'moderator' | 'member';
+export type JoinPolicyName = 'open' | 'invite-only';
 export interface ChannelReply {
   channel: string;
   owner: string;
   name: string;
   height: number;
   createdAt: number;
+  joinPolicy: JoinPolicyName;
   memberCount: number;
+  /** Outstanding invites. */
+  inviteCount: number;
+  banCount: number;
+  /** A page of members in Session ID byte order. */
   members: string[];
+  /** Their roles, in the same order. */
+  memberRoles: ChannelRole[];
+}
+
+/** isChannelMember's whole answer. */
+export interface MembershipReply {
+  member: boolean;
+  role: ChannelRole | 'none';
+  invited: boolean;
+  banned: boolean;
+}
+
+/** getTx, checked: the bytes hash to the ID asked for and parse. */
+export interface TxReplyFull {
+  txID: string;
+  type: TxName;
+  tx: SignedTx;
+  height: number;
+  index: number;
+}
+
+/** A page of listSessions. */
+export interface SessionsReply {
+  sessions: { session: string; position: number }[];
+  next: number;
+  more: boolean;
+}
+
+/** A pending message request: the latest session of one creator that the identity has not answered. */
+export interface RequestEntry {
+  creator: string;
+  session: string;
+  position: number;
+  /** The session's status ('unknown' if the node no longer has it). */
+  status: SessionStatus | 'unknown';
+}
+
+/** A page of getRequests, one entry per creator in Session ID order; next is the last creator. */
+export interface RequestsReply {
+  requests: RequestEntry[];
+  next: string;
+  more: boolean;
+}
+
+export type ContactStatusName = 'none' | 'contact' | 'blocked';
+
+/** Options of Client.register. */
+export interface RegisterOptions {
+  /** Solves the proof of work (default: on this thread; the web app uses a worker pool). */
+  solver?: WorkSolver;
+  signal?: AbortSignal;
+  onProgress?: (stats: WorkStats) => void;
 }
 
 type Json = Record<string, unknown>;
@@ -227,15 +333,23 @@ export function openMessage(identity: Identity, m: Message): { plaintext: Uint8A
   return { plaintext: o.plaintext, sender: o.sender };
 }
 
-const DEFAULTS = { timeoutMs: 30_000, pollIntervalMs: 20, maxPollIntervalMs: 500, waitTimeoutMs: 120_000 };
+const DEFAULTS = { timeoutMs: 30_000, pollIntervalMs: 20, maxPollIntervalMs: 500, waitTimeoutMs: 120_000, busyRetries: 4 };
+
+/** The pause before busy retry `attempt` (0-based): 50 ms × 2^attempt (at most 2^6), ± a quarter (Go: Client.busyPause). */
+export function busyPauseMs(attempt: number): number {
+  const d = 50 * 2 ** Math.min(attempt, 6);
+  return d + Math.floor(Math.random() * (d / 2)) - d / 4;
+}
 
 /** A typed client of one node's JSON-RPC endpoint, e.g. "http://127.0.0.1:9652/rpc". */
 export class Client {
   readonly url: string;
   private readonly fetchImpl: typeof fetch;
   private readonly opts: typeof DEFAULTS;
+  private readonly now: () => number;
   private reqID = 0;
   private chain: string | undefined;
+  private reg: Required<RegistrationParams> | undefined;
   private readonly identities = new Map<string, PublicIdentity>();
   private readonly authors = new Map<string, { next?: number; queue: Promise<unknown> }>();
 
@@ -249,15 +363,29 @@ export class Client {
       pollIntervalMs: Math.max(1, options.pollIntervalMs ?? DEFAULTS.pollIntervalMs),
       maxPollIntervalMs: options.maxPollIntervalMs ?? DEFAULTS.maxPollIntervalMs,
       waitTimeoutMs: options.waitTimeoutMs ?? DEFAULTS.waitTimeoutMs,
+      busyRetries: Math.max(0, options.busyRetries ?? DEFAULTS.busyRetries),
     };
+    this.now = options.now ?? Date.now;
   }
 
   /**
    * Calls `session.<method>` with params and returns the raw result. Node
    * errors are RpcError subclasses; anything else (unreachable, timeout, not
-   * JSON-RPC) is a TransportError.
+   * JSON-RPC) is a TransportError. A call answered busy is sent again up
+   * to busyRetries times (it did not run, so this is always safe).
    */
   async call(method: string, params: Json = {}): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.callOnce(method, params);
+      } catch (e) {
+        if (!(e instanceof BusyError) || attempt >= this.opts.busyRetries) throw e;
+      }
+      await sleep(busyPauseMs(attempt));
+    }
+  }
+
+  private async callOnce(method: string, params: Json): Promise<unknown> {
     const full = `${NAMESPACE}.${method}`;
     const id = ++this.reqID;
     const ctl = new AbortController();
@@ -312,11 +440,28 @@ export class Client {
     return r as unknown as StatusReply;
   }
 
-  /** session.getConfig (remembers the chain ID). */
+  /** session.getConfig (remembers the chain ID and the registration work parameters). */
   async config(): Promise<ConfigReply> {
     const r = obj(await this.call('getConfig'), 'getConfig');
     this.chain = cb58(r.chainID, 'getConfig', 'chainID');
+    const reg = r.registration as Required<RegistrationParams> | undefined;
+    if (reg !== undefined) {
+      try {
+        checkRegistrationParams(reg);
+      } catch (e) {
+        throw mismatch('getConfig', `registration: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.reg = { ...reg };
+    }
     return r as unknown as ConfigReply;
+  }
+
+  /** The chain's registration work parameters (getConfig once, then cached). */
+  async registrationParams(): Promise<Required<RegistrationParams>> {
+    if (this.reg) return this.reg;
+    await this.config();
+    if (!this.reg) throw mismatch('getConfig', 'no registration parameters (a node of an older version?)');
+    return this.reg;
   }
 
   /** The chain ID transactions must carry (getConfig once, then cached). */
@@ -374,6 +519,30 @@ export class Client {
   /** session.postChannel */
   postChannelTx(signed: Uint8Array): Promise<TxReply> {
     return this.write('postChannel', signed);
+  }
+  /** session.publishPrekeys */
+  publishPrekeysTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('publishPrekeys', signed);
+  }
+  /** session.acceptSession */
+  acceptSessionTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('acceptSession', signed);
+  }
+  /** session.setContact */
+  setContactTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('setContact', signed);
+  }
+  /** session.setChannelPolicy */
+  setChannelPolicyTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('setChannelPolicy', signed);
+  }
+  /** session.moderateChannel */
+  moderateChannelTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('moderateChannel', signed);
+  }
+  /** session.deletePosts */
+  deletePostsTx(signed: Uint8Array): Promise<TxReply> {
+    return this.write('deletePosts', signed);
   }
 
   // --- reads ----------------------------------------------------------------
@@ -433,7 +602,11 @@ export class Client {
     return id;
   }
 
-  /** session.getSession, checked: the ID asked for, creator first, Session IDs only, no repeats. */
+  /**
+   * session.getSession, checked for shape: the ID asked for, creator
+   * first, Session IDs only, no repeats. The participants here are the
+   * node's word: use verifiedSession before encrypting to them.
+   */
   async session(session: string): Promise<SessionReply> {
     const m = 'getSession';
     const r = obj(await this.call(m, { session }), m);
@@ -454,10 +627,36 @@ export class Client {
       expiresAt: int(r.expiresAt, m, 'expiresAt'),
       status: status as SessionStatus,
       lastSeq: num(r.lastSeq, m, 'lastSeq'),
+      stored: num(r.stored ?? 0, m, 'stored'),
+      participantStates: [],
+      position: num(r.position ?? 0, m, 'position'),
+      createTx: b64(r.createTx, m, 'createTx'),
     };
+    if (r.participantStates !== undefined && r.participantStates !== null) {
+      const ps = r.participantStates;
+      if (!Array.isArray(ps) || ps.length !== participants.length) throw mismatch(m, 'participantStates');
+      out.participantStates = ps.map((x, i) => {
+        if (x !== 'accepted' && x !== 'pending' && x !== 'left') throw mismatch(m, `participantStates[${i}]`);
+        return x;
+      });
+    }
     if (r.closedBy !== undefined) out.closedBy = sid(r.closedBy, m, 'closedBy');
     if (r.closedAt !== undefined) out.closedAt = int(r.closedAt, m, 'closedAt');
     return out;
+  }
+
+  /**
+   * A session as its creator signed it (Go: Client.VerifiedSession): the
+   * participants and claims come from the CreateSession transaction,
+   * checked against the creator's key (publicIdentity), the chain ID and
+   * the session ID; a node that adds, drops or reorders participants is
+   * refused with UntrustedNodeError.
+   */
+  async verifiedSession(session: string): Promise<VerifiedSession<SessionReply>> {
+    const chainID = await this.chainID();
+    const r = await this.session(session);
+    const creator = await this.publicIdentity(createTxAuthor(r));
+    return verifySessionReply(chainID, r, creator);
   }
 
   private page(method: string, r: Json, after: number, limit: number, byTarget?: string): MessagesReply {
@@ -528,14 +727,30 @@ export class Client {
       const prev = i === 0 ? membersAfter : members[i - 1];
       if (prev !== undefined && !(members[i]! > prev)) throw mismatch(m, 'members out of order');
     }
+    const roles = r.memberRoles ?? members.map(() => 'member');
+    if (!Array.isArray(roles) || roles.length !== members.length) throw mismatch(m, 'memberRoles');
+    const memberRoles = roles.map((x, i): ChannelRole => {
+      if (x !== 'owner' && x !== 'moderator' && x !== 'member') throw mismatch(m, `memberRoles[${i}]`);
+      return x;
+    });
+    const joinPolicy = r.joinPolicy ?? 'open';
+    if (joinPolicy !== 'open' && joinPolicy !== 'invite-only') throw mismatch(m, 'joinPolicy');
+    const owner = sid(r.owner, m, 'owner');
+    memberRoles.forEach((role, i) => {
+      if ((role === 'owner') !== (members[i] === owner)) throw mismatch(m, 'the owner role and the owner differ');
+    });
     return {
       channel,
-      owner: sid(r.owner, m, 'owner'),
+      owner,
       name: str(r.name, m, 'name'),
       height: num(r.height, m, 'height'),
       createdAt: int(r.createdAt, m, 'createdAt'),
+      joinPolicy,
       memberCount: num(r.memberCount, m, 'memberCount'),
+      inviteCount: num(r.inviteCount ?? 0, m, 'inviteCount'),
+      banCount: num(r.banCount ?? 0, m, 'banCount'),
       members,
+      memberRoles,
     };
   }
 
@@ -552,11 +767,126 @@ export class Client {
     }
   }
 
-  /** session.isChannelMember */
+  /** session.isChannelMember: whether sessionId is a member. */
   async isChannelMember(channel: string, sessionId: string): Promise<boolean> {
-    const r = obj(await this.call('isChannelMember', { channel, sessionId }), 'isChannelMember');
-    if (typeof r.member !== 'boolean') throw mismatch('isChannelMember', 'member');
-    return r.member;
+    return (await this.channelMembership(channel, sessionId)).member;
+  }
+
+  /** session.isChannelMember with the whole answer: role, invite, ban. */
+  async channelMembership(channel: string, sessionId: string): Promise<MembershipReply> {
+    const m = 'isChannelMember';
+    const r = obj(await this.call(m, { channel, sessionId }), m);
+    if (typeof r.member !== 'boolean') throw mismatch(m, 'member');
+    const role = r.role ?? (r.member ? 'member' : 'none');
+    if (!['owner', 'moderator', 'member', 'none'].includes(role as string) || (role === 'none') === r.member) throw mismatch(m, 'role');
+    return { member: r.member, role: role as MembershipReply['role'], invited: r.invited === true, banned: r.banned === true };
+  }
+
+  /**
+   * session.getTx: an accepted transaction, checked: its bytes hash to the
+   * ID asked for (so the node cannot substitute one) and parse.
+   */
+  async tx(txID: string): Promise<TxReplyFull> {
+    const m = 'getTx';
+    const r = obj(await this.call(m, { txID }), m);
+    const raw = b64(r.tx, m, 'tx');
+    if (idToString(sha256(raw)) !== txID) throw mismatch(m, 'the bytes do not hash to the transaction ID');
+    let t: SignedTx;
+    try {
+      t = parseTx(raw);
+    } catch (e) {
+      if (e instanceof InvalidTransactionError) throw mismatch(m, `the transaction does not parse: ${e.message}`);
+      throw e;
+    }
+    if (r.type !== t.type) throw mismatch(m, 'type');
+    return { txID, type: t.type, tx: t, height: num(r.height, m, 'height'), index: num(r.index, m, 'index') };
+  }
+
+  /** session.getPrekeyBundle as returned: use prekeyBundle (verified) before using a key. */
+  async rawPrekeyBundle(sessionId: string): Promise<PrekeyBundleReply> {
+    const m = 'getPrekeyBundle';
+    const r = obj(await this.call(m, { sessionId }), m);
+    if (r.sessionId !== sessionId) throw mismatch(m, 'sessionId differs from the one asked for');
+    const out: PrekeyBundleReply = {
+      sessionId,
+      kemPublicKey: b64(r.kemPublicKey, m, 'kemPublicKey'),
+      dsaPublicKey: b64(r.dsaPublicKey, m, 'dsaPublicKey'),
+      unclaimed: num(r.unclaimed ?? 0, m, 'unclaimed'),
+    };
+    if (r.signedPrekey !== undefined && r.signedPrekey !== null) {
+      const sp = obj(r.signedPrekey, m);
+      out.signedPrekey = { id: num(sp.id, m, 'signedPrekey.id'), expiresAt: int(sp.expiresAt, m, 'signedPrekey.expiresAt'), tx: b64(sp.tx, m, 'signedPrekey.tx') };
+    }
+    if (r.oneTimePrekey !== undefined && r.oneTimePrekey !== null) {
+      const op = obj(r.oneTimePrekey, m);
+      out.oneTimePrekey = { id: num(op.id, m, 'oneTimePrekey.id'), tx: b64(op.tx, m, 'oneTimePrekey.tx') };
+    }
+    return out;
+  }
+
+  /**
+   * An identity's prekey bundle, verified (Go: Client.PrekeyBundle): every
+   * key from a PublishPrekeys transaction the identity signed, the signed
+   * prekey unexpired by this client's clock (options.now).
+   */
+  async prekeyBundle(sessionId: string): Promise<PrekeyBundle> {
+    const chainID = await this.chainID();
+    return verifyPrekeyBundle(chainID, sessionId, await this.rawPrekeyBundle(sessionId), this.now());
+  }
+
+  /** session.listSessions: the sessions sessionId created or accepted, in creation order, after a position cursor. */
+  async sessions(sessionId: string, after = 0, limit = 0): Promise<SessionsReply> {
+    this.checkPage(after, limit);
+    const m = 'listSessions';
+    const r = obj(await this.call(m, { sessionId, after, limit }), m);
+    if (!Array.isArray(r.sessions)) throw mismatch(m, 'sessions is not a list');
+    if (r.sessions.length > (limit > 0 ? limit : 100)) throw mismatch(m, 'more sessions than asked for');
+    let cursor = after;
+    const sessions = r.sessions.map((x, i) => {
+      const o = obj(x, m);
+      const e = { session: cb58(o.session, m, `sessions[${i}].session`), position: num(o.position, m, 'position') };
+      if (e.position <= cursor) throw mismatch(m, 'sessions out of order or before the cursor');
+      cursor = e.position;
+      return e;
+    });
+    if (num(r.next, m, 'next') !== cursor) throw mismatch(m, 'next is not the cursor of the last session');
+    return { sessions, next: cursor, more: r.more === true };
+  }
+
+  /** session.getRequests: pending message requests to sessionId, one per creator, after a creator cursor. */
+  async requests(sessionId: string, after = '', limit = 0): Promise<RequestsReply> {
+    this.checkPage(0, limit);
+    const m = 'getRequests';
+    const params: Json = { sessionId, limit };
+    if (after) params.after = after;
+    const r = obj(await this.call(m, params), m);
+    if (!Array.isArray(r.requests)) throw mismatch(m, 'requests is not a list');
+    if (r.requests.length > (limit > 0 ? limit : 100)) throw mismatch(m, 'more requests than asked for');
+    let cursor = after;
+    const requests = r.requests.map((x, i): RequestEntry => {
+      const o = obj(x, m);
+      const e: RequestEntry = {
+        creator: sid(o.creator, m, `requests[${i}].creator`),
+        session: cb58(o.session, m, `requests[${i}].session`),
+        position: num(o.position, m, 'position'),
+        status: str(o.status, m, 'status') as RequestEntry['status'],
+      };
+      if (!['active', 'closed', 'expired', 'unknown'].includes(e.status)) throw mismatch(m, `requests[${i}].status`);
+      if (e.creator === sessionId || !(e.creator > cursor)) throw mismatch(m, 'requests out of order, before the cursor, or from the recipient');
+      cursor = e.creator;
+      return e;
+    });
+    if ((r.next ?? '') !== cursor) throw mismatch(m, 'next is not the cursor of the last request');
+    return { requests, next: cursor, more: r.more === true };
+  }
+
+  /** session.getContact: sessionId's status for peer. */
+  async contact(sessionId: string, peer: string): Promise<ContactStatusName> {
+    const m = 'getContact';
+    const r = obj(await this.call(m, { sessionId, peer }), m);
+    if (r.sessionId !== sessionId || r.peer !== peer) throw mismatch(m, 'sessionId or peer differs from the one asked for');
+    if (r.status !== 'none' && r.status !== 'contact' && r.status !== 'blocked') throw mismatch(m, 'status');
+    return r.status;
   }
 
   // --- signing helpers -------------------------------------------------------
@@ -605,19 +935,82 @@ export class Client {
     return p;
   }
 
-  /** Publishes the identity's public keys (registerIdentity). */
-  register(identity: Identity) {
-    return this.submit(identity, 'registerIdentity', { kemPublicKey: identity.kemPublicKey, dsaPublicKey: identity.dsaPublicKey });
+  /**
+   * Publishes the identity's public keys (registerIdentity), after solving
+   * the chain's proof of work (registrationPayload): about a second of one
+   * core in Go at the defaults, several in JavaScript. Pass a solver that
+   * runs in workers to keep a page responsive, a signal to abort.
+   */
+  async register(identity: Identity, opts: RegisterOptions = {}) {
+    return this.submit(identity, 'registerIdentity', await this.registrationPayload(identity, opts));
   }
 
-  /** Opens a session with participants (Session IDs, not including the author); reply.session is its ID. */
-  createSession(identity: Identity, participants: string[], metadata: Uint8Array = new Uint8Array(0)) {
-    return this.submit(identity, 'createSession', { participants, metadata });
+  /** The identity's RegisterIdentity payload with a solved proof of work for this node's chain. */
+  async registrationPayload(identity: Identity, opts: RegisterOptions = {}): Promise<Payloads['registerIdentity']> {
+    const [chainID, p] = await Promise.all([this.chainID(), this.registrationParams()]);
+    const solve = opts.solver ?? solveOnThisThread;
+    const o: { signal?: AbortSignal; onProgress?: (s: WorkStats) => void } = {};
+    if (opts.signal) o.signal = opts.signal;
+    if (opts.onProgress) o.onProgress = opts.onProgress;
+    const work = await solve(chainID, identity.sessionId, p, o);
+    return { kemPublicKey: identity.kemPublicKey, dsaPublicKey: identity.dsaPublicKey, work };
   }
 
-  /** Posts an opaque ciphertext to a session (sendMessage). */
-  send(identity: Identity, session: string, ciphertext: Uint8Array) {
-    return this.submit(identity, 'sendMessage', { session, ciphertext });
+  /**
+   * Opens a session with participants (Session IDs, not including the
+   * author); reply.session is its ID. A participant who does not have the
+   * author as a contact receives it as a message request. `claims` holds
+   * one one-time prekey ID per participant (0: none).
+   */
+  createSession(identity: Identity, participants: string[], metadata: Uint8Array = new Uint8Array(0), claims?: number[]) {
+    const p: Payloads['createSession'] = { participants, metadata };
+    if (claims) p.claims = claims;
+    return this.submit(identity, 'createSession', p);
+  }
+
+  /** Posts an opaque ciphertext to a session (sendMessage), claiming one-time prekeys for the pairs the author starts. */
+  send(identity: Identity, session: string, ciphertext: Uint8Array, claims: Claim[] = []) {
+    return this.submit(identity, 'sendMessage', { session, claims, ciphertext });
+  }
+
+  /** Accepts a session (a message request): its messages reach the inbox from now on, the first few at once. */
+  acceptSession(identity: Identity, session: string) {
+    return this.submit(identity, 'acceptSession', { session, decision: Decision.Accept });
+  }
+
+  /** Declines a message request, or leaves an accepted session: no more inbox entries from it. */
+  declineSession(identity: Identity, session: string) {
+    return this.submit(identity, 'acceptSession', { session, decision: Decision.Decline });
+  }
+
+  /**
+   * Sets the identity's status for a peer: ContactStatus.Contact (the
+   * peer's sessions skip the request step), Blocked (the peer can no
+   * longer include the identity in sessions; its pending request goes) or
+   * None. Contact lists are public on chain.
+   */
+  setContact(identity: Identity, peer: string, status: ContactStatus) {
+    return this.submit(identity, 'setContact', { peer, status });
+  }
+
+  /** Publishes a signed prekey (null: keep the current one) and one-time prekeys (IDs above every one published before). */
+  publishPrekeys(identity: Identity, signed: SignedPrekey | null, oneTime: OneTimePrekey[] = []) {
+    return this.submit(identity, 'publishPrekeys', { signed, oneTime });
+  }
+
+  /** Sets a channel's join policy (the owner only). */
+  setChannelPolicy(identity: Identity, channel: string, joinPolicy: JoinPolicy) {
+    return this.submit(identity, 'setChannelPolicy', { channel, joinPolicy });
+  }
+
+  /** Applies a moderation action to up to 64 members of a channel (owner or moderators; 6 and 7 the owner only). */
+  moderateChannel(identity: Identity, channel: string, action: ModerationAction, members: string[]) {
+    return this.submit(identity, 'moderateChannel', { channel, action, members });
+  }
+
+  /** Deletes up to 64 posts of a channel by sequence number: any post for the owner and moderators, one's own for anyone. */
+  deletePosts(identity: Identity, channel: string, seqs: number[]) {
+    return this.submit(identity, 'deletePosts', { channel, seqs });
   }
 
   /** Closes a session. */
@@ -625,9 +1018,9 @@ export class Client {
     return this.submit(identity, 'closeSession', { session });
   }
 
-  /** Creates a channel owned by the identity; reply.channel is its ID. */
-  createChannel(identity: Identity, name: string) {
-    return this.submit(identity, 'createChannel', { name });
+  /** Creates a channel owned by the identity (open unless told otherwise); reply.channel is its ID. */
+  createChannel(identity: Identity, name: string, joinPolicy: JoinPolicy = JoinPolicy.Open) {
+    return this.submit(identity, 'createChannel', { name, joinPolicy });
   }
 
   joinChannel(identity: Identity, channel: string) {
@@ -651,10 +1044,13 @@ export class Client {
   /**
    * Seals plaintext to every participant of the session (the sender
    * included, so its own history reads back) with messageAD(session) and
-   * sends it: what Go's Client.SendSealed and sessionctl send do.
+   * sends it: what Go's Client.SendSealed and sessionctl send do. The
+   * participants come from the creator-signed CreateSession transaction
+   * (verifiedSession), their keys from publicIdentity: a node cannot add a
+   * reader.
    */
   async sendSealed(identity: Identity, session: string, plaintext: Uint8Array) {
-    const s = await this.session(session);
+    const s = await this.verifiedSession(session);
     if (!s.participants.includes(identity.sessionId)) throw new SessionError('you are not a participant of this session');
     const env = seal(identity, await this.recipients(identity, s.participants), plaintext, messageAD(session));
     return this.send(identity, session, env);
@@ -693,10 +1089,11 @@ export class Client {
         }
       } catch (e) {
         // A transport failure may be a restarting node: ride out a few.
-        // A busy or unavailable node: keep polling. Anything else is final.
+        // A retryable node error (busy, unavailable, disk full, ...): keep
+        // polling, as Go's WaitAccepted does. Anything else is final.
         if (e instanceof TransportError) {
           if (++failures >= 5) throw e;
-        } else if (!(e instanceof MempoolFullError || e instanceof UnavailableError)) {
+        } else if (!isRetryableRpc(e)) {
           throw e;
         }
       }

@@ -16,30 +16,91 @@ import {
   DSA_PUBLIC_KEY_SIZE,
   deriveSessionId,
   type Identity,
+  isSessionId,
   KEM_PUBLIC_KEY_SIZE,
+  kemPublicKeyCanonical,
   parseSessionId,
   PublicIdentity,
   SIGNATURE_SIZE,
   sessionIdFromBytes,
   sessionIdToBytes,
 } from './identity.js';
-import { MAX_CHANNEL_NAME_SIZE, MAX_CIPHERTEXT_SIZE, MAX_METADATA_SIZE, MAX_PARTICIPANTS, MAX_TX_SIZE } from './limits.js';
+import {
+  MAX_CHANNEL_NAME_SIZE,
+  MAX_CIPHERTEXT_SIZE,
+  MAX_DELETE_ITEMS,
+  MAX_METADATA_SIZE,
+  MAX_MODERATION_ITEMS,
+  MAX_PARTICIPANTS,
+  MAX_PREKEYS_PER_TX,
+  MAX_TX_SIZE,
+} from './limits.js';
 
 export const TX_VERSION = 1;
 export const TX_SIGNATURE_CONTEXT = utf8('luxfi/session/v1/tx');
 /** version, chain ID, type, author, nonce. */
 export const TX_HEADER_SIZE = 1 + 32 + 1 + 33 + 8;
 
-/** Payloads by type name. IDs are CB58 strings, identities Session ID strings. */
+/** A claim of one participant's one-time prekey (SendMessage). */
+export interface Claim {
+  /** A participant of the session, not the author. */
+  participant: string;
+  /** One of its unclaimed one-time prekey IDs (≥ 1). */
+  prekeyId: number;
+}
+
+/** A medium-term ML-KEM-768 prekey with an expiry (Unix ms of block time). */
+export interface SignedPrekey {
+  id: number;
+  expiresAt: number;
+  kemPublicKey: Uint8Array;
+}
+
+/** An ML-KEM-768 prekey used by at most one handshake. */
+export interface OneTimePrekey {
+  id: number;
+  kemPublicKey: Uint8Array;
+}
+
+/** Who may join a channel. */
+export const JoinPolicy = { Open: 1, InviteOnly: 2 } as const;
+export type JoinPolicy = (typeof JoinPolicy)[keyof typeof JoinPolicy];
+
+/** A participant's answer to a session (AcceptSession). */
+export const Decision = { Accept: 1, Decline: 2 } as const;
+export type Decision = (typeof Decision)[keyof typeof Decision];
+
+/** An identity's status for a peer (SetContact). Contact lists are public on chain. */
+export const ContactStatus = { None: 0, Contact: 1, Blocked: 2 } as const;
+export type ContactStatus = (typeof ContactStatus)[keyof typeof ContactStatus];
+
+/** What ModerateChannel does to its members. */
+export const ModerationAction = { Invite: 1, RevokeInvite: 2, Remove: 3, Ban: 4, Unban: 5, MakeModerator: 6, RevokeModerator: 7 } as const;
+export type ModerationAction = (typeof ModerationAction)[keyof typeof ModerationAction];
+
+/**
+ * Payloads by type name. IDs are CB58 strings, identities Session ID
+ * strings. Optional fields take their zero value when signing (no claims,
+ * no metadata, open policy, accept); parseTx fills every field.
+ */
 export interface Payloads {
-  registerIdentity: { kemPublicKey: Uint8Array; dsaPublicKey: Uint8Array };
-  createSession: { participants: string[]; metadata: Uint8Array };
-  sendMessage: { session: string; ciphertext: Uint8Array };
+  /** `work` is the registration proof of work (solveWork). */
+  registerIdentity: { kemPublicKey: Uint8Array; dsaPublicKey: Uint8Array; work: bigint };
+  /** `claims`: one one-time prekey ID per participant, in order (0: none claimed). */
+  createSession: { participants: string[]; claims?: number[]; metadata?: Uint8Array };
+  sendMessage: { session: string; claims?: Claim[]; ciphertext: Uint8Array };
   closeSession: { session: string };
-  createChannel: { name: string };
+  createChannel: { name: string; joinPolicy?: JoinPolicy };
   joinChannel: { channel: string };
   leaveChannel: { channel: string };
   postChannel: { channel: string; ciphertext: Uint8Array };
+  /** At least one key: a signed prekey (replacing the current one) and/or up to 32 one-time prekeys, IDs increasing. */
+  publishPrekeys: { signed?: SignedPrekey | null; oneTime?: OneTimePrekey[] };
+  acceptSession: { session: string; decision?: Decision };
+  setContact: { peer: string; status: ContactStatus };
+  setChannelPolicy: { channel: string; joinPolicy: JoinPolicy };
+  moderateChannel: { channel: string; action: ModerationAction; members: string[] };
+  deletePosts: { channel: string; seqs: number[] };
 }
 export type TxName = keyof Payloads;
 
@@ -90,11 +151,48 @@ function readSessionID(r: Reader): string {
     throw bad('malformed Session ID');
   }
 }
+/** A u8 count in [min, max] (Go: smallCount). */
+function smallCount(r: Reader, max: number, min: number, field: string): number {
+  const n = r.u8();
+  if (n > max) throw new CodecError(`${field} has ${n} elements, at most ${max}`);
+  if (n < min) throw new CodecError(`${field} has ${n} elements, at least ${min}`);
+  return n;
+}
+/** A u64 that must fit a JavaScript number (sequence numbers). */
+function readSafeU64(r: Reader, field: string): number {
+  const v = r.u64();
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`${field} beyond 2^53`);
+  return Number(v);
+}
+function readBool(r: Reader): boolean {
+  const v = r.u8();
+  if (v > 1) throw new CodecError(`invalid boolean ${v}`);
+  return v === 1;
+}
+/** A known join policy (1 or 2); 0 is refused on the wire (the zero value encodes as open). */
+function readPolicy(r: Reader): JoinPolicy {
+  const v = r.u8();
+  if (v === 0) throw bad('join policy 0');
+  return v as JoinPolicy;
+}
+function checkPolicy(p: number | undefined): void {
+  if (p !== undefined && p !== 0 && p !== JoinPolicy.Open && p !== JoinPolicy.InviteOnly) throw bad(`invalid join policy ${p}`);
+}
+function isU32(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+}
+function checkPrekeyID(n: unknown, what: string): void {
+  if (!isU32(n) || n === 0) throw bad(`${what}: prekey ID must be 1 to 2^32-1, got ${String(n)}`);
+}
+function checkPostQuantum(s: string, what: string): void {
+  if (!isSessionId(s)) throw bad(`${what} is not a post-quantum Session ID`);
+}
 function checkCiphertext(c: Uint8Array): void {
   if (c.length === 0) throw bad('empty ciphertext');
   if (c.length > MAX_CIPHERTEXT_SIZE) throw bad(`ciphertext too large: ${c.length} bytes, at most ${MAX_CIPHERTEXT_SIZE}`);
 }
 const noCheck = (): void => {};
+const EMPTY = new Uint8Array(0);
 
 /** 1 to 64 bytes of UTF-8 without control characters (Go: tx.ValidChannelName). */
 export function validChannelName(name: string): boolean {
@@ -107,13 +205,15 @@ export const RegisterIdentity = defineTxType({
   code: 1,
   name: 'registerIdentity',
   encode(w, p) {
-    w.fixed(p.kemPublicKey, KEM_PUBLIC_KEY_SIZE).fixed(p.dsaPublicKey, DSA_PUBLIC_KEY_SIZE);
+    w.fixed(p.kemPublicKey, KEM_PUBLIC_KEY_SIZE).fixed(p.dsaPublicKey, DSA_PUBLIC_KEY_SIZE).u64(p.work);
   },
   decode(r) {
-    return { kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE), dsaPublicKey: r.fixed(DSA_PUBLIC_KEY_SIZE) };
+    return { kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE), dsaPublicKey: r.fixed(DSA_PUBLIC_KEY_SIZE), work: r.u64() };
   },
   check(p, author) {
+    if (p.kemPublicKey.length !== KEM_PUBLIC_KEY_SIZE || p.dsaPublicKey.length !== DSA_PUBLIC_KEY_SIZE) throw bad('public keys of the wrong size');
     if (deriveSessionId(p.kemPublicKey, p.dsaPublicKey) !== author) throw bad('the Session ID does not derive from the public keys');
+    if (typeof p.work !== 'bigint' || p.work < 0n || p.work > 0xffffffffffffffffn) throw bad('work must be a u64 bigint');
   },
 });
 
@@ -123,21 +223,28 @@ export const CreateSession = defineTxType({
   encode(w, p) {
     w.u32(p.participants.length);
     for (const s of p.participants) w.fixed(sessionIdToBytes(s));
-    w.bytes(p.metadata);
+    for (let i = 0; i < p.participants.length; i++) w.u32(p.claims?.[i] ?? 0);
+    w.bytes(p.metadata ?? EMPTY);
   },
   decode(r) {
     const n = r.count(MAX_PARTICIPANTS - 1, 'participants');
     const participants: string[] = [];
     for (let i = 0; i < n; i++) participants.push(readSessionID(r));
-    return { participants, metadata: r.bytes(MAX_METADATA_SIZE, 'metadata') };
+    const claims: number[] = [];
+    for (let i = 0; i < n; i++) claims.push(r.u32());
+    return { participants, claims, metadata: r.bytes(MAX_METADATA_SIZE, 'metadata') };
   },
   check(p, author) {
     if (p.participants.length === 0) throw bad('session needs at least one participant besides the creator');
     if (p.participants.length + 1 > MAX_PARTICIPANTS) throw bad('too many participants');
-    if (p.metadata.length > MAX_METADATA_SIZE) throw bad('metadata too large');
+    if ((p.metadata?.length ?? 0) > MAX_METADATA_SIZE) throw bad('metadata too large');
+    if (p.claims !== undefined) {
+      if (p.claims.length !== p.participants.length) throw bad(`${p.claims.length} claims for ${p.participants.length} participants`);
+      for (const c of p.claims) if (!isU32(c)) throw bad(`claim ${String(c)} is not a prekey ID (0 for none)`);
+    }
     const seen = new Set<string>([author]);
     for (const s of p.participants) {
-      if (!s.startsWith('07')) throw bad('participant is not a post-quantum Session ID');
+      checkPostQuantum(s, 'participant');
       if (seen.has(s)) throw bad('participant listed twice (or the creator listed)');
       seen.add(s);
     }
@@ -149,12 +256,29 @@ export const SendMessage = defineTxType({
   name: 'sendMessage',
   encode(w, p) {
     id32(w, p.session);
+    const claims = p.claims ?? [];
+    w.u8(claims.length);
+    for (const c of claims) w.fixed(sessionIdToBytes(c.participant)).u32(c.prekeyId);
     w.bytes(p.ciphertext);
   },
   decode(r) {
-    return { session: readID(r), ciphertext: r.bytes(MAX_CIPHERTEXT_SIZE, 'ciphertext') };
+    const session = readID(r);
+    const n = smallCount(r, MAX_PARTICIPANTS - 1, 0, 'claims');
+    const claims: Claim[] = [];
+    for (let i = 0; i < n; i++) claims.push({ participant: readSessionID(r), prekeyId: r.u32() });
+    return { session, claims, ciphertext: r.bytes(MAX_CIPHERTEXT_SIZE, 'ciphertext') };
   },
-  check(p) {
+  check(p, author) {
+    const claims = p.claims ?? [];
+    if (claims.length > MAX_PARTICIPANTS - 1) throw bad(`${claims.length} claims, at most ${MAX_PARTICIPANTS - 1}`);
+    const seen = new Set<string>();
+    claims.forEach((c, i) => {
+      checkPostQuantum(c.participant, `claim ${i}`);
+      if (c.participant === author) throw bad(`claim ${i} names the author`);
+      checkPrekeyID(c.prekeyId, `claim ${i}`);
+      if (seen.has(c.participant)) throw bad(`claim ${i} names a participant claimed before`);
+      seen.add(c.participant);
+    });
     checkCiphertext(p.ciphertext);
   },
 });
@@ -175,18 +299,21 @@ export const CreateChannel = defineTxType({
   code: 5,
   name: 'createChannel',
   encode(w, p) {
-    w.string(p.name);
+    w.string(p.name).u8(p.joinPolicy || JoinPolicy.Open);
   },
   decode(r) {
     const b = r.bytes(MAX_CHANNEL_NAME_SIZE, 'channel name');
+    let name: string;
     try {
-      return { name: fromUtf8(b) };
+      name = fromUtf8(b);
     } catch {
       throw bad('channel name is not UTF-8');
     }
+    return { name, joinPolicy: readPolicy(r) };
   },
   check(p) {
     if (!validChannelName(p.name)) throw bad('invalid channel name');
+    checkPolicy(p.joinPolicy);
   },
 });
 
@@ -226,6 +353,155 @@ export const PostChannel = defineTxType({
   },
   check(p) {
     checkCiphertext(p.ciphertext);
+  },
+});
+
+export const PublishPrekeys = defineTxType({
+  code: 9,
+  name: 'publishPrekeys',
+  encode(w, p) {
+    const s = p.signed ?? null;
+    w.u8(s ? 1 : 0);
+    if (s) w.u32(s.id).i64(s.expiresAt).fixed(s.kemPublicKey, KEM_PUBLIC_KEY_SIZE);
+    const keys = p.oneTime ?? [];
+    w.u8(keys.length);
+    for (const k of keys) w.u32(k.id).fixed(k.kemPublicKey, KEM_PUBLIC_KEY_SIZE);
+  },
+  decode(r) {
+    let signed: SignedPrekey | null = null;
+    if (readBool(r)) {
+      const id = r.u32();
+      const exp = r.i64();
+      if (exp > BigInt(Number.MAX_SAFE_INTEGER) || exp < BigInt(Number.MIN_SAFE_INTEGER)) throw bad('signed prekey expiry beyond 2^53');
+      signed = { id, expiresAt: Number(exp), kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE) };
+    }
+    const n = smallCount(r, MAX_PREKEYS_PER_TX, 0, 'one-time prekeys');
+    const oneTime: OneTimePrekey[] = [];
+    for (let i = 0; i < n; i++) oneTime.push({ id: r.u32(), kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE) });
+    return { signed, oneTime };
+  },
+  check(p) {
+    const keys = p.oneTime ?? [];
+    if (!p.signed && keys.length === 0) throw bad('no prekeys');
+    if (keys.length > MAX_PREKEYS_PER_TX) throw bad(`${keys.length} one-time prekeys, at most ${MAX_PREKEYS_PER_TX}`);
+    if (p.signed) {
+      checkPrekeyID(p.signed.id, 'signed prekey');
+      if (!Number.isSafeInteger(p.signed.expiresAt)) throw bad('signed prekey expiry is not an integer');
+      if (!kemPublicKeyCanonical(p.signed.kemPublicKey)) throw bad(`signed prekey ${p.signed.id} is not an ML-KEM-768 public key`);
+    }
+    keys.forEach((k, i) => {
+      checkPrekeyID(k.id, `one-time prekey ${i}`);
+      if (i > 0 && k.id <= keys[i - 1]!.id) throw bad(`one-time prekey ${i} has ID ${k.id} after ${keys[i - 1]!.id}: IDs must increase`);
+      if (!kemPublicKeyCanonical(k.kemPublicKey)) throw bad(`one-time prekey ${k.id} is not an ML-KEM-768 public key`);
+    });
+  },
+});
+
+export const AcceptSession = defineTxType({
+  code: 10,
+  name: 'acceptSession',
+  encode(w, p) {
+    id32(w, p.session);
+    w.u8(p.decision || Decision.Accept);
+  },
+  decode(r) {
+    const session = readID(r);
+    const decision = r.u8();
+    if (decision === 0) throw bad('decision 0');
+    return { session, decision: decision as Decision };
+  },
+  check(p) {
+    const d = p.decision as number | undefined;
+    if (d !== undefined && d !== 0 && d !== Decision.Accept && d !== Decision.Decline) throw bad(`invalid decision ${d}`);
+  },
+});
+
+export const SetContact = defineTxType({
+  code: 11,
+  name: 'setContact',
+  encode(w, p) {
+    w.fixed(sessionIdToBytes(p.peer)).u8(p.status);
+  },
+  decode(r) {
+    return { peer: readSessionID(r), status: r.u8() as ContactStatus };
+  },
+  check(p, author) {
+    checkPostQuantum(p.peer, 'peer');
+    if (p.peer === author) throw bad('a contact status for oneself');
+    if (p.status !== ContactStatus.None && p.status !== ContactStatus.Contact && p.status !== ContactStatus.Blocked) {
+      throw bad(`invalid contact status ${String(p.status)}`);
+    }
+  },
+});
+
+export const SetChannelPolicy = defineTxType({
+  code: 12,
+  name: 'setChannelPolicy',
+  encode(w, p) {
+    id32(w, p.channel);
+    w.u8(p.joinPolicy || JoinPolicy.Open);
+  },
+  decode(r) {
+    return { channel: readID(r), joinPolicy: readPolicy(r) };
+  },
+  check(p) {
+    checkPolicy(p.joinPolicy);
+  },
+});
+
+export const ModerateChannel = defineTxType({
+  code: 13,
+  name: 'moderateChannel',
+  encode(w, p) {
+    id32(w, p.channel);
+    w.u8(p.action).u8(p.members.length);
+    for (const m of p.members) w.fixed(sessionIdToBytes(m));
+  },
+  decode(r) {
+    const channel = readID(r);
+    const action = r.u8() as ModerationAction;
+    const n = smallCount(r, MAX_MODERATION_ITEMS, 1, 'members');
+    const members: string[] = [];
+    for (let i = 0; i < n; i++) members.push(readSessionID(r));
+    return { channel, action, members };
+  },
+  check(p) {
+    if (!Number.isInteger(p.action) || p.action < ModerationAction.Invite || p.action > ModerationAction.RevokeModerator) {
+      throw bad(`invalid moderation action ${String(p.action)}`);
+    }
+    if (p.members.length === 0 || p.members.length > MAX_MODERATION_ITEMS) throw bad(`${p.members.length} members, want 1 to ${MAX_MODERATION_ITEMS}`);
+    const seen = new Set<string>();
+    p.members.forEach((m, i) => {
+      checkPostQuantum(m, `member ${i}`);
+      if (seen.has(m)) throw bad(`member ${i} listed twice`);
+      seen.add(m);
+    });
+  },
+});
+
+export const DeletePosts = defineTxType({
+  code: 14,
+  name: 'deletePosts',
+  encode(w, p) {
+    id32(w, p.channel);
+    w.u8(p.seqs.length);
+    for (const s of p.seqs) w.u64(s);
+  },
+  decode(r) {
+    const channel = readID(r);
+    const n = smallCount(r, MAX_DELETE_ITEMS, 1, 'posts');
+    const seqs: number[] = [];
+    for (let i = 0; i < n; i++) seqs.push(readSafeU64(r, 'sequence number'));
+    return { channel, seqs };
+  },
+  check(p) {
+    if (p.seqs.length === 0 || p.seqs.length > MAX_DELETE_ITEMS) throw bad(`${p.seqs.length} posts, want 1 to ${MAX_DELETE_ITEMS}`);
+    const seen = new Set<number>();
+    for (const s of p.seqs) {
+      if (!Number.isSafeInteger(s) || s < 1) throw bad(`invalid sequence number ${s}`);
+      if (seen.has(s)) throw bad(`post ${s} listed twice`);
+      seen.add(s);
+    }
   },
 });
 

@@ -1,7 +1,7 @@
 // Runs real SessionVM processes for the live tests: sessiond on a free
 // port with a temporary data directory, and sessionctl against it.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,11 +37,29 @@ export interface Node {
   stop(): Promise<void>;
 }
 
-/** Starts sessiond on 127.0.0.1 with a free port and a fresh data directory. */
-export async function startNode(): Promise<Node> {
+/**
+ * The registration work of the test chains: real work (a pre-filter of 6
+ * bits, 2 bits of Argon2id over 64 KiB, so a wrong solver is refused by
+ * the node), about 4 Argon2id and 256 BLAKE2b evaluations per identity.
+ */
+export const TEST_REGISTRATION = { memoryKiB: 64, iterations: 1, prefilterBits: 6, workBits: 2, maxPerBlock: 16 };
+
+export interface NodeOptions {
+  /** The chain's registration work (default TEST_REGISTRATION). */
+  registration?: typeof TEST_REGISTRATION;
+}
+
+/**
+ * Starts sessiond on 127.0.0.1 with a free port, a fresh data directory
+ * and a new chain from a genesis file with the test registration work
+ * (the other settings are the defaults).
+ */
+export async function startNode(opts: NodeOptions = {}): Promise<Node> {
   const bin = await binaries();
   const dataDir = mkdtempSync(join(tmpdir(), 'sessiond-'));
-  const proc = spawn(join(bin, 'sessiond'), ['--data-dir', dataDir, '--http', '127.0.0.1:0', '--build-delay', '1ms'], {
+  const genesis = join(dataDir, 'genesis.json');
+  writeFileSync(genesis, JSON.stringify({ timestamp: 1767225600, config: { registration: opts.registration ?? TEST_REGISTRATION } }));
+  const proc = spawn(join(bin, 'sessiond'), ['--data-dir', join(dataDir, 'chain'), '--genesis', genesis, '--http', '127.0.0.1:0', '--build-delay', '1ms'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

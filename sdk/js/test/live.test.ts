@@ -1,25 +1,42 @@
 // The SDK and the Go client (sessionctl) talk through a real sessiond, in
-// both directions: key files, sessions, messages, channels.
+// both directions: key files, registration with the chain's proof of work,
+// message requests, contacts and blocking, prekeys and claims, channels
+// with join policies and moderation, and the signed transactions a client
+// checks instead of the node's word.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sha256 } from '@noble/hashes/sha2.js';
 import {
+  idToString,
+  randomBytes,
+  AlreadyExistsError,
+  BadNonceError,
+  checkWork,
   Client,
+  ContactStatus,
+  ForbiddenError,
   fromUtf8,
   generateIdentity,
   type Identity,
+  InvalidTxError,
+  JoinPolicy,
   loadIdentityFile,
+  ModerationAction,
+  NotParticipantError,
   openMessage,
+  PrekeyUnavailableError,
+  REQUEST_BACKFILL,
   SealCipher,
   saveIdentityFile,
+  signTx,
   UnknownIdentityError,
+  UnknownTxError,
   utf8,
-  NotParticipantError,
-  BadNonceError,
 } from '../src/index.js';
-import { type Node, sessionctl, startNode } from './harness.js';
+import { type Node, sessionctl, startNode, TEST_REGISTRATION } from './harness.js';
 
 describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, () => {
   let node: Node;
@@ -31,6 +48,11 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
   const bobPass = 'bob passphrase';
   let session: string;
   let channel: string;
+
+  const registered = async (...ids: Identity[]) => {
+    for (const id of ids) await client.waitAccepted((await client.register(id)).txID);
+  };
+  const accepted = async (p: Promise<{ txID: string }>) => client.waitAccepted((await p).txID);
 
   before(async () => {
     node = await startNode();
@@ -56,20 +78,37 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     assert.equal(who.sessionId, alice.sessionId);
   });
 
-  it('registers from both sides', async () => {
+  it('registers from both sides, each with the chain\'s proof of work', async () => {
+    assert.deepEqual((await client.registrationParams()), TEST_REGISTRATION);
     await assert.rejects(client.publicIdentity(alice.sessionId), UnknownIdentityError);
     const r = await client.register(alice);
     assert.equal(r.txID, r.tx.id);
+    assert.ok(checkWork(await client.chainID(), alice.sessionId, (r.tx.payload as { work: bigint }).work, TEST_REGISTRATION));
     await client.waitAccepted(r.txID);
     await sessionctl(node, bobFile, bobPass, 'register');
     const pub = await client.publicIdentity(bob.sessionId);
     assert.equal(pub.sessionId, bob.sessionId);
   });
 
-  it('SDK -> sessionctl: a session and a sealed message', async () => {
+  it('the node refuses a registration whose work fails the chain\'s check', async () => {
+    const mallory = generateIdentity();
+    const chainID = await client.chainID();
+    let work = 0n;
+    while (checkWork(chainID, mallory.sessionId, work, TEST_REGISTRATION)) work++;
+    const t = signTx(mallory, chainID, 0, 'registerIdentity', { kemPublicKey: mallory.kemPublicKey, dsaPublicKey: mallory.dsaPublicKey, work });
+    await assert.rejects(client.registerIdentityTx(t.bytes), InvalidTxError);
+  });
+
+  it('SDK -> sessionctl: a session (a request to Bob) and a sealed message he reads', async () => {
     const r = await client.createSession(alice, [bob.sessionId]);
     session = r.session!;
     await client.waitAccepted(r.txID);
+    // Alice is not Bob's contact: the session is a request to him.
+    const reqs = await client.requests(bob.sessionId);
+    assert.deepEqual(reqs.requests.map((x) => [x.creator, x.session, x.status]), [[alice.sessionId, session, 'active']]);
+    const v = await client.verifiedSession(session);
+    assert.deepEqual(v.participants, [alice.sessionId, bob.sessionId]);
+    assert.deepEqual(v.reply.participantStates, ['accepted', 'pending']);
     const sent = await new SealCipher().send(client, alice, session, utf8('hello from the SDK ✓'));
     await client.waitAccepted(sent.txID);
     const read = await sessionctl(node, bobFile, bobPass, 'read', session);
@@ -79,8 +118,10 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     assert.equal(read.messages[0].error, undefined);
   });
 
-  it('sessionctl -> SDK: a reply opens and verifies', async () => {
+  it('sessionctl -> SDK: Bob\'s reply accepts the request, and it opens and verifies', async () => {
     await sessionctl(node, bobFile, bobPass, 'send', session, 'hello from Go');
+    assert.deepEqual((await client.requests(bob.sessionId)).requests, []);
+    assert.deepEqual((await client.session(session)).participantStates, ['accepted', 'accepted']);
     const page = await client.messages(session, 1);
     assert.equal(page.messages.length, 1);
     const m = page.messages[0]!;
@@ -88,12 +129,88 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     const { plaintext, sender } = openMessage(alice, m);
     assert.equal(fromUtf8(plaintext), 'hello from Go');
     assert.equal(sender.sessionId, bob.sessionId);
-    // It is in Alice's inbox, and the SDK can read its own message too.
     const inbox = await client.inbox(alice.sessionId);
     assert.equal(inbox.messages.length, 1);
     assert.equal(inbox.messages[0]!.txID, m.txID);
     const own = (await client.messages(session, 0, 1)).messages[0]!;
     assert.equal(fromUtf8(openMessage(alice, own).plaintext), 'hello from the SDK ✓');
+    // The session is listed for both now, and its creating transaction is served.
+    for (const who of [alice, bob]) assert.ok((await client.sessions(who.sessionId)).sessions.some((s) => s.session === session));
+    const createTx = (await client.session(session)).createTx;
+    const created = await client.tx(idToString(sha256(createTx)));
+    assert.equal(created.type, 'createSession');
+    assert.equal(created.tx.author, alice.sessionId);
+  });
+
+  it('sessionctl -> SDK: a session Bob starts is a request until Alice accepts it', async () => {
+    const made = await sessionctl(node, bobFile, bobPass, 'session', 'create', '--with', alice.sessionId);
+    const s = made.session as string;
+    await sessionctl(node, bobFile, bobPass, 'send', s, 'a request from the terminal');
+    const reqs = await client.requests(alice.sessionId);
+    assert.ok(reqs.requests.some((x) => x.creator === bob.sessionId && x.session === s));
+    const before = await client.inbox(alice.sessionId);
+    assert.ok(!before.messages.some((m) => m.target === s), 'nothing reaches the inbox before consent');
+    assert.ok(!(await client.sessions(alice.sessionId)).sessions.some((x) => x.session === s));
+    await accepted(client.acceptSession(alice, s));
+    const after = await client.inbox(alice.sessionId, before.next);
+    const backfilled = after.messages.filter((m) => m.target === s);
+    assert.ok(backfilled.length >= 1 && backfilled.length <= REQUEST_BACKFILL);
+    assert.equal(fromUtf8(openMessage(alice, backfilled[0]!).plaintext), 'a request from the terminal');
+    assert.ok((await client.sessions(alice.sessionId)).sessions.some((x) => x.session === s));
+    await assert.rejects(client.acceptSession(alice, s), AlreadyExistsError);
+    await accepted(client.sendSealed(alice, s, utf8('accepted, and a reply')));
+    const read = await sessionctl(node, bobFile, bobPass, 'read', s);
+    assert.deepEqual(read.messages.map((m: any) => m.text), ['a request from the terminal', 'accepted, and a reply']);
+  });
+
+  it('contacts skip the request step; a blocked stranger cannot start a session', async () => {
+    const dave = generateIdentity();
+    const eve = generateIdentity();
+    await registered(dave, eve);
+    await accepted(client.setContact(alice, dave.sessionId, ContactStatus.Contact));
+    assert.equal(await client.contact(alice.sessionId, dave.sessionId), 'contact');
+    const r = await client.createSession(dave, [alice.sessionId]);
+    await client.waitAccepted(r.txID);
+    // Listed for Alice at once, before anyone writes.
+    assert.ok((await client.sessions(alice.sessionId)).sessions.some((x) => x.session === r.session));
+    assert.ok(!(await client.requests(alice.sessionId)).requests.some((x) => x.creator === dave.sessionId));
+    // Eve's request, then Alice blocks her: the request goes, and Eve cannot write again.
+    const er = await client.createSession(eve, [alice.sessionId]);
+    await client.waitAccepted(er.txID);
+    assert.ok((await client.requests(alice.sessionId)).requests.some((x) => x.creator === eve.sessionId));
+    await accepted(client.setContact(alice, eve.sessionId, ContactStatus.Blocked));
+    assert.equal(await client.contact(alice.sessionId, eve.sessionId), 'blocked');
+    assert.ok(!(await client.requests(alice.sessionId)).requests.some((x) => x.creator === eve.sessionId));
+    await assert.rejects(client.createSession(eve, [alice.sessionId]), ForbiddenError);
+  });
+
+  it('prekeys: a verified bundle, a claim, and a claim of a claimed prekey refused', async () => {
+    const pk = () => generateIdentity().kemPublicKey; // any ML-KEM-768 public keys
+    const expiresAt = Date.now() + 7 * 86_400_000;
+    const spk = pk();
+    const otks = [pk(), pk()];
+    await accepted(client.publishPrekeys(alice, { id: 1, expiresAt, kemPublicKey: spk }, otks.map((k, i) => ({ id: i + 1, kemPublicKey: k }))));
+    const b = await client.prekeyBundle(alice.sessionId);
+    assert.deepEqual(b.signedPrekey, { id: 1, expiresAt, kemPublicKey: spk });
+    assert.ok(b.oneTime && [1, 2].includes(b.oneTime.id));
+    assert.deepEqual(b.oneTime.kemPublicKey, otks[b.oneTime.id - 1]);
+    // Only contacts may claim below the stranger reserve: Alice trusts Frank.
+    const frank = generateIdentity();
+    await registered(frank);
+    await accepted(client.setContact(alice, frank.sessionId, ContactStatus.Contact));
+    const r = await client.createSession(frank, [alice.sessionId], undefined, [b.oneTime.id]);
+    await client.waitAccepted(r.txID);
+    const v = await client.verifiedSession(r.session!);
+    assert.deepEqual(v.claims, [b.oneTime.id]);
+    // The same prekey again: the chain refuses it.
+    await assert.rejects(client.createSession(frank, [alice.sessionId], undefined, [b.oneTime.id]), PrekeyUnavailableError);
+    const next = await client.prekeyBundle(alice.sessionId);
+    assert.ok(next.oneTime && next.oneTime.id !== b.oneTime.id);
+    // A stranger may not claim the last prekeys (the reserve is the contacts').
+    const gina = generateIdentity();
+    await registered(gina);
+    await assert.rejects(client.createSession(gina, [alice.sessionId], undefined, [next.oneTime.id]), PrekeyUnavailableError);
+    await assert.rejects(client.tx(idToString(randomBytes(32))), UnknownTxError);
   });
 
   it('channels both ways', async () => {
@@ -108,15 +225,47 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     assert.deepEqual(read.messages.map((m: any) => m.text), ['post from the SDK', 'post from Go']);
     const page = await client.channelMessages(channel);
     assert.deepEqual(page.messages.map((m) => fromUtf8(openMessage(alice, m).plaintext)), ['post from the SDK', 'post from Go']);
-    assert.equal((await client.channel(channel)).memberCount, 2);
+    const info = await client.channel(channel);
+    assert.equal(info.memberCount, 2);
+    assert.equal(info.joinPolicy, 'open');
+  });
+
+  it('an invite-only channel: invite, join, moderator, ban, delete posts', async () => {
+    const [carol, dan] = [generateIdentity(), generateIdentity()];
+    await registered(carol, dan);
+    const r = await client.createChannel(alice, 'club', JoinPolicy.InviteOnly);
+    const club = r.channel!;
+    await client.waitAccepted(r.txID);
+    assert.equal((await client.channel(club)).joinPolicy, 'invite-only');
+    await assert.rejects(client.joinChannel(carol, club), ForbiddenError);
+    await accepted(client.moderateChannel(alice, club, ModerationAction.Invite, [carol.sessionId, dan.sessionId]));
+    assert.deepEqual(await client.channelMembership(club, carol.sessionId), { member: false, role: 'none', invited: true, banned: false });
+    await accepted(client.joinChannel(carol, club));
+    await accepted(client.joinChannel(dan, club));
+    await accepted(client.moderateChannel(alice, club, ModerationAction.MakeModerator, [carol.sessionId]));
+    assert.equal((await client.channelMembership(club, carol.sessionId)).role, 'moderator');
+    // A member cannot moderate; a moderator can ban a member, not the owner.
+    await assert.rejects(client.moderateChannel(dan, club, ModerationAction.Remove, [carol.sessionId]), ForbiddenError);
+    const spam = await client.post(dan, club, utf8('spam'));
+    await client.waitAccepted(spam.txID);
+    const seq = (await client.channelMessages(club)).messages.find((m) => m.txID === spam.txID)!.seq;
+    await accepted(client.deletePosts(carol, club, [seq]));
+    assert.ok(!(await client.channelMessages(club)).messages.some((m) => m.txID === spam.txID));
+    await accepted(client.moderateChannel(carol, club, ModerationAction.Ban, [dan.sessionId]));
+    assert.deepEqual(await client.channelMembership(club, dan.sessionId), { member: false, role: 'none', invited: false, banned: true });
+    await assert.rejects(client.moderateChannel(carol, club, ModerationAction.Ban, [alice.sessionId]), ForbiddenError);
+    const info = await client.channel(club);
+    assert.deepEqual(info.members.map((m, i) => [m, info.memberRoles[i]]).sort(), [[alice.sessionId, 'owner'], [carol.sessionId, 'moderator']].sort());
+    assert.equal(info.banCount, 1);
+    await accepted(client.setChannelPolicy(alice, club, JoinPolicy.Open));
+    assert.equal((await client.channel(club)).joinPolicy, 'open');
   });
 
   it('maps the node errors to typed errors', async () => {
     const carol = generateIdentity();
-    await client.register(carol).then((r) => client.waitAccepted(r.txID));
+    await registered(carol);
     await assert.rejects(client.send(carol, session, utf8('x')), NotParticipantError);
     // A nonce already used: the raw method gets the node's refusal as BadNonceError.
-    const { signTx } = await import('../src/tx.js');
     const stale = signTx(carol, await client.chainID(), 0, 'joinChannel', { channel });
     await assert.rejects(client.joinChannelTx(stale.bytes), BadNonceError);
   });

@@ -207,6 +207,8 @@ function fakeNode(handler: (method: string, params: any) => { result?: unknown; 
 }
 
 const chainID = idToString(new Uint8Array(32).fill(9));
+/** Registration work of a test chain: one Argon2id over 8 KiB, any work value passes. */
+const MINIMAL_WORK = { memoryKiB: 8, iterations: 1, prefilterBits: 0, workBits: 0, maxPerBlock: 16 };
 
 describe('client: typed errors', () => {
   it('maps every documented code to its class', async () => {
@@ -262,7 +264,7 @@ describe('client: a lying node is detected', () => {
   it('a write reply that names another transaction', async () => {
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m) => {
-        if (m === 'getConfig') return { result: { chainID } };
+        if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: 0 } };
         return { result: { txID: chainID, type: 'registerIdentity', author: alice.sessionId, nonce: 0 } };
       }) as typeof fetch,
@@ -286,7 +288,7 @@ describe('client: signing helpers and waiting', () => {
     let writes = 0;
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m, p) => {
-        if (m === 'getConfig') return { result: { chainID } };
+        if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: nonceCalls++ === 0 ? 3 : 5 } };
         writes++;
         const { parseTx } = require_tx();
@@ -303,7 +305,7 @@ describe('client: signing helpers and waiting', () => {
   it('gives up after a second bad nonce', async () => {
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m) => {
-        if (m === 'getConfig') return { result: { chainID } };
+        if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: 0 } };
         return { error: { code: -32008, message: 'nonce already used' } };
       }) as typeof fetch,

@@ -29,7 +29,13 @@ import {
   messageAD,
   utf8,
   concat,
+  checkWork,
+  solveWork,
+  workArgon2,
+  workPrefilter,
+  type RegistrationParams,
 } from '../src/index.js';
+import { argon2id } from '@noble/hashes/argon2.js';
 import { encryptToRecipientDeterministic, sealDeterministic, shakeStream, signTxDeterministic } from '../src/sealtest.js';
 import { vectors } from './helpers.js';
 
@@ -74,12 +80,16 @@ describe('identity files written by Go (sessionctl key files)', () => {
 describe('transactions', () => {
   const tv = vectors('transactions.json');
   const chainID: string = tv.chainID;
-  function payload(type: TxName, p: any): Payloads[TxName] {
-    const out: any = {};
-    for (const [k, v] of Object.entries(p)) {
-      out[k] = ['kemPublicKey', 'dsaPublicKey', 'metadata', 'ciphertext'].includes(k) ? fromBase64(v as string) : v;
-    }
-    return out;
+  // The vectors' JSON: bytes in base64, the work as a decimal string.
+  function payload(_type: TxName, p: any): Payloads[TxName] {
+    const conv = (k: string, v: any): any => {
+      if (['kemPublicKey', 'dsaPublicKey', 'metadata', 'ciphertext'].includes(k)) return fromBase64(v as string);
+      if (k === 'work') return BigInt(v as string);
+      if (Array.isArray(v)) return v.map((x) => (x !== null && typeof x === 'object' ? conv('', x) : x));
+      if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([kk, vv]) => [kk, conv(kk, vv)]));
+      return v;
+    };
+    return conv('', p);
   }
   for (const v of tv.valid as any[]) {
     it(`${v.type}: ${v.name}`, () => {
@@ -202,4 +212,42 @@ describe('reference envelope', () => {
       assert.throws(() => decryptFromSender(id, bad), DecryptionFailedError);
     });
   }
+});
+
+describe('registration proof of work', () => {
+  const wv = vectors('work.json');
+  for (const c of wv.cases as any[]) {
+    it(`solves as Go does: ${c.name}`, async () => {
+      const author = ids[c.author]!.sessionId;
+      const p: RegistrationParams = c.params;
+      const r = await solveWork(c.chainID, author, p, { start: BigInt(c.start) });
+      assert.equal(r.work, BigInt(c.work));
+      assert.deepEqual(r.stats, { prefilter: c.prefilterEvaluations, argon2: c.argon2Evaluations });
+      for (const tr of c.tries as any[]) {
+        const { pre, ok } = workPrefilter(c.chainID, author, BigInt(tr.work), p);
+        assert.equal(toHex(pre), tr.pre, `pre-filter of ${tr.work}`);
+        assert.equal(ok, tr.prefilterOk);
+        if (ok) assert.equal(toHex(workArgon2(c.chainID, pre, p)), tr.out, `Argon2id of ${tr.work}`);
+        assert.equal(checkWork(c.chainID, author, BigInt(tr.work), p), tr.valid, `work ${tr.work}`);
+      }
+    });
+  }
+  it('checks a work value Go solved at the default parameters', () => {
+    const d = wv.defaults;
+    d.tries.forEach((tr: any, i: number) => {
+      const author = ids[i === 0 ? d.author : 1]!.sessionId;
+      const { pre, ok } = workPrefilter(d.chainID, author, BigInt(tr.work), d.params);
+      assert.equal(toHex(pre), tr.pre);
+      assert.equal(ok, tr.prefilterOk);
+      if (ok) assert.equal(toHex(workArgon2(d.chainID, pre, d.params)), tr.out);
+      assert.equal(checkWork(d.chainID, author, BigInt(tr.work), d.params), tr.valid);
+    });
+    assert.equal(d.tries[0].valid, true);
+  });
+  it('Argon2id (noble) gives what Go gives', () => {
+    for (const a of wv.argon2id as any[]) {
+      const out = argon2id(fromHex(a.password), fromHex(a.salt), { t: a.iterations, m: a.memoryKiB, p: 1, dkLen: 32 });
+      assert.equal(toHex(out), a.out, `m=${a.memoryKiB} t=${a.iterations}`);
+    }
+  });
 });
