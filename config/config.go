@@ -64,6 +64,17 @@ const (
 	// MaxBucketSpan bounds burst × refillSeconds (about 31,700 years), so
 	// a bucket's arithmetic in milliseconds never overflows.
 	MaxBucketSpan = 1_000_000_000_000
+	// MaxAnchorWindow bounds registration.anchorWindow (blocks).
+	MaxAnchorWindow = 1 << 20
+	// MaxBlockWorkKiB bounds maxPerBlock × memoryKiB × iterations, so the
+	// Argon2id evaluations of one block stay under a second of one core.
+	MaxBlockWorkKiB = 1 << 19
+	// PrefilterThresholdKiB and MinCostlyPrefilterBits: an Argon2id of at
+	// least PrefilterThresholdKiB × iterations (about a millisecond) needs
+	// a pre-filter of at least MinCostlyPrefilterBits bits, so a bogus
+	// registration cannot buy a costly Argon2id for a signature.
+	PrefilterThresholdKiB  = 1024
+	MinCostlyPrefilterBits = 12
 )
 
 // Protocol bounds. They are constants, not configuration: they fix the
@@ -112,8 +123,32 @@ const (
 	// participant's inbox when it accepts the session (a request's
 	// contents: the handshake and a first text).
 	RequestBackfill = 8
-	// MaxContacts bounds the contacts and blocks of one identity.
+	// MaxContacts bounds the contacts (status 1) of one identity.
 	MaxContacts = 10_000
+	// MaxBlocked bounds the blocked peers (status 2) of one identity, apart
+	// from its contacts: blocking never takes a contact's place.
+	MaxBlocked = 10_000
+	// MaxMemberships bounds the channels an identity belongs to without
+	// owning them.
+	MaxMemberships = 1_000
+	// MaxModerationRecords bounds the invites and bans held in the
+	// channels one identity owns, all together.
+	MaxModerationRecords = 16_384
+	// MaxSlowModeSeconds bounds a channel's slow mode.
+	MaxSlowModeSeconds = 86_400
+	// MaxClaimsPerPair bounds the claims one participant makes of another's
+	// prekeys in one session (a handshake and its re-initiations).
+	MaxClaimsPerPair = 4
+	// MaxPrekeyIDStep bounds how far above the highest published ID of its
+	// kind a new prekey ID may be, so an identity cannot exhaust its ID
+	// space.
+	MaxPrekeyIDStep = 1 << 20
+	// MaxSessionPrunePerBlock bounds the sessions one block removes
+	// (retention of sessions, each at most 35 deletes).
+	MaxSessionPrunePerBlock = 256
+	// BytesBucketUnit is the size (bytes) of one token of the bytes
+	// bucket: a transaction costs ⌈size / BytesBucketUnit⌉.
+	BytesBucketUnit = 4096
 	// MaxModerationItems bounds the members of one ModerateChannel.
 	MaxModerationItems = 64
 	// MaxDeleteItems bounds the posts of one DeletePosts.
@@ -151,6 +186,10 @@ const (
 	// DefaultMaxPendingBytesPerAuthor bounds the bytes one author may have
 	// waiting in a mempool: DefaultMempoolBytes / 16.
 	DefaultMaxPendingBytesPerAuthor = DefaultMempoolBytes / 16
+	// DefaultMaxPendingRegistrations bounds the registrations waiting in a
+	// mempool, apart from the other transactions: 16 blocks' worth at the
+	// default maxPerBlock (docs/chain.md section 3).
+	DefaultMaxPendingRegistrations = 256
 )
 
 // ErrInvalidConfig is wrapped by every error of Parse and Validate.
@@ -190,14 +229,16 @@ type Config struct {
 // Registration is the registration proof of work (docs/chain.md section
 // 3): a work value whose BLAKE2b pre-filter hash has PrefilterBits leading
 // zero bits and whose Argon2id output (MemoryKiB, Iterations, one thread)
-// has WorkBits leading zero bits. A block holds at most MaxPerBlock
-// registrations.
+// has WorkBits leading zero bits, bound to a block at most AnchorWindow
+// blocks below the one that executes it. A block holds at most
+// MaxPerBlock registrations.
 type Registration struct {
 	MemoryKiB     int64 `json:"memoryKiB"`
 	Iterations    int64 `json:"iterations"`
 	PrefilterBits int64 `json:"prefilterBits"`
 	WorkBits      int64 `json:"workBits"`
 	MaxPerBlock   int64 `json:"maxPerBlock"`
+	AnchorWindow  int64 `json:"anchorWindow"`
 }
 
 // Bucket is a token bucket: Burst tokens at most, one more every
@@ -220,8 +261,9 @@ type RateLimits struct {
 	Channels   Bucket `json:"channels"`   // CreateChannel
 	Joins      Bucket `json:"joins"`      // JoinChannel
 	Moderation Bucket `json:"moderation"` // SetChannelPolicy, ModerateChannel, DeletePosts
-	Contacts   Bucket `json:"contacts"`   // SetContact, AcceptSession
+	Contacts   Bucket `json:"contacts"`   // SetContact, SetRequestPolicy, AcceptSession
 	Prekeys    Bucket `json:"prekeys"`    // PublishPrekeys
+	Bytes      Bucket `json:"bytes"`      // every transaction but RegisterIdentity: ⌈size / BytesBucketUnit⌉
 }
 
 // Prekeys bounds claims of an identity's one-time prekeys by identities
@@ -248,10 +290,11 @@ const (
 	BucketModeration
 	BucketContacts
 	BucketPrekeys
+	BucketBytes
 	NumBuckets // the number of per-identity buckets
 )
 
-var bucketNames = [NumBuckets]string{"messages", "posts", "sessions", "requests", "claims", "channels", "joins", "moderation", "contacts", "prekeys"}
+var bucketNames = [NumBuckets]string{"messages", "posts", "sessions", "requests", "claims", "channels", "joins", "moderation", "contacts", "prekeys", "bytes"}
 
 // String returns the bucket's JSON name ("messages").
 func (k BucketKind) String() string {
@@ -284,6 +327,8 @@ func (r RateLimits) Bucket(k BucketKind) Bucket {
 		return r.Contacts
 	case BucketPrekeys:
 		return r.Prekeys
+	case BucketBytes:
+		return r.Bytes
 	}
 	return Bucket{}
 }
@@ -300,14 +345,15 @@ func Default() Config {
 		RateLimits: RateLimits{
 			Messages:   Bucket{Burst: 1000, RefillSeconds: 1},
 			Posts:      Bucket{Burst: 100, RefillSeconds: 6},
-			Sessions:   Bucket{Burst: 100, RefillSeconds: 36},
-			Requests:   Bucket{Burst: 20, RefillSeconds: 1800},
+			Sessions:   Bucket{Burst: 100, RefillSeconds: 300},
+			Requests:   Bucket{Burst: 31, RefillSeconds: 1800},
 			Claims:     Bucket{Burst: 100, RefillSeconds: 60},
 			Channels:   Bucket{Burst: 10, RefillSeconds: 3600},
 			Joins:      Bucket{Burst: 50, RefillSeconds: 120},
 			Moderation: Bucket{Burst: 100, RefillSeconds: 10},
 			Contacts:   Bucket{Burst: 500, RefillSeconds: 10},
 			Prekeys:    Bucket{Burst: 20, RefillSeconds: 600},
+			Bytes:      Bucket{Burst: 1024, RefillSeconds: 2},
 		},
 		Prekeys: Prekeys{
 			StrangerClaims:  Bucket{Burst: 20, RefillSeconds: 3600},
@@ -317,16 +363,17 @@ func Default() Config {
 }
 
 // DefaultRegistration returns the default registration proof of work:
-// about 1.2 s of one core per identity (docs/chain.md section 3).
+// about 1.0 s of one core per identity, the pre-filter costing the sender
+// 5.4 times the node's Argon2id (docs/chain.md section 3).
 func DefaultRegistration() Registration {
-	return Registration{MemoryKiB: 8192, Iterations: 1, PrefilterBits: 15, WorkBits: 6, MaxPerBlock: 16}
+	return Registration{MemoryKiB: 8192, Iterations: 1, PrefilterBits: 18, WorkBits: 4, MaxPerBlock: 16, AnchorWindow: 4096}
 }
 
 // MinimalRegistration returns the cheapest valid registration work (one
 // Argon2id evaluation over 8 KiB, no pre-filter, no difficulty): for tests
 // and development chains that are not about work.
 func MinimalRegistration() Registration {
-	return Registration{MemoryKiB: 8, Iterations: 1, PrefilterBits: 0, WorkBits: 0, MaxPerBlock: 16}
+	return Registration{MemoryKiB: 8, Iterations: 1, PrefilterBits: 0, WorkBits: 0, MaxPerBlock: 16, AnchorWindow: 4096}
 }
 
 // Parse decodes a JSON configuration. Omitted fields (at any depth) take
@@ -365,11 +412,19 @@ func (c Config) Validate() error {
 		{"registration.prefilterBits", c.Registration.PrefilterBits, 0, MaxWorkBits},
 		{"registration.workBits", c.Registration.WorkBits, 0, MaxWorkBits},
 		{"registration.maxPerBlock", c.Registration.MaxPerBlock, 1, MaxBlockTxs},
+		{"registration.anchorWindow", c.Registration.AnchorWindow, 1, MaxAnchorWindow},
 		{"prekeys.strangerReserve", c.Prekeys.StrangerReserve, 0, MaxUnclaimedPrekeys},
 	} {
 		if err := inRange(f.name, f.v, f.lo, f.hi); err != nil {
 			return err
 		}
+	}
+	r := c.Registration
+	if w := r.MaxPerBlock * r.MemoryKiB * r.Iterations; w > MaxBlockWorkKiB {
+		return fmt.Errorf("%w: registration: maxPerBlock × memoryKiB × iterations must be at most %d (a block's Argon2id under a second), got %d", ErrInvalidConfig, MaxBlockWorkKiB, w)
+	}
+	if r.MemoryKiB*r.Iterations >= PrefilterThresholdKiB && r.PrefilterBits < MinCostlyPrefilterBits {
+		return fmt.Errorf("%w: registration.prefilterBits must be at least %d when memoryKiB × iterations is %d or more (a costly Argon2id needs a pre-filter), got %d", ErrInvalidConfig, MinCostlyPrefilterBits, PrefilterThresholdKiB, r.PrefilterBits)
 	}
 	for k := BucketKind(0); k < NumBuckets; k++ {
 		if err := c.RateLimits.Bucket(k).validate("rateLimits." + k.String()); err != nil {

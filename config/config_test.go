@@ -72,6 +72,15 @@ func TestParseInvalid(t *testing.T) {
 		{`{"rateLimits":{"posts":{"burst":2000000000}}}`, "rateLimits.posts.burst"},
 		{`{"rateLimits":{"chats":{"burst":1}}}`, `unknown field "rateLimits.chats"`},
 		{`{"prekeys":{"strangerReserve":101}}`, "prekeys.strangerReserve"},
+		{`{"registration":{"anchorWindow":0}}`, "registration.anchorWindow"},
+		{`{"registration":{"anchorWindow":2000000}}`, "registration.anchorWindow"},
+		// A block's Argon2id is bounded: 65 × 8 MiB is too much.
+		{`{"registration":{"maxPerBlock":65}}`, "maxPerBlock × memoryKiB × iterations"},
+		{`{"registration":{"memoryKiB":65536,"maxPerBlock":16}}`, "maxPerBlock × memoryKiB × iterations"},
+		// A costly Argon2id needs a pre-filter.
+		{`{"registration":{"prefilterBits":0}}`, "registration.prefilterBits must be at least 12"},
+		{`{"registration":{"memoryKiB":1024,"prefilterBits":11}}`, "registration.prefilterBits must be at least 12"},
+		{`{"rateLimits":{"bytes":{"burst":0}}}`, "rateLimits.bytes.burst"},
 		{`{"prekeys":{"strangerClaims":{"burst":-1}}}`, "prekeys.strangerClaims.burst"},
 		{`[`, "invalid chain config"},
 	}
@@ -123,5 +132,34 @@ func TestParseNested(t *testing.T) {
 	m.Registration = MinimalRegistration()
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// A cheap Argon2id needs no pre-filter; the bounds are inclusive.
+	for _, in := range []string{
+		`{"registration":{"memoryKiB":1023,"prefilterBits":0,"maxPerBlock":512}}`,
+		`{"registration":{"memoryKiB":8192,"maxPerBlock":64,"iterations":1,"prefilterBits":12}}`,
+	} {
+		if _, err := Parse([]byte(in)); err != nil {
+			t.Fatalf("Parse(%s): %v", in, err)
+		}
+	}
+}
+
+// TestDefaultWork: the defaults keep their documented relations (one
+// identity about a second: 2^workBits × (Argon2id + 2^prefilterBits
+// BLAKE2b) with the measured 10 ms and 0.205 µs; the pre-filter several
+// times an Argon2id).
+func TestDefaultWork(t *testing.T) {
+	r := DefaultRegistration()
+	const argonMs, blakeMs = 10.0, 0.000205
+	pre := float64(int64(1)<<r.PrefilterBits) * blakeMs
+	perID := float64(int64(1)<<r.WorkBits) * (argonMs + pre)
+	if pre < 4*argonMs {
+		t.Fatalf("pre-filter %.1f ms is not several times an Argon2id (%.1f ms)", pre, argonMs)
+	}
+	if perID < 800 || perID > 1300 {
+		t.Fatalf("one identity costs %.0f ms, want about a second", perID)
+	}
+	if Default().RateLimits.Requests.Burst < MaxParticipants-1 {
+		t.Fatal("the requests burst does not admit a full group of strangers")
 	}
 }

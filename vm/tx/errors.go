@@ -23,6 +23,9 @@ var (
 	// ErrReplayedNonce and ErrSkippedNonce wrap ErrBadNonce.
 	ErrReplayedNonce = wrap(ErrBadNonce, "nonce already used")
 	ErrSkippedNonce  = wrap(ErrBadNonce, "nonce skips ahead")
+	// ErrRegistrationNonce refuses a registration whose nonce is not 0
+	// (it wraps ErrBadNonce).
+	ErrRegistrationNonce = wrap(ErrBadNonce, "a registration's nonce must be 0")
 
 	// Identities.
 	ErrInvalidSessionID      = errors.New("invalid Session ID")
@@ -45,6 +48,8 @@ var (
 	ErrEmptyCiphertext        = errors.New("empty ciphertext")
 	ErrCiphertextTooLarge     = wrap(ErrOversize, "ciphertext too large")
 	ErrSessionAlreadyExisting = errors.New("session already exists")
+	ErrNotCreator             = errors.New("only the creator may close a group session (the others leave it)")
+	ErrRequestFull            = errors.New("a message request takes at most 8 messages until a participant accepts it")
 
 	// Channels.
 	ErrUnknownChannel      = errors.New("unknown channel")
@@ -55,10 +60,15 @@ var (
 	ErrNotMember           = errors.New("author is not a member of the channel")
 	ErrOwnerCannotLeave    = errors.New("the owner cannot leave its channel")
 	ErrChannelAlreadyExist = errors.New("channel already exists")
+	ErrMaxMemberships      = errors.New("identity belongs to the most channels it may join")
 
 	// Registration work and rate limits.
 	ErrInsufficientWork = errors.New("registration proof of work does not meet the chain's difficulty")
+	ErrAnchor           = errors.New("registration anchor is not a block of the last anchorWindow blocks (solve the work again on a recent block)")
 	ErrRateLimited      = errors.New("rate limit reached")
+	// ErrSlowMode refuses a post inside the channel's slow mode (it wraps
+	// ErrRateLimited).
+	ErrSlowMode = wrap(ErrRateLimited, "the channel's slow mode allows one post per interval")
 
 	// Consent.
 	ErrBlocked                = errors.New("a participant has blocked the author")
@@ -69,6 +79,10 @@ var (
 	ErrSelfContact            = errors.New("an identity cannot set a contact status for itself")
 	ErrInvalidContactStatus   = errors.New("invalid contact status")
 	ErrMaxContacts            = errors.New("identity reached its contact limit")
+	ErrMaxBlocked             = errors.New("identity reached its block limit (SetRequestPolicy closes requests to every stranger)")
+	ErrUnchanged              = errors.New("the status or policy is already the one given")
+	ErrRequestsClosed         = errors.New("a participant accepts message requests from its contacts only")
+	ErrInvalidRequestPolicy   = errors.New("invalid request policy")
 
 	// Channel roles and moderation.
 	ErrInvalidJoinPolicy       = errors.New("invalid join policy")
@@ -89,6 +103,8 @@ var (
 	ErrUnknownPost             = errors.New("no such post")
 	ErrNotPostAuthor           = errors.New("only the post's author, a moderator or the owner may delete it")
 	ErrDuplicateItem           = errors.New("an item is listed twice")
+	ErrTooManyRecords          = errors.New("the channel's owner holds the most invites and bans it may")
+	ErrInvalidSlowMode         = errors.New("invalid slow mode (at most 86400 seconds)")
 
 	// Prekeys and claims.
 	ErrNoPrekeys       = errors.New("publishPrekeys carries no prekey")
@@ -97,11 +113,14 @@ var (
 	ErrInvalidPrekeyID = errors.New("invalid prekey ID (must be at least 1)")
 	ErrPrekeyIDOrder   = errors.New("prekey IDs must increase (an ID is never reused)")
 	ErrPrekeyExpiry    = errors.New("signed prekey expiry must lie after the block time and at most 30 days after it")
-	ErrUnknownPrekey   = errors.New("no such one-time prekey")
-	ErrPrekeyClaimed   = errors.New("one-time prekey already claimed")
+	ErrUnknownPrekey   = errors.New("no such one-time prekey (above the highest published)")
+	ErrPrekeyClaimed   = errors.New("one-time prekey not available (claimed, retired or never published)")
 	ErrPrekeyReserved  = errors.New("the remaining one-time prekeys are reserved for the identity's contacts")
-	ErrDuplicateClaim  = errors.New("this pair already claimed a prekey in the session")
-	ErrClaimCount      = errors.New("claims must name one prekey ID per participant")
+	ErrDuplicateClaim  = errors.New("a participant is claimed from twice in one transaction")
+	ErrClaimLimit      = errors.New("this pair made the most claims it may in the session")
+	ErrSignedPrekey    = errors.New("the claim does not name the participant's current signed prekey or its unexpired predecessor")
+	ErrPrekeyAvailable = errors.New("a one-time prekey of the participant is claimable by this claimer: claim it (fetch the prekey bundle again)")
+	ErrStrangerClaim   = errors.New("a stranger claims a one-time prekey only in its first request to the identity, or in a session the identity accepted")
 )
 
 type wrapped struct {
@@ -124,12 +143,15 @@ var refusals = []error{
 	ErrOwnerCannotLeave, ErrChannelAlreadyExist,
 	ErrInsufficientWork, ErrRateLimited,
 	ErrBlocked, ErrSessionAlreadyAccepted, ErrSessionNotAccepted, ErrParticipantLeft, ErrInvalidDecision,
-	ErrSelfContact, ErrInvalidContactStatus, ErrMaxContacts,
+	ErrSelfContact, ErrInvalidContactStatus, ErrMaxContacts, ErrMaxBlocked, ErrUnchanged, ErrRequestsClosed,
+	ErrInvalidRequestPolicy, ErrNotCreator, ErrRequestFull, ErrMaxMemberships, ErrAnchor,
+	ErrTooManyRecords, ErrInvalidSlowMode,
 	ErrInvalidJoinPolicy, ErrInvalidModerationAction, ErrNotOwner, ErrNotModerator, ErrBanned, ErrNotInvited,
 	ErrAlreadyInvited, ErrTooManyInvites, ErrAlreadyBanned, ErrNotBanned, ErrAlreadyModerator, ErrNotAModerator,
 	ErrTargetIsOwner, ErrTargetIsModerator, ErrUnknownMember, ErrUnknownPost, ErrNotPostAuthor, ErrDuplicateItem,
 	ErrNoPrekeys, ErrTooManyPrekeys, ErrInvalidPrekey, ErrInvalidPrekeyID, ErrPrekeyIDOrder, ErrPrekeyExpiry,
-	ErrUnknownPrekey, ErrPrekeyClaimed, ErrPrekeyReserved, ErrDuplicateClaim, ErrClaimCount,
+	ErrUnknownPrekey, ErrPrekeyClaimed, ErrPrekeyReserved, ErrDuplicateClaim, ErrClaimLimit,
+	ErrSignedPrekey, ErrPrekeyAvailable, ErrStrangerClaim,
 }
 
 // IsRefusal reports whether err is a refusal of a transaction (one of the

@@ -2,7 +2,7 @@ package tx
 
 import (
 	"fmt"
-	"unicode"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/luxfi/ids"
@@ -31,6 +31,7 @@ const (
 	TypeSetChannelPolicy
 	TypeModerateChannel
 	TypeDeletePosts
+	TypeSetRequestPolicy
 )
 
 var typeNames = [...]string{
@@ -48,6 +49,7 @@ var typeNames = [...]string{
 	TypeSetChannelPolicy: "setChannelPolicy",
 	TypeModerateChannel:  "moderateChannel",
 	TypeDeletePosts:      "deletePosts",
+	TypeSetRequestPolicy: "setRequestPolicy",
 }
 
 // Types lists every transaction type in order.
@@ -109,6 +111,8 @@ func newPayload(t Type) Payload {
 		return &ModerateChannel{}
 	case TypeDeletePosts:
 		return &DeletePosts{}
+	case TypeSetRequestPolicy:
+		return &SetRequestPolicy{}
 	}
 	return nil
 }
@@ -174,6 +178,34 @@ func (s ContactStatus) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
+// RequestPolicy says who may send an identity message requests.
+type RequestPolicy uint8
+
+// Request policies. The zero value encodes as RequestsFromAnyone.
+const (
+	RequestsFromAnyone   RequestPolicy = 1 // any registered identity
+	RequestsFromContacts RequestPolicy = 2 // only the identity's contacts
+)
+
+// String returns "anyone" or "contacts".
+func (p RequestPolicy) String() string {
+	switch p {
+	case RequestsFromAnyone, 0:
+		return "anyone"
+	case RequestsFromContacts:
+		return "contacts"
+	}
+	return fmt.Sprintf("policy(%d)", uint8(p))
+}
+
+// Wire returns the encoded value (the zero value is RequestsFromAnyone).
+func (p RequestPolicy) Wire() uint8 {
+	if p == 0 {
+		return uint8(RequestsFromAnyone)
+	}
+	return uint8(p)
+}
+
 // ModerationAction is what a ModerateChannel does to its members.
 type ModerationAction uint8
 
@@ -200,31 +232,35 @@ func (a ModerationAction) String() string {
 
 // RegisterIdentity publishes an identity's public keys. The author must be
 // the Session ID derived from them; the transaction is signed by the DSA key
-// it carries, and Work is its proof of work (CheckWork).
+// it carries, its nonce is 0, and Work is its proof of work (CheckWork)
+// bound to the block at AnchorHeight.
 type RegisterIdentity struct {
 	KEMPublicKey []byte
 	DSAPublicKey []byte
+	AnchorHeight uint64
 	Work         uint64
 }
 
+// Claim is the claim entry of one pair handshake: the responder, the
+// signed prekey the handshake uses and the one-time prekey it uses (0:
+// none; accepted only when none is claimable by the claimer).
+type Claim struct {
+	Participant     crypto.SessionID
+	SignedPrekeyID  uint32
+	OneTimePrekeyID uint32
+}
+
 // CreateSession opens a session between the author and Participants
-// (registered identities, not including the author). Claims, if not nil,
-// holds one one-time prekey ID per participant, in order (0: no claim);
-// Parse gives nil when no participant is claimed from.
+// (registered identities, not including the author), with a claim for
+// each handshake the creator starts (at most one per participant).
 type CreateSession struct {
 	Participants []crypto.SessionID
-	Claims       []uint32
+	Claims       []Claim
 	Metadata     []byte
 }
 
-// Claim names one unclaimed one-time prekey of a session participant.
-type Claim struct {
-	Participant crypto.SessionID
-	PrekeyID    uint32
-}
-
-// SendMessage posts an opaque ciphertext to a session, claiming one-time
-// prekeys for the pairs its author starts.
+// SendMessage posts an opaque ciphertext to a session, with a claim for
+// each handshake it starts.
 type SendMessage struct {
 	Session    ids.ID
 	Claims     []Claim
@@ -272,12 +308,14 @@ type OneTimePrekey struct {
 	KEMPublicKey []byte
 }
 
-// PublishPrekeys publishes a signed prekey (replacing the current one)
-// and/or a batch of one-time prekeys. The transaction's signature by the
-// identity authenticates them.
+// PublishPrekeys publishes a signed prekey (replacing the current one),
+// retires every unclaimed one-time prekey with an ID at or below
+// RetireThrough (0: none), and publishes a batch of one-time prekeys. The
+// transaction's signature by the identity authenticates them.
 type PublishPrekeys struct {
-	Signed  *SignedPrekey
-	OneTime []OneTimePrekey
+	Signed        *SignedPrekey
+	RetireThrough uint32
+	OneTime       []OneTimePrekey
 }
 
 // AcceptSession answers a session: accept (take part) or decline (leave).
@@ -292,10 +330,18 @@ type SetContact struct {
 	Status ContactStatus
 }
 
-// SetChannelPolicy sets a channel's join policy (owner only).
+// SetChannelPolicy sets a channel's join policy and slow mode (owner
+// only): a plain member posts at most once per SlowModeSeconds (0: no
+// limit).
 type SetChannelPolicy struct {
-	Channel    ids.ID
-	JoinPolicy JoinPolicy
+	Channel         ids.ID
+	JoinPolicy      JoinPolicy
+	SlowModeSeconds uint32
+}
+
+// SetRequestPolicy sets who may send the author message requests.
+type SetRequestPolicy struct {
+	Policy RequestPolicy
 }
 
 // ModerateChannel applies one action to up to config.MaxModerationItems
@@ -326,19 +372,46 @@ func (*SetContact) Type() Type       { return TypeSetContact }
 func (*SetChannelPolicy) Type() Type { return TypeSetChannelPolicy }
 func (*ModerateChannel) Type() Type  { return TypeModerateChannel }
 func (*DeletePosts) Type() Type      { return TypeDeletePosts }
+func (*SetRequestPolicy) Type() Type { return TypeSetRequestPolicy }
 
 // ---- encoding ----
 
 func (p *RegisterIdentity) encode(w *codec.Writer) {
 	w.Fixed(p.KEMPublicKey)
 	w.Fixed(p.DSAPublicKey)
+	w.U64(p.AnchorHeight)
 	w.U64(p.Work)
 }
 
 func (p *RegisterIdentity) decode(r *codec.Reader) {
 	p.KEMPublicKey = r.Fixed(crypto.KEMPublicKeySize)
 	p.DSAPublicKey = r.Fixed(crypto.DSAPublicKeySize)
+	p.AnchorHeight = r.U64()
 	p.Work = r.U64()
+}
+
+// ClaimSize is the encoded size of one claim entry.
+const ClaimSize = 33 + 4 + 4
+
+func encodeClaims(w *codec.Writer, claims []Claim) {
+	w.U8(uint8(len(claims)))
+	for _, c := range claims {
+		w.SessionID(c.Participant)
+		w.U32(c.SignedPrekeyID)
+		w.U32(c.OneTimePrekeyID)
+	}
+}
+
+func decodeClaims(r *codec.Reader) []Claim {
+	n := smallCount(r, config.MaxParticipants-1, 0, "claims")
+	if n == 0 {
+		return nil
+	}
+	claims := make([]Claim, n)
+	for i := range claims {
+		claims[i] = Claim{Participant: r.SessionID(), SignedPrekeyID: r.U32(), OneTimePrekeyID: r.U32()}
+	}
+	return claims
 }
 
 func (p *CreateSession) encode(w *codec.Writer) {
@@ -346,54 +419,30 @@ func (p *CreateSession) encode(w *codec.Writer) {
 	for _, id := range p.Participants {
 		w.SessionID(id)
 	}
-	for i := range p.Participants {
-		var c uint32
-		if i < len(p.Claims) {
-			c = p.Claims[i]
-		}
-		w.U32(c)
-	}
+	encodeClaims(w, p.Claims)
 	w.Bytes(p.Metadata)
 }
 
 func (p *CreateSession) decode(r *codec.Reader) {
-	n := r.Count(config.MaxParticipants-1, "participants")
-	if n > 0 {
+	if n := r.Count(config.MaxParticipants-1, "participants"); n > 0 {
 		p.Participants = make([]crypto.SessionID, n)
 		for i := range p.Participants {
 			p.Participants[i] = r.SessionID()
 		}
-		claims := make([]uint32, n)
-		claimed := false
-		for i := range claims {
-			claims[i] = r.U32()
-			claimed = claimed || claims[i] != 0
-		}
-		if claimed {
-			p.Claims = claims
-		}
 	}
+	p.Claims = decodeClaims(r)
 	p.Metadata = r.Bytes(config.MaxMetadataSize, "metadata")
 }
 
 func (p *SendMessage) encode(w *codec.Writer) {
 	w.Fixed(p.Session[:])
-	w.U8(uint8(len(p.Claims)))
-	for _, c := range p.Claims {
-		w.SessionID(c.Participant)
-		w.U32(c.PrekeyID)
-	}
+	encodeClaims(w, p.Claims)
 	w.Bytes(p.Ciphertext)
 }
 
 func (p *SendMessage) decode(r *codec.Reader) {
 	r.FixedInto(p.Session[:])
-	if n := smallCount(r, config.MaxParticipants-1, 0, "claims"); n > 0 {
-		p.Claims = make([]Claim, n)
-		for i := range p.Claims {
-			p.Claims[i] = Claim{Participant: r.SessionID(), PrekeyID: r.U32()}
-		}
-	}
+	p.Claims = decodeClaims(r)
 	p.Ciphertext = r.Bytes(config.MaxCiphertextSize, "ciphertext")
 }
 
@@ -442,6 +491,7 @@ func (p *PublishPrekeys) encode(w *codec.Writer) {
 		w.I64(p.Signed.ExpiresAt)
 		w.Fixed(p.Signed.KEMPublicKey)
 	}
+	w.U32(p.RetireThrough)
 	w.U8(uint8(len(p.OneTime)))
 	for _, k := range p.OneTime {
 		w.U32(k.ID)
@@ -453,6 +503,7 @@ func (p *PublishPrekeys) decode(r *codec.Reader) {
 	if r.Bool() {
 		p.Signed = &SignedPrekey{ID: r.U32(), ExpiresAt: r.I64(), KEMPublicKey: r.Fixed(crypto.KEMPublicKeySize)}
 	}
+	p.RetireThrough = r.U32()
 	if n := smallCount(r, config.MaxPrekeysPerTx, 0, "one-time prekeys"); n > 0 {
 		p.OneTime = make([]OneTimePrekey, n)
 		for i := range p.OneTime {
@@ -491,11 +542,22 @@ func (p *SetContact) decode(r *codec.Reader) {
 func (p *SetChannelPolicy) encode(w *codec.Writer) {
 	w.Fixed(p.Channel[:])
 	w.U8(p.JoinPolicy.wire())
+	w.U32(p.SlowModeSeconds)
 }
 
 func (p *SetChannelPolicy) decode(r *codec.Reader) {
 	r.FixedInto(p.Channel[:])
 	p.JoinPolicy = decodePolicy(r)
+	p.SlowModeSeconds = r.U32()
+}
+
+func (p *SetRequestPolicy) encode(w *codec.Writer) { w.U8(p.Policy.Wire()) }
+
+func (p *SetRequestPolicy) decode(r *codec.Reader) {
+	p.Policy = RequestPolicy(r.U8())
+	if p.Policy == 0 && r.Err() == nil { // the zero value encodes as anyone
+		r.Fail(fmt.Errorf("%w: 0", ErrInvalidRequestPolicy))
+	}
 }
 
 func (p *ModerateChannel) encode(w *codec.Writer) {
@@ -566,6 +628,37 @@ func (p *RegisterIdentity) check(author crypto.SessionID) error {
 	if derived != author.String() {
 		return ErrSessionIDMismatch
 	}
+	// The FIPS 203 encapsulation-key check (microseconds), before any
+	// work is verified.
+	if !crypto.ValidKEMPublicKey(p.KEMPublicKey) {
+		return fmt.Errorf("%w: ML-KEM-768 key", ErrInvalidPublicKey)
+	}
+	return nil
+}
+
+// checkClaims performs the stateless checks of claim entries: at most 31,
+// each naming a distinct participant with the post-quantum prefix that is
+// not the author, with a signed prekey ID of at least 1.
+func checkClaims(author crypto.SessionID, claims []Claim) error {
+	if len(claims) > config.MaxParticipants-1 {
+		return fmt.Errorf("%w: %d claims", ErrOversize, len(claims))
+	}
+	for i, c := range claims {
+		if !c.Participant.IsPostQuantum() {
+			return fmt.Errorf("%w: claim %d names prefix %02x", ErrInvalidSessionID, i, c.Participant.Prefix)
+		}
+		if c.Participant == author {
+			return fmt.Errorf("%w: claim %d names the author", ErrDuplicateParticipant, i)
+		}
+		if c.SignedPrekeyID == 0 {
+			return fmt.Errorf("%w: claim %d names signed prekey 0", ErrInvalidPrekeyID, i)
+		}
+		for _, prev := range claims[:i] {
+			if prev.Participant == c.Participant {
+				return fmt.Errorf("%w: claim %d", ErrDuplicateClaim, i)
+			}
+		}
+	}
 	return nil
 }
 
@@ -575,12 +668,6 @@ func (p *CreateSession) check(author crypto.SessionID) error {
 	}
 	if len(p.Participants)+1 > config.MaxParticipants {
 		return ErrTooManyParticipants
-	}
-	if len(p.Metadata) > config.MaxMetadataSize {
-		return ErrMetadataTooLarge
-	}
-	if p.Claims != nil && len(p.Claims) != len(p.Participants) {
-		return fmt.Errorf("%w: %d claims for %d participants", ErrClaimCount, len(p.Claims), len(p.Participants))
 	}
 	// Quadratic in at most MaxParticipants (32): no map needed.
 	for i, id := range p.Participants {
@@ -594,6 +681,17 @@ func (p *CreateSession) check(author crypto.SessionID) error {
 			if prev == id {
 				return ErrDuplicateParticipant
 			}
+		}
+	}
+	if len(p.Metadata) > config.MaxMetadataSize {
+		return ErrMetadataTooLarge
+	}
+	if err := checkClaims(author, p.Claims); err != nil {
+		return err
+	}
+	for i, c := range p.Claims {
+		if !slices.Contains(p.Participants, c.Participant) {
+			return fmt.Errorf("%w: claim %d names %s, who is not listed", ErrNotParticipant, i, c.Participant)
 		}
 	}
 	return nil
@@ -610,39 +708,38 @@ func checkCiphertext(c []byte) error {
 }
 
 func (p *SendMessage) check(author crypto.SessionID) error {
-	if len(p.Claims) > config.MaxParticipants-1 {
-		return fmt.Errorf("%w: %d claims", ErrOversize, len(p.Claims))
-	}
-	for i, c := range p.Claims {
-		if !c.Participant.IsPostQuantum() {
-			return fmt.Errorf("%w: claim %d names prefix %02x", ErrInvalidSessionID, i, c.Participant.Prefix)
-		}
-		if c.Participant == author {
-			return fmt.Errorf("%w: claim %d names the author", ErrDuplicateParticipant, i)
-		}
-		if c.PrekeyID == 0 {
-			return fmt.Errorf("%w: claim %d", ErrInvalidPrekeyID, i)
-		}
-		for _, prev := range p.Claims[:i] {
-			if prev.Participant == c.Participant {
-				return fmt.Errorf("%w: claim %d", ErrDuplicateClaim, i)
-			}
-		}
+	if err := checkClaims(author, p.Claims); err != nil {
+		return err
 	}
 	return checkCiphertext(p.Ciphertext)
 }
 
 func (p *CloseSession) check(crypto.SessionID) error { return nil }
 
+// invisibleRanges are the code points a channel name may not hold
+// (docs/chain.md section 2): a fixed list, so that implementations with
+// different Unicode tables agree. It holds the controls, the line and
+// paragraph separators and the format characters of Unicode 15.0 that
+// render invisibly or reorder text.
+var invisibleRanges = [...][2]rune{
+	{0x0000, 0x001F}, {0x007F, 0x009F}, {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C},
+	{0x06DD, 0x06DD}, {0x070F, 0x070F}, {0x0890, 0x0891}, {0x08E2, 0x08E2}, {0x180E, 0x180E},
+	{0x200B, 0x200F}, {0x2028, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF},
+	{0xFFF9, 0xFFFB}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD}, {0x13430, 0x1343F},
+	{0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+}
+
 // ValidChannelName reports whether name is acceptable: 1 to 64 bytes of
-// UTF-8 without control characters.
+// UTF-8 without the code points of invisibleRanges.
 func ValidChannelName(name string) bool {
 	if len(name) == 0 || len(name) > config.MaxChannelNameSize || !utf8.ValidString(name) {
 		return false
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) {
-			return false
+		for _, rg := range invisibleRanges {
+			if r >= rg[0] && r <= rg[1] {
+				return false
+			}
 		}
 	}
 	return true
@@ -663,7 +760,7 @@ func (p *LeaveChannel) check(crypto.SessionID) error { return nil }
 func (p *PostChannel) check(crypto.SessionID) error  { return checkCiphertext(p.Ciphertext) }
 
 func (p *PublishPrekeys) check(crypto.SessionID) error {
-	if p.Signed == nil && len(p.OneTime) == 0 {
+	if p.Signed == nil && len(p.OneTime) == 0 && p.RetireThrough == 0 {
 		return ErrNoPrekeys
 	}
 	if len(p.OneTime) > config.MaxPrekeysPerTx {
@@ -687,6 +784,9 @@ func (p *PublishPrekeys) check(crypto.SessionID) error {
 		if !crypto.ValidKEMPublicKey(k.KEMPublicKey) {
 			return fmt.Errorf("%w: one-time prekey %d", ErrInvalidPrekey, k.ID)
 		}
+	}
+	if len(p.OneTime) > 0 && p.OneTime[0].ID <= p.RetireThrough {
+		return fmt.Errorf("%w: one-time prekey %d is at or below retireThrough %d", ErrPrekeyIDOrder, p.OneTime[0].ID, p.RetireThrough)
 	}
 	return nil
 }
@@ -716,7 +816,18 @@ func (p *SetChannelPolicy) check(crypto.SessionID) error {
 	if !p.JoinPolicy.valid() {
 		return fmt.Errorf("%w: %d", ErrInvalidJoinPolicy, uint8(p.JoinPolicy))
 	}
+	if p.SlowModeSeconds > config.MaxSlowModeSeconds {
+		return fmt.Errorf("%w: %d", ErrInvalidSlowMode, p.SlowModeSeconds)
+	}
 	return nil
+}
+
+func (p *SetRequestPolicy) check(crypto.SessionID) error {
+	switch p.Policy {
+	case 0, RequestsFromAnyone, RequestsFromContacts:
+		return nil
+	}
+	return fmt.Errorf("%w: %d", ErrInvalidRequestPolicy, uint8(p.Policy))
 }
 
 func (p *ModerateChannel) check(crypto.SessionID) error {

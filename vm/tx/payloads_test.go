@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/luxfi/ids"
+	"golang.org/x/crypto/blake2b"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
@@ -43,13 +44,19 @@ func TestPayloadParseErrors(t *testing.T) {
 		{"channel policy 0", TypeSetChannelPolicy, cat(session, []byte{0}), ErrInvalidJoinPolicy},
 		{"decision 0", TypeAcceptSession, cat(session, []byte{0}), ErrInvalidDecision},
 		{"hasSigned 2", TypePublishPrekeys, []byte{2, 0}, ErrMalformed},
-		{"33 one-time prekeys", TypePublishPrekeys, []byte{0, 33}, ErrOversize},
+		{"33 one-time prekeys", TypePublishPrekeys, cat([]byte{0}, u32(0), []byte{33}), ErrOversize},
+		{"no retireThrough", TypePublishPrekeys, []byte{0}, ErrMalformed},
+		{"request policy 0", TypeSetRequestPolicy, []byte{0}, ErrInvalidRequestPolicy},
+		{"channel policy without slow mode", TypeSetChannelPolicy, cat(session, []byte{1}), ErrMalformed},
+		{"32 claims at creation", TypeCreateSession, cat(u32(1), make([]byte, 33), []byte{32}), ErrOversize},
+		{"truncated claim", TypeCreateSession, cat(u32(1), make([]byte, 33), []byte{1}, make([]byte, 40)), ErrMalformed},
+		{"registration without anchor", TypeRegisterIdentity, cat(key, a.DSAPublicKey, u32(0), u32(1)), ErrMalformed},
 		{"no members", TypeModerateChannel, cat(session, []byte{1, 0}), ErrMalformed},
 		{"65 members", TypeModerateChannel, cat(session, []byte{1, 65}), ErrOversize},
 		{"no posts", TypeDeletePosts, cat(session, []byte{0}), ErrMalformed},
 		{"65 posts", TypeDeletePosts, cat(session, []byte{65}), ErrOversize},
 		{"32 claims", TypeSendMessage, cat(session, []byte{32}), ErrOversize},
-		{"truncated prekey", TypePublishPrekeys, cat([]byte{0, 1}, u32(1), key[:100]), ErrMalformed},
+		{"truncated prekey", TypePublishPrekeys, cat([]byte{0}, u32(0), []byte{1}, u32(1), key[:100]), ErrMalformed},
 	}
 	for _, tc := range cases {
 		if _, err := Parse(encode(tc.typ, tc.payload)); !errors.Is(err, tc.want) {
@@ -67,16 +74,36 @@ func TestPayloadChecks(t *testing.T) {
 	legacy.Prefix = 0x05
 	bad := bytes.Clone(a.KEMPublicKey)
 	bad[0], bad[1] = 0xff, 0xff // a coefficient ≥ q
+	// A registration whose ML-KEM key fails the FIPS 203 check but whose
+	// author derives from the keys: checked before any work.
+	badKEM := bad
+	badAuthor, err := crypto.DeriveSessionID(badKEM, a.DSAPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := mustSID(t, b)
+	cs.Digest[0] ^= 1
 	cases := []struct {
 		name string
 		p    Payload
 		want error
 	}{
-		{"claims not one per participant", &CreateSession{Participants: []crypto.SessionID{bs}, Claims: []uint32{1, 2}}, ErrClaimCount},
-		{"claim of the author", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{as, 1}}, Ciphertext: []byte("x")}, ErrDuplicateParticipant},
-		{"claim of prekey 0", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{bs, 0}}, Ciphertext: []byte("x")}, ErrInvalidPrekeyID},
-		{"claim twice", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{bs, 1}, {bs, 2}}, Ciphertext: []byte("x")}, ErrDuplicateClaim},
-		{"claim of a legacy ID", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{legacy, 1}}, Ciphertext: []byte("x")}, ErrInvalidSessionID},
+		{"claim of an unlisted participant", &CreateSession{Participants: []crypto.SessionID{bs}, Claims: []Claim{{cs, 1, 0}}}, ErrNotParticipant},
+		{"two claims of one participant at creation", &CreateSession{Participants: []crypto.SessionID{bs}, Claims: []Claim{{bs, 1, 0}, {bs, 1, 2}}}, ErrDuplicateClaim},
+		{"32 claims", &SendMessage{Session: ids.ID{1}, Claims: make([]Claim, 32), Ciphertext: []byte("x")}, ErrOversize},
+		{"claim of the author (creation)", &CreateSession{Participants: []crypto.SessionID{bs}, Claims: []Claim{{as, 1, 0}}}, ErrDuplicateParticipant},
+		{"claim of the author", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{as, 1, 1}}, Ciphertext: []byte("x")}, ErrDuplicateParticipant},
+		{"claim of signed prekey 0", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{bs, 0, 4}}, Ciphertext: []byte("x")}, ErrInvalidPrekeyID},
+		{"claim twice", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{bs, 1, 1}, {bs, 1, 2}}, Ciphertext: []byte("x")}, ErrDuplicateClaim},
+		{"claim of a legacy ID", &SendMessage{Session: ids.ID{1}, Claims: []Claim{{legacy, 1, 1}}, Ciphertext: []byte("x")}, ErrInvalidSessionID},
+		{"registration with an invalid ML-KEM key", &RegisterIdentity{KEMPublicKey: badKEM, DSAPublicKey: a.DSAPublicKey}, ErrInvalidPublicKey},
+		{"request policy 3", &SetRequestPolicy{Policy: 3}, ErrInvalidRequestPolicy},
+		{"slow mode over a day", &SetChannelPolicy{Channel: ids.ID{1}, SlowModeSeconds: 86401}, ErrInvalidSlowMode},
+		{"retire only", &PublishPrekeys{RetireThrough: 0}, ErrNoPrekeys},
+		{"one-time prekey retired in the same transaction", &PublishPrekeys{RetireThrough: 4, OneTime: []OneTimePrekey{{ID: 4, KEMPublicKey: a.KEMPublicKey}}}, ErrPrekeyIDOrder},
+		{"name with a bidi override", &CreateChannel{Name: "abc\u202edef"}, ErrInvalidChannelName},
+		{"name with a zero-width space", &CreateChannel{Name: "a\u200bb"}, ErrInvalidChannelName},
+		{"name with a tag character", &CreateChannel{Name: "a\U000E0041"}, ErrInvalidChannelName},
 		{"join policy 3", &CreateChannel{Name: "n", JoinPolicy: 3}, ErrInvalidJoinPolicy},
 		{"no prekeys", &PublishPrekeys{}, ErrNoPrekeys},
 		{"signed prekey ID 0", &PublishPrekeys{Signed: &SignedPrekey{ID: 0, ExpiresAt: 1, KEMPublicKey: a.KEMPublicKey}}, ErrInvalidPrekeyID},
@@ -98,9 +125,24 @@ func TestPayloadChecks(t *testing.T) {
 		{"post twice", &DeletePosts{Channel: ids.ID{1}, Seqs: []uint64{4, 4}}, ErrDuplicateItem},
 	}
 	for _, tc := range cases {
-		u := Unsigned{ChainID: chainID, Author: as, Payload: tc.p}
+		author := as
+		if _, reg := tc.p.(*RegisterIdentity); reg {
+			author, _ = crypto.ParseSessionID(badAuthor)
+		}
+		u := Unsigned{ChainID: chainID, Author: author, Payload: tc.p}
 		if err := (&Tx{Unsigned: u}).Check(chainID); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// A registration's nonce is 0.
+	u := Unsigned{ChainID: chainID, Author: mustSID(t, a), Nonce: 1, Payload: &RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey}}
+	if err := (&Tx{Unsigned: u}).Check(chainID); !errors.Is(err, ErrRegistrationNonce) || !errors.Is(err, ErrBadNonce) {
+		t.Errorf("registration nonce 1: %v", err)
+	}
+	// Names that are fine: letters of any script, emoji, spaces.
+	for _, name := range []string{"général ✓", "日本語", "a b", "😀", "\u200a"} {
+		if !ValidChannelName(name) {
+			t.Errorf("%q refused", name)
 		}
 	}
 	// The zero policy and decision encode as open and accept.
@@ -131,52 +173,83 @@ func TestPayloadChecks(t *testing.T) {
 }
 
 // TestWork: a solved work value verifies; the pre-filter and the Argon2id
-// difficulty are each enforced; the work binds the chain and the author.
+// difficulty are each enforced; the work binds the chain, the author and
+// the anchor; extra bits of excess are honoured.
 func TestWork(t *testing.T) {
 	a, b := ids2(t)
 	as, bs := mustSID(t, a), mustSID(t, b)
-	p := config.Registration{MemoryKiB: 64, Iterations: 1, PrefilterBits: 6, WorkBits: 3, MaxPerBlock: 16}
-	work, stats, err := SolveWork(context.Background(), chainID, as, p, 0, 2)
+	p := config.Registration{MemoryKiB: 64, Iterations: 1, PrefilterBits: 6, WorkBits: 3, MaxPerBlock: 16, AnchorWindow: 16}
+	seed := WorkSeed(chainID, as, 5, ids.ID{0xab})
+	work, stats, err := SolveWork(context.Background(), chainID, seed, p, 0, 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckWork(chainID, as, work, p); err != nil {
+	if err := CheckWork(chainID, seed, work, p); err != nil {
 		t.Fatalf("solved work: %v", err)
 	}
 	if stats.Argon2 == 0 || stats.Prefilter < stats.Argon2 {
 		t.Fatalf("stats %+v", stats)
 	}
-	// Another chain, another author: the same work (almost surely) fails.
+	// Another chain, author, anchor height or anchor block: the same work
+	// (almost surely) fails; each seed differs.
+	others := []struct {
+		chain ids.ID
+		seed  [32]byte
+	}{
+		{ids.ID{1}, WorkSeed(ids.ID{1}, as, 5, ids.ID{0xab})},
+		{chainID, WorkSeed(chainID, bs, 5, ids.ID{0xab})},
+		{chainID, WorkSeed(chainID, as, 6, ids.ID{0xab})},
+		{chainID, WorkSeed(chainID, as, 5, ids.ID{0xac})},
+	}
 	failures := 0
-	for _, c := range []struct {
-		chain  ids.ID
-		author crypto.SessionID
-	}{{ids.ID{1}, as}, {chainID, bs}} {
-		if err := CheckWork(c.chain, c.author, work, p); errors.Is(err, ErrInsufficientWork) {
+	for _, o := range others {
+		if o.seed == seed {
+			t.Fatal("the seed ignores an input")
+		}
+		if err := CheckWork(o.chain, o.seed, work, p); errors.Is(err, ErrInsufficientWork) {
 			failures++
 		}
 	}
-	if failures == 0 {
-		t.Fatal("work does not bind the chain or the author")
+	if failures < 2 {
+		t.Fatalf("work binds too little: %d of 4 contexts refuse it", failures)
 	}
 	// Count the values that pass each stage among the first 4096: about
 	// 2^-6 pass the pre-filter, 2^-3 of those the Argon2id target.
 	pre, full := 0, 0
 	for w := uint64(0); w < 4096; w++ {
-		if _, ok := WorkPrefilter(chainID, as, w, p); ok {
+		h := WorkPre(seed, w)
+		if PrefilterPasses(h, p) {
 			pre++
-			if CheckWork(chainID, as, w, p) == nil {
+			if CheckWork(chainID, seed, w, p) == nil {
 				full++
 			}
-		} else if err := CheckWork(chainID, as, w, p); !errors.Is(err, ErrInsufficientWork) {
+		} else if err := CheckWork(chainID, seed, w, p); !errors.Is(err, ErrInsufficientWork) {
 			t.Fatalf("work %d fails the pre-filter but CheckWork says %v", w, err)
 		}
 	}
 	if pre < 30 || pre > 110 || full == 0 || full >= pre/2 {
 		t.Fatalf("%d of 4096 pass the pre-filter (want ~64), %d the difficulty (want ~8)", pre, full)
 	}
+	// Extra excess: the solution has at least that many more bits.
+	w2, st2, err := SolveWork(context.Background(), chainID, seed, p, 3, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := Excess(WorkPre(seed, w2), p); x < 3 {
+		t.Fatalf("asked 3 bits of excess, got %d", x)
+	}
+	if st2.Prefilter < 8*uint64(1)<<p.PrefilterBits/4 {
+		t.Fatalf("3 extra bits took only %d pre-filter evaluations", st2.Prefilter)
+	}
+	// Excess counts bits beyond the pre-filter, from the most significant
+	// bit of byte 0, capped at MaxExcess.
+	var h [32]byte
+	h[1] = 0x10 // 8 + 3 = 11 leading zero bits
+	if Excess(h, p) != 5 || Excess([32]byte{}, p) != MaxExcess || Excess([32]byte{0x80}, p) != 0 {
+		t.Fatalf("excess %d %d %d", Excess(h, p), Excess([32]byte{}, p), Excess([32]byte{0x80}, p))
+	}
 	// Minimal work: every value passes.
-	if err := CheckWork(chainID, as, 12345, config.MinimalRegistration()); err != nil {
+	if err := CheckWork(chainID, seed, 12345, config.MinimalRegistration()); err != nil {
 		t.Fatal(err)
 	}
 	// A cancelled context stops the solver.
@@ -184,8 +257,30 @@ func TestWork(t *testing.T) {
 	cancel()
 	hard := p
 	hard.WorkBits = 30
-	if _, _, err := SolveWork(ctx, chainID, as, hard, 0, 1); !errors.Is(err, context.Canceled) {
+	if _, _, err := SolveWork(ctx, chainID, seed, hard, 0, 0, 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled solve: %v", err)
+	}
+}
+
+// TestWorkVector pins the seed and pre-filter hashes (docs/chain.md
+// section 3) for another implementation to check against.
+func TestWorkVector(t *testing.T) {
+	a, _ := ids2(t)
+	seed := WorkSeed(ids.ID{1, 2, 3}, mustSID(t, a), 0x0102030405060708, ids.ID{9, 8, 7})
+	// The same hashes, assembled by hand.
+	in := []byte("luxfi/session/v1/register/seed")
+	in = append(in, (&ids.ID{1, 2, 3})[:]...)
+	as := mustSID(t, a)
+	in = append(in, as.Prefix)
+	in = append(in, as.Digest[:]...)
+	in = append(in, 1, 2, 3, 4, 5, 6, 7, 8)
+	in = append(in, (&ids.ID{9, 8, 7})[:]...)
+	if seed != blake2b.Sum256(in) {
+		t.Fatal("seed is not BLAKE2b-256 of label | chainID | author | anchorHeight | anchorID")
+	}
+	pre := WorkPre(seed, 0x1122334455667788)
+	if pre != blake2b.Sum256(append(seed[:], 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88)) {
+		t.Fatal("pre is not BLAKE2b-256 of seed | work")
 	}
 }
 
@@ -199,11 +294,12 @@ func BenchmarkRegistrationWork(b *testing.B) {
 	a, _ := ids2(b)
 	as := mustSID(b, a)
 	p := config.DefaultRegistration()
+	seed := WorkSeed(chainID, as, 1, ids.ID{1})
 	var pre [32]byte
 	var blakeNs, argonNs float64
 	b.Run("BLAKE2b-prefilter", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			pre, _ = WorkPrefilter(chainID, as, uint64(i), p)
+			pre = WorkPre(seed, uint64(i))
 		}
 		blakeNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})

@@ -16,23 +16,25 @@
 //
 // Payloads, by type (docs/chain.md section 2 is the specification):
 //
-//	1  RegisterIdentity  kemPublicKey [1184] | dsaPublicKey [1952] | work u64
-//	2  CreateSession     count u32 (1..31) | participant [33] × count | prekeyID u32 × count
+//	claim = participant [33] | signedPrekeyID u32 | oneTimePrekeyID u32 (0: none)
+//
+//	1  RegisterIdentity  kemPublicKey [1184] | dsaPublicKey [1952] | anchorHeight u64 | work u64  (nonce 0)
+//	2  CreateSession     count u32 (1..31) | participant [33] × count | claimCount u8 (0..31) | claim × claimCount
 //	                     | metadata bytes(≤1 KiB)
-//	3  SendMessage       session [32] | claimCount u8 (0..31) | (participant [33] | prekeyID u32) × claimCount
-//	                     | ciphertext bytes(≤64 KiB)
+//	3  SendMessage       session [32] | claimCount u8 (0..31) | claim × claimCount | ciphertext bytes(≤64 KiB)
 //	4  CloseSession      session [32]
-//	5  CreateChannel     name bytes(≤64, UTF-8, no control characters) | joinPolicy u8 (1 open, 2 invite-only)
+//	5  CreateChannel     name bytes(≤64, UTF-8, no invisible code points) | joinPolicy u8 (1 open, 2 invite-only)
 //	6  JoinChannel       channel [32]
 //	7  LeaveChannel      channel [32]
 //	8  PostChannel       channel [32] | ciphertext bytes(≤64 KiB)
 //	9  PublishPrekeys    hasSigned u8 | [signedPrekeyID u32 | expiresAt i64 | kemPublicKey [1184]]
-//	                     | count u8 (0..32) | (prekeyID u32 | kemPublicKey [1184]) × count
+//	                     | retireThrough u32 | count u8 (0..32) | (prekeyID u32 | kemPublicKey [1184]) × count
 //	10 AcceptSession     session [32] | decision u8 (1 accept, 2 decline)
 //	11 SetContact        peer [33] | status u8 (0 none, 1 contact, 2 blocked)
-//	12 SetChannelPolicy  channel [32] | joinPolicy u8
+//	12 SetChannelPolicy  channel [32] | joinPolicy u8 | slowModeSeconds u32 (≤ 86400)
 //	13 ModerateChannel   channel [32] | action u8 (1..7) | count u8 (1..64) | member [33] × count
 //	14 DeletePosts       channel [32] | count u8 (1..64) | seq u64 × count
+//	15 SetRequestPolicy  policy u8 (1 anyone, 2 contacts only)
 //
 // A transaction is at most config.MaxTxSize bytes. Parse refuses any other
 // form: unknown version or type, oversize fields, truncation, trailing
@@ -225,6 +227,9 @@ func (t *Tx) Check(chainID ids.ID) error {
 	}
 	if !t.Author.IsPostQuantum() {
 		return fmt.Errorf("%w: author prefix %02x", ErrInvalidSessionID, t.Author.Prefix)
+	}
+	if t.Type() == TypeRegisterIdentity && t.Nonce != 0 {
+		return fmt.Errorf("%w: got %d", ErrRegistrationNonce, t.Nonce)
 	}
 	return t.Payload.check(t.Author)
 }

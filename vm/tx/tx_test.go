@@ -49,12 +49,13 @@ func samples(t testing.TB) []*Tx {
 	bs := mustSID(t, b)
 	as := mustSID(t, a)
 	payloads := []Payload{
-		&RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey, Work: 0x0102030405060708},
+		&RegisterIdentity{KEMPublicKey: a.KEMPublicKey, DSAPublicKey: a.DSAPublicKey, AnchorHeight: 77, Work: 0x0102030405060708},
 		&CreateSession{Participants: []crypto.SessionID{bs}, Metadata: []byte("m")},
 		&CreateSession{Participants: []crypto.SessionID{bs}},
-		&CreateSession{Participants: []crypto.SessionID{bs}, Claims: []uint32{7}},
+		&CreateSession{Participants: []crypto.SessionID{bs}, Claims: []Claim{{Participant: bs, SignedPrekeyID: 3, OneTimePrekeyID: 7}}},
 		&SendMessage{Session: ids.ID{1}, Ciphertext: bytes.Repeat([]byte{7}, 256)},
-		&SendMessage{Session: ids.ID{1}, Claims: []Claim{{Participant: bs, PrekeyID: 9}}, Ciphertext: []byte("c")},
+		&SendMessage{Session: ids.ID{1}, Claims: []Claim{{Participant: bs, SignedPrekeyID: 2, OneTimePrekeyID: 9}}, Ciphertext: []byte("c")},
+		&SendMessage{Session: ids.ID{1}, Claims: []Claim{{Participant: bs, SignedPrekeyID: 2}}, Ciphertext: []byte("d")},
 		&CloseSession{Session: ids.ID{2}},
 		&CreateChannel{Name: "général", JoinPolicy: PolicyOpen},
 		&CreateChannel{Name: "private", JoinPolicy: PolicyInviteOnly},
@@ -64,17 +65,22 @@ func samples(t testing.TB) []*Tx {
 		&PublishPrekeys{Signed: &SignedPrekey{ID: 1, ExpiresAt: 1 << 40, KEMPublicKey: b.KEMPublicKey}},
 		&PublishPrekeys{OneTime: []OneTimePrekey{{ID: 1, KEMPublicKey: a.KEMPublicKey}, {ID: 5, KEMPublicKey: b.KEMPublicKey}}},
 		&PublishPrekeys{Signed: &SignedPrekey{ID: 2, ExpiresAt: 1 << 41, KEMPublicKey: a.KEMPublicKey}, OneTime: []OneTimePrekey{{ID: 6, KEMPublicKey: a.KEMPublicKey}}},
+		&PublishPrekeys{RetireThrough: 5},
+		&PublishPrekeys{RetireThrough: 6, OneTime: []OneTimePrekey{{ID: 7, KEMPublicKey: a.KEMPublicKey}}},
 		&AcceptSession{Session: ids.ID{6}, Decision: DecisionAccept},
 		&AcceptSession{Session: ids.ID{6}, Decision: DecisionDecline},
 		&SetContact{Peer: bs, Status: ContactTrusted},
 		&SetContact{Peer: bs, Status: ContactNone},
 		&SetChannelPolicy{Channel: ids.ID{7}, JoinPolicy: PolicyInviteOnly},
+		&SetChannelPolicy{Channel: ids.ID{7}, JoinPolicy: PolicyOpen, SlowModeSeconds: 60},
 		&ModerateChannel{Channel: ids.ID{8}, Action: ActionBan, Members: []crypto.SessionID{bs, as}},
 		&DeletePosts{Channel: ids.ID{9}, Seqs: []uint64{3, 1, 2}},
+		&SetRequestPolicy{Policy: RequestsFromContacts},
+		&SetRequestPolicy{Policy: RequestsFromAnyone},
 	}
 	var out []*Tx
 	for i, p := range payloads {
-		t2, err := Sign(a, chainID, uint64(i), p)
+		t2, err := Sign(a, chainID, uint64(i), p) // the registration is first: nonce 0
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +144,7 @@ func TestEveryTypeHasASample(t *testing.T) {
 			t.Fatalf("type %d has no name", typ)
 		}
 	}
-	if len(Types()) != 14 {
+	if len(Types()) != 15 {
 		t.Fatalf("%d types", len(Types()))
 	}
 }
