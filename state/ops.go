@@ -134,6 +134,7 @@ const (
 	KindSession byte = 's' // a session message
 	KindChannel byte = 'c' // a channel post
 	KindRequest byte = 'q' // a session's request entries (seq 0)
+	KindClaim   byte = 'w' // a claim log entry (the target's digest, the claim's position)
 )
 
 // AppendMessage stores m as the next message of its target: it sets m.Seq,
@@ -231,6 +232,119 @@ func (s *State) QueueRequest(session ids.ID, pos uint64, ts int64) error {
 		return nil
 	}
 	return s.queueItem(KindRequest, session, 0, pos, ts)
+}
+
+// QueueSession queues a session for retention (the session queue): an
+// entry <pos> → <createdAt 8><session 32>, pruned once the session's TTL
+// and the retention period have passed.
+func (s *State) QueueSession(session ids.ID, pos uint64, createdAt int64) error {
+	if s.dropsTxWriteOnly() {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(s.val[:0], uint64(createdAt))
+	v = append(v, session[:]...)
+	s.val = v
+	if err := s.db.Put(s.sessQueue().keyU64(nil, pos), v); err != nil {
+		return err
+	}
+	queued, err := s.meta().Has(keySessionRetentionHead)
+	if err != nil || queued {
+		return err
+	}
+	return s.meta().Put(keySessionRetentionHead, s.u64(uint64(createdAt)))
+}
+
+// PruneSessions removes, oldest first, at most max sessions created before
+// cutoff (Unix ms) that store no message: for each, its request entries
+// (those still pointing at it), every participant's listing, its counter,
+// its record and its queue entry. It stops at the first session that
+// still stores a message (the retention queue lags behind), so sessions
+// are removed in creation order. It returns how many it removed.
+func (s *State) PruneSessions(cutoff int64, max int) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	head, err := s.meta().Get(keySessionRetentionHead)
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(head) != 8 {
+		return 0, fmt.Errorf("%w: session retention head", ErrCorrupt)
+	}
+	if int64(binary.BigEndian.Uint64(head)) >= cutoff {
+		return 0, nil
+	}
+	type due struct {
+		key     []byte
+		session ids.ID
+	}
+	var list []due
+	newHead := int64(-1)
+	it := s.sessQueue().NewIterator()
+	for it.Next() {
+		v := it.Value()
+		if len(v) != 8+ids.IDLen {
+			it.Release()
+			return 0, fmt.Errorf("%w: session queue entry of %d bytes", ErrCorrupt, len(v))
+		}
+		ts := int64(binary.BigEndian.Uint64(v))
+		if ts >= cutoff || len(list) == max {
+			newHead = ts
+			break
+		}
+		list = append(list, due{key: bytes.Clone(it.Key()), session: ids.ID(v[8:])})
+	}
+	err = it.Error()
+	it.Release()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range list {
+		sess, err := s.GetSession(d.session)
+		if err != nil && !errors.Is(err, database.ErrNotFound) {
+			return 0, err
+		}
+		if sess != nil {
+			c, err := s.GetCounter(d.session)
+			if err != nil {
+				return 0, err
+			}
+			if c.Stored > 0 {
+				// Its messages are still queued for retention: stop here,
+				// and start from this session next time.
+				newHead = sess.CreatedAt
+				break
+			}
+			if err := s.pruneRequestsOf(sess); err != nil {
+				return 0, err
+			}
+			for _, p := range sess.Participants {
+				if err := s.RemoveParticipation(p, sess.Position); err != nil {
+					return 0, err
+				}
+			}
+			if err := s.counters().Delete(d.session[:]); err != nil {
+				return 0, err
+			}
+			if err := s.sessions().Delete(d.session[:]); err != nil {
+				return 0, err
+			}
+		}
+		if err := s.sessQueue().Delete(d.key); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	if newHead < 0 {
+		err = s.meta().Delete(keySessionRetentionHead)
+	} else {
+		err = s.meta().Put(keySessionRetentionHead, s.u64(uint64(newHead)))
+	}
+	return n, err
 }
 
 // queueItem queues one retention item <kind><target><seq> at pos, time ts.
@@ -464,8 +578,11 @@ const retentionItemSize = 1 + ids.IDLen + 8
 // stored message or post (false: a request item, or a post deleted or
 // evicted before).
 func (s *State) pruneItem(kind byte, target ids.ID, seq uint64) (bool, error) {
-	if kind == KindRequest {
+	switch kind {
+	case KindRequest:
 		return false, s.pruneRequests(target)
+	case KindClaim:
+		return false, s.claimLog().Delete(claimLogKey(crypto.SessionID{Prefix: 0x07, Digest: target}, seq))
 	}
 	// Retention removes a target's messages in sequence order: everything
 	// below seq is gone.
@@ -480,6 +597,7 @@ func (s *State) pruneItem(kind byte, target ids.ID, seq uint64) (bool, error) {
 // DeletePosts (any post).
 func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64, oldest bool) (bool, error) {
 	mk := messageKey(target, seq)
+	author := -1 // a session message's author index, for its share
 	if kind == KindChannel {
 		// The author record is kept in every view (execution reads it);
 		// it tells whether the post is still there.
@@ -514,6 +632,7 @@ func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64, oldest bool)
 				return false, err
 			}
 		}
+		author = sess.Index(m.Author)
 	}
 	if !s.dropsTxWriteOnly() {
 		if err := s.messages().Delete(mk); err != nil {
@@ -528,25 +647,16 @@ func (s *State) RemoveMessage(kind byte, target ids.ID, seq uint64, oldest bool)
 		return false, fmt.Errorf("%w: stored count of %s would go negative", ErrCorrupt, target)
 	}
 	c.Stored--
+	if author >= 0 && author < c.NShares {
+		if c.Shares[author] == 0 {
+			return false, fmt.Errorf("%w: share %d of %s would go negative", ErrCorrupt, author, target)
+		}
+		c.Shares[author]--
+	}
 	if (oldest || seq == c.First) && seq >= c.First {
 		c.First = seq + 1
 	}
 	return true, s.PutCounter(target, &c)
-}
-
-// OldestPost returns the lowest sequence number of a channel's stored
-// posts at or above from (the counter's First), or false if none.
-func (s *State) OldestPost(channel ids.ID, from uint64) (uint64, bool, error) {
-	it := s.postAuths().NewIteratorWithStartAndPrefix(messageKey(channel, from), channel[:])
-	defer it.Release()
-	if !it.Next() {
-		return 0, false, it.Error()
-	}
-	k := it.Key()
-	if len(k) != ids.IDLen+8 {
-		return 0, false, fmt.Errorf("%w: post author key of %d bytes", ErrCorrupt, len(k))
-	}
-	return binary.BigEndian.Uint64(k[ids.IDLen:]), true, nil
 }
 
 // PostAuthor returns the author of a stored channel post, or false if the
@@ -592,23 +702,46 @@ func (s *State) IsMember(channel ids.ID, member crypto.SessionID) (bool, error) 
 // MemberRole returns member's role in channel (RoleMember, RoleModerator,
 // RoleOwner), or 0 for a non-member.
 func (s *State) MemberRole(channel ids.ID, member crypto.SessionID) (uint8, error) {
-	b, err := s.members().Get(memberKey(channel, member))
-	if errors.Is(err, database.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if len(b) != 1 || b[0] < RoleMember || b[0] > RoleOwner {
-		return 0, fmt.Errorf("%w: member role %x", ErrCorrupt, b)
-	}
-	return b[0], nil
+	role, _, err := s.MemberRecord(channel, member)
+	return role, err
 }
 
-// AddMember records membership with a role (the caller keeps
-// Channel.Members); it also sets a member's role.
+// MemberRecord returns member's role in channel (0: not a member) and the
+// block time of its last post there that a slow mode counted (0: none).
+func (s *State) MemberRecord(channel ids.ID, member crypto.SessionID) (uint8, int64, error) {
+	b, err := s.members().Get(memberKey(channel, member))
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return decodeMember(b)
+}
+
+func decodeMember(b []byte) (uint8, int64, error) {
+	if len(b) != 9 || b[0] < RoleMember || b[0] > RoleOwner {
+		return 0, 0, fmt.Errorf("%w: member record %x", ErrCorrupt, b)
+	}
+	return b[0], int64(binary.BigEndian.Uint64(b[1:])), nil
+}
+
+// AddMember records membership with a role and no counted post (the
+// caller keeps Channel.Members); it also sets a member's role, keeping
+// lastPost.
 func (s *State) AddMember(channel ids.ID, member crypto.SessionID, role uint8) error {
-	return s.members().Put(memberKey(channel, member), []byte{role})
+	_, last, err := s.MemberRecord(channel, member)
+	if err != nil {
+		return err
+	}
+	return s.PutMember(channel, member, role, last)
+}
+
+// PutMember writes a member record: role | lastPost i64.
+func (s *State) PutMember(channel ids.ID, member crypto.SessionID, role uint8, lastPost int64) error {
+	v := binary.BigEndian.AppendUint64(append(s.val[:0], role), uint64(lastPost))
+	s.val = v
+	return s.members().Put(memberKey(channel, member), v)
 }
 
 // RemoveMember deletes membership (the caller keeps Channel.Members).
@@ -640,11 +773,11 @@ func (s *State) Members(channel ids.ID, after *crypto.SessionID, limit int) ([]M
 		if err != nil {
 			return nil, err
 		}
-		v := it.Value()
-		if len(v) != 1 {
-			return nil, fmt.Errorf("%w: member role of %d bytes", ErrCorrupt, len(v))
+		role, _, err := decodeMember(it.Value())
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, Member{ID: id, Role: v[0]})
+		out = append(out, Member{ID: id, Role: role})
 	}
 	return out, it.Error()
 }
@@ -668,10 +801,27 @@ func (s *State) IsBanned(channel ids.ID, id crypto.SessionID) (bool, error) {
 	return s.bans().Has(memberKey(channel, id))
 }
 
-// SetBanned records or removes a ban (the caller keeps Channel.Bans).
-func (s *State) SetBanned(channel ids.ID, id crypto.SessionID, banned bool) error {
-	if banned {
-		return s.bans().Put(memberKey(channel, id), nil)
+// BanRole returns the role of whoever banned id from channel
+// (RoleModerator or RoleOwner), or 0 if id is not banned.
+func (s *State) BanRole(channel ids.ID, id crypto.SessionID) (uint8, error) {
+	b, err := s.bans().Get(memberKey(channel, id))
+	if errors.Is(err, database.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 1 || (b[0] != RoleModerator && b[0] != RoleOwner) {
+		return 0, fmt.Errorf("%w: ban record %x", ErrCorrupt, b)
+	}
+	return b[0], nil
+}
+
+// SetBanned records a ban made by someone of role by (RoleModerator or
+// RoleOwner), or removes it when by is 0 (the caller keeps Channel.Bans).
+func (s *State) SetBanned(channel ids.ID, id crypto.SessionID, by uint8) error {
+	if by != 0 {
+		return s.bans().Put(memberKey(channel, id), []byte{by})
 	}
 	return s.bans().Delete(memberKey(channel, id))
 }
@@ -838,8 +988,10 @@ func (s *State) TxBytes(txID ids.ID) ([]byte, TxLocation, error) {
 // entry per message, and hashed blocks whole for their IDs; version 2
 // stored blocks without a state commitment (block version 1), no
 // transaction count, no accounts, consent, prekey or moderation records
-// and a smaller transaction index (docs/chain.md section 14 is version 3).
-const FormatVersion = 3
+// and a smaller transaction index; version 3 had no claim log, anchors,
+// session retention, request time index, shares or previous signed
+// prekeys, and smaller accounts (docs/chain.md section 14 is version 4).
+const FormatVersion = 4
 
 // SetFormatVersion records FormatVersion (with the genesis).
 func (s *State) SetFormatVersion() error { return s.meta().Put(keyFormat, s.u64(FormatVersion)) }

@@ -40,9 +40,11 @@ type Session struct {
 	// in Left, that it declined or left. Neither: pending (a request).
 	Accepted uint32
 	Left     uint32
-	// Claims[i] has bit j set when participant i claimed a one-time prekey
-	// of participant j in this session (one claim per ordered pair).
-	Claims []uint32
+	// Claims counts, per ordered pair (claimer i, target j), the claims i
+	// made of j's prekeys in this session (at most
+	// config.MaxClaimsPerPair). Nil until a pair claims (no allocation on
+	// the message path).
+	Claims *[config.MaxParticipants][config.MaxParticipants]uint8
 }
 
 // Participant states.
@@ -100,18 +102,26 @@ func (s *Session) SetState(i int, st ParticipantState) {
 	}
 }
 
-// Claimed reports whether participant i claimed a prekey of participant j.
-func (s *Session) Claimed(i, j int) bool {
-	return i < len(s.Claims) && s.Claims[i]&(1<<uint(j)) != 0
+// ClaimCount returns how many claims participant i made of participant
+// j's prekeys in this session.
+func (s *Session) ClaimCount(i, j int) int {
+	if s.Claims == nil {
+		return 0
+	}
+	return int(s.Claims[i][j])
 }
 
-// SetClaimed records that participant i claimed a prekey of participant j.
-func (s *Session) SetClaimed(i, j int) {
-	for len(s.Claims) < len(s.Participants) {
-		s.Claims = append(s.Claims, 0)
+// AddClaim counts a claim of participant i of participant j's prekeys.
+func (s *Session) AddClaim(i, j int) {
+	if s.Claims == nil {
+		s.Claims = new([config.MaxParticipants][config.MaxParticipants]uint8)
 	}
-	s.Claims[i] |= 1 << uint(j)
+	s.Claims[i][j]++
 }
+
+// AcceptedOthers reports whether a participant other than the creator has
+// accepted: until one has, the session is a message request.
+func (s *Session) AcceptedOthers() bool { return s.Accepted&^1 != 0 }
 
 // SessionStatus is the derived status of a session at a point in time.
 type SessionStatus uint8
@@ -184,6 +194,7 @@ type Channel struct {
 	JoinPolicy uint8  // 1 open, 2 invite-only (tx.JoinPolicy)
 	Invites    uint32 // outstanding invites
 	Bans       uint32
+	SlowMode   uint32 // seconds between a plain member's posts (0: none)
 }
 
 // Channel member roles (the value of a member entry).
@@ -207,24 +218,34 @@ func RoleName(role uint8) string {
 }
 
 // Account is an identity's per-transaction state: its next nonce, the
-// counts bounded per identity, and its rate-limit buckets (the theoretical
-// arrival time of each, see docs/chain.md section 8). It is read and
-// written once per transaction.
+// counts bounded per identity, its request policy and its rate-limit
+// buckets (the theoretical arrival time of each, see docs/chain.md
+// section 8). It is read and written once per transaction; a few rules
+// also update another identity's (a channel owner's records, a removed
+// member's memberships).
 type Account struct {
-	Nonce    uint64
-	Channels uint32 // channels owned
-	Contacts uint32 // nonzero contact statuses
-	Buckets  [config.NumBuckets]int64
+	Nonce        uint64
+	Channels     uint32 // channels owned
+	Contacts     uint32 // contacts (status 1)
+	Blocked      uint32 // blocked peers (status 2)
+	Memberships  uint32 // channels the identity belongs to without owning them
+	Records      uint32 // invites and bans held in the channels it owns
+	ContactsOnly uint8  // 1: message requests from contacts only (SetRequestPolicy); 0: from anyone
+	Buckets      [config.NumBuckets]int64
 }
 
 // accountSize is the encoded size of an Account.
-const accountSize = 8 + 4 + 4 + 8*int(config.NumBuckets)
+const accountSize = 8 + 5*4 + 1 + 8*int(config.NumBuckets)
 
 func (a *Account) appendEncoding(b []byte) []byte {
 	w := codec.Writer{B: b}
 	w.U64(a.Nonce)
 	w.U32(a.Channels)
 	w.U32(a.Contacts)
+	w.U32(a.Blocked)
+	w.U32(a.Memberships)
+	w.U32(a.Records)
+	w.U8(a.ContactsOnly)
 	for _, t := range a.Buckets {
 		w.I64(t)
 	}
@@ -233,39 +254,67 @@ func (a *Account) appendEncoding(b []byte) []byte {
 
 func decodeAccount(b []byte) (Account, error) {
 	var a Account
+	if len(b) != accountSize {
+		return Account{}, fmt.Errorf("%w: account of %d bytes", ErrCorrupt, len(b))
+	}
 	r := codec.NewReader(b)
 	a.Nonce = r.U64()
 	a.Channels = r.U32()
 	a.Contacts = r.U32()
+	a.Blocked = r.U32()
+	a.Memberships = r.U32()
+	a.Records = r.U32()
+	a.ContactsOnly = r.U8()
 	for i := range a.Buckets {
 		a.Buckets[i] = r.I64()
 	}
-	if err := r.Done(); err != nil {
+	if err := r.Done(); err != nil || a.ContactsOnly > 1 {
 		return Account{}, fmt.Errorf("%w: account: %v", ErrCorrupt, err)
 	}
 	return a, nil
 }
 
 // PrekeyRecord is what the chain keeps of an identity's prekeys: the
-// current signed prekey (its key is in the transaction SignedTx), the
-// highest IDs published, the unclaimed one-time prekeys, and the bucket of
-// claims by strangers.
+// current signed prekey (its key is in the transaction SignedTx) and the
+// one it replaced (kept for claims until it expires), the highest IDs
+// published, the unclaimed one-time prekeys, and the bucket of claims by
+// strangers.
 type PrekeyRecord struct {
 	HasSigned       bool
 	SignedID        uint32 // the current (and highest) signed prekey ID
 	SignedExpiresAt int64  // Unix milliseconds
 	SignedTx        ids.ID
+	HasPrevious     bool
+	PreviousID      uint32 // the signed prekey SignedID replaced
+	PreviousExpires int64
+	PreviousTx      ids.ID
 	LastOneTimeID   uint32 // the highest one-time prekey ID published
 	Unclaimed       uint32
 	StrangerTAT     int64 // the strangerClaims bucket
 }
 
+// SignedValid reports whether id names the current signed prekey or the
+// previous one, unexpired at time now (Unix ms): what a claim may name.
+func (p *PrekeyRecord) SignedValid(id uint32, now int64) bool {
+	switch {
+	case p.HasSigned && id == p.SignedID:
+		return now < p.SignedExpiresAt
+	case p.HasPrevious && id == p.PreviousID:
+		return now < p.PreviousExpires
+	}
+	return false
+}
+
 func (p *PrekeyRecord) encode() []byte {
-	w := codec.NewWriter(1 + 4 + 8 + 32 + 4 + 4 + 8)
+	w := codec.NewWriter(2*(1+4+8+32) + 4 + 4 + 8)
 	w.Bool(p.HasSigned)
 	w.U32(p.SignedID)
 	w.I64(p.SignedExpiresAt)
 	w.Fixed(p.SignedTx[:])
+	w.Bool(p.HasPrevious)
+	w.U32(p.PreviousID)
+	w.I64(p.PreviousExpires)
+	w.Fixed(p.PreviousTx[:])
 	w.U32(p.LastOneTimeID)
 	w.U32(p.Unclaimed)
 	w.I64(p.StrangerTAT)
@@ -279,6 +328,10 @@ func decodePrekeyRecord(b []byte) (PrekeyRecord, error) {
 	p.SignedID = r.U32()
 	p.SignedExpiresAt = r.I64()
 	r.FixedInto(p.SignedTx[:])
+	p.HasPrevious = r.Bool()
+	p.PreviousID = r.U32()
+	p.PreviousExpires = r.I64()
+	r.FixedInto(p.PreviousTx[:])
 	p.LastOneTimeID = r.U32()
 	p.Unclaimed = r.U32()
 	p.StrangerTAT = r.I64()
@@ -293,23 +346,38 @@ type Counter struct {
 	Last   uint64 // sequence number of the latest message ever (0: none)
 	Stored uint64 // messages stored now (retention and deletion lower it)
 	First  uint64 // every sequence number below First is gone
+	// Shares[i] is how many messages participant i of a session stores
+	// (NShares is the participant count; 0 for a channel, whose counter
+	// has no shares).
+	Shares  [config.MaxParticipants]uint32
+	NShares int
 }
 
 func (c *Counter) appendEncoding(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, c.Last)
 	b = binary.BigEndian.AppendUint64(b, c.Stored)
-	return binary.BigEndian.AppendUint64(b, c.First)
+	b = binary.BigEndian.AppendUint64(b, c.First)
+	for _, v := range c.Shares[:c.NShares] {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	return b
 }
 
 func decodeCounter(b []byte) (Counter, error) {
-	if len(b) != 24 {
+	n := (len(b) - 24) / 4
+	if len(b) < 24 || (len(b)-24)%4 != 0 || n > config.MaxParticipants {
 		return Counter{}, fmt.Errorf("%w: counter of %d bytes", ErrCorrupt, len(b))
 	}
-	return Counter{
-		Last:   binary.BigEndian.Uint64(b),
-		Stored: binary.BigEndian.Uint64(b[8:]),
-		First:  binary.BigEndian.Uint64(b[16:]),
-	}, nil
+	c := Counter{
+		Last:    binary.BigEndian.Uint64(b),
+		Stored:  binary.BigEndian.Uint64(b[8:]),
+		First:   binary.BigEndian.Uint64(b[16:]),
+		NShares: n,
+	}
+	for i := range n {
+		c.Shares[i] = binary.BigEndian.Uint32(b[24+4*i:])
+	}
+	return c, nil
 }
 
 func (i *Identity) encode() []byte {
@@ -352,12 +420,23 @@ func (s *Session) encode() []byte {
 	w.Fixed(s.TxID[:])
 	w.U32(s.Accepted)
 	w.U32(s.Left)
-	for i := range s.Participants {
-		var c uint32
-		if i < len(s.Claims) {
-			c = s.Claims[i]
+	// Claim counts: pairs u16 | (claimer u8 | target u8 | count u8) ×
+	// pairs, by claimer then target, nonzero counts only.
+	at := len(w.B)
+	w.U16(0)
+	if s.Claims != nil {
+		pairs := 0
+		for i := range s.Participants {
+			for j := range s.Participants {
+				if c := s.Claims[i][j]; c != 0 {
+					w.U8(uint8(i))
+					w.U8(uint8(j))
+					w.U8(c)
+					pairs++
+				}
+			}
 		}
-		w.U32(c)
+		binary.BigEndian.PutUint16(w.B[at:], uint16(pairs))
 	}
 	return w.B
 }
@@ -384,13 +463,19 @@ func decodeSession(id ids.ID, b []byte) (*Session, error) {
 	s.Left = r.U32()
 	// Claims stay nil when no pair claimed (the common case: no
 	// allocation on the message path).
-	for i := 0; i < n; i++ {
-		if c := r.U32(); c != 0 {
-			if s.Claims == nil {
-				s.Claims = make([]uint32, n)
-			}
-			s.Claims[i] = c
+	pairs := int(r.U16())
+	if pairs > n*n {
+		return nil, fmt.Errorf("%w: session: %d claim pairs for %d participants", ErrCorrupt, pairs, n)
+	}
+	for k := 0; k < pairs && r.Err() == nil; k++ {
+		i, j, c := int(r.U8()), int(r.U8()), r.U8()
+		if i >= n || j >= n || c == 0 {
+			return nil, fmt.Errorf("%w: session: claim pair (%d, %d, %d)", ErrCorrupt, i, j, c)
 		}
+		if s.Claims == nil {
+			s.Claims = new([config.MaxParticipants][config.MaxParticipants]uint8)
+		}
+		s.Claims[i][j] = c
 	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: session: %v", ErrCorrupt, err)
@@ -435,6 +520,7 @@ func (c *Channel) encode() []byte {
 	w.U8(c.JoinPolicy)
 	w.U32(c.Invites)
 	w.U32(c.Bans)
+	w.U32(c.SlowMode)
 	return w.B
 }
 
@@ -449,6 +535,7 @@ func decodeChannel(id ids.ID, b []byte) (*Channel, error) {
 	c.JoinPolicy = r.U8()
 	c.Invites = r.U32()
 	c.Bans = r.U32()
+	c.SlowMode = r.U32()
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: channel: %v", ErrCorrupt, err)
 	}

@@ -28,23 +28,29 @@
 //	│                           stored, messages total, pruned, deleted,
 //	│                           transactions accepted)
 //	├── 'i' identities        <sessionID 33>                → Identity
-//	├── 'n' accounts          <sessionID 33>                → Account: nonce u64 | channels u32
-//	│                                                         | contacts u32 | tat i64 × NumBuckets
+//	├── 'n' accounts          <sessionID 33>                → Account: nonce u64 | channels u32 | contacts u32
+//	│                                                         | blocked u32 | memberships u32 | records u32
+//	│                                                         | contactsOnly u8 | tat i64 × NumBuckets
 //	├── 's' sessions          <session 32>                  → Session
 //	├── 'c' target counters   <session|channel 32>          → last seq u64 | stored u64 | first u64
+//	│                                                         [| stored per participant u32 × n]
 //	├── 'g' messages          <session|channel 32><seq 8>   → Message
 //	├── 'x' inbox             <recipient 33><pos 8>         → <session 32><seq 8>
 //	├── 'r' retention queue   <pos 8>                       → <time 8> then items
-//	│                                                         <kind 1><target 32><seq 8>
+//	│                                                         <kind 1><ref 32><n 8>
+//	├── 'f' session queue     <pos 8>                       → <time 8><session 32>
 //	├── 'p' participations    <sessionID 33><pos 8>         → session 32 (accepted; pos of creation)
 //	├── 'q' requests          <recipient 33><creator 33>    → session 32 | pos u64
+//	├── 'j' requests by time  <recipient 33><pos 8>         → creator 33 | session 32
 //	├── 'l' contacts          <owner 33><peer 33>           → status u8
 //	├── 'y' prekey records    <sessionID 33>                → PrekeyRecord
 //	├── 'o' one-time prekeys  <sessionID 33><id 4>          → publishing tx ID (32)
+//	├── 'w' claim log         <target 33><pos 8>            → Claim record
+//	├── 'u' anchors           <height 8>                    → block ID (32)
 //	├── 'h' channels          <channel 32>                  → Channel
-//	├── 'e' channel members   <channel 32><sessionID 33>    → role u8
+//	├── 'e' channel members   <channel 32><sessionID 33>    → role u8 | last post i64
 //	├── 'v' channel invites   <channel 32><sessionID 33>    → empty
-//	├── 'z' channel bans      <channel 32><sessionID 33>    → empty
+//	├── 'z' channel bans      <channel 32><sessionID 33>    → role u8 of who banned
 //	├── 'a' post authors      <channel 32><seq 8>           → author 33
 //	├── 'b' blocks            <block ID 32><chunk 2>        → block bytes in chunks of
 //	│                                                         BlockChunkSize (32 KiB)
@@ -100,6 +106,10 @@ const (
 	prefixInvite    byte = 'v'
 	prefixBan       byte = 'z'
 	prefixPostAuth  byte = 'a'
+	prefixReqTime   byte = 'j'
+	prefixClaimLog  byte = 'w'
+	prefixAnchor    byte = 'u'
+	prefixSessQueue byte = 'f'
 )
 
 // Meta keys.
@@ -111,6 +121,9 @@ var (
 	// keyRetentionHead holds the block time of the oldest message in the
 	// retention queue (absent when the queue is empty).
 	keyRetentionHead = []byte("retentionHead")
+	// keySessionRetentionHead holds the creation time of the oldest session
+	// in the session queue (absent when it is empty).
+	keySessionRetentionHead = []byte("sessionRetentionHead")
 
 	// The same keys with the meta namespace byte: keys of the root
 	// database, made once.
@@ -140,15 +153,15 @@ func SplitPosition(pos uint64) (height uint64, index uint32) {
 
 // TxWriteOnly reports whether key (a key of the root database) lies in a
 // namespace that executing a transaction writes but never reads: messages,
-// inbox entries and the retention queue. Only pruning and queries read
-// them. A view that serves transaction execution alone (mempool admission)
+// inbox entries, the retention and session queues, the requests' time
+// index and the claim log. Only pruning and queries read them. A view that serves transaction execution alone (mempool admission)
 // may therefore drop these writes without changing any outcome.
 func TxWriteOnly(key []byte) bool {
 	if len(key) == 0 {
 		return false
 	}
 	switch key[0] {
-	case prefixMessage, prefixInbox, prefixRetention:
+	case prefixMessage, prefixInbox, prefixRetention, prefixSessQueue, prefixReqTime, prefixClaimLog:
 		return true
 	}
 	return false
@@ -209,6 +222,10 @@ func (s *State) oneTimes() ns   { return ns{s, prefixOneTime} }
 func (s *State) invites() ns    { return ns{s, prefixInvite} }
 func (s *State) bans() ns       { return ns{s, prefixBan} }
 func (s *State) postAuths() ns  { return ns{s, prefixPostAuth} }
+func (s *State) reqTimes() ns   { return ns{s, prefixReqTime} }
+func (s *State) claimLog() ns   { return ns{s, prefixClaimLog} }
+func (s *State) anchors() ns    { return ns{s, prefixAnchor} }
+func (s *State) sessQueue() ns  { return ns{s, prefixSessQueue} }
 
 // dropsTxWriteOnly reports whether the view's database drops the
 // TxWriteOnly namespaces (mempool admission): then their records need not

@@ -32,6 +32,7 @@ type Writer struct{ B []byte }
 func NewWriter(n int) *Writer { return &Writer{B: make([]byte, 0, n)} }
 
 func (w *Writer) U8(v uint8)   { w.B = append(w.B, v) }
+func (w *Writer) U16(v uint16) { w.B = binary.BigEndian.AppendUint16(w.B, v) }
 func (w *Writer) U32(v uint32) { w.B = binary.BigEndian.AppendUint32(w.B, v) }
 func (w *Writer) U64(v uint64) { w.B = binary.BigEndian.AppendUint64(w.B, v) }
 func (w *Writer) I64(v int64)  { w.U64(uint64(v)) }
@@ -114,6 +115,13 @@ func (r *Reader) take(n int) []byte {
 func (r *Reader) U8() uint8 {
 	if s := r.take(1); s != nil {
 		return s[0]
+	}
+	return 0
+}
+
+func (r *Reader) U16() uint16 {
+	if s := r.take(2); s != nil {
+		return binary.BigEndian.Uint16(s)
 	}
 	return 0
 }
