@@ -40,7 +40,7 @@ func TestConsentThroughTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.accept()
-	reqs, err := c.Requests(ctx, bob.SessionID, "", 0)
+	reqs, err := c.Requests(ctx, bob.SessionID, 0, 0)
 	if err != nil || len(reqs.Requests) != 1 || reqs.Requests[0].Creator != alice.SessionID ||
 		reqs.Requests[0].Session != r.Session || reqs.Requests[0].Status != SessionActive || reqs.More {
 		t.Fatalf("Requests = %+v, %v", reqs, err)
@@ -234,7 +234,7 @@ func TestPrekeyBundleVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	if b.Identity.SessionID != bob.SessionID || b.SignedPrekey.ID != 1 || !bytes.Equal(b.SignedPrekey.KEMPublicKey, prekeyKey(t, 0)) ||
-		b.OneTime == nil || b.OneTime.ID != 1 || !bytes.Equal(b.OneTime.KEMPublicKey, prekeyKey(t, 1)) {
+		b.OneTime == nil || b.OneTime.ID < 1 || b.OneTime.ID > 3 || !bytes.Equal(b.OneTime.KEMPublicKey, prekeyKey(t, int(b.OneTime.ID))) {
 		t.Fatalf("bundle %+v", b)
 	}
 
@@ -292,14 +292,139 @@ func TestPrekeyBundleVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.accept()
-	if _, err := c.CreateSessionWithClaims(ctx, e.alice, nil, []string{bob.SessionID}, []uint32{b.OneTime.ID}); err != nil {
+	claim, err := b.ClaimOf()
+	if err != nil || claim.SignedPrekeyID != 1 || claim.OneTimePrekeyID != b.OneTime.ID {
+		t.Fatalf("ClaimOf %+v, %v", claim, err)
+	}
+	if _, err := c.CreateSessionWithClaims(ctx, e.alice, nil, []string{bob.SessionID}, []tx.Claim{claim}); err != nil {
 		t.Fatal(err)
 	}
 	e.accept()
-	_, err = c.CreateSessionWithClaims(ctx, e.alice, nil, []string{bob.SessionID}, []uint32{b.OneTime.ID})
+	_, err = c.CreateSessionWithClaims(ctx, e.alice, nil, []string{bob.SessionID}, []tx.Claim{claim})
 	mustCode(t, err, CodePrekeyGone)
-	if next, _ := c.PrekeyBundle(ctx, bob.SessionID); next.OneTime == nil || next.OneTime.ID != 2 {
-		t.Fatalf("next one-time prekey %+v", next.OneTime)
+	for i := 0; i < 10; i++ {
+		if next, _ := c.PrekeyBundle(ctx, bob.SessionID); next.OneTime == nil || next.OneTime.ID == b.OneTime.ID {
+			t.Fatalf("next one-time prekey %+v", next.OneTime)
+		}
+	}
+	// A claim of 0 while a one-time prekey is claimable is refused: a node
+	// that withholds one-time prekeys gets its client's transaction
+	// refused (prekey unavailable), not obeyed.
+	_, err = c.CreateSessionWithClaims(ctx, e.alice, nil, []string{bob.SessionID}, []tx.Claim{{Participant: claim.Participant, SignedPrekeyID: 1}})
+	mustCode(t, err, CodePrekeyGone)
+}
+
+// TestClaimerBundlesAndClaimLog: a bundle asked for a claimer serves a
+// one-time prekey only when that claimer may claim it, so a claim built
+// from the bundle is always accepted; the claim log names every claim
+// with its proof transactions.
+func TestClaimerBundlesAndClaimLog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client
+	alice, bob := e.alice, e.bob
+	publish(t, e, bob, 30)
+	ask := PrekeyBundleArgs{SessionID: bob.SessionID, Claimer: alice.SessionID}
+	b, err := c.PrekeyBundleFor(ctx, ask)
+	if err != nil || b.OneTime == nil {
+		t.Fatalf("first request's bundle: %+v, %v", b, err)
+	}
+	claim, _ := b.ClaimOf()
+	r1, err := c.CreateSessionWithClaims(ctx, alice, nil, []string{bob.SessionID}, []tx.Claim{claim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.accept()
+	// alice's request is pending: her second request may not claim a
+	// one-time prekey, and the bundle for her says so.
+	b2, err := c.PrekeyBundleFor(ctx, ask)
+	if err != nil || b2.OneTime != nil {
+		t.Fatalf("second request's bundle: %+v, %v", b2.OneTime, err)
+	}
+	c2, _ := b2.ClaimOf()
+	if _, err := c.CreateSessionWithClaims(ctx, alice, nil, []string{bob.SessionID}, []tx.Claim{c2}); err != nil {
+		t.Fatalf("a claim of 0 the bundle asked for: %v", err)
+	}
+	e.accept()
+	// In a session bob has not accepted, a stranger's bundle has none.
+	inSession := ask
+	inSession.Session = r1.Session.String()
+	if b3, err := c.PrekeyBundleFor(ctx, inSession); err != nil || b3.OneTime != nil {
+		t.Fatalf("bundle in an unaccepted session: %+v, %v", b3, err)
+	}
+	_, err = c.RawPrekeyBundleFor(ctx, PrekeyBundleArgs{SessionID: bob.SessionID, Session: r1.Session.String()})
+	mustCode(t, err, CodeInvalidParams)
+
+	log, err := c.Claims(ctx, bob.SessionID, 0, 0)
+	if err != nil || len(log.Claims) != 2 || log.More {
+		t.Fatalf("claim log %+v, %v", log, err)
+	}
+	l := log.Claims[0]
+	if l.Claimer != alice.SessionID || l.Session != r1.Session || l.TxID != r1.TxID || l.SignedPrekeyID != 1 ||
+		l.OneTimePrekeyID != claim.OneTimePrekeyID || l.OneTimeTx == (ids.ID{}) || log.Claims[1].OneTimePrekeyID != 0 || log.Next != log.Claims[1].Position {
+		t.Fatalf("claim log %+v", log.Claims)
+	}
+	// The claim is provable: the claiming transaction holds it.
+	got, err := c.Tx(ctx, l.TxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := tx.Parse(got.Tx)
+	if err != nil || pt.Payload.(*tx.CreateSession).Claims[0] != claim {
+		t.Fatalf("the claiming transaction %+v, %v", pt, err)
+	}
+	if page, _ := c.Claims(ctx, bob.SessionID, l.Position, 1); len(page.Claims) != 1 || page.Claims[0].Position != log.Claims[1].Position {
+		t.Fatalf("claim log page %+v", page)
+	}
+}
+
+// TestRequestPolicyAndDeadTx: setRequestPolicy closes requests to
+// strangers; a transaction whose nonce another one consumed is reported
+// dropped and dead.
+func TestRequestPolicyAndDeadTx(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client
+	alice, bob, carol := e.alice, e.bob, e.carol
+	if _, err := c.SetRequestPolicy(ctx, bob, tx.RequestsFromContacts); err != nil {
+		t.Fatal(err)
+	}
+	e.accept()
+	_, err := c.CreateSession(ctx, alice, bob.SessionID)
+	mustCode(t, err, CodeForbidden)
+	_, err = c.SetRequestPolicy(ctx, bob, tx.RequestsFromContacts)
+	mustCode(t, err, CodeAlreadyExists)
+	if _, err := c.SetContact(ctx, bob, alice.SessionID, tx.ContactTrusted); err != nil {
+		t.Fatal(err)
+	}
+	e.accept()
+	if _, err := c.CreateSession(ctx, alice, bob.SessionID); err != nil {
+		t.Fatalf("a contact under contacts-only: %v", err)
+	}
+	e.accept()
+
+	// Two transactions of carol with one nonce: the second is refused,
+	// and once the first is accepted, it is dead.
+	chainID := e.vm.ChainID()
+	n, _ := c.Nonce(ctx, carol.SessionID)
+	first, _ := tx.Sign(carol, chainID, n, &tx.CreateChannel{Name: "first"})
+	second, _ := tx.Sign(carol, chainID, n, &tx.CreateChannel{Name: "second"})
+	if _, err := c.IssueTx(ctx, first.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.IssueTx(ctx, second.Bytes())
+	mustCode(t, err, CodeBadNonce)
+	st, err := c.TxStatus(ctx, second.ID())
+	if err != nil || st.Status != TxDropped || st.Dead || st.Reason == "" {
+		t.Fatalf("before the block: %+v, %v", st, err)
+	}
+	e.accept()
+	st, err = c.TxStatus(ctx, second.ID())
+	if err != nil || st.Status != TxDropped || !st.Dead {
+		t.Fatalf("after the block: %+v, %v", st, err)
+	}
+	if st, _ := c.TxStatus(ctx, first.ID()); st.Status != TxAccepted || st.Dead {
+		t.Fatalf("the accepted one: %+v", st)
 	}
 }
 

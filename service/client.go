@@ -240,6 +240,12 @@ func (c *Client) Config(ctx context.Context) (*ConfigReply, error) {
 	return &r, nil
 }
 
+// Registration returns the chain's registration work parameters (fetched
+// once with getConfig).
+func (c *Client) Registration(ctx context.Context) (config.Registration, error) {
+	return c.registration(ctx)
+}
+
 // registration returns the chain's registration work parameters (fetched
 // once with getConfig).
 func (c *Client) registration(ctx context.Context) (config.Registration, error) {

@@ -40,11 +40,33 @@ func (c *Client) DeletePostsTx(ctx context.Context, signed []byte) (*TxReply, er
 	return c.write(ctx, "deletePosts", signed)
 }
 
+// SetRequestPolicyTx is session.setRequestPolicy.
+func (c *Client) SetRequestPolicyTx(ctx context.Context, signed []byte) (*TxReply, error) {
+	return c.write(ctx, "setRequestPolicy", signed)
+}
+
 // RawPrekeyBundle is session.getPrekeyBundle, unverified: use
 // PrekeyBundle (or VerifyPrekeyBundle) before using any key in it.
 func (c *Client) RawPrekeyBundle(ctx context.Context, sessionID string) (*PrekeyBundleReply, error) {
+	return c.RawPrekeyBundleFor(ctx, PrekeyBundleArgs{SessionID: sessionID})
+}
+
+// RawPrekeyBundleFor is session.getPrekeyBundle with the claimer (and, for
+// a claim in a sendMessage, the session), so the one-time prekey served is
+// one that claimer may claim; unverified.
+func (c *Client) RawPrekeyBundleFor(ctx context.Context, args PrekeyBundleArgs) (*PrekeyBundleReply, error) {
 	var r PrekeyBundleReply
-	if err := c.Call(ctx, "getPrekeyBundle", SessionIDArgs{SessionID: sessionID}, &r); err != nil {
+	if err := c.Call(ctx, "getPrekeyBundle", args, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Claims is session.getClaims: the claim log of sessionID's prekeys after
+// the position cursor (0: from the first).
+func (c *Client) Claims(ctx context.Context, sessionID string, after uint64, limit int) (*ClaimsReply, error) {
+	var r ClaimsReply
+	if err := c.Call(ctx, "getClaims", ClaimsArgs{SessionID: sessionID, After: after, Limit: limit}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -70,8 +92,9 @@ func (c *Client) Sessions(ctx context.Context, sessionID string, after uint64, l
 }
 
 // Requests is session.getRequests: pending message requests to sessionID,
-// one per creator, after the creator cursor ("" from the first).
-func (c *Client) Requests(ctx context.Context, sessionID, after string, limit int) (*RequestsReply, error) {
+// one per creator, in the order they came, after the position cursor (0:
+// from the first).
+func (c *Client) Requests(ctx context.Context, sessionID string, after uint64, limit int) (*RequestsReply, error) {
 	var r RequestsReply
 	if err := c.Call(ctx, "getRequests", RequestsArgs{SessionID: sessionID, After: after, Limit: limit}, &r); err != nil {
 		return nil, err

@@ -75,6 +75,8 @@ func TestReadOnlyMethods(t *testing.T) {
 		Registration: config.MinimalRegistration(), RateLimits: config.Default().RateLimits, Prekeys: config.Default().Prekeys,
 		MaxPrekeysPerTx: config.MaxPrekeysPerTx, MaxUnclaimedPrekeys: config.MaxUnclaimedPrekeys,
 		MaxSignedPrekeyLifetime: config.MaxSignedPrekeyLifetime, RequestBackfill: config.RequestBackfill, MaxContacts: config.MaxContacts,
+		MaxBlocked: config.MaxBlocked, MaxMemberships: config.MaxMemberships, MaxModerationRecords: config.MaxModerationRecords,
+		MaxClaimsPerPair: config.MaxClaimsPerPair, MaxSlowModeSeconds: config.MaxSlowModeSeconds,
 	}
 	if *cfg != want {
 		t.Fatalf("Config = %+v, want %+v", *cfg, want)
@@ -242,12 +244,15 @@ func TestFlow(t *testing.T) {
 	if s, err := c.Session(ctx, sess); err != nil || s.LastSeq != 3 {
 		t.Fatalf("LastSeq: %+v, %v", s, err)
 	}
-	if _, err := c.CloseSession(ctx, bob, sess); err != nil {
+	// In a group only the creator closes; the others leave.
+	_, err = c.CloseSession(ctx, bob, sess)
+	mustCode(t, err, CodeForbidden)
+	if _, err := c.CloseSession(ctx, alice, sess); err != nil {
 		t.Fatal(err)
 	}
 	e.accept()
 	s, err = c.Session(ctx, sess)
-	if err != nil || s.Status != SessionClosed || s.ClosedBy != bob.SessionID || s.ClosedAt == 0 {
+	if err != nil || s.Status != SessionClosed || s.ClosedBy != alice.SessionID || s.ClosedAt == 0 {
 		t.Fatalf("closed session = %+v, %v", s, err)
 	}
 	_, err = c.Send(ctx, alice, sess, []byte("late"))

@@ -149,7 +149,9 @@ func TestDocs(t *testing.T) {
 		tx.OneTimePrekey{ID: 1, KEMPublicKey: prekeyKey(t, 1)}, tx.OneTimePrekey{ID: 2, KEMPublicKey: prekeyKey(t, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	request, err := c.CreateSession(ctx, carol, bob.SessionID)
+	// The request claims bob's signed prekey and no one-time prekey (carol
+	// is a stranger, and bob's 2 are within his reserve).
+	request, err := c.CreateSessionWithClaims(ctx, carol, nil, []string{bob.SessionID}, []tx.Claim{{Participant: mustSID(t, bob), SignedPrekeyID: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +178,7 @@ func TestDocs(t *testing.T) {
 		"<SIGNED_SET_CHANNEL_POLICY_TX>": signed(alice, &tx.SetChannelPolicy{Channel: ch, JoinPolicy: tx.PolicyInviteOnly}),
 		"<SIGNED_MODERATE_CHANNEL_TX>":   signed(alice, &tx.ModerateChannel{Channel: ch, Action: tx.ActionInvite, Members: []crypto.SessionID{mustSID(t, bob)}}),
 		"<SIGNED_DELETE_POSTS_TX>":       signed(alice, &tx.DeletePosts{Channel: ch, Seqs: []uint64{1}}),
+		"<SIGNED_SET_REQUEST_POLICY_TX>": signed(carol, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts}),
 	}
 	// Write examples sign with the sessionctl binary, as these identities.
 	sh := newDocShell(t, e.srv.URL, map[string]*crypto.Identity{"alice": alice, "bob": bob, "carol": carol, "newcomer": newcomer})

@@ -209,6 +209,8 @@ func toError(err error) *Error {
 		code = CodeUnavailable
 	case errors.Is(err, vm.ErrDiskFull):
 		code = CodeDiskFull
+	case errors.Is(err, vm.ErrWorkBusy):
+		code = CodeBusy
 	case errors.Is(err, mempool.ErrFull), errors.Is(err, mempool.ErrAuthorLimit):
 		code = CodeMempoolFull
 	case errors.Is(err, mempool.ErrDuplicate), errors.Is(err, vm.ErrAlreadyAccepted):
@@ -223,9 +225,11 @@ func toError(err error) *Error {
 		code = CodeRateLimited
 	case errors.Is(err, tx.ErrBlocked), errors.Is(err, tx.ErrBanned), errors.Is(err, tx.ErrNotInvited),
 		errors.Is(err, tx.ErrNotOwner), errors.Is(err, tx.ErrNotModerator), errors.Is(err, tx.ErrNotPostAuthor),
-		errors.Is(err, tx.ErrTargetIsOwner), errors.Is(err, tx.ErrTargetIsModerator):
+		errors.Is(err, tx.ErrTargetIsOwner), errors.Is(err, tx.ErrTargetIsModerator),
+		errors.Is(err, tx.ErrNotCreator), errors.Is(err, tx.ErrRequestsClosed):
 		code = CodeForbidden
-	case errors.Is(err, tx.ErrUnknownPrekey), errors.Is(err, tx.ErrPrekeyClaimed), errors.Is(err, tx.ErrPrekeyReserved):
+	case errors.Is(err, tx.ErrUnknownPrekey), errors.Is(err, tx.ErrPrekeyClaimed), errors.Is(err, tx.ErrPrekeyReserved),
+		errors.Is(err, tx.ErrSignedPrekey), errors.Is(err, tx.ErrPrekeyAvailable), errors.Is(err, tx.ErrStrangerClaim):
 		code = CodePrekeyGone
 	case errors.Is(err, tx.ErrUnregisteredAuthor), errors.Is(err, tx.ErrUnknownParticipant), errors.Is(err, tx.ErrUnknownMember):
 		code = CodeUnknownIdentity
@@ -239,12 +243,14 @@ func toError(err error) *Error {
 	case errors.Is(err, tx.ErrSessionClosed), errors.Is(err, tx.ErrSessionExpired):
 		code = CodeSessionClosed
 	case errors.Is(err, tx.ErrMaxMessages), errors.Is(err, tx.ErrMaxChannels), errors.Is(err, tx.ErrChannelFull),
-		errors.Is(err, tx.ErrMaxContacts), errors.Is(err, tx.ErrTooManyInvites), errors.Is(err, tx.ErrTooManyPrekeys):
+		errors.Is(err, tx.ErrMaxContacts), errors.Is(err, tx.ErrTooManyInvites), errors.Is(err, tx.ErrTooManyPrekeys),
+		errors.Is(err, tx.ErrMaxBlocked), errors.Is(err, tx.ErrMaxMemberships), errors.Is(err, tx.ErrTooManyRecords),
+		errors.Is(err, tx.ErrClaimLimit), errors.Is(err, tx.ErrRequestFull):
 		code = CodeLimitReached
 	case errors.Is(err, tx.ErrDuplicateRegistration), errors.Is(err, tx.ErrSessionAlreadyExisting),
 		errors.Is(err, tx.ErrChannelAlreadyExist), errors.Is(err, tx.ErrAlreadyMember),
 		errors.Is(err, tx.ErrSessionAlreadyAccepted), errors.Is(err, tx.ErrAlreadyInvited),
-		errors.Is(err, tx.ErrAlreadyBanned), errors.Is(err, tx.ErrAlreadyModerator):
+		errors.Is(err, tx.ErrAlreadyBanned), errors.Is(err, tx.ErrAlreadyModerator), errors.Is(err, tx.ErrUnchanged):
 		code = CodeAlreadyExists
 	case tx.IsRefusal(err):
 		code = CodeInvalidTx

@@ -60,7 +60,9 @@ func TestNonReadingClientsBoundMemory(t *testing.T) {
 		budget  = 16 << 20
 		clients = 200
 	)
-	e := newEnvWith(t, envOpts{handler: Options{ResponseBudget: budget, BusyWait: 500 * time.Millisecond}})
+	// Alice stores 19 MB: above an identity's bytes burst (4 MiB).
+	e := newEnvWith(t, envOpts{handler: Options{ResponseBudget: budget, BusyWait: 500 * time.Millisecond},
+		cfg: map[string]any{"rateLimits": map[string]any{"bytes": map[string]any{"burst": 1 << 20, "refillSeconds": 1}}}})
 	h := e.h.(*handler)
 	// Serve as a node does: socket buffers bounded (BoundListener).
 	e.srv.Close()

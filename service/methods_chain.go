@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/luxfi/ids"
+
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/tx"
@@ -52,17 +54,41 @@ func (s *rpcService) registered(id crypto.SessionID) (*state.Identity, error) {
 	return i, err
 }
 
+// SetRequestPolicy is session.setRequestPolicy.
+func (s *rpcService) SetRequestPolicy(_ *http.Request, a *TxArgs, reply *TxReply) error {
+	return s.submit(tx.TypeSetRequestPolicy, a.Tx, reply)
+}
+
 // GetPrekeyBundle is session.getPrekeyBundle.
-func (s *rpcService) GetPrekeyBundle(_ *http.Request, a *SessionIDArgs, reply *PrekeyBundleReply) error {
+func (s *rpcService) GetPrekeyBundle(_ *http.Request, a *PrekeyBundleArgs, reply *PrekeyBundleReply) error {
 	id, err := parseSessionID("sessionId", a.SessionID)
 	if err != nil {
 		return err
+	}
+	var claimer *crypto.SessionID
+	if a.Claimer != "" {
+		c, err := parseSessionID("claimer", a.Claimer)
+		if err != nil {
+			return err
+		}
+		claimer = &c
+	}
+	var session *ids.ID
+	if a.Session != "" {
+		if claimer == nil {
+			return errorf(CodeInvalidParams, "invalid params: session needs claimer")
+		}
+		sid, err := parseID("session", a.Session)
+		if err != nil {
+			return err
+		}
+		session = &sid
 	}
 	ident, err := s.registered(id)
 	if err != nil {
 		return err
 	}
-	p, err := s.api.Prekeys(id)
+	p, err := s.api.Prekeys(id, claimer, session)
 	if err != nil {
 		return err
 	}
@@ -135,6 +161,34 @@ func (s *rpcService) ListSessions(_ *http.Request, a *SessionsArgs, reply *Sessi
 	return nil
 }
 
+// GetClaims is session.getClaims.
+func (s *rpcService) GetClaims(_ *http.Request, a *ClaimsArgs, reply *ClaimsReply) error {
+	id, err := parseSessionID("sessionId", a.SessionID)
+	if err != nil {
+		return err
+	}
+	limit, err := pageLimit("limit", a.Limit)
+	if err != nil {
+		return err
+	}
+	if _, err := s.registered(id); err != nil {
+		return err
+	}
+	list, err := s.api.Claims(id, a.After, limit+1)
+	if err != nil {
+		return err
+	}
+	*reply = ClaimsReply{Claims: []ClaimEntry{}, Next: a.After, More: len(list) > limit}
+	for _, c := range list[:min(len(list), limit)] {
+		reply.Claims = append(reply.Claims, ClaimEntry{
+			Position: c.Position, Claimer: c.Claimer.String(), Session: c.Session, TxID: c.Tx,
+			SignedPrekeyID: c.SignedPrekeyID, OneTimePrekeyID: c.OneTimePrekeyID, OneTimeTx: c.OneTimeTx, Timestamp: c.Time,
+		})
+		reply.Next = c.Position
+	}
+	return nil
+}
+
 // GetRequests is session.getRequests.
 func (s *rpcService) GetRequests(_ *http.Request, a *RequestsArgs, reply *RequestsReply) error {
 	id, err := parseSessionID("sessionId", a.SessionID)
@@ -145,18 +199,10 @@ func (s *rpcService) GetRequests(_ *http.Request, a *RequestsArgs, reply *Reques
 	if err != nil {
 		return err
 	}
-	var after *crypto.SessionID
-	if a.After != "" {
-		sid, err := parseSessionID("after", a.After)
-		if err != nil {
-			return err
-		}
-		after = &sid
-	}
 	if _, err := s.registered(id); err != nil {
 		return err
 	}
-	list, err := s.api.Requests(id, after, limit+1)
+	list, err := s.api.Requests(id, a.After, limit+1)
 	if err != nil {
 		return err
 	}
@@ -169,7 +215,7 @@ func (s *rpcService) GetRequests(_ *http.Request, a *RequestsArgs, reply *Reques
 			return err
 		}
 		reply.Requests = append(reply.Requests, RequestEntry{Creator: r.Creator.String(), Session: r.Session, Position: r.Position, Status: status})
-		reply.Next = r.Creator.String()
+		reply.Next = r.Position
 	}
 	return nil
 }

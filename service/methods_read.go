@@ -363,6 +363,11 @@ func (s *rpcService) GetConfig(_ *http.Request, _ *EmptyArgs, reply *ConfigReply
 		MaxSignedPrekeyLifetime: config.MaxSignedPrekeyLifetime,
 		RequestBackfill:         config.RequestBackfill,
 		MaxContacts:             config.MaxContacts,
+		MaxBlocked:              config.MaxBlocked,
+		MaxMemberships:          config.MaxMemberships,
+		MaxModerationRecords:    config.MaxModerationRecords,
+		MaxClaimsPerPair:        config.MaxClaimsPerPair,
+		MaxSlowModeSeconds:      config.MaxSlowModeSeconds,
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func (s *rpcService) GetTxStatus(_ *http.Request, a *TxStatusArgs, reply *TxStat
 	if err != nil {
 		return err
 	}
-	*reply = TxStatusReply{TxID: id, Status: st.Status.String(), Reason: st.Reason}
+	*reply = TxStatusReply{TxID: id, Status: st.Status.String(), Reason: st.Reason, Dead: st.Dead}
 	if st.Status == vm.TxAccepted {
 		reply.Height, reply.Index = st.Height, st.Index
 	}

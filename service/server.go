@@ -64,8 +64,8 @@ var Methods = []string{
 	"createSession", "getSession", "closeSession",
 	"sendMessage", "getMessages", "getInbox",
 	"createChannel", "joinChannel", "leaveChannel", "postChannel", "getChannel", "isChannelMember",
-	"getTx", "publishPrekeys", "getPrekeyBundle",
-	"acceptSession", "listSessions", "getRequests", "setContact", "getContact",
+	"getTx", "publishPrekeys", "getPrekeyBundle", "getClaims",
+	"acceptSession", "listSessions", "getRequests", "setContact", "getContact", "setRequestPolicy",
 	"setChannelPolicy", "moderateChannel", "deletePosts",
 }
 

@@ -53,6 +53,16 @@ func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Pay
 	a := c.author(id.SessionID)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if payload.Type() == tx.TypeRegisterIdentity {
+		// A registration's nonce is 0 (docs/chain.md section 2), whatever
+		// the author's account says: a second one is refused as such.
+		t, err := tx.Sign(id, chainID, 0, payload)
+		if err != nil {
+			return nil, fmt.Errorf("service: signing %s: %w", method, err)
+		}
+		a.known = false // the next transaction asks the node
+		return c.write(ctx, method, t.Bytes())
+	}
 	for attempt := 0; ; attempt++ {
 		if !a.known {
 			n, err := c.Nonce(ctx, id.SessionID)
@@ -82,22 +92,48 @@ func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Pay
 	}
 }
 
+// maxRegisterRetries bounds Register's retries when the node is busy
+// verifying registrations; each adds a bit of excess (twice the work).
+const maxRegisterRetries = 4
+
 // Register publishes id's public keys (registerIdentity). It first solves
-// the chain's registration proof of work (RegistrationPayload); the
-// context bounds it.
+// the chain's registration proof of work on the node's last accepted block
+// (RegistrationPayload); the context bounds it. When the node answers that
+// its proof-of-work verifiers are busy, or its registration pool is full
+// (a flood of registrations), it solves again with one more bit of excess
+// (docs/chain.md section 3), up to 4 times, pausing a little more each
+// time.
 func (c *Client) Register(ctx context.Context, id *crypto.Identity) (*TxReply, error) {
-	p, err := c.RegistrationPayload(ctx, id)
-	if err != nil {
-		return nil, err
+	for extra := 0; ; extra++ {
+		p, err := c.RegistrationPayloadWithExcess(ctx, id, extra)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.Submit(ctx, id, p)
+		code, fromNode := CodeOf(err)
+		if err == nil || !fromNode || (code != CodeBusy && code != CodeMempoolFull) || extra == maxRegisterRetries {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(extra+1) * 250 * time.Millisecond):
+		}
 	}
-	return c.Submit(ctx, id, p)
 }
 
 // RegistrationPayload returns id's RegisterIdentity payload with a solved
-// proof of work for the node's chain (docs/chain.md section 3: about a
-// second of one core at the default parameters, spread over WithWorkers
-// goroutines).
+// proof of work for the node's chain, anchored to its last accepted block
+// (docs/chain.md section 3: about a second of one core at the default
+// parameters, spread over WithWorkers goroutines).
 func (c *Client) RegistrationPayload(ctx context.Context, id *crypto.Identity) (*tx.RegisterIdentity, error) {
+	return c.RegistrationPayloadWithExcess(ctx, id, 0)
+}
+
+// RegistrationPayloadWithExcess is RegistrationPayload with extra bits of
+// excess (each doubles the expected work): priority when registrations
+// compete.
+func (c *Client) RegistrationPayloadWithExcess(ctx context.Context, id *crypto.Identity, extra int) (*tx.RegisterIdentity, error) {
 	if id == nil {
 		return nil, errors.New("service: Register needs an identity")
 	}
@@ -109,14 +145,27 @@ func (c *Client) RegistrationPayload(ctx context.Context, id *crypto.Identity) (
 	if err != nil {
 		return nil, err
 	}
-	return SolveRegistration(ctx, id, chainID, reg, c.workWorkers)
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return SolveRegistration(ctx, id, chainID, reg, Anchor{Height: st.Height, ID: st.LastAcceptedID}, extra, c.workWorkers)
+}
+
+// Anchor is the block a registration's work is bound to: a recent
+// accepted block (session.status gives the last one). The chain accepts
+// the registration while its block is at most registration.anchorWindow
+// blocks above the anchor.
+type Anchor struct {
+	Height uint64
+	ID     ids.ID
 }
 
 // SolveRegistration returns id's RegisterIdentity payload with a proof of
-// work for chainID at the parameters p (a chain's config.Registration;
-// config.DefaultRegistration for a chain with the defaults), solved on
-// workers goroutines (0: GOMAXPROCS) from a random starting point.
-func SolveRegistration(ctx context.Context, id *crypto.Identity, chainID ids.ID, p config.Registration, workers int) (*tx.RegisterIdentity, error) {
+// work for chainID at the parameters p (a chain's config.Registration)
+// anchored to anchor, with extra bits of excess, solved on workers
+// goroutines (0: GOMAXPROCS) from a random starting point.
+func SolveRegistration(ctx context.Context, id *crypto.Identity, chainID ids.ID, p config.Registration, anchor Anchor, extra, workers int) (*tx.RegisterIdentity, error) {
 	author, err := crypto.ParseSessionID(id.SessionID)
 	if err != nil {
 		return nil, err
@@ -125,11 +174,12 @@ func SolveRegistration(ctx context.Context, id *crypto.Identity, chainID ids.ID,
 	if _, err := rand.Read(start[:]); err != nil {
 		return nil, err
 	}
-	work, _, err := tx.SolveWork(ctx, chainID, author, p, binary.BigEndian.Uint64(start[:]), workers)
+	seed := tx.WorkSeed(chainID, author, anchor.Height, anchor.ID)
+	work, _, err := tx.SolveWork(ctx, chainID, seed, p, extra, binary.BigEndian.Uint64(start[:]), workers)
 	if err != nil {
 		return nil, fmt.Errorf("service: registration proof of work: %w", err)
 	}
-	return &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work}, nil
+	return &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, AnchorHeight: anchor.Height, Work: work}, nil
 }
 
 // CreateSession opens a session of id with the given participants (Session
@@ -144,11 +194,12 @@ func (c *Client) CreateSessionWithMetadata(ctx context.Context, id *crypto.Ident
 	return c.CreateSessionWithClaims(ctx, id, metadata, participants, nil)
 }
 
-// CreateSessionWithClaims is CreateSessionWithMetadata that also claims
-// one-time prekeys: claims is nil or holds one prekey ID per participant
-// (0: none claimed from that participant). A participant who does not have
-// id as a contact receives the session as a message request.
-func (c *Client) CreateSessionWithClaims(ctx context.Context, id *crypto.Identity, metadata []byte, participants []string, claims []uint32) (*TxReply, error) {
+// CreateSessionWithClaims is CreateSessionWithMetadata with the claims of
+// the handshakes id starts (at most one per participant: its signed
+// prekey and one-time prekey or 0, from a verified prekey bundle:
+// PrekeyBundle.ClaimOf). A participant who does not have id as a contact
+// receives the session as a message request.
+func (c *Client) CreateSessionWithClaims(ctx context.Context, id *crypto.Identity, metadata []byte, participants []string, claims []tx.Claim) (*TxReply, error) {
 	p := &tx.CreateSession{Metadata: metadata, Claims: claims}
 	for _, s := range participants {
 		sid, err := crypto.ParseSessionID(s)
@@ -160,8 +211,8 @@ func (c *Client) CreateSessionWithClaims(ctx context.Context, id *crypto.Identit
 	return c.Submit(ctx, id, p)
 }
 
-// SendWithClaims is Send that also claims one-time prekeys of other
-// participants, for the pairs id starts in the session.
+// SendWithClaims is Send with the claims of the handshakes the message
+// starts (one per responder: its signed prekey and one-time prekey or 0).
 func (c *Client) SendWithClaims(ctx context.Context, id *crypto.Identity, session ids.ID, claims []tx.Claim, ciphertext []byte) (*TxReply, error) {
 	return c.Submit(ctx, id, &tx.SendMessage{Session: session, Claims: claims, Ciphertext: ciphertext})
 }
@@ -196,6 +247,20 @@ func (c *Client) PublishPrekeys(ctx context.Context, id *crypto.Identity, signed
 	return c.Submit(ctx, id, &tx.PublishPrekeys{Signed: signed, OneTime: oneTime})
 }
 
+// RetirePrekeys removes every unclaimed one-time prekey of id with an ID
+// at or below through (a lost device's dead keys), and publishes oneTime
+// (IDs above through) in the same transaction.
+func (c *Client) RetirePrekeys(ctx context.Context, id *crypto.Identity, through uint32, oneTime ...tx.OneTimePrekey) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.PublishPrekeys{RetireThrough: through, OneTime: oneTime})
+}
+
+// SetRequestPolicy sets who may send id message requests:
+// tx.RequestsFromAnyone or tx.RequestsFromContacts (every stranger's
+// session listing id is then refused).
+func (c *Client) SetRequestPolicy(ctx context.Context, id *crypto.Identity, policy tx.RequestPolicy) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.SetRequestPolicy{Policy: policy})
+}
+
 // Send posts an opaque ciphertext to a session (sendMessage). SendSealed
 // encrypts for the participants first.
 func (c *Client) Send(ctx context.Context, id *crypto.Identity, session ids.ID, ciphertext []byte) (*TxReply, error) {
@@ -219,9 +284,17 @@ func (c *Client) CreateChannelWithPolicy(ctx context.Context, id *crypto.Identit
 	return c.Submit(ctx, id, &tx.CreateChannel{Name: name, JoinPolicy: policy})
 }
 
-// SetChannelPolicy sets a channel's join policy (the owner only).
+// SetChannelPolicy sets a channel's join policy (the owner only), with no
+// slow mode.
 func (c *Client) SetChannelPolicy(ctx context.Context, id *crypto.Identity, channel ids.ID, policy tx.JoinPolicy) (*TxReply, error) {
-	return c.Submit(ctx, id, &tx.SetChannelPolicy{Channel: channel, JoinPolicy: policy})
+	return c.SetChannelPolicyWithSlowMode(ctx, id, channel, policy, 0)
+}
+
+// SetChannelPolicyWithSlowMode sets a channel's join policy and slow mode:
+// a plain member posts at most once every slowModeSeconds (0: no limit;
+// at most 86,400).
+func (c *Client) SetChannelPolicyWithSlowMode(ctx context.Context, id *crypto.Identity, channel ids.ID, policy tx.JoinPolicy, slowModeSeconds uint32) (*TxReply, error) {
+	return c.Submit(ctx, id, &tx.SetChannelPolicy{Channel: channel, JoinPolicy: policy, SlowModeSeconds: slowModeSeconds})
 }
 
 // ModerateChannel applies action to up to config.MaxModerationItems

@@ -42,7 +42,7 @@ const (
 	TxUnknown  = "unknown"  // never seen, or forgotten
 	TxPending  = "pending"  // in the mempool
 	TxAccepted = "accepted" // in an accepted block (Height, Index)
-	TxDropped  = "dropped"  // admitted, then dropped (Reason)
+	TxDropped  = "dropped"  // refused at admission, or admitted and then dropped (Reason)
 )
 
 // TxStatusReply is the fate of a transaction.
@@ -52,6 +52,9 @@ type TxStatusReply struct {
 	Height uint64 `json:"height"`           // accepted: block height
 	Index  uint32 `json:"index"`            // accepted: index in the block
 	Reason string `json:"reason,omitempty"` // dropped: why
+	// Dead (dropped only): the author's nonce was consumed by another
+	// accepted transaction; this one can never be accepted.
+	Dead bool `json:"dead,omitempty"`
 }
 
 // SessionIDArgs names an identity.
@@ -203,11 +206,51 @@ type PrekeyBundleReply struct {
 	DSAPublicKey []byte `json:"dsaPublicKey"`
 	// SignedPrekey is absent when the identity never published one.
 	SignedPrekey *SignedPrekeyProof `json:"signedPrekey,omitempty"`
-	// OneTimePrekey is the unclaimed one-time prekey with the lowest ID;
-	// absent when none is left.
+	// OneTimePrekey is an unclaimed one-time prekey the node chose at
+	// random (one the claimer may claim, when the request named one);
+	// absent when none is left (or claimable).
 	OneTimePrekey *OneTimePrekeyProof `json:"oneTimePrekey,omitempty"`
 	// Unclaimed is how many one-time prekeys are left.
 	Unclaimed uint32 `json:"unclaimed"`
+}
+
+// PrekeyBundleArgs asks for an identity's prekey bundle; with Claimer (a
+// Session ID), the one-time prekey served is one that claimer may claim,
+// in a createSession (no Session) or in a sendMessage in Session.
+type PrekeyBundleArgs struct {
+	SessionID string `json:"sessionId"`
+	Claimer   string `json:"claimer,omitempty"`
+	Session   string `json:"session,omitempty"`
+}
+
+// ClaimsArgs pages through the claim log of an identity's prekeys, after a
+// position.
+type ClaimsArgs struct {
+	SessionID string `json:"sessionId"`
+	After     uint64 `json:"after"`
+	Limit     int    `json:"limit"`
+}
+
+// ClaimsReply is a page of an identity's claim log in chain order; Next
+// is the cursor (a position).
+type ClaimsReply struct {
+	Claims []ClaimEntry `json:"claims"`
+	Next   uint64       `json:"next"`
+	More   bool         `json:"more"`
+}
+
+// ClaimEntry is one claim of an identity's prekeys: who claimed, in which
+// session and transaction, which signed prekey and which one-time prekey
+// (0: none; then OneTimeTx is absent), at which position and block time.
+type ClaimEntry struct {
+	Position        uint64 `json:"position"`
+	Claimer         string `json:"claimer"`
+	Session         ids.ID `json:"session"`
+	TxID            ids.ID `json:"txID"`
+	SignedPrekeyID  uint32 `json:"signedPrekeyId"`
+	OneTimePrekeyID uint32 `json:"oneTimePrekeyId"`
+	OneTimeTx       ids.ID `json:"oneTimeTx,omitzero"`
+	Timestamp       int64  `json:"timestamp"`
 }
 
 // SignedPrekeyProof names the current signed prekey and the PublishPrekeys
@@ -262,18 +305,19 @@ type SessionEntry struct {
 }
 
 // RequestsArgs pages through an identity's message requests, after a
-// creator (empty: from the first).
+// position (0: from the first).
 type RequestsArgs struct {
 	SessionID string `json:"sessionId"`
-	After     string `json:"after,omitempty"`
+	After     uint64 `json:"after"`
 	Limit     int    `json:"limit"`
 }
 
-// RequestsReply is a page of pending message requests, one per creator in
-// Session ID order; Next is the last creator (the cursor).
+// RequestsReply is a page of pending message requests, one per creator,
+// in the order of their sessions' creation (time); Next is the cursor (a
+// position).
 type RequestsReply struct {
 	Requests []RequestEntry `json:"requests"`
-	Next     string         `json:"next"`
+	Next     uint64         `json:"next"`
 	More     bool           `json:"more"`
 }
 
@@ -387,4 +431,9 @@ type ConfigReply struct {
 	MaxSignedPrekeyLifetime int64               `json:"maxSignedPrekeyLifetime"` // ms
 	RequestBackfill         int                 `json:"requestBackfill"`
 	MaxContacts             int                 `json:"maxContacts"`
+	MaxBlocked              int                 `json:"maxBlocked"`
+	MaxMemberships          int                 `json:"maxMemberships"`
+	MaxModerationRecords    int                 `json:"maxModerationRecords"`
+	MaxClaimsPerPair        int                 `json:"maxClaimsPerPair"`
+	MaxSlowModeSeconds      int                 `json:"maxSlowModeSeconds"`
 }

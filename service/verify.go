@@ -131,9 +131,9 @@ type VerifiedSession struct {
 	ID           ids.ID
 	Creator      string   // Session ID
 	Participants []string // the creator, then the listed ones, in order
-	// Claims holds, per listed participant (Participants[1:]), the
-	// one-time prekey ID the creator claimed (0: none); nil if none.
-	Claims   []uint32
+	// Claims are the creator's claims (one per handshake it starts: the
+	// participant, the signed prekey and the one-time prekey or 0).
+	Claims   []tx.Claim
 	Metadata []byte
 	CreateTx *tx.Tx
 	// Reply is the node's reply; its other fields (status, states,
@@ -216,13 +216,34 @@ func (c *Client) VerifiedSession(ctx context.Context, session ids.ID) (*Verified
 // PrekeyBundle fetches an identity's prekey bundle and verifies it
 // (VerifyPrekeyBundle) at the client's clock's time (WithClock).
 func (c *Client) PrekeyBundle(ctx context.Context, sessionID string) (*PrekeyBundle, error) {
+	return c.PrekeyBundleFor(ctx, PrekeyBundleArgs{SessionID: sessionID})
+}
+
+// PrekeyBundleFor is PrekeyBundle for a claimer (and session, for a claim
+// in a sendMessage): the one-time prekey, if any, is one the chain lets
+// that claimer claim, so a bundle without one means the claim names 0.
+func (c *Client) PrekeyBundleFor(ctx context.Context, args PrekeyBundleArgs) (*PrekeyBundle, error) {
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.RawPrekeyBundle(ctx, sessionID)
+	r, err := c.RawPrekeyBundleFor(ctx, args)
 	if err != nil {
 		return nil, err
 	}
-	return VerifyPrekeyBundle(chainID, sessionID, r, c.now())
+	return VerifyPrekeyBundle(chainID, args.SessionID, r, c.now())
+}
+
+// ClaimOf returns the claim entry for a handshake to b's identity: its
+// signed prekey and its one-time prekey, or 0.
+func (b *PrekeyBundle) ClaimOf() (tx.Claim, error) {
+	sid, err := crypto.ParseSessionID(b.Identity.SessionID)
+	if err != nil {
+		return tx.Claim{}, err
+	}
+	c := tx.Claim{Participant: sid, SignedPrekeyID: b.SignedPrekey.ID}
+	if b.OneTime != nil {
+		c.OneTimePrekeyID = b.OneTime.ID
+	}
+	return c, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/execute"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -62,15 +65,21 @@ type API interface {
 	// Tx returns the signed bytes of an accepted transaction and where it
 	// sits, or state.ErrNotFound.
 	Tx(id ids.ID) ([]byte, state.TxLocation, error)
-	// Prekeys returns an identity's prekey record and its unclaimed
-	// one-time prekey with the lowest ID (if any).
-	Prekeys(id crypto.SessionID) (*Prekeys, error)
+	// Prekeys returns an identity's prekey record and one of its
+	// unclaimed one-time prekeys chosen at random (if any). With claimer,
+	// only a one-time prekey claimer may claim (in a CreateSession, or in a
+	// SendMessage in session when session is not nil).
+	Prekeys(id crypto.SessionID, claimer *crypto.SessionID, session *ids.ID) (*Prekeys, error)
+	// Claims returns up to limit entries of the identity's claim log
+	// after position after, in chain order.
+	Claims(id crypto.SessionID, after uint64, limit int) ([]state.ClaimRecord, error)
 	// Sessions returns up to limit sessions the identity accepted (or
 	// created), created after position after, in chain order.
 	Sessions(id crypto.SessionID, after uint64, limit int) ([]state.Participation, error)
 	// Requests returns up to limit pending message requests to the
-	// identity, by creator, after the given creator (nil: from the first).
-	Requests(id crypto.SessionID, after *crypto.SessionID, limit int) ([]state.Request, error)
+	// identity whose sessions were created after position after, in chain
+	// order.
+	Requests(id crypto.SessionID, after uint64, limit int) ([]state.Request, error)
 	// Contact returns owner's contact status for peer (0 none, 1 contact,
 	// 2 blocked).
 	Contact(owner, peer crypto.SessionID) (uint8, error)
@@ -108,7 +117,7 @@ const (
 	TxUnknown  TxState = iota // never seen, or forgotten
 	TxPending                 // in the mempool
 	TxAccepted                // in an accepted block
-	TxDropped                 // admitted, then dropped from the mempool
+	TxDropped                 // refused at admission, or admitted and then dropped
 )
 
 // String returns "unknown", "pending", "accepted" or "dropped".
@@ -131,6 +140,12 @@ type TxStatus struct {
 	Height uint64 // accepted: block height
 	Index  uint32 // accepted: index in the block
 	Reason string // dropped: the refusal that dropped it
+	// Dead (dropped only): the author's nonce was consumed by another
+	// accepted transaction, so this one can never be accepted.
+	Dead bool
+
+	author crypto.SessionID
+	nonce  uint64
 }
 
 // SessionInfo is a session with its status.
@@ -148,8 +163,8 @@ type Standing struct {
 	Banned  bool
 }
 
-// Prekeys is an identity's prekey record with its first unclaimed one-time
-// prekey.
+// Prekeys is an identity's prekey record with one of its unclaimed
+// one-time prekeys.
 type Prekeys struct {
 	state.PrekeyRecord
 	HasOneTime bool
@@ -234,6 +249,13 @@ func (v *VM) TxStatus(id ids.ID) (TxStatus, error) {
 		return TxStatus{}, err
 	}
 	if s, ok := v.pool.status(id); ok {
+		if s.Status == TxDropped {
+			next, err := v.base().Nonce(s.author)
+			if err != nil {
+				return TxStatus{}, err
+			}
+			s.Dead = next > s.nonce
+		}
 		return s, nil
 	}
 	// It may have been accepted between the two reads.
@@ -367,8 +389,11 @@ func (v *VM) Tx(id ids.ID) ([]byte, state.TxLocation, error) {
 	return v.base().TxBytes(id)
 }
 
-// Prekeys implements API.
-func (v *VM) Prekeys(id crypto.SessionID) (*Prekeys, error) {
+// Prekeys implements API. The one-time prekey is chosen at random among
+// the unclaimed ones (at most config.MaxUnclaimedPrekeys), so concurrent
+// initiators rarely pick the same one; with claimer, only if one is
+// claimable by it at the last accepted block's time.
+func (v *VM) Prekeys(id crypto.SessionID, claimer *crypto.SessionID, session *ids.ID) (*Prekeys, error) {
 	if err := v.ready(); err != nil {
 		return nil, err
 	}
@@ -378,8 +403,29 @@ func (v *VM) Prekeys(id crypto.SessionID) (*Prekeys, error) {
 		return nil, err
 	}
 	p := &Prekeys{PrekeyRecord: rec}
-	p.OneTimeID, p.OneTimeTx, p.HasOneTime, err = st.FirstOneTime(id)
-	return p, err
+	if claimer != nil {
+		tip := v.chain.tip.Load()
+		ctx := v.chain.execContext(tip.Block.Height+1, max(v.clock().UnixMilli(), tip.Block.Timestamp), tip.ID())
+		ok, err := execute.Claimable(st, ctx, id, *claimer, session)
+		if err != nil || !ok {
+			return p, err
+		}
+	}
+	list, err := st.OneTimes(id, math.MaxUint32)
+	if err != nil || len(list) == 0 {
+		return p, err
+	}
+	k := list[rand.IntN(len(list))]
+	p.HasOneTime, p.OneTimeID, p.OneTimeTx = true, k.ID, k.Tx
+	return p, nil
+}
+
+// Claims implements API.
+func (v *VM) Claims(id crypto.SessionID, after uint64, limit int) ([]state.ClaimRecord, error) {
+	if err := v.ready(); err != nil {
+		return nil, err
+	}
+	return v.base().Claims(id, after, clampLimit(limit))
 }
 
 // Sessions implements API.
@@ -391,7 +437,7 @@ func (v *VM) Sessions(id crypto.SessionID, after uint64, limit int) ([]state.Par
 }
 
 // Requests implements API.
-func (v *VM) Requests(id crypto.SessionID, after *crypto.SessionID, limit int) ([]state.Request, error) {
+func (v *VM) Requests(id crypto.SessionID, after uint64, limit int) ([]state.Request, error) {
 	if err := v.ready(); err != nil {
 		return nil, err
 	}

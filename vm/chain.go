@@ -147,13 +147,13 @@ type chain struct {
 	divergeForTest func(execute.Context) execute.Context
 }
 
-func (c *chain) execContext(height uint64, ts int64) execute.Context {
-	return execute.Context{ChainID: c.chainID, Config: c.cfg, Height: height, Timestamp: ts}
+func (c *chain) execContext(height uint64, ts int64, parent ids.ID) execute.Context {
+	return execute.Context{ChainID: c.chainID, Config: c.cfg, Height: height, Timestamp: ts, ParentID: parent}
 }
 
 // blockContext is the context a block's transactions execute in.
-func (c *chain) blockContext(height uint64, ts int64) execute.Context {
-	ctx := c.execContext(height, ts)
+func (c *chain) blockContext(height uint64, ts int64, parent ids.ID) execute.Context {
+	ctx := c.execContext(height, ts, parent)
 	if c.divergeForTest != nil {
 		ctx = c.divergeForTest(ctx)
 	}
@@ -161,10 +161,11 @@ func (c *chain) blockContext(height uint64, ts int64) execute.Context {
 }
 
 // executeBlock runs a block's state transition after its signatures were
-// checked: pruning, the transactions in order, the block's transaction
-// count, then the deferred writes. st is a deferred view over a commitDB.
+// checked: the block's bookkeeping (anchor record, retention), the
+// transactions in order, the block's transaction count, then the deferred
+// writes. st is a deferred view over a commitDB.
 func executeBlock(st *state.State, ctx execute.Context, txs []*tx.Tx) error {
-	if _, err := execute.Prune(st, ctx); err != nil {
+	if err := execute.BeginBlock(st, ctx); err != nil {
 		return err
 	}
 	for i, t := range txs {
@@ -289,11 +290,19 @@ func (c *chain) verify(b *Block) error {
 	writes := newCommitDB(overlay, parent.Block.StateCommitment, b.Block.Height)
 	st := state.New(writes)
 	st.Defer()
-	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity); err != nil {
+	ctx := c.blockContext(b.Block.Height, b.Block.Timestamp, b.Block.ParentID)
+	// Registrations: the cheap state checks before any signature or
+	// Argon2id (docs/chain.md section 3), and their work seeds.
+	seeds, err := registrationSeeds(st, ctx, b.Txs)
+	if err != nil {
 		overlay.Abort()
 		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
 	}
-	if err := executeBlock(st, c.blockContext(b.Block.Height, b.Block.Timestamp), b.Txs); err != nil {
+	if err := c.verifier.verifyBlock(b.Txs, st.GetIdentity, seeds); err != nil {
+		overlay.Abort()
+		return fmt.Errorf("%w: %w", ErrInvalidBlockTx, err)
+	}
+	if err := executeBlock(st, ctx, b.Txs); err != nil {
 		overlay.Abort()
 		return err
 	}
@@ -429,13 +438,20 @@ func (c *chain) reject(b *Block) error {
 	return nil
 }
 
+// maxBuildRefusals bounds the transactions a build tries and refuses
+// (docs/chain.md section 15): a pool full of transactions that no longer
+// apply costs a bounded amount per block.
+const maxBuildRefusals = 256
+
 // build makes a block on the preferred block from pending transactions
-// (mempool transactions, whose signatures admission verified), executing
-// them as it goes (the result is a verified block). pending is in
-// mempool order; skip receives every transaction refused, with the reason
-// (and, on a processing parent, those left out behind a refusal, with a nil
-// reason).
-func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error)) (*Block, error) {
+// (mempool transactions, whose signatures and work admission verified),
+// executing them as it goes (the result is a verified block). pending is
+// in build order (mempool.BuildOrder); skip receives every transaction
+// refused, with the reason (and, on a processing parent, those left out
+// behind a refusal, with a nil reason). regs, when not nil, is the set of
+// registrations the block may take (the pool's choice by excess, when more
+// are pending than a block holds).
+func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error), regs map[ids.ID]bool) (*Block, error) {
 	if c.closed {
 		return nil, ErrShutdown
 	}
@@ -458,13 +474,14 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	writes := newCommitDB(overlay, parent.Block.StateCommitment, height)
 	st := state.New(writes)
 	st.Defer()
-	ctx := c.blockContext(height, ts)
-	if _, err := execute.Prune(st, ctx); err != nil {
+	ctx := c.blockContext(height, ts, parent.ID())
+	if err := execute.BeginBlock(st, ctx); err != nil {
 		overlay.Abort()
 		return nil, err
 	}
 	var txs []*tx.Tx
-	regs := 0 // registrations in the block (at most registration.maxPerBlock)
+	nRegs := 0    // registrations in the block (at most registration.maxPerBlock)
+	refusals := 0 // transactions refused in this build
 	size := block.HeaderSize
 	// An author whose transaction is left out has its later ones left out
 	// too (their nonces would not follow). Lookups only.
@@ -476,7 +493,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		blocked[a] = true
 	}
 	for _, t := range pending {
-		if len(txs) == config.MaxBlockTxs || config.MaxBlockSize-size < minTxSize {
+		if len(txs) == config.MaxBlockTxs || config.MaxBlockSize-size < minTxSize || refusals == maxBuildRefusals {
 			break
 		}
 		if blocked[t.Author] {
@@ -490,8 +507,8 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			continue
 		}
 		_, isReg := t.Payload.(*tx.RegisterIdentity)
-		if isReg && regs == int(c.cfg.Registration.MaxPerBlock) {
-			blockAuthor(t.Author) // the next block takes it
+		if isReg && (nRegs == int(c.cfg.Registration.MaxPerBlock) || (regs != nil && !regs[t.ID()])) {
+			blockAuthor(t.Author) // a later block takes it
 			continue
 		}
 		// pending comes from the mempool, which admits a transaction only
@@ -509,12 +526,13 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			}
 			blockAuthor(t.Author)
 			skip(t, onTip, err)
+			refusals++
 			continue
 		}
 		txs = append(txs, t)
 		size += t.Size()
 		if isReg {
-			regs++
+			nRegs++
 		}
 	}
 	if len(txs) == 0 {
@@ -537,6 +555,43 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 	}
 	c.addVerified(b, parent, overlay)
 	return b, nil
+}
+
+// registrationSeeds runs the cheap checks of a block's registrations on
+// the parent state (st) before any signature or Argon2id: the stateless
+// checks, no two of one author, none of an author registered already, an
+// anchor in the block's window. It returns each registration's work seed
+// by index.
+func registrationSeeds(st *state.State, ctx execute.Context, txs []*tx.Tx) (map[int][32]byte, error) {
+	var seeds map[int][32]byte            // lookups only
+	var authors map[crypto.SessionID]bool // lookups only
+	for i, t := range txs {
+		reg, ok := t.Payload.(*tx.RegisterIdentity)
+		if !ok {
+			continue
+		}
+		if seeds == nil {
+			seeds, authors = make(map[int][32]byte), make(map[crypto.SessionID]bool)
+		}
+		if err := t.Check(ctx.ChainID); err != nil {
+			return nil, fmt.Errorf("transaction %d: %w", i, err)
+		}
+		if authors[t.Author] {
+			return nil, fmt.Errorf("transaction %d: %w: %s twice in the block", i, tx.ErrDuplicateRegistration, t.Author)
+		}
+		authors[t.Author] = true
+		if dup, err := st.HasIdentity(t.Author); err != nil {
+			return nil, err
+		} else if dup {
+			return nil, fmt.Errorf("transaction %d: %w: %s", i, tx.ErrDuplicateRegistration, t.Author)
+		}
+		anchor, err := execute.AnchorID(st, ctx, reg.AnchorHeight)
+		if err != nil {
+			return nil, fmt.Errorf("transaction %d: %w", i, err)
+		}
+		seeds[i] = tx.WorkSeed(ctx.ChainID, t.Author, reg.AnchorHeight, anchor)
+	}
+	return seeds, nil
 }
 
 // countRegistrations counts the RegisterIdentity transactions of a block.

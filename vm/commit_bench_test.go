@@ -43,7 +43,7 @@ func BenchmarkBlockExecution(b *testing.B) {
 			st := state.New(db)
 			st.Defer()
 			n := min(perBlock, b.N-done)
-			if err := executeBlock(st, c.execContext(height, ts), txs[:n]); err != nil {
+			if err := executeBlock(st, c.execContext(height, ts, parent.ID()), txs[:n]); err != nil {
 				b.Fatal(err)
 			}
 			if commit {
@@ -61,7 +61,7 @@ func BenchmarkBlockExecution(b *testing.B) {
 	rec := &recordingDB{Database: overlay}
 	st := state.New(rec)
 	st.Defer()
-	if err := executeBlock(st, c.execContext(height, ts), txs); err != nil {
+	if err := executeBlock(st, c.execContext(height, ts, parent.ID()), txs); err != nil {
 		b.Fatal(err)
 	}
 	logged := 0

@@ -36,7 +36,7 @@ func (e *env) blockFor(parent ids.ID, height uint64, ts int64, txs []*tx.Tx) (*b
 		w := newCommitDB(overlay, p.Block.StateCommitment, height)
 		st := state.New(w)
 		st.Defer()
-		if executeBlock(st, c.execContext(height, ts), txs) == nil {
+		if executeBlock(st, c.execContext(height, ts, parent), txs) == nil {
 			commitment = w.sum()
 		}
 	}
@@ -229,7 +229,7 @@ func TestCommitmentDefinition(t *testing.T) {
 	rec = &recordingDB{Database: overlay}
 	st := state.New(rec)
 	st.Defer()
-	if err := executeBlock(st, e.vm.chain.execContext(b.Height(), b.Block.Timestamp), b.Txs); err != nil {
+	if err := executeBlock(st, e.vm.chain.execContext(b.Height(), b.Block.Timestamp, parent.ID()), b.Txs); err != nil {
 		t.Fatal(err)
 	}
 	if got := commitmentByDefinition(parent.Block.StateCommitment, b.Height(), rec.ops); got != b.Block.StateCommitment {

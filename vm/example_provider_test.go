@@ -111,12 +111,18 @@ func (sp *SessionProvider) Register(ctx context.Context, id *crypto.Identity) er
 	if err != nil {
 		return err
 	}
-	// The registration's proof of work, at the chain's parameters.
-	work, _, err := tx.SolveWork(ctx, sp.vm.ChainID(), author, sp.vm.Config().Registration, 0, 0)
+	// The registration's proof of work, at the chain's parameters, bound
+	// to the last accepted block.
+	st, err := sp.vm.Status()
 	if err != nil {
 		return err
 	}
-	_, err = sp.submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, Work: work})
+	seed := tx.WorkSeed(sp.vm.ChainID(), author, st.Height, st.LastAcceptedID)
+	work, _, err := tx.SolveWork(ctx, sp.vm.ChainID(), seed, sp.vm.Config().Registration, 0, 0, 0)
+	if err != nil {
+		return err
+	}
+	_, err = sp.submit(ctx, id, &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, AnchorHeight: st.Height, Work: work})
 	return err
 }
 

@@ -423,7 +423,7 @@ func (p *pool) prefetchSignatures(txs []*tx.Tx) {
 				if j >= len(txs) {
 					return
 				}
-				_ = p.chain.verifier.verifyTx(txs[j], st.GetIdentity)
+				_ = p.chain.verifier.prefetch(txs[j], st.GetIdentity)
 			}
 		}()
 	}

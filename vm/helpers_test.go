@@ -232,3 +232,70 @@ func oneTimes(first uint32, n int) *tx.PublishPrekeys {
 func (e *env) signedPrekey(id uint32) *tx.PublishPrekeys {
 	return &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: id, ExpiresAt: e.clock.Now().UnixMilli() + 7*86400*1000, KEMPublicKey: prekeyKeys[0]}}
 }
+
+// anchor returns the last accepted block: what a registration anchors its
+// work to.
+func (e *env) anchor() (uint64, ids.ID) {
+	e.t.Helper()
+	tip := e.vm.chain.tip.Load()
+	return tip.Height(), tip.ID()
+}
+
+// registration returns id's RegisterIdentity with work solved for the
+// chain's parameters on the last accepted block, and the evaluations.
+func (e *env) registration(id *crypto.Identity, extra int) (*tx.RegisterIdentity, tx.WorkStats) {
+	e.t.Helper()
+	h, bid := e.anchor()
+	author := sid(e.t, id)
+	seed := tx.WorkSeed(e.vm.ChainID(), author, h, bid)
+	work, st, err := tx.SolveWork(context.Background(), e.vm.ChainID(), seed, e.vm.Config().Registration, extra, 0, 1)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &tx.RegisterIdentity{KEMPublicKey: id.KEMPublicKey, DSAPublicKey: id.DSAPublicKey, AnchorHeight: h, Work: work}, st
+}
+
+// prekeys returns id's prekey record and a random unclaimed one-time
+// prekey (for claimer, when not nil).
+func (e *env) prekeys(id *crypto.Identity, claimer *crypto.Identity) *Prekeys {
+	e.t.Helper()
+	var c *crypto.SessionID
+	if claimer != nil {
+		s := sid(e.t, claimer)
+		c = &s
+	}
+	p, err := e.vm.Prekeys(sid(e.t, id), c, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// claimOf returns the claim a claimer would make of target's prekeys now:
+// its current signed prekey and the one-time prekey the node serves it
+// (or 0).
+func (e *env) claimOf(target, claimer *crypto.Identity) tx.Claim {
+	e.t.Helper()
+	p := e.prekeys(target, claimer)
+	c := tx.Claim{Participant: sid(e.t, target), SignedPrekeyID: p.SignedID}
+	if p.HasOneTime {
+		c.OneTimePrekeyID = p.OneTimeID
+	}
+	return c
+}
+
+// withPrekeys publishes a signed prekey (ID 1) and n one-time prekeys
+// (IDs 1..n) for id, in as many transactions as needed, and accepts them.
+func (e *env) withPrekeys(id *crypto.Identity, n int) {
+	e.t.Helper()
+	e.do(id, e.signedPrekey(1))
+	for first := 1; first <= n; first += 32 {
+		e.do(id, oneTimes(uint32(first), min(32, n-first+1)))
+	}
+}
+
+// cl is a claim entry: target's signed prekey and one-time prekey (0:
+// none).
+func cl(target crypto.SessionID, signed, oneTime uint32) tx.Claim {
+	return tx.Claim{Participant: target, SignedPrekeyID: signed, OneTimePrekeyID: oneTime}
+}

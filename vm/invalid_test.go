@@ -11,6 +11,7 @@ import (
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/block"
 	"github.com/luxfi/session/vm/mempool"
 	"github.com/luxfi/session/vm/tx"
@@ -312,9 +313,16 @@ func TestInvalidTransactions(t *testing.T) {
 			e.do(bob, e.signedPrekey(3))
 			return e.sign(bob, e.signedPrekey(3))
 		}, tx.ErrPrekeyIDOrder},
+		{"signed prekey ID jumps over 2^20", nil, func(e *env) *tx.Tx {
+			e.do(bob, e.signedPrekey(3))
+			return e.sign(bob, e.signedPrekey(3+config.MaxPrekeyIDStep+1))
+		}, tx.ErrPrekeyIDOrder},
 		{"one-time prekey ID reused", nil, func(e *env) *tx.Tx {
 			e.do(bob, oneTimes(1, 4))
 			return e.sign(bob, oneTimes(4, 1))
+		}, tx.ErrPrekeyIDOrder},
+		{"one-time prekey ID jumps over 2^20", nil, func(e *env) *tx.Tx {
+			return e.sign(bob, oneTimes(config.MaxPrekeyIDStep+1, 1))
 		}, tx.ErrPrekeyIDOrder},
 		{"more than 100 unclaimed", nil, func(e *env) *tx.Tx {
 			e.do(bob, oneTimes(1, 32))
@@ -324,42 +332,169 @@ func TestInvalidTransactions(t *testing.T) {
 		}, tx.ErrTooManyPrekeys},
 		{"claim an unknown prekey", nil, func(e *env) *tx.Tx {
 			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
-			e.do(bob, oneTimes(1, 4))
-			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{5}})
+			e.withPrekeys(bob, 4)
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 5)}})
 		}, tx.ErrUnknownPrekey},
 		{"claim a claimed prekey", nil, func(e *env) *tx.Tx {
 			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
-			e.do(bob, oneTimes(1, 4))
-			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
-			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
+			e.withPrekeys(bob, 4)
+			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 2)}})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 2)}})
 		}, tx.ErrPrekeyClaimed},
+		{"claim a retired prekey", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			e.withPrekeys(bob, 4)
+			e.do(bob, &tx.PublishPrekeys{RetireThrough: 3})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 2)}})
+		}, tx.ErrPrekeyClaimed},
+		{"claim without a signed prekey", nil, func(e *env) *tx.Tx {
+			e.do(bob, oneTimes(1, 4))
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 0)}})
+		}, tx.ErrSignedPrekey},
+		{"claim an expired signed prekey", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: e.clock.Now().UnixMilli() + 60_000, KEMPublicKey: carol.KEMPublicKey}})
+			e.clock.Advance(2 * time.Minute)
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 0)}})
+		}, tx.ErrSignedPrekey},
+		{"claim a signed prekey two generations old", nil, func(e *env) *tx.Tx {
+			e.do(bob, e.signedPrekey(1))
+			e.do(bob, e.signedPrekey(2))
+			e.do(bob, e.signedPrekey(3))
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 0)}})
+		}, tx.ErrSignedPrekey},
+		{"claim a signed prekey never published", nil, func(e *env) *tx.Tx {
+			e.do(bob, e.signedPrekey(1))
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 2, 0)}})
+		}, tx.ErrSignedPrekey},
+		{"claim 0 while a one-time prekey is claimable", nil, func(e *env) *tx.Tx {
+			e.withPrekeys(bob, 30)
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 0)}})
+		}, tx.ErrPrekeyAvailable},
 		{"stranger claims from the reserve", nil, func(e *env) *tx.Tx {
-			e.do(bob, oneTimes(1, 20)) // the default reserve is 20
-			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{1}})
+			e.withPrekeys(bob, 20) // the default reserve is 20
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 1)}})
 		}, tx.ErrPrekeyReserved},
 		{"stranger claim budget spent", map[string]any{"prekeys": map[string]any{"strangerClaims": map[string]any{"burst": 1, "refillSeconds": 3600}, "strangerReserve": 0}}, func(e *env) *tx.Tx {
-			e.do(bob, oneTimes(1, 10))
-			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{1}})
-			return e.sign(carol, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{2}})
+			e.withPrekeys(bob, 10)
+			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 1)}})
+			return e.sign(carol, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 2)}})
 		}, tx.ErrRateLimited},
-		{"a pair claims twice in a session", nil, func(e *env) *tx.Tx {
+		{"stranger claims a second time while its request is pending", nil, func(e *env) *tx.Tx {
+			e.withPrekeys(bob, 30)
+			e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 1)}})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []tx.Claim{cl(sid(t, bob), 1, 2)}})
+		}, tx.ErrStrangerClaim},
+		{"stranger claims on a target that has not accepted", nil, func(e *env) *tx.Tx {
+			e.withPrekeys(carol, 30)
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			s := e.createSession(alice, bob, carol) // carol pending
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, 1)}, Ciphertext: []byte("hs")})
+		}, tx.ErrStrangerClaim},
+		{"a pair claims a fifth time in a session", nil, func(e *env) *tx.Tx {
 			e.do(carol, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactTrusted})
-			e.do(carol, oneTimes(1, 4))
+			e.withPrekeys(carol, 30)
 			s := e.createSession(alice, bob, carol)
-			e.do(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
-			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 2}}, Ciphertext: []byte("again")})
-		}, tx.ErrDuplicateClaim},
+			for k := uint32(1); k <= config.MaxClaimsPerPair; k++ {
+				e.do(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, k)}, Ciphertext: []byte("hs")})
+			}
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, 9)}, Ciphertext: []byte("again")})
+		}, tx.ErrClaimLimit},
 		{"claim from a departed participant", nil, func(e *env) *tx.Tx {
-			e.do(carol, oneTimes(1, 30))
+			e.withPrekeys(carol, 30)
 			s := e.createSession(alice, bob, carol)
 			e.do(carol, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
-			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, 1)}, Ciphertext: []byte("hi")})
 		}, tx.ErrParticipantLeft},
 		{"claim from a non-participant", nil, func(e *env) *tx.Tx {
-			e.do(carol, oneTimes(1, 30))
+			e.withPrekeys(carol, 30)
 			s := e.createSession(alice, bob)
-			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, carol), PrekeyID: 1}}, Ciphertext: []byte("hi")})
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, 1)}, Ciphertext: []byte("hi")})
 		}, tx.ErrNotParticipant},
+		{"claim from a participant who blocked the claimer", nil, func(e *env) *tx.Tx {
+			e.withPrekeys(carol, 30)
+			e.do(bob, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			e.do(carol, &tx.SetContact{Peer: sid(t, alice), Status: tx.ContactTrusted})
+			s := e.createSession(alice, bob, carol)
+			e.do(carol, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactBlocked})
+			return e.sign(bob, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(sid(t, carol), 1, 0)}, Ciphertext: []byte("hi")})
+		}, tx.ErrBlocked},
+
+		// Registration (review C1, H1, A1, L5).
+		{"registration nonce 1", nil, func(e *env) *tx.Tx {
+			return e.signNonce(stranger, 1, &tx.RegisterIdentity{KEMPublicKey: stranger.KEMPublicKey, DSAPublicKey: stranger.DSAPublicKey})
+		}, tx.ErrRegistrationNonce},
+		{"registration anchored beyond the window", map[string]any{"registration": map[string]any{"memoryKiB": 8, "prefilterBits": 0, "workBits": 0, "anchorWindow": 2}}, func(e *env) *tx.Tx {
+			e.do(alice, &tx.CreateChannel{Name: "a"})
+			e.do(alice, &tx.CreateChannel{Name: "b"})
+			return e.sign(stranger, &tx.RegisterIdentity{KEMPublicKey: stranger.KEMPublicKey, DSAPublicKey: stranger.DSAPublicKey, AnchorHeight: 0})
+		}, tx.ErrAnchor},
+		{"registration anchored in the future", nil, func(e *env) *tx.Tx {
+			h, _ := e.anchor()
+			return e.sign(stranger, &tx.RegisterIdentity{KEMPublicKey: stranger.KEMPublicKey, DSAPublicKey: stranger.DSAPublicKey, AnchorHeight: h + 5})
+		}, tx.ErrAnchor},
+
+		// Consent (review H3, H5, M3, M4, A17).
+		{"contact status unchanged", nil, func(e *env) *tx.Tx {
+			e.do(alice, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactBlocked})
+			return e.sign(alice, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactBlocked})
+		}, tx.ErrUnchanged},
+		{"removing a contact that is none", nil, func(e *env) *tx.Tx {
+			return e.sign(alice, &tx.SetContact{Peer: sid(t, bob), Status: tx.ContactNone})
+		}, tx.ErrUnchanged},
+		{"request policy unchanged", nil, func(e *env) *tx.Tx {
+			return e.sign(alice, &tx.SetRequestPolicy{Policy: tx.RequestsFromAnyone})
+		}, tx.ErrUnchanged},
+		{"request to someone who takes contacts only", nil, func(e *env) *tx.Tx {
+			e.do(bob, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts})
+			return e.sign(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, carol), sid(t, bob)}})
+		}, tx.ErrRequestsClosed},
+		{"a member closes a group", nil, func(e *env) *tx.Tx {
+			s := e.createSession(alice, bob, carol)
+			e.acceptAll(s, bob)
+			return e.sign(bob, &tx.CloseSession{Session: s})
+		}, tx.ErrNotCreator},
+		{"a ninth message in a request", nil, func(e *env) *tx.Tx {
+			s := e.createRequest(alice, bob)
+			for i := 0; i < config.RequestBackfill; i++ {
+				e.issue(e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
+			}
+			e.accept()
+			return e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("9")})
+		}, tx.ErrRequestFull},
+		{"a participant over its share", map[string]any{"maxMessages": 5}, func(e *env) *tx.Tx {
+			s := e.createSession(alice, bob)
+			e.acceptAll(s, bob)
+			for i := 0; i < 3; i++ { // ⌈5 / 2⌉ = 3
+				e.issue(e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
+			}
+			e.accept()
+			return e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("4")})
+		}, tx.ErrMaxMessages},
+
+		// Channels (review M2, L8, L11).
+		{"post inside the slow mode", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			e.do(alice, &tx.JoinChannel{Channel: c})
+			e.do(carol, &tx.SetChannelPolicy{Channel: c, JoinPolicy: tx.PolicyOpen, SlowModeSeconds: 30})
+			e.do(alice, &tx.PostChannel{Channel: c, Ciphertext: []byte("1")})
+			return e.sign(alice, &tx.PostChannel{Channel: c, Ciphertext: []byte("2")})
+		}, tx.ErrSlowMode},
+		{"slow mode over a day", nil, func(e *env) *tx.Tx {
+			c := e.channelOf(carol, tx.PolicyOpen)
+			return e.sign(carol, &tx.SetChannelPolicy{Channel: c, JoinPolicy: tx.PolicyOpen, SlowModeSeconds: config.MaxSlowModeSeconds + 1})
+		}, tx.ErrInvalidSlowMode},
+		{"a moderator lifts the owner's ban", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			e.do(carol, &tx.ModerateChannel{Channel: c, Action: tx.ActionBan, Members: []crypto.SessionID{sid(t, bob)}})
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionUnban, Members: []crypto.SessionID{sid(t, bob)}})
+		}, tx.ErrNotOwner},
+		{"a moderator removes itself", nil, func(e *env) *tx.Tx {
+			c := e.moderated(carol, alice)
+			return e.sign(alice, &tx.ModerateChannel{Channel: c, Action: tx.ActionRemove, Members: []crypto.SessionID{sid(t, alice)}})
+		}, tx.ErrTargetIsModerator},
+		{"channel name with a bidi override", nil, func(e *env) *tx.Tx {
+			return e.sign(alice, &tx.CreateChannel{Name: "abc\u202edef"})
+		}, tx.ErrInvalidChannelName},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,17 +533,23 @@ func TestInvalidTransactions(t *testing.T) {
 	}
 }
 
-// failingWork returns a registration work value for id that fails the
-// chain's pre-filter (prefilter true) or its Argon2id difficulty.
+// failingWork returns a registration work value for id, anchored to the
+// genesis block (anchor height 0), that fails the chain's pre-filter
+// (prefilter true) or its Argon2id difficulty.
 func failingWork(t *testing.T, e *env, id *crypto.Identity, prefilter bool) uint64 {
 	t.Helper()
 	p := e.vm.Config().Registration
+	genesisID, err := state.New(e.vm.db).BlockIDAtHeight(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := tx.WorkSeed(e.vm.ChainID(), sid(t, id), 0, genesisID)
 	for w := uint64(0); w < 1<<16; w++ {
-		_, pass := tx.WorkPrefilter(e.vm.ChainID(), sid(t, id), w, p)
+		pass := tx.PrefilterPasses(tx.WorkPre(seed, w), p)
 		if prefilter && !pass {
 			return w
 		}
-		if !prefilter && pass && tx.CheckWork(e.vm.ChainID(), sid(t, id), w, p) != nil {
+		if !prefilter && pass && tx.CheckWork(e.vm.ChainID(), seed, w, p) != nil {
 			return w
 		}
 	}

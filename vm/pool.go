@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,13 +48,40 @@ type pool struct {
 	flightMu sync.Mutex
 	inFlight map[ids.ID]int  // tx → number of processing blocks holding it
 	parked   map[ids.ID]bool // refused on a processing parent; retried after the next decision
-	rejected *fifoCache[ids.ID, string]
-	wake     chan struct{} // closed and replaced when work may be pending
-	waiters  int           // goroutines in waitForWork
-	msgChan  chan<- smblock.Message
+	rejected *fifoCache[ids.ID, droppedTx]
+	// regs are the pending registrations (at most maxRegs, apart from the
+	// mempool's other bounds: docs/chain.md section 3). Lookups and a scan
+	// for the lowest; never iterated for anything order-dependent.
+	regs    map[ids.ID]pendingReg
+	maxRegs int
+	regSeq  uint64
+	wake    chan struct{} // closed and replaced when work may be pending
+	waiters int           // goroutines in waitForWork
+	msgChan chan<- smblock.Message
 }
 
-func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<- smblock.Message) *pool {
+// droppedTx is what the pool remembers of a transaction it refused or
+// dropped: the reason, and the author's nonce it used (to tell when it is
+// dead: another transaction consumed that nonce).
+type droppedTx struct {
+	reason string
+	author crypto.SessionID
+	nonce  uint64
+}
+
+// pendingReg is a pending registration's priority.
+type pendingReg struct {
+	t      *tx.Tx
+	excess int
+	seq    uint64
+}
+
+// before reports whether a goes before b (more excess, then older).
+func (a pendingReg) before(b pendingReg) bool {
+	return a.excess > b.excess || (a.excess == b.excess && a.seq < b.seq)
+}
+
+func newPool(db database.Database, c *chain, mp *mempool.Mempool, maxRegs int, msgChan chan<- smblock.Message) *pool {
 	overlay := versiondb.New(c.cache)
 	return &pool{
 		db:       db,
@@ -63,10 +91,64 @@ func newPool(db database.Database, c *chain, mp *mempool.Mempool, msgChan chan<-
 		view:     state.New(admissionDB{overlay}),
 		inFlight: make(map[ids.ID]int),
 		parked:   make(map[ids.ID]bool),
-		rejected: newFIFOCache[ids.ID, string](rejectedCacheSize),
+		rejected: newFIFOCache[ids.ID, droppedTx](rejectedCacheSize),
+		regs:     make(map[ids.ID]pendingReg),
+		maxRegs:  maxRegs,
 		wake:     make(chan struct{}),
 		msgChan:  msgChan,
 	}
+}
+
+// remember records why t was refused or dropped.
+func (p *pool) remember(t *tx.Tx, err error) {
+	p.rejected.Put(t.ID(), droppedTx{reason: err.Error(), author: t.Author, nonce: t.Nonce})
+}
+
+// lowestReg returns the pending registration that goes last. Call with
+// p.mu held and p.regs not empty.
+func (p *pool) lowestReg() (ids.ID, pendingReg) {
+	var lowID ids.ID
+	var low pendingReg
+	first := true
+	for id, r := range p.regs {
+		if first || low.before(r) {
+			lowID, low, first = id, r, false
+		}
+	}
+	return lowID, low
+}
+
+// allowedRegistrations returns the registrations a block may take when
+// more than n are pending (those with the most excess, then the oldest),
+// or nil when all may go.
+func (p *pool) allowedRegistrations(n int) map[ids.ID]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.regs) <= n {
+		return nil
+	}
+	type item struct {
+		id ids.ID
+		r  pendingReg
+	}
+	list := make([]item, 0, len(p.regs))
+	for id, r := range p.regs {
+		list = append(list, item{id, r})
+	}
+	slices.SortFunc(list, func(a, b item) int {
+		if a.r.before(b.r) {
+			return -1
+		}
+		if b.r.before(a.r) {
+			return 1
+		}
+		return 0
+	})
+	out := make(map[ids.ID]bool, n)
+	for _, it := range list[:n] {
+		out[it.id] = true
+	}
+	return out
 }
 
 // signal wakes WaitForEvent and tells the engine when a channel was given.
@@ -84,7 +166,22 @@ func (p *pool) signal() {
 	}
 }
 
+// issueTx admits t, remembering a refusal's reason for getTxStatus.
 func (p *pool) issueTx(t *tx.Tx) error {
+	err := p.admit(t)
+	if err != nil && tx.IsRefusal(err) && !errors.Is(err, ErrAlreadyAccepted) {
+		p.remember(t, err)
+	}
+	return err
+}
+
+// admit runs admission in the order of docs/chain.md section 15: the
+// stateless checks, room, the disk, what an accepted or pending
+// transaction already settles (before any signature), for a registration
+// its state checks and the registration pool, then the signature (and a
+// registration's work, within the verifier's Argon2id budget), then
+// execution on the overlay.
+func (p *pool) admit(t *tx.Tx) error {
 	c := p.chain
 	if err := t.Check(c.chainID); err != nil {
 		return err
@@ -98,10 +195,19 @@ func (p *pool) issueTx(t *tx.Tx) error {
 		}
 	}
 	base := state.New(c.cache)
+	if _, err := base.GetTx(t.ID()); err == nil {
+		return fmt.Errorf("%w: %s", ErrAlreadyAccepted, t.ID())
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	seed, excess, err := p.precheck(t)
+	if err != nil {
+		return err
+	}
 	// The expensive part, outside every lock, so concurrent submissions
 	// verify on all cores. The key comes from the cache, the accepted state
 	// or, for an author registered by a pending transaction, the overlay.
-	err := c.verifier.verifyTx(t, func(id crypto.SessionID) (*state.Identity, error) {
+	err = c.verifier.verifyTx(t, func(id crypto.SessionID) (*state.Identity, error) {
 		i, err := base.GetIdentity(id)
 		if errors.Is(err, state.ErrNotFound) {
 			p.mu.Lock()
@@ -109,7 +215,7 @@ func (p *pool) issueTx(t *tx.Tx) error {
 			return p.view.GetIdentity(id)
 		}
 		return i, err
-	})
+	}, seed)
 	if err != nil {
 		return err
 	}
@@ -121,13 +227,21 @@ func (p *pool) issueTx(t *tx.Tx) error {
 	}
 	tip := p.tip
 	ts := max(c.clock().UnixMilli(), tip.Block.Timestamp)
-	ctx := c.execContext(tip.Block.Height+1, ts)
-	if err := execute.Tx(p.view, ctx, p.position(), t); err != nil {
-		if errors.Is(err, tx.ErrReplayedNonce) {
-			if _, lerr := base.GetTx(t.ID()); lerr == nil {
-				return fmt.Errorf("%w: %w", ErrAlreadyAccepted, err)
-			}
+	_, isReg := t.Payload.(*tx.RegisterIdentity)
+	if isReg && len(p.regs) >= p.maxRegs {
+		lowID, low := p.lowestReg()
+		if excess <= low.excess {
+			return fmt.Errorf("%w: %d registrations pending, the lowest with %d bits of excess: more work goes first", mempool.ErrFull, len(p.regs), low.excess)
 		}
+		// The new registration outbids the lowest: drop it, and whatever
+		// of its author's depends on it (the rebuild drops those).
+		p.mempool.Remove(lowID)
+		delete(p.regs, lowID)
+		p.remember(low.t, fmt.Errorf("%w: replaced by a registration with more work (%d bits of excess over %d)", mempool.ErrFull, excess, low.excess))
+		p.rebuild(ts)
+	}
+	ctx := c.execContext(tip.Block.Height+1, ts, tip.ID())
+	if err := execute.Tx(p.view, ctx, p.position(), t); err != nil {
 		return err
 	}
 	p.applied++
@@ -137,8 +251,53 @@ func (p *pool) issueTx(t *tx.Tx) error {
 		p.rebuild(ts)
 		return err
 	}
+	if isReg {
+		p.regs[t.ID()] = pendingReg{t: t, excess: excess, seq: p.regSeq}
+		p.regSeq++
+	}
 	p.signal()
 	return nil
+}
+
+// precheck runs the cheap state checks before any signature: a nonce
+// already used by the author (pending transactions counted); for a
+// registration, an author registered already or by a pending
+// transaction, the anchor (whose resolution gives the work seed), and
+// room in the registration pool for its excess.
+func (p *pool) precheck(t *tx.Tx) (seed [32]byte, excess int, err error) {
+	c := p.chain
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reg, isReg := t.Payload.(*tx.RegisterIdentity)
+	if !isReg {
+		next, err := p.view.Nonce(t.Author)
+		if err != nil {
+			return seed, 0, err
+		}
+		if t.Nonce < next {
+			return seed, 0, fmt.Errorf("%w: got %d, next is %d", tx.ErrReplayedNonce, t.Nonce, next)
+		}
+		return seed, 0, nil
+	}
+	if dup, err := p.view.HasIdentity(t.Author); err != nil {
+		return seed, 0, err
+	} else if dup {
+		return seed, 0, fmt.Errorf("%w: %s (accepted or pending)", tx.ErrDuplicateRegistration, t.Author)
+	}
+	tip := p.tip
+	ctx := c.execContext(tip.Block.Height+1, tip.Block.Timestamp, tip.ID())
+	anchor, err := execute.AnchorID(p.view, ctx, reg.AnchorHeight)
+	if err != nil {
+		return seed, 0, err
+	}
+	seed = tx.WorkSeed(c.chainID, t.Author, reg.AnchorHeight, anchor)
+	excess = tx.Excess(tx.WorkPre(seed, reg.Work), c.cfg.Registration)
+	if len(p.regs) >= p.maxRegs {
+		if _, low := p.lowestReg(); excess <= low.excess {
+			return seed, 0, fmt.Errorf("%w: %d registrations pending, the lowest with %d bits of excess: more work goes first", mempool.ErrFull, len(p.regs), low.excess)
+		}
+	}
+	return seed, excess, nil
 }
 
 // position gives pending transactions distinct positions in the overlay.
@@ -153,12 +312,13 @@ func (p *pool) rebuild(ts int64) {
 	p.view = state.New(admissionDB{p.overlay})
 	p.applied = 0
 	st := p.view
-	ctx := p.chain.execContext(p.tip.Block.Height+1, max(ts, p.tip.Block.Timestamp))
+	ctx := p.chain.execContext(p.tip.Block.Height+1, max(ts, p.tip.Block.Timestamp), p.tip.ID())
 	var drop []ids.ID
 	for _, t := range p.mempool.Ordered() {
 		if err := execute.Tx(st, ctx, p.position(), t); err != nil {
 			drop = append(drop, t.ID())
-			p.rejected.Put(t.ID(), err.Error())
+			p.remember(t, err)
+			delete(p.regs, t.ID())
 			continue
 		}
 		p.applied++
@@ -194,9 +354,10 @@ func (p *pool) blockRejected(b *Block) {
 	p.signal()
 }
 
-// blockAccepted implements poolHooks. When the block holds exactly the
-// oldest pending transactions (the usual case: this node built it), the
-// overlay already reflects them and stays; otherwise it is rebuilt. Either
+// blockAccepted implements poolHooks. When the block holds, for each of
+// its authors, that author's oldest pending transactions (the usual case:
+// this node built it, in admission or fair order), the overlay already
+// reflects them and stays; otherwise it is rebuilt. Either
 // way the overlay is rebuilt once it has absorbed many more transactions
 // than are pending, so its memory stays bounded. The per-transaction work
 // is done outside mu, so admissions go on meanwhile: removing the head of
@@ -214,6 +375,11 @@ func (p *pool) blockAccepted(b *Block) {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, t := range b.Txs {
+		if t.Type() == tx.TypeRegisterIdentity {
+			delete(p.regs, t.ID())
+		}
+	}
 	p.tip = b
 	if !prefix || p.mempool.Len() == 0 || p.applied > 2*p.mempool.Len()+4096 {
 		p.rebuild(b.Block.Timestamp)
@@ -302,8 +468,8 @@ func (p *pool) status(id ids.ID) (TxStatus, bool) {
 	if p.mempool.Has(id) {
 		return TxStatus{Status: TxPending}, true
 	}
-	if reason, ok := p.rejected.Get(id); ok {
-		return TxStatus{Status: TxDropped, Reason: reason}, true
+	if d, ok := p.rejected.Get(id); ok {
+		return TxStatus{Status: TxDropped, Reason: d.reason, author: d.author, nonce: d.nonce}, true
 	}
 	return TxStatus{}, false
 }

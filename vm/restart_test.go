@@ -88,7 +88,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("messages after restart: %v %v", msgs, err)
 	}
 	// Alice's session is still a request to bob.
-	if r, _ := e2.vm.Requests(sid(t, bob), nil, 10); len(r) != 1 || r[0].Session != s {
+	if r, _ := e2.vm.Requests(sid(t, bob), 0, 10); len(r) != 1 || r[0].Session != s {
 		t.Fatalf("bob's requests after restart: %+v", r)
 	}
 	if st, _ := e2.vm.TxStatus(pending.ID()); st.Status != TxUnknown {

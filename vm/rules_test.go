@@ -7,6 +7,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/tx"
@@ -37,7 +38,7 @@ func (e *env) participantState(s ids.ID, id *crypto.Identity) state.ParticipantS
 
 func (e *env) requests(id *crypto.Identity) []state.Request {
 	e.t.Helper()
-	r, err := e.vm.Requests(sid(e.t, id), nil, 100)
+	r, err := e.vm.Requests(sid(e.t, id), 0, 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -96,19 +97,24 @@ func TestMessageRequests(t *testing.T) {
 	if l := e.listed(alice); len(l) != 1 || l[0] != s {
 		t.Fatalf("alice's sessions %v", l)
 	}
-	for i := 0; i < 10; i++ {
+	for i := 0; i < config.RequestBackfill; i++ {
 		e.issue(e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte{byte(i)}}))
 	}
 	e.accept()
 	if got := e.inboxSeqs(bob); len(got) != 0 {
 		t.Fatalf("a request reached bob's inbox: %v", got)
 	}
+	// A request takes at most 8 messages.
+	_, err := e.vm.IssueTx(e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("9")}).Bytes())
+	mustIs(t, err, tx.ErrRequestFull)
 
-	// Accepting: the first 8 messages enter the inbox, later ones as sent.
+	// Accepting: the 8 messages enter the inbox, later ones as sent.
 	e.do(bob, &tx.AcceptSession{Session: s})
 	if got := e.inboxSeqs(bob); !equalSeqs(got, seqs(1, 8)) {
 		t.Fatalf("bob's inbox after accepting %v, want 1..8", got)
 	}
+	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("nine")})
+	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("ten")})
 	if r := e.requests(bob); len(r) != 0 {
 		t.Fatalf("request still listed: %+v", r)
 	}
@@ -116,14 +122,17 @@ func TestMessageRequests(t *testing.T) {
 		t.Fatalf("bob's sessions %v", l)
 	}
 	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("eleven")})
-	if got := e.inboxSeqs(bob); !equalSeqs(got, append(seqs(1, 8), 11)) {
+	if got := e.inboxSeqs(bob); !equalSeqs(got, seqs(1, 11)) {
 		t.Fatalf("bob's inbox %v", got)
 	}
 
-	// Declining (leaving) stops delivery and unlists the session.
+	// Declining (leaving) stops delivery and unlists the session; the
+	// entries already there stay. With nobody but alice accepted, the
+	// session takes no more messages (it has 8 or more).
 	e.do(bob, &tx.AcceptSession{Session: s, Decision: tx.DecisionDecline})
-	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("twelve")})
-	if got := e.inboxSeqs(bob); len(got) != 9 {
+	_, err = e.vm.IssueTx(e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("twelve")}).Bytes())
+	mustIs(t, err, tx.ErrRequestFull)
+	if got := e.inboxSeqs(bob); len(got) != 11 {
 		t.Fatalf("bob's inbox after leaving %v", got)
 	}
 	if l := e.listed(bob); len(l) != 0 {
@@ -132,7 +141,7 @@ func TestMessageRequests(t *testing.T) {
 	// Coming back: no second backfill, delivery resumes.
 	e.do(bob, &tx.AcceptSession{Session: s})
 	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("thirteen")})
-	if got := e.inboxSeqs(bob); !equalSeqs(got, append(seqs(1, 8), 11, 13)) {
+	if got := e.inboxSeqs(bob); !equalSeqs(got, seqs(1, 12)) {
 		t.Fatalf("bob's inbox after returning %v", got)
 	}
 }
@@ -385,17 +394,28 @@ func TestSessionPlacesFreedByRetention(t *testing.T) {
 	}
 }
 
-// TestPrekeysAndClaims: publication, the bundle's proof transactions, and
-// claims by a contact, by a stranger, and by a non-creator in a group.
-func TestPrekeysAndClaims(t *testing.T) {
+// TestClaims (review H6, H7, M5, M6, L13): publication; the bundle's
+// proof transactions and its random one-time prekey; claims by a contact,
+// by a stranger and by a non-creator in a group, each naming the signed
+// prekey; the previous signed prekey stays claimable until it expires;
+// retiring; the claim log.
+func TestClaims(t *testing.T) {
 	e := newEnv(t, nil)
 	alice, bob, carol := identity(t, 0), identity(t, 1), identity(t, 2)
 	signed := e.do(bob, e.signedPrekey(1))
 	ot := e.do(bob, oneTimes(1, 30))
-	p, err := e.vm.Prekeys(sid(t, bob))
+	p, err := e.vm.Prekeys(sid(t, bob), nil, nil)
 	if err != nil || !p.HasSigned || p.SignedID != 1 || p.SignedTx != signed.ID() || p.Unclaimed != 30 ||
-		!p.HasOneTime || p.OneTimeID != 1 || p.OneTimeTx != ot.ID() || p.LastOneTimeID != 30 {
+		!p.HasOneTime || p.OneTimeID < 1 || p.OneTimeID > 30 || p.OneTimeTx != ot.ID() || p.LastOneTimeID != 30 {
 		t.Fatalf("prekeys %+v, %v", p, err)
+	}
+	// The one-time prekey served is chosen at random, not the lowest.
+	seen := map[uint32]bool{}
+	for i := 0; i < 50; i++ {
+		seen[e.prekeys(bob, nil).OneTimeID] = true
+	}
+	if len(seen) < 5 {
+		t.Fatalf("50 bundles served %d distinct one-time prekeys", len(seen))
 	}
 	// The proof is the transaction's bytes, read by its byte range.
 	raw, loc, err := e.vm.Tx(p.SignedTx)
@@ -405,30 +425,61 @@ func TestPrekeysAndClaims(t *testing.T) {
 
 	// A stranger's claim (above the reserve of 20) and a contact's.
 	e.do(bob, &tx.SetContact{Peer: sid(t, carol), Status: tx.ContactTrusted})
-	e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob)}, Claims: []uint32{1}})
-	cs := e.do(carol, &tx.CreateSession{Participants: []crypto.SessionID{sid(t, bob), sid(t, alice)}, Claims: []uint32{2, 0}})
-	p, _ = e.vm.Prekeys(sid(t, bob))
-	if p.Unclaimed != 28 || p.OneTimeID != 3 {
+	b := sid(t, bob)
+	as := e.do(alice, &tx.CreateSession{Participants: []crypto.SessionID{b}, Claims: []tx.Claim{cl(b, 1, 1)}})
+	cs := e.do(carol, &tx.CreateSession{Participants: []crypto.SessionID{b, sid(t, alice)}, Claims: []tx.Claim{cl(b, 1, 2)}})
+	p = e.prekeys(bob, nil)
+	if p.Unclaimed != 28 {
 		t.Fatalf("after two claims %+v", p)
 	}
 	s := tx.SessionIDFor(e.vm.ChainID(), cs.Author, cs.Nonce)
 	info, _ := e.vm.Session(s)
-	if !info.Claimed(0, 1) || info.Claimed(0, 2) || info.TxID != cs.ID() {
+	if info.ClaimCount(0, 1) != 1 || info.ClaimCount(0, 2) != 0 || info.TxID != cs.ID() {
 		t.Fatalf("session claims %v", info.Claims)
 	}
-	// In the group, alice (not the creator) starts her pair with bob.
-	e.do(alice, &tx.SendMessage{Session: s, Claims: []tx.Claim{{Participant: sid(t, bob), PrekeyID: 10}}, Ciphertext: []byte("hs")})
+	// In the group, alice (not the creator, a stranger to bob, who
+	// accepted) starts her pair with bob.
+	hs := e.do(alice, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(b, 1, 10)}, Ciphertext: []byte("hs")})
 	info, _ = e.vm.Session(s)
-	if !info.Claimed(2, 1) || info.State(2) != state.ParticipantAccepted {
+	if info.ClaimCount(2, 1) != 1 || info.State(2) != state.ParticipantAccepted {
 		t.Fatalf("alice's claim: %v, state %s", info.Claims, info.State(2))
 	}
-	if _, ok, _ := state.New(e.vm.db).OneTime(sid(t, bob), 10); ok {
+	if _, ok, _ := state.New(e.vm.db).OneTime(b, 10); ok {
 		t.Fatal("prekey 10 still unclaimed")
 	}
-	// A newer signed prekey replaces the current one.
+	// The claim log names every claim, in chain order, with the claiming
+	// and the publishing transaction.
+	log, err := e.vm.Claims(b, 0, 10)
+	if err != nil || len(log) != 3 {
+		t.Fatalf("claim log %+v, %v", log, err)
+	}
+	if log[0].Claimer != sid(t, alice) || log[0].Tx != as.ID() || log[0].OneTimePrekeyID != 1 || log[0].OneTimeTx != ot.ID() || log[0].SignedPrekeyID != 1 ||
+		log[1].Claimer != sid(t, carol) || log[1].Session != s || log[2].Tx != hs.ID() || log[2].OneTimePrekeyID != 10 || log[2].Time != e.vm.chain.tip.Load().Block.Timestamp {
+		t.Fatalf("claim log %+v", log)
+	}
+	if page, _ := e.vm.Claims(b, log[1].Position, 10); len(page) != 1 || page[0].Position != log[2].Position {
+		t.Fatalf("claim log after a cursor %+v", page)
+	}
+	// A newer signed prekey replaces the current one; the previous one is
+	// still claimable until it expires (a client may have fetched it).
 	e.do(bob, e.signedPrekey(2))
-	if p, _ = e.vm.Prekeys(sid(t, bob)); p.SignedID != 2 || p.SignedTx == signed.ID() {
+	if p = e.prekeys(bob, nil); p.SignedID != 2 || p.SignedTx == signed.ID() || !p.HasPrevious || p.PreviousID != 1 {
 		t.Fatalf("signed prekey %+v", p)
+	}
+	e.do(alice, &tx.SendMessage{Session: s, Claims: []tx.Claim{cl(b, 1, 11)}, Ciphertext: []byte("hs again")})
+	if n := info.ClaimCount(2, 1); n != 1 {
+		t.Fatal("info is a copy")
+	}
+	if info, _ = e.vm.Session(s); info.ClaimCount(2, 1) != 2 {
+		t.Fatalf("alice's second claim of bob counted %d", info.ClaimCount(2, 1))
+	}
+	// Retiring: every unclaimed one-time prekey through 20 goes, and a
+	// new batch comes in the same transaction.
+	e.do(bob, &tx.PublishPrekeys{RetireThrough: 20, OneTime: oneTimes(31, 2).OneTime})
+	p = e.prekeys(bob, nil)
+	left, _ := state.New(e.vm.db).OneTimes(b, 1<<31)
+	if p.Unclaimed != uint32(len(left)) || len(left) != 12 || left[0].ID != 21 || p.LastOneTimeID != 32 {
+		t.Fatalf("after retiring: %d unclaimed, %+v", p.Unclaimed, left)
 	}
 }
 

@@ -114,6 +114,10 @@ type NodeConfig struct {
 	MempoolTxs          int `json:"mempoolTxs"`
 	MempoolBytes        int `json:"mempoolBytes"`
 	MaxPendingPerAuthor int `json:"maxPendingPerAuthor"`
+	// MaxPendingRegistrations bounds the registrations waiting in the
+	// mempool (docs/chain.md section 3); default
+	// config.DefaultMaxPendingRegistrations.
+	MaxPendingRegistrations int `json:"maxPendingRegistrations"`
 	// MaxPendingBytesPerAuthor defaults to mempoolBytes / 16 (at least
 	// config.MaxTxSize).
 	MaxPendingBytesPerAuthor int `json:"maxPendingBytesPerAuthor"`
@@ -161,6 +165,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		MempoolBytes:             config.DefaultMempoolBytes,
 		MaxPendingPerAuthor:      config.DefaultMaxPendingPerAuthor,
 		MaxPendingBytesPerAuthor: config.DefaultMaxPendingBytesPerAuthor,
+		MaxPendingRegistrations:  config.DefaultMaxPendingRegistrations,
 
 		GossipMaxMessageBytes:  DefaultGossipMaxMessageBytes,
 		GossipBatchMs:          DefaultGossipBatchMs,
@@ -178,6 +183,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		MempoolBytes             *int    `json:"mempoolBytes"`
 		MaxPendingPerAuthor      *int    `json:"maxPendingPerAuthor"`
 		MaxPendingBytesPerAuthor *int    `json:"maxPendingBytesPerAuthor"`
+		MaxPendingRegistrations  *int    `json:"maxPendingRegistrations"`
 		DiskPath                 *string `json:"diskPath"`
 		DiskReserveBytes         *int    `json:"diskReserveBytes"`
 
@@ -214,6 +220,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		{"mempoolBytes", raw.MempoolBytes, &c.MempoolBytes, 1, 1 << 34},
 		{"maxPendingPerAuthor", raw.MaxPendingPerAuthor, &c.MaxPendingPerAuthor, 1, 1 << 22},
 		{"maxPendingBytesPerAuthor", raw.MaxPendingBytesPerAuthor, &c.MaxPendingBytesPerAuthor, 1, 1 << 34},
+		{"maxPendingRegistrations", raw.MaxPendingRegistrations, &c.MaxPendingRegistrations, 1, 1 << 20},
 		{"diskReserveBytes", raw.DiskReserveBytes, &c.DiskReserveBytes, 1, 1 << 50},
 		{"gossipMaxMessageBytes", raw.GossipMaxMessageBytes, &c.GossipMaxMessageBytes, minMessage, 2 << 20},
 		{"gossipBatchMs", raw.GossipBatchMs, &c.GossipBatchMs, 1, 1000},
@@ -430,7 +437,7 @@ func (v *VM) Initialize(
 		MaxBytes:          nodeCfg.MempoolBytes,
 		MaxPerAuthor:      nodeCfg.MaxPendingPerAuthor,
 		MaxBytesPerAuthor: nodeCfg.MaxPendingBytesPerAuthor,
-	}), msgChan)
+	}), nodeCfg.MaxPendingRegistrations, msgChan)
 	v.pool.tip = last
 	v.chain.hooks = v.pool
 	if !nodeCfg.Gossip {
@@ -543,7 +550,7 @@ func (v *VM) AcceptedNotify() <-chan struct{} {
 }
 
 // BuildBlock implements block.ChainVM: a verified block on the preferred
-// block with pending transactions in mempool order. It returns
+// block with pending transactions in build order (mempool.BuildOrder). It returns
 // ErrNoPendingTxs when none can be included.
 func (v *VM) BuildBlock(ctx context.Context) (smblock.Block, error) {
 	if err := v.ready(); err != nil {
@@ -552,7 +559,11 @@ func (v *VM) BuildBlock(ctx context.Context) (smblock.Block, error) {
 	v.chain.mu.Lock()
 	defer v.chain.mu.Unlock()
 	needRebuild := false
-	b, err := v.chain.build(v.pool.mempool.Ordered(), v.pool.skipped(&needRebuild))
+	// Admission order when everything fits, rounds across authors
+	// otherwise; registrations by excess when more wait than a block takes.
+	order := v.pool.mempool.BuildOrder(config.MaxBlockTxs, config.MaxBlockSize-block.HeaderSize)
+	regs := v.pool.allowedRegistrations(int(v.chain.cfg.Registration.MaxPerBlock))
+	b, err := v.chain.build(order, v.pool.skipped(&needRebuild), regs)
 	if needRebuild {
 		// Drop what the builder refused on the tip, judged at the time the
 		// block would have had, so WaitForEvent does not report it again.

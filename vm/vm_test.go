@@ -397,6 +397,8 @@ func TestFullBlocks(t *testing.T) {
 	alice, bob, carol := identity(t, 0), identity(t, 1), identity(t, 2)
 	s1 := e.createSession(alice, bob)
 	s2 := e.createSession(carol, bob)
+	e.acceptAll(s1, bob)
+	e.acceptAll(s2, bob)
 	big := make([]byte, config.MaxCiphertextSize)
 	n := 0
 	for i := 0; i < 40; i++ {

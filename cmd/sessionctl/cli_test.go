@@ -369,16 +369,25 @@ func TestTxPrint(t *testing.T) {
 		t.Fatalf("tx session create --json: %+v (%v)", j, err)
 	}
 
-	// Offline: --nonce and --chain-id need no node.
+	// Offline: --nonce and --chain-id need no node; a registration also
+	// needs its anchor block.
 	chain := ids.GenerateTestID()
 	offline := &ctl{t: t, node: "http://127.0.0.1:1/rpc", identity: alice.identity, pass: alice.pass}
-	out, errs, code = offline.run("tx", "--nonce", "7", "--chain-id", chain.String(), "register")
+	if _, errs, code := offline.run("tx", "--nonce", "0", "--chain-id", chain.String(), "register"); code != 2 || !strings.Contains(errs, "--anchor") {
+		t.Fatalf("offline tx register without an anchor: exit %d, %q", code, errs)
+	}
+	anchor := ids.GenerateTestID()
+	out, errs, code = offline.run("tx", "--nonce", "0", "--chain-id", chain.String(), "--anchor", "12:"+anchor.String(), "register")
 	if code != 0 {
 		t.Fatalf("offline tx register: exit %d, %q", code, errs)
 	}
 	b, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(out))
-	if pt, err := tx.Parse(b); err != nil || pt.Nonce != 7 || pt.ChainID != chain || pt.Type() != tx.TypeRegisterIdentity {
+	pt, err = tx.Parse(b)
+	if err != nil || pt.Nonce != 0 || pt.ChainID != chain || pt.Type() != tx.TypeRegisterIdentity || pt.Payload.(*tx.RegisterIdentity).AnchorHeight != 12 {
 		t.Fatalf("offline register: %+v, %v", pt, err)
+	}
+	if _, errs, code := offline.run("tx", "--chain-id", chain.String(), "--anchor", "x", "register"); code != 2 || !strings.Contains(errs, "HEIGHT:BLOCKID") {
+		t.Fatalf("bad --anchor: exit %d, %q", code, errs)
 	}
 
 	// Reads are not transactions.

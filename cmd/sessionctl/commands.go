@@ -205,12 +205,24 @@ func (c *cli) register(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	// The payload carries the chain's registration proof of work. Offline
-	// (tx --chain-id), the chain's parameters are unknown: the defaults.
+	// The payload carries the chain's registration proof of work, bound to
+	// a recent block (docs/chain.md section 3). Offline (tx --chain-id
+	// --anchor), the chain's parameters are unknown: the defaults.
 	var p *tx.RegisterIdentity
-	if c.printTx && c.txChainID != nil {
-		p, err = service.SolveRegistration(ctx, id, *c.txChainID, config.DefaultRegistration(), 0)
-	} else {
+	switch {
+	case c.printTx && c.txChainID != nil && c.txAnchor != nil:
+		p, err = service.SolveRegistration(ctx, id, *c.txChainID, config.DefaultRegistration(), *c.txAnchor, 0, 0)
+	case c.printTx && c.txChainID != nil:
+		return usageError{"tx --chain-id register: the work is bound to a recent block of the chain: give --anchor HEIGHT:BLOCKID ('sessionctl status --json' prints height and lastAcceptedID), or drop --chain-id to ask the node"}
+	case c.printTx && c.txAnchor != nil:
+		var chainID ids.ID
+		if chainID, err = c.client.ChainID(ctx); err == nil {
+			var reg config.Registration
+			if reg, err = c.client.Registration(ctx); err == nil {
+				p, err = service.SolveRegistration(ctx, id, chainID, reg, *c.txAnchor, 0, 0)
+			}
+		}
+	default:
 		p, err = c.client.RegistrationPayload(ctx, id)
 	}
 	if err != nil {

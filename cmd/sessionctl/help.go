@@ -27,7 +27,7 @@ Chain:
   channel create NAME | join CHANNEL | leave CHANNEL | show CHANNEL
   channel post CHANNEL (TEXT | - | --file FILE)  seal a message to every current member and post it
   channel read CHANNEL [--after SEQ] [--limit N]
-  tx [--nonce N] [--chain-id ID] COMMAND ...     print a write command's signed transaction instead of sending it
+  tx [--nonce N] [--chain-id ID] [--anchor H:ID] COMMAND ...  print a write command's signed transaction instead of sending it
   status                                         the node's chain status
 
 Flags:
@@ -194,7 +194,7 @@ characters), and prints its ID (CB58).
 		return "Usage: sessionctl status\n\nPrints the node's chain ID, height, mempool and counts.\n"
 	},
 	"tx": func() string {
-		return `Usage: sessionctl tx [--nonce N] [--chain-id ID] COMMAND [arguments]
+		return `Usage: sessionctl tx [--nonce N] [--chain-id ID] [--anchor HEIGHT:BLOCKID] COMMAND [arguments]
 
 Prints the signed transaction a write command would send, base64-encoded on
 one line, without sending it (with --json: the transaction, its ID, type,
@@ -207,7 +207,11 @@ channel create | join | leave | post ... (the arguments of the command).
   --nonce N       sign with nonce N instead of asking the node for your next
                   one (to prepare several transactions ahead)
   --chain-id ID   sign for chain ID instead of asking the node (with --nonce,
-                  register, close and channel create/join/leave need no node)
+                  close and channel create/join/leave need no node)
+  --anchor H:ID   bind a registration's proof of work to block ID at height H
+                  (a recent block: 'sessionctl status --json' prints height and
+                  lastAcceptedID); with --chain-id, register needs no node
+                  (at the default work parameters)
 
 Without --nonce each call asks the node for your next nonce, so two
 transactions printed before either is sent carry the same one, and only the

@@ -68,6 +68,7 @@ type cli struct {
 	printTx   bool
 	txNonce   *uint64
 	txChainID *ids.ID
+	txAnchor  *service.Anchor // tx --anchor: a registration's anchor block
 }
 
 // usageError is reported with exit status 2.

@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -22,12 +24,13 @@ func (c *cli) tx(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("tx", flag.ContinueOnError)
 	nonce := fs.Uint64("nonce", 0, "sign with this nonce")
 	chainID := fs.String("chain-id", "", "sign for this chain")
+	anchor := fs.String("anchor", "", "bind a registration's work to this block (HEIGHT:BLOCKID)")
 	// The flags of tx come before the command; the rest belongs to it.
 	i := 0
 	for i < len(args) && flagShaped.MatchString(args[i]) {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		i++
-		if !hasValue && (name == "nonce" || name == "chain-id") && i < len(args) {
+		if !hasValue && (name == "nonce" || name == "chain-id" || name == "anchor") && i < len(args) {
 			i++
 		}
 	}
@@ -56,6 +59,15 @@ func (c *cli) tx(ctx context.Context, args []string) error {
 			return usageError{fmt.Sprintf("tx: --chain-id %q is not a chain ID (CB58, as 'sessionctl status' prints it)", *chainID)}
 		}
 		c.txChainID = &id
+	}
+	if set["anchor"] {
+		h, bid, ok := strings.Cut(*anchor, ":")
+		height, herr := strconv.ParseUint(h, 10, 64)
+		id, ierr := ids.FromString(bid)
+		if !ok || herr != nil || ierr != nil {
+			return usageError{fmt.Sprintf("tx: --anchor %q is not HEIGHT:BLOCKID (the height and lastAcceptedID 'sessionctl status --json' prints)", *anchor)}
+		}
+		c.txAnchor = &service.Anchor{Height: height, ID: id}
 	}
 	c.printTx = true
 	return c.dispatch(ctx, args[0], args[1:])

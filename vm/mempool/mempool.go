@@ -1,21 +1,26 @@
-// Package mempool is the bounded, deduplicating, first-in first-out pool
-// of transactions waiting for a block.
+// Package mempool is the bounded, deduplicating pool of transactions
+// waiting for a block.
 //
-// Order is admission order, kept in a slice (never a map), so a block
-// builder reading Ordered gets the same sequence on every run. Because the
-// VM admits an author's transactions only with consecutive nonces, FIFO
-// order is also nonce order per author. The pool bounds the number of
-// transactions, their total size, and each author's share in count and in
-// bytes. The defaults (config.DefaultMempoolTxs and the others) are sized
-// so that each bound matters: see package config.
+// Admission order is kept in a slice (never a map), so a block builder
+// reading Ordered gets the same sequence on every run. Because the VM
+// admits an author's transactions only with consecutive nonces, admission
+// order is also nonce order per author. Fair gives the order a builder
+// uses when more is pending than a block takes: rounds of one transaction
+// per author, least recently served authors first (docs/chain.md section
+// 15). The pool bounds the number of transactions, their total size, and
+// each author's share in count and in bytes. The defaults
+// (config.DefaultMempoolTxs and the others) are sized so that each bound
+// matters: see package config.
 //
 // The pool does no validation of its own; package vm checks every
 // transaction before Add. It is safe for concurrent use.
 package mempool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/luxfi/ids"
@@ -44,29 +49,50 @@ type Limits struct {
 
 type entry struct {
 	t       *tx.Tx
+	seq     uint64 // admission order
 	removed bool
 }
 
-// Mempool is a FIFO transaction pool.
+// Mempool is a transaction pool.
 type Mempool struct {
 	mu        sync.Mutex
 	limits    Limits
 	order     []*entry // admission order; removed entries are compacted away
 	dead      int      // removed entries still in order
 	byID      map[ids.ID]*entry
-	perAuthor map[crypto.SessionID]authorShare
+	perAuthor map[crypto.SessionID]*authorQueue // lookups only; Fair sorts what it collects
 	bytes     int
+	seq       uint64 // the next admission's sequence number
+	blocks    uint64 // blocks removed so far (RemoveBlock): the served stamp
 }
 
-// authorShare is what one author has pending.
-type authorShare struct{ txs, bytes int }
+// authorQueue is what one author has pending, in nonce order.
+type authorQueue struct {
+	entries []*entry // removed entries before head are skipped and compacted
+	head    int
+	txs     int
+	bytes   int
+	served  uint64 // the RemoveBlock count when one of its transactions was last in a block
+}
+
+// front returns the queue's oldest live entry (nil if none), advancing
+// head past removed ones.
+func (q *authorQueue) front() *entry {
+	for q.head < len(q.entries) && q.entries[q.head].removed {
+		q.head++
+	}
+	if q.head == len(q.entries) {
+		return nil
+	}
+	return q.entries[q.head]
+}
 
 // New returns an empty pool.
 func New(l Limits) *Mempool {
 	return &Mempool{
 		limits:    l,
 		byID:      make(map[ids.ID]*entry),
-		perAuthor: make(map[crypto.SessionID]authorShare),
+		perAuthor: make(map[crypto.SessionID]*authorQueue),
 	}
 }
 
@@ -87,12 +113,15 @@ func (m *Mempool) checkRoom(t *tx.Tx) error {
 	if len(m.byID) >= m.limits.MaxTxs || m.bytes+t.Size() > m.limits.MaxBytes {
 		return fmt.Errorf("%w: %d transactions, %d bytes", ErrFull, len(m.byID), m.bytes)
 	}
-	share := m.perAuthor[t.Author]
-	if share.txs >= m.limits.MaxPerAuthor {
-		return fmt.Errorf("%w: %d pending, at most %d", ErrAuthorLimit, share.txs, m.limits.MaxPerAuthor)
+	var txs, bytes int
+	if q := m.perAuthor[t.Author]; q != nil {
+		txs, bytes = q.txs, q.bytes
 	}
-	if maxBytes := m.limits.MaxBytesPerAuthor; maxBytes > 0 && share.bytes+t.Size() > maxBytes {
-		return fmt.Errorf("%w: %d bytes pending, at most %d", ErrAuthorLimit, share.bytes, maxBytes)
+	if txs >= m.limits.MaxPerAuthor {
+		return fmt.Errorf("%w: %d pending, at most %d", ErrAuthorLimit, txs, m.limits.MaxPerAuthor)
+	}
+	if maxBytes := m.limits.MaxBytesPerAuthor; maxBytes > 0 && bytes+t.Size() > maxBytes {
+		return fmt.Errorf("%w: %d bytes pending, at most %d", ErrAuthorLimit, bytes, maxBytes)
 	}
 	return nil
 }
@@ -104,11 +133,18 @@ func (m *Mempool) Add(t *tx.Tx) error {
 	if err := m.checkRoom(t); err != nil {
 		return err
 	}
-	e := &entry{t: t}
+	e := &entry{t: t, seq: m.seq}
+	m.seq++
 	m.order = append(m.order, e)
 	m.byID[t.ID()] = e
-	share := m.perAuthor[t.Author]
-	m.perAuthor[t.Author] = authorShare{txs: share.txs + 1, bytes: share.bytes + t.Size()}
+	q := m.perAuthor[t.Author]
+	if q == nil {
+		q = &authorQueue{}
+		m.perAuthor[t.Author] = q
+	}
+	q.entries = append(q.entries, e)
+	q.txs++
+	q.bytes += t.Size()
 	m.bytes += t.Size()
 	return nil
 }
@@ -139,14 +175,20 @@ func (m *Mempool) Bytes() int {
 func (m *Mempool) Pending(author crypto.SessionID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.perAuthor[author].txs
+	if q := m.perAuthor[author]; q != nil {
+		return q.txs
+	}
+	return 0
 }
 
 // PendingBytes returns the total size of author's pending transactions.
 func (m *Mempool) PendingBytes(author crypto.SessionID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.perAuthor[author].bytes
+	if q := m.perAuthor[author]; q != nil {
+		return q.bytes
+	}
+	return 0
 }
 
 // Ordered returns the pending transactions in admission order.
@@ -162,23 +204,70 @@ func (m *Mempool) Ordered() []*tx.Tx {
 	return out
 }
 
-// isPrefix reports whether ids are exactly the first len(ids) pending
-// transactions, in order. Call with m.mu held.
-func (m *Mempool) isPrefix(txIDs []ids.ID) bool {
-	i := 0
-	for _, e := range m.order {
-		if i == len(txIDs) {
-			return true
-		}
-		if e.removed {
-			continue
-		}
-		if e.t.ID() != txIDs[i] {
-			return false
-		}
-		i++
+// BuildOrder returns the pending transactions in the order a builder
+// takes them: admission order when all of them fit in maxTxs transactions
+// and maxBytes bytes, Fair order otherwise.
+func (m *Mempool) BuildOrder(maxTxs, maxBytes int) []*tx.Tx {
+	m.mu.Lock()
+	fits := len(m.byID) <= maxTxs && m.bytes <= maxBytes
+	m.mu.Unlock()
+	if fits {
+		return m.Ordered()
 	}
-	return i == len(txIDs)
+	return m.Fair()
+}
+
+// Fair returns the pending transactions in rounds: each round holds the
+// next transaction of every author that has one left, authors ordered by
+// when one of their transactions was last in a block (never, or longest
+// ago, first), then by the admission of their oldest pending transaction.
+// Each author's transactions keep their (nonce) order. A block built from
+// the start of this order serves every author with a pending transaction
+// before any author's second, and the authors it served go last in the
+// next block's order.
+func (m *Mempool) Fair() []*tx.Tx {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type cursor struct {
+		q      *authorQueue
+		at     int
+		served uint64
+		first  uint64
+	}
+	cs := make([]cursor, 0, len(m.perAuthor))
+	for _, q := range m.perAuthor {
+		if f := q.front(); f != nil {
+			cs = append(cs, cursor{q: q, at: q.head, served: q.served, first: f.seq})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cursor) int {
+		if c := cmp.Compare(a.served, b.served); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.first, b.first)
+	})
+	out := make([]*tx.Tx, 0, len(m.byID))
+	active := make([]int, len(cs))
+	for i := range active {
+		active[i] = i
+	}
+	for len(active) > 0 {
+		next := active[:0]
+		for _, i := range active {
+			c := &cs[i]
+			for c.at < len(c.q.entries) && c.q.entries[c.at].removed {
+				c.at++
+			}
+			if c.at == len(c.q.entries) {
+				continue
+			}
+			out = append(out, c.q.entries[c.at].t)
+			c.at++
+			next = append(next, i)
+		}
+		active = next
+	}
+	return out
 }
 
 // Remove drops the given transactions (absent ones are ignored) and returns
@@ -189,15 +278,31 @@ func (m *Mempool) Remove(txIDs ...ids.ID) int {
 	return m.remove(txIDs)
 }
 
-// RemoveBlock checks the prefix and removes in one step, so no transaction is
-// added in between: it drops the transactions of a block and reports
-// whether they were the oldest pending ones, in order (the block was built
-// from the head of this mempool).
+// RemoveBlock drops the transactions of a block and reports whether the
+// block took, for each of its authors, that author's oldest pending
+// transactions in order (an author-prefix of the pool: what a block built
+// from Ordered or Fair holds), checked and removed in one step so no
+// transaction is added in between. Only then does a pool's state overlay,
+// which applied every pending transaction in admission order, stay a
+// valid view. The block's authors are marked served for Fair.
 func (m *Mempool) RemoveBlock(txIDs []ids.ID) (prefix bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prefix = m.isPrefix(txIDs)
-	m.remove(txIDs)
+	m.blocks++
+	prefix = true
+	for _, id := range txIDs {
+		e, ok := m.byID[id]
+		if !ok {
+			prefix = false
+			continue
+		}
+		q := m.perAuthor[e.t.Author]
+		if q.front() != e {
+			prefix = false
+		}
+		q.served = m.blocks
+		m.remove([]ids.ID{id})
+	}
 	return prefix
 }
 
@@ -210,10 +315,14 @@ func (m *Mempool) remove(txIDs []ids.ID) int {
 		}
 		e.removed = true
 		delete(m.byID, id)
-		if share := m.perAuthor[e.t.Author]; share.txs == 1 {
+		q := m.perAuthor[e.t.Author]
+		q.txs--
+		q.bytes -= e.t.Size()
+		if q.txs == 0 {
 			delete(m.perAuthor, e.t.Author)
-		} else {
-			m.perAuthor[e.t.Author] = authorShare{txs: share.txs - 1, bytes: share.bytes - e.t.Size()}
+		} else if q.front(); q.head > 32 && q.head > len(q.entries)/2 {
+			q.entries = append([]*entry(nil), q.entries[q.head:]...)
+			q.head = 0
 		}
 		m.bytes -= e.t.Size()
 		m.dead++

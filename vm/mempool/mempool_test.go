@@ -49,9 +49,6 @@ func TestOrderLimitsRemove(t *testing.T) {
 	if len(got) != 4 || got[0] != a[0] || got[1] != b[0] || got[2] != a[1] || got[3] != b[1] {
 		t.Fatal("admission order")
 	}
-	if !m.isPrefix([]ids.ID{a[0].ID(), b[0].ID()}) || m.isPrefix([]ids.ID{b[0].ID()}) {
-		t.Fatal("IsPrefix")
-	}
 	if n := m.Remove(a[0].ID(), b[0].ID(), ids.ID{9}); n != 2 || m.Len() != 2 || m.Bytes() != 2*size {
 		t.Fatalf("remove: %d, len %d", n, m.Len())
 	}
@@ -87,8 +84,62 @@ func TestCompaction(t *testing.T) {
 	}
 }
 
-// RemoveBlock drops a block's transactions and tells whether they were the
-// head of the mempool in order.
+// TestFairOrder: rounds of one transaction per author, authors never
+// served first, then by their oldest pending transaction; a block that
+// takes each author's oldest transactions is an author-prefix whatever
+// its order across authors; served authors go last.
+func TestFairOrder(t *testing.T) {
+	a, b, c := txs(t, 1, 4), txs(t, 2, 2), txs(t, 4, 1)
+	m := New(Limits{MaxTxs: 100, MaxBytes: 1 << 30, MaxPerAuthor: 100})
+	for _, x := range []*tx.Tx{a[0], a[1], a[2], a[3], b[0], b[1], c[0]} {
+		if err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(got []*tx.Tx, want ...*tx.Tx) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if got := m.Fair(); !same(got, a[0], b[0], c[0], a[1], b[1], a[2], a[3]) {
+		t.Fatalf("fair order: %d transactions, not in rounds", len(got))
+	}
+	// Everything fits: admission order; otherwise the fair order.
+	if got := m.BuildOrder(100, 1<<30); !same(got, a[0], a[1], a[2], a[3], b[0], b[1], c[0]) {
+		t.Fatal("build order when all fit")
+	}
+	if got := m.BuildOrder(3, 1<<30); !same(got, a[0], b[0], c[0], a[1], b[1], a[2], a[3]) {
+		t.Fatal("build order when they do not fit")
+	}
+	// A block of A's and B's oldest, in any order across authors, is an
+	// author-prefix; A and B were served, so C leads the next round.
+	if !m.RemoveBlock([]ids.ID{b[0].ID(), a[0].ID()}) {
+		t.Fatal("a block of each author's oldest is an author-prefix")
+	}
+	if got := m.Fair(); !same(got, c[0], a[1], b[1], a[2], a[3]) {
+		t.Fatal("served authors do not go last")
+	}
+	// Skipping an author's oldest is not an author-prefix.
+	if m.RemoveBlock([]ids.ID{a[2].ID()}) {
+		t.Fatal("a block skipping a[1] is an author-prefix")
+	}
+	// A transaction the pool never held is not one either.
+	if m.RemoveBlock([]ids.ID{txs(t, 5, 1)[0].ID()}) {
+		t.Fatal("a foreign transaction is an author-prefix")
+	}
+	if m.Pending(a[0].Author) != 2 || m.Pending(b[0].Author) != 1 || m.Len() != 4 {
+		t.Fatalf("pending: %d, %d of %d", m.Pending(a[0].Author), m.Pending(b[0].Author), m.Len())
+	}
+}
+
+// RemoveBlock drops a block's transactions and tells whether they were,
+// per author, the oldest pending ones in order.
 func TestRemoveBlock(t *testing.T) {
 	list := txs(t, 3, 4)
 	m := New(Limits{MaxTxs: 10, MaxBytes: 1 << 20, MaxPerAuthor: 10})
