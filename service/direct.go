@@ -32,6 +32,7 @@ var txMethods = map[string]tx.Type{
 	Namespace + ".setChannelPolicy": tx.TypeSetChannelPolicy,
 	Namespace + ".moderateChannel":  tx.TypeModerateChannel,
 	Namespace + ".deletePosts":      tx.TypeDeletePosts,
+	Namespace + ".setRequestPolicy": tx.TypeSetRequestPolicy,
 }
 
 // runTx runs a write call whose tx the fast path decoded: what gorilla/rpc

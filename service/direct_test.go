@@ -86,6 +86,7 @@ func directSamples(t testing.TB) []*tx.Tx {
 			&tx.CloseSession{Session: ids.ID{2}},
 			&tx.CreateSession{Participants: []crypto.SessionID{bs}},
 			&tx.CreateChannel{Name: "général", JoinPolicy: tx.PolicyOpen},
+			&tx.SetRequestPolicy{Policy: tx.RequestsFromContacts},
 		} {
 			s, err := tx.Sign(a, ids.ID{0xc4}, nonce, p)
 			if err != nil {

@@ -340,6 +340,14 @@ func TestProcessSIGKILLKeepsAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	session := r.Session
+	// Bob accepts: a request takes only a few messages (docs/chain.md
+	// section 5).
+	if r, err = c.AcceptSession(ctx, bob, session); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitAccepted(ctx, r.TxID); err != nil {
+		t.Fatal(err)
+	}
 
 	// A burst; as soon as some are reported accepted, SIGKILL.
 	var sent []*service.TxReply

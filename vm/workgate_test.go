@@ -1,0 +1,86 @@
+package vm
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestWorkGate (review C1 fix 3, A19): admission's Argon2id budget. With
+// every slot busy and the queue full, a registration with no more excess
+// than the lowest waiter is refused at once with the retryable
+// ErrWorkBusy (it costs the node nothing more); one with more excess takes
+// the lowest waiter's place (that one is refused), and a freed slot goes
+// to the best waiter first: an honest client outbids a flood of minimal
+// registrations by solving a few bits more. A waiter gives up after
+// maxWait.
+func TestWorkGate(t *testing.T) {
+	g := newWorkGate(1, 2, time.Minute)
+	if err := g.acquire(0); err != nil { // the flood holds the slot
+		t.Fatal(err)
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result, 4)
+	wait := func(name string, excess int) {
+		go func() { done <- result{name, g.acquire(excess)} }()
+	}
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			g.mu.Lock()
+			l := len(g.waiters)
+			g.mu.Unlock()
+			if l == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiters, want %d", l, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait("flood 1", 0)
+	queued(1)
+	wait("flood 2", 0)
+	queued(2)
+	// The queue is full of minimal registrations: another minimal one is
+	// refused at once.
+	if err := g.acquire(0); !errors.Is(err, ErrWorkBusy) {
+		t.Fatalf("a minimal registration with the queue full: %v", err)
+	}
+	// The honest registration with 2 bits of excess displaces the last
+	// flood waiter...
+	wait("honest", 2)
+	r := <-done
+	if r.name != "flood 2" || !errors.Is(r.err, ErrWorkBusy) {
+		t.Fatalf("displaced: %s %v", r.name, r.err)
+	}
+	queued(2)
+	// ... and gets the next free slot before the older flood waiter.
+	g.release()
+	r = <-done
+	if r.name != "honest" || r.err != nil {
+		t.Fatalf("first granted: %s %v", r.name, r.err)
+	}
+	g.release()
+	if r = <-done; r.name != "flood 1" || r.err != nil {
+		t.Fatalf("then: %s %v", r.name, r.err)
+	}
+	if g.refused.Load() != 2 {
+		t.Fatalf("%d refused", g.refused.Load())
+	}
+	// A waiter gives up after maxWait.
+	short := newWorkGate(1, 4, 20*time.Millisecond)
+	if err := short.acquire(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := short.acquire(9); !errors.Is(err, ErrWorkBusy) {
+		t.Fatalf("after maxWait: %v", err)
+	}
+	if len(short.waiters) != 0 {
+		t.Fatal("a timed-out waiter stayed queued")
+	}
+}
