@@ -36,7 +36,13 @@ type workVector struct {
 	Name    string     `json:"name"`
 	ChainID string     `json:"chainID"`
 	Author  int        `json:"author"` // index into identities.json
-	Params  workParams `json:"params"`
+	// AnchorHeight (decimal u64) and AnchorID (CB58) name the block the
+	// work is bound to; Seed (hex) is tx.WorkSeed of chain, author and
+	// anchor.
+	AnchorHeight string     `json:"anchorHeight"`
+	AnchorID     string     `json:"anchorID"`
+	Seed         string     `json:"seed"`
+	Params       workParams `json:"params"`
 	// Start is the first work value a one-worker tx.SolveWork tried; Work
 	// is the first valid value from there, after Prefilter BLAKE2b and
 	// Argon2 Argon2id evaluations.
@@ -71,13 +77,18 @@ func regParams(p workParams) config.Registration {
 	return config.Registration{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, PrefilterBits: p.PrefilterBits, WorkBits: p.WorkBits, MaxPerBlock: 16}
 }
 
+// seedOf is the work seed of author's registration anchored at (h, id).
+func seedOf(t *testing.T, chain ids.ID, author int, h uint64, id ids.ID) [32]byte {
+	return tx.WorkSeed(chain, sid(t, identity(t, seeds[author]).SessionID), h, id)
+}
+
 // try evaluates one work value as a verifier does.
-func try(t *testing.T, chain ids.ID, author int, p workParams, work uint64) workTry {
+func try(t *testing.T, chain ids.ID, seed [32]byte, p workParams, work uint64) workTry {
 	t.Helper()
 	reg := regParams(p)
-	a := sid(t, identity(t, seeds[author]).SessionID)
-	pre, ok := tx.WorkPrefilter(chain, a, work, reg)
-	w := workTry{Work: strconv.FormatUint(work, 10), Pre: hex.EncodeToString(pre[:]), PrefilterOK: ok, Valid: tx.CheckWork(chain, a, work, reg) == nil}
+	pre := tx.WorkPre(seed, work)
+	ok := tx.PrefilterPasses(pre, reg)
+	w := workTry{Work: strconv.FormatUint(work, 10), Pre: hex.EncodeToString(pre[:]), PrefilterOK: ok, Valid: tx.CheckWork(chain, seed, work, reg) == nil}
 	if ok {
 		w.Out = hex.EncodeToString(argon2.IDKey(pre[:], chain[:], uint32(p.Iterations), uint32(p.MemoryKiB), 1, 32))
 	}
@@ -95,36 +106,44 @@ func TestWork(t *testing.T) {
 		name   string
 		chain  ids.ID
 		author int
+		height uint64
+		anchor ids.ID
 		p      workParams
 		start  uint64
 	}{
-		{"small: 64 KiB, 8 + 3 bits", chainID, 0, workParams{64, 1, 8, 3}, 0},
-		{"odd memory and two passes: 37 KiB, 4 + 2 bits", chainID, 1, workParams{37, 2, 4, 2}, 1 << 40},
-		{"another chain, the work space wrapping around", other, 2, workParams{16, 1, 6, 2}, ^uint64(0) - 5},
+		{"small: 64 KiB, 8 + 3 bits, anchored at genesis", chainID, 0, 0, ids.ID{0x9e, 1}, workParams{64, 1, 8, 3}, 0},
+		{"odd memory and two passes: 37 KiB, 4 + 2 bits", chainID, 1, 4242, ids.ID{0x42, 0x42}, workParams{37, 2, 4, 2}, 1 << 40},
+		{"another chain, a large anchor height, the work space wrapping around", other, 2, 1<<53 + 7, ids.ID{0xff, 0xfe}, workParams{16, 1, 6, 2}, ^uint64(0) - 5},
 	}
 	var out []workVector
 	for _, c := range cases {
-		a := sid(t, identity(t, seeds[c.author]).SessionID)
-		work, stats, err := tx.SolveWork(context.Background(), c.chain, a, regParams(c.p), c.start, 1)
+		seed := seedOf(t, c.chain, c.author, c.height, c.anchor)
+		work, stats, err := tx.SolveWork(context.Background(), c.chain, seed, regParams(c.p), 0, c.start, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tries := []workTry{try(t, c.chain, c.author, c.p, work)}
+		tries := []workTry{try(t, c.chain, seed, c.p, work)}
 		for _, w := range []uint64{work - 1, work + 1, c.start} {
-			tries = append(tries, try(t, c.chain, c.author, c.p, w))
+			tries = append(tries, try(t, c.chain, seed, c.p, w))
+		}
+		// The same work anchored one block later is another puzzle.
+		later := seedOf(t, c.chain, c.author, c.height+1, c.anchor)
+		if tx.CheckWork(c.chain, later, work, regParams(c.p)) == nil && tx.CheckWork(c.chain, seedOf(t, c.chain, c.author, c.height, ids.ID{1}), work, regParams(c.p)) == nil {
+			t.Fatalf("%s: the work does not depend on the anchor", c.name)
 		}
 		// Boundary cases: a pre-filter hash one zero bit short, and one
 		// that passes the pre-filter but not Argon2id.
 		nearMiss, argonMiss := false, false
 		for w := c.start; !nearMiss || !argonMiss; w++ {
-			pre, ok := tx.WorkPrefilter(c.chain, a, w, regParams(c.p))
+			pre := tx.WorkPre(seed, w)
+			ok := tx.PrefilterPasses(pre, regParams(c.p))
 			switch {
 			case !nearMiss && zeros(pre[:]) == int(c.p.PrefilterBits)-1:
 				nearMiss = true
-				tries = append(tries, try(t, c.chain, c.author, c.p, w))
-			case !argonMiss && ok && tx.CheckWork(c.chain, a, w, regParams(c.p)) != nil:
+				tries = append(tries, try(t, c.chain, seed, c.p, w))
+			case !argonMiss && ok && tx.CheckWork(c.chain, seed, w, regParams(c.p)) != nil:
 				argonMiss = true
-				tries = append(tries, try(t, c.chain, c.author, c.p, w))
+				tries = append(tries, try(t, c.chain, seed, c.p, w))
 			}
 		}
 		if !tries[0].Valid || tries[1].Valid && work-1 >= c.start {
@@ -132,6 +151,7 @@ func TestWork(t *testing.T) {
 		}
 		out = append(out, workVector{
 			Name: c.name, ChainID: c.chain.String(), Author: c.author, Params: c.p,
+			AnchorHeight: strconv.FormatUint(c.height, 10), AnchorID: c.anchor.String(), Seed: hex.EncodeToString(seed[:]),
 			Start: strconv.FormatUint(c.start, 10), Work: strconv.FormatUint(work, 10),
 			Prefilter: stats.Prefilter, Argon2: stats.Argon2, Tries: tries,
 		})
@@ -140,10 +160,12 @@ func TestWork(t *testing.T) {
 	// The defaults: about a second of one core to solve, so only with -update.
 	def := config.DefaultRegistration()
 	dp := workParams{def.MemoryKiB, def.Iterations, def.PrefilterBits, def.WorkBits}
-	dv := workVector{Name: "the default parameters", ChainID: chainID.String(), Author: 0, Params: dp, Start: "0"}
+	dAnchor := ids.ID{0xa7, 0x11}
+	dSeed := seedOf(t, chainID, 0, 17, dAnchor)
+	dv := workVector{Name: "the default parameters", ChainID: chainID.String(), Author: 0, Params: dp, Start: "0",
+		AnchorHeight: "17", AnchorID: dAnchor.String(), Seed: hex.EncodeToString(dSeed[:])}
 	if *update {
-		a := sid(t, identity(t, seeds[0]).SessionID)
-		work, stats, err := tx.SolveWork(context.Background(), chainID, a, def, 0, 1)
+		work, stats, err := tx.SolveWork(context.Background(), chainID, dSeed, def, 0, 0, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,11 +187,12 @@ func TestWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dv.Tries = []workTry{try(t, chainID, 0, dp, work)}
+	dv.Tries = []workTry{try(t, chainID, dSeed, dp, work)}
 	if !dv.Tries[0].Valid {
 		t.Fatalf("work %d is not valid at the default parameters", work)
 	}
-	dv.Tries = append(dv.Tries, try(t, chainID, 1, dp, work)) // another author: (almost surely) invalid
+	other1 := seedOf(t, chainID, 1, 17, dAnchor)
+	dv.Tries = append(dv.Tries, try(t, chainID, other1, dp, work)) // another author: (almost surely) invalid
 	if dv.Tries[1].Valid {
 		t.Fatal("the default work is valid for another author too")
 	}
@@ -185,9 +208,9 @@ func TestWork(t *testing.T) {
 		})
 	}
 	check(t, "work.json", map[string]any{
-		"comment":   "Registration proof of work (vm/tx/work.go, docs/chain.md section 3): pre = BLAKE2b-256(label | chainID | author | work u64), out = Argon2id(pre, salt chainID, iterations, memoryKiB, 1 thread, 32 bytes). Solves are tx.SolveWork with one worker from start.",
+		"comment":   "Registration proof of work (vm/tx/work.go, docs/chain.md section 3): seed = BLAKE2b-256(label | chainID | author [33] | anchorHeight u64 | anchorID [32]), pre = BLAKE2b-256(seed | work u64), out = Argon2id(pre, salt chainID, iterations, memoryKiB, 1 thread, 32 bytes). Solves are tx.SolveWork with one worker from start. In defaults, the second try is another author's seed (tries[1].author).",
 		"generator": generator,
-		"label":     "luxfi/session/v1/register/prefilter",
+		"label":     "luxfi/session/v1/register/seed",
 		"cases":     out,
 		"defaults":  dv,
 		"argon2id":  a2,
