@@ -14,6 +14,7 @@ import {
   InvalidParamsError,
   InvalidTransactionError,
   isRetryableRpc,
+  MempoolFullError,
   ResponseMismatchError,
   RpcError,
   rpcError,
@@ -37,13 +38,17 @@ import {
   type OneTimePrekey,
   parseTx,
   type Payloads,
+  type RequestPolicy,
   type SignedPrekey,
   type SignedTx,
   signTx,
   type TxName,
 } from './tx.js';
 import { createTxAuthor, type PrekeyBundle, type PrekeyBundleReply, type VerifiedSession, verifyPrekeyBundle, verifySessionReply } from './verify.js';
-import { checkRegistrationParams, type RegistrationParams, solveOnThisThread, type WorkSolver, type WorkStats } from './work.js';
+import { checkRegistrationParams, type RegistrationParams, solveOnThisThread, type WorkSolver, type WorkStats, workSeed } from './work.js';
+
+/** How often Client.register solves again, one bit more each time, when the node is busy. */
+const MAX_REGISTER_RETRIES = 4;
 
 /** The JSON-RPC namespace of every method. */
 export const NAMESPACE = 'session';
@@ -88,6 +93,8 @@ export interface TxStatusReply {
   height: number;
   index: number;
   reason?: string;
+  /** dropped only: the author's nonce was consumed by another accepted transaction, so this one can never be accepted. */
+  dead?: boolean;
 }
 
 export interface HealthReply {
@@ -146,6 +153,11 @@ export interface ConfigReply {
   maxSignedPrekeyLifetime: number;
   requestBackfill: number;
   maxContacts: number;
+  maxBlocked: number;
+  maxMemberships: number;
+  maxModerationRecords: number;
+  maxClaimsPerPair: number;
+  maxSlowModeSeconds: number;
 }
 
 export interface IdentityReply {
@@ -256,11 +268,41 @@ export interface RequestEntry {
   status: SessionStatus | 'unknown';
 }
 
-/** A page of getRequests, one entry per creator in Session ID order; next is the last creator. */
+/** A page of getRequests, one entry per creator in the order of their sessions (time); next is the last position (the cursor). */
 export interface RequestsReply {
   requests: RequestEntry[];
-  next: string;
+  next: number;
   more: boolean;
+}
+
+/**
+ * One claim of an identity's prekeys (getClaims): who claimed, in which
+ * session and transaction (getTx proves it), the signed prekey and the
+ * one-time prekey (0: none; then oneTimeTx is absent) with the
+ * PublishPrekeys transaction that published it.
+ */
+export interface ClaimEntry {
+  position: number;
+  claimer: string;
+  session: string;
+  txID: string;
+  signedPrekeyId: number;
+  oneTimePrekeyId: number;
+  oneTimeTx?: string;
+  timestamp: number;
+}
+
+/** A page of getClaims in chain order; next is the last position (the cursor). */
+export interface ClaimsReply {
+  claims: ClaimEntry[];
+  next: number;
+  more: boolean;
+}
+
+/** Who asks for a prekey bundle: the one-time prekey served is then one the chain lets that claimer claim (in a createSession, or in a sendMessage in `session`). */
+export interface BundleFor {
+  claimer?: string;
+  session?: string;
 }
 
 export type ContactStatusName = 'none' | 'contact' | 'blocked';
@@ -269,6 +311,8 @@ export type ContactStatusName = 'none' | 'contact' | 'blocked';
 export interface RegisterOptions {
   /** Solves the proof of work (default: on this thread; the web app uses a worker pool). */
   solver?: WorkSolver;
+  /** Bits of pre-filter work beyond the chain's (default 0); register adds one per retry when the node is busy. */
+  extra?: number;
   signal?: AbortSignal;
   onProgress?: (stats: WorkStats) => void;
 }
@@ -556,6 +600,10 @@ export class Client {
     if (!['unknown', 'pending', 'accepted', 'dropped'].includes(status)) throw mismatch(m, `unknown status ${status.slice(0, 20)}`);
     const out: TxStatusReply = { txID, status: status as TxStatus, height: num(r.height ?? 0, m, 'height'), index: num(r.index ?? 0, m, 'index') };
     if (typeof r.reason === 'string') out.reason = r.reason;
+    if (r.dead === true) {
+      if (status !== 'dropped') throw mismatch(m, 'dead but not dropped');
+      out.dead = true;
+    }
     return out;
   }
 
@@ -803,9 +851,12 @@ export class Client {
   }
 
   /** session.getPrekeyBundle as returned: use prekeyBundle (verified) before using a key. */
-  async rawPrekeyBundle(sessionId: string): Promise<PrekeyBundleReply> {
+  async rawPrekeyBundle(sessionId: string, forClaim: BundleFor = {}): Promise<PrekeyBundleReply> {
     const m = 'getPrekeyBundle';
-    const r = obj(await this.call(m, { sessionId }), m);
+    const params: Json = { sessionId };
+    if (forClaim.claimer) params.claimer = forClaim.claimer;
+    if (forClaim.session) params.session = forClaim.session;
+    const r = obj(await this.call(m, params), m);
     if (r.sessionId !== sessionId) throw mismatch(m, 'sessionId differs from the one asked for');
     const out: PrekeyBundleReply = {
       sessionId,
@@ -829,9 +880,44 @@ export class Client {
    * key from a PublishPrekeys transaction the identity signed, the signed
    * prekey unexpired by this client's clock (options.now).
    */
-  async prekeyBundle(sessionId: string): Promise<PrekeyBundle> {
+  async prekeyBundle(sessionId: string, forClaim: BundleFor = {}): Promise<PrekeyBundle> {
     const chainID = await this.chainID();
-    return verifyPrekeyBundle(chainID, sessionId, await this.rawPrekeyBundle(sessionId), this.now());
+    return verifyPrekeyBundle(chainID, sessionId, await this.rawPrekeyBundle(sessionId, forClaim), this.now());
+  }
+
+  /**
+   * session.getClaims: the claims of sessionId's prekeys in chain order,
+   * after a position cursor, so the identity learns of every claim
+   * (including in sessions it never reads) and can forget claimed secrets.
+   */
+  async claims(sessionId: string, after = 0, limit = 0): Promise<ClaimsReply> {
+    this.checkPage(after, limit);
+    const m = 'getClaims';
+    const r = obj(await this.call(m, { sessionId, after, limit }), m);
+    if (!Array.isArray(r.claims)) throw mismatch(m, 'claims is not a list');
+    if (r.claims.length > (limit > 0 ? limit : 100)) throw mismatch(m, 'more claims than asked for');
+    let cursor = after;
+    const claims = r.claims.map((x, i): ClaimEntry => {
+      const o = obj(x, m);
+      const f = `claims[${i}]`;
+      const e: ClaimEntry = {
+        position: num(o.position, m, `${f}.position`),
+        claimer: sid(o.claimer, m, `${f}.claimer`),
+        session: cb58(o.session, m, `${f}.session`),
+        txID: cb58(o.txID, m, `${f}.txID`),
+        signedPrekeyId: num(o.signedPrekeyId, m, `${f}.signedPrekeyId`),
+        oneTimePrekeyId: num(o.oneTimePrekeyId ?? 0, m, `${f}.oneTimePrekeyId`),
+        timestamp: int(o.timestamp, m, `${f}.timestamp`),
+      };
+      if (o.oneTimeTx !== undefined) e.oneTimeTx = cb58(o.oneTimeTx, m, `${f}.oneTimeTx`);
+      if ((e.oneTimePrekeyId === 0) !== (e.oneTimeTx === undefined)) throw mismatch(m, `${f}: a one-time prekey without its transaction, or the reverse`);
+      if (e.claimer === sessionId) throw mismatch(m, `${f}: a claim by the identity itself`);
+      if (e.position <= cursor) throw mismatch(m, 'claims out of order or before the cursor');
+      cursor = e.position;
+      return e;
+    });
+    if (num(r.next, m, 'next') !== cursor) throw mismatch(m, 'next is not the cursor of the last claim');
+    return { claims, next: cursor, more: r.more === true };
   }
 
   /** session.listSessions: the sessions sessionId created or accepted, in creation order, after a position cursor. */
@@ -853,13 +939,11 @@ export class Client {
     return { sessions, next: cursor, more: r.more === true };
   }
 
-  /** session.getRequests: pending message requests to sessionId, one per creator, after a creator cursor. */
-  async requests(sessionId: string, after = '', limit = 0): Promise<RequestsReply> {
-    this.checkPage(0, limit);
+  /** session.getRequests: pending message requests to sessionId, one per creator, in the order they came, after a position cursor. */
+  async requests(sessionId: string, after = 0, limit = 0): Promise<RequestsReply> {
+    this.checkPage(after, limit);
     const m = 'getRequests';
-    const params: Json = { sessionId, limit };
-    if (after) params.after = after;
-    const r = obj(await this.call(m, params), m);
+    const r = obj(await this.call(m, { sessionId, after, limit }), m);
     if (!Array.isArray(r.requests)) throw mismatch(m, 'requests is not a list');
     if (r.requests.length > (limit > 0 ? limit : 100)) throw mismatch(m, 'more requests than asked for');
     let cursor = after;
@@ -872,11 +956,11 @@ export class Client {
         status: str(o.status, m, 'status') as RequestEntry['status'],
       };
       if (!['active', 'closed', 'expired', 'unknown'].includes(e.status)) throw mismatch(m, `requests[${i}].status`);
-      if (e.creator === sessionId || !(e.creator > cursor)) throw mismatch(m, 'requests out of order, before the cursor, or from the recipient');
-      cursor = e.creator;
+      if (e.creator === sessionId || e.position <= cursor) throw mismatch(m, 'requests out of order, before the cursor, or from the recipient');
+      cursor = e.position;
       return e;
     });
-    if ((r.next ?? '') !== cursor) throw mismatch(m, 'next is not the cursor of the last request');
+    if (num(r.next, m, 'next') !== cursor) throw mismatch(m, 'next is not the cursor of the last request');
     return { requests, next: cursor, more: r.more === true };
   }
 
@@ -942,33 +1026,53 @@ export class Client {
    * runs in workers to keep a page responsive, a signal to abort.
    */
   async register(identity: Identity, opts: RegisterOptions = {}) {
-    return this.submit(identity, 'registerIdentity', await this.registrationPayload(identity, opts));
+    // Under a registration flood the node answers busy (its Argon2id
+    // budget) or mempool full (its registration pool): each retry solves
+    // again with one more bit of excess, which goes before the flood (Go:
+    // Client.Register).
+    for (let extra = opts.extra ?? 0, retries = 0; ; extra++, retries++) {
+      try {
+        return await this.submit(identity, 'registerIdentity', await this.registrationPayload(identity, { ...opts, extra }));
+      } catch (e) {
+        if (!(e instanceof BusyError || e instanceof MempoolFullError) || retries === MAX_REGISTER_RETRIES || opts.signal?.aborted) throw e;
+        await new Promise((r) => setTimeout(r, (retries + 1) * 250));
+      }
+    }
   }
 
-  /** The identity's RegisterIdentity payload with a solved proof of work for this node's chain. */
+  /**
+   * The identity's RegisterIdentity payload with a solved proof of work
+   * for this node's chain, anchored to its last accepted block (the chain
+   * takes it while that block is at most registration.anchorWindow blocks
+   * old).
+   */
   async registrationPayload(identity: Identity, opts: RegisterOptions = {}): Promise<Payloads['registerIdentity']> {
-    const [chainID, p] = await Promise.all([this.chainID(), this.registrationParams()]);
+    const [chainID, p, st] = await Promise.all([this.chainID(), this.registrationParams(), this.status()]);
+    const anchorHeight = BigInt(st.height);
+    const seed = workSeed(chainID, identity.sessionId, anchorHeight, st.lastAcceptedID);
     const solve = opts.solver ?? solveOnThisThread;
-    const o: { signal?: AbortSignal; onProgress?: (s: WorkStats) => void } = {};
+    const o: { extra?: number; signal?: AbortSignal; onProgress?: (s: WorkStats) => void } = {};
+    if (opts.extra) o.extra = opts.extra;
     if (opts.signal) o.signal = opts.signal;
     if (opts.onProgress) o.onProgress = opts.onProgress;
-    const work = await solve(chainID, identity.sessionId, p, o);
-    return { kemPublicKey: identity.kemPublicKey, dsaPublicKey: identity.dsaPublicKey, work };
+    const work = await solve(chainID, seed, p, o);
+    return { kemPublicKey: identity.kemPublicKey, dsaPublicKey: identity.dsaPublicKey, anchorHeight, work };
   }
 
   /**
    * Opens a session with participants (Session IDs, not including the
    * author); reply.session is its ID. A participant who does not have the
    * author as a contact receives it as a message request. `claims` holds
-   * one one-time prekey ID per participant (0: none).
+   * one claim per handshake the creator starts (claimOf of a verified
+   * prekeyBundle fetched with this identity as claimer).
    */
-  createSession(identity: Identity, participants: string[], metadata: Uint8Array = new Uint8Array(0), claims?: number[]) {
+  createSession(identity: Identity, participants: string[], metadata: Uint8Array = new Uint8Array(0), claims?: Claim[]) {
     const p: Payloads['createSession'] = { participants, metadata };
     if (claims) p.claims = claims;
     return this.submit(identity, 'createSession', p);
   }
 
-  /** Posts an opaque ciphertext to a session (sendMessage), claiming one-time prekeys for the pairs the author starts. */
+  /** Posts an opaque ciphertext to a session (sendMessage), with one claim per pair handshake the author starts. */
   send(identity: Identity, session: string, ciphertext: Uint8Array, claims: Claim[] = []) {
     return this.submit(identity, 'sendMessage', { session, claims, ciphertext });
   }
@@ -993,14 +1097,25 @@ export class Client {
     return this.submit(identity, 'setContact', { peer, status });
   }
 
-  /** Publishes a signed prekey (null: keep the current one) and one-time prekeys (IDs above every one published before). */
-  publishPrekeys(identity: Identity, signed: SignedPrekey | null, oneTime: OneTimePrekey[] = []) {
-    return this.submit(identity, 'publishPrekeys', { signed, oneTime });
+  /**
+   * Publishes a signed prekey (null: keep the current one) and one-time
+   * prekeys (IDs above every one published before, and above
+   * retireThrough), first removing every unclaimed one-time prekey with an
+   * ID at or below retireThrough (0: none; a new device retires the old
+   * one's keys).
+   */
+  publishPrekeys(identity: Identity, signed: SignedPrekey | null, oneTime: OneTimePrekey[] = [], retireThrough = 0) {
+    return this.submit(identity, 'publishPrekeys', { signed, retireThrough, oneTime });
   }
 
-  /** Sets a channel's join policy (the owner only). */
-  setChannelPolicy(identity: Identity, channel: string, joinPolicy: JoinPolicy) {
-    return this.submit(identity, 'setChannelPolicy', { channel, joinPolicy });
+  /** Sets a channel's join policy and slow mode (seconds between a plain member's posts, 0 to a day; the owner only). */
+  setChannelPolicy(identity: Identity, channel: string, joinPolicy: JoinPolicy, slowModeSeconds = 0) {
+    return this.submit(identity, 'setChannelPolicy', { channel, joinPolicy, slowModeSeconds });
+  }
+
+  /** Sets who may send the identity message requests: RequestPolicy.Anyone, or ContactsOnly (every stranger's createSession listing it is refused). */
+  setRequestPolicy(identity: Identity, policy: RequestPolicy) {
+    return this.submit(identity, 'setRequestPolicy', { policy });
   }
 
   /** Applies a moderation action to up to 64 members of a channel (owner or moderators; 6 and 7 the owner only). */

@@ -41,12 +41,20 @@ export const TX_SIGNATURE_CONTEXT = utf8('luxfi/session/v1/tx');
 /** version, chain ID, type, author, nonce. */
 export const TX_HEADER_SIZE = 1 + 32 + 1 + 33 + 8;
 
-/** A claim of one participant's one-time prekey (SendMessage). */
+/**
+ * The claim entry of one pair handshake (CreateSession, SendMessage;
+ * docs/chain.md section 7): the responder, the signed prekey the handshake
+ * uses and the one-time prekey it uses, or 0 for none. The chain refuses a
+ * signed prekey that is not the participant's current (or unexpired
+ * previous) one, and 0 when a one-time prekey was claimable by the author.
+ */
 export interface Claim {
   /** A participant of the session, not the author. */
   participant: string;
-  /** One of its unclaimed one-time prekey IDs (≥ 1). */
-  prekeyId: number;
+  /** The participant's current signed prekey ID (≥ 1). */
+  signedPrekeyId: number;
+  /** One of its unclaimed one-time prekey IDs, or 0 for none. */
+  oneTimePrekeyId: number;
 }
 
 /** A medium-term ML-KEM-768 prekey with an expiry (Unix ms of block time). */
@@ -74,6 +82,13 @@ export type Decision = (typeof Decision)[keyof typeof Decision];
 export const ContactStatus = { None: 0, Contact: 1, Blocked: 2 } as const;
 export type ContactStatus = (typeof ContactStatus)[keyof typeof ContactStatus];
 
+/** Who may send an identity message requests (SetRequestPolicy). */
+export const RequestPolicy = { Anyone: 1, ContactsOnly: 2 } as const;
+export type RequestPolicy = (typeof RequestPolicy)[keyof typeof RequestPolicy];
+
+/** The longest slow mode a channel may set, in seconds (a day). */
+export const MAX_SLOW_MODE_SECONDS = 86400;
+
 /** What ModerateChannel does to its members. */
 export const ModerationAction = { Invite: 1, RevokeInvite: 2, Remove: 3, Ban: 4, Unban: 5, MakeModerator: 6, RevokeModerator: 7 } as const;
 export type ModerationAction = (typeof ModerationAction)[keyof typeof ModerationAction];
@@ -84,23 +99,29 @@ export type ModerationAction = (typeof ModerationAction)[keyof typeof Moderation
  * no metadata, open policy, accept); parseTx fills every field.
  */
 export interface Payloads {
-  /** `work` is the registration proof of work (solveWork). */
-  registerIdentity: { kemPublicKey: Uint8Array; dsaPublicKey: Uint8Array; work: bigint };
-  /** `claims`: one one-time prekey ID per participant, in order (0: none claimed). */
-  createSession: { participants: string[]; claims?: number[]; metadata?: Uint8Array };
+  /** `work` is the registration proof of work (solveWork) bound to the block at `anchorHeight` (a recent one). */
+  registerIdentity: { kemPublicKey: Uint8Array; dsaPublicKey: Uint8Array; anchorHeight: bigint; work: bigint };
+  /** `claims`: at most one per listed participant, for the handshakes the creator starts. */
+  createSession: { participants: string[]; claims?: Claim[]; metadata?: Uint8Array };
   sendMessage: { session: string; claims?: Claim[]; ciphertext: Uint8Array };
   closeSession: { session: string };
   createChannel: { name: string; joinPolicy?: JoinPolicy };
   joinChannel: { channel: string };
   leaveChannel: { channel: string };
   postChannel: { channel: string; ciphertext: Uint8Array };
-  /** At least one key: a signed prekey (replacing the current one) and/or up to 32 one-time prekeys, IDs increasing. */
-  publishPrekeys: { signed?: SignedPrekey | null; oneTime?: OneTimePrekey[] };
+  /**
+   * A signed prekey (replacing the current one), and/or up to 32 one-time
+   * prekeys (IDs increasing, above retireThrough), and/or retireThrough:
+   * every unclaimed one-time prekey with an ID at or below it is removed.
+   */
+  publishPrekeys: { signed?: SignedPrekey | null; retireThrough?: number; oneTime?: OneTimePrekey[] };
   acceptSession: { session: string; decision?: Decision };
   setContact: { peer: string; status: ContactStatus };
-  setChannelPolicy: { channel: string; joinPolicy: JoinPolicy };
+  /** `slowModeSeconds`: 0 (none) to a day between a plain member's posts. */
+  setChannelPolicy: { channel: string; joinPolicy: JoinPolicy; slowModeSeconds?: number };
   moderateChannel: { channel: string; action: ModerationAction; members: string[] };
   deletePosts: { channel: string; seqs: number[] };
+  setRequestPolicy: { policy: RequestPolicy };
 }
 export type TxName = keyof Payloads;
 
@@ -194,26 +215,59 @@ function checkCiphertext(c: Uint8Array): void {
 const noCheck = (): void => {};
 const EMPTY = new Uint8Array(0);
 
-/** 1 to 64 bytes of UTF-8 without control characters (Go: tx.ValidChannelName). */
+// The code points refused in channel names (docs/chain.md section 2): a
+// fixed list of controls, separators and invisible or reordering format
+// characters, so implementations with different Unicode tables agree.
+const INVISIBLE =
+  /[\u{0}-\u{1f}\u{7f}-\u{9f}\u{ad}\u{600}-\u{605}\u{61c}\u{6dd}\u{70f}\u{890}-\u{891}\u{8e2}\u{180e}\u{200b}-\u{200f}\u{2028}-\u{202e}\u{2060}-\u{2064}\u{2066}-\u{206f}\u{feff}\u{fff9}-\u{fffb}\u{110bd}\u{110cd}\u{13430}-\u{1343f}\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0001}\u{e0020}-\u{e007f}]/u;
+
+/** 1 to 64 bytes of UTF-8 without the refused code points (Go: tx.ValidChannelName). */
 export function validChannelName(name: string): boolean {
   const b = utf8(name);
   // U+FFFD from a lone surrogate would not round-trip: refuse it.
-  return b.length >= 1 && b.length <= MAX_CHANNEL_NAME_SIZE && !/[\u0000-\u001f\u007f-\u009f]/.test(name) && name.isWellFormed();
+  return b.length >= 1 && b.length <= MAX_CHANNEL_NAME_SIZE && name.isWellFormed() && !INVISIBLE.test(name);
+}
+
+function writeClaims(w: Writer, claims: readonly Claim[]): void {
+  w.u8(claims.length);
+  for (const c of claims) w.fixed(sessionIdToBytes(c.participant)).u32(c.signedPrekeyId).u32(c.oneTimePrekeyId);
+}
+function readClaims(r: Reader): Claim[] {
+  const n = smallCount(r, MAX_PARTICIPANTS - 1, 0, 'claims');
+  const claims: Claim[] = [];
+  for (let i = 0; i < n; i++) claims.push({ participant: readSessionID(r), signedPrekeyId: r.u32(), oneTimePrekeyId: r.u32() });
+  return claims;
+}
+/** The claims' stateless rules (Go: checkClaims). */
+function checkClaims(claims: readonly Claim[], author: string): void {
+  if (claims.length > MAX_PARTICIPANTS - 1) throw bad(`${claims.length} claims, at most ${MAX_PARTICIPANTS - 1}`);
+  const seen = new Set<string>();
+  claims.forEach((c, i) => {
+    checkPostQuantum(c.participant, `claim ${i}`);
+    if (c.participant === author) throw bad(`claim ${i} names the author`);
+    if (seen.has(c.participant)) throw bad(`claim ${i} names a participant claimed before`);
+    seen.add(c.participant);
+    checkPrekeyID(c.signedPrekeyId, `claim ${i}: signed prekey`);
+    if (!isU32(c.oneTimePrekeyId)) throw bad(`claim ${i}: one-time prekey ID ${String(c.oneTimePrekeyId)} (0 for none)`);
+  });
 }
 
 export const RegisterIdentity = defineTxType({
   code: 1,
   name: 'registerIdentity',
   encode(w, p) {
-    w.fixed(p.kemPublicKey, KEM_PUBLIC_KEY_SIZE).fixed(p.dsaPublicKey, DSA_PUBLIC_KEY_SIZE).u64(p.work);
+    w.fixed(p.kemPublicKey, KEM_PUBLIC_KEY_SIZE).fixed(p.dsaPublicKey, DSA_PUBLIC_KEY_SIZE).u64(p.anchorHeight).u64(p.work);
   },
   decode(r) {
-    return { kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE), dsaPublicKey: r.fixed(DSA_PUBLIC_KEY_SIZE), work: r.u64() };
+    return { kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE), dsaPublicKey: r.fixed(DSA_PUBLIC_KEY_SIZE), anchorHeight: r.u64(), work: r.u64() };
   },
   check(p, author) {
     if (p.kemPublicKey.length !== KEM_PUBLIC_KEY_SIZE || p.dsaPublicKey.length !== DSA_PUBLIC_KEY_SIZE) throw bad('public keys of the wrong size');
     if (deriveSessionId(p.kemPublicKey, p.dsaPublicKey) !== author) throw bad('the Session ID does not derive from the public keys');
-    if (typeof p.work !== 'bigint' || p.work < 0n || p.work > 0xffffffffffffffffn) throw bad('work must be a u64 bigint');
+    if (!kemPublicKeyCanonical(p.kemPublicKey)) throw bad('the KEM public key is not an ML-KEM-768 public key');
+    for (const [k, v] of [['anchorHeight', p.anchorHeight], ['work', p.work]] as const) {
+      if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw bad(`${k} must be a u64 bigint`);
+    }
   },
 });
 
@@ -223,31 +277,31 @@ export const CreateSession = defineTxType({
   encode(w, p) {
     w.u32(p.participants.length);
     for (const s of p.participants) w.fixed(sessionIdToBytes(s));
-    for (let i = 0; i < p.participants.length; i++) w.u32(p.claims?.[i] ?? 0);
+    writeClaims(w, p.claims ?? []);
     w.bytes(p.metadata ?? EMPTY);
   },
   decode(r) {
     const n = r.count(MAX_PARTICIPANTS - 1, 'participants');
     const participants: string[] = [];
     for (let i = 0; i < n; i++) participants.push(readSessionID(r));
-    const claims: number[] = [];
-    for (let i = 0; i < n; i++) claims.push(r.u32());
+    const claims = readClaims(r);
     return { participants, claims, metadata: r.bytes(MAX_METADATA_SIZE, 'metadata') };
   },
   check(p, author) {
     if (p.participants.length === 0) throw bad('session needs at least one participant besides the creator');
     if (p.participants.length + 1 > MAX_PARTICIPANTS) throw bad('too many participants');
     if ((p.metadata?.length ?? 0) > MAX_METADATA_SIZE) throw bad('metadata too large');
-    if (p.claims !== undefined) {
-      if (p.claims.length !== p.participants.length) throw bad(`${p.claims.length} claims for ${p.participants.length} participants`);
-      for (const c of p.claims) if (!isU32(c)) throw bad(`claim ${String(c)} is not a prekey ID (0 for none)`);
-    }
     const seen = new Set<string>([author]);
     for (const s of p.participants) {
       checkPostQuantum(s, 'participant');
       if (seen.has(s)) throw bad('participant listed twice (or the creator listed)');
       seen.add(s);
     }
+    const claims = p.claims ?? [];
+    checkClaims(claims, author);
+    claims.forEach((c, i) => {
+      if (!p.participants.includes(c.participant)) throw bad(`claim ${i} names ${c.participant}, not a listed participant`);
+    });
   },
 });
 
@@ -256,29 +310,16 @@ export const SendMessage = defineTxType({
   name: 'sendMessage',
   encode(w, p) {
     id32(w, p.session);
-    const claims = p.claims ?? [];
-    w.u8(claims.length);
-    for (const c of claims) w.fixed(sessionIdToBytes(c.participant)).u32(c.prekeyId);
+    writeClaims(w, p.claims ?? []);
     w.bytes(p.ciphertext);
   },
   decode(r) {
     const session = readID(r);
-    const n = smallCount(r, MAX_PARTICIPANTS - 1, 0, 'claims');
-    const claims: Claim[] = [];
-    for (let i = 0; i < n; i++) claims.push({ participant: readSessionID(r), prekeyId: r.u32() });
+    const claims = readClaims(r);
     return { session, claims, ciphertext: r.bytes(MAX_CIPHERTEXT_SIZE, 'ciphertext') };
   },
   check(p, author) {
-    const claims = p.claims ?? [];
-    if (claims.length > MAX_PARTICIPANTS - 1) throw bad(`${claims.length} claims, at most ${MAX_PARTICIPANTS - 1}`);
-    const seen = new Set<string>();
-    claims.forEach((c, i) => {
-      checkPostQuantum(c.participant, `claim ${i}`);
-      if (c.participant === author) throw bad(`claim ${i} names the author`);
-      checkPrekeyID(c.prekeyId, `claim ${i}`);
-      if (seen.has(c.participant)) throw bad(`claim ${i} names a participant claimed before`);
-      seen.add(c.participant);
-    });
+    checkClaims(p.claims ?? [], author);
     checkCiphertext(p.ciphertext);
   },
 });
@@ -363,6 +404,7 @@ export const PublishPrekeys = defineTxType({
     const s = p.signed ?? null;
     w.u8(s ? 1 : 0);
     if (s) w.u32(s.id).i64(s.expiresAt).fixed(s.kemPublicKey, KEM_PUBLIC_KEY_SIZE);
+    w.u32(p.retireThrough ?? 0);
     const keys = p.oneTime ?? [];
     w.u8(keys.length);
     for (const k of keys) w.u32(k.id).fixed(k.kemPublicKey, KEM_PUBLIC_KEY_SIZE);
@@ -375,14 +417,17 @@ export const PublishPrekeys = defineTxType({
       if (exp > BigInt(Number.MAX_SAFE_INTEGER) || exp < BigInt(Number.MIN_SAFE_INTEGER)) throw bad('signed prekey expiry beyond 2^53');
       signed = { id, expiresAt: Number(exp), kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE) };
     }
+    const retireThrough = r.u32();
     const n = smallCount(r, MAX_PREKEYS_PER_TX, 0, 'one-time prekeys');
     const oneTime: OneTimePrekey[] = [];
     for (let i = 0; i < n; i++) oneTime.push({ id: r.u32(), kemPublicKey: r.fixed(KEM_PUBLIC_KEY_SIZE) });
-    return { signed, oneTime };
+    return { signed, retireThrough, oneTime };
   },
   check(p) {
     const keys = p.oneTime ?? [];
-    if (!p.signed && keys.length === 0) throw bad('no prekeys');
+    const retire = p.retireThrough ?? 0;
+    if (!isU32(retire)) throw bad(`retireThrough ${String(retire)} is not a u32`);
+    if (!p.signed && keys.length === 0 && retire === 0) throw bad('no prekeys (nor any to retire)');
     if (keys.length > MAX_PREKEYS_PER_TX) throw bad(`${keys.length} one-time prekeys, at most ${MAX_PREKEYS_PER_TX}`);
     if (p.signed) {
       checkPrekeyID(p.signed.id, 'signed prekey');
@@ -392,6 +437,7 @@ export const PublishPrekeys = defineTxType({
     keys.forEach((k, i) => {
       checkPrekeyID(k.id, `one-time prekey ${i}`);
       if (i > 0 && k.id <= keys[i - 1]!.id) throw bad(`one-time prekey ${i} has ID ${k.id} after ${keys[i - 1]!.id}: IDs must increase`);
+      if (k.id <= retire) throw bad(`one-time prekey ${k.id} is at or below retireThrough ${retire}`);
       if (!kemPublicKeyCanonical(k.kemPublicKey)) throw bad(`one-time prekey ${k.id} is not an ML-KEM-768 public key`);
     });
   },
@@ -439,13 +485,15 @@ export const SetChannelPolicy = defineTxType({
   name: 'setChannelPolicy',
   encode(w, p) {
     id32(w, p.channel);
-    w.u8(p.joinPolicy || JoinPolicy.Open);
+    w.u8(p.joinPolicy || JoinPolicy.Open).u32(p.slowModeSeconds ?? 0);
   },
   decode(r) {
-    return { channel: readID(r), joinPolicy: readPolicy(r) };
+    return { channel: readID(r), joinPolicy: readPolicy(r), slowModeSeconds: r.u32() };
   },
   check(p) {
     checkPolicy(p.joinPolicy);
+    const s = p.slowModeSeconds ?? 0;
+    if (!isU32(s) || s > MAX_SLOW_MODE_SECONDS) throw bad(`slow mode ${String(s)} s, at most ${MAX_SLOW_MODE_SECONDS}`);
   },
 });
 
@@ -502,6 +550,23 @@ export const DeletePosts = defineTxType({
       if (seen.has(s)) throw bad(`post ${s} listed twice`);
       seen.add(s);
     }
+  },
+});
+
+export const SetRequestPolicy = defineTxType({
+  code: 15,
+  name: 'setRequestPolicy',
+  encode(w, p) {
+    w.u8(p.policy || RequestPolicy.Anyone);
+  },
+  decode(r) {
+    const v = r.u8();
+    if (v === 0) throw bad('request policy 0');
+    return { policy: v as RequestPolicy };
+  },
+  check(p) {
+    const v = p.policy as number | undefined;
+    if (v !== undefined && v !== 0 && v !== RequestPolicy.Anyone && v !== RequestPolicy.ContactsOnly) throw bad(`invalid request policy ${v}`);
   },
 });
 
@@ -602,6 +667,7 @@ export function parseTx(bytes: Uint8Array): SignedTx {
 export function checkTx(t: SignedTx, chainID: string): void {
   if (t.chainID !== chainID) throw bad('transaction is for another chain');
   if (parseSessionId(t.author).prefix !== 0x07) throw bad('author is not a post-quantum Session ID');
+  if (t.type === 'registerIdentity' && t.nonce !== 0) throw bad(`a registration's nonce is 0, not ${t.nonce}`);
   txType(t.type).check(t.payload as never, t.author);
 }
 

@@ -7,7 +7,7 @@
 import { IdentityMismatchError, InvalidTransactionError, NoSignedPrekeyError, PrekeyExpiredError, UntrustedNodeError } from './errors.js';
 import { PublicIdentity } from './identity.js';
 import { sessionIdFor } from './ids.js';
-import { type OneTimePrekey, parseTx, type SignedPrekey, type SignedTx, type TxName, verifyTx } from './tx.js';
+import { type Claim, type OneTimePrekey, parseTx, type SignedPrekey, type SignedTx, type TxName, verifyTx } from './tx.js';
 
 function untrusted(msg: string): UntrustedNodeError {
   return new UntrustedNodeError(`the node's reply does not match the signed transactions: ${msg}`);
@@ -46,6 +46,11 @@ export interface PrekeyBundleReply {
   unclaimed: number;
 }
 
+/** The claim entry for a handshake to a verified bundle's identity: its signed prekey and its one-time prekey, or 0 (Go: PrekeyBundle.ClaimOf). */
+export function claimOf(b: PrekeyBundle): Claim {
+  return { participant: b.identity.sessionId, signedPrekeyId: b.signedPrekey.id, oneTimePrekeyId: b.oneTime?.id ?? 0 };
+}
+
 /** A verified prekey bundle: every key from a PublishPrekeys transaction the identity signed. */
 export interface PrekeyBundle {
   identity: PublicIdentity;
@@ -62,8 +67,12 @@ export interface PrekeyBundle {
  * Returns the keys from the transactions. Throws IdentityMismatchError,
  * UntrustedNodeError, NoSignedPrekeyError or PrekeyExpiredError.
  *
- * What it cannot see: a node can withhold the one-time prekey (serve none)
- * or serve a superseded signed prekey that has not expired yet.
+ * What it cannot see: whether the signed prekey is the current one and
+ * whether a one-time prekey was withheld. The chain can: a claim naming
+ * a superseded (beyond the previous) or expired signed prekey, or no
+ * one-time prekey when one was claimable, is refused by consensus
+ * (docs/chain.md section 7), so a node that lies gets its client's
+ * transaction refused instead of weakening it.
  */
 export function verifyPrekeyBundle(chainID: string, sessionId: string, r: PrekeyBundleReply, nowMs: number): PrekeyBundle {
   let id: PublicIdentity;
@@ -106,8 +115,8 @@ export interface VerifiedSession<R extends SessionReplyToVerify = SessionReplyTo
   creator: string;
   /** The creator, then the listed participants, in order: from the signed transaction. */
   participants: string[];
-  /** Per listed participant (participants[1..]), the one-time prekey ID the creator claimed (0: none). */
-  claims: number[];
+  /** The creator's claims: one per handshake it starts (participant, signed prekey, one-time prekey or 0). */
+  claims: Claim[];
   metadata: Uint8Array;
   createTx: SignedTx<'createSession'>;
   /** The node's reply; its other fields (status, states, counts) are the node's word. */
@@ -135,7 +144,7 @@ export function verifySessionReply<R extends SessionReplyToVerify>(chainID: stri
     id: r.session,
     creator: t.author,
     participants,
-    claims: t.payload.claims ?? participants.slice(1).map(() => 0),
+    claims: t.payload.claims ?? [],
     metadata: t.payload.metadata ?? new Uint8Array(0),
     createTx: t,
     reply: r,

@@ -1,16 +1,24 @@
 // The registration proof of work (docs/chain.md section 3; Go: vm/tx/work.go).
-// With seed = chainID [32] | author [33]:
 //
-//   pre = BLAKE2b-256("luxfi/session/v1/register/prefilter" | seed | work u64)
-//   out = Argon2id(password = pre, salt = chainID, time = iterations,
-//                  memory = memoryKiB, threads = 1, length = 32)
+//   seed = BLAKE2b-256("luxfi/session/v1/register/seed" | chainID [32] | author [33]
+//                      | anchorHeight u64 | anchorID [32])
+//   pre  = BLAKE2b-256(seed [32] | work u64)        (40 bytes: one compression)
+//   out  = Argon2id(password = pre, salt = chainID, time = iterations,
+//                   memory = memoryKiB, threads = 1, length = 32)
 //
-// A work value is valid when pre has at least prefilterBits leading zero
-// bits and out at least workBits. A solver tries work values until both
-// hold: on average 2^(prefilterBits + workBits) BLAKE2b evaluations and
-// 2^workBits Argon2id evaluations (noble's pure-JavaScript Argon2id, so
-// several times slower than Go; the web app runs it in workers).
+// The anchor is a recent accepted block (session.status: height and
+// lastAcceptedID); the chain accepts the registration only while its block
+// is at most registration.anchorWindow blocks above the anchor, so work
+// cannot be stockpiled. A work value is valid when pre has at least
+// prefilterBits leading zero bits and out at least workBits. A solver
+// tries work values until both hold: on average 2^(prefilterBits +
+// workBits) BLAKE2b evaluations and 2^workBits Argon2id evaluations
+// (noble's pure-JavaScript Argon2id, so several times slower than Go; the
+// web app runs it in workers). The leading zero bits of pre beyond
+// prefilterBits are the registration's excess: its priority when
+// registrations compete for a node's pool and a block's slots.
 
+import { blake2b } from '@noble/hashes/blake2.js';
 import { argon2id } from '@noble/hashes/argon2.js';
 import { blake2b256OneBlock } from './blake2b1.js';
 import { randomBytes, utf8 } from './bytes.js';
@@ -18,7 +26,7 @@ import { SessionError } from './errors.js';
 import { sessionIdToBytes } from './identity.js';
 import { idFromString } from './ids.js';
 
-export const WORK_PREFILTER_LABEL = 'luxfi/session/v1/register/prefilter';
+export const WORK_SEED_LABEL = 'luxfi/session/v1/register/seed';
 
 /** The chain's registration work parameters (getConfig's `registration`). */
 export interface RegistrationParams {
@@ -28,16 +36,22 @@ export interface RegistrationParams {
   workBits: number;
   /** Registrations per block (the chain's bound; not used by the work). */
   maxPerBlock?: number;
+  /** How many blocks old the anchor may be (the chain's bound; not used by the work). */
+  anchorWindow?: number;
 }
 
 /** The defaults of a chain that does not set them. */
 export const DEFAULT_REGISTRATION: Readonly<Required<RegistrationParams>> = Object.freeze({
   memoryKiB: 8192,
   iterations: 1,
-  prefilterBits: 15,
-  workBits: 6,
+  prefilterBits: 18,
+  workBits: 4,
   maxPerBlock: 16,
+  anchorWindow: 4096,
 });
+
+/** The most excess bits counted (Go: tx.MaxExcess). */
+export const MAX_EXCESS = 32;
 
 /**
  * The bounds a chain config may set (Go: config.Registration validation).
@@ -60,16 +74,37 @@ export function checkRegistrationParams(p: RegistrationParams): void {
   }
 }
 
-const LABEL = utf8(WORK_PREFILTER_LABEL);
-/** Size of the pre-filter's input: label, chain ID, author, work. */
-export const WORK_INPUT_SIZE = LABEL.length + 32 + 33 + 8;
+const SEED_LABEL = utf8(WORK_SEED_LABEL);
+
+const U64_MASK = (1n << 64n) - 1n;
+
+function toU64(v: bigint | number, what = 'work'): bigint {
+  const w = BigInt(v);
+  if (w < 0n || w > U64_MASK) throw new RangeError(`${what} out of range: ${v}`);
+  return w;
+}
+
+/**
+ * The work seed of author's registration on chainID anchored to the block
+ * anchorID at anchorHeight (Go: tx.WorkSeed).
+ */
+export function workSeed(chainID: string, author: string, anchorHeight: bigint | number, anchorID: string): Uint8Array {
+  const b = new Uint8Array(SEED_LABEL.length + 32 + 33 + 8 + 32);
+  let at = 0;
+  for (const part of [SEED_LABEL, idFromString(chainID), sessionIdToBytes(author)]) {
+    b.set(part, at);
+    at += part.length;
+  }
+  new DataView(b.buffer).setBigUint64(at, toU64(anchorHeight, 'anchor height'));
+  b.set(idFromString(anchorID), at + 8);
+  return blake2b(b, { dkLen: 32 });
+}
 
 /** The pre-filter input with work 0 (its last 8 bytes). */
-function workInput(chainID: Uint8Array, author: Uint8Array): Uint8Array {
-  const b = new Uint8Array(WORK_INPUT_SIZE);
-  b.set(LABEL, 0);
-  b.set(chainID, LABEL.length);
-  b.set(author, LABEL.length + 32);
+function workInput(seed: Uint8Array): Uint8Array {
+  if (seed.length !== 32) throw new RangeError('a work seed is 32 bytes');
+  const b = new Uint8Array(40);
+  b.set(seed, 0);
   return b;
 }
 
@@ -83,20 +118,17 @@ export function leadingZeroBits(b: Uint8Array): number {
   return n;
 }
 
-const U64_MASK = (1n << 64n) - 1n;
-
-function toU64(work: bigint | number): bigint {
-  const w = BigInt(work);
-  if (w < 0n || w > U64_MASK) throw new RangeError(`work out of range: ${work}`);
-  return w;
-}
-
-/** The pre-filter hash of a work value (the Argon2id password), and whether it passes. */
-export function workPrefilter(chainID: string, author: string, work: bigint | number, p: RegistrationParams): { pre: Uint8Array; ok: boolean } {
-  const input = workInput(idFromString(chainID), sessionIdToBytes(author));
-  new DataView(input.buffer).setBigUint64(WORK_INPUT_SIZE - 8, toU64(work));
+/** The pre-filter hash of a work value for a seed (the Argon2id password), and whether it passes. */
+export function workPrefilter(seed: Uint8Array, work: bigint | number, p: RegistrationParams): { pre: Uint8Array; ok: boolean } {
+  const input = workInput(seed);
+  new DataView(input.buffer).setBigUint64(32, toU64(work));
   const pre = blake2b256OneBlock(input);
   return { pre, ok: leadingZeroBits(pre) >= p.prefilterBits };
+}
+
+/** The excess of a pre-filter hash: its leading zero bits beyond prefilterBits (0 if it fails), at most MAX_EXCESS (Go: tx.Excess). */
+export function workExcess(pre: Uint8Array, p: RegistrationParams): number {
+  return Math.min(Math.max(leadingZeroBits(pre) - p.prefilterBits, 0), MAX_EXCESS);
 }
 
 /** The Argon2id output for a pre-filter hash. */
@@ -106,13 +138,13 @@ export function workArgon2(chainID: string | Uint8Array, pre: Uint8Array, p: Reg
 }
 
 /**
- * Whether `work` is a valid registration proof of work for `author` (a
- * Session ID) on `chainID` at parameters `p` (Go: tx.CheckWork): the
- * pre-filter, then one Argon2id evaluation.
+ * Whether `work` is a valid registration proof of work for a seed
+ * (workSeed: chain, author, anchor) on `chainID` at parameters `p` (Go:
+ * tx.CheckWork): the pre-filter, then one Argon2id evaluation.
  */
-export function checkWork(chainID: string, author: string, work: bigint | number, p: RegistrationParams): boolean {
+export function checkWork(chainID: string, seed: Uint8Array, work: bigint | number, p: RegistrationParams): boolean {
   checkRegistrationParams(p);
-  const { pre, ok } = workPrefilter(chainID, author, work, p);
+  const { pre, ok } = workPrefilter(seed, work, p);
   return ok && leadingZeroBits(workArgon2(chainID, pre, p)) >= p.workBits;
 }
 
@@ -131,6 +163,8 @@ export interface SolveOptions {
   stride?: number;
   /** Added to start (a pool member's offset). Default 0. */
   offset?: number;
+  /** Bits of pre-filter work beyond prefilterBits (the excess; default 0): priority when registrations compete. */
+  extra?: number;
   /** Stops the solve (it then throws WorkAbortedError). Checked between evaluations. */
   signal?: AbortSignal;
   /** Called about every progressMs with the evaluations so far. */
@@ -148,18 +182,20 @@ export function expectedWork(p: RegistrationParams): WorkStats {
 }
 
 /**
- * Finds a valid work value for author's registration on chainID (Go:
- * tx.SolveWork with one worker). It runs on the calling thread, yielding
+ * Finds a valid work value for a registration's seed (workSeed) on
+ * chainID (Go: tx.SolveWork with one worker), with opts.extra more
+ * pre-filter bits than the chain needs (its excess: priority under load). It runs on the calling thread, yielding
  * to the event loop about every progressMs; run it in a worker (or a pool
  * of workers with stride and offset) to keep a page responsive. Returns
  * the work and the evaluations it took.
  */
-export async function solveWork(chainID: string, author: string, p: RegistrationParams, opts: SolveOptions = {}): Promise<{ work: bigint; stats: WorkStats }> {
+export async function solveWork(chainID: string, seed: Uint8Array, p: RegistrationParams, opts: SolveOptions = {}): Promise<{ work: bigint; stats: WorkStats }> {
   checkRegistrationParams(p);
   const stride = BigInt(opts.stride ?? 1);
   if (stride < 1n) throw new RangeError('stride must be at least 1');
+  const need = p.prefilterBits + Math.max(opts.extra ?? 0, 0);
   const salt = idFromString(chainID);
-  const input = workInput(salt, sessionIdToBytes(author));
+  const input = workInput(seed);
   const view = new DataView(input.buffer);
   const pre = new Uint8Array(32);
   const stats: WorkStats = { prefilter: 0, argon2: 0 };
@@ -171,10 +207,10 @@ export async function solveWork(chainID: string, author: string, p: Registration
     for (let i = 0; i < 256; i++) {
       const tried = work;
       work = (work + stride) & U64_MASK;
-      view.setBigUint64(WORK_INPUT_SIZE - 8, tried);
+      view.setBigUint64(32, tried);
       blake2b256OneBlock(input, pre);
       stats.prefilter++;
-      if (leadingZeroBits(pre) >= p.prefilterBits) {
+      if (leadingZeroBits(pre) >= need) {
         stats.argon2++;
         if (leadingZeroBits(workArgon2(salt, pre, p)) >= p.workBits) {
           opts.onProgress?.({ ...stats });
@@ -193,10 +229,15 @@ export async function solveWork(chainID: string, author: string, p: Registration
 }
 
 /** Solves a registration's work: solveWork on this thread, or a worker pool (the web app's). */
-export type WorkSolver = (chainID: string, author: string, p: RegistrationParams, opts: { signal?: AbortSignal; onProgress?: (stats: WorkStats) => void }) => Promise<bigint>;
+export type WorkSolver = (
+  chainID: string,
+  seed: Uint8Array,
+  p: RegistrationParams,
+  opts: { extra?: number; signal?: AbortSignal; onProgress?: (stats: WorkStats) => void },
+) => Promise<bigint>;
 
 /** The default WorkSolver: solveWork on the calling thread from a random start. */
-export const solveOnThisThread: WorkSolver = async (chainID, author, p, opts) => {
+export const solveOnThisThread: WorkSolver = async (chainID, seed, p, opts) => {
   const start = new DataView(randomBytes(8).buffer).getBigUint64(0);
-  return (await solveWork(chainID, author, p, { ...opts, start })).work;
+  return (await solveWork(chainID, seed, p, { ...opts, start })).work;
 };

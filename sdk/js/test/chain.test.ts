@@ -35,6 +35,9 @@ import {
   sessionIdFor,
   signTx,
   solveWork,
+  workExcess,
+  workPrefilter,
+  workSeed,
   toBase64,
   TxDroppedError,
   UnknownTxError,
@@ -91,14 +94,36 @@ describe('transactions: stateless rules of the new types', () => {
   badKey[0] = 0xff;
   badKey[1] = 0x0f; // a coefficient of 4095 >= q
   const refused: Array<[string, () => unknown]> = [
-    ['claims for fewer participants than listed', () => signTx(alice, chainID, 0, 'createSession', { participants: [bob.sessionId, carol.sessionId], claims: [1] })],
-    ['a claim that is not a u32', () => signTx(alice, chainID, 0, 'createSession', { participants: [bob.sessionId], claims: [2 ** 32] })],
-    ['a message claiming from its author', () => signTx(alice, chainID, 0, 'sendMessage', { session, claims: [{ participant: alice.sessionId, prekeyId: 1 }], ciphertext: utf8('x') })],
+    ['a session claim of an unlisted participant', () =>
+      signTx(alice, chainID, 0, 'createSession', { participants: [bob.sessionId], claims: [{ participant: carol.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 0 }] })],
+    ['a one-time prekey ID that is not a u32', () =>
+      signTx(alice, chainID, 0, 'createSession', { participants: [bob.sessionId], claims: [{ participant: bob.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 2 ** 32 }] })],
+    ['a message claiming from its author', () =>
+      signTx(alice, chainID, 0, 'sendMessage', { session, claims: [{ participant: alice.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 1 }], ciphertext: utf8('x') })],
     ['a message claiming twice from one participant', () =>
-      signTx(alice, chainID, 0, 'sendMessage', { session, claims: [{ participant: bob.sessionId, prekeyId: 1 }, { participant: bob.sessionId, prekeyId: 2 }], ciphertext: utf8('x') })],
-    ['a message claiming prekey 0', () => signTx(alice, chainID, 0, 'sendMessage', { session, claims: [{ participant: bob.sessionId, prekeyId: 0 }], ciphertext: utf8('x') })],
+      signTx(alice, chainID, 0, 'sendMessage', {
+        session,
+        claims: [
+          { participant: bob.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 1 },
+          { participant: bob.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 0 },
+        ],
+        ciphertext: utf8('x'),
+      })],
+    ['a claim of signed prekey 0', () => signTx(alice, chainID, 0, 'sendMessage', { session, claims: [{ participant: bob.sessionId, signedPrekeyId: 0, oneTimePrekeyId: 1 }], ciphertext: utf8('x') })],
+    ['a channel name with a right-to-left override', () => signTx(alice, chainID, 0, 'createChannel', { name: 'abc\u202egnp.exe' })],
+    ['a channel name with a zero-width joiner', () => signTx(alice, chainID, 0, 'createChannel', { name: 'a\u200db' })],
+    ['a channel name with a tag character', () => signTx(alice, chainID, 0, 'createChannel', { name: 'a\u{e0041}' })],
+    ['slow mode above a day', () => signTx(alice, chainID, 0, 'setChannelPolicy', { channel, joinPolicy: 1, slowModeSeconds: 86401 })],
+    ['request policy 3', () => signTx(alice, chainID, 0, 'setRequestPolicy', { policy: 3 as never })],
+    ['a one-time prekey at or below retireThrough', () => signTx(alice, chainID, 0, 'publishPrekeys', { retireThrough: 5, oneTime: [{ id: 5, kemPublicKey: key }] })],
+    ['a registration with an invalid ML-KEM key', () => {
+      const t = signTx(alice, chainID, 0, 'registerIdentity', { kemPublicKey: alice.kemPublicKey, dsaPublicKey: alice.dsaPublicKey, anchorHeight: 0n, work: 0n });
+      checkTx({ ...t, author: alice.sessionId, payload: { ...t.payload, kemPublicKey: badKey } } as never, chainID);
+    }],
+    ['a registration with nonce 1', () => checkTx(signTx(alice, chainID, 1, 'registerIdentity', { kemPublicKey: alice.kemPublicKey, dsaPublicKey: alice.dsaPublicKey, anchorHeight: 0n, work: 0n }), chainID)],
     ['join policy 3', () => signTx(alice, chainID, 0, 'createChannel', { name: 'x', joinPolicy: 3 as never })],
     ['no prekeys', () => signTx(alice, chainID, 0, 'publishPrekeys', { signed: null, oneTime: [] })],
+    ['no prekeys, retiring none', () => signTx(alice, chainID, 0, 'publishPrekeys', { signed: null, retireThrough: 0, oneTime: [] })],
     ['a signed prekey that is not an ML-KEM key', () => signTx(alice, chainID, 0, 'publishPrekeys', { signed: { id: 1, expiresAt: 1, kemPublicKey: badKey } })],
     ['a one-time prekey that is not an ML-KEM key', () => signTx(alice, chainID, 0, 'publishPrekeys', { oneTime: [{ id: 1, kemPublicKey: badKey }] })],
     ['one-time prekey IDs decreasing', () => signTx(alice, chainID, 0, 'publishPrekeys', { oneTime: [{ id: 2, kemPublicKey: key }, { id: 1, kemPublicKey: key }] })],
@@ -113,13 +138,20 @@ describe('transactions: stateless rules of the new types', () => {
     ['deleting no post', () => signTx(alice, chainID, 0, 'deletePosts', { channel, seqs: [] })],
     ['deleting a post twice', () => signTx(alice, chainID, 0, 'deletePosts', { channel, seqs: [4, 4] })],
     ['deleting 65 posts', () => signTx(alice, chainID, 0, 'deletePosts', { channel, seqs: Array.from({ length: 65 }, (_, i) => i + 1) })],
-    ['a negative work', () => signTx(alice, chainID, 0, 'registerIdentity', { kemPublicKey: alice.kemPublicKey, dsaPublicKey: alice.dsaPublicKey, work: -1n })],
+    ['a negative work', () => signTx(alice, chainID, 0, 'registerIdentity', { kemPublicKey: alice.kemPublicKey, dsaPublicKey: alice.dsaPublicKey, anchorHeight: 0n, work: -1n })],
+    ['an anchor beyond a u64', () => signTx(alice, chainID, 0, 'registerIdentity', { kemPublicKey: alice.kemPublicKey, dsaPublicKey: alice.dsaPublicKey, anchorHeight: 1n << 64n, work: 0n })],
   ];
   for (const [name, f] of refused) it(`refuses to sign ${name}`, () => assert.throws(f, InvalidTransactionError));
 
   it('zero values sign as the chain encodes them and parse back filled in', () => {
     const t = parseTx(signTx(alice, chainID, 0, 'createSession', { participants: [bob.sessionId] }).bytes);
-    assert.deepEqual(t.payload, { participants: [bob.sessionId], claims: [0], metadata: new Uint8Array(0) });
+    assert.deepEqual(t.payload, { participants: [bob.sessionId], claims: [], metadata: new Uint8Array(0) });
+    const pp = parseTx(signTx(alice, chainID, 4, 'setChannelPolicy', { channel, joinPolicy: 2 }).bytes);
+    assert.deepEqual(pp.payload, { channel, joinPolicy: 2, slowModeSeconds: 0 });
+    const pk = parseTx(signTx(alice, chainID, 5, 'publishPrekeys', { retireThrough: 9 }).bytes);
+    assert.deepEqual(pk.payload, { signed: null, retireThrough: 9, oneTime: [] });
+    const rp = parseTx(signTx(alice, chainID, 6, 'setRequestPolicy', { policy: 0 as never }).bytes);
+    assert.equal((rp.payload as any).policy, 1, 'the zero value encodes as anyone');
     const c = parseTx(signTx(alice, chainID, 1, 'createChannel', { name: 'x' }).bytes);
     assert.equal((c.payload as any).joinPolicy, 1);
     const a = parseTx(signTx(alice, chainID, 2, 'acceptSession', { session }).bytes);
@@ -137,7 +169,7 @@ describe('transactions: stateless rules of the new types', () => {
       return new Uint8Array([...b, ...base.signature]);
     };
     assert.throws(() => parseTx(flip(header, 2)), InvalidTransactionError, 'a boolean of 2');
-    assert.throws(() => parseTx(flip(header + 1, 33)), InvalidTransactionError, '33 one-time prekeys');
+    assert.throws(() => parseTx(flip(header + 1 + 4, 33)), InvalidTransactionError, '33 one-time prekeys');
     const ch = signTx(alice, chainID, 0, 'createChannel', { name: 'x' });
     const b = ch.bytes.slice();
     b[header + 4 + 1] = 0; // join policy 0: the zero value is written as 1
@@ -151,46 +183,73 @@ describe('transactions: stateless rules of the new types', () => {
 
 describe('registration proof of work', () => {
   const p = { memoryKiB: 16, iterations: 1, prefilterBits: 6, workBits: 2 };
-  it('a solved work value checks, for its author and chain only', async () => {
-    const { work, stats } = await solveWork(chainID, alice.sessionId, p, { start: 12345n });
-    assert.ok(checkWork(chainID, alice.sessionId, work, p));
+  const anchor = sessionIdFor(chainID, carol.sessionId, 9); // any block ID
+  const seedOf = (who: string, h = 7n, id = anchor) => workSeed(chainID, who, h, id);
+  it('a solved work value checks, for its author, chain and anchor only', async () => {
+    const seed = seedOf(alice.sessionId);
+    const { work, stats } = await solveWork(chainID, seed, p, { start: 12345n });
+    assert.ok(checkWork(chainID, seed, work, p));
     assert.ok(stats.argon2 >= 1 && stats.prefilter >= stats.argon2);
-    // Binding: (almost surely) invalid for another author or chain; the
-    // pre-filter alone rejects with probability 1 - 2^-6, both checks 1 - 2^-8.
-    const others = [checkWork(chainID, bob.sessionId, work, p), checkWork(otherChain, alice.sessionId, work, p)];
+    // Binding: (almost surely) invalid for another author, chain, anchor
+    // height or anchor block; the pre-filter alone rejects with
+    // probability 1 - 2^-6, both checks 1 - 2^-8.
+    const others = [
+      checkWork(chainID, seedOf(bob.sessionId), work, p),
+      checkWork(otherChain, seed, work, p),
+      checkWork(otherChain, workSeed(otherChain, alice.sessionId, 7n, anchor), work, p),
+      checkWork(chainID, seedOf(alice.sessionId, 8n), work, p),
+      checkWork(chainID, seedOf(alice.sessionId, 7n, sessionIdFor(chainID, carol.sessionId, 10)), work, p),
+    ];
     assert.ok(others.filter(Boolean).length <= 1);
   });
+  it('extra bits: the excess of the solve is at least what was asked', async () => {
+    const seed = seedOf(alice.sessionId);
+    const { work } = await solveWork(chainID, seed, p, { start: 0n, extra: 3 });
+    assert.ok(workExcess(workPrefilter(seed, work, p).pre, p) >= 3);
+  });
   it('solvers with disjoint strides find disjoint values; an abort stops a solve', async () => {
-    const a = await solveWork(chainID, alice.sessionId, p, { start: 0n, stride: 2, offset: 0 });
-    const b = await solveWork(chainID, alice.sessionId, p, { start: 0n, stride: 2, offset: 1 });
+    const seed = seedOf(alice.sessionId);
+    const a = await solveWork(chainID, seed, p, { start: 0n, stride: 2, offset: 0 });
+    const b = await solveWork(chainID, seed, p, { start: 0n, stride: 2, offset: 1 });
     assert.equal(a.work % 2n, 0n);
     assert.equal(b.work % 2n, 1n);
     const ctl = new AbortController();
     ctl.abort();
-    await assert.rejects(solveWork(chainID, alice.sessionId, { ...p, workBits: 32 }, { signal: ctl.signal, progressMs: 0 }), WorkAbortedError);
+    await assert.rejects(solveWork(chainID, seed, { ...p, workBits: 32 }, { signal: ctl.signal, progressMs: 0 }), WorkAbortedError);
   });
   it('refuses parameters a node could use to exhaust the client', async () => {
     for (const bad of [{ ...p, memoryKiB: 1 << 30 }, { ...p, memoryKiB: 4 }, { ...p, iterations: 0 }, { ...p, workBits: 33 }, { ...p, prefilterBits: -1 }]) {
-      await assert.rejects(solveWork(chainID, alice.sessionId, bad), InvalidWorkParamsError);
+      await assert.rejects(solveWork(chainID, seedOf(alice.sessionId), bad), InvalidWorkParamsError);
     }
     const c = new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { chainID, registration: { ...MINIMAL_WORK, memoryKiB: 1 << 30 } } })) });
     await assert.rejects(c.register(alice), ResponseMismatchError);
   });
-  it('register solves the chain\'s work and signs it', async () => {
-    const reg = { ...p, maxPerBlock: 16 };
-    let sent: any;
+  it('register solves the chain\'s work anchored to the last accepted block and signs it; busy: again with more excess', async () => {
+    const reg = { ...p, maxPerBlock: 16, anchorWindow: 4096 };
+    const sent: any[] = [];
     const progress: number[] = [];
+    let busy = 2;
     const c = new Client('http://x/rpc', {
+      busyRetries: 0,
       fetch: fakeNode((m, q) => {
         if (m === 'getConfig') return { result: { chainID, registration: reg } };
+        if (m === 'status') return { result: { chainID, height: 41, lastAcceptedID: anchor } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: 0 } };
-        sent = parseTx(fromBase64(q.tx));
-        return { result: { txID: sent.id, type: sent.type, author: sent.author, nonce: 0 } };
+        const t = parseTx(fromBase64(q.tx));
+        sent.push(t);
+        if (busy-- > 0) return { error: { code: -32015, message: 'busy' } };
+        return { result: { txID: t.id, type: t.type, author: t.author, nonce: 0 } };
       }),
-    });
+    } as never);
     await c.register(alice, { onProgress: (s) => progress.push(s.argon2) });
-    assert.equal(sent.type, 'registerIdentity');
-    assert.ok(checkWork(chainID, alice.sessionId, sent.payload.work, reg));
+    assert.equal(sent.length, 3);
+    sent.forEach((t, i) => {
+      assert.equal(t.type, 'registerIdentity');
+      assert.equal(t.payload.anchorHeight, 41n);
+      const seed = workSeed(chainID, alice.sessionId, 41n, anchor);
+      assert.ok(checkWork(chainID, seed, t.payload.work, reg));
+      assert.ok(workExcess(workPrefilter(seed, t.payload.work, reg).pre, reg) >= i, `retry ${i} has ${i} bits of excess`);
+    });
     assert.ok(progress.length >= 1);
   });
 });
@@ -279,14 +338,15 @@ function sessionNode(createTx: Uint8Array, reply: Partial<Record<string, unknown
 }
 
 describe('verification: participants come from the creator-signed transaction', () => {
-  const created = signTx(alice, chainID, 4, 'createSession', { participants: [bob.sessionId], claims: [7] });
+  const claim = { participant: bob.sessionId, signedPrekeyId: 3, oneTimePrekeyId: 7 };
+  const created = signTx(alice, chainID, 4, 'createSession', { participants: [bob.sessionId], claims: [claim] });
   const session = sessionIdFor(chainID, alice.sessionId, 4);
   const reply = { session, creator: alice.sessionId, participants: [alice.sessionId, bob.sessionId], createTx: created.bytes };
 
   it('an honest reply verifies, with the claims the creator signed', () => {
     const v = verifySessionReply(chainID, reply, alice.publicIdentity());
     assert.deepEqual(v.participants, [alice.sessionId, bob.sessionId]);
-    assert.deepEqual(v.claims, [7]);
+    assert.deepEqual(v.claims, [claim]);
   });
   const lies: Array<[string, any, any?]> = [
     ['Eve added to the list', { participants: [alice.sessionId, bob.sessionId, eve.sessionId] }],
@@ -403,11 +463,30 @@ describe('reads that check the node', () => {
     const s1 = sessionIdFor(chainID, alice.sessionId, 1);
     const bad = new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { sessions: [{ session: s1, position: 5 }, { session: s1, position: 4 }], next: 4, more: false } })) });
     await assert.rejects(bad.sessions(alice.sessionId), ResponseMismatchError);
+    const req = (entries: Array<[string, number]>, next = entries.at(-1)?.[1] ?? 0) =>
+      new Client('http://x/rpc', {
+        fetch: fakeNode(() => ({ result: { requests: entries.map(([c, position]) => ({ creator: c, session: s1, position, status: 'active' })), next, more: false } })),
+      });
+    // Ordered by position (time), whatever the creators' IDs.
     const [lo, hi] = [bob.sessionId, carol.sessionId].sort();
-    const req = (creators: string[]) =>
-      new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { requests: creators.map((c) => ({ creator: c, session: s1, position: 1, status: 'active' })), next: creators.at(-1) ?? '', more: false } })) });
-    assert.equal((await req([lo!, hi!]).requests(alice.sessionId)).requests.length, 2);
-    await assert.rejects(req([hi!, lo!]).requests(alice.sessionId), ResponseMismatchError);
-    await assert.rejects(req([alice.sessionId]).requests(alice.sessionId), ResponseMismatchError);
+    assert.equal((await req([[hi!, 3], [lo!, 8]]).requests(alice.sessionId)).requests.length, 2);
+    await assert.rejects(req([[lo!, 8], [hi!, 3]]).requests(alice.sessionId), ResponseMismatchError);
+    await assert.rejects(req([[lo!, 3]], 9).requests(alice.sessionId), ResponseMismatchError);
+    await assert.rejects(req([[lo!, 3]]).requests(alice.sessionId, 3), ResponseMismatchError);
+    await assert.rejects(req([[alice.sessionId, 4]]).requests(alice.sessionId), ResponseMismatchError);
+  });
+
+  it('getClaims pages move forward and name a one-time prekey with its transaction', async () => {
+    const s1 = sessionIdFor(chainID, alice.sessionId, 1);
+    const e = (position: number, oneTime: number, tx?: string) => ({
+      position, claimer: bob.sessionId, session: s1, txID: s1, signedPrekeyId: 1, oneTimePrekeyId: oneTime, ...(tx ? { oneTimeTx: tx } : {}), timestamp: 5,
+    });
+    const page = (claims: any[], next = claims.at(-1)?.position ?? 0) => new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { claims, next, more: false } })) });
+    const ok = await page([e(2, 0), e(5, 7, s1)]).claims(alice.sessionId);
+    assert.deepEqual(ok.claims.map((c) => [c.position, c.oneTimePrekeyId, c.oneTimeTx]), [[2, 0, undefined], [5, 7, s1]]);
+    await assert.rejects(page([e(5, 0), e(2, 0)]).claims(alice.sessionId), ResponseMismatchError);
+    await assert.rejects(page([e(2, 7)]).claims(alice.sessionId), ResponseMismatchError);
+    await assert.rejects(page([e(2, 0, s1)]).claims(alice.sessionId), ResponseMismatchError);
+    await assert.rejects(page([{ ...e(2, 0), claimer: alice.sessionId }]).claims(alice.sessionId), ResponseMismatchError);
   });
 });

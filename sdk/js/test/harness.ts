@@ -42,7 +42,7 @@ export interface Node {
  * bits, 2 bits of Argon2id over 64 KiB, so a wrong solver is refused by
  * the node), about 4 Argon2id and 256 BLAKE2b evaluations per identity.
  */
-export const TEST_REGISTRATION = { memoryKiB: 64, iterations: 1, prefilterBits: 6, workBits: 2, maxPerBlock: 16 };
+export const TEST_REGISTRATION = { memoryKiB: 64, iterations: 1, prefilterBits: 6, workBits: 2, maxPerBlock: 16, anchorWindow: 4096 };
 
 export interface NodeOptions {
   /** The chain's registration work (default TEST_REGISTRATION). */

@@ -15,6 +15,10 @@ import {
   AlreadyExistsError,
   BadNonceError,
   checkWork,
+  claimOf,
+  RateLimitedError,
+  solveWork,
+  workSeed,
   Client,
   ContactStatus,
   ForbiddenError,
@@ -81,9 +85,13 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
   it('registers from both sides, each with the chain\'s proof of work', async () => {
     assert.deepEqual((await client.registrationParams()), TEST_REGISTRATION);
     await assert.rejects(client.publicIdentity(alice.sessionId), UnknownIdentityError);
+    const st = await client.status(); // nothing else runs: register anchors to this block
     const r = await client.register(alice);
     assert.equal(r.txID, r.tx.id);
-    assert.ok(checkWork(await client.chainID(), alice.sessionId, (r.tx.payload as { work: bigint }).work, TEST_REGISTRATION));
+    const reg = r.tx.payload as { anchorHeight: bigint; work: bigint };
+    assert.equal(reg.anchorHeight, BigInt(st.height));
+    const chainID = await client.chainID();
+    assert.ok(checkWork(chainID, workSeed(chainID, alice.sessionId, reg.anchorHeight, st.lastAcceptedID), reg.work, TEST_REGISTRATION));
     await client.waitAccepted(r.txID);
     await sessionctl(node, bobFile, bobPass, 'register');
     const pub = await client.publicIdentity(bob.sessionId);
@@ -93,10 +101,17 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
   it('the node refuses a registration whose work fails the chain\'s check', async () => {
     const mallory = generateIdentity();
     const chainID = await client.chainID();
+    const st = await client.status();
+    const anchorHeight = BigInt(st.height);
+    const seed = workSeed(chainID, mallory.sessionId, anchorHeight, st.lastAcceptedID);
     let work = 0n;
-    while (checkWork(chainID, mallory.sessionId, work, TEST_REGISTRATION)) work++;
-    const t = signTx(mallory, chainID, 0, 'registerIdentity', { kemPublicKey: mallory.kemPublicKey, dsaPublicKey: mallory.dsaPublicKey, work });
+    while (checkWork(chainID, seed, work, TEST_REGISTRATION)) work++;
+    const t = signTx(mallory, chainID, 0, 'registerIdentity', { kemPublicKey: mallory.kemPublicKey, dsaPublicKey: mallory.dsaPublicKey, anchorHeight, work });
     await assert.rejects(client.registerIdentityTx(t.bytes), InvalidTxError);
+    // Valid work anchored to another block is another puzzle: refused too.
+    const { work: good } = await solveWork(chainID, workSeed(chainID, mallory.sessionId, anchorHeight, chainID), TEST_REGISTRATION);
+    const wrongAnchor = signTx(mallory, chainID, 0, 'registerIdentity', { kemPublicKey: mallory.kemPublicKey, dsaPublicKey: mallory.dsaPublicKey, anchorHeight, work: good });
+    if (!checkWork(chainID, seed, good, TEST_REGISTRATION)) await assert.rejects(client.registerIdentityTx(wrongAnchor.bytes), InvalidTxError);
   });
 
   it('SDK -> sessionctl: a session (a request to Bob) and a sealed message he reads', async () => {
@@ -184,7 +199,7 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     await assert.rejects(client.createSession(eve, [alice.sessionId]), ForbiddenError);
   });
 
-  it('prekeys: a verified bundle, a claim, and a claim of a claimed prekey refused', async () => {
+  it('prekeys: a verified bundle, claims checked by the chain, the claim log, retiring', async () => {
     const pk = () => generateIdentity().kemPublicKey; // any ML-KEM-768 public keys
     const expiresAt = Date.now() + 7 * 86_400_000;
     const spk = pk();
@@ -198,18 +213,40 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     const frank = generateIdentity();
     await registered(frank);
     await accepted(client.setContact(alice, frank.sessionId, ContactStatus.Contact));
-    const r = await client.createSession(frank, [alice.sessionId], undefined, [b.oneTime.id]);
+    const fb = await client.prekeyBundle(alice.sessionId, { claimer: frank.sessionId });
+    assert.ok(fb.oneTime);
+    const claim = claimOf(fb);
+    // Claiming none while one is claimable, or a signed prekey that is not
+    // current: the chain refuses (a node withholding keys is caught).
+    await assert.rejects(client.createSession(frank, [alice.sessionId], undefined, [{ ...claim, oneTimePrekeyId: 0 }]), PrekeyUnavailableError);
+    await assert.rejects(client.createSession(frank, [alice.sessionId], undefined, [{ ...claim, signedPrekeyId: 2 }]), PrekeyUnavailableError);
+    const r = await client.createSession(frank, [alice.sessionId], undefined, [claim]);
     await client.waitAccepted(r.txID);
     const v = await client.verifiedSession(r.session!);
-    assert.deepEqual(v.claims, [b.oneTime.id]);
+    assert.deepEqual(v.claims, [claim]);
     // The same prekey again: the chain refuses it.
-    await assert.rejects(client.createSession(frank, [alice.sessionId], undefined, [b.oneTime.id]), PrekeyUnavailableError);
+    await assert.rejects(client.createSession(frank, [alice.sessionId], undefined, [claim]), PrekeyUnavailableError);
     const next = await client.prekeyBundle(alice.sessionId);
-    assert.ok(next.oneTime && next.oneTime.id !== b.oneTime.id);
-    // A stranger may not claim the last prekeys (the reserve is the contacts').
+    assert.ok(next.oneTime && next.oneTime.id !== claim.oneTimePrekeyId);
+    // A stranger may not claim the last prekeys (the reserve is the
+    // contacts'): the node serves it none, and its claim of 0 is accepted.
     const gina = generateIdentity();
     await registered(gina);
-    await assert.rejects(client.createSession(gina, [alice.sessionId], undefined, [next.oneTime.id]), PrekeyUnavailableError);
+    await assert.rejects(client.createSession(gina, [alice.sessionId], undefined, [claimOf(next)]), PrekeyUnavailableError);
+    const gb = await client.prekeyBundle(alice.sessionId, { claimer: gina.sessionId });
+    assert.equal(gb.oneTime, undefined);
+    await accepted(client.createSession(gina, [alice.sessionId], undefined, [claimOf(gb)]));
+    // Alice learns of both claims from the chain, in order.
+    const log = await client.claims(alice.sessionId);
+    assert.deepEqual(log.claims.map((c) => [c.claimer, c.signedPrekeyId, c.oneTimePrekeyId]), [
+      [frank.sessionId, 1, claim.oneTimePrekeyId],
+      [gina.sessionId, 1, 0],
+    ]);
+    assert.equal((await client.tx(log.claims[0]!.txID)).tx.id, r.txID);
+    // A new device retires every one-time prekey left.
+    await accepted(client.publishPrekeys(alice, null, [], 2));
+    const after = await client.prekeyBundle(alice.sessionId, { claimer: frank.sessionId });
+    assert.equal(after.oneTime, undefined);
     await assert.rejects(client.tx(idToString(randomBytes(32))), UnknownTxError);
   });
 
@@ -257,8 +294,16 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     const info = await client.channel(club);
     assert.deepEqual(info.members.map((m, i) => [m, info.memberRoles[i]]).sort(), [[alice.sessionId, 'owner'], [carol.sessionId, 'moderator']].sort());
     assert.equal(info.banCount, 1);
-    await accepted(client.setChannelPolicy(alice, club, JoinPolicy.Open));
+    await accepted(client.setChannelPolicy(alice, club, JoinPolicy.Open, 3600));
     assert.equal((await client.channel(club)).joinPolicy, 'open');
+    // Slow mode: a plain member posts once an hour; the moderator is not held.
+    const fay = generateIdentity();
+    await registered(fay);
+    await accepted(client.joinChannel(fay, club));
+    await accepted(client.post(fay, club, utf8('once')));
+    await assert.rejects(client.post(fay, club, utf8('twice')), RateLimitedError);
+    await accepted(client.post(carol, club, utf8('moderator 1')));
+    await accepted(client.post(carol, club, utf8('moderator 2')));
   });
 
   it('maps the node errors to typed errors', async () => {

@@ -265,6 +265,7 @@ describe('client: a lying node is detected', () => {
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m) => {
         if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
+        if (m === 'status') return { result: { chainID, height: 0, lastAcceptedID: chainID } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: 0 } };
         return { result: { txID: chainID, type: 'registerIdentity', author: alice.sessionId, nonce: 0 } };
       }) as typeof fetch,
@@ -289,6 +290,7 @@ describe('client: signing helpers and waiting', () => {
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m, p) => {
         if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
+        if (m === 'status') return { result: { chainID, height: 0, lastAcceptedID: chainID } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: nonceCalls++ === 0 ? 3 : 5 } };
         writes++;
         const { parseTx } = require_tx();
@@ -306,6 +308,7 @@ describe('client: signing helpers and waiting', () => {
     const c = new Client('http://x/rpc', {
       fetch: fakeNode((m) => {
         if (m === 'getConfig') return { result: { chainID, registration: MINIMAL_WORK } };
+        if (m === 'status') return { result: { chainID, height: 0, lastAcceptedID: chainID } };
         if (m === 'getNonce') return { result: { sessionId: alice.sessionId, nonce: 0 } };
         return { error: { code: -32008, message: 'nonce already used' } };
       }) as typeof fetch,

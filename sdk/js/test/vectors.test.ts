@@ -33,6 +33,7 @@ import {
   solveWork,
   workArgon2,
   workPrefilter,
+  workSeed,
   type RegistrationParams,
 } from '../src/index.js';
 import { argon2id } from '@noble/hashes/argon2.js';
@@ -84,7 +85,7 @@ describe('transactions', () => {
   function payload(_type: TxName, p: any): Payloads[TxName] {
     const conv = (k: string, v: any): any => {
       if (['kemPublicKey', 'dsaPublicKey', 'metadata', 'ciphertext'].includes(k)) return fromBase64(v as string);
-      if (k === 'work') return BigInt(v as string);
+      if (k === 'work' || k === 'anchorHeight') return BigInt(v as string);
       if (Array.isArray(v)) return v.map((x) => (x !== null && typeof x === 'object' ? conv('', x) : x));
       if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([kk, vv]) => [kk, conv(kk, vv)]));
       return v;
@@ -220,27 +221,34 @@ describe('registration proof of work', () => {
     it(`solves as Go does: ${c.name}`, async () => {
       const author = ids[c.author]!.sessionId;
       const p: RegistrationParams = c.params;
-      const r = await solveWork(c.chainID, author, p, { start: BigInt(c.start) });
+      const seed = workSeed(c.chainID, author, BigInt(c.anchorHeight), c.anchorID);
+      assert.equal(toHex(seed), c.seed, 'seed');
+      const r = await solveWork(c.chainID, seed, p, { start: BigInt(c.start) });
       assert.equal(r.work, BigInt(c.work));
       assert.deepEqual(r.stats, { prefilter: c.prefilterEvaluations, argon2: c.argon2Evaluations });
       for (const tr of c.tries as any[]) {
-        const { pre, ok } = workPrefilter(c.chainID, author, BigInt(tr.work), p);
+        const { pre, ok } = workPrefilter(seed, BigInt(tr.work), p);
         assert.equal(toHex(pre), tr.pre, `pre-filter of ${tr.work}`);
         assert.equal(ok, tr.prefilterOk);
         if (ok) assert.equal(toHex(workArgon2(c.chainID, pre, p)), tr.out, `Argon2id of ${tr.work}`);
-        assert.equal(checkWork(c.chainID, author, BigInt(tr.work), p), tr.valid, `work ${tr.work}`);
+        assert.equal(checkWork(c.chainID, seed, BigInt(tr.work), p), tr.valid, `work ${tr.work}`);
       }
+      // The same work anchored one block later is another puzzle.
+      const later = workSeed(c.chainID, author, BigInt(c.anchorHeight) + 1n, c.anchorID);
+      assert.notEqual(toHex(workPrefilter(later, r.work, p).pre), c.tries[0].pre);
     });
   }
   it('checks a work value Go solved at the default parameters', () => {
     const d = wv.defaults;
     d.tries.forEach((tr: any, i: number) => {
       const author = ids[i === 0 ? d.author : 1]!.sessionId;
-      const { pre, ok } = workPrefilter(d.chainID, author, BigInt(tr.work), d.params);
+      const seed = workSeed(d.chainID, author, BigInt(d.anchorHeight), d.anchorID);
+      if (i === 0) assert.equal(toHex(seed), d.seed);
+      const { pre, ok } = workPrefilter(seed, BigInt(tr.work), d.params);
       assert.equal(toHex(pre), tr.pre);
       assert.equal(ok, tr.prefilterOk);
       if (ok) assert.equal(toHex(workArgon2(d.chainID, pre, d.params)), tr.out);
-      assert.equal(checkWork(d.chainID, author, BigInt(tr.work), d.params), tr.valid);
+      assert.equal(checkWork(d.chainID, seed, BigInt(tr.work), d.params), tr.valid);
     });
     assert.equal(d.tries[0].valid, true);
   });
