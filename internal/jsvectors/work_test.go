@@ -33,9 +33,9 @@ type workTry struct {
 }
 
 type workVector struct {
-	Name    string     `json:"name"`
-	ChainID string     `json:"chainID"`
-	Author  int        `json:"author"` // index into identities.json
+	Name    string `json:"name"`
+	ChainID string `json:"chainID"`
+	Author  int    `json:"author"` // index into identities.json
 	// AnchorHeight (decimal u64) and AnchorID (CB58) name the block the
 	// work is bound to; Seed (hex) is tx.WorkSeed of chain, author and
 	// anchor.
