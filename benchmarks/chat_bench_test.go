@@ -45,12 +45,12 @@ type snapStore struct {
 	mu      sync.Mutex
 	device  []byte
 	conv    map[[32]byte][]byte
-	outbox  map[[32]byte]map[chat.MessageID][]byte
-	archive map[[32]byte]map[chat.MessageID][]byte
+	outbox  map[[32]byte]map[[16]byte][]byte
+	archive map[[32]byte]map[[16]byte][]byte
 }
 
 func newSnapStore() *snapStore {
-	return &snapStore{conv: map[[32]byte][]byte{}, outbox: map[[32]byte]map[chat.MessageID][]byte{}, archive: map[[32]byte]map[chat.MessageID][]byte{}}
+	return &snapStore{conv: map[[32]byte][]byte{}, outbox: map[[32]byte]map[[16]byte][]byte{}, archive: map[[32]byte]map[[16]byte][]byte{}}
 }
 
 func (s *snapStore) copy() *snapStore {
@@ -62,13 +62,13 @@ func (s *snapStore) copy() *snapStore {
 		c.conv[k] = v
 	}
 	for k, m := range s.outbox {
-		c.outbox[k] = map[chat.MessageID][]byte{}
+		c.outbox[k] = map[[16]byte][]byte{}
 		for id, v := range m {
 			c.outbox[k][id] = v
 		}
 	}
 	for k, m := range s.archive {
-		c.archive[k] = map[chat.MessageID][]byte{}
+		c.archive[k] = map[[16]byte][]byte{}
 		for id, v := range m {
 			c.archive[k][id] = v
 		}
@@ -105,10 +105,10 @@ func (s *snapStore) LoadOutbox(id [32]byte) ([]chat.Record, error) {
 	return out, nil
 }
 
-func (s *snapStore) LoadOutboxRecord(id [32]byte, m chat.MessageID) ([]byte, error) {
+func (s *snapStore) LoadOutboxRecord(id [32]byte, m chat.EnvelopeID) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.outbox[id][m]
+	b, ok := s.outbox[id][[16]byte(m)]
 	if !ok {
 		return nil, chat.ErrNotFound
 	}
@@ -128,7 +128,7 @@ func (s *snapStore) LoadArchive(id [32]byte) ([]chat.Record, error) {
 func (s *snapStore) LoadArchiveRecord(id [32]byte, m chat.MessageID) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.archive[id][m]
+	b, ok := s.archive[id][[16]byte(m)]
 	if !ok {
 		return nil, chat.ErrNotFound
 	}
@@ -142,12 +142,16 @@ func (s *snapStore) Commit(b *chat.Batch) error {
 		s.device = append([]byte(nil), b.Device...)
 	}
 	for _, c := range b.Conversations {
+		if c.Data == nil {
+			delete(s.conv, c.Session)
+			continue
+		}
 		s.conv[c.Session] = append([]byte(nil), c.Data...)
 	}
-	put := func(m map[[32]byte]map[chat.MessageID][]byte, ws []chat.RecordWrite) {
+	put := func(m map[[32]byte]map[[16]byte][]byte, ws []chat.RecordWrite) {
 		for _, w := range ws {
 			if m[w.Session] == nil {
-				m[w.Session] = map[chat.MessageID][]byte{}
+				m[w.Session] = map[[16]byte][]byte{}
 			}
 			if w.Data == nil {
 				delete(m[w.Session], w.ID)
@@ -217,8 +221,10 @@ func newChatSession(b *testing.B, n int) *chatSession {
 		s.session.Participants = append(s.session.Participants, p.id.PublicIdentity())
 		s.parties = append(s.parties, p)
 	}
-	s.session.Claims = chat.ClaimsOf(bundles)
 	var err error
+	if s.session.Claims, err = chat.ClaimsOf(bundles); err != nil {
+		b.Fatal(err)
+	}
 	if s.parties[0].conv, err = s.parties[0].dev.CreateConversation(s.now, s.session, bundles); err != nil {
 		b.Fatal(err)
 	}
@@ -341,7 +347,7 @@ func BenchmarkChatMessage(b *testing.B) {
 
 	raw := parseRaw(b, s.parties[0].id)
 	peer := parseRaw(b, s.parties[1].id)
-	body := make([]byte, 1+8+mldsa65.SignatureSize+len(pt))
+	body := make([]byte, 1+8+16+16+mldsa65.SignatureSize+len(pt))
 	var ck, mk [32]byte
 	rand.Read(ck[:])
 	header := testData(22 + 73)
@@ -514,7 +520,7 @@ func BenchmarkChatGroup32(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(outs) != 1 || len(outs[0].Envelope) != 22+1184+31*1169+3334+len(pt) {
+			if len(outs) != 1 || len(outs[0].Envelope) != 22+1184+31*1169+3366+len(pt) {
 				b.Fatalf("not an all-steps message: %d envelopes, %d bytes", len(outs), len(outs[0].Envelope))
 			}
 		}

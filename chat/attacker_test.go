@@ -102,11 +102,16 @@ func newAttacker(t testing.TB, net *testNet, victim int, convRecord, devRecord [
 			}
 		}
 	}
-	for _, s := range rec.state.Skipped {
-		if s.Slot {
-			a.slot[[2]any{s.Chain, s.Index}] = s.Key
-		} else {
-			a.mk[[2]any{s.Chain, s.Index}] = s.Key
+	for _, p := range rec.state.Pairs {
+		if p == nil {
+			continue
+		}
+		for _, s := range p.Skipped {
+			if s.Slot {
+				a.slot[[2]any{s.Chain, s.Index}] = s.Key
+			} else {
+				a.mk[[2]any{s.Chain, s.Index}] = s.Key
+			}
 		}
 	}
 	// Every pending bundle the creator kept is public material: nothing.
@@ -238,9 +243,9 @@ func (a *attacker) attack(envelopes [][]byte) []bool {
 						opkPub = nil
 					}
 					h := ratchet.Handshake{Initiator: a.ids[x][:], Responder: a.ids[r][:], SPKID: st.SPKID, OPKID: st.OPKID,
-						Sync: st.Sync, SPK: spkPub, OPK: opkPub, C1: st.C1, C2: st.C2, C3: st.C3}
+						Gen: st.Gen, SPK: spkPub, OPK: opkPub, C1: st.C1, C2: st.C2, C3: st.C3}
 					th := h.Transcript(a.sc)
-					tree := ratchet.TreeID(th)
+					tree := h.TreeID(a.sc)
 					spk := a.signed[st.SPKID]
 					opk := a.oneTime[st.OPKID]
 					if r == a.victimIndex() && spk != nil && (st.OPKID == 0 || opk != nil) {

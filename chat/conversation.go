@@ -15,22 +15,25 @@ import (
 )
 
 // Conversation is this device's end of one session: Send encrypts a message
-// for every other participant, Open decrypts one from the chain. It keeps
+// for the other participants, Open decrypts one from the chain. It keeps
 // its state in the device's store, and commits it atomically with the
 // outbox (Send) or the archive (Open). Get one from Device.Conversation or
 // Device.CreateConversation; there is one per session and device.
 type Conversation struct {
-	d         *Device
-	id        [32]byte
-	chainID   [32]byte
-	parts     []participant
-	self      uint8
-	env       ratchet.Env
-	claims    []uint32
-	committed []byte // the committed conversation record
+	d       *Device
+	id      [32]byte
+	chainID [32]byte
+	parts   []participant
+	self    uint8
+	env     ratchet.Env
+	// rec is the committed record, parsed once (operations change it in
+	// place and undo a failure by parsing committed again).
+	rec       *conversationRecord
+	committed []byte
+	broken    error
 	outboxN   int
-	// seen is the highest position delivered, opened or not; it reaches
-	// the stored state with the next commit.
+	// seen is the highest position delivered, opened or not (a hint); it
+	// reaches the stored state with the next commit.
 	seen uint64
 	// stepHint marks peers one of whose messages could not be opened for
 	// lack of its chain (a lost chain start, or a key deleted here): the
@@ -45,6 +48,8 @@ type Conversation struct {
 	// re-initiates with the peer if one is still unknown then and its
 	// handshake cannot merely be late (docs/protocol.md, section 10.3).
 	resetHint map[uint8][]unknownTree
+	// resolved are the peers whose reset hints the last send settled.
+	resolved []uint8
 	// contig: every position up to contig was delivered here (opened or
 	// not) since this object was made; ahead holds the ones above it.
 	contig uint64
@@ -113,7 +118,9 @@ func (c *Conversation) Participants() []crypto.SessionID {
 
 // Conversation returns the conversation of a session this device takes part
 // in, created empty on first use. s must be verified by the caller (see
-// Session); on later calls it must describe the same session.
+// Session); on later calls it must describe the same session. A device
+// that replaced a lost one delivers the session's messages to it before it
+// sends (docs/protocol.md, section 10.5).
 func (d *Device) Conversation(s *Session) (*Conversation, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -122,14 +129,15 @@ func (d *Device) Conversation(s *Session) (*Conversation, error) {
 
 // CreateConversation prepares the conversation of a session this device is
 // about to create with a CreateSession transaction. bundles are the
-// verified prekey bundles of every other participant, in order; s.Claims
-// must be ClaimsOf(bundles), the claims the transaction carries. The
-// bundles are kept for the first handshakes (the claimed one-time prekeys
-// must be used by them), so call this before issuing the transaction.
+// verified prekey bundles of the other participants, in order (nil for a
+// participant the transaction makes no claim for); s.Claims must be
+// ClaimsOf(bundles), the claims the transaction carries. The bundles are
+// kept for the first handshakes (they use the session claims), so call
+// this before issuing the transaction.
 func (d *Device) CreateConversation(now time.Time, s *Session, bundles []*PrekeyBundle) (*Conversation, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	parts, self, err := d.checkSession(s)
+	parts, self, claims, err := d.checkSession(s)
 	if err != nil {
 		return nil, err
 	}
@@ -139,36 +147,42 @@ func (d *Device) CreateConversation(now time.Time, s *Session, bundles []*Prekey
 	if len(bundles) != len(parts)-1 {
 		return nil, fmt.Errorf("%w: %d bundles for %d participants", ErrInvalidBundle, len(bundles), len(parts)-1)
 	}
-	pending := make([]pendingBundle, len(bundles))
+	var pending []pendingBundle
+	var want []sessionClaim
 	for i, b := range bundles {
+		if b == nil {
+			continue
+		}
 		r := uint8(i + 1)
 		spk, opk, err := d.checkBundle(b, &parts[r], now)
 		if err != nil {
 			return nil, err
 		}
-		pending[i] = pendingBundle{peer: r, spkID: b.SignedPrekey.ID, spkExpires: ms(b.SignedPrekey.ExpiresAt), spk: spk}
+		p := pendingBundle{peer: r, spkID: b.SignedPrekey.ID, spkExpires: ms(b.SignedPrekey.ExpiresAt), spk: spk}
 		if b.OneTimePrekey != nil {
-			pending[i].opkID, pending[i].opk = b.OneTimePrekey.ID, opk
+			p.opkID, p.opk = b.OneTimePrekey.ID, opk
 		}
-		if s.Claims[i] != pending[i].opkID {
-			return nil, fmt.Errorf("%w: claims are not ClaimsOf(bundles)", ErrInvalidSession)
-		}
+		pending = append(pending, p)
+		want = append(want, sessionClaim{peer: r, spk: p.spkID, opk: p.opkID})
+	}
+	if !slices.Equal(claims, want) {
+		return nil, fmt.Errorf("%w: claims are not ClaimsOf(bundles)", ErrInvalidSession)
 	}
 	return d.conversation(s, pending)
 }
 
 func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversation, error) {
-	parts, self, err := d.checkSession(s)
+	parts, self, claims, err := d.checkSession(s)
 	if err != nil {
 		return nil, err
 	}
 	if c := d.convs[s.ID]; c != nil {
-		if err := c.sameSession(parts, s.Claims); err != nil {
+		if err := c.sameSession(parts, claims); err != nil {
 			return nil, err
 		}
 		return c, nil
 	}
-	c := &Conversation{d: d, id: s.ID, chainID: s.ChainID, parts: parts, self: self, claims: slices.Clone(s.Claims)}
+	c := &Conversation{d: d, id: s.ID, chainID: s.ChainID, parts: parts, self: self}
 	ids := make([][]byte, 0, len(parts)+1)
 	ids = append(ids, suite.U8(uint8(len(parts))))
 	for i := range parts {
@@ -185,8 +199,8 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 	switch {
 	case errors.Is(err, ErrNotFound):
 		rec := &conversationRecord{
-			chainID: s.ChainID, session: s.ID, self: self, claims: c.claims,
-			pending: pending, state: ratchet.NewState(len(parts)),
+			chainID: s.ChainID, session: s.ID, self: self, claims: claims,
+			pending: pending, protocol: pending != nil, state: ratchet.NewState(len(parts)),
 		}
 		for i := range parts {
 			rec.ids = append(rec.ids, parts[i].id)
@@ -198,7 +212,7 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 		if err := d.store.Commit(&Batch{Conversations: []ConversationWrite{{Session: s.ID, Data: data}}}); err != nil {
 			return nil, err
 		}
-		c.committed = data
+		c.rec, c.committed = rec, data
 	case err != nil:
 		return nil, err
 	default:
@@ -206,7 +220,7 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 		if err != nil {
 			return nil, err
 		}
-		if rec.chainID != s.ChainID || rec.session != s.ID || rec.self != self || !slices.Equal(rec.claims, s.Claims) ||
+		if rec.chainID != s.ChainID || rec.session != s.ID || rec.self != self || !slices.Equal(rec.claims, claims) ||
 			len(rec.ids) != len(parts) {
 			return nil, ErrSessionMismatch
 		}
@@ -215,7 +229,7 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 				return nil, ErrSessionMismatch
 			}
 		}
-		c.committed = b
+		c.rec, c.committed = rec, b
 		c.seen = rec.state.Seen
 	}
 	out, err := d.store.LoadOutbox(s.ID)
@@ -227,8 +241,8 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 	return c, nil
 }
 
-func (c *Conversation) sameSession(parts []participant, claims []uint32) error {
-	if len(parts) != len(c.parts) || !slices.Equal(claims, c.claims) {
+func (c *Conversation) sameSession(parts []participant, claims []sessionClaim) error {
+	if len(parts) != len(c.parts) || !slices.Equal(claims, c.rec.claims) {
 		return ErrSessionMismatch
 	}
 	for i := range parts {
@@ -240,33 +254,30 @@ func (c *Conversation) sameSession(parts []participant, claims []uint32) error {
 }
 
 // checkSession validates s and finds this device in it.
-func (d *Device) checkSession(s *Session) ([]participant, uint8, error) {
+func (d *Device) checkSession(s *Session) ([]participant, uint8, []sessionClaim, error) {
 	if s == nil {
-		return nil, 0, fmt.Errorf("%w: nil", ErrInvalidSession)
+		return nil, 0, nil, fmt.Errorf("%w: nil", ErrInvalidSession)
 	}
 	n := len(s.Participants)
 	if n > limit.MaxParticipants {
-		return nil, 0, fmt.Errorf("%w: %w: %d", ErrInvalidSession, ErrTooManyParticipants, n)
+		return nil, 0, nil, fmt.Errorf("%w: %w: %d", ErrInvalidSession, ErrTooManyParticipants, n)
 	}
 	if n < 2 {
-		return nil, 0, fmt.Errorf("%w: %d participants", ErrInvalidSession, n)
+		return nil, 0, nil, fmt.Errorf("%w: %d participants", ErrInvalidSession, n)
 	}
 	if s.ChainID != d.chainID {
-		return nil, 0, fmt.Errorf("%w: another chain", ErrInvalidSession)
-	}
-	if len(s.Claims) != n-1 {
-		return nil, 0, fmt.Errorf("%w: %d claims for %d participants", ErrInvalidSession, len(s.Claims), n)
+		return nil, 0, nil, fmt.Errorf("%w: another chain", ErrInvalidSession)
 	}
 	parts := make([]participant, n)
 	self := -1
 	for i, id := range s.Participants {
 		p, err := checkIdentity(id)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: participant %d: %w", ErrInvalidSession, i, err)
+			return nil, 0, nil, fmt.Errorf("%w: participant %d: %w", ErrInvalidSession, i, err)
 		}
 		for j := range i {
 			if parts[j].id == p.id {
-				return nil, 0, fmt.Errorf("%w: participant %d twice", ErrInvalidSession, i)
+				return nil, 0, nil, fmt.Errorf("%w: participant %d twice", ErrInvalidSession, i)
 			}
 		}
 		if p.id == d.selfID {
@@ -275,9 +286,30 @@ func (d *Device) checkSession(s *Session) ([]participant, uint8, error) {
 		parts[i] = p
 	}
 	if self < 0 {
-		return nil, 0, fmt.Errorf("%w: this device's identity is not a participant", ErrInvalidSession)
+		return nil, 0, nil, fmt.Errorf("%w: this device's identity is not a participant", ErrInvalidSession)
 	}
-	return parts, uint8(self), nil
+	if len(s.Claims) > n-1 {
+		return nil, 0, nil, fmt.Errorf("%w: %d claims for %d participants", ErrInvalidSession, len(s.Claims), n)
+	}
+	var claims []sessionClaim
+	for _, cl := range s.Claims {
+		r := -1
+		for i := 1; i < n; i++ {
+			if parts[i].sid == cl.Participant {
+				r = i
+			}
+		}
+		if r < 0 || cl.SignedPrekeyID == 0 {
+			return nil, 0, nil, fmt.Errorf("%w: a claim names no listed participant, or no signed prekey", ErrInvalidSession)
+		}
+		for _, o := range claims {
+			if o.peer == uint8(r) {
+				return nil, 0, nil, fmt.Errorf("%w: two claims for participant %d", ErrInvalidSession, r)
+			}
+		}
+		claims = append(claims, sessionClaim{peer: uint8(r), spk: cl.SignedPrekeyID, opk: cl.OneTimePrekeyID})
+	}
+	return parts, uint8(self), claims, nil
 }
 
 func checkIdentity(id *crypto.Identity) (participant, error) {
@@ -323,13 +355,34 @@ func (d *Device) checkBundle(b *PrekeyBundle, p *participant, now time.Time) (sp
 	return spk, opk, nil
 }
 
-func (c *Conversation) record() (*conversationRecord, error) {
+// restore undoes the changes of a failed operation to the parsed record. If
+// the committed record no longer parses (a bug), the conversation refuses
+// every later call.
+func (c *Conversation) restore() {
 	rec, err := parseConversationRecord(c.committed)
 	if err != nil {
-		return nil, err
+		c.broken = fmt.Errorf("chat: internal error: the committed conversation record does not parse: %w", err)
+		return
 	}
-	rec.state.See(c.seen)
-	return rec, nil
+	c.rec = rec
+}
+
+// commit writes the record, with the writes of b, atomically. On failure the
+// record is restored.
+func (c *Conversation) commit(b *Batch) error {
+	c.rec.state.See(c.seen)
+	data, err := c.rec.marshalHint(len(c.committed))
+	if err != nil {
+		c.restore()
+		return err
+	}
+	b.Conversations = append(b.Conversations, ConversationWrite{Session: c.id, Data: data})
+	if err := c.d.store.Commit(b); err != nil {
+		c.restore()
+		return err
+	}
+	c.committed = data
+	return nil
 }
 
 func (c *Conversation) peer(r uint8) (*ratchet.Peer, error) {
@@ -357,19 +410,30 @@ func stanzaIndex(r, x uint8) int {
 	return int(r) - 1
 }
 
-// messageIDOf identifies an envelope by its header hash and its body's
-// authentication tag: two valid envelopes that agree on both are the same
-// envelope (the body is bound to the header by its AEAD, under a content key
-// used once), and the ID costs two short hashes instead of one over up to
-// 64 KiB.
-func messageIDOf(hh [32]byte, body []byte) MessageID {
-	return suite.H16("luxfi/session/v1/chat/local/message-id", hh[:], body[len(body)-suite.TagSize:])
+// envelopeIDOf identifies an envelope by its header hash and its body's
+// authentication tag (docs/protocol.md, section 5.5): two valid envelopes
+// that agree on both are the same envelope (the body is bound to the
+// header by its AEAD, under a content key used once).
+func envelopeIDOf(hh [32]byte, body []byte) EnvelopeID {
+	return suite.H16(suite.LabelEnvelopeID, hh[:], body[len(body)-suite.TagSize:])
+}
+
+// messageIDOf is a content message's ID: its sender and the random seed mid
+// it drew (docs/protocol.md, section 5.5).
+func messageIDOf(sender []byte, mid [16]byte) MessageID {
+	return suite.H16(suite.LabelMessageID, sender, mid[:])
+}
+
+// contentKey is ck = H32("…/content-key", r, kind, sentAt, mid, plaintext).
+func contentKey(r []byte, kind uint8, sentAt int64, mid [16]byte, plaintext []byte) [32]byte {
+	return suite.H32(suite.LabelContentKey, r, suite.U8(kind), suite.U64(uint64(sentAt)), mid[:], plaintext)
 }
 
 func wrapKey(mk ratchet.Key, nonce []byte, x, r uint8) [32]byte {
 	return suite.H32(suite.LabelWrap, mk[:], nonce, suite.U8(x), suite.U8(r))
 }
 
-func transcript(sc ratchet.Key, sender []byte, hh [32]byte, kind uint8, sentAt int64, plaintext []byte) [64]byte {
-	return suite.H(suite.LabelTranscript, sc[:], sender, hh[:], suite.U8(kind), suite.U64(uint64(sentAt)), plaintext)
+func transcript(sc ratchet.Key, sender []byte, hh [32]byte, b *wire.Body) [64]byte {
+	return suite.H(suite.LabelTranscript, sc[:], sender, hh[:], suite.U8(b.Kind), suite.U64(uint64(b.SentAt)),
+		b.MID[:], b.After[:], b.Plaintext)
 }

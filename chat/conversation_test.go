@@ -72,9 +72,9 @@ func TestDeleteHistory(t *testing.T) {
 	if err != nil || len(h) != 2 || string(h[0].Plaintext) != "m2" {
 		t.Fatalf("history after deleting up to 2: %v %v", h, err)
 	}
-	// The deleted ones are still refused (their keys are gone): the first
-	// as its one-time prekey is, the second as a replay.
-	if _, err := net.open(1, ks[0]); !errors.Is(err, ErrUnknownPrekey) {
+	// The deleted ones are still refused (their keys are gone, the
+	// handshake's tree has its tombstone): both as replays.
+	if _, err := net.open(1, ks[0]); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay of a deleted handshake message: %v", err)
 	}
 	if _, err := net.open(1, ks[1]); !errors.Is(err, ErrReplay) {
@@ -145,7 +145,7 @@ func TestThirtyTwoParticipants(t *testing.T) {
 		case errors.Is(err, ErrNotAddressed):
 		case err != nil:
 			t.Fatal(err)
-		case !m.Setup:
+		case !m.Control:
 			t.Fatal("first envelope is not a setup message")
 		default:
 			addressed++
@@ -186,8 +186,8 @@ func TestThirtyTwoParticipants(t *testing.T) {
 		}
 	}
 	kk := net.send(0, string(big))
-	if n := len(net.chain[kk[0]].env); n != 22+1184+31*1169+3334+MaxPlaintextSize {
-		t.Fatalf("all-step envelope of %d bytes, want %d", n, 22+1184+31*1165+3334+MaxPlaintextSize)
+	if n, want := len(net.chain[kk[0]].env), 22+1184+31*1169+3366+MaxPlaintextSize; n != want || want != 57195 {
+		t.Fatalf("all-step envelope of %d bytes, want %d (docs/protocol.md, section 12: 57195)", n, want)
 	}
 	for j := range net.n {
 		net.mustOpen(j, kk[0], string(big))

@@ -192,7 +192,7 @@ func runCrash(t *testing.T, victim, crashAt int) int {
 	fsys[victim].count, fsys[victim].crashAt = &count, crashAt
 	m := newModel(t, net, 0) // checks that no message key serves two envelopes
 	posted := map[string]int{}
-	postedIDs := map[MessageID]bool{}
+	postedIDs := map[EnvelopeID]bool{}
 	crashed := false
 	restart := func(i int) {
 		crashed = true
@@ -211,7 +211,7 @@ func runCrash(t *testing.T, victim, crashAt int) int {
 		postedIDs[o.ID] = true
 		k := net.post(i, o)
 		m.record(k, label)
-		if !o.Setup {
+		if !o.Control {
 			posted[label] = k
 		}
 	}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -96,21 +97,23 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 // GeneratePrekeys makes a new signed prekey (if signed) and oneTime one-time
 // prekeys, stores their secrets, and returns the public parts to publish in
-// a PublishPrekeys transaction. Publish the upload after this returns: the
-// secrets are committed first, so no published prekey lacks its secret.
-// Signed prekey secrets past SignedPrekeyGrace are deleted.
+// a PublishPrekeys transaction (with the upload's RetireThrough). Publish
+// the upload after this returns: the secrets are committed first, so no
+// published prekey lacks its secret. Secrets past their deadlines (signed
+// prekeys past SignedPrekeyGrace, claimed one-time prekeys past theirs)
+// are deleted.
 func (d *Device) GeneratePrekeys(now time.Time, signed bool, oneTime int) (*PrekeyUpload, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if oneTime < 0 || oneTime > limit.MaxPrekeysPerUpload {
 		return nil, fmt.Errorf("%w: %d one-time prekeys in one upload, at most %d", ErrTooManyPrekeys, oneTime, limit.MaxPrekeysPerUpload)
 	}
-	if len(d.rec.oneTime)+oneTime > limit.MaxOneTimePrekeys {
-		return nil, fmt.Errorf("%w: %d held, at most %d", ErrTooManyPrekeys, len(d.rec.oneTime), limit.MaxOneTimePrekeys)
-	}
 	rec := d.rec.clone()
 	rec.prune(ms(now))
-	up := &PrekeyUpload{}
+	if held := rec.unclaimed(); held+oneTime > limit.MaxOneTimePrekeys {
+		return nil, fmt.Errorf("%w: %d unclaimed held, at most %d", ErrTooManyPrekeys, held, limit.MaxOneTimePrekeys)
+	}
+	up := &PrekeyUpload{RetireThrough: rec.retireThrough}
 	if signed {
 		var s signedSecret
 		if err := suite.Read(d.rand, s.seed[:]); err != nil {
@@ -143,25 +146,80 @@ func (d *Device) GeneratePrekeys(now time.Time, signed bool, oneTime int) (*Prek
 		rec.oneTime = append(rec.oneTime, o)
 		up.OneTimePrekeys = append(up.OneTimePrekeys, OneTimePrekey{ID: o.id, PublicKey: k.Public})
 	}
-	if err := d.store.Commit(&Batch{Device: rec.marshal()}); err != nil {
+	if err := d.commitDevice(rec); err != nil {
 		return nil, err
 	}
-	d.rec = rec
 	return up, nil
 }
 
-// ForgetOneTimePrekeys deletes the secrets of one-time prekeys, for example
-// ones the chain says were claimed by sessions that expired unused.
-func (d *Device) ForgetOneTimePrekeys(ids []uint32) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	rec := d.rec.clone()
-	rec.oneTime = slices.DeleteFunc(rec.oneTime, func(o oneTimeSecret) bool { return slices.Contains(ids, o.id) })
+func (d *Device) commitDevice(rec *deviceRecord) error {
 	if err := d.store.Commit(&Batch{Device: rec.marshal()}); err != nil {
 		return err
 	}
 	d.rec = rec
 	return nil
+}
+
+// NoteClaims records entries of the chain's claim log for this identity
+// (docs/protocol.md, section 11.3): each claimed one-time prekey's secret is
+// kept until a handshake uses it or until MaxSkipAge after the end of the
+// session it was claimed in, whichever comes first, and no longer counts
+// against MaxOneTimePrekeys. Beyond MaxClaimedPrekeys claimed secrets, the
+// earliest deadlines go first. Entries for prekeys this device does not
+// hold are ignored; noting a claim again keeps the earlier deadline.
+func (d *Device) NoteClaims(now time.Time, claims []ClaimedPrekey) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.rec.clone()
+	changed := false
+	for _, c := range claims {
+		deadline := max(ms(c.SessionEnd.Add(limit.MaxSkipAge)), 1)
+		for i := range rec.oneTime {
+			o := &rec.oneTime[i]
+			if o.id == c.ID && (o.deadline == 0 || deadline < o.deadline) {
+				o.deadline, changed = deadline, true
+			}
+		}
+	}
+	if rec.prune(ms(now)) {
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return d.commitDevice(rec)
+}
+
+// RetireOneTimePrekeys retires every one-time prekey this device has
+// published: their unclaimed secrets are deleted, and the next upload's
+// RetireThrough makes the chain remove them (docs/protocol.md, section
+// 11.3). Do it after a suspected compromise, with a new signed prekey and a
+// Reset of every pair. Claimed secrets stay until their handshakes or
+// deadlines.
+func (d *Device) RetireOneTimePrekeys() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rec := d.rec.clone()
+	rec.retireThrough = rec.nextOneTime - 1
+	rec.oneTime = slices.DeleteFunc(rec.oneTime, func(o oneTimeSecret) bool { return o.deadline == 0 })
+	return d.commitDevice(rec)
+}
+
+// ResumePrekeyIDs makes a device that replaced a lost one continue the
+// identity's prekey IDs above the highest the chain has (IDs are never
+// reused: the chain refuses them), and retire every one-time prekey of the
+// lost device with the next upload (docs/protocol.md, section 10.5).
+func (d *Device) ResumePrekeyIDs(highestSigned, highestOneTime uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if highestSigned == ^uint32(0) || highestOneTime == ^uint32(0) {
+		return fmt.Errorf("%w: prekey IDs exhausted", ErrTooManyPrekeys)
+	}
+	rec := d.rec.clone()
+	rec.nextSigned = max(rec.nextSigned, highestSigned+1)
+	rec.nextOneTime = max(rec.nextOneTime, highestOneTime+1)
+	rec.retireThrough = max(rec.retireThrough, highestOneTime)
+	return d.commitDevice(rec)
 }
 
 // PrekeyStatus describes the prekeys the device holds, so that a caller can
@@ -171,12 +229,36 @@ func (d *Device) ForgetOneTimePrekeys(ids []uint32) error {
 func (d *Device) PrekeyStatus() PrekeyStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := PrekeyStatus{OneTimePrekeys: len(d.rec.oneTime), NextOneTimePrekeyID: d.rec.nextOneTime}
+	st := PrekeyStatus{NextOneTimePrekeyID: d.rec.nextOneTime}
+	st.OneTimePrekeys = d.rec.unclaimed()
+	st.ClaimedOneTimePrekeys = len(d.rec.oneTime) - st.OneTimePrekeys
 	if n := len(d.rec.signed); n > 0 {
 		s := d.rec.signed[n-1]
 		st.SignedPrekeyID, st.SignedPrekeyExpiresAt = s.id, time.UnixMilli(s.expires)
 	}
 	return st
+}
+
+// DeleteConversation deletes the protocol state and the outbox of a session
+// (its archive stays): do it once the session is closed or expired and
+// MaxSkipAge has passed (docs/protocol.md, section 9). A Conversation of it
+// made before must not be used again.
+func (d *Device) DeleteConversation(session [32]byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out, err := d.store.LoadOutbox(session)
+	if err != nil {
+		return err
+	}
+	b := &Batch{Conversations: []ConversationWrite{{Session: session}}}
+	for _, r := range out {
+		b.Outbox = append(b.Outbox, RecordWrite{Session: session, ID: r.ID})
+	}
+	if err := d.store.Commit(b); err != nil {
+		return err
+	}
+	delete(d.convs, session)
+	return nil
 }
 
 func (r *deviceRecord) clone() *deviceRecord {
@@ -186,10 +268,45 @@ func (r *deviceRecord) clone() *deviceRecord {
 	return &c
 }
 
-// prune deletes signed prekey secrets past their grace period.
-func (r *deviceRecord) prune(now int64) {
+// unclaimed counts the one-time prekey secrets no claim was noted for.
+func (r *deviceRecord) unclaimed() int {
+	n := 0
+	for _, o := range r.oneTime {
+		if o.deadline == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// prune deletes signed prekey secrets past their grace period and claimed
+// one-time prekey secrets past their deadlines, then the earliest-deadline
+// claimed ones beyond MaxClaimedPrekeys. It reports whether it deleted any.
+func (r *deviceRecord) prune(now int64) bool {
+	before := len(r.signed) + len(r.oneTime)
 	grace := limit.SignedPrekeyGrace.Milliseconds()
 	r.signed = slices.DeleteFunc(r.signed, func(s signedSecret) bool { return now > s.expires+grace })
+	r.oneTime = slices.DeleteFunc(r.oneTime, func(o oneTimeSecret) bool { return o.deadline != 0 && now > o.deadline })
+	if claimed := len(r.oneTime) - r.unclaimed(); claimed > limit.MaxClaimedPrekeys {
+		var order []oneTimeSecret
+		for _, o := range r.oneTime {
+			if o.deadline != 0 {
+				order = append(order, o)
+			}
+		}
+		slices.SortFunc(order, func(a, b oneTimeSecret) int {
+			if a.deadline != b.deadline {
+				return cmp.Compare(a.deadline, b.deadline)
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+		drop := map[uint32]bool{}
+		for _, o := range order[:claimed-limit.MaxClaimedPrekeys] {
+			drop[o.id] = true
+		}
+		r.oneTime = slices.DeleteFunc(r.oneTime, func(o oneTimeSecret) bool { return drop[o.id] })
+	}
+	return len(r.signed)+len(r.oneTime) != before
 }
 
 // devicePrekeys gives the ratchet the device's prekey secrets.

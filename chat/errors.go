@@ -25,16 +25,27 @@ var (
 	// ErrWrongSender reports an envelope whose sender is not the author of
 	// the transaction that carried it.
 	ErrWrongSender = errs.ErrWrongSender
-	// ErrReplay reports an envelope, or a key in it, that was already used:
-	// a duplicate or a replayed message.
+	// ErrReplay reports an envelope, or a key or tree in it, that was
+	// already used or deleted: a replayed message.
 	ErrReplay = errs.ErrReplay
+	// ErrDuplicate reports a message already received in another envelope
+	// (its sender sent it again after a transaction that then landed after
+	// all). Its ratchet effects were applied; there is nothing new to show.
+	ErrDuplicate = errs.ErrDuplicate
+	// ErrNotFromThisDevice reports an envelope of this device's identity
+	// that this device did not make: the device it replaced (expected while
+	// a restored device synchronises), or someone holding the identity's
+	// signing key. Once an own envelope of this device has landed in the
+	// session, treat it as an alarm: the identity is in use elsewhere.
+	ErrNotFromThisDevice = errs.ErrNotFromThisDevice
 	// ErrChainNotStarted reports a message of a chain whose first message
 	// has not been opened here: deliver earlier messages, then retry. If
 	// the first message is lost, so is the message.
 	ErrChainNotStarted = errs.ErrChainNotStarted
 	// ErrUnknownTree reports a message in a tree (a handshake) this device
-	// never received: the handshake was lost, or sent to a device this
-	// identity no longer has. The next Send re-initiates with the sender
+	// never received or could not open: the handshake is late, was lost, or
+	// was sent to a device this identity no longer has. The next Send
+	// re-initiates with the sender once the handshake cannot merely be late
 	// (docs/protocol.md, section 10.3).
 	ErrUnknownTree = errs.ErrUnknownTree
 	// ErrUnknownTarget reports a message started against a ratchet key this
@@ -44,12 +55,14 @@ var (
 	// ErrUnknownPrekey reports a handshake to a prekey this device does not
 	// hold (used, expired and deleted, or published by a lost device).
 	ErrUnknownPrekey = errs.ErrUnknownPrekey
-	// ErrUnclaimedPrekey reports a handshake that uses a one-time prekey the
-	// chain did not record as claimed for it.
+	// ErrUnclaimedPrekey reports a handshake that does not match exactly
+	// one claim of its transaction for this participant (or, for the
+	// creator's first handshake, its unused session claim): its signed or
+	// one-time prekey ID differs from what the chain recorded.
 	ErrUnclaimedPrekey = errs.ErrUnclaimedPrekey
 	// ErrNotAddressed reports an envelope that carries nothing for this
-	// participant (a setup message for others, or its own message sent
-	// from another device). It is not an attack; skip the envelope.
+	// participant (a setup message for others, or a message its sender
+	// excluded it from). It is not an attack; skip the envelope.
 	ErrNotAddressed = errs.ErrNotAddressed
 	// ErrCorruptState reports a stored record that does not parse, or has
 	// an unknown version.
@@ -69,7 +82,7 @@ var (
 	// no directory (or no bundle) was given for it.
 	ErrNoBundle = errors.New("no prekey bundle for a participant that needs a handshake")
 	// ErrHandshakePending reports a reset asked while this device's last
-	// handshake with the participant is not yet seen on chain.
+	// handshake with the participant has not landed yet.
 	ErrHandshakePending = errors.New("handshake not yet seen on chain")
 	// ErrNotInOutbox reports a message ID that is not in the outbox.
 	ErrNotInOutbox = errors.New("message not in the outbox")

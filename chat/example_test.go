@@ -27,10 +27,11 @@ func Example() {
 
 	// Alice creates the session with Bob, claiming his one-time prekey.
 	bundles := []*chat.PrekeyBundle{{Identity: bob.PublicIdentity(), SignedPrekey: *up.SignedPrekey, OneTimePrekey: &up.OneTimePrekeys[0]}}
+	claims, _ := chat.ClaimsOf(bundles) // the CreateSession transaction carries them
 	session := &chat.Session{
 		ChainID: chainID, ID: [32]byte{2},
 		Participants: []*crypto.Identity{alice.PublicIdentity(), bob.PublicIdentity()},
-		Claims:       chat.ClaimsOf(bundles),
+		Claims:       claims,
 	}
 	aliceConv, _ := aliceDev.CreateConversation(now, session, bundles)
 	bobConv, _ := bobDev.Conversation(session)
@@ -54,7 +55,7 @@ func Example() {
 	// Output:
 	// hello, Bob <nil>
 	// hi, Alice <nil>
-	// replayed or duplicate message
+	// replayed message
 }
 
 // directoryFunc is a chat.Directory from a function (on a real chain: the
@@ -87,8 +88,9 @@ func ExampleDevice() {
 	bobDev, _ := chat.NewDevice(bob, chainID, chat.NewMemoryStore())
 	bobUp, _ := bobDev.GeneratePrekeys(now, true, 1)
 	bundles := []*chat.PrekeyBundle{{Identity: identity.PublicIdentity(), SignedPrekey: *upload.SignedPrekey, OneTimePrekey: &upload.OneTimePrekeys[0]}}
+	sessionClaims, _ := chat.ClaimsOf(bundles)
 	session := &chat.Session{ChainID: chainID, ID: [32]byte{3},
-		Participants: []*crypto.Identity{bob.PublicIdentity(), identity.PublicIdentity()}, Claims: chat.ClaimsOf(bundles)}
+		Participants: []*crypto.Identity{bob.PublicIdentity(), identity.PublicIdentity()}, Claims: sessionClaims}
 	bobConv, _ := bobDev.CreateConversation(now, session, bundles)
 	directory := directoryFunc(func(crypto.SessionID) (*chat.PrekeyBundle, error) {
 		return &chat.PrekeyBundle{Identity: bob.PublicIdentity(), SignedPrekey: *bobUp.SignedPrekey, OneTimePrekey: &bobUp.OneTimePrekeys[0]}, nil

@@ -325,7 +325,7 @@ func (s *FileStore) list(relDir string) ([]Record, error) {
 		if e.dir {
 			continue
 		}
-		var id MessageID
+		var id [16]byte
 		if b, err := hex.DecodeString(n); err != nil || len(b) != len(id) {
 			continue // temporary files and strangers
 		} else {
@@ -359,7 +359,7 @@ func (s *FileStore) LoadOutbox(session [32]byte) ([]Record, error) {
 }
 
 // LoadOutboxRecord implements OutboxStore.
-func (s *FileStore) LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error) {
+func (s *FileStore) LoadOutboxRecord(session [32]byte, id EnvelopeID) ([]byte, error) {
 	return s.read(sessionDir(session) + "/o/" + id.String())
 }
 
@@ -414,12 +414,12 @@ func (s *FileStore) Commit(b *Batch) error {
 		}
 	}
 	for _, w := range b.Outbox {
-		if err := put(sessionDir(w.Session)+"/o/"+w.ID.String(), w.Data); err != nil {
+		if err := put(sessionDir(w.Session)+"/o/"+hex.EncodeToString(w.ID[:]), w.Data); err != nil {
 			return err
 		}
 	}
 	for _, w := range b.Archive {
-		if err := put(sessionDir(w.Session)+"/a/"+w.ID.String(), w.Data); err != nil {
+		if err := put(sessionDir(w.Session)+"/a/"+hex.EncodeToString(w.ID[:]), w.Data); err != nil {
 			return err
 		}
 	}

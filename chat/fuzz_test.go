@@ -77,14 +77,15 @@ func FuzzOpen(f *testing.F) {
 	fresh.session.ID = net.session.ID
 	f.Fuzz(func(t *testing.T, env []byte, sender uint8) {
 		bob.committed, bob.seen, fresh.devs[1].rec = committed, 0, dev.clone()
-		store.archive = map[[32]byte]map[MessageID][]byte{}
+		bob.restore()
+		store.archive = map[[32]byte]map[[16]byte][]byte{}
 		_, err := bob.Open(fresh.now, &Delivery{Envelope: env, Position: 1, Sender: fresh.sid(int(sender % 3))})
 		if err == nil {
 			return
 		}
-		for _, e := range []error{ErrMalformed, ErrWrongSender, ErrReplay, ErrChainNotStarted, ErrUnknownTree,
-			ErrUnknownTarget, ErrUnknownPrekey, ErrUnclaimedPrekey, ErrNotAddressed, ErrDecryptionFailed,
-			ErrInvalidSignature, ErrTooManySkipped} {
+		for _, e := range []error{ErrMalformed, ErrWrongSender, ErrReplay, ErrDuplicate, ErrChainNotStarted, ErrUnknownTree,
+			ErrUnknownTarget, ErrUnknownPrekey, ErrUnclaimedPrekey, ErrNotAddressed, ErrNotFromThisDevice, ErrDecryptionFailed,
+			ErrInvalidSignature, ErrTooManySkipped, ErrTooManyHandshakes} {
 			if errors.Is(err, e) {
 				return
 			}

@@ -137,7 +137,10 @@ func newTestNet(t testing.TB, n int, stores []Store, opts ...Option) *testNet {
 		}
 		bundles = append(bundles, b)
 	}
-	s.Claims = ClaimsOf(bundles)
+	var err error
+	if s.Claims, err = ClaimsOf(bundles); err != nil {
+		t.Fatal(err)
+	}
 	net.session = s
 	c0, err := net.devs[0].CreateConversation(net.now, s, bundles)
 	if err != nil {
@@ -200,7 +203,7 @@ func (net *testNet) mustOpen(j, k int, want string) {
 	if err != nil {
 		net.t.Fatalf("participant %d open entry %d: %v", j, k, err)
 	}
-	if m.Setup {
+	if m.Control {
 		if want != "" {
 			net.t.Fatalf("participant %d entry %d: setup message, want %q", j, k, want)
 		}

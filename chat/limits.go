@@ -30,8 +30,8 @@ const (
 	// MaxSkip is the most message keys (or slots) one message may skip
 	// (ErrTooManySkipped).
 	MaxSkip = limit.MaxSkip
-	// MaxSkippedKeys bounds the skipped keys kept per session; the oldest
-	// go first.
+	// MaxSkippedKeys bounds the skipped keys kept per pair; the pair's
+	// oldest go first, and other pairs are not touched.
 	MaxSkippedKeys = limit.MaxSkippedKeys
 	// MaxSkipAge is how long skipped keys, superseded ratchet keys and idle
 	// trees are kept.
@@ -42,14 +42,24 @@ const (
 	MaxOwnChains = limit.MaxOwnChains
 	// MaxPeerChains bounds the peer's chains kept per pair.
 	MaxPeerChains = limit.MaxPeerChains
-	// MaxTrees bounds the handshakes (trees) kept per pair.
+	// MaxTrees bounds the trees (handshakes) whose state is kept per pair.
 	MaxTrees = limit.MaxTrees
+	// MaxHandshakes bounds the trees a pair knows over the session's life,
+	// their tombstones included (ErrTooManyHandshakes).
+	MaxHandshakes = limit.MaxHandshakes
+	// MaxHandshakesPerPeer is the most handshakes this device makes with
+	// one participant in one session: the chain's bound on claims per pair
+	// (ErrTooManyHandshakes). A pair that needs more needs a new session.
+	MaxHandshakesPerPeer = limit.MaxHandshakesPerPeer
 	// MaxOutbox bounds the envelopes waiting in a session's outbox
 	// (ErrOutboxFull): confirm (or abandon) sent ones.
 	MaxOutbox = limit.MaxOutbox
 	// MaxOneTimePrekeys bounds the one-time prekey secrets a device holds
-	// (ErrTooManyPrekeys).
+	// that no claim was noted for (ErrTooManyPrekeys).
 	MaxOneTimePrekeys = limit.MaxOneTimePrekeys
+	// MaxClaimedPrekeys bounds the claimed one-time prekey secrets held
+	// until their handshake or deadline; the earliest deadlines go first.
+	MaxClaimedPrekeys = limit.MaxClaimedPrekeys
 	// MaxPrekeysPerUpload is the most one-time prekeys of one
 	// PublishPrekeys transaction (the chain's bound, ErrTooManyPrekeys).
 	MaxPrekeysPerUpload = limit.MaxPrekeysPerUpload
@@ -78,4 +88,8 @@ var (
 	ErrTooManyPrekeys = errs.ErrTooManyPrekeys
 	// ErrEnvelopeTooLarge reports an envelope over MaxEnvelopeSize.
 	ErrEnvelopeTooLarge = errs.ErrEnvelopeTooLarge
+	// ErrTooManyHandshakes reports a pair beyond MaxHandshakes trees, or a
+	// Send that would make more than MaxHandshakesPerPeer handshakes with a
+	// participant in the session (exclude it, or create a new session).
+	ErrTooManyHandshakes = errs.ErrTooManyHandshakes
 )

@@ -12,8 +12,8 @@ type MemoryStore struct {
 	mu            sync.Mutex
 	device        []byte
 	conversations map[[32]byte][]byte
-	outbox        map[[32]byte]map[MessageID][]byte
-	archive       map[[32]byte]map[MessageID][]byte
+	outbox        map[[32]byte]map[[16]byte][]byte
+	archive       map[[32]byte]map[[16]byte][]byte
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -22,8 +22,8 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		conversations: map[[32]byte][]byte{},
-		outbox:        map[[32]byte]map[MessageID][]byte{},
-		archive:       map[[32]byte]map[MessageID][]byte{},
+		outbox:        map[[32]byte]map[[16]byte][]byte{},
+		archive:       map[[32]byte]map[[16]byte][]byte{},
 	}
 }
 
@@ -58,10 +58,10 @@ func (m *MemoryStore) LoadOutbox(session [32]byte) ([]Record, error) {
 }
 
 // LoadOutboxRecord implements OutboxStore.
-func (m *MemoryStore) LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error) {
+func (m *MemoryStore) LoadOutboxRecord(session [32]byte, id EnvelopeID) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, ok := m.outbox[session][id]
+	b, ok := m.outbox[session][[16]byte(id)]
 	if !ok {
 		return nil, ErrNotFound
 	}
@@ -79,14 +79,14 @@ func (m *MemoryStore) LoadArchive(session [32]byte) ([]Record, error) {
 func (m *MemoryStore) LoadArchiveRecord(session [32]byte, id MessageID) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, ok := m.archive[session][id]
+	b, ok := m.archive[session][[16]byte(id)]
 	if !ok {
 		return nil, ErrNotFound
 	}
 	return clone(b), nil
 }
 
-func records(m map[MessageID][]byte) []Record {
+func records(m map[[16]byte][]byte) []Record {
 	out := make([]Record, 0, len(m))
 	for id, b := range m {
 		out = append(out, Record{ID: id, Data: clone(b)})
@@ -102,6 +102,10 @@ func (m *MemoryStore) Commit(b *Batch) error {
 		m.device = clone(b.Device)
 	}
 	for _, c := range b.Conversations {
+		if c.Data == nil {
+			delete(m.conversations, c.Session)
+			continue
+		}
 		m.conversations[c.Session] = clone(c.Data)
 	}
 	apply(m.outbox, b.Outbox)
@@ -109,14 +113,14 @@ func (m *MemoryStore) Commit(b *Batch) error {
 	return nil
 }
 
-func apply(m map[[32]byte]map[MessageID][]byte, writes []RecordWrite) {
+func apply(m map[[32]byte]map[[16]byte][]byte, writes []RecordWrite) {
 	for _, w := range writes {
 		if w.Data == nil {
 			delete(m[w.Session], w.ID)
 			continue
 		}
 		if m[w.Session] == nil {
-			m[w.Session] = map[MessageID][]byte{}
+			m[w.Session] = map[[16]byte][]byte{}
 		}
 		m[w.Session][w.ID] = clone(w.Data)
 	}

@@ -115,13 +115,13 @@ func (m *model) record(k int, text string) {
 			pubs := m.net.dir.published
 			h := ratchet.Handshake{
 				Initiator: c.parts[p.sender].id[:], Responder: c.parts[r].id[:],
-				SPKID: st.SPKID, OPKID: st.OPKID, Sync: st.Sync,
+				SPKID: st.SPKID, OPKID: st.OPKID, Gen: st.Gen,
 				SPK: pubs[[2]any{m.net.sid(r), "s" + fmt.Sprint(st.SPKID)}], C1: st.C1, C2: st.C2, C3: st.C3,
 			}
 			if st.OPKID != 0 {
 				h.OPK = pubs[[2]any{m.net.sid(r), "o" + fmt.Sprint(st.OPKID)}]
 			}
-			si.tree = ratchet.TreeID(h.Transcript(c.env.SC))
+			si.tree = h.TreeID(c.env.SC)
 			si.chain = ratchet.ChainID(si.tree, 1, nil)
 		}
 		if st.Type == wire.Step || st.Type == wire.Handshake {
@@ -240,7 +240,10 @@ func (m *model) deliver(j, k int) bool {
 		m.opened[j][k] = true
 		return true
 	case m.opened[j][k]:
-		if !errors.Is(err, ErrReplay) {
+		// A replay is refused: as one while its key's chain or tree is on
+		// record, else as a message of a chain this participant no longer
+		// has (docs/protocol.md, section 14.5).
+		if !errors.Is(err, ErrReplay) && !errors.Is(err, ErrUnknownTarget) && !errors.Is(err, ErrChainNotStarted) {
 			t.Fatalf("participant %d, entry %d again: %v, want ErrReplay", j, k, err)
 		}
 		m.replays++
@@ -249,9 +252,9 @@ func (m *model) deliver(j, k int) bool {
 		if err != nil {
 			t.Fatalf("participant %d, entry %d (%v from %d): %v", j, k, si.typ, en.sender, err)
 		}
-		if msg.Setup != en.setup || (!en.setup && string(msg.Plaintext) != en.text) || msg.Sender != m.net.sid(en.sender) {
-			t.Fatalf("participant %d, entry %d: got %q setup %v from %v, sent %q setup %v by %d",
-				j, k, msg.Plaintext, msg.Setup, msg.Sender, en.text, en.setup, en.sender)
+		if msg.Control != en.setup || (!en.setup && string(msg.Plaintext) != en.text) || msg.Sender != m.net.sid(en.sender) {
+			t.Fatalf("participant %d, entry %d: got %q control %v from %v, sent %q control %v by %d",
+				j, k, msg.Plaintext, msg.Control, msg.Sender, en.text, en.setup, en.sender)
 		}
 		m.opened[j][k] = true
 		m.opens++

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/luxfi/session/chat/internal/limit"
 	"github.com/luxfi/session/chat/internal/ratchet"
 	"github.com/luxfi/session/chat/internal/suite"
 	"github.com/luxfi/session/chat/internal/wire"
@@ -14,21 +15,28 @@ import (
 )
 
 // Open decrypts a message delivered from the chain and verifies its sender
-// (docs/protocol.md, section 8). It works on a copy of the state and commits
+// (docs/protocol.md, section 8). Build m only from the verified SendMessage
+// transaction (see Delivery). Open works on the parsed state and commits
 // the advanced state together with the plaintext in the archive, so a crash
 // either keeps both or neither (then the message opens again when
-// re-delivered). A message sent by this device is recognised, confirmed at
-// its position and returned from the archive.
+// re-delivered). An envelope this device sent is recognised and confirmed
+// (see Confirm); the message is returned from the archive.
 //
-// Errors: ErrMalformed, ErrWrongSender, ErrReplay, ErrChainNotStarted (retry
-// after earlier messages), ErrUnknownTarget, ErrUnknownPrekey,
-// ErrUnclaimedPrekey, ErrNotAddressed (nothing for this participant: skip),
-// ErrDecryptionFailed, ErrInvalidSignature, ErrTooManySkipped, or a store
-// error. A failed Open changes nothing but the highest position seen.
+// Errors: ErrMalformed, ErrWrongSender, ErrReplay, ErrDuplicate,
+// ErrChainNotStarted (retry after earlier messages), ErrUnknownTree,
+// ErrUnknownTarget, ErrUnknownPrekey, ErrUnclaimedPrekey, ErrNotAddressed
+// (nothing for this participant: skip), ErrNotFromThisDevice,
+// ErrDecryptionFailed, ErrInvalidSignature, ErrTooManySkipped,
+// ErrTooManyHandshakes, or a store error. A failed Open changes nothing
+// but the position hint and, for a handshake whose claim checked, the
+// pair's highest generation seen.
 func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	d := c.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if c.broken != nil {
+		return nil, c.broken
+	}
 	if m == nil || m.Position == 0 {
 		return nil, fmt.Errorf("%w: a delivery needs a position >= 1", ErrMalformed)
 	}
@@ -46,35 +54,41 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	c.see(m.Position)
 	header := m.Envelope[:len(m.Envelope)-len(e.Body)]
 	hh := suite.H32(suite.LabelHeader, header)
-	id := messageIDOf(hh, e.Body)
 	if x == c.self {
-		return c.openOwn(id, m.Position)
-	}
-	if _, err := d.store.LoadArchiveRecord(c.id, id); err == nil {
-		return nil, ErrReplay
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return c.openOwn(e, envelopeIDOf(hh, e.Body), m)
 	}
 	s := &e.Stanzas[stanzaIndex(c.self, x)]
 	if s.Type == wire.None {
 		return nil, ErrNotAddressed
 	}
-	rec, err := c.record()
-	if err != nil {
-		return nil, err
-	}
+	rec := c.rec
+	st := rec.state
 	nowMs := ms(now)
 	// Receiving needs no peer key: its identity KEM key is only encapsulated to.
 	peer := &ratchet.Peer{Party: ratchet.Party{Index: x, ID: c.parts[x].id}}
-	selfSID := c.parts[c.self].sid
-	claimed := func(opk uint32) bool {
-		if x == 0 && c.self > 0 && c.claims[c.self-1] == opk {
-			return true
+	var sessionClaim, observed bool
+	if s.Type == wire.Handshake {
+		if _, err := st.HandshakeTree(&c.env, peer, s); err != nil {
+			return nil, err
 		}
-		return slices.Contains(m.Claims, Claim{Participant: selfSID, PrekeyID: opk})
+		var ok bool
+		used := st.Pairs[x] != nil && st.Pairs[x].SessionClaimUsed
+		if ok, sessionClaim = c.claimMatches(x, c.self, m.Claims, s.SPKID, s.OPKID, used); !ok {
+			return nil, ErrUnclaimedPrekey
+		}
+		observed = st.ObserveGen(x, s.Gen)
 	}
-	got, err := rec.state.Receive(&c.env, peer, s, e.RatchetKey, devicePrekeys{d, d.rec, nowMs},
-		&ratchet.Delivery{Position: m.Position, Now: nowMs, Claimed: claimed})
+	fail := func(err error) (*Message, error) {
+		c.restore()
+		if observed && c.broken == nil && c.rec.state.ObserveGen(x, s.Gen) {
+			if cerr := c.commit(&Batch{}); cerr != nil {
+				return nil, cerr
+			}
+		}
+		return nil, err
+	}
+	got, err := st.Receive(&c.env, peer, s, e.RatchetKey, devicePrekeys{d, d.rec, nowMs},
+		&ratchet.Delivery{Position: m.Position, Now: nowMs, SessionClaim: sessionClaim})
 	switch {
 	case errors.Is(err, ErrChainNotStarted), errors.Is(err, ErrUnknownTarget):
 		c.hint(x, s.Chain, 0)
@@ -84,60 +98,95 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		c.hint(x, key, m.Position)
 	}
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	wk := wrapKey(got.MK, e.Nonce[:], x, c.self)
 	ck, err := suite.Unwrap(&wk, s.Wrapped[:], s.AppendPrefix(nil))
 	if err != nil {
-		return nil, ErrDecryptionFailed
+		return fail(ErrDecryptionFailed)
 	}
 	pt, err := suite.OpenBody(&ck, e.Body, hh[:])
 	if err != nil {
-		return nil, ErrDecryptionFailed
+		return fail(ErrDecryptionFailed)
 	}
 	body, err := wire.ParseBody(pt)
 	if err != nil {
-		return nil, err
-	}
-	if body.Kind == wire.KindMessage {
-		for i := range e.Stanzas {
-			if e.Stanzas[i].Type == wire.None {
-				return nil, fmt.Errorf("%w: a content message must address every participant", ErrMalformed)
-			}
-		}
+		return fail(err)
 	}
 	v, err := c.verifier(x)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	tr := transcript(c.env.SC, c.parts[x].id[:], hh, body.Kind, body.SentAt, body.Plaintext)
+	tr := transcript(c.env.SC, c.parts[x].id[:], hh, body)
 	if !v.Verify(tr[:], body.Signature) {
-		return nil, ErrInvalidSignature
+		return fail(ErrInvalidSignature)
 	}
 
-	data, err := rec.marshalHint(len(c.committed))
-	if err != nil {
-		return nil, err
-	}
-	a := &archiveRecord{position: m.Position, sender: x, setup: body.Kind == wire.KindSetup, sentAt: body.SentAt, plaintext: body.Plaintext}
-	b := &Batch{
-		Conversations: []ConversationWrite{{Session: c.id, Data: data}},
-		Archive:       []RecordWrite{{Session: c.id, ID: id, Data: a.marshal()}},
-	}
+	rec.protocol = true
+	b := &Batch{}
 	var devRec *deviceRecord
 	if got.UsedOneTimePrekey != 0 {
 		devRec = d.rec.clone()
 		devRec.oneTime = slices.DeleteFunc(devRec.oneTime, func(o oneTimeSecret) bool { return o.id == got.UsedOneTimePrekey })
 		b.Device = devRec.marshal()
 	}
-	if err := d.store.Commit(b); err != nil {
+	msg := &Message{Control: true, Position: m.Position, Sender: m.Sender, SentAt: time.UnixMilli(body.SentAt)}
+	var dup error
+	if body.Kind == wire.KindMessage {
+		id := messageIDOf(c.parts[x].id[:], body.MID)
+		switch _, err := d.store.LoadArchiveRecord(c.id, id); {
+		case err == nil:
+			dup = ErrDuplicate // its ratchet effects are committed, nothing is archived
+		case !errors.Is(err, ErrNotFound):
+			return fail(err)
+		default:
+			a := &archiveRecord{position: m.Position, sender: x, sentAt: body.SentAt, mid: body.MID, after: body.After, plaintext: body.Plaintext}
+			b.Archive = []RecordWrite{{Session: c.id, ID: id, Data: a.marshal()}}
+			rec.lastMessage = id
+			rec.receivedSince++
+			if rec.healFrom == 0 {
+				rec.healFrom = max(nowMs, 1)
+			}
+			msg = c.message(id, a)
+		}
+	}
+	if err := c.commit(b); err != nil {
 		return nil, err
 	}
-	c.committed = data
 	if devRec != nil {
 		d.rec = devRec
 	}
-	return c.message(id, a), nil
+	if dup != nil {
+		return nil, dup
+	}
+	return msg, nil
+}
+
+// claimMatches checks a handshake from participant x to participant r
+// against its claim (docs/protocol.md, section 11.2): exactly one claim of
+// the transaction for r, or else, for the creator's handshakes, the
+// creator's session claim for r if not used yet (session reports that).
+func (c *Conversation) claimMatches(x, r uint8, claims []Claim, spk, opk uint32, sessionUsed bool) (ok, session bool) {
+	var found *Claim
+	for i := range claims {
+		if claims[i].Participant == c.parts[r].sid {
+			if found != nil {
+				return false, false
+			}
+			found = &claims[i]
+		}
+	}
+	if found != nil {
+		return found.SignedPrekeyID == spk && found.OneTimePrekeyID == opk, false
+	}
+	if x != 0 || sessionUsed {
+		return false, false
+	}
+	sc := c.rec.sessionClaim(r)
+	if sc == nil {
+		return false, false
+	}
+	return sc.spk == spk && sc.opk == opk, true
 }
 
 // hint asks the next Send to step with peer x (or, for a tree first seen at
@@ -156,7 +205,9 @@ func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, treeAt uint64) {
 		if c.resetHint == nil {
 			c.resetHint = map[uint8][]unknownTree{}
 		}
-		c.resetHint[x] = append(c.resetHint[x], unknownTree{[wire.TreeTagSize]byte(chain[:wire.TreeTagSize]), treeAt})
+		if len(c.resetHint[x]) < limit.MaxHandshakes {
+			c.resetHint[x] = append(c.resetHint[x], unknownTree{[wire.TreeTagSize]byte(chain[:wire.TreeTagSize]), treeAt})
+		}
 		return
 	}
 	if c.stepHint == nil {
@@ -167,27 +218,89 @@ func (c *Conversation) hint(x uint8, chain [suite.IDSize]byte, treeAt uint64) {
 
 func (c *Conversation) message(id MessageID, a *archiveRecord) *Message {
 	return &Message{
-		ID: id, Position: a.position, Sender: c.parts[a.sender].sid, FromSelf: a.fromSelf,
-		Setup: a.setup, SentAt: time.UnixMilli(a.sentAt), Plaintext: a.plaintext,
+		ID: id, After: a.after, Position: a.position, Sender: c.parts[a.sender].sid, FromSelf: a.fromSelf,
+		SentAt: time.UnixMilli(a.sentAt), Plaintext: a.plaintext,
 	}
 }
 
-// openOwn handles an envelope this device sent: it confirms it.
-func (c *Conversation) openOwn(id MessageID, position uint64) (*Message, error) {
+// openOwn handles an envelope of this device's identity: one of its own
+// (it landed), one it declared dead (it landed after all), or one it did
+// not make.
+func (c *Conversation) openOwn(e *wire.Envelope, id EnvelopeID, m *Delivery) (*Message, error) {
 	o, err := c.outboxRecord(id)
-	if errors.Is(err, ErrNotInOutbox) {
-		if _, err := c.d.store.LoadArchiveRecord(c.id, id); err == nil {
-			return nil, ErrReplay
+	if err == nil {
+		return c.confirm(id, o, m.Position)
+	}
+	if !errors.Is(err, ErrNotInOutbox) {
+		return nil, err
+	}
+	rec := c.rec
+	for _, dd := range rec.dead {
+		if dd.envelope != id {
+			continue
 		}
-		return nil, ErrNotAddressed // sent by this identity from another device
+		// A dead envelope landed after all: its trees exist on chain.
+		rec.state.Landed(e.Nonce)
+		rec.protocol = true
+		if err := c.commit(&Batch{}); err != nil {
+			return nil, err
+		}
+		c.see(m.Position)
+		if dd.message == (MessageID{}) {
+			return &Message{Control: true, FromSelf: true, Position: m.Position, Sender: m.Sender}, nil
+		}
+		return c.ownMessage(dd.message, m.Position)
+	}
+	switch _, err := c.d.store.LoadArchiveRecord(c.id, MessageID(id)); {
+	case err == nil:
+		return nil, ErrReplay // made here, and it landed before
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
+	}
+	// Not made here: learn the generations of its handshakes, so that this
+	// device's own handshakes outrank them (docs/protocol.md, section 10.5).
+	observed := false
+	for j := range e.Stanzas {
+		s := &e.Stanzas[j]
+		r := uint8(j)
+		if r >= c.self {
+			r++
+		}
+		if s.Type != wire.Handshake {
+			continue
+		}
+		if ok, _ := c.claimMatches(c.self, r, m.Claims, s.SPKID, s.OPKID, false); ok && rec.state.ObserveGen(r, s.Gen) {
+			observed = true
+		}
+	}
+	if observed {
+		if err := c.commit(&Batch{}); err != nil {
+			return nil, err
+		}
+	}
+	return nil, ErrNotFromThisDevice
+}
+
+// ownMessage returns an own content message from the archive.
+func (c *Conversation) ownMessage(id MessageID, position uint64) (*Message, error) {
+	ab, err := c.d.store.LoadArchiveRecord(c.id, id)
+	if errors.Is(err, ErrNotFound) {
+		return &Message{ID: id, FromSelf: true, Position: position, Sender: c.parts[c.self].sid}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return c.confirm(id, o, position)
+	a, err := parseArchiveRecord(ab)
+	if err != nil {
+		return nil, err
+	}
+	if a.position == 0 {
+		a.position = position
+	}
+	return c.message(id, a), nil
 }
 
-func (c *Conversation) outboxRecord(id MessageID) (*outboxRecord, error) {
+func (c *Conversation) outboxRecord(id EnvelopeID) (*outboxRecord, error) {
 	b, err := c.d.store.LoadOutboxRecord(c.id, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotInOutbox
@@ -205,53 +318,65 @@ func envelopeNonce(env []byte) (n ratchet.ID) {
 	return n
 }
 
-// confirm moves an envelope from the outbox to the archive at position.
-// The ratchet state changes only if the envelope carried handshakes (their
-// trees get their position); the highest position seen reaches it with the
-// next commit.
-func (c *Conversation) confirm(id MessageID, o *outboxRecord, position uint64) (*Message, error) {
+// confirm moves an envelope that landed out of the outbox (a content
+// message's archive record gets its position). The ratchet state changes
+// only if the envelope carried handshakes (their trees landed); the
+// position hint reaches it with the next commit.
+func (c *Conversation) confirm(id EnvelopeID, o *outboxRecord, position uint64) (*Message, error) {
+	rec := c.rec
 	b := &Batch{Outbox: []RecordWrite{{Session: c.id, ID: id}}}
-	var data []byte
+	changed := !rec.protocol
+	rec.protocol = true
 	if o.handshakes {
-		rec, err := c.record()
-		if err != nil {
-			return nil, err
-		}
-		rec.state.Confirm(envelopeNonce(o.envelope), position)
-		if data, err = rec.marshalHint(len(c.committed)); err != nil {
-			return nil, err
-		}
-		b.Conversations = []ConversationWrite{{Session: c.id, Data: data}}
+		n := envelopeNonce(o.envelope)
+		rec.state.Landed(n)
+		rec.pendingLanded(n, true)
+		changed = true
 	}
-	a := &archiveRecord{position: position, sender: c.self, fromSelf: true, setup: o.setup}
-	if !o.setup {
-		ab, err := c.d.store.LoadArchiveRecord(c.id, id)
-		if err != nil {
+	msg := &Message{Control: true, FromSelf: true, Position: position, Sender: c.parts[c.self].sid}
+	if o.kind == outContent {
+		ab, err := c.d.store.LoadArchiveRecord(c.id, o.message)
+		switch {
+		case err == nil:
+			a, err := parseArchiveRecord(ab)
+			if err != nil {
+				c.restore()
+				return nil, err
+			}
+			if a.position == 0 {
+				a.position = position
+				b.Archive = []RecordWrite{{Session: c.id, ID: o.message, Data: a.marshal()}}
+			}
+			msg = c.message(o.message, a)
+		case errors.Is(err, ErrNotFound): // its history was deleted
+			msg = &Message{ID: o.message, FromSelf: true, Position: position, Sender: c.parts[c.self].sid}
+		default:
+			c.restore()
 			return nil, err
 		}
-		if a, err = parseArchiveRecord(ab); err != nil {
-			return nil, err
-		}
-		a.position = position
-		b.Archive = []RecordWrite{{Session: c.id, ID: id, Data: a.marshal()}}
 	}
-	if err := c.d.store.Commit(b); err != nil {
+	if changed {
+		if err := c.commit(b); err != nil {
+			return nil, err
+		}
+	} else if err := c.d.store.Commit(b); err != nil {
 		return nil, err
-	}
-	if data != nil {
-		c.committed = data
 	}
 	c.outboxN--
 	c.see(position)
-	return c.message(id, a), nil
+	return msg, nil
 }
 
-// Confirm records that an envelope from the outbox is on chain at position
-// (its sequence number in the session), and removes it from the outbox.
-// Opening the envelope when it comes back from the chain does the same.
-func (c *Conversation) Confirm(id MessageID, position uint64) error {
+// Confirm records that an envelope from the outbox landed on chain, at
+// position as the node reports it (a hint for display), and removes it from
+// the outbox. Opening the envelope when it comes back from the chain does
+// the same.
+func (c *Conversation) Confirm(id EnvelopeID, position uint64) error {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
+	if c.broken != nil {
+		return c.broken
+	}
 	if position == 0 {
 		return fmt.Errorf("%w: position must be at least 1", ErrMalformed)
 	}
@@ -263,86 +388,145 @@ func (c *Conversation) Confirm(id MessageID, position uint64) error {
 	return err
 }
 
-// Abandon drops an envelope from the outbox that will never reach the chain
-// (its transaction was refused for good, for example because a one-time
-// prekey it claims was claimed first) and returns its plaintext, to send
-// again. The keys it used stay used; the next Send starts new chains (and
-// handshakes) where the abandoned envelope started some. Never abandon an
-// envelope that may still land.
-func (c *Conversation) Abandon(id MessageID) ([]byte, error) {
-	c.d.mu.Lock()
-	defer c.d.mu.Unlock()
-	o, err := c.outboxRecord(id)
+// Dead records that the transaction of an envelope from the outbox can
+// never land: admission refused it for good (a claimed one-time prekey, a
+// spent budget, a closed session), or its nonce was used by another
+// transaction that was accepted (docs/protocol.md, section 10.4). Its
+// message, and the message of every later envelope still in the outbox
+// (they may build on it), are sent again with fresh keys: Dead returns the
+// new envelopes, to submit in order from the dead transaction's nonce on.
+// The later envelopes stay in the outbox, superseded: if one lands after
+// all, Confirm it (its copy is a duplicate the recipients refuse); if one
+// dies, report it with Dead too (nothing is sent again for it). No key is
+// ever used twice. dir gives new bundles for handshakes that died.
+//
+// Report the fates of the account's transactions in nonce order: a dead
+// one before any later one that landed.
+func (c *Conversation) Dead(now time.Time, id EnvelopeID, dir Directory) ([]Outgoing, error) {
+	d := c.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	entries, err := c.outbox()
 	if err != nil {
 		return nil, err
 	}
-	rec, err := c.record()
-	if err != nil {
-		return nil, err
+	at := slices.IndexFunc(entries, func(e outboxEntry) bool { return e.id == id })
+	if at < 0 {
+		return nil, ErrNotInOutbox
 	}
-	rec.state.Abandon(envelopeNonce(o.envelope))
-	data, err := rec.marshalHint(len(c.committed))
-	if err != nil {
-		return nil, err
+	rec := c.rec
+	b := &Batch{Outbox: []RecordWrite{{Session: c.id, ID: id}}}
+	kill := func(o *outboxRecord) {
+		n := envelopeNonce(o.envelope)
+		rec.state.Kill(n)
+		rec.pendingLanded(n, false)
 	}
-	var plaintext []byte
-	b := &Batch{
-		Conversations: []ConversationWrite{{Session: c.id, Data: data}},
-		Outbox:        []RecordWrite{{Session: c.id, ID: id}},
+	dead := entries[at].o
+	kill(dead)
+	rec.dead = append(rec.dead, deadEnvelope{envelope: id, message: dead.message})
+	if n := len(rec.dead) - limit.MaxDeadEnvelopes; n > 0 {
+		rec.dead = rec.dead[n:]
 	}
-	if !o.setup {
-		ab, err := c.d.store.LoadArchiveRecord(c.id, id)
+	var redo []*outboxRecord
+	if !dead.superseded {
+		redo = append(redo, dead)
+		for _, l := range entries[at+1:] {
+			if l.o.superseded {
+				continue
+			}
+			kill(l.o)
+			l.o.superseded = true
+			b.Outbox = append(b.Outbox, RecordWrite{Session: c.id, ID: l.id, Data: l.o.marshal()})
+			redo = append(redo, l.o)
+		}
+	}
+	var outs []Outgoing
+	again := map[MessageID]bool{}
+	for _, o := range redo {
+		dr := &draft{kind: wire.KindControl, sentAt: ms(now)}
+		if o.kind != outRatchet {
+			if again[o.message] {
+				continue
+			}
+			again[o.message] = true
+			ab, err := d.store.LoadArchiveRecord(c.id, o.message)
+			if err != nil {
+				c.restore()
+				return nil, err
+			}
+			a, err := parseArchiveRecord(ab)
+			if err != nil {
+				c.restore()
+				return nil, err
+			}
+			dr = &draft{kind: wire.KindMessage, mid: a.mid, sentAt: a.sentAt, after: a.after, plaintext: a.plaintext, resend: true}
+		}
+		got, err := c.sendDraft(now, dr, dir, b, 2*limit.MaxOutbox)
 		if err != nil {
+			c.restore()
 			return nil, err
 		}
-		a, err := parseArchiveRecord(ab)
-		if err != nil {
-			return nil, err
-		}
-		plaintext = a.plaintext
-		b.Archive = []RecordWrite{{Session: c.id, ID: id}}
+		outs = append(outs, got...)
 	}
-	if err := c.d.store.Commit(b); err != nil {
+	if err := c.commit(b); err != nil {
 		return nil, err
 	}
-	c.committed = data
 	c.outboxN--
-	return plaintext, nil
+	c.sent(outs)
+	return outs, nil
 }
 
-// Outbox returns the envelopes sent but not yet confirmed, in the order they
-// must be sent.
-func (c *Conversation) Outbox() ([]Outgoing, error) {
-	c.d.mu.Lock()
-	defer c.d.mu.Unlock()
+type outboxEntry struct {
+	id EnvelopeID
+	o  *outboxRecord
+}
+
+// outbox returns the outbox in creation order.
+func (c *Conversation) outbox() ([]outboxEntry, error) {
 	recs, err := c.d.store.LoadOutbox(c.id)
 	if err != nil {
 		return nil, err
 	}
-	type entry struct {
-		o  *outboxRecord
-		id MessageID
-	}
-	var es []entry
+	es := make([]outboxEntry, 0, len(recs))
 	for _, r := range recs {
 		o, err := parseOutboxRecord(r.Data)
 		if err != nil {
 			return nil, err
 		}
-		es = append(es, entry{o, r.ID})
+		es = append(es, outboxEntry{EnvelopeID(r.ID), o})
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].o.seq < es[j].o.seq })
-	out := make([]Outgoing, len(es))
-	for i, e := range es {
-		out[i] = Outgoing{ID: e.id, Envelope: e.o.envelope, Claims: e.o.claims, Setup: e.o.setup}
+	return es, nil
+}
+
+// Outbox returns the envelopes that must still land, in the order they must
+// be sent (superseded ones, whose messages were sent again, are left out).
+func (c *Conversation) Outbox() ([]Outgoing, error) {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	es, err := c.outbox()
+	if err != nil {
+		return nil, err
+	}
+	var out []Outgoing
+	for _, e := range es {
+		if !e.o.superseded {
+			out = append(out, Outgoing{ID: e.id, Message: e.o.message, Envelope: e.o.envelope, Claims: e.o.claims, Control: e.o.kind != outContent})
+		}
 	}
 	return out, nil
 }
 
-// History returns the messages this device sent and opened in the session,
-// in chain order (own messages not yet confirmed last, in sending order).
+// History returns the messages this device sent and opened in the session.
 // It reads the archive: the chain's copies of older messages are
-// unreadable by design once their keys are deleted.
+// unreadable by design once their keys are deleted. Messages are in the
+// node's order (positions; own messages not yet confirmed last), except
+// that each sender's messages are in the order of their signed SentAt:
+// that order is authenticated, the interleaving of different senders is
+// not (docs/protocol.md, section 14.6).
 func (c *Conversation) History() ([]Message, error) {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
@@ -350,14 +534,14 @@ func (c *Conversation) History() ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Message
+	out := make([]Message, 0, len(recs))
 	for _, r := range recs {
 		a, err := parseArchiveRecord(r.Data)
 		if err != nil {
 			return nil, err
 		}
-		if !a.setup {
-			out = append(out, *c.message(r.ID, a))
+		if !a.envelope {
+			out = append(out, *c.message(MessageID(r.ID), a))
 		}
 	}
 	key := func(m *Message) uint64 {
@@ -373,14 +557,38 @@ func (c *Conversation) History() ([]Message, error) {
 		}
 		return out[i].SentAt.Before(out[j].SentAt)
 	})
-	return out, nil
+	// Each sender's messages take the places its messages have, in SentAt
+	// order.
+	bySender := map[crypto.SessionID][]int{}
+	for i := range out {
+		bySender[out[i].Sender] = append(bySender[out[i].Sender], i)
+	}
+	sorted := make([]Message, len(out))
+	for _, idx := range bySender {
+		ms := make([]Message, len(idx))
+		for k, i := range idx {
+			ms[k] = out[i]
+		}
+		sort.SliceStable(ms, func(a, b int) bool {
+			if !ms[a].SentAt.Equal(ms[b].SentAt) {
+				return ms[a].SentAt.Before(ms[b].SentAt)
+			}
+			return string(ms[a].ID[:]) < string(ms[b].ID[:])
+		})
+		for k, i := range idx {
+			sorted[i] = ms[k]
+		}
+	}
+	return sorted, nil
 }
 
 // DeleteHistory removes from the archive the messages at positions 1 to
 // upTo (own messages not yet confirmed stay). Their chain copies are then
 // unreadable to everyone, this device included: forward secrecy covers
 // them even against a thief with the passphrase. Replays of them are still
-// refused (their keys are gone).
+// refused (their keys are gone and their trees' tombstones stay); a copy
+// of one sent again after a dead transaction would no longer be recognised
+// as a duplicate.
 func (c *Conversation) DeleteHistory(upTo uint64) error {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
@@ -394,7 +602,7 @@ func (c *Conversation) DeleteHistory(upTo uint64) error {
 		if err != nil {
 			return err
 		}
-		if a.position != 0 && a.position <= upTo {
+		if !a.envelope && a.position != 0 && a.position <= upTo {
 			b.Archive = append(b.Archive, RecordWrite{Session: c.id, ID: r.ID})
 		}
 	}
@@ -404,37 +612,36 @@ func (c *Conversation) DeleteHistory(upTo uint64) error {
 	return c.d.store.Commit(b)
 }
 
-// Reset makes the next Send start a new handshake with participant, which
+// Reset makes the next Send start a new handshake with peer, which
 // replaces the pair's current one at both ends (docs/protocol.md, section
 // 10.3). Use it when messages with that participant keep failing with
-// ErrUnknownTarget or ErrChainNotStarted.
-func (c *Conversation) Reset(participant crypto.SessionID) error {
+// ErrUnknownTarget or ErrChainNotStarted, and after a suspected compromise.
+// Each handshake uses one of the session's MaxHandshakesPerPeer claims.
+func (c *Conversation) Reset(peer crypto.SessionID) error {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
-	r := -1
-	for i := range c.parts {
-		if c.parts[i].sid == participant && uint8(i) != c.self {
-			r = i
-		}
+	if c.broken != nil {
+		return c.broken
 	}
-	if r < 0 {
-		return fmt.Errorf("%w: not a participant", ErrInvalidSession)
+	r := slices.IndexFunc(c.parts, func(p participant) bool { return p.sid == peer })
+	if r < 0 || uint8(r) == c.self {
+		return fmt.Errorf("%w: not another participant", ErrInvalidSession)
 	}
-	rec, err := c.record()
-	if err != nil {
-		return err
-	}
-	if rec.state.PendingHandshake(uint8(r)) {
+	st := c.rec.state
+	if st.PendingHandshake(uint8(r)) {
 		return ErrHandshakePending
 	}
-	rec.state.Reset(uint8(r))
-	data, err := rec.marshalHint(len(c.committed))
-	if err != nil {
-		return err
-	}
-	if err := c.d.store.Commit(&Batch{Conversations: []ConversationWrite{{Session: c.id, Data: data}}}); err != nil {
-		return err
-	}
-	c.committed = data
-	return nil
+	st.Reset(uint8(r))
+	return c.commit(&Batch{})
+}
+
+// AllowsLegacy reports whether the caller may still accept legacy envelopes
+// (Seal, the reference format) in this session: only while this device has
+// neither sent nor opened an envelope of this protocol in it and did not
+// create it (docs/protocol.md, section 16). IsEnvelope tells the formats
+// apart.
+func (c *Conversation) AllowsLegacy() bool {
+	c.d.mu.Lock()
+	defer c.d.mu.Unlock()
+	return c.broken == nil && !c.rec.protocol
 }

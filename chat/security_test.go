@@ -224,7 +224,7 @@ func TestNoOneTimePrekeyWeakness(t *testing.T) {
 	// A second session, started by Bob without one-time prekeys.
 	s := *net.session
 	s.ID[0] ^= 1
-	s.Claims = []uint32{0}
+	s.Claims = nil // Alice's handshake claims in its transaction, with one-time prekey 0
 	var err error
 	for i := range 2 {
 		if net.convs[i], err = net.devs[i].Conversation(&s); err != nil {

@@ -31,7 +31,7 @@ type ConversationStore interface {
 
 // OutboxStore reads the outbox of a session.
 type OutboxStore interface {
-	LoadOutboxRecord(session [32]byte, id MessageID) ([]byte, error)
+	LoadOutboxRecord(session [32]byte, id EnvelopeID) ([]byte, error)
 	// LoadOutbox returns every record of the session, in any order.
 	LoadOutbox(session [32]byte) ([]Record, error)
 }
@@ -43,9 +43,10 @@ type ArchiveStore interface {
 	LoadArchive(session [32]byte) ([]Record, error)
 }
 
-// Record is a stored outbox or archive record.
+// Record is a stored outbox record (ID an EnvelopeID) or archive record
+// (ID a MessageID).
 type Record struct {
-	ID   MessageID
+	ID   [16]byte
 	Data []byte
 }
 
@@ -58,7 +59,8 @@ type Batch struct {
 	Archive       []RecordWrite
 }
 
-// ConversationWrite replaces the state record of a session.
+// ConversationWrite replaces the state record of a session, or deletes it
+// (Data nil).
 type ConversationWrite struct {
 	Session [32]byte
 	Data    []byte
@@ -67,6 +69,6 @@ type ConversationWrite struct {
 // RecordWrite puts an outbox or archive record, or deletes it (Data nil).
 type RecordWrite struct {
 	Session [32]byte
-	ID      MessageID
+	ID      [16]byte
 	Data    []byte
 }

@@ -24,12 +24,13 @@ type negativeFile struct {
 }
 
 type negativeCase struct {
-	Name     string `json:"name"`
-	Hex      string `json:"hex"`
-	Position uint64 `json:"position"`
-	Sender   string `json:"sender"`              // the delivery's author
-	Session  string `json:"sessionId,omitempty"` // bob opens it in this session instead
-	Error    string `json:"error"`
+	Name     string     `json:"name"`
+	Hex      string     `json:"hex"`
+	Position uint64     `json:"position"`
+	Sender   string     `json:"sender"`              // the delivery's author
+	Claims   []katClaim `json:"claims,omitempty"`    // the delivery's claims (none: the creator's session claim applies)
+	Session  string     `json:"sessionId,omitempty"` // bob opens it in this session instead
+	Error    string     `json:"error"`
 }
 
 const negativePath = "testdata/negative_kat.json"
@@ -46,8 +47,8 @@ func negativeCases(t *testing.T, f *katFile, env []byte, ck [32]byte, hh [32]byt
 	bob0 := wire.FixedHeaderSize + suite.KEMPublicKeySize // bob's stanza
 	hs := e.Stanzas[0]
 	off := map[string]int{
-		"type": bob0, "spkID": bob0 + 1, "opkID": bob0 + 5, "sync": bob0 + 9,
-		"c1": bob0 + 17, "c2": bob0 + 17 + 1088, "c3": bob0 + 17 + 2176, "wrapped": bob0 + hs.Size() - 48,
+		"type": bob0, "spkID": bob0 + 1, "opkID": bob0 + 5, "gen": bob0 + 9,
+		"c1": bob0 + 13, "c2": bob0 + 13 + 1088, "c3": bob0 + 13 + 2176, "wrapped": bob0 + hs.Size() - 48,
 	}
 	carol0 := bob0 + hs.Size()
 	flip := func(i int) []byte { b := bytes.Clone(env); b[i] ^= 0x01; return b }
@@ -65,7 +66,7 @@ func negativeCases(t *testing.T, f *katFile, env []byte, ck [32]byte, hh [32]byt
 		mutate(b)
 		return suite.SealBody(bytes.Clone(env[:headerLen]), &ck, b.Append(nil), hh[:])
 	}
-	alice, carol := f.Parties[0].SessionID, f.Parties[2].SessionID
+	alice, bobID, carol := f.Parties[0].SessionID, f.Parties[1].SessionID, f.Parties[2].SessionID
 	other := bytes.Clone(mustHex(t, f.SessionID))
 	other[0] ^= 0x01
 	cs := []negativeCase{
@@ -84,8 +85,19 @@ func negativeCases(t *testing.T, f *katFile, env []byte, ck [32]byte, hh [32]byt
 		{Name: "stanza type", Hex: hex.EncodeToString(flip(off["type"]))},
 		{Name: "signed prekey ID", Hex: hex.EncodeToString(set32(off["spkID"], 7))},
 		{Name: "one-time prekey not claimed for this message", Hex: hex.EncodeToString(set32(off["opkID"], 2))},
-		{Name: "one-time prekey unknown", Hex: hex.EncodeToString(set32(off["opkID"], 9))},
-		{Name: "sync position", Hex: hex.EncodeToString(flip(off["sync"] + 7))},
+		{Name: "one-time prekey unknown and unclaimed", Hex: hex.EncodeToString(set32(off["opkID"], 9))},
+		{Name: "generation", Hex: hex.EncodeToString(set32(off["gen"], 2))},
+		{Name: "signed prekey unknown, as claimed", Hex: hex.EncodeToString(set32(off["spkID"], 7)),
+			Claims: []katClaim{{Participant: bobID, SignedPrekeyID: 7, OneTimePrekeyID: hs.OPKID}}},
+		{Name: "one-time prekey unknown, as claimed", Hex: hex.EncodeToString(set32(off["opkID"], 9)),
+			Claims: []katClaim{{Participant: bobID, SignedPrekeyID: hs.SPKID, OneTimePrekeyID: 9}}},
+		{Name: "generation zero", Hex: hex.EncodeToString(set32(off["gen"], 0))},
+		{Name: "a transaction claim with another signed prekey", Hex: hex.EncodeToString(env),
+			Claims: []katClaim{{Participant: bobID, SignedPrekeyID: hs.SPKID + 1, OneTimePrekeyID: hs.OPKID}}},
+		{Name: "a transaction claim without the one-time prekey (a downgrade)", Hex: hex.EncodeToString(env),
+			Claims: []katClaim{{Participant: bobID, SignedPrekeyID: hs.SPKID}}},
+		{Name: "two transaction claims for the responder", Hex: hex.EncodeToString(env),
+			Claims: []katClaim{{Participant: bobID, SignedPrekeyID: hs.SPKID, OneTimePrekeyID: hs.OPKID}, {Participant: bobID, SignedPrekeyID: hs.SPKID, OneTimePrekeyID: hs.OPKID}}},
 		{Name: "ciphertext to the identity key", Hex: hex.EncodeToString(flip(off["c1"] + 5))},
 		{Name: "ciphertext to the signed prekey", Hex: hex.EncodeToString(flip(off["c2"] + 5))},
 		{Name: "ciphertext to the one-time prekey", Hex: hex.EncodeToString(flip(off["c3"] + 5))},
@@ -96,7 +108,9 @@ func negativeCases(t *testing.T, f *katFile, env []byte, ck [32]byte, hh [32]byt
 		{Name: "re-encrypted by a recipient: signature altered", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.Signature[100] ^= 1 }))},
 		{Name: "re-encrypted by a recipient: plaintext altered", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.Plaintext = []byte("hello, this is mallory") }))},
 		{Name: "re-encrypted by a recipient: time altered", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.SentAt++ }))},
-		{Name: "re-encrypted by a recipient: kind setup with content", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.Kind = wire.KindSetup }))},
+		{Name: "re-encrypted by a recipient: message ID altered", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.MID[0] ^= 1 }))},
+		{Name: "re-encrypted by a recipient: reference altered", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.After[0] ^= 1 }))},
+		{Name: "re-encrypted by a recipient: kind control with content", Hex: hex.EncodeToString(reseal(func(b *wire.Body) { b.Kind = wire.KindControl }))},
 		{Name: "transaction author is not the sender", Hex: hex.EncodeToString(env), Sender: carol},
 		{Name: "another session", Hex: hex.EncodeToString(env), Session: hex.EncodeToString(other)},
 		{Name: "position zero", Hex: hex.EncodeToString(env), Position: 0},
@@ -130,7 +144,13 @@ func TestNegativeVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Sender = sid
-		d.Claims = nil // position 1 was sent by the creator: its claims are the session's
+		for _, cl := range c.Claims { // none: position 1 was sent by the creator, its claims are the session's
+			p, err := crypto.ParseSessionID(cl.Participant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Claims = append(d.Claims, chat.Claim{Participant: p, SignedPrekeyID: cl.SignedPrekeyID, OneTimePrekeyID: cl.OneTimePrekeyID})
+		}
 		conv := bob.conv
 		if c.Session != "" {
 			s := *r.session
@@ -165,7 +185,7 @@ func TestNegativeVectors(t *testing.T) {
 			}
 		}
 	}
-	if len(cases) < 30 {
+	if len(cases) < 38 {
 		t.Fatalf("%d cases", len(cases))
 	}
 	for _, c := range cases {

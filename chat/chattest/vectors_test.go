@@ -36,25 +36,28 @@ type katParty struct {
 }
 
 type katStep struct {
-	Op   string `json:"op"` // prekeys | create | join | send | open
+	Op   string `json:"op"` // prekeys | create | join | send | open | reset | dead | heal
 	Who  string `json:"who"`
 	Time int64  `json:"time"` // Unix ms
+
+	// reset: the participant the next send re-initiates with
+	Peer string `json:"peer,omitempty"`
 
 	// prekeys
 	Signed  bool       `json:"signed,omitempty"`
 	OneTime int        `json:"oneTime,omitempty"`
 	Upload  *katUpload `json:"upload,omitempty"`
 
-	// create: the bundles the creator used and the claims it made
-	Claims []uint32 `json:"claims,omitempty"`
+	// create: the claims of CreateSession for the bundles the creator used
+	Claims []katClaim `json:"claims,omitempty"`
 
-	// send
+	// send, dead (the envelopes sent again), heal
 	Plaintext *string       `json:"plaintext,omitempty"`
 	Envelopes []katEnvelope `json:"envelopes,omitempty"`
 
-	// open
+	// open (the envelope at position), dead (the envelope whose transaction died)
 	Position uint64 `json:"position,omitempty"`
-	Setup    bool   `json:"setup,omitempty"`
+	Control  bool   `json:"control,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
 
@@ -71,14 +74,15 @@ type katPrekey struct {
 
 type katEnvelope struct {
 	Position uint64     `json:"position"`
-	Setup    bool       `json:"setup,omitempty"`
+	Control  bool       `json:"control,omitempty"`
 	Claims   []katClaim `json:"claims,omitempty"`
 	Hex      string     `json:"hex"`
 }
 
 type katClaim struct {
-	Participant string `json:"participant"`
-	PrekeyID    uint32 `json:"prekeyId"`
+	Participant     string `json:"participant"`
+	SignedPrekeyID  uint32 `json:"signedPrekeyId"`
+	OneTimePrekeyID uint32 `json:"oneTimePrekeyId"`
 }
 
 // errorNames are the error classes of the vectors.
@@ -91,13 +95,16 @@ var errorNames = []struct {
 	{"invalid-signature", chat.ErrInvalidSignature},
 	{"wrong-sender", chat.ErrWrongSender},
 	{"replay", chat.ErrReplay},
+	{"duplicate", chat.ErrDuplicate},
 	{"chain-not-started", chat.ErrChainNotStarted},
 	{"unknown-tree", chat.ErrUnknownTree},
 	{"unknown-target", chat.ErrUnknownTarget},
 	{"unknown-prekey", chat.ErrUnknownPrekey},
 	{"unclaimed-prekey", chat.ErrUnclaimedPrekey},
 	{"not-addressed", chat.ErrNotAddressed},
+	{"not-from-this-device", chat.ErrNotFromThisDevice},
 	{"too-many-skipped", chat.ErrTooManySkipped},
+	{"too-many-handshakes", chat.ErrTooManyHandshakes},
 }
 
 func errorName(err error) string {
@@ -120,6 +127,7 @@ type runner struct {
 	byName  map[string]*party
 	chain   []katEnvelope
 	senders []int
+	ids     []chat.EnvelopeID
 }
 
 type party struct {
@@ -214,8 +222,12 @@ func (r *runner) step(i int, s *katStep, record bool) {
 		for _, q := range r.parties[1:] {
 			bundles = append(bundles, r.bundle(q))
 		}
-		r.session.Claims = chat.ClaimsOf(bundles)
-		r.compare(where, record, &s.Claims, r.session.Claims)
+		claims, err := chat.ClaimsOf(bundles)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		r.session.Claims = claims
+		r.compare(where, record, &s.Claims, katClaims(claims))
 		c, err := p.dev.CreateConversation(now, r.session, bundles)
 		if err != nil {
 			t.Fatalf("%s: %v", where, err)
@@ -227,42 +239,61 @@ func (r *runner) step(i int, s *katStep, record bool) {
 			t.Fatalf("%s: %v", where, err)
 		}
 		p.conv = c
-	case "send":
-		outs, err := p.conv.Send(now, []byte(*s.Plaintext), r)
+	case "send", "dead", "heal":
+		var outs []chat.Outgoing
+		var err error
+		switch s.Op {
+		case "send":
+			outs, err = p.conv.Send(now, []byte(*s.Plaintext), r)
+		case "dead":
+			outs, err = p.conv.Dead(now, r.ids[s.Position-1], r)
+		default:
+			outs, err = p.conv.Heal(now)
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", where, err)
 		}
 		var got []katEnvelope
 		for _, o := range outs {
-			e := katEnvelope{Position: uint64(len(r.chain) + 1), Setup: o.Setup, Hex: hex.EncodeToString(o.Envelope)}
-			for _, c := range o.Claims {
-				e.Claims = append(e.Claims, katClaim{Participant: c.Participant.String(), PrekeyID: c.PrekeyID})
-			}
+			e := katEnvelope{Position: uint64(len(r.chain) + 1), Control: o.Control, Claims: katClaims(o.Claims), Hex: hex.EncodeToString(o.Envelope)}
 			got = append(got, e)
 			r.chain = append(r.chain, e)
 			r.senders = append(r.senders, slices.Index(r.parties, p))
+			r.ids = append(r.ids, o.ID)
 		}
 		r.compare(where, record, &s.Envelopes, got)
+	case "reset":
+		if err := p.conv.Reset(r.party(s.Peer).sid); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
 	case "open":
 		m, err := p.conv.Open(now, r.delivery(s.Position))
 		got := katStep{}
 		if err != nil {
 			got.Error = errorName(err)
-		} else if m.Setup {
-			got.Setup = true
+		} else if m.Control {
+			got.Control = true
 		} else {
 			pt := string(m.Plaintext)
 			got.Plaintext = &pt
 		}
 		if record {
-			s.Error, s.Setup, s.Plaintext = got.Error, got.Setup, got.Plaintext
-		} else if got.Error != s.Error || got.Setup != s.Setup || !equalPtr(got.Plaintext, s.Plaintext) {
-			t.Fatalf("%s at position %d: got error %q setup %v plaintext %v, vector says %q %v %v",
-				where, s.Position, got.Error, got.Setup, str(got.Plaintext), s.Error, s.Setup, str(s.Plaintext))
+			s.Error, s.Control, s.Plaintext = got.Error, got.Control, got.Plaintext
+		} else if got.Error != s.Error || got.Control != s.Control || !equalPtr(got.Plaintext, s.Plaintext) {
+			t.Fatalf("%s at position %d: got error %q control %v plaintext %v, vector says %q %v %v",
+				where, s.Position, got.Error, got.Control, str(got.Plaintext), s.Error, s.Control, str(s.Plaintext))
 		}
 	default:
 		t.Fatalf("%s: unknown op", where)
 	}
+}
+
+func katClaims(cs []chat.Claim) []katClaim {
+	var out []katClaim
+	for _, c := range cs {
+		out = append(out, katClaim{Participant: c.Participant.String(), SignedPrekeyID: c.SignedPrekeyID, OneTimePrekeyID: c.OneTimePrekeyID})
+	}
+	return out
 }
 
 func (r *runner) delivery(position uint64) *chat.Delivery {
@@ -273,7 +304,7 @@ func (r *runner) delivery(position uint64) *chat.Delivery {
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		d.Claims = append(d.Claims, chat.Claim{Participant: sid, PrekeyID: c.PrekeyID})
+		d.Claims = append(d.Claims, chat.Claim{Participant: sid, SignedPrekeyID: c.SignedPrekeyID, OneTimePrekeyID: c.OneTimePrekeyID})
 	}
 	return d
 }
@@ -291,12 +322,12 @@ func (r *runner) compare(where string, record bool, field any, got any) {
 		if !bytes.Equal(a, b) {
 			r.t.Fatalf("%s: prekeys differ from the vector", where)
 		}
-	case *[]uint32:
+	case *[]katClaim:
 		if record {
-			*f = got.([]uint32)
+			*f = got.([]katClaim)
 			return
 		}
-		if !slices.Equal(*f, got.([]uint32)) {
+		if !slices.Equal(*f, got.([]katClaim)) {
 			r.t.Fatalf("%s: claims %v, vector says %v", where, got, *f)
 		}
 	case *[]katEnvelope:
@@ -341,7 +372,9 @@ func ptr(s string) *string { return &s }
 // prekeys; a handshake without one (carol has none left); simultaneous
 // initiation (bob and carol each start their pair); steps on every change of
 // speaker; out-of-order delivery (skipped keys); a replay; the 24-hour
-// bound; an own message confirmed by reading it back.
+// bound; an own message confirmed by reading it back; a reset whose
+// transaction dies, is sent again and lands after all (a duplicate); a
+// ratchet message.
 func script() *katFile {
 	seed := func(name string) string {
 		s := sha256.Sum256([]byte("luxfi/session/v1/chat/kat/identity/" + name))
@@ -350,7 +383,7 @@ func script() *katFile {
 	chainID := sha256.Sum256([]byte("luxfi/session/v1/chat/kat/chain"))
 	sessionID := sha256.Sum256([]byte("luxfi/session/v1/chat/kat/session"))
 	f := &katFile{
-		Description: "docs/protocol.md section 15. Parties in participant order (the first is the creator); each party's randomness is SHAKE256(\"luxfi/session/v1/chat/kat/\" || name), signatures deterministic. The directory hands out a party's newest signed prekey and its lowest-ID one-time prekey not yet handed out. Envelopes get positions in the order they are sent; an open delivers the envelope at that position with its sender and claims.",
+		Description: "docs/protocol.md section 15. Parties in participant order (the first is the creator); each party's randomness is SHAKE256(\"luxfi/session/v1/chat/kat/\" || name), signatures deterministic. The directory hands out a party's newest signed prekey and its lowest-ID one-time prekey not yet handed out. Envelopes get positions in the order they are sent (a dead transaction's envelope keeps its position, for the steps that deliver it after all); an open delivers the envelope at that position with its sender and claims. Ops: prekeys (generate), create (CreateConversation with the claims), join, send, open, reset (Reset of peer), dead (Dead of the envelope at position: its envelopes are sent again), heal (a ratchet message).",
 		ChainID:     hex.EncodeToString(chainID[:]),
 		SessionID:   hex.EncodeToString(sessionID[:]),
 	}
@@ -398,6 +431,33 @@ func script() *katFile {
 	}{{"bob", 8}, {"carol", 8}, {"alice", 8}, {"alice", 9}, {"bob", 9}, {"carol", 9}} {
 		add(katStep{Op: "open", Who: o.who, Time: at(14 + day), Position: o.pos})
 	}
+	// Alice resets her pair with carol: the handshake (generation 2, no
+	// one-time prekey left) rides in a message whose transaction dies; it
+	// is sent again (generation 3, a new claim); the dead one lands after
+	// all (a node lied): recipients refuse its copy as a duplicate, and the
+	// pair converges on the generation-3 tree.
+	add(katStep{Op: "reset", Who: "alice", Time: at(15 + day), Peer: "carol"})
+	add(katStep{Op: "send", Who: "alice", Time: at(16 + day), Plaintext: ptr("after the reset")}) // 10 (dies)
+	add(katStep{Op: "dead", Who: "alice", Time: at(17 + day), Position: 10})                      // 11
+	for _, o := range []struct {
+		who string
+		pos uint64
+	}{{"carol", 11}, {"bob", 11}, {"carol", 10}, {"bob", 10}, {"alice", 10}, {"alice", 11}} {
+		add(katStep{Op: "open", Who: o.who, Time: at(18 + day), Position: o.pos})
+	}
+	add(katStep{Op: "send", Who: "carol", Time: at(19 + day), Plaintext: ptr("carol, in the new tree")}) // 12
+	// Bob has only read since his last message: a ratchet message.
+	add(katStep{Op: "heal", Who: "bob", Time: at(20 + day)}) // 13
+	for _, o := range []struct {
+		who string
+		pos uint64
+	}{{"alice", 12}, {"bob", 12}, {"carol", 12}, {"alice", 13}, {"carol", 13}, {"bob", 13}} {
+		add(katStep{Op: "open", Who: o.who, Time: at(21 + day), Position: o.pos})
+	}
+	add(katStep{Op: "send", Who: "alice", Time: at(22 + day), Plaintext: ptr("to everyone, bob healed")}) // 14
+	for _, w := range []string{"bob", "carol", "alice"} {
+		add(katStep{Op: "open", Who: w, Time: at(23 + day), Position: 14})
+	}
 	return f
 }
 
@@ -425,7 +485,7 @@ func TestConversationVectors(t *testing.T) {
 		}
 	}
 	// The vector must exercise what it claims to.
-	if opens < 20 || len(r.chain) != 9 {
+	if opens < 30 || len(r.chain) != 14 {
 		t.Fatalf("%d successful opens, %d envelopes", opens, len(r.chain))
 	}
 }

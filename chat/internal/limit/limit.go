@@ -13,11 +13,15 @@ const (
 	MaxChainMessages     = 50
 	MaxChainAge          = 24 * time.Hour
 	MaxSkip              = 100
-	MaxSkippedKeys       = 2000
+	MaxSkippedKeys       = 250 // per pair
 	MaxSkipAge           = 7 * 24 * time.Hour
 	MaxOwnChains         = 16
 	MaxPeerChains        = 16
 	MaxTrees             = 4
+	MaxHandshakes        = 16
+	MaxHandshakesPerPeer = 4
+	MaxClaimedPrekeys    = 256
+	MaxDeadEnvelopes     = 64
 	MaxOutbox            = 64
 	MaxOneTimePrekeys    = 256
 	MaxSignedPrekeys     = 8

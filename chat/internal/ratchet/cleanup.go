@@ -6,99 +6,109 @@ import (
 	"github.com/luxfi/session/chat/internal/limit"
 )
 
-// takeSkipped removes and returns a skipped key.
-func (s *State) takeSkipped(peer uint8, chain ID, slot bool, index uint32) (Key, bool) {
-	for i := range s.Skipped {
-		k := &s.Skipped[i]
-		if k.Peer == peer && k.Chain == chain && k.Slot == slot && k.Index == index {
+// takeSkipped removes and returns a skipped key of the pair.
+func (p *Pair) takeSkipped(chain ID, slot bool, index uint32) (Key, bool) {
+	for i := range p.Skipped {
+		k := &p.Skipped[i]
+		if k.Chain == chain && k.Slot == slot && k.Index == index {
 			key := k.Key
-			s.Skipped = append(s.Skipped[:i], s.Skipped[i+1:]...)
+			p.Skipped = append(p.Skipped[:i], p.Skipped[i+1:]...)
 			return key, true
 		}
 	}
 	return Key{}, false
 }
 
-func (s *State) addSkipped(k Skipped) {
-	s.Skipped = append(s.Skipped, k)
+func (p *Pair) addSkipped(k Skipped) {
+	p.Skipped = append(p.Skipped, k)
 }
 
 // dropSkippedSlots deletes the skipped slots of an own chain that is
 // deleted: without its secret key they are useless.
-func (s *State) dropSkippedSlots(chain ID) {
-	kept := s.Skipped[:0]
-	for _, k := range s.Skipped {
+func (p *Pair) dropSkippedSlots(chain ID) {
+	kept := p.Skipped[:0]
+	for _, k := range p.Skipped {
 		if !(k.Slot && k.Chain == chain) {
 			kept = append(kept, k)
 		}
 	}
-	s.Skipped = kept
+	p.Skipped = kept
 }
 
-func (s *State) dropTreeSlots(t *Tree) {
+func (p *Pair) dropTreeSlots(t *Tree) {
 	for _, c := range t.Own {
-		s.dropSkippedSlots(c.ID)
+		p.dropSkippedSlots(c.ID)
 	}
 }
 
+// keep reports whether a tree's state must be kept whatever its age: the
+// current tree, and an own handshake that may still land.
+func (p *Pair) keep(t *Tree, cur *TreeRef) bool {
+	if cur != nil && t.ID == cur.ID {
+		return true
+	}
+	return t.Mine && t.Pending && !p.known(t.ID).Dead
+}
+
 // cleanup applies the deletion rules and bounds of docs/protocol.md,
-// section 9, at time now.
+// section 9, at time now. Deleting a tree's state keeps its tombstone, so
+// the current tree does not change.
 func (s *State) cleanup(now int64) {
 	age := limit.MaxSkipAge.Milliseconds()
 	for _, p := range s.Pairs {
 		if p == nil {
 			continue
 		}
-		cur := p.Current()
+		cur := p.current()
 		kept := p.Trees[:0]
 		for _, t := range p.Trees {
-			if t != cur && t.Position != 0 && now-t.Active > age {
-				s.dropTreeSlots(t)
+			if !p.keep(t, cur) && now-t.Active > age {
+				p.dropTreeSlots(t)
 				continue
 			}
-			s.cleanTree(t, now)
+			p.cleanTree(t, now)
 			kept = append(kept, t)
 		}
 		p.Trees = kept
 		for len(p.Trees) > limit.MaxTrees {
-			// The oldest tree that is neither current nor an own
-			// handshake not yet on chain.
+			// The least preferred tree (section 10.1's order, reversed)
+			// that must not be kept.
 			victim := -1
 			for i, t := range p.Trees {
-				if t == cur || t.Position == 0 {
+				if p.keep(t, cur) {
 					continue
 				}
-				if victim < 0 || t.Position < p.Trees[victim].Position {
+				if victim < 0 || outranks(p.known(p.Trees[victim].ID), p.known(t.ID)) {
 					victim = i
 				}
 			}
 			if victim < 0 {
 				break
 			}
-			s.dropTreeSlots(p.Trees[victim])
+			p.dropTreeSlots(p.Trees[victim])
 			p.Trees = append(p.Trees[:victim], p.Trees[victim+1:]...)
 		}
-	}
-	// Skipped keys: by age, then by count, oldest first.
-	kept := s.Skipped[:0]
-	for _, k := range s.Skipped {
-		if now-k.At <= age {
-			kept = append(kept, k)
+		// Skipped keys: by age, then by count, oldest first, per pair.
+		keptK := p.Skipped[:0]
+		for _, k := range p.Skipped {
+			if now-k.At <= age {
+				keptK = append(keptK, k)
+			}
 		}
-	}
-	s.Skipped = kept
-	if n := len(s.Skipped) - limit.MaxSkippedKeys; n > 0 {
-		s.Skipped = append(s.Skipped[:0], s.Skipped[n:]...)
+		p.Skipped = keptK
+		if n := len(p.Skipped) - limit.MaxSkippedKeys; n > 0 {
+			p.Skipped = append(p.Skipped[:0], p.Skipped[n:]...)
+		}
 	}
 }
 
-func (s *State) cleanTree(t *Tree, now int64) {
+func (p *Pair) cleanTree(t *Tree, now int64) {
 	age := limit.MaxSkipAge.Milliseconds()
 	kept := t.Own[:0]
 	for _, c := range t.Own {
 		if !c.Sending && c.Superseded != 0 &&
 			(t.PeerContig+1 >= c.SupersededBy || now-c.Superseded > age) {
-			s.dropSkippedSlots(c.ID)
+			p.dropSkippedSlots(c.ID)
 			continue
 		}
 		kept = append(kept, c)
@@ -114,18 +124,18 @@ func (s *State) cleanTree(t *Tree, now int64) {
 			if i == len(t.Own) {
 				break
 			}
-			s.dropSkippedSlots(t.Own[i].ID)
+			p.dropSkippedSlots(t.Own[i].ID)
 			t.Own = append(t.Own[:i], t.Own[i+1:]...)
 		}
 	}
-	keptPeer := t.Peer[:0]
+	// A closed peer chain (its remaining keys are skipped keys now) stays as
+	// a tombstone, so that a replay of its messages is refused as one; an
+	// idle one is closed. MaxPeerChains bounds both.
 	for _, c := range t.Peer {
-		if !c.Latest && (!c.Open || now-c.Active > age) {
-			continue // closed (its keys are skipped keys now) or idle
+		if !c.Latest && c.Open && now-c.Active > age {
+			c.Open, c.N, c.CK = false, 0, Key{}
 		}
-		keptPeer = append(keptPeer, c)
 	}
-	t.Peer = keptPeer
 	if len(t.Peer) > limit.MaxPeerChains {
 		sort.SliceStable(t.Peer, func(i, j int) bool { return t.Peer[i].Q < t.Peer[j].Q })
 		for len(t.Peer) > limit.MaxPeerChains {

@@ -13,14 +13,14 @@ import (
 // StateVersion is the first byte of a marshalled State. The format is local
 // to this implementation (docs/protocol.md, section 13) and described in
 // LLM.md.
-const StateVersion = 1
+const StateVersion = 2
 
 // Decoding bounds: a record that exceeds them is corrupt. They leave room
 // above the limits the state machine enforces.
 const (
 	maxTreesDecoded   = limit.MaxTrees + 2
 	maxChainsDecoded  = 64
-	maxSkippedDecoded = limit.MaxSkippedKeys + 2*limit.MaxSkip + 64
+	maxSkippedDecoded = limit.MaxSkippedKeys + 2*limit.MaxSkip + 64 // per pair
 )
 
 // MarshalBinary encodes the state.
@@ -38,28 +38,37 @@ func (s *State) AppendBinary(w []byte) ([]byte, error) {
 			w = append(w, 0)
 			continue
 		}
-		w = append(w, 1, b2u(p.Reset), byte(len(p.Trees)))
+		w = append(w, 1, b2u(p.Reset))
+		w = binary.BigEndian.AppendUint32(w, p.MaxGen)
+		w = append(w, b2u(p.SessionClaimUsed), byte(len(p.Known)))
+		for _, r := range p.Known {
+			w = append(w, r.ID[:]...)
+			w = binary.BigEndian.AppendUint32(w, r.Gen)
+			w = append(w, b2u(r.Mine)|b2u(r.Dead)<<1)
+			if r.Mine {
+				w = append(w, r.Envelope[:]...)
+			}
+		}
+		w = append(w, byte(len(p.Trees)))
 		for _, t := range p.Trees {
 			w = appendTree(w, t)
 		}
-	}
-	w = binary.BigEndian.AppendUint32(w, uint32(len(s.Skipped)))
-	for _, k := range s.Skipped {
-		w = append(w, k.Peer)
-		w = append(w, k.Chain[:]...)
-		w = append(w, b2u(k.Slot))
-		w = binary.BigEndian.AppendUint32(w, k.Index)
-		w = append(w, k.Key[:]...)
-		w = binary.BigEndian.AppendUint64(w, uint64(k.At))
+		w = binary.BigEndian.AppendUint16(w, uint16(len(p.Skipped)))
+		for _, k := range p.Skipped {
+			w = append(w, k.Chain[:]...)
+			w = append(w, b2u(k.Slot))
+			w = binary.BigEndian.AppendUint32(w, k.Index)
+			w = append(w, k.Key[:]...)
+			w = binary.BigEndian.AppendUint64(w, uint64(k.At))
+		}
 	}
 	return w, nil
 }
 
 func appendTree(w []byte, t *Tree) []byte {
 	w = append(w, t.ID[:]...)
-	w = append(w, b2u(t.Mine))
-	w = binary.BigEndian.AppendUint64(w, t.Position)
-	w = binary.BigEndian.AppendUint64(w, t.Sync)
+	w = binary.BigEndian.AppendUint32(w, t.Gen)
+	w = append(w, b2u(t.Mine), b2u(t.Pending))
 	w = append(w, t.Envelope[:]...)
 	w = binary.BigEndian.AppendUint64(w, uint64(t.Active))
 	w = append(w, b2u(t.ForceStep))
@@ -141,31 +150,50 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		default:
 			d.Fail()
 		}
-		p := &Pair{Reset: d.Bool()}
+		p := &Pair{Reset: d.Bool(), MaxGen: d.U32(), SessionClaimUsed: d.Bool()}
+		nk := int(d.U8())
+		if nk > limit.MaxHandshakes {
+			d.Fail()
+		}
+		for j := 0; j < nk && d.Err() == nil; j++ {
+			var r TreeRef
+			d.Copy(r.ID[:])
+			r.Gen = d.U32()
+			flags := d.U8()
+			if flags > 3 || r.Gen == 0 || r.Gen > p.MaxGen {
+				d.Fail()
+			}
+			r.Mine, r.Dead = flags&1 != 0, flags&2 != 0
+			if r.Mine {
+				d.Copy(r.Envelope[:])
+			}
+			p.Known = append(p.Known, r)
+		}
 		nt := int(d.U8())
 		if nt > maxTreesDecoded {
 			d.Fail()
 		}
 		for j := 0; j < nt && d.Err() == nil; j++ {
-			p.Trees = append(p.Trees, decodeTree(d))
+			t := decodeTree(d)
+			if p.known(t.ID) == nil {
+				d.Fail() // every tree has its tombstone
+			}
+			p.Trees = append(p.Trees, t)
 		}
-		s.Pairs[i] = p
-	}
-	ns := int(d.U32())
-	if ns > maxSkippedDecoded {
-		d.Fail()
-	}
-	for j := 0; j < ns && d.Err() == nil; j++ {
-		k := Skipped{Peer: d.U8()}
-		d.Copy(k.Chain[:])
-		k.Slot = d.Bool()
-		k.Index = d.U32()
-		d.Copy(k.Key[:])
-		k.At = int64(d.U64())
-		if int(k.Peer) >= n {
+		ns := int(d.U16())
+		if ns > maxSkippedDecoded {
 			d.Fail()
 		}
-		s.Skipped = append(s.Skipped, k)
+		for j := 0; j < ns && d.Err() == nil; j++ {
+			var k Skipped
+			d.Copy(k.Chain[:])
+			k.Slot = d.Bool()
+			k.Index = d.U32()
+			d.Copy(k.Key[:])
+			k.At = int64(d.U64())
+			p.Skipped = append(p.Skipped, k)
+		}
+		s.Pairs[i] = p
 	}
 	if d.Done() != nil {
 		*s = State{}
@@ -177,9 +205,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 func decodeTree(d *codec.Reader) *Tree {
 	t := &Tree{}
 	d.Copy(t.ID[:])
+	t.Gen = d.U32()
 	t.Mine = d.Bool()
-	t.Position = d.U64()
-	t.Sync = d.U64()
+	t.Pending = d.Bool()
 	d.Copy(t.Envelope[:])
 	t.Active = int64(d.U64())
 	t.ForceStep = d.Bool()

@@ -38,7 +38,7 @@ func ChainID(target ID, k uint32, ct []byte) ID {
 type Handshake struct {
 	Initiator, Responder []byte // identity IDs
 	SPKID, OPKID         uint32
-	Sync                 uint64
+	Gen                  uint32
 	SPK, OPK             []byte // the responder's prekey public keys (OPK nil if none)
 	C1, C2, C3           []byte
 }
@@ -46,7 +46,7 @@ type Handshake struct {
 // Transcript is TH.
 func (h *Handshake) Transcript(sc Key) Key {
 	return suite.H32(suite.LabelTranscriptHS, sc[:], h.Initiator, h.Responder,
-		suite.U32(h.SPKID), suite.U32(h.OPKID), suite.U64(h.Sync),
+		suite.U32(h.SPKID), suite.U32(h.OPKID), suite.U32(h.Gen),
 		suite.KeyHash(h.SPK), suite.KeyHash(h.OPK), h.C1, h.C2, h.C3)
 }
 
@@ -55,5 +55,9 @@ func HandshakeRoot(th Key, k1, k2, k3 []byte) Key {
 	return suite.H32(suite.LabelHandshake, th[:], k1, k2, k3)
 }
 
-// TreeID is H16("…/tree-id", TH).
-func TreeID(th Key) ID { return suite.H16(suite.LabelTreeID, th[:]) }
+// TreeID is H16("…/tree-id", SC, id(A), id(B), u32(spkID), u32(opkID),
+// u32(gen), c1, c2, c3): public values only.
+func (h *Handshake) TreeID(sc Key) ID {
+	return suite.H16(suite.LabelTreeID, sc[:], h.Initiator, h.Responder,
+		suite.U32(h.SPKID), suite.U32(h.OPKID), suite.U32(h.Gen), h.C1, h.C2, h.C3)
+}

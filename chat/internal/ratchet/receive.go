@@ -1,6 +1,7 @@
 package ratchet
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/luxfi/session/chat/internal/errs"
@@ -21,9 +22,9 @@ type Prekeys interface {
 type Delivery struct {
 	Position uint64
 	Now      int64
-	// Claimed reports whether the chain recorded a claim of this one-time
-	// prekey of the receiver for this message (or the session's creation).
-	Claimed func(opkID uint32) bool
+	// SessionClaim: the handshake's claim is the creator's session claim
+	// (the caller checked it matches and is unused); the tree marks it used.
+	SessionClaim bool
 }
 
 // Received is the outcome of Receive.
@@ -36,8 +37,10 @@ type Received struct {
 
 // Receive processes the stanza of the peer's envelope addressed to this
 // participant (docs/protocol.md, section 8, step 4) and returns the message
-// key. ekX is the envelope header's ratchet key (nil if none). It mutates s
-// even when it fails: callers work on a copy.
+// key. ekX is the envelope header's ratchet key (nil if none). A handshake's
+// claim must have been checked by the caller. Every check that refuses a
+// replay, an unknown tree, chain or target, or an unknown prekey runs
+// before any KEM operation. It mutates s even when it fails: callers undo.
 func (s *State) Receive(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, pk Prekeys, d *Delivery) (r Received, err error) {
 	s.See(d.Position)
 	switch st.Type {
@@ -56,17 +59,40 @@ func (s *State) Receive(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, pk Pr
 	return r, err
 }
 
+// treeByTag finds the tree of the pair with peer that a stanza's tag names:
+// its state, or errs.ErrReplay if only its tombstone is left (every key of
+// a deleted tree is gone), or errs.ErrUnknownTree.
+func (s *State) treeByTag(peer uint8, tag [wire.TreeTagSize]byte) (*Tree, error) {
+	p := s.Pairs[peer]
+	if p == nil {
+		return nil, errs.ErrUnknownTree
+	}
+	for _, t := range p.Trees {
+		if [wire.TreeTagSize]byte(t.ID[:wire.TreeTagSize]) == tag {
+			return t, nil
+		}
+	}
+	for _, r := range p.Known {
+		if [wire.TreeTagSize]byte(r.ID[:wire.TreeTagSize]) == tag {
+			return nil, errs.ErrReplay
+		}
+	}
+	return nil, errs.ErrUnknownTree
+}
+
 func (s *State) receiveContinue(peer uint8, st *wire.Stanza, now int64) (mk Key, err error) {
-	if k, ok := s.takeSkipped(peer, st.Chain, false, st.N); ok {
-		if t, _ := s.findPeerChain(peer, st.Chain); t != nil {
+	p := s.pair(peer)
+	if k, ok := p.takeSkipped(st.Chain, false, st.N); ok {
+		if t, _ := p.findPeerChain(st.Chain); t != nil {
 			t.Active = now
 		}
 		return k, nil
 	}
-	if !s.knowsTree(peer, st.Tree) {
-		return mk, errs.ErrUnknownTree
+	t, err := s.treeByTag(peer, st.Tree)
+	if err != nil {
+		return mk, err
 	}
-	t, c := s.findPeerChain(peer, st.Chain)
+	c := t.peer(st.Chain)
 	if c == nil || c.Virtual {
 		return mk, errs.ErrChainNotStarted
 	}
@@ -79,7 +105,7 @@ func (s *State) receiveContinue(peer uint8, st *wire.Stanza, now int64) (mk Key,
 	for c.N < st.N {
 		var skipped Key
 		c.CK, skipped = NextMessage(c.CK)
-		s.addSkipped(Skipped{Peer: peer, Chain: c.ID, Index: c.N, Key: skipped, At: now})
+		p.addSkipped(Skipped{Chain: c.ID, Index: c.N, Key: skipped, At: now})
 		c.N++
 	}
 	c.CK, mk = NextMessage(c.CK)
@@ -89,21 +115,41 @@ func (s *State) receiveContinue(peer uint8, st *wire.Stanza, now int64) (mk Key,
 }
 
 func (s *State) receiveStep(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, now int64) (mk Key, err error) {
-	if !s.knowsTree(peer.Index, st.Tree) {
-		return mk, errs.ErrUnknownTree
+	t, err := s.treeByTag(peer.Index, st.Tree)
+	if err != nil {
+		return mk, err
 	}
-	t, target := s.findOwnChain(peer.Index, st.Chain)
+	p := s.pair(peer.Index)
+	target := t.own(st.Chain)
 	if target == nil {
 		return mk, errs.ErrUnknownTarget
+	}
+	if target.Virtual && st.Q < 2 {
+		return mk, fmt.Errorf("%w: a step against the handshake's virtual chain has q >= 2", errs.ErrMalformed)
 	}
 	if !suite.KEMPublicCanonical(ekX) {
 		return mk, fmt.Errorf("%w: ratchet key", errs.ErrMalformed)
 	}
 	id := ChainID(target.ID, st.K, st.CT)
-	if t.peer(id) != nil {
+	if t.peer(id) != nil || t.seenQ(st.Q) {
 		return mk, errs.ErrReplay
 	}
-	slot, err := s.slot(peer.Index, target, st.K, now)
+	// The previous chain of the peer, closed after pn messages.
+	var prev *PeerChain
+	for _, c := range t.Peer {
+		if !c.Virtual && c.Open && c.Q+1 == st.Q {
+			prev = c
+		}
+	}
+	if prev != nil {
+		if st.PN < prev.N {
+			return mk, fmt.Errorf("%w: pn below the messages already received", errs.ErrMalformed)
+		}
+		if st.PN-prev.N > limit.MaxSkip {
+			return mk, errs.ErrTooManySkipped
+		}
+	}
+	slot, err := p.slot(target, st.K, now)
 	if err != nil {
 		return mk, err
 	}
@@ -122,21 +168,14 @@ func (s *State) receiveStep(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, n
 	c := &PeerChain{ID: id, Q: st.Q, Open: true, Active: now}
 	c.CK, mk = NextMessage(ck)
 	c.N = 1
-
-	// The previous chain of the peer is closed after pn messages.
-	for _, prev := range t.Peer {
-		if !prev.Virtual && prev.Open && prev.Q+1 == st.Q {
-			if st.PN > prev.N && st.PN-prev.N > limit.MaxSkip {
-				return mk, errs.ErrTooManySkipped
-			}
-			for prev.N < st.PN {
-				var skipped Key
-				prev.CK, skipped = NextMessage(prev.CK)
-				s.addSkipped(Skipped{Peer: peer.Index, Chain: prev.ID, Index: prev.N, Key: skipped, At: now})
-				prev.N++
-			}
-			prev.Open, prev.CK = false, Key{}
+	if prev != nil {
+		for prev.N < st.PN {
+			var skipped Key
+			prev.CK, skipped = NextMessage(prev.CK)
+			p.addSkipped(Skipped{Chain: prev.ID, Index: prev.N, Key: skipped, At: now})
+			prev.N++
 		}
+		prev.Open, prev.N, prev.CK = false, 0, Key{}
 	}
 	// The newest peer chain is the one the next step targets.
 	if maxQ, ok := t.maxPeerQ(); !ok || st.Q > maxQ {
@@ -159,8 +198,8 @@ func (s *State) receiveStep(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, n
 }
 
 // slot takes slot k of the own chain c (docs/protocol.md, section 8).
-func (s *State) slot(peer uint8, c *OwnChain, k uint32, now int64) (slot Key, err error) {
-	if sl, ok := s.takeSkipped(peer, c.ID, true, k); ok {
+func (p *Pair) slot(c *OwnChain, k uint32, now int64) (slot Key, err error) {
+	if sl, ok := p.takeSkipped(c.ID, true, k); ok {
 		return sl, nil
 	}
 	if k < c.SlotNext {
@@ -172,7 +211,7 @@ func (s *State) slot(peer uint8, c *OwnChain, k uint32, now int64) (slot Key, er
 	for c.SlotNext < k {
 		var skipped Key
 		c.SlotKey, skipped = NextSlot(c.SlotKey)
-		s.addSkipped(Skipped{Peer: peer, Chain: c.ID, Slot: true, Index: c.SlotNext, Key: skipped, At: now})
+		p.addSkipped(Skipped{Chain: c.ID, Slot: true, Index: c.SlotNext, Key: skipped, At: now})
 		c.SlotNext++
 	}
 	c.SlotKey, slot = NextSlot(c.SlotKey)
@@ -180,7 +219,27 @@ func (s *State) slot(peer uint8, c *OwnChain, k uint32, now int64) (slot Key, er
 	return slot, nil
 }
 
+// HandshakeTree returns the ID of the tree a handshake stanza from peer
+// makes, from public values only, or errs.ErrReplay if the pair knows it.
+func (s *State) HandshakeTree(env *Env, peer *Peer, st *wire.Stanza) (ID, error) {
+	h := Handshake{Initiator: peer.ID[:], Responder: env.Self.ID[:], SPKID: st.SPKID, OPKID: st.OPKID, Gen: st.Gen,
+		C1: st.C1, C2: st.C2, C3: st.C3}
+	id := h.TreeID(env.SC)
+	if p := s.Pairs[peer.Index]; p != nil && p.known(id) != nil {
+		return id, errs.ErrReplay
+	}
+	return id, nil
+}
+
 func (s *State) receiveHandshake(env *Env, peer *Peer, st *wire.Stanza, ekX []byte, pk Prekeys, d *Delivery) (r Received, err error) {
+	treeID, err := s.HandshakeTree(env, peer, st)
+	if err != nil {
+		return r, err
+	}
+	p := s.pair(peer.Index)
+	if st.Gen > p.MaxGen {
+		p.MaxGen = st.Gen
+	}
 	spk := pk.Signed(st.SPKID)
 	if spk == nil {
 		return r, errs.ErrUnknownPrekey
@@ -190,35 +249,35 @@ func (s *State) receiveHandshake(env *Env, peer *Peer, st *wire.Stanza, ekX []by
 		if opk = pk.OneTime(st.OPKID); opk == nil {
 			return r, errs.ErrUnknownPrekey
 		}
-		if d.Claimed == nil || !d.Claimed(st.OPKID) {
-			return r, errs.ErrUnclaimedPrekey
-		}
 	}
 	if !suite.KEMPublicCanonical(ekX) {
 		return r, fmt.Errorf("%w: ratchet key", errs.ErrMalformed)
+	}
+	var opkRaw []byte
+	if opk != nil {
+		opkRaw = opk.Public
+	}
+	h := Handshake{
+		Initiator: peer.ID[:], Responder: env.Self.ID[:],
+		SPKID: st.SPKID, OPKID: st.OPKID, Gen: st.Gen,
+		SPK: spk.Public, OPK: opkRaw, C1: st.C1, C2: st.C2, C3: st.C3,
+	}
+	th := h.Transcript(env.SC)
+	if len(p.Known) >= limit.MaxHandshakes {
+		return r, fmt.Errorf("%w: %d trees known", errs.ErrTooManyHandshakes, len(p.Known))
 	}
 	k1, err1 := env.IdentityKEM.Decapsulate(st.C1)
 	k2, err2 := spk.Decapsulate(st.C2)
 	if err1 != nil || err2 != nil {
 		return r, fmt.Errorf("%w: ciphertext", errs.ErrMalformed)
 	}
-	var k3, opkRaw []byte
+	var k3 []byte
 	if opk != nil {
 		kk, err := opk.Decapsulate(st.C3)
 		if err != nil {
 			return r, fmt.Errorf("%w: ciphertext", errs.ErrMalformed)
 		}
-		k3, opkRaw = kk[:], opk.Public
-	}
-	h := Handshake{
-		Initiator: peer.ID[:], Responder: env.Self.ID[:],
-		SPKID: st.SPKID, OPKID: st.OPKID, Sync: st.Sync,
-		SPK: spk.Public, OPK: opkRaw, C1: st.C1, C2: st.C2, C3: st.C3,
-	}
-	th := h.Transcript(env.SC)
-	treeID := TreeID(th)
-	if s.Tree(peer.Index, treeID) != nil {
-		return r, errs.ErrReplay
+		k3 = kk[:]
 	}
 	rh := HandshakeRoot(th, k1[:], k2[:], k3)
 	sk2, s1 := NextSlot(rh)
@@ -230,48 +289,30 @@ func (s *State) receiveHandshake(env *Env, peer *Peer, st *wire.Stanza, ekX []by
 	}
 	a1.CK, r.MK = NextMessage(ck)
 	t := &Tree{
-		ID: treeID, Position: d.Position, Sync: st.Sync, Active: d.Now, PeerContig: 1,
+		ID: treeID, Gen: st.Gen, Active: d.Now, PeerContig: 1,
 		Own:  []*OwnChain{{ID: treeID, Virtual: true, SlotNext: 2, SlotKey: sk2}},
 		Peer: []*PeerChain{a1},
 	}
-	p := s.pair(peer.Index)
 	p.Trees = append(p.Trees, t)
+	p.Known = append(p.Known, TreeRef{ID: treeID, Gen: st.Gen})
+	if d.SessionClaim {
+		p.SessionClaimUsed = true
+	}
 	r.UsedOneTimePrekey = st.OPKID
 	return r, nil
 }
 
-// KnowsTree reports whether the pair with peer has a tree with this tag.
-func (s *State) KnowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool { return s.knowsTree(peer, tag) }
-
-// knowsTree reports whether the pair with peer has a tree with this tag.
-func (s *State) knowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool {
-	if p := s.Pairs[peer]; p != nil {
-		for _, t := range p.Trees {
-			if [wire.TreeTagSize]byte(t.ID[:wire.TreeTagSize]) == tag {
-				return true
-			}
-		}
-	}
-	return false
+// KnowsTree reports whether the pair with peer has a tree (state or
+// tombstone) with this tag.
+func (s *State) KnowsTree(peer uint8, tag [wire.TreeTagSize]byte) bool {
+	_, err := s.treeByTag(peer, tag)
+	return err == nil || errors.Is(err, errs.ErrReplay)
 }
 
-func (s *State) findPeerChain(peer uint8, id ID) (*Tree, *PeerChain) {
-	if p := s.Pairs[peer]; p != nil {
-		for _, t := range p.Trees {
-			if c := t.peer(id); c != nil {
-				return t, c
-			}
-		}
-	}
-	return nil, nil
-}
-
-func (s *State) findOwnChain(peer uint8, id ID) (*Tree, *OwnChain) {
-	if p := s.Pairs[peer]; p != nil {
-		for _, t := range p.Trees {
-			if c := t.own(id); c != nil {
-				return t, c
-			}
+func (p *Pair) findPeerChain(id ID) (*Tree, *PeerChain) {
+	for _, t := range p.Trees {
+		if c := t.peer(id); c != nil {
+			return t, c
 		}
 	}
 	return nil, nil

@@ -39,15 +39,15 @@ func (s *State) Plan(peer uint8, now int64) Action {
 	return ActContinue
 }
 
-// PendingHandshake reports whether the pair's latest own handshake has not
-// been seen on chain yet.
+// PendingHandshake reports whether an own handshake with peer has not yet
+// been seen to land (and did not die).
 func (s *State) PendingHandshake(peer uint8) bool {
 	p := s.Pairs[peer]
 	if p == nil {
 		return false
 	}
 	for _, t := range p.Trees {
-		if t.Mine && t.Position == 0 {
+		if t.Mine && t.Pending && !p.known(t.ID).Dead {
 			return true
 		}
 	}
@@ -60,6 +60,13 @@ func (s *State) ForceStep(peer uint8) {
 	if t := s.Pairs[peer].Current(); t != nil {
 		t.ForceStep = true
 	}
+}
+
+// CanStep reports whether the pair has a current tree this participant can
+// send in (a ratchet message steps only in such pairs).
+func (s *State) CanStep(peer uint8) bool {
+	p := s.Pairs[peer]
+	return p != nil && !p.Reset && p.Current() != nil
 }
 
 // Reset asks for a new handshake with peer on the next send.
@@ -166,6 +173,9 @@ func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInp
 	if len(m) < 2 || (b.OPKID != 0 && len(m) < 3) {
 		return mk, fmt.Errorf("ratchet: missing encapsulation seeds")
 	}
+	if err := s.CheckInitiate(peer.Index); err != nil {
+		return mk, err
+	}
 	ik, err := env.Keys.Public(peer.IK)
 	if err != nil {
 		return mk, fmt.Errorf("%w: peer identity key", errs.ErrMalformed)
@@ -187,14 +197,16 @@ func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInp
 		}
 		k3, c3, opkRaw = kk[:], cc, b.OPKRaw
 	}
+	p := s.pair(peer.Index)
+	gen := p.MaxGen + 1
 	h := Handshake{
 		Initiator: env.Self.ID[:], Responder: peer.ID[:],
-		SPKID: b.SPKID, OPKID: b.OPKID, Sync: s.Seen,
+		SPKID: b.SPKID, OPKID: b.OPKID, Gen: gen,
 		SPK: b.SPKRaw, OPK: opkRaw, C1: c1, C2: c2, C3: c3,
 	}
 	th := h.Transcript(env.SC)
 	rh := HandshakeRoot(th, k1[:], k2[:], k3)
-	treeID := TreeID(th)
+	treeID := h.TreeID(env.SC)
 	sk2, s1 := NextSlot(rh)
 	cc := StepContextHashed(env.SC, env.Self.ID[:], peer.ID[:], treeID, 1, 1, nil, in.keyHash())
 	root, ck := StepKeys(s1, nil, cc)
@@ -205,55 +217,86 @@ func (s *State) Initiate(env *Env, peer *Peer, b *Bundle, now int64, in *StepInp
 	}
 	a1.CK, mk = NextMessage(ck)
 	t := &Tree{
-		ID: treeID, Mine: true, Sync: s.Seen, Envelope: in.Envelope, Active: now, OwnQ: 1,
+		ID: treeID, Gen: gen, Mine: true, Pending: true, Envelope: in.Envelope, Active: now, OwnQ: 1,
 		Own:  []*OwnChain{a1},
 		Peer: []*PeerChain{{ID: treeID, Virtual: true, Latest: true, SlotNext: 2, SlotKey: sk2, Active: now}},
 	}
-	p := s.pair(peer.Index)
 	p.Reset = false
+	p.MaxGen = gen
 	p.Trees = append(p.Trees, t)
-	*st = wire.Stanza{Type: wire.Handshake, SPKID: b.SPKID, OPKID: b.OPKID, Sync: h.Sync, C1: c1, C2: c2, C3: c3}
+	p.Known = append(p.Known, TreeRef{ID: treeID, Gen: gen, Mine: true, Envelope: in.Envelope})
+	*st = wire.Stanza{Type: wire.Handshake, SPKID: b.SPKID, OPKID: b.OPKID, Gen: gen, C1: c1, C2: c2, C3: c3}
 	s.cleanup(now)
 	return mk, nil
 }
 
-// Confirm records that the envelope landed at position: the trees its
-// handshakes made get their position.
-func (s *State) Confirm(envelope ID, position uint64) {
-	s.See(position)
+// CheckInitiate reports whether a new handshake with peer is allowed: the
+// pair knows fewer than MaxHandshakes trees and its generation does not
+// overflow.
+func (s *State) CheckInitiate(peer uint8) error {
+	p := s.Pairs[peer]
+	if p == nil {
+		return nil
+	}
+	if len(p.Known) >= limit.MaxHandshakes || p.MaxGen == ^uint32(0) {
+		return fmt.Errorf("%w: %d trees known", errs.ErrTooManyHandshakes, len(p.Known))
+	}
+	return nil
+}
+
+// Landed records that the envelope is on chain: the trees its handshakes
+// made are no longer pending, and revived if their envelope was thought
+// dead (docs/protocol.md, section 10.4).
+func (s *State) Landed(envelope ID) {
 	for _, p := range s.Pairs {
 		if p == nil {
 			continue
 		}
+		for i := range p.Known {
+			if r := &p.Known[i]; r.Mine && r.Envelope == envelope {
+				r.Dead = false
+			}
+		}
 		for _, t := range p.Trees {
-			if t.Mine && t.Position == 0 && t.Envelope == envelope {
-				t.Position = position
+			if t.Mine && t.Envelope == envelope {
+				t.Pending = false
 			}
 		}
 	}
 }
 
-// Abandon forgets what an envelope that never reached the chain created:
-// its handshakes' trees, and the chains its steps started (the next send
-// starts another).
-func (s *State) Abandon(envelope ID) {
+// Kill records that the envelope's transaction died, or that it was
+// superseded by a new send of its message (docs/protocol.md, section 10.4):
+// its handshakes' trees are dead (their state is kept, in case the envelope
+// lands after all), and a chain it started is not sent in again (the pair
+// steps on its next message). A dead re-initiation asks for a new one.
+// Keys stay consumed.
+func (s *State) Kill(envelope ID) {
 	for _, p := range s.Pairs {
 		if p == nil {
 			continue
 		}
-		kept := p.Trees[:0]
-		for _, t := range p.Trees {
-			if t.Mine && t.Position == 0 && t.Envelope == envelope {
-				s.dropTreeSlots(t)
+		for i := range p.Known {
+			r := &p.Known[i]
+			if !r.Mine || r.Envelope != envelope || r.Dead {
 				continue
 			}
+			if t := p.tree(r.ID); t != nil && !t.Pending {
+				continue // it landed
+			}
+			wasCurrent := p.current() == r
+			r.Dead = true
+			if wasCurrent && p.current() != nil {
+				// A re-initiation died: the reason for it stands.
+				p.Reset = true
+			}
+		}
+		for _, t := range p.Trees {
 			for _, c := range t.Own {
 				if c.Sending && c.Envelope == envelope {
 					t.ForceStep = true
 				}
 			}
-			kept = append(kept, t)
 		}
-		p.Trees = kept
 	}
 }

@@ -10,8 +10,8 @@
 package ratchet
 
 import (
+	"bytes"
 	"slices"
-	"sort"
 
 	"github.com/luxfi/session/chat/internal/suite"
 )
@@ -54,35 +54,60 @@ type Peer struct {
 
 // State is the ratchet state of one participant in one session.
 type State struct {
-	// Seen is the highest session position this participant has seen.
+	// Seen is the highest session position this participant has seen (a
+	// hint for section 10.3, never a decision).
 	Seen uint64
 	// Pairs is indexed by participant index; the entry of self is nil.
 	Pairs []*Pair
+}
+
+// Pair is the state of one pair: the tombstones of every tree it knows,
+// the trees whose state it keeps, and its skipped keys.
+type Pair struct {
+	// Reset asks for a new handshake on the next send.
+	Reset bool
+	// MaxGen is the highest generation of any handshake of the pair this
+	// participant made or saw (docs/protocol.md, section 10.1).
+	MaxGen uint32
+	// SessionClaimUsed: the creator's session claim for this participant
+	// was used by a handshake (receiving side; the pair with the creator).
+	SessionClaimUsed bool
+	// Known holds a tombstone for every tree made or opened, oldest first;
+	// it decides the current tree and is kept for the life of the session.
+	Known []TreeRef
+	// Trees holds the trees whose state is kept.
+	Trees []*Tree
 	// Skipped holds message keys and slots passed over, oldest first.
 	Skipped []Skipped
 }
 
-// Pair is the state of one pair: its trees.
-type Pair struct {
-	// Reset asks for a new handshake on the next send.
-	Reset bool
-	Trees []*Tree
+// TreeRef is the tombstone of a tree.
+type TreeRef struct {
+	ID  ID
+	Gen uint32
+	// Mine: this participant initiated it; Envelope is the envelope that
+	// carried the handshake. Dead: that envelope's transaction died, so the
+	// tree is not used (docs/protocol.md, section 10.4).
+	Mine     bool
+	Dead     bool
+	Envelope ID
 }
 
 // Tree is what one handshake started.
 type Tree struct {
-	ID       ID
-	Mine     bool   // this participant initiated it
-	Position uint64 // of the handshake message; 0: own, not yet seen on chain
-	Sync     uint64 // the initiator's sync position s
-	Envelope ID     // own trees: the envelope that carried the handshake
-	Active   int64  // last send or receive in this tree
+	ID   ID
+	Gen  uint32
+	Mine bool // this participant initiated it
+	// Pending: an own handshake not yet known to have landed.
+	Pending  bool
+	Envelope ID    // own trees: the envelope that carried the handshake
+	Active   int64 // last successful send or receive in this tree
 	// ForceStep makes the next send start a chain (the current sending
-	// chain's first message was abandoned).
+	// chain's first message died, or a step was asked for).
 	ForceStep bool
-	OwnQ      uint32 // sequence number of this participant's latest chain
-	// PeerContig: every peer chain with q <= PeerContig was received;
-	// PeerAhead: the received ones above PeerContig + 1.
+	OwnQ      uint32 // the highest q this participant used in the tree
+	// PeerContig: every peer chain with q <= PeerContig was received (or
+	// given up); PeerAhead: the received ones above PeerContig + 1.
 	PeerContig uint32
 	PeerAhead  []uint32
 	Own        []*OwnChain
@@ -133,7 +158,6 @@ type PeerChain struct {
 
 // Skipped is a message key (Slot false) or a slot (Slot true) passed over.
 type Skipped struct {
-	Peer  uint8
 	Chain ID
 	Slot  bool
 	Index uint32
@@ -161,30 +185,102 @@ func (s *State) See(position uint64) {
 	}
 }
 
-// Current is the pair's current tree (docs/protocol.md, section 10.1), or
-// nil.
-func (p *Pair) Current() *Tree {
-	if p == nil || len(p.Trees) == 0 {
+// ObserveGen records that a handshake of generation gen exists in the pair
+// with peer (docs/protocol.md, section 10.1), and reports whether that
+// raised the pair's highest generation.
+func (s *State) ObserveGen(peer uint8, gen uint32) bool {
+	p := s.pair(peer)
+	if gen <= p.MaxGen {
+		return false
+	}
+	p.MaxGen = gen
+	return true
+}
+
+// MaxGen is the highest generation of the pair with peer.
+func (s *State) MaxGen(peer uint8) uint32 {
+	if p := s.Pairs[peer]; p != nil {
+		return p.MaxGen
+	}
+	return 0
+}
+
+// outranks reports whether a is preferred to b as the current tree: a
+// higher generation, or the same and a lower tree ID.
+func outranks(a, b *TreeRef) bool {
+	if a.Gen != b.Gen {
+		return a.Gen > b.Gen
+	}
+	return bytes.Compare(a.ID[:], b.ID[:]) < 0
+}
+
+// current is the pair's current tree (docs/protocol.md, section 10.1): the
+// usable tree that outranks every other, or nil. It depends only on the
+// tombstones, so deleting a tree's state never changes it.
+func (p *Pair) current() *TreeRef {
+	if p == nil {
 		return nil
 	}
-	trees := append([]*Tree(nil), p.Trees...)
-	sort.SliceStable(trees, func(i, j int) bool { return pos(trees[i]) < pos(trees[j]) })
-	cur := trees[0]
-	for _, t := range trees[1:] {
-		if pos(cur) != inf && t.Sync >= cur.Position {
-			cur = t
+	var cur *TreeRef
+	for i := range p.Known {
+		r := &p.Known[i]
+		if !r.Dead && (cur == nil || outranks(r, cur)) {
+			cur = r
 		}
 	}
 	return cur
 }
 
-const inf = ^uint64(0)
-
-func pos(t *Tree) uint64 {
-	if t.Position == 0 {
-		return inf
+// Current is the state of the pair's current tree, or nil if the pair has
+// none or its state was deleted.
+func (p *Pair) Current() *Tree {
+	r := p.current()
+	if r == nil {
+		return nil
 	}
-	return t.Position
+	return p.tree(r.ID)
+}
+
+// CurrentID is the ID of the current tree of the pair with peer.
+func (s *State) CurrentID(peer uint8) (ID, bool) {
+	if r := s.Pairs[peer].current(); r != nil {
+		return r.ID, true
+	}
+	return ID{}, false
+}
+
+func (p *Pair) tree(id ID) *Tree {
+	for _, t := range p.Trees {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+func (p *Pair) known(id ID) *TreeRef {
+	for i := range p.Known {
+		if p.Known[i].ID == id {
+			return &p.Known[i]
+		}
+	}
+	return nil
+}
+
+// OwnHandshakes counts this participant's handshakes in the pair with peer
+// that did not die: the claims its transactions made on chain.
+func (s *State) OwnHandshakes(peer uint8) int {
+	p := s.Pairs[peer]
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range p.Known {
+		if r.Mine && !r.Dead {
+			n++
+		}
+	}
+	return n
 }
 
 // sending is the tree's current sending chain, or nil.
@@ -236,6 +332,11 @@ func (t *Tree) peer(id ID) *PeerChain {
 	return nil
 }
 
+// seenQ reports whether the peer chain q was received (or given up).
+func (t *Tree) seenQ(q uint32) bool {
+	return q <= t.PeerContig || slices.Contains(t.PeerAhead, q)
+}
+
 // seenPeerQ records that the peer chain q was received. A gap that stays
 // open while maxGap later chains arrive is given up: the chain that would
 // fill it is treated as lost (docs/protocol.md, section 9).
@@ -258,16 +359,11 @@ const maxGap = 8
 // maxAhead bounds PeerAhead when decoding.
 const maxAhead = maxGap
 
-// Tree returns the tree with the given ID in the pair with peer, or nil.
+// Tree returns the state of the tree with the given ID in the pair with
+// peer, or nil.
 func (s *State) Tree(peer uint8, id ID) *Tree {
-	p := s.Pairs[peer]
-	if p == nil {
-		return nil
-	}
-	for _, t := range p.Trees {
-		if t.ID == id {
-			return t
-		}
+	if p := s.Pairs[peer]; p != nil {
+		return p.tree(id)
 	}
 	return nil
 }

@@ -28,10 +28,11 @@ const (
 	MaxStanzas      = limit.MaxParticipants - 1
 
 	KindMessage = 0x01
-	KindSetup   = 0x02
+	KindControl = 0x02
 
-	BodyFixedSize = 1 + 8 + suite.SignatureSize // 3318, before the tag
-	MinBodySize   = BodyFixedSize + suite.TagSize
+	IDSize        = 16
+	BodyFixedSize = 1 + 8 + IDSize + IDSize + suite.SignatureSize // 3350, before the tag
+	MinBodySize   = BodyFixedSize + suite.TagSize                 // 3366
 )
 
 // StanzaType is the first byte of a stanza.
@@ -50,8 +51,8 @@ const (
 	NoneSize         = 1
 	ContinueSize     = 1 + TreeTagSize + suite.IDSize + 4 + suite.WrappedSize                                   // 73
 	StepSize         = 1 + TreeTagSize + suite.IDSize + 4 + 4 + 4 + suite.KEMCiphertextSize + suite.WrappedSize // 1169
-	HandshakeSize    = 1 + 4 + 4 + 8 + 2*suite.KEMCiphertextSize + suite.WrappedSize                            // 2241
-	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                                  // 3329
+	HandshakeSize    = 1 + 4 + 4 + 4 + 2*suite.KEMCiphertextSize + suite.WrappedSize                            // 2237
+	HandshakeOPKSize = HandshakeSize + suite.KEMCiphertextSize                                                  // 3325
 )
 
 // TreeTagSize is the length of the tree tag of continue and step stanzas:
@@ -76,7 +77,7 @@ type Stanza struct {
 
 	SPKID uint32 // Handshake: signed prekey ID, >= 1
 	OPKID uint32 // Handshake: one-time prekey ID, 0 for none
-	Sync  uint64 // Handshake: the initiator's highest position seen
+	Gen   uint32 // Handshake: the tree's generation, >= 1
 	C1    []byte // Handshake: to the identity key
 	C2    []byte // Handshake: to the signed prekey
 	C3    []byte // Handshake: to the one-time prekey (OPKID != 0)
@@ -125,7 +126,7 @@ func (s *Stanza) AppendPrefix(dst []byte) []byte {
 	case Handshake:
 		dst = binary.BigEndian.AppendUint32(dst, s.SPKID)
 		dst = binary.BigEndian.AppendUint32(dst, s.OPKID)
-		dst = binary.BigEndian.AppendUint64(dst, s.Sync)
+		dst = binary.BigEndian.AppendUint32(dst, s.Gen)
 		dst = append(dst, s.C1...)
 		dst = append(dst, s.C2...)
 		if s.OPKID != 0 {
@@ -224,7 +225,7 @@ func (s *Stanza) check() error {
 			return fmt.Errorf("%w: step fields", ErrMalformed)
 		}
 	case Handshake:
-		if s.SPKID == 0 || len(s.C1) != suite.KEMCiphertextSize || len(s.C2) != suite.KEMCiphertextSize ||
+		if s.SPKID == 0 || s.Gen == 0 || len(s.C1) != suite.KEMCiphertextSize || len(s.C2) != suite.KEMCiphertextSize ||
 			(s.OPKID != 0) != (len(s.C3) == suite.KEMCiphertextSize) || (s.OPKID == 0 && len(s.C3) != 0) {
 			return fmt.Errorf("%w: handshake fields", ErrMalformed)
 		}
@@ -277,7 +278,7 @@ func Parse(b []byte) (*Envelope, error) {
 			s.K, s.Q, s.PN = r.u32(), r.u32(), r.u32()
 			s.CT = r.bytes(suite.KEMCiphertextSize)
 		case Handshake:
-			s.SPKID, s.OPKID, s.Sync = r.u32(), r.u32(), r.u64()
+			s.SPKID, s.OPKID, s.Gen = r.u32(), r.u32(), r.u32()
 			s.C1 = r.bytes(suite.KEMCiphertextSize)
 			s.C2 = r.bytes(suite.KEMCiphertextSize)
 			if s.OPKID != 0 {
@@ -346,16 +347,22 @@ func (r *reader) u64() uint64 {
 
 // Body is the decrypted body.
 type Body struct {
-	Kind      uint8
-	SentAt    int64 // Unix milliseconds
+	Kind   uint8
+	SentAt int64 // Unix milliseconds
+	// MID is the message ID seed of a content message (zero in a control
+	// message); After is the ID of the last message the sender had seen.
+	MID       [IDSize]byte
+	After     [IDSize]byte
 	Signature []byte
 	Plaintext []byte
 }
 
-// AppendBody appends kind || sentAt || signature || plaintext.
+// Append appends kind || sentAt || mid || after || signature || plaintext.
 func (b *Body) Append(dst []byte) []byte {
 	dst = append(dst, b.Kind)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(b.SentAt))
+	dst = append(dst, b.MID[:]...)
+	dst = append(dst, b.After[:]...)
 	dst = append(dst, b.Signature...)
 	return append(dst, b.Plaintext...)
 }
@@ -368,14 +375,16 @@ func ParseBody(p []byte) (*Body, error) {
 	b := &Body{
 		Kind:      p[0],
 		SentAt:    int64(binary.BigEndian.Uint64(p[1:9])),
-		Signature: p[9:BodyFixedSize:BodyFixedSize],
+		Signature: p[9+2*IDSize : BodyFixedSize : BodyFixedSize],
 		Plaintext: p[BodyFixedSize:],
 	}
+	copy(b.MID[:], p[9:9+IDSize])
+	copy(b.After[:], p[9+IDSize:9+2*IDSize])
 	switch {
-	case b.Kind != KindMessage && b.Kind != KindSetup:
+	case b.Kind != KindMessage && b.Kind != KindControl:
 		return nil, fmt.Errorf("%w: body kind %d", ErrMalformed, b.Kind)
-	case b.Kind == KindSetup && len(b.Plaintext) != 0:
-		return nil, fmt.Errorf("%w: setup message with content", ErrMalformed)
+	case b.Kind == KindControl && (len(b.Plaintext) != 0 || b.MID != [IDSize]byte{} || b.After != [IDSize]byte{}):
+		return nil, fmt.Errorf("%w: control message with content", ErrMalformed)
 	case len(b.Plaintext) > limit.MaxPlaintextSize:
 		return nil, fmt.Errorf("%w: plaintext longer than %d bytes", ErrMalformed, limit.MaxPlaintextSize)
 	}

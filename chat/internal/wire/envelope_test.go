@@ -50,8 +50,8 @@ func TestStanzaSizes(t *testing.T) {
 		{Type: None},
 		{Type: Continue, N: 1},
 		{Type: Step, K: 1, Q: 1, CT: ct},
-		{Type: Handshake, SPKID: 1, C1: ct, C2: ct},
-		{Type: Handshake, SPKID: 1, OPKID: 1, C1: ct, C2: ct, C3: ct},
+		{Type: Handshake, SPKID: 1, Gen: 1, C1: ct, C2: ct},
+		{Type: Handshake, SPKID: 1, OPKID: 1, Gen: 1, C1: ct, C2: ct, C3: ct},
 	} {
 		if got := len(s.appendTo(nil)); got != s.Size() {
 			t.Errorf("stanza type %d: encodes to %d bytes, Size says %d", s.Type, got, s.Size())
@@ -60,8 +60,8 @@ func TestStanzaSizes(t *testing.T) {
 	// docs/protocol.md, section 6.2.
 	for name, pair := range map[string][2]int{
 		"continue": {ContinueSize, 73}, "step": {StepSize, 1169},
-		"handshake": {HandshakeSize, 2241}, "handshake with one-time prekey": {HandshakeOPKSize, 3329},
-		"fixed header": {FixedHeaderSize, 22}, "minimum body": {MinBodySize, 3334},
+		"handshake": {HandshakeSize, 2237}, "handshake with one-time prekey": {HandshakeOPKSize, 3325},
+		"fixed header": {FixedHeaderSize, 22}, "minimum body": {MinBodySize, 3366},
 	} {
 		if pair[0] != pair[1] {
 			t.Errorf("%s: %d bytes, the spec says %d", name, pair[0], pair[1])
@@ -110,14 +110,19 @@ func TestTruncationsAndExtensions(t *testing.T) {
 }
 
 func TestBody(t *testing.T) {
-	b := &Body{Kind: KindMessage, SentAt: -5, Signature: make([]byte, suite.SignatureSize), Plaintext: []byte("x")}
+	b := &Body{Kind: KindMessage, SentAt: -5, MID: [IDSize]byte{1}, After: [IDSize]byte{2}, Signature: make([]byte, suite.SignatureSize), Plaintext: []byte("x")}
 	p, err := ParseBody(b.Append(nil))
-	if err != nil || p.SentAt != -5 || string(p.Plaintext) != "x" {
+	if err != nil || p.SentAt != -5 || string(p.Plaintext) != "x" || p.MID != b.MID || p.After != b.After {
 		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := ParseBody((&Body{Kind: KindControl, SentAt: 7, Signature: make([]byte, suite.SignatureSize)}).Append(nil)); err != nil {
+		t.Fatalf("control message: %v", err)
 	}
 	for _, bad := range []*Body{
 		{Kind: 3, Signature: make([]byte, suite.SignatureSize)},
-		{Kind: KindSetup, Signature: make([]byte, suite.SignatureSize), Plaintext: []byte("content")},
+		{Kind: KindControl, Signature: make([]byte, suite.SignatureSize), Plaintext: []byte("content")},
+		{Kind: KindControl, MID: [IDSize]byte{1}, Signature: make([]byte, suite.SignatureSize)},
+		{Kind: KindControl, After: [IDSize]byte{1}, Signature: make([]byte, suite.SignatureSize)},
 		{Kind: KindMessage, Signature: make([]byte, suite.SignatureSize), Plaintext: make([]byte, 16<<10+1)},
 	} {
 		if _, err := ParseBody(bad.Append(nil)); !errors.Is(err, errs.ErrMalformed) {
@@ -149,7 +154,7 @@ func FuzzParse(f *testing.F) {
 
 func FuzzParseBody(f *testing.F) {
 	f.Add((&Body{Kind: KindMessage, Signature: make([]byte, suite.SignatureSize), Plaintext: []byte("hello")}).Append(nil))
-	f.Add((&Body{Kind: KindSetup, Signature: make([]byte, suite.SignatureSize)}).Append(nil))
+	f.Add((&Body{Kind: KindControl, Signature: make([]byte, suite.SignatureSize)}).Append(nil))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		b, err := ParseBody(p)
 		if err != nil {
@@ -159,4 +164,22 @@ func FuzzParseBody(f *testing.F) {
 			t.Fatal("parse then append differs")
 		}
 	})
+}
+
+// TestHandshakeGeneration: a handshake's generation is at least 1
+// (docs/protocol.md, section 6.4).
+func TestHandshakeGeneration(t *testing.T) {
+	ct := make([]byte, suite.KEMCiphertextSize)
+	e := &Envelope{
+		RatchetKey: make([]byte, suite.KEMPublicKeySize),
+		Stanzas:    []Stanza{{Type: Handshake, SPKID: 1, Gen: 1, C1: ct, C2: ct}},
+		Body:       make([]byte, MinBodySize),
+	}
+	if _, err := Parse(e.Marshal()); err != nil {
+		t.Fatalf("generation 1: %v", err)
+	}
+	e.Stanzas[0].Gen = 0
+	if _, err := Parse(e.Marshal()); !errors.Is(err, errs.ErrMalformed) {
+		t.Fatalf("generation 0: %v", err)
+	}
 }
