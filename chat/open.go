@@ -239,8 +239,10 @@ func (c *Conversation) openOwn(e *wire.Envelope, id EnvelopeID, m *Delivery) (*M
 		if dd.envelope != id {
 			continue
 		}
-		// A dead envelope landed after all: its trees exist on chain.
+		// A dead envelope landed after all: its trees exist on chain, and a
+		// session claim it used is used.
 		rec.state.Landed(e.Nonce)
+		rec.pendingLanded(e.Nonce, true)
 		rec.protocol = true
 		if err := c.commit(&Batch{}); err != nil {
 			return nil, err

@@ -133,8 +133,10 @@ type pendingBundle struct {
 	spk        []byte
 	opkID      uint32
 	opk        []byte
-	// used is the envelope whose handshake used the bundle (zero: unused).
-	used ratchet.ID
+	// used is the envelope whose handshake used the bundle (zero: unused);
+	// spent: that envelope died.
+	used  ratchet.ID
+	spent bool
 }
 
 type deadEnvelope struct {
@@ -182,6 +184,7 @@ func (c *conversationRecord) marshalHint(hint int) ([]byte, error) {
 			w = append(w, p.opk...)
 		}
 		w = append(w, p.used[:]...)
+		w = codec.AppendBool(w, p.spent)
 	}
 	w = binary.BigEndian.AppendUint64(w, c.nextOutboxSeq)
 	w = binary.BigEndian.AppendUint64(w, uint64(c.lastSentAt))
@@ -242,7 +245,8 @@ func parseConversationRecord(b []byte) (*conversationRecord, error) {
 			p.opk = append([]byte(nil), r.Bytes(suite.KEMPublicKeySize)...)
 		}
 		r.Copy(p.used[:])
-		r.Check(int(p.peer) < n && p.peer != c.self)
+		p.spent = r.Bool()
+		r.Check(int(p.peer) < n && p.peer != c.self && (!p.spent || p.used != ratchet.ID{}))
 		c.pending = append(c.pending, p)
 	}
 	c.nextOutboxSeq = r.U64()

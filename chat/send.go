@@ -323,8 +323,8 @@ func (c *Conversation) canInitiate(r uint8) error {
 	st := c.rec.state
 	n := st.OwnHandshakes(r)
 	for _, p := range c.rec.pending {
-		if p.peer == r && p.used == (ratchet.ID{}) {
-			n++ // a session claim made and not used yet
+		if p.peer == r && (p.used == (ratchet.ID{}) || p.spent) {
+			n++ // a session claim on chain that no live handshake uses
 		}
 	}
 	if n >= limit.MaxHandshakesPerPeer {
@@ -524,14 +524,17 @@ func (rec *conversationRecord) usePending(r uint8, envelope ratchet.ID) {
 	}
 }
 
-// pendingLanded drops the kept bundles an envelope that landed used; a dead
-// envelope frees them for the next handshake (its claim is still on chain).
+// pendingLanded drops the kept bundles an envelope that landed used. Those
+// of a dead envelope are spent: not used again (the envelope may have
+// landed after all, using the claim at the responder), the next handshake
+// makes a transaction claim (docs/protocol.md, section 11.2); they still
+// count against the claims per pair.
 func (rec *conversationRecord) pendingLanded(envelope ratchet.ID, landed bool) {
 	rec.pending = slices.DeleteFunc(rec.pending, func(p pendingBundle) bool { return landed && p.used == envelope })
 	if !landed {
 		for i := range rec.pending {
 			if rec.pending[i].used == envelope {
-				rec.pending[i].used = ratchet.ID{}
+				rec.pending[i].spent = true
 			}
 		}
 	}
