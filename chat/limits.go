@@ -42,7 +42,9 @@ const (
 	MaxOwnChains = limit.MaxOwnChains
 	// MaxPeerChains bounds the peer's chains kept per pair.
 	MaxPeerChains = limit.MaxPeerChains
-	// MaxTrees bounds the trees (handshakes) whose state is kept per pair.
+	// MaxTrees bounds the trees (handshakes) whose state is kept per pair:
+	// as many as the chain allows a pair in a session (two directions of
+	// MaxHandshakesPerPeer), so only a misbehaving pair loses a tree to it.
 	MaxTrees = limit.MaxTrees
 	// MaxHandshakes bounds the trees a pair knows over the session's life,
 	// their tombstones included (ErrTooManyHandshakes).

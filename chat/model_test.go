@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -54,8 +55,12 @@ type model struct {
 	received []map[ratchet.ID]bool
 	own      []map[ratchet.ID]bool
 	// keys used, to check no message key serves two envelopes.
-	used                     map[[3]any]int
-	opens, refusals, replays int
+	used                             map[[3]any]int
+	opens, refusals, replays, deaths int
+	evictions                        int
+	// deadRate: one send in deadRate has its first transaction refused (0:
+	// none).
+	deadRate int
 	// maxAdvance bounds one step of the clock.
 	maxAdvance time.Duration
 }
@@ -150,15 +155,41 @@ func (m *model) record(k int, text string) {
 }
 
 // send has participant i send a message, or returns false if it cannot now
-// (its outbox is full).
+// (its outbox is full). Now and then the chain refuses the first
+// transaction (a claim taken first, say): the sender reports it dead and
+// posts what it sends again (docs/protocol.md, section 10.4). The dead
+// envelopes are recorded (so that no key they used serves another
+// envelope) but never delivered.
 func (m *model) send(i int) {
 	text := fmt.Sprintf("entry %d from %d", len(m.net.chain), i)
-	outs, err := m.net.convs[i].Send(m.net.now, []byte(text), m.net.dir)
+	conv := m.net.convs[i]
+	outs, err := conv.Send(m.net.now, []byte(text), m.net.dir)
 	if errors.Is(err, ErrOutboxFull) {
 		return
 	}
 	if err != nil {
 		m.net.t.Fatalf("participant %d send: %v", i, err)
+	}
+	if m.deadRate > 0 && m.rng.IntN(m.deadRate) == 0 {
+		for _, o := range outs {
+			k := m.net.post(i, o)
+			m.record(k, "")
+			for j := range m.net.n {
+				m.pending[j] = slices.DeleteFunc(m.pending[j], func(x int) bool { return x == k })
+				m.dropped[j][k] = true
+			}
+		}
+		again, err := conv.Dead(m.net.now, outs[0].ID, m.net.dir)
+		if err != nil {
+			m.net.t.Fatalf("participant %d: a dead transaction: %v", i, err)
+		}
+		for _, o := range outs[1:] { // superseded: the new envelopes take their nonces
+			if more, err := conv.Dead(m.net.now, o.ID, m.net.dir); err != nil || len(more) != 0 {
+				m.net.t.Fatalf("participant %d: a superseded envelope died: %d sent, %v", i, len(more), err)
+			}
+		}
+		m.deaths++
+		outs = again
 	}
 	for n, o := range outs {
 		k := m.net.post(i, o)
@@ -226,6 +257,32 @@ func (m *model) createdBy(j int, id ratchet.ID) int {
 	return -1
 }
 
+// evicted reports whether j's own chain that a step stanza targets was
+// pushed out by MaxOwnChains: j's tree holding it has MaxOwnChains own
+// chains, all newer than the target, and none superseded (the sender had
+// answered none of them).
+func (m *model) evicted(j int, si stanzaInfo) bool {
+	st := m.net.convs[j].rec.state
+	for _, p := range st.Pairs {
+		if p == nil {
+			continue
+		}
+		for _, tr := range p.Trees {
+			if len(tr.Own) < MaxOwnChains {
+				continue
+			}
+			all := true
+			for _, c := range tr.Own {
+				all = all && c.Superseded == 0 && c.ID != si.target
+			}
+			if all {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // deliver delivers entry k to j and checks the outcome against the model.
 func (m *model) deliver(j, k int) bool {
 	t := m.net.t
@@ -248,6 +305,14 @@ func (m *model) deliver(j, k int) bool {
 		}
 		m.replays++
 		return false
+	case m.openable(j, k) && errors.Is(err, ErrUnknownTarget) && m.evicted(j, si):
+		// The step's target was one of MaxOwnChains own chains that j had
+		// made since, none of which the sender had answered yet: the bound
+		// of docs/protocol.md section 9 ("a peer targeting one gets
+		// unknown target"). The message is lost; it must stay rare.
+		m.dropped[j][k] = true
+		m.evictions++
+		return true
 	case m.openable(j, k):
 		if err != nil {
 			t.Fatalf("participant %d, entry %d (%v from %d): %v", j, k, si.typ, en.sender, err)
@@ -365,6 +430,9 @@ func (m *model) settle() {
 		}
 		for k := from; k < len(m.net.chain); k++ {
 			for j := range m.net.n {
+				if m.dropped[j][k] {
+					continue // a dead transaction's envelope
+				}
 				ok := m.deliver(j, k)
 				if round == 2 && !ok {
 					m.net.t.Fatalf("after settling, participant %d cannot open entry %d", j, k)
@@ -386,6 +454,7 @@ func runModel(t *testing.T, n int, seed uint64, ops int, files bool) {
 	net := newTestNet(t, n, stores)
 	m := newModel(t, net, seed)
 	m.maxAdvance = 100 * 24 * time.Hour / time.Duration(ops)
+	m.deadRate = 12
 	restart := func(i int) {
 		if files {
 			net.stores[i].(*FileStore).Close()
@@ -403,7 +472,14 @@ func runModel(t *testing.T, n int, seed uint64, ops int, files bool) {
 	if m.opens < ops/4 {
 		t.Fatalf("only %d opens in %d operations", m.opens, ops)
 	}
-	t.Logf("%d envelopes, %d opens, %d refused as not yet openable, %d replays refused", len(net.chain), m.opens, m.refusals, m.replays)
+	if m.evictions*100 > m.opens {
+		t.Fatalf("%d messages lost to MaxOwnChains in %d opens", m.evictions, m.opens)
+	}
+	if ops >= 200 && m.deaths == 0 && m.deadRate > 0 {
+		t.Fatal("no transaction died: the run does not exercise section 10.4")
+	}
+	t.Logf("%d envelopes, %d opens, %d refused as not yet openable, %d replays refused, %d dead transactions, %d lost to MaxOwnChains",
+		len(net.chain), m.opens, m.refusals, m.replays, m.deaths, m.evictions)
 }
 
 func TestRandomConversations(t *testing.T) {

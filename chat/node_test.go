@@ -234,14 +234,15 @@ func runLyingNode(t *testing.T, seed uint64) {
 	}
 }
 
-// TestTreeChoiceSurvivesDeletion is review finding H1's counterexample:
-// three trees of one pair, one of them replaced; each side deletes tree
-// state at its own time (idle trees past MaxSkipAge; MaxTrees). The current
-// tree never changes by a deletion, so the sides keep agreeing.
+// TestTreeChoiceSurvivesDeletion is review finding H1's situation: several
+// trees of one pair, replaced in turn; one side deletes tree state at its
+// own time (idle trees past MaxSkipAge), the other keeps it. The current
+// tree never changes by a deletion (it is the maximum of the tombstones),
+// so the sides keep agreeing.
 func TestTreeChoiceSurvivesDeletion(t *testing.T) {
 	net := newTestNet(t, 2, nil)
-	// T1 and T2 at once (siblings of generation 1), then a reset by Alice
-	// (generation 2), then more resets to push trees out of MaxTrees.
+	// T1 and T2 at once (siblings of generation 1), then three resets by
+	// each side: the eight handshakes the chain allows the pair.
 	a := net.send(0, "t1")[0]
 	b := net.send(1, "t2")[0]
 	for _, s := range [][2]int{{0, a}, {1, a}, {0, b}, {1, b}} {
@@ -258,7 +259,7 @@ func TestTreeChoiceSurvivesDeletion(t *testing.T) {
 		return c0
 	}
 	agree("after simultaneous initiation")
-	for i := range MaxTrees + 1 {
+	for i := range 2 * (MaxHandshakesPerPeer - 1) {
 		from := i % 2
 		if err := net.convs[from].Reset(net.sid(1 - from)); err != nil {
 			t.Fatal(err)
@@ -267,13 +268,15 @@ func TestTreeChoiceSurvivesDeletion(t *testing.T) {
 		exchange(net, 1-from, from, fmt.Sprintf("answer %d", i))
 		agree(fmt.Sprintf("after reset %d", i))
 	}
-	if n := len(net.convs[0].rec.state.Pairs[1].Known); n != MaxTrees+3 {
-		t.Fatalf("%d tombstones, want %d", n, MaxTrees+3)
+	if n := len(net.convs[0].rec.state.Pairs[1].Known); n != 2*MaxHandshakesPerPeer {
+		t.Fatalf("%d tombstones, want %d", n, 2*MaxHandshakesPerPeer)
 	}
-	if n := len(net.convs[0].rec.state.Pairs[1].Trees); n > MaxTrees {
-		t.Fatalf("%d trees kept, MaxTrees is %d", n, MaxTrees)
+	for _, i := range []int{0, 1} {
+		if err := net.convs[i].Reset(net.sid(1 - i)); !errors.Is(err, ErrTooManyHandshakes) {
+			t.Fatalf("participant %d: a fifth handshake in the session: %v", i, err)
+		}
 	}
-	cur := agree("with MaxTrees reached")
+	cur := agree("with every handshake the chain allows")
 	// Only Bob's clock moves past MaxSkipAge: he deletes every idle tree;
 	// Alice keeps hers.
 	later := net.now.Add(MaxSkipAge + time.Hour)

@@ -618,7 +618,8 @@ func (c *Conversation) DeleteHistory(upTo uint64) error {
 // replaces the pair's current one at both ends (docs/protocol.md, section
 // 10.3). Use it when messages with that participant keep failing with
 // ErrUnknownTarget or ErrChainNotStarted, and after a suspected compromise.
-// Each handshake uses one of the session's MaxHandshakesPerPeer claims.
+// Each handshake uses one of the session's MaxHandshakesPerPeer claims:
+// when they are spent, Reset returns ErrTooManyHandshakes.
 func (c *Conversation) Reset(peer crypto.SessionID) error {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
@@ -632,6 +633,9 @@ func (c *Conversation) Reset(peer crypto.SessionID) error {
 	st := c.rec.state
 	if st.PendingHandshake(uint8(r)) {
 		return ErrHandshakePending
+	}
+	if err := c.canInitiate(uint8(r)); err != nil {
+		return err
 	}
 	st.Reset(uint8(r))
 	return c.commit(&Batch{})

@@ -52,6 +52,10 @@ const (
 // the signed transaction and re-submit exactly it after a crash), then
 // report its fate: Confirm when it lands (opening it from the chain does
 // the same), Dead when its transaction can never land.
+//
+// A participant that needs a handshake when the session's
+// MaxHandshakesPerPeer claims with it are spent makes Send fail with
+// ErrTooManyHandshakes: exclude it (SetExcluded) or move to a new session.
 func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]Outgoing, error) {
 	d := c.d
 	d.mu.Lock()
@@ -180,11 +184,18 @@ func (c *Conversation) sendDraft(now time.Time, dr *draft, dir Directory, b *Bat
 				waiting = true
 			}
 		}
-		if lost {
+		if lost && c.canInitiate(r) == nil {
 			st.Reset(r)
 		}
 		if lost || !waiting {
 			c.resolved = append(c.resolved, r)
+		}
+	}
+	// A re-initiation asked for (after a dead one, say) that the pair's
+	// claims no longer allow falls back to the current tree, if any.
+	for r := range uint8(len(c.parts)) {
+		if p := st.Pairs[r]; p != nil && p.Reset && p.Current() != nil && c.canInitiate(r) != nil {
+			p.Reset = false
 		}
 	}
 	mode := modeContent

@@ -17,7 +17,7 @@ const (
 	MaxSkipAge           = 7 * 24 * time.Hour
 	MaxOwnChains         = 16
 	MaxPeerChains        = 16
-	MaxTrees             = 4
+	MaxTrees             = 8 // 2 × MaxHandshakesPerPeer: every handshake the chain allows a pair
 	MaxHandshakes        = 16
 	MaxHandshakesPerPeer = 4
 	MaxClaimedPrekeys    = 256
