@@ -337,14 +337,6 @@ func (r *reader) u32() uint32 {
 	return binary.BigEndian.Uint32(b)
 }
 
-func (r *reader) u64() uint64 {
-	b := r.bytes(8)
-	if b == nil {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
 // Body is the decrypted body.
 type Body struct {
 	Kind   uint8
