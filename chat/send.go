@@ -462,19 +462,22 @@ func (c *Conversation) build(now time.Time, mode int, dr *draft, msgID MessageID
 		prefix = s.AppendPrefix(prefix[:0])
 		copy(s.Wrapped[:], suite.Wrap(s.Wrapped[:0], &wk, &ck, prefix))
 	}
-	header := e.AppendHeader(make([]byte, 0, e.HeaderSize()+wire.MinBodySize+len(body.Plaintext)))
-	hh := suite.H32(suite.LabelHeader, header)
+	// The envelope is built in one buffer: the header, then the body
+	// (signed in place), encrypted in place.
+	env := e.AppendHeader(make([]byte, 0, e.HeaderSize()+wire.MinBodySize+len(body.Plaintext)))
+	hlen := len(env)
+	hh := suite.H32(suite.LabelHeader, env)
 	m := transcript(c.env.SC, c.parts[c.self].id[:], hh, body)
-	sig, err := d.signer.Sign(m[:])
-	if err != nil {
+	env = body.AppendUnsigned(env)
+	sigAt := len(env) - len(body.Plaintext) - suite.SignatureSize
+	if err := d.signer.SignTo(env[sigAt:sigAt+suite.SignatureSize], m[:]); err != nil {
 		return Outgoing{}, nil, false, err
 	}
-	body.Signature = sig
-	env := suite.SealBody(header, &ck, body.Append(nil), hh[:])
+	env = suite.SealBody(env[:hlen], &ck, env[hlen:], hh[:])
 	if len(env) > limit.MaxEnvelopeSize {
 		return Outgoing{}, nil, false, fmt.Errorf("%w: chat: internal error: %d bytes", ErrEnvelopeTooLarge, len(env))
 	}
-	o := Outgoing{ID: envelopeIDOf(hh, env[len(header):]), Message: msgID, Envelope: env, Claims: claims, Control: body.Kind == wire.KindControl}
+	o := Outgoing{ID: envelopeIDOf(hh, env[hlen:]), Message: msgID, Envelope: env, Claims: claims, Control: body.Kind == wire.KindControl}
 	return o, env, len(hs) > 0, nil
 }
 

@@ -45,6 +45,14 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 	return sig, nil
 }
 
+// SignTo writes the signature of msg into sig (SignatureSize bytes), as Sign.
+func (s *Signer) SignTo(sig, msg []byte) error {
+	if len(sig) != SignatureSize {
+		return ErrDSAKey
+	}
+	return mldsa65.SignTo(s.sk, msg, []byte(SignContext), !s.Deterministic, sig)
+}
+
 // Verifier is a parsed ML-DSA-65 public key.
 type Verifier struct{ pk mldsa65.PublicKey }
 
@@ -93,7 +101,9 @@ func Unwrap(wk *[KeySize]byte, wrapped, ad []byte) (ck [KeySize]byte, err error)
 }
 
 // SealBody encrypts the body under the single-use content key with
-// XChaCha20-Poly1305 and a zero nonce, appending to dst.
+// XChaCha20-Poly1305 and a zero nonce, appending to dst. The body may be
+// encrypted in place: plaintext = dst[len(dst):len(dst)+n], with room for
+// the tag in its capacity.
 func SealBody(dst []byte, ck *[KeySize]byte, plaintext, ad []byte) []byte {
 	aead, _ := chacha20poly1305.NewX(ck[:])
 	return aead.Seal(dst, zeroNonceX[:], plaintext, ad)

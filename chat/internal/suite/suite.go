@@ -10,7 +10,6 @@ package suite
 import (
 	"encoding/binary"
 	"errors"
-	"hash"
 	"io"
 	"sync"
 
@@ -61,27 +60,33 @@ const (
 // ErrAuth reports an AEAD that did not open.
 var ErrAuth = errors.New("suite: message authentication failed")
 
-var hashPool = sync.Pool{New: func() any {
-	h, _ := blake2b.New512(nil)
-	return h
+// hashBuf holds H's input while it is encoded: the lp-encoded parts are
+// copied into one buffer and hashed with one call to blake2b.Sum512, so that
+// H allocates nothing and no caller's array escapes to the heap (a hash.Hash
+// is an interface: every slice written to it escapes).
+var hashBuf = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
 }}
+
+// maxPooledHashInput bounds the buffers kept in hashBuf.
+const maxPooledHashInput = 1 << 17
 
 // H is H(label, parts...) = BLAKE2b-512(lp(label) || lp(part1) || ...), with
 // lp(x) = u32(len(x)) || x.
-func H(label string, parts ...[]byte) (out [64]byte) {
-	h := hashPool.Get().(hash.Hash)
-	h.Reset()
-	var l [4]byte
-	binary.BigEndian.PutUint32(l[:], uint32(len(label)))
-	h.Write(l[:])
-	h.Write([]byte(label))
+func H(label string, parts ...[]byte) [64]byte {
+	bp := hashBuf.Get().(*[]byte)
+	b := binary.BigEndian.AppendUint32((*bp)[:0], uint32(len(label)))
+	b = append(b, label...)
 	for _, p := range parts {
-		binary.BigEndian.PutUint32(l[:], uint32(len(p)))
-		h.Write(l[:])
-		h.Write(p)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
 	}
-	h.Sum(out[:0])
-	hashPool.Put(h)
+	out := blake2b.Sum512(b)
+	if cap(b) <= maxPooledHashInput {
+		*bp = b[:0]
+		hashBuf.Put(bp)
+	}
 	return out
 }
 

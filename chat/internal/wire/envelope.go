@@ -359,6 +359,23 @@ func (b *Body) Append(dst []byte) []byte {
 	return append(dst, b.Plaintext...)
 }
 
+// AppendUnsigned appends the body with room for the signature: kind ||
+// sentAt || mid || after || SignatureSize bytes (left as dst's capacity
+// holds them) || plaintext. The caller signs into that room.
+func (b *Body) AppendUnsigned(dst []byte) []byte {
+	dst = append(dst, b.Kind)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(b.SentAt))
+	dst = append(dst, b.MID[:]...)
+	dst = append(dst, b.After[:]...)
+	n := len(dst) + suite.SignatureSize
+	if n <= cap(dst) {
+		dst = dst[:n]
+	} else {
+		dst = append(dst, make([]byte, suite.SignatureSize)...)
+	}
+	return append(dst, b.Plaintext...)
+}
+
 // ParseBody parses a decrypted body; its slices alias p.
 func ParseBody(p []byte) (*Body, error) {
 	if len(p) < BodyFixedSize {
