@@ -33,11 +33,14 @@ func (c *cpuTimer) stop() {
 	}
 }
 
-// pause stops the benchmark timer and this one.
-func (c *cpuTimer) pause() { c.b.StopTimer(); c.stop() }
+// pause stops this timer and the benchmark's. The benchmark timer reads
+// the memory statistics when it stops and starts (runtime.ReadMemStats, a
+// stop-the-world), outside its own measurement: this timer stops before it
+// and starts after it, so that it leaves them out too.
+func (c *cpuTimer) pause() { c.stop(); c.b.StopTimer() }
 
 // resume restarts both.
-func (c *cpuTimer) resume() { c.start(); c.b.StartTimer() }
+func (c *cpuTimer) resume() { c.b.StartTimer(); c.start() }
 
 // report adds the metric; defer it right after startCPU.
 func (c *cpuTimer) report() {
