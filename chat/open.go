@@ -101,7 +101,7 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 		return fail(err)
 	}
 	wk := wrapKey(got.MK, e.Nonce[:], x, c.self)
-	ck, err := suite.Unwrap(&wk, s.Wrapped[:], s.AppendPrefix(nil))
+	ck, err := suite.Unwrap(&wk, s.Wrapped[:], s.AppendPrefix(make([]byte, 0, s.Size())))
 	if err != nil {
 		return fail(ErrDecryptionFailed)
 	}

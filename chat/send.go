@@ -405,7 +405,7 @@ func (c *Conversation) build(now time.Time, mode int, dr *draft, msgID MessageID
 		e.RatchetKey, in.RatchetKey, in.Seed = kp.Public, kp.Public, &seed
 	}
 	var claims []Claim
-	var prefix []byte
+	prefix := make([]byte, 0, wire.HandshakeOPKSize)
 	for r := range uint8(len(c.parts)) {
 		if r == c.self {
 			continue
