@@ -137,6 +137,7 @@ func (d *Device) Conversation(s *Session) (*Conversation, error) {
 func (d *Device) CreateConversation(now time.Time, s *Session, bundles []*PrekeyBundle) (*Conversation, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now = d.monotonic(now)
 	parts, self, claims, err := d.checkSession(s)
 	if err != nil {
 		return nil, err
@@ -231,6 +232,7 @@ func (d *Device) conversation(s *Session, pending []pendingBundle) (*Conversatio
 		}
 		c.rec, c.committed = rec, b
 		c.seen = rec.state.Seen
+		d.clock = max(d.clock, rec.lastSentAt)
 	}
 	out, err := d.store.LoadOutbox(s.ID)
 	if err != nil {

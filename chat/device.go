@@ -33,6 +33,10 @@ type Device struct {
 	rec      *deviceRecord
 	keys     *keyCache
 	convs    map[[32]byte]*Conversation
+	// clock is the latest time (Unix ms) the device was given: the times
+	// callers pass in are made monotonic with it (docs/protocol.md,
+	// section 2).
+	clock int64
 }
 
 // NewDevice opens the device of identity (which must hold its secret keys)
@@ -95,6 +99,19 @@ func idBytes(s crypto.SessionID) (b [suite.IdentityIDSize]byte) {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// monotonic makes the caller's clock reading monotonic: a reading before
+// the latest one the device was given (in this process, or signed as a
+// message's time in a conversation it loaded) is replaced by that one, so
+// that a clock set back never makes an expired prekey valid again, keeps a
+// key past its deletion, or orders a message before an earlier one.
+func (d *Device) monotonic(now time.Time) time.Time {
+	if t := ms(now); t > d.clock {
+		d.clock = t
+		return now
+	}
+	return time.UnixMilli(d.clock)
+}
+
 // GeneratePrekeys makes a new signed prekey (if signed) and oneTime one-time
 // prekeys, stores their secrets, and returns the public parts to publish in
 // a PublishPrekeys transaction (with the upload's RetireThrough). Publish
@@ -105,6 +122,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 func (d *Device) GeneratePrekeys(now time.Time, signed bool, oneTime int) (*PrekeyUpload, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now = d.monotonic(now)
 	if oneTime < 0 || oneTime > limit.MaxPrekeysPerUpload {
 		return nil, fmt.Errorf("%w: %d one-time prekeys in one upload, at most %d", ErrTooManyPrekeys, oneTime, limit.MaxPrekeysPerUpload)
 	}
@@ -170,6 +188,7 @@ func (d *Device) commitDevice(rec *deviceRecord) error {
 func (d *Device) NoteClaims(now time.Time, claims []ClaimedPrekey) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now = d.monotonic(now)
 	rec := d.rec.clone()
 	changed := false
 	for _, c := range claims {

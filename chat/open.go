@@ -37,6 +37,7 @@ func (c *Conversation) Open(now time.Time, m *Delivery) (*Message, error) {
 	if c.broken != nil {
 		return nil, c.broken
 	}
+	now = d.monotonic(now)
 	if m == nil || m.Position == 0 {
 		return nil, fmt.Errorf("%w: a delivery needs a position >= 1", ErrMalformed)
 	}
@@ -411,6 +412,7 @@ func (c *Conversation) Dead(now time.Time, id EnvelopeID, dir Directory) ([]Outg
 	if c.broken != nil {
 		return nil, c.broken
 	}
+	now = d.monotonic(now)
 	entries, err := c.outbox()
 	if err != nil {
 		return nil, err

@@ -2,19 +2,22 @@ package chat
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/luxfi/session/chat/internal/options"
 	"github.com/luxfi/session/chat/internal/ratchet"
 	"github.com/luxfi/session/chat/internal/wire"
 	"github.com/luxfi/session/crypto"
 )
 
-// Tests of the review findings H3 and M2 to M12 (docs/protocol.md, section
-// 17). C1, H1 and H2 are in node_test.go and dead_test.go.
+// Tests of the review findings H3, M1 to M12 (M3 and M5 are elsewhere or
+// text only), L1 and L3 (docs/protocol.md, section 17). C1, H1 and H2 are
+// in node_test.go and dead_test.go.
 
 // TestHandshakeClaimChecked (H3): every handshake has exactly one claim
 // naming the signed and one-time prekey it used, and the responder refuses
@@ -535,5 +538,195 @@ func TestDeleteConversation(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the archive was deleted")
+	}
+}
+
+// TestPrekeyRotationAfterCompromise (M1, docs/protocol.md sections 11.3 and
+// 14.3): a copy of Bob's state holds his signed prekey and unclaimed
+// one-time prekey secrets, so it reads the first flight of a new tree made
+// to them (Alice re-initiates) even after the old trees healed. Once Bob
+// rotates (RetireOneTimePrekeys, a new signed prekey, new one-time
+// prekeys; the chain removes the retired ones), a new tree made to his
+// prekeys is closed to the copy.
+func TestPrekeyRotationAfterCompromise(t *testing.T) {
+	net := newTestNet(t, 2, nil)
+	exchange(net, 0, 1, "hello")
+	exchange(net, 1, 0, "hi")
+	theft := steal(t, net, 1)
+	exchange(net, 0, 1, "healed")
+	healed := exchange(net, 1, 0, "both stepped since the copy")
+
+	// Alice re-initiates to the prekeys the copy holds.
+	if err := net.convs[0].Reset(net.sid(1)); err != nil {
+		t.Fatal(err)
+	}
+	before := exchange(net, 0, 1, "a new tree on prekeys the copy holds")
+	if got := theft.attack(t, net, 1, [][]byte{healed, before}); fmt.Sprint(got) != "[false true]" {
+		t.Fatalf("the copy reads %v of (a healed message, a new tree's first message), want [false true]", got)
+	}
+	exchange(net, 1, 0, "bob replies in it")
+
+	// Bob rotates his prekeys; the chain retires the old one-time prekeys.
+	if err := net.devs[1].RetireOneTimePrekeys(); err != nil {
+		t.Fatal(err)
+	}
+	up, err := net.devs[1].GeneratePrekeys(net.now, true, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := net.sid(1)
+	if up.RetireThrough == 0 || len(net.dir.oneTime[sid]) == 0 || net.dir.oneTime[sid][0].ID > up.RetireThrough {
+		t.Fatalf("the upload retires through %d: not the one-time prekeys the copy holds", up.RetireThrough)
+	}
+	net.dir.oneTime[sid] = slices.DeleteFunc(net.dir.oneTime[sid], func(o OneTimePrekey) bool { return o.ID <= up.RetireThrough })
+	net.dir.publish(net.ids[1], up)
+	if err := net.convs[0].Reset(net.sid(1)); err != nil {
+		t.Fatal(err)
+	}
+	after := exchange(net, 0, 1, "a new tree after the rotation")
+	if net.chain[len(net.chain)-1].claims[0].SignedPrekeyID != up.SignedPrekey.ID {
+		t.Fatal("the new handshake does not use the new signed prekey")
+	}
+	if theft.attack(t, net, 1, [][]byte{after})[0] {
+		t.Fatal("the copy reads a tree made to prekeys generated after it")
+	}
+}
+
+// TestRepeatedRandomness (L1, docs/protocol.md section 5.5): a device
+// restored from a snapshot whose random generator repeats (a VM snapshot)
+// sends a different message from the same state with the same random
+// bytes. The content key hashes the message, so the two bodies are not
+// encrypted under one key and nonce (no two-time pad): their common prefix
+// (kind, time, mid, after) encrypts differently.
+func TestRepeatedRandomness(t *testing.T) {
+	var rng *replayRand
+	net := newTestNet(t, 2, nil)
+	exchange(net, 0, 1, "hello")
+	exchange(net, 1, 0, "hi")
+	// Alice's device from here on draws from a replayable generator.
+	rng = &replayRand{seed: 7}
+	snap := cloneMemoryStore(t, net.stores[0])
+	send := func(store Store, text string) []byte {
+		d, err := NewDevice(net.ids[0], net.chainID, store, Option(func(c *options.Config) { c.Rand = rng }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := d.Conversation(net.session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := c.Send(net.now, []byte(text), net.dir)
+		if err != nil || len(outs) != 1 {
+			t.Fatalf("send: %d envelopes, %v", len(outs), err)
+		}
+		return outs[0].Envelope
+	}
+	rng.pos = 0
+	a := send(net.stores[0], "pay the invoice")
+	rng.pos = 0
+	b := send(snap, "do not pay it!!")
+	if len(a) != len(b) {
+		t.Fatalf("lengths %d and %d", len(a), len(b))
+	}
+	ea, err := wire.Parse(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := wire.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ea.Nonce != eb.Nonce {
+		t.Fatal("the randomness did not repeat: the test is vacuous")
+	}
+	// kind || sentAt || mid || after: 41 equal plaintext bytes.
+	if bytes.Equal(ea.Body[:41], eb.Body[:41]) {
+		t.Fatal("two messages under one content key and nonce: their equal prefixes encrypt equally")
+	}
+	// Both open at Bob (the first; the second is the same message position
+	// from the same state: a replay of its keys).
+	k := net.post(0, Outgoing{Envelope: a})
+	net.mustOpen(1, k, "pay the invoice")
+}
+
+// replayRand is a deterministic generator whose position can be reset.
+type replayRand struct {
+	seed byte
+	pos  int
+}
+
+func (r *replayRand) Read(p []byte) (int, error) {
+	for i := range p {
+		h := sha256.Sum256([]byte{r.seed, byte(r.pos >> 24), byte(r.pos >> 16), byte(r.pos >> 8), byte(r.pos)})
+		p[i] = h[0]
+		r.pos++
+	}
+	return len(p), nil
+}
+
+// cloneMemoryStore copies every record of a MemoryStore into a new one.
+func cloneMemoryStore(t *testing.T, s Store) Store {
+	t.Helper()
+	m := s.(*MemoryStore)
+	c := NewMemoryStore()
+	b := &Batch{}
+	if dev, err := m.LoadDevice(); err == nil {
+		b.Device = dev
+	}
+	for id := range m.conversations {
+		conv, err := m.LoadConversation(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Conversations = append(b.Conversations, ConversationWrite{Session: id, Data: conv})
+		out, _ := m.LoadOutbox(id)
+		for _, r := range out {
+			b.Outbox = append(b.Outbox, RecordWrite{Session: id, ID: r.ID, Data: r.Data})
+		}
+		arch, _ := m.LoadArchive(id)
+		for _, r := range arch {
+			b.Archive = append(b.Archive, RecordWrite{Session: id, ID: r.ID, Data: r.Data})
+		}
+	}
+	if err := c.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestMonotonicClock (L3, docs/protocol.md section 2): the device's clock
+// is made monotonic. After it read a time past a signed prekey's expiry,
+// a clock set back does not make the bundle valid again, and a message
+// written after it went back is still dated after the previous one, also
+// after a restart.
+func TestMonotonicClock(t *testing.T) {
+	net := newTestNet(t, 3, nil)
+	broadcast(net, 0, "now")
+	broadcast(net, 1, "bob starts with carol")
+	expires := net.dir.signed[net.sid(2)].ExpiresAt
+	net.now = expires.Add(time.Hour)
+	broadcast(net, 1, "bob, after carol's signed prekey expired")
+	net.now = expires.Add(-time.Hour) // the clock goes back before the expiry
+	net.reopen(1)                     // and bob's device restarts
+	if err := net.convs[1].Reset(net.sid(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.convs[1].Send(net.now, []byte("to carol on her expired prekey"), net.dir); !errors.Is(err, ErrInvalidBundle) {
+		t.Fatalf("a bundle expired before the device's latest time: %v", err)
+	}
+	h, err := net.convs[2].History()
+	if err != nil || len(h) == 0 || h[0].Sender != net.sid(0) {
+		t.Fatalf("carol's history: %v", err)
+	}
+	prev := h[0].SentAt
+	net.now = prev.Add(-time.Hour)
+	net.reopen(0)
+	k := net.send(0, "after the clock went back")[0]
+	m, err := net.open(2, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.SentAt.After(prev) {
+		t.Fatalf("sentAt %v not after the previous message's %v", m.SentAt, prev)
 	}
 }

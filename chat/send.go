@@ -63,6 +63,7 @@ func (c *Conversation) Send(now time.Time, plaintext []byte, dir Directory) ([]O
 	if c.broken != nil {
 		return nil, c.broken
 	}
+	now = d.monotonic(now)
 	if len(plaintext) > limit.MaxPlaintextSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrPlaintextTooLarge, len(plaintext), limit.MaxPlaintextSize)
 	}
@@ -94,6 +95,7 @@ func (c *Conversation) HealDue(now time.Time) bool {
 	if c.broken != nil {
 		return false
 	}
+	now = c.d.monotonic(now)
 	r := c.rec
 	return r.receivedSince >= limit.MaxChainMessages ||
 		(r.healFrom != 0 && ms(now)-r.healFrom >= limit.MaxChainAge.Milliseconds())
@@ -111,6 +113,7 @@ func (c *Conversation) Heal(now time.Time) ([]Outgoing, error) {
 	if c.broken != nil {
 		return nil, c.broken
 	}
+	now = d.monotonic(now)
 	b := &Batch{}
 	outs, err := c.sendDraft(now, &draft{kind: wire.KindControl, sentAt: ms(now)}, nil, b, limit.MaxOutbox)
 	if err != nil || len(outs) == 0 {
