@@ -421,6 +421,17 @@ func (c *keyCache) Public(ek []byte) (*suite.KEMPublic, error) {
 	return k, nil
 }
 
+// Ephemeral implements ratchet.Keys: a peer's ratchet key is stepped
+// against once (again only after MaxChainMessages messages to a silent
+// peer), so keeping it parsed would only push out keys that are used again
+// (this device's ratchet key pairs, which its peers' answers need).
+func (c *keyCache) Ephemeral(ek []byte) (*suite.KEMPublic, error) {
+	if k, ok := c.public[string(ek)]; ok {
+		return k, nil
+	}
+	return suite.ParseKEMPublic(ek)
+}
+
 // put adds a key pair made by this device (its fresh ratchet key), so that
 // decapsulating with it later costs no key generation.
 func (c *keyCache) put(seed *[suite.KEMSeedSize]byte, k *suite.KEMPrivate) {

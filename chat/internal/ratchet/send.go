@@ -123,7 +123,7 @@ func (s *State) Step(env *Env, peer *Peer, now int64, in *StepInput, m []byte, s
 		if ek, err = env.Keys.Public(peer.IK); err != nil {
 			return mk, fmt.Errorf("%w: peer identity key", errs.ErrMalformed)
 		}
-	} else if ek, err = env.Keys.Public(tp.EK); err != nil {
+	} else if ek, err = env.Keys.Ephemeral(tp.EK); err != nil {
 		return mk, fmt.Errorf("%w: peer ratchet key", errs.ErrMalformed)
 	}
 	k := tp.SlotNext

@@ -32,8 +32,12 @@ type Party struct {
 type Keys interface {
 	// Private returns the ratchet key pair made from a 64-byte seed.
 	Private(seed *[suite.KEMSeedSize]byte) (*suite.KEMPrivate, error)
-	// Public parses a ratchet public key.
+	// Public parses a public key that is used again (an identity key, a
+	// prekey), keeping it parsed.
 	Public(ek []byte) (*suite.KEMPublic, error)
+	// Ephemeral parses a peer's ratchet key, which a step uses once: a
+	// parsed copy is reused if there is one, none is kept.
+	Ephemeral(ek []byte) (*suite.KEMPublic, error)
 }
 
 // Env is what the ratchet knows of the session and of this participant.
