@@ -384,6 +384,7 @@ func (c *Conversation) commit(b *Batch) error {
 		return err
 	}
 	c.committed = data
+	c.d.keys.forget(c.id, c.rec.state)
 	return nil
 }
 

@@ -193,3 +193,41 @@ func TestThirtyTwoParticipants(t *testing.T) {
 		net.mustOpen(j, kk[0], string(big))
 	}
 }
+
+// TestDeletedRatchetKeysForgotten: the parsed ratchet key pairs a device
+// keeps to decapsulate without a key generation are dropped once its state
+// deletes their seeds, so a deleted ratchet secret does not stay in
+// memory; the ones its state still holds stay parsed.
+func TestDeletedRatchetKeysForgotten(t *testing.T) {
+	net := newTestNet(t, 2, nil)
+	for i := range 12 {
+		exchange(net, i%2, 1-i%2, fmt.Sprintf("message %d", i))
+	}
+	for i := range 2 {
+		kc, st := net.devs[i].keys, net.convs[i].rec.state
+		live := 0
+		for _, p := range st.Pairs {
+			if p == nil {
+				continue
+			}
+			for _, tr := range p.Trees {
+				for _, c := range tr.Own {
+					if !c.Virtual {
+						live++
+						if kc.private[c.Seed] == nil {
+							t.Errorf("participant %d: a ratchet key pair its state holds is not kept parsed", i)
+						}
+					}
+				}
+			}
+		}
+		if len(kc.ratchet) != live || live == 0 || live > 4 {
+			t.Fatalf("participant %d keeps %d ratchet key pairs parsed, its state holds %d seeds (12 messages made 6 each)", i, len(kc.ratchet), live)
+		}
+		for seed := range kc.ratchet {
+			if !st.HasSeed(&seed) {
+				t.Fatalf("participant %d keeps a ratchet key pair its state deleted", i)
+			}
+		}
+	}
+}

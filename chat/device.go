@@ -372,12 +372,17 @@ type keyCache struct {
 	private map[[suite.KEMSeedSize]byte]*suite.KEMPrivate
 	public  map[string]*suite.KEMPublic
 	order   []any // [64]byte or string, oldest first
+	// ratchet holds the ratchet key pairs this device made, by the session
+	// whose state holds their seeds: forget drops each once that state no
+	// longer does, so that a deleted ratchet secret does not stay in memory.
+	ratchet map[[suite.KEMSeedSize]byte][32]byte
 }
 
 const keyCacheSize = 256
 
 func newKeyCache() *keyCache {
-	return &keyCache{private: map[[suite.KEMSeedSize]byte]*suite.KEMPrivate{}, public: map[string]*suite.KEMPublic{}}
+	return &keyCache{private: map[[suite.KEMSeedSize]byte]*suite.KEMPrivate{}, public: map[string]*suite.KEMPublic{},
+		ratchet: map[[suite.KEMSeedSize]byte][32]byte{}}
 }
 
 func (c *keyCache) remember(k any) {
@@ -386,6 +391,7 @@ func (c *keyCache) remember(k any) {
 		switch old := c.order[0].(type) {
 		case [suite.KEMSeedSize]byte:
 			delete(c.private, old)
+			delete(c.ratchet, old)
 		case string:
 			delete(c.public, old)
 		}
@@ -402,7 +408,8 @@ func (c *keyCache) Private(seed *[suite.KEMSeedSize]byte) (*suite.KEMPrivate, er
 	if err != nil {
 		return nil, err
 	}
-	c.put(seed, k)
+	c.private[*seed] = k
+	c.remember(*seed)
 	return k, nil
 }
 
@@ -432,11 +439,31 @@ func (c *keyCache) Ephemeral(ek []byte) (*suite.KEMPublic, error) {
 	return suite.ParseKEMPublic(ek)
 }
 
-// put adds a key pair made by this device (its fresh ratchet key), so that
+// put adds a ratchet key pair made by this device for session, so that
 // decapsulating with it later costs no key generation.
-func (c *keyCache) put(seed *[suite.KEMSeedSize]byte, k *suite.KEMPrivate) {
+func (c *keyCache) put(session [32]byte, seed *[suite.KEMSeedSize]byte, k *suite.KEMPrivate) {
 	if _, ok := c.private[*seed]; !ok {
 		c.private[*seed] = k
 		c.remember(*seed)
+	}
+	c.ratchet[*seed] = session
+}
+
+// forget drops the ratchet key pairs of session whose seeds its committed
+// state no longer holds.
+func (c *keyCache) forget(session [32]byte, st *ratchet.State) {
+	dropped := false
+	for seed, s := range c.ratchet {
+		if s == session && !st.HasSeed(&seed) {
+			delete(c.ratchet, seed)
+			delete(c.private, seed)
+			dropped = true
+		}
+	}
+	if dropped {
+		c.order = slices.DeleteFunc(c.order, func(k any) bool {
+			seed, ok := k.([suite.KEMSeedSize]byte)
+			return ok && c.private[seed] == nil
+		})
 	}
 }

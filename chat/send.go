@@ -404,7 +404,7 @@ func (c *Conversation) build(now time.Time, mode int, dr *draft, msgID MessageID
 		if err != nil {
 			return Outgoing{}, nil, false, err
 		}
-		d.keys.put(&seed, kp)
+		d.keys.put(c.id, &seed, kp)
 		e.RatchetKey, in.RatchetKey, in.Seed = kp.Public, kp.Public, &seed
 	}
 	var claims []Claim

@@ -97,6 +97,24 @@ type TreeRef struct {
 	Envelope ID
 }
 
+// HasSeed reports whether an own chain of the state holds the ratchet key
+// seed.
+func (s *State) HasSeed(seed *[suite.KEMSeedSize]byte) bool {
+	for _, p := range s.Pairs {
+		if p == nil {
+			continue
+		}
+		for _, t := range p.Trees {
+			for _, c := range t.Own {
+				if !c.Virtual && c.Seed == *seed {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // Tree is what one handshake started.
 type Tree struct {
 	ID   ID
