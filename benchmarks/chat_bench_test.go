@@ -5,6 +5,7 @@ package benchmarks
 //
 //	BenchmarkChatMessage/symmetric/send        a message with no asymmetric step
 //	BenchmarkChatMessage/symmetric/raw         one ML-DSA-65 sign + the AEADs + the BLAKE2b derivations it does
+//	BenchmarkChatMessage/symmetric/paired/send the send and the raw send alternating in one loop (x-raw)
 //	BenchmarkChatMessage/symmetric/open        opening it
 //	BenchmarkChatMessage/symmetric/open/raw    one verify + the AEADs + the derivations
 //	BenchmarkChatMessage/step/send+open        a message with a ratchet step, sent and opened (ping-pong)
@@ -356,27 +357,78 @@ func BenchmarkChatMessage(b *testing.B) {
 	var ck, mk [32]byte
 	rand.Read(ck[:])
 	header := testData(22 + 73)
+	symSig := make([]byte, mldsa65.SignatureSize)
+	// rawSymSend is what a message without a step does: the message key,
+	// the wrap key, the header hash and the transcript (BLAKE2b), the
+	// sign, the wrap and the body AEAD.
+	rawSymSend := func(b *testing.B) {
+		k := chatKDF(mk[:])
+		w := chatKDF(k[:])
+		hh := chatKDF(header)
+		m := chatKDF(append(hh[:], pt...))
+		if err := mldsa65.SignTo(raw.dsaSK, m[:], []byte("luxfi/session/v1/chat"), true, symSig); err != nil {
+			b.Fatal(err)
+		}
+		wa, _ := chacha20poly1305.New(w[:32])
+		wa.Seal(nil, make([]byte, 12), ck[:], header[23:])
+		ba, _ := chacha20poly1305.NewX(ck[:])
+		copy(body[9:], symSig)
+		ba.Seal(nil, make([]byte, 24), body, hh[:32])
+	}
 	b.Run("symmetric/raw", func(b *testing.B) {
 		// Per message: the message key, the wrap key, the header hash and
 		// the transcript (BLAKE2b), the sign, the wrap and the body AEAD.
 		b.ReportAllocs()
 		cpu := startCPU(b)
 		defer cpu.report()
-		sig := make([]byte, mldsa65.SignatureSize)
 		for b.Loop() {
-			k := chatKDF(mk[:])
-			w := chatKDF(k[:])
-			hh := chatKDF(header)
-			m := chatKDF(append(hh[:], pt...))
-			if err := mldsa65.SignTo(raw.dsaSK, m[:], []byte("luxfi/session/v1/chat"), true, sig); err != nil {
+			rawSymSend(b)
+		}
+	})
+	// Paired (see step/paired below): Alice's send and the raw send
+	// alternate in one loop; her chain is restored every batch messages
+	// and each envelope confirmed, untimed.
+	b.Run("symmetric/paired/send", func(b *testing.B) {
+		s.restore(0, aliceSnap)
+		var chatCPU, rawCPU time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if i > 0 && i%batch == 0 {
+				b.StopTimer()
+				s.restore(0, aliceSnap)
+				b.StartTimer()
+			}
+			var outs []chat.Outgoing
+			var err error
+			t0 := processCPU()
+			if i%2 == 0 {
+				outs, err = s.parties[0].conv.Send(s.now, pt, s)
+				t1 := processCPU()
+				rawSymSend(b)
+				t2 := processCPU()
+				chatCPU, rawCPU = chatCPU+t1-t0, rawCPU+t2-t1
+			} else {
+				rawSymSend(b)
+				t1 := processCPU()
+				outs, err = s.parties[0].conv.Send(s.now, pt, s)
+				t2 := processCPU()
+				rawCPU, chatCPU = rawCPU+t1-t0, chatCPU+t2-t1
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
-			wa, _ := chacha20poly1305.New(w[:32])
-			wa.Seal(nil, make([]byte, 12), ck[:], header[23:])
-			ba, _ := chacha20poly1305.NewX(ck[:])
-			copy(body[9:], sig)
-			ba.Seal(nil, make([]byte, 24), body, hh[:32])
+			b.StopTimer()
+			if len(outs) != 1 || len(outs[0].Envelope) != 22+73+3366+len(pt) {
+				b.Fatalf("not a symmetric message: %d envelopes", len(outs))
+			}
+			if err := s.parties[0].conv.Confirm(outs[0].ID, uint64(1000+i)); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
 		}
+		b.ReportMetric(float64(chatCPU.Nanoseconds())/float64(b.N), "chat-cpu-ns/op")
+		b.ReportMetric(float64(rawCPU.Nanoseconds())/float64(b.N), "raw-cpu-ns/op")
+		b.ReportMetric(float64(chatCPU)/float64(rawCPU), "x-raw")
 	})
 	sig := make([]byte, mldsa65.SignatureSize)
 	m := chatKDF(header)
