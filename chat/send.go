@@ -408,7 +408,20 @@ func (c *Conversation) build(now time.Time, mode int, dr *draft, msgID MessageID
 		e.RatchetKey, in.RatchetKey, in.Seed = kp.Public, kp.Public, &seed
 	}
 	var claims []Claim
-	prefix := make([]byte, 0, wire.HandshakeOPKSize)
+	// The largest stanza prefix this envelope needs (the wrap's associated
+	// data), allocated once.
+	prefixSize := wire.ContinueSize
+	for r, a := range acts {
+		switch {
+		case a == ratchet.ActHandshake && byPeer[uint8(r)].bundle.OPKID != 0:
+			prefixSize = max(prefixSize, wire.HandshakeOPKSize)
+		case a == ratchet.ActHandshake:
+			prefixSize = max(prefixSize, wire.HandshakeSize)
+		case a == ratchet.ActStep:
+			prefixSize = max(prefixSize, wire.StepSize)
+		}
+	}
+	prefix := make([]byte, 0, prefixSize)
 	for r := range uint8(len(c.parts)) {
 		if r == c.self {
 			continue
