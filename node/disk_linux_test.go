@@ -76,7 +76,10 @@ func TestDiskFillTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, bob := identity(t, 0), identity(t, 1)
-	genesis, err := vmtest.GenesisJSON(time.Now().Unix()-60, nil, alice, bob)
+	// The test fills a disk from one identity: its byte bucket must not
+	// stop it first.
+	limits := map[string]any{"rateLimits": map[string]any{"bytes": map[string]any{"burst": 1 << 20, "refillSeconds": 1}}}
+	genesis, err := vmtest.GenesisJSON(time.Now().Unix()-60, limits, alice, bob)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +91,9 @@ func TestDiskFillTmpfs(t *testing.T) {
 	r, err := c.CreateSession(ctx, alice, bob.SessionID)
 	waitAccepted(t, c, r, err)
 	session := r.Session
+	// Bob consents, or the chain stops the request after a few messages.
+	a, err := c.AcceptSession(ctx, bob, session)
+	waitAccepted(t, c, a, err)
 	h, err := c.Health(ctx)
 	if err != nil || !h.Healthy || h.Disk == nil || !h.Disk.Admitting {
 		t.Fatalf("health at start: %+v, %v", h, err)
