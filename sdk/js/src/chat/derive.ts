@@ -22,8 +22,11 @@ export const Label = {
   slot: utf8(PREFIX + 'slot'),
   message: utf8(PREFIX + 'message'),
   wrap: utf8(PREFIX + 'wrap'),
+  contentKey: utf8(PREFIX + 'content-key'),
   header: utf8(PREFIX + 'header'),
   transcript: utf8(PREFIX + 'transcript'),
+  messageId: utf8(PREFIX + 'message-id'),
+  envelopeId: utf8(PREFIX + 'envelope-id'),
 } as const;
 
 /** The ML-DSA-65 context string of message signatures. */
@@ -105,7 +108,8 @@ export interface HandshakeInputs {
   responder: Uint8Array;
   spkId: number;
   opkId: number;
-  sync: number;
+  /** The generation g. */
+  gen: number;
   spkHash: Uint8Array;
   /** KH(OPK), empty without a one-time prekey. */
   opkHash: Uint8Array;
@@ -117,7 +121,7 @@ export interface HandshakeInputs {
 
 /** TH, the handshake transcript. */
 export function handshakeTranscript(i: HandshakeInputs): Uint8Array {
-  return H32(Label.handshakeTranscript, i.sc, i.initiator, i.responder, u32(i.spkId), u32(i.opkId), u64(i.sync), i.spkHash, i.opkHash, i.c1, i.c2, i.c3);
+  return H32(Label.handshakeTranscript, i.sc, i.initiator, i.responder, u32(i.spkId), u32(i.opkId), u32(i.gen), i.spkHash, i.opkHash, i.c1, i.c2, i.c3);
 }
 
 /** R_H, the handshake root. */
@@ -187,7 +191,31 @@ export function wrapKey(mk: Uint8Array, nonce: Uint8Array, x: number, r: number)
   return H32(Label.wrap, mk, nonce, u8(x), u8(r));
 }
 
+/** The fields of a message the content key, the transcript and the body carry. */
+export interface MessageFields {
+  kind: number;
+  sentAt: number;
+  mid: Uint8Array;
+  after: Uint8Array;
+  plaintext: Uint8Array;
+}
+
+/** ck = H32("…/content-key", r, u8(kind), i64(sentAt), mid, plaintext): random r hashed with the message. */
+export function contentKey(r: Uint8Array, m: MessageFields): Uint8Array {
+  return H32(Label.contentKey, r, u8(m.kind), i64(m.sentAt), m.mid, m.plaintext);
+}
+
 /** M, the signed transcript (64 bytes). */
-export function signedTranscript(sc: Uint8Array, sender: Uint8Array, hh: Uint8Array, kind: number, sentAt: number, plaintext: Uint8Array): Uint8Array {
-  return H(Label.transcript, sc, sender, hh, u8(kind), i64(sentAt), plaintext);
+export function signedTranscript(sc: Uint8Array, sender: Uint8Array, hh: Uint8Array, m: MessageFields): Uint8Array {
+  return H(Label.transcript, sc, sender, hh, u8(m.kind), i64(m.sentAt), m.mid, m.after, m.plaintext);
+}
+
+/** messageID = H16("…/message-id", id(sender), mid). */
+export function messageId(sender: Uint8Array, mid: Uint8Array): Uint8Array {
+  return H16(Label.messageId, sender, mid);
+}
+
+/** envelopeID = H16("…/envelope-id", HH, tag), tag the body's last 16 bytes. */
+export function envelopeId(hh: Uint8Array, body: Uint8Array): Uint8Array {
+  return H16(Label.envelopeId, hh, body.subarray(body.length - 16));
 }

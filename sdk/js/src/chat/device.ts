@@ -3,12 +3,12 @@
 // Conversations, and serialises every operation on its store, so that each
 // one reads, works on a copy and commits atomically.
 
-import { blake2b } from '@noble/hashes/blake2.js';
 import { equalBytes, randomBytes, toHex } from '../bytes.js';
 import { type Identity, KEM_PUBLIC_KEY_SIZE, kemPublicKeyCanonical, PublicIdentity, sessionIdToBytes } from '../identity.js';
-import { participantsDigest, sessionContext } from './derive.js';
+import { keyHash, participantsDigest, sessionContext } from './derive.js';
 import { ChatError } from './errors.js';
 import {
+  MAX_CLAIMED_PREKEYS,
   MAX_ONE_TIME_PREKEYS,
   MAX_PARTICIPANTS,
   MAX_PREKEY_BATCH,
@@ -20,7 +20,7 @@ import {
 import { kemFromSeed } from './ratchet.js';
 import { decodeDevice, type DeviceState, encodeDevice } from './state.js';
 import type { ChatStore } from './store.js';
-import { Conversation } from './conversation.js';
+import { type Claim, Conversation } from './conversation.js';
 
 /** A source of randomness: read(n) returns n fresh bytes. */
 export interface Rng {
@@ -61,27 +61,36 @@ export interface Directory {
   prekeyBundle(sessionId: string): Promise<PrekeyBundle>;
 }
 
-/** An on-chain session as the protocol sees it, verified by the caller (docs/protocol.md section 3). */
+/** An on-chain session as the protocol sees it, verified by the caller from its CreateSession transaction (section 3). */
 export interface ChatSession {
   chainId: Uint8Array;
   id: Uint8Array;
   /** The creator first, then the participants listed in CreateSession, in order. */
   participants: readonly PublicIdentity[];
-  /** For P[1..n-1], in order, the one-time prekey ID the creator claimed for it in CreateSession (0: none). */
-  claims: readonly number[];
+  /** The creator's session claims (at most one per listed participant). */
+  claims: readonly Claim[];
 }
 
-/** The claims for CreateSession from the bundles the creator fetched (one per other participant, in order). */
-export function claimsOf(bundles: readonly PrekeyBundle[]): number[] {
-  return bundles.map((b) => b.oneTimePrekey?.id ?? 0);
+/** The session claims for CreateSession from the bundles the creator fetched. */
+export function sessionClaimsOf(bundles: readonly PrekeyBundle[]): Claim[] {
+  return bundles.map((b) => ({ participant: b.identity.sessionId, signedPrekeyId: b.signedPrekey.id, oneTimePrekeyId: b.oneTimePrekey?.id ?? 0 }));
+}
+
+/** A claim of one of this device's one-time prekeys, from the chain's claim log (section 11.3). */
+export interface PrekeyClaimed {
+  prekeyId: number;
+  /** When its secret may go if no handshake used it: the end of its session plus MAX_SKIP_AGE_MS (Unix ms). */
+  deadline: number;
 }
 
 /** What the device's owner should publish (section 11). */
 export interface PrekeyStatus {
   /** No signed prekey, or the newest has less than SIGNED_PREKEY_RENEW_MS left. */
   needSignedPrekey: boolean;
-  /** One-time prekey secrets held (claimed on chain or not). */
+  /** One-time prekey secrets held that are not known to be claimed. */
   oneTimeHeld: number;
+  /** Claimed one-time prekey secrets held (until a handshake uses them or their deadline). */
+  claimedHeld: number;
   /** The newest signed prekey's ID (0: none). */
   signedPrekeyId: number;
 }
@@ -95,15 +104,11 @@ export interface DeviceOptions {
 const DEVICE_RECORD = 'device';
 
 /** The record names of a conversation's data. */
-export function recordNames(sessionId: Uint8Array): { state: string; outbox: string; archive: string; seen: string } {
+export function recordNames(sessionId: Uint8Array): { state: string; outbox: string; archive: string; messages: string } {
   const s = toHex(sessionId);
-  return { state: `c/${s}`, outbox: `o/${s}/`, archive: `a/${s}/`, seen: `h/${s}/` };
+  return { state: `c/${s}`, outbox: `o/${s}/`, archive: `a/${s}/`, messages: `m/${s}/` };
 }
 
-/** The hash that identifies an envelope in the outbox and the archive (local, not on the wire). */
-export function envelopeHash(envelope: Uint8Array): Uint8Array {
-  return blake2b(envelope, { dkLen: 32 });
-}
 
 /**
  * One identity's protocol state. Open it with ChatDevice.open; every
@@ -150,7 +155,7 @@ export class ChatDevice {
   /** @internal */
   async _loadDevice(): Promise<DeviceState> {
     const b = await this.store.get(DEVICE_RECORD);
-    if (!b) return { nextSignedId: 1, nextOneTimeId: 1, signed: [], oneTime: [] };
+    if (!b) return { nextSignedId: 1, nextOneTimeId: 1, signed: [], oneTime: [], clock: 0 };
     return decodeDevice(b);
   }
 
@@ -178,24 +183,26 @@ export class ChatDevice {
         throw new ChatError('too-many-prekeys', `one-time prekeys per batch: ${oneTime}, at most ${MAX_PREKEY_BATCH}`);
       }
       const d = await this._loadDevice();
-      if (d.oneTime.length + oneTime > MAX_ONE_TIME_PREKEYS) {
-        throw new ChatError('too-many-prekeys', `${d.oneTime.length} one-time prekeys held, at most ${MAX_ONE_TIME_PREKEYS}`);
+      now = tick(d, now);
+      prune(d, now);
+      const unclaimed = d.oneTime.filter((o) => o.deadline === 0).length;
+      if (unclaimed + oneTime > MAX_ONE_TIME_PREKEYS) {
+        throw new ChatError('too-many-prekeys', `${unclaimed} unclaimed one-time prekeys held, at most ${MAX_ONE_TIME_PREKEYS}`);
       }
-      pruneSigned(d, now);
       const up: PrekeyUpload = { signedPrekey: undefined, oneTimePrekeys: [] };
       if (signed) {
         const seed = this._rng.read(64);
         const { publicKey } = kemFromSeed(seed);
         const id = d.nextSignedId++;
         const expiresAt = now + SIGNED_PREKEY_LIFETIME_MS;
-        d.signed.push({ id, expiresAt, seed });
+        d.signed.push({ id, expiresAt, seed, kh: keyHash(publicKey) });
         up.signedPrekey = { id, expiresAt, publicKey };
       }
       for (let i = 0; i < oneTime; i++) {
         const seed = this._rng.read(64);
         const { publicKey } = kemFromSeed(seed);
         const id = d.nextOneTimeId++;
-        d.oneTime.push({ id, seed });
+        d.oneTime.push({ id, seed, kh: keyHash(publicKey), deadline: 0 });
         up.oneTimePrekeys.push({ id, publicKey });
       }
       await this.store.commit(new Map([this._deviceRecord(d)]), []);
@@ -210,10 +217,51 @@ export class ChatDevice {
       const newest = d.signed.reduce<(typeof d.signed)[number] | undefined>((a, s) => (!a || s.id > a.id ? s : a), undefined);
       return {
         needSignedPrekey: !newest || newest.expiresAt - now < SIGNED_PREKEY_RENEW_MS,
-        oneTimeHeld: d.oneTime.length,
+        oneTimeHeld: d.oneTime.filter((o) => o.deadline === 0).length,
+        claimedHeld: d.oneTime.filter((o) => o.deadline !== 0).length,
         signedPrekeyId: newest?.id ?? 0,
       };
     });
+  }
+
+  /**
+   * Records claims of this device's one-time prekeys from the chain's
+   * claim log (section 11.3): a claimed secret is kept until a handshake
+   * uses it or until its deadline, outside the bound on unclaimed ones; at
+   * most MAX_CLAIMED_PREKEYS are kept, the earliest deadlines deleted first.
+   */
+  prekeysClaimed(now: number, claims: readonly PrekeyClaimed[]): Promise<void> {
+    return this._serial(async () => {
+      const d = await this._loadDevice();
+      now = tick(d, now);
+      for (const c of claims) {
+        const o = d.oneTime.find((x) => x.id === c.prekeyId);
+        if (o && (o.deadline === 0 || c.deadline < o.deadline)) o.deadline = Math.max(1, c.deadline);
+      }
+      prune(d, now);
+      await this.store.commit(new Map([this._deviceRecord(d)]), []);
+    });
+  }
+
+  /**
+   * Deletes the secrets of every unclaimed one-time prekey with an ID at or
+   * below `through` (after a lost device or a suspected compromise, section
+   * 11.3) and returns `through`, the PublishPrekeys field that retires them
+   * on chain.
+   */
+  retireOneTimePrekeys(through: number): Promise<number> {
+    return this._serial(async () => {
+      if (!Number.isInteger(through) || through < 0 || through > 0xffffffff) throw new RangeError('retireThrough must be a u32');
+      const d = await this._loadDevice();
+      d.oneTime = d.oneTime.filter((o) => o.deadline !== 0 || o.id > through);
+      await this.store.commit(new Map([this._deviceRecord(d)]), []);
+      return through;
+    });
+  }
+
+  /** The highest one-time prekey ID this device generated (0: none): retire through it after a suspected compromise. */
+  async highestOneTimePrekeyId(): Promise<number> {
+    return this._serial(async () => (await this._loadDevice()).nextOneTimeId - 1);
   }
 
   /**
@@ -230,14 +278,14 @@ export class ChatDevice {
 
   /**
    * The creator's conversation of a new session: `bundles` are the prekey
-   * bundles of P[1..n-1] it fetched before CreateSession, whose one-time
-   * prekeys are the session's claims (claimsOf). Kept for the creator's
-   * first handshake with each of them.
+   * bundles it fetched before CreateSession, whose prekeys its session
+   * claims name (sessionClaimsOf). Kept for the creator's first handshake
+   * with each of them (section 11.2).
    */
   createConversation(now: number, session: ChatSession, bundles: readonly PrekeyBundle[]): Promise<Conversation> {
     return this._serial(async () => {
       const c = this._conversationFor(session);
-      await c._create(now, bundles);
+      await c._create(now, new Map(bundles.map((b) => [b.identity.sessionId, b])));
       return c;
     });
   }
@@ -263,8 +311,22 @@ export class ChatDevice {
   }
 }
 
-function pruneSigned(d: DeviceState, now: number): void {
+/** The device's clock, made monotonic. */
+function tick(d: DeviceState, now: number): number {
+  if (!Number.isSafeInteger(now)) throw new TypeError('now must be Unix milliseconds');
+  if (now > d.clock) d.clock = now;
+  return d.clock;
+}
+
+/** Deletes signed prekey secrets past their grace period, claimed one-time secrets past their deadline, and claimed ones beyond the bound. */
+function prune(d: DeviceState, now: number): void {
   d.signed = d.signed.filter((s) => now <= s.expiresAt + SIGNED_PREKEY_GRACE_MS);
+  d.oneTime = d.oneTime.filter((o) => o.deadline === 0 || now < o.deadline);
+  const claimed = d.oneTime.filter((o) => o.deadline !== 0).sort((a, b) => a.deadline - b.deadline);
+  if (claimed.length > MAX_CLAIMED_PREKEYS) {
+    const drop = new Set(claimed.slice(0, claimed.length - MAX_CLAIMED_PREKEYS));
+    d.oneTime = d.oneTime.filter((o) => !drop.has(o));
+  }
 }
 
 function checkSession(s: ChatSession, chainId: Uint8Array): void {
@@ -281,8 +343,15 @@ function checkSession(s: ChatSession, chainId: Uint8Array): void {
     if (seen.has(p.sessionId)) bad('a participant is listed twice');
     seen.add(p.sessionId);
   }
-  if (s.claims.length !== n - 1) bad(`${s.claims.length} claims for ${n - 1} listed participants`);
-  for (const c of s.claims) if (!Number.isInteger(c) || c < 0 || c > 0xffffffff) bad('a claim is not a u32');
+  if (s.claims.length > n - 1) bad(`${s.claims.length} session claims for ${n - 1} listed participants`);
+  const claimed = new Set<string>();
+  const u32 = (x: number): boolean => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+  for (const c of s.claims) {
+    if (!c || !seen.has(c.participant) || c.participant === s.participants[0]!.sessionId) bad('a session claim names no listed participant');
+    if (claimed.has(c.participant)) bad('two session claims for one participant');
+    claimed.add(c.participant);
+    if (!u32(c.signedPrekeyId) || c.signedPrekeyId < 1 || !u32(c.oneTimePrekeyId)) bad('a session claim with invalid prekey IDs');
+  }
 }
 
 /** Checks a bundle against the participant it is for (the caller verified it against the chain). */

@@ -19,8 +19,9 @@ export type ChatErrorCode =
   | 'unclaimed-prekey'
   | 'not-addressed'
   | 'too-many-skipped'
-  // An envelope of this device's identity that this device did not send.
-  | 'unknown-own-message'
+  | 'duplicate'
+  | 'not-from-this-device'
+  | 'too-many-handshakes'
   // Sending and local state.
   | 'plaintext-too-large'
   | 'outbox-full'
@@ -30,7 +31,8 @@ export type ChatErrorCode =
   | 'invalid-session'
   | 'state-corrupt'
   | 'state-version'
-  | 'unknown-conversation';
+  | 'unknown-conversation'
+  | 'unknown-envelope';
 
 /** Base class of the protocol's errors; `code` names the cause. */
 export class ChatError extends SessionError {
@@ -113,5 +115,23 @@ export class NotAddressedError extends ChatError {
 export class TooManySkippedError extends ChatError {
   constructor() {
     super('too-many-skipped', 'the message would skip too many keys');
+  }
+}
+/** The same message (messageID) was opened before, from another envelope: nothing to show. */
+export class DuplicateError extends ChatError {
+  constructor() {
+    super('duplicate', 'duplicate: this message was opened before (sent again after a transaction that landed after all)');
+  }
+}
+/** An envelope of this device's identity that this device did not make: the identity is in use elsewhere. */
+export class NotFromThisDeviceError extends ChatError {
+  constructor() {
+    super('not-from-this-device', 'an envelope of this identity that this device did not make (is the identity in use elsewhere?)');
+  }
+}
+/** The pair knows too many trees (or this device made too many handshakes with the peer). */
+export class TooManyHandshakesError extends ChatError {
+  constructor(message = 'too many handshakes in this pair') {
+    super('too-many-handshakes', message);
   }
 }

@@ -1,30 +1,17 @@
 // The per-pair KEM double ratchet of docs/protocol.md sections 4, 5, 7.2,
-// 8, 9 and 10 as a pure state machine: functions of the pair's state (which
+// 8, 9 and 10 as a pure state machine: functions of a pair's state (which
 // they mutate: callers pass a working copy), the time and randomness the
 // caller passes in, and the keys of the KeyOps the caller provides. No I/O,
 // no clock.
 
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { equalBytes } from '../bytes.js';
-import { kemPublicKeyCanonical } from '../identity.js';
-import {
-  handshakeRoot,
-  handshakeTranscript,
-  keyHash,
-  nextMessageKey,
-  nextSlot,
-  NONE,
-  stepChain,
-  treeId,
-  H16,
-  Label,
-  u32,
-} from './derive.js';
+import { H16, handshakeRoot, handshakeTranscript, keyHash, Label, nextMessageKey, nextSlot, NONE, stepChain, treeId, u32 } from './derive.js';
 import {
   ChainNotStartedError,
-  ChatError,
   MalformedEnvelopeError,
   ReplayError,
+  TooManyHandshakesError,
   TooManySkippedError,
   UnknownTargetError,
   UnknownTreeError,
@@ -32,6 +19,7 @@ import {
 import {
   MAX_CHAIN_AGE_MS,
   MAX_CHAIN_MESSAGES,
+  MAX_HANDSHAKES,
   MAX_OWN_CHAINS,
   MAX_PEER_CHAINS,
   MAX_SKIP,
@@ -40,14 +28,8 @@ import {
   MAX_TREES,
   MISSING_CHAIN_GIVE_UP,
 } from './limits.js';
-import type { ConversationState, OwnChain, Pair, PeerChain, Skipped, Tree } from './state.js';
+import type { Mark, OwnChain, Pair, PeerChain, Tree } from './state.js';
 import type { ContinueStanza, HandshakeStanza, StepStanza } from './wire.js';
-
-/** The ML-KEM operations the ratchet needs; the secrets stay with the caller. */
-export interface KeyOps {
-  /** Decapsulates with this device's identity KEM key. */
-  decapsulateIdentity(ct: Uint8Array): Uint8Array;
-}
 
 /** The values of a pair that every derivation binds. */
 export interface PairContext {
@@ -55,8 +37,6 @@ export interface PairContext {
   /** 33-byte identity IDs of this device and of the peer. */
   me: Uint8Array;
   peer: Uint8Array;
-  /** The peer's index in the participant list (the pair's key in skipped keys). */
-  peerIndex: number;
 }
 
 /** An ML-KEM key pair made from a 64-byte seed d || z. */
@@ -82,38 +62,42 @@ export function encapsulate(ek: Uint8Array, m: Uint8Array): { ct: Uint8Array; K:
 
 const tagOf = (id: Uint8Array): Uint8Array => id.subarray(0, 4);
 
-// ---- trees ----
-
-/** The handshake position used in the fold: +∞ for an own handshake not yet seen on chain. */
-function pos(t: Tree): number {
-  return t.p === 0 ? Number.POSITIVE_INFINITY : t.p;
-}
-
 function compareIds(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length && i < b.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;
 }
 
-/** The pair's trees by handshake position (ties, which only a lying node makes, by tree ID). */
-function byPosition(trees: readonly Tree[]): Tree[] {
-  return [...trees].sort((a, b) => pos(a) - pos(b) || compareIds(a.id, b.id));
+// ---- trees (section 10.1) ----
+
+/** Whether a tree may be used: an own handshake that did not die, or a peer's handshake this device opened. */
+function usable(m: Mark): boolean {
+  return !m.mine || !m.dead;
 }
 
-/** The current tree of section 10.1, or undefined without trees. */
+/** Section 10.1's preference: higher generation first, then lower tree ID. */
+function preferred(a: Mark, b: Mark): number {
+  return b.g - a.g || compareIds(a.id, b.id);
+}
+
+/** The tombstone of the current tree: the usable tree with the highest generation, the lowest ID among equals. */
+export function currentMark(pair: Pair): Mark | undefined {
+  return pair.marks.filter(usable).sort(preferred)[0];
+}
+
+/** The state of the current tree, if it is kept. */
 export function currentTree(pair: Pair): Tree | undefined {
-  const sorted = byPosition(pair.trees);
-  let cur = sorted[0];
-  for (const t of sorted.slice(1)) if (cur && t.s >= pos(cur)) cur = t;
-  return cur;
+  const m = currentMark(pair);
+  return m && m.kept ? pair.trees.find((t) => equalBytes(t.id, m.id)) : undefined;
 }
 
-/** Whether this device has a handshake of its own in the pair not yet seen on chain. */
-export function hasUnconfirmedHandshake(pair: Pair): boolean {
-  return pair.trees.some((t) => t.mine && t.p === 0);
+/** An own handshake of the pair whose envelope has neither landed nor died. */
+export function hasPendingHandshake(pair: Pair): boolean {
+  return pair.marks.some((m) => m.mine && !m.dead && !m.landed);
 }
 
-function findTreeByTag(pair: Pair, tag: Uint8Array): Tree | undefined {
-  return pair.trees.find((t) => equalBytes(tagOf(t.id), tag));
+/** Own handshakes of the pair that did not die (the chain allows 4 claims per direction). */
+export function liveOwnHandshakes(pair: Pair): number {
+  return pair.marks.filter((m) => m.mine && !m.dead).length;
 }
 
 /** The peer's latest chain in a tree: the highest q received (H, q = 0, if none). */
@@ -128,23 +112,34 @@ export function sendingChain(tree: Tree): OwnChain | undefined {
   return tree.own.find((c) => c.sendKey !== undefined);
 }
 
-// ---- sending ----
+// ---- sending (section 7.2) ----
 
 export type Action = 'handshake' | 'step' | 'continue';
 
-/** What the next message needs for this pair (section 7.2), without changing anything. */
-export function decide(pair: Pair, now: number): Action {
-  const cur = currentTree(pair);
-  if (!cur) return 'handshake';
-  if (pair.reset && !hasUnconfirmedHandshake(pair)) return 'handshake';
-  const mine = sendingChain(cur);
-  const latest = latestPeerChain(cur);
+/** Whether the pair re-initiates on the next send (section 10.3). */
+export function needsHandshake(pair: Pair): boolean {
+  if (hasPendingHandshake(pair)) return false;
+  const tree = currentTree(pair);
+  if (!tree) return true;
+  if (pair.reset) return true;
+  const latest = latestPeerChain(tree);
+  return !latest || latest.ek === undefined || latest.slotKey === undefined;
+}
+
+/** What the next message needs for this pair, without changing anything; undefined: nothing can be sent now. */
+export function decide(pair: Pair, now: number, ratchetMessage = false): Action | undefined {
+  if (needsHandshake(pair)) return ratchetMessage ? undefined : 'handshake';
+  const tree = currentTree(pair);
+  if (!tree) return undefined;
+  const mine = sendingChain(tree);
+  const latest = latestPeerChain(tree);
   if (!latest || latest.ek === undefined || latest.slotKey === undefined) {
-    // The peer's latest chain is gone (a bound deleted it): nothing to step against.
-    if (mine && mine.sendN < MAX_CHAIN_MESSAGES && hasUnconfirmedHandshake(pair)) return 'continue';
-    return 'handshake';
+    // An own handshake is pending and the peer's chain to step against is gone: continue if possible.
+    if (!ratchetMessage && mine && !mine.unusable && mine.sendN < MAX_CHAIN_MESSAGES) return 'continue';
+    return undefined;
   }
-  if (!mine) return 'step';
+  if (ratchetMessage) return 'step';
+  if (!mine || mine.unusable) return 'step';
   if (mine.target === undefined || !equalBytes(mine.target, latest.id)) return 'step';
   if (mine.sendN >= MAX_CHAIN_MESSAGES) return 'step';
   if (now - mine.start >= MAX_CHAIN_AGE_MS) return 'step';
@@ -181,18 +176,42 @@ export interface Planned<S> {
   mk: Uint8Array;
 }
 
-function newOwnChain(id: Uint8Array, q: number, seed: Uint8Array, root: Uint8Array, chainKey: Uint8Array, target: Uint8Array, now: number): { chain: OwnChain; mk: Uint8Array } {
+function stopSending(pair: Pair): void {
+  for (const t of pair.trees) {
+    for (const c of t.own) {
+      c.sendKey = undefined;
+      c.target = undefined;
+    }
+  }
+}
+
+function newOwnChain(id: Uint8Array, q: number, seed: Uint8Array, root: Uint8Array, chainKey: Uint8Array, target: Uint8Array, now: number, seq: number): { chain: OwnChain; mk: Uint8Array } {
   const { next, mk } = nextMessageKey(chainKey);
   return {
-    chain: { id, q, seed: seed.slice(), slotK: 1, slotKey: root, sendKey: next, sendN: 1, target: target.slice(), start: now, supersededAt: 0, supersededBy: 0 },
+    chain: {
+      id,
+      q,
+      seed: seed.slice(),
+      slotK: 1,
+      slotKey: root,
+      sendKey: next,
+      sendN: 1,
+      target: target.slice(),
+      start: now,
+      startSeq: seq,
+      unusable: false,
+      supersededAt: 0,
+      supersededBy: 0,
+    },
     mk,
   };
 }
 
 /**
- * The initiator's handshake (section 5.3): a new tree, its virtual chain H
- * (the peer's, as seen from here) and the first chain A1. Seeds m1, m2 and
- * (with a one-time prekey) m3 are 32 bytes each.
+ * The initiator's handshake (section 5.3), of generation one more than the
+ * pair's highest: a new tree, its virtual chain H (the peer's, as seen from
+ * here) and the first chain A1. Seeds m1, m2 and (with a one-time prekey)
+ * m3 are 32 bytes each; seq is the outbox sequence number of the envelope.
  */
 export function sendHandshake(
   ctx: PairContext,
@@ -200,9 +219,11 @@ export function sendHandshake(
   b: HandshakeBundle,
   rk: RatchetKey,
   seeds: { m1: Uint8Array; m2: Uint8Array; m3: Uint8Array | undefined },
-  sync: number,
   now: number,
+  seq: number,
 ): Planned<HandshakeStanza> & { tree: Tree } {
+  if (pair.marks.length >= MAX_HANDSHAKES) throw new TooManyHandshakesError(`the pair knows ${pair.marks.length} trees, at most ${MAX_HANDSHAKES}`);
+  const gen = pair.highestGen + 1;
   const e1 = encapsulate(b.identityKey, seeds.m1);
   const e2 = encapsulate(b.spk, seeds.m2);
   const e3 = b.opkId !== 0 ? encapsulate(b.opk!, seeds.m3!) : { ct: NONE, K: NONE };
@@ -212,7 +233,7 @@ export function sendHandshake(
     responder: ctx.peer,
     spkId: b.spkId,
     opkId: b.opkId,
-    sync,
+    gen,
     spkHash: keyHash(b.spk),
     opkHash: b.opkId !== 0 ? keyHash(b.opk!) : NONE,
     c1: e1.ct,
@@ -223,32 +244,25 @@ export function sendHandshake(
   const id = treeId(th);
   const s1 = nextSlot(rh);
   const a1 = stepChain({ sc: ctx.sc, sender: ctx.me, peer: ctx.peer, targetId: id, k: 1, q: 1, ct: NONE, ekHash: rk.hash, slot: s1.slot, kemSecret: NONE });
-  const { chain, mk } = newOwnChain(a1.id, 1, rk.seed, a1.root, a1.chainKey, id, now);
-  const h: PeerChain = { id: id.slice(), q: 0, n: 0, ck: undefined, ek: b.identityKey.slice(), slotK: 2, slotKey: s1.next };
-  const tree: Tree = { id, mine: true, p: 0, s: sync, myQ: 1, own: [chain], peer: [h], closes: [], peerMaxQ: 0, peerMissing: [], created: now, lastRecv: now };
-  for (const t of pair.trees) {
-    const c = sendingChain(t);
-    if (c) stopSending(c);
-  }
+  stopSending(pair);
+  const { chain, mk } = newOwnChain(a1.id, 1, rk.seed, a1.root, a1.chainKey, id, now, seq);
+  const h: PeerChain = { id: id.slice(), q: 0, n: 0, ck: undefined, ek: b.identityKey.slice(), slotK: 2, slotKey: s1.next, at: now };
+  const tree: Tree = { id, g: gen, mine: true, myQ: 1, own: [chain], peer: [h], peerMaxQ: 0, peerMissing: [], used: now };
   pair.trees.push(tree);
+  pair.marks.push({ id: id.slice(), g: gen, mine: true, dead: false, landed: false, kept: true, seq });
+  pair.highestGen = gen;
   pair.reset = false;
   pair.unknownTreeAt = 0;
   pair.forceStep = false;
   return {
-    stanza: { type: 'handshake', spkId: b.spkId, opkId: b.opkId, sync, c1: e1.ct, c2: e2.ct, c3: e3.ct },
+    stanza: { type: 'handshake', spkId: b.spkId, opkId: b.opkId, gen, c1: e1.ct, c2: e2.ct, c3: e3.ct },
     mk,
     tree,
   };
 }
 
-function stopSending(c: OwnChain): void {
-  c.sendKey = undefined;
-  c.sendN = 0;
-  c.target = undefined;
-}
-
 /** An asymmetric step against the peer's latest chain of the current tree (section 5.4). */
-export function sendStep(ctx: PairContext, pair: Pair, rk: RatchetKey, m: Uint8Array, now: number): Planned<StepStanza> {
+export function sendStep(ctx: PairContext, pair: Pair, rk: RatchetKey, m: Uint8Array, now: number, seq: number): Planned<StepStanza> {
   const tree = currentTree(pair);
   const target = tree && latestPeerChain(tree);
   if (!tree || !target || target.ek === undefined || target.slotKey === undefined) throw new Error('chat: step without a target (a bug)');
@@ -258,23 +272,21 @@ export function sendStep(ctx: PairContext, pair: Pair, rk: RatchetKey, m: Uint8A
   target.slotKey = s.next;
   const { ct, K } = encapsulate(target.ek, m);
   const q = tree.myQ + 1;
-  const prev = sendingChain(tree);
+  const prev = tree.own.find((c) => c.q === q - 1 && c.q > 0);
   const pn = prev ? prev.sendN : 0;
-  for (const t of pair.trees) {
-    const c = sendingChain(t);
-    if (c) stopSending(c);
-  }
+  stopSending(pair);
   const c = stepChain({ sc: ctx.sc, sender: ctx.me, peer: ctx.peer, targetId: target.id, k, q, ct, ekHash: rk.hash, slot: s.slot, kemSecret: K });
   K.fill(0);
-  const { chain, mk } = newOwnChain(c.id, q, rk.seed, c.root, c.chainKey, target.id, now);
+  const { chain, mk } = newOwnChain(c.id, q, rk.seed, c.root, c.chainKey, target.id, now, seq);
   tree.own.push(chain);
   tree.myQ = q;
+  tree.used = now;
   pair.forceStep = false;
   return { stanza: { type: 'step', tree: tagOf(tree.id).slice(), target: target.id.slice(), k, q, pn, ct }, mk };
 }
 
 /** The next message of the current sending chain. */
-export function sendContinue(pair: Pair): Planned<ContinueStanza> {
+export function sendContinue(pair: Pair, now: number): Planned<ContinueStanza> {
   const tree = currentTree(pair);
   const c = tree && sendingChain(tree);
   if (!tree || !c || c.sendKey === undefined) throw new Error('chat: continue without a sending chain (a bug)');
@@ -282,65 +294,126 @@ export function sendContinue(pair: Pair): Planned<ContinueStanza> {
   const { next, mk } = nextMessageKey(c.sendKey);
   c.sendKey = next;
   c.sendN = n + 1;
+  tree.used = now;
   return { stanza: { type: 'continue', tree: tagOf(tree.id).slice(), chain: c.id.slice(), n }, mk };
 }
 
-// ---- receiving ----
+// ---- receiving (section 8, step 4) ----
 
 /** What receiving a stanza needs besides the pair. */
 export interface ReceiveContext extends PairContext {
-  state: ConversationState;
-  keys: KeyOps;
+  /** Decapsulates with this device's identity KEM key. */
+  decapsulateIdentity(ct: Uint8Array): Uint8Array;
   /** The envelope's ratchet key (for steps and handshakes). */
   ratchetKey: Uint8Array | undefined;
-  position: number;
   now: number;
 }
 
-function takeSkipped(state: ConversationState, pair: number, chain: Uint8Array, index: number, slot: boolean): Uint8Array | undefined {
-  const i = state.skipped.findIndex((k) => k.pair === pair && k.slot === slot && k.index === index && equalBytes(k.chain, chain));
+function takeSkipped(pair: Pair, chain: Uint8Array, index: number, slot: boolean): Uint8Array | undefined {
+  const i = pair.skipped.findIndex((k) => k.slot === slot && k.index === index && equalBytes(k.chain, chain));
   if (i < 0) return undefined;
-  const [k] = state.skipped.splice(i, 1);
+  const [k] = pair.skipped.splice(i, 1);
   return k!.key;
 }
 
-function keep(state: ConversationState, k: Skipped): void {
-  state.skipped.push(k);
+/** The state of the tree a continue or step names by its tag: kept, deleted (replay) or unknown. */
+function treeByTag(pair: Pair, tag: Uint8Array): Tree {
+  const m = pair.marks.find((x) => equalBytes(tagOf(x.id), tag));
+  if (!m) throw new UnknownTreeError();
+  const t = m.kept ? pair.trees.find((x) => equalBytes(x.id, m.id)) : undefined;
+  if (!t) throw new ReplayError('replay: the message belongs to a tree whose state was deleted');
+  return t;
 }
 
-function findPeerChain(pair: Pair, id: Uint8Array): { tree: Tree; chain: PeerChain } | undefined {
-  for (const tree of pair.trees) for (const chain of tree.peer) if (equalBytes(chain.id, id)) return { tree, chain };
-  return undefined;
-}
-
-/** Advances a peer chain to message n, keeping the keys it skips; returns MK_n. */
-function advancePeer(ctx: ReceiveContext, tree: Tree, chain: PeerChain, n: number): Uint8Array {
-  if (chain.ck === undefined || n < chain.n) throw new ReplayError();
-  if (n - chain.n > MAX_SKIP) throw new TooManySkippedError();
-  let ck = chain.ck;
+/** Derives message keys of a peer chain up to n, keeping the ones it passes; returns MK_n. */
+function advancePeer(ctx: ReceiveContext, pair: Pair, tree: Tree, chain: PeerChain, n: number): Uint8Array {
+  let ck = chain.ck!;
   for (let i = chain.n; i < n; i++) {
     const s = nextMessageKey(ck);
-    keep(ctx.state, { pair: ctx.peerIndex, tree: tree.id, chain: chain.id, index: i, slot: false, key: s.mk, at: ctx.now });
+    pair.skipped.push({ tree: tree.id, chain: chain.id, index: i, slot: false, key: s.mk, at: ctx.now });
     ck = s.next;
   }
   const s = nextMessageKey(ck);
   chain.ck = s.next;
   chain.n = n + 1;
+  chain.at = ctx.now;
   return s.mk;
 }
 
-/** Closes a peer chain after its pn messages: the rest become skipped keys, the chain key goes. */
-function closePeer(ctx: ReceiveContext, tree: Tree, chain: PeerChain, pn: number): void {
-  if (chain.ck === undefined) return;
-  if (pn - chain.n > MAX_SKIP) throw new TooManySkippedError();
-  let ck = chain.ck;
-  for (let i = chain.n; i < pn; i++) {
-    const s = nextMessageKey(ck);
-    keep(ctx.state, { pair: ctx.peerIndex, tree: tree.id, chain: chain.id, index: i, slot: false, key: s.mk, at: ctx.now });
-    ck = s.next;
+/** Opens a continue stanza: its message key. */
+export function receiveContinue(ctx: ReceiveContext, pair: Pair, st: ContinueStanza): Uint8Array {
+  const kept = takeSkipped(pair, st.chain, st.n, false);
+  if (kept) return kept;
+  const tree = treeByTag(pair, st.tree);
+  const chain = tree.peer.find((c) => equalBytes(c.id, st.chain));
+  if (!chain) throw new ChainNotStartedError();
+  if (chain.ck === undefined || st.n < chain.n) throw new ReplayError();
+  if (st.n - chain.n > MAX_SKIP) throw new TooManySkippedError();
+  tree.used = ctx.now;
+  return advancePeer(ctx, pair, tree, chain, st.n);
+}
+
+/** The ID of the chain a step stanza starts (computable from public values). */
+export function stepChainId(st: Pick<StepStanza, 'target' | 'k' | 'ct'>): Uint8Array {
+  return H16(Label.chainId, st.target, u32(st.k), st.ct);
+}
+
+/** Opens a step stanza: starts the peer's new chain, returns its MK_0. Every refusal comes before the decapsulation. */
+export function receiveStep(ctx: ReceiveContext, pair: Pair, st: StepStanza): Uint8Array {
+  const keptSlot = takeSkipped(pair, st.target, st.k, true);
+  const tree = treeByTag(pair, st.tree);
+  const target = tree.own.find((c) => equalBytes(c.id, st.target));
+  if (!target) throw new UnknownTargetError();
+  if (target.q === 0 && st.q < 2) throw new MalformedEnvelopeError('a step against H with q < 2');
+  const id = stepChainId(st);
+  if (tree.peer.some((c) => c.q === st.q) || pair.trees.some((t) => t.peer.some((c) => equalBytes(c.id, id)))) throw new ReplayError();
+  let slot: Uint8Array;
+  if (keptSlot) slot = keptSlot;
+  else {
+    if (st.k < target.slotK || target.slotKey === undefined) throw new ReplayError();
+    if (st.k - target.slotK > MAX_SKIP) throw new TooManySkippedError();
+    let sk = target.slotKey;
+    for (let i = target.slotK; i < st.k; i++) {
+      const s = nextSlot(sk);
+      pair.skipped.push({ tree: tree.id, chain: target.id, index: i, slot: true, key: s.slot, at: ctx.now });
+      sk = s.next;
+    }
+    const s = nextSlot(sk);
+    target.slotKey = s.next;
+    target.slotK = st.k + 1;
+    slot = s.slot;
   }
-  chain.ck = undefined;
-  chain.n = Math.max(chain.n, pn);
+  const prev = st.q > 1 ? tree.peer.find((c) => c.q === st.q - 1) : undefined;
+  if (prev && prev.ck !== undefined) {
+    if (st.pn < prev.n) throw new MalformedEnvelopeError(`pn = ${st.pn} below the ${prev.n} messages received in the previous chain`);
+    if (st.pn - prev.n > MAX_SKIP) throw new TooManySkippedError();
+  }
+  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a step without a ratchet key');
+  const K = target.seed === undefined ? ctx.decapsulateIdentity(st.ct) : decapsulateSeed(target.seed, st.ct);
+  const c = stepChain({ sc: ctx.sc, sender: ctx.peer, peer: ctx.me, targetId: target.id, k: st.k, q: st.q, ct: st.ct, ekHash: keyHash(ctx.ratchetKey), slot, kemSecret: K });
+  K.fill(0);
+  const { next, mk } = nextMessageKey(c.chainKey);
+  // The peer's previous chain of this tree is closed after pn messages.
+  if (prev && prev.ck !== undefined) {
+    let ck = prev.ck;
+    for (let i = prev.n; i < st.pn; i++) {
+      const s = nextMessageKey(ck);
+      pair.skipped.push({ tree: tree.id, chain: prev.id, index: i, slot: false, key: s.mk, at: ctx.now });
+      ck = s.next;
+    }
+    prev.ck = undefined;
+    prev.n = Math.max(prev.n, st.pn);
+  }
+  addPeerChain(tree, { id: c.id, q: st.q, n: 1, ck: next, ek: undefined, slotK: 0, slotKey: undefined, at: ctx.now }, ctx.ratchetKey, c.root);
+  // Own chains older than the target are superseded.
+  for (const o of tree.own) {
+    if (o.q < target.q) {
+      if (o.supersededAt === 0) o.supersededAt = ctx.now;
+      o.supersededBy = o.supersededBy === 0 ? st.q : Math.min(o.supersededBy, st.q);
+    }
+  }
+  tree.used = ctx.now;
+  return mk;
 }
 
 /** Records the arrival of the peer's chain q (for the deletion rule of superseded own chains). */
@@ -355,7 +428,7 @@ function arrived(tree: Tree, q: number): void {
 }
 
 /** Adds a received chain; the latest (highest q) keeps the public key and the slot chain copy. */
-function addPeerChain(ctx: ReceiveContext, tree: Tree, chain: PeerChain, ek: Uint8Array, root: Uint8Array): void {
+function addPeerChain(tree: Tree, chain: PeerChain, ek: Uint8Array, root: Uint8Array): void {
   const latest = latestPeerChain(tree);
   if (!latest || chain.q > latest.q) {
     for (const c of tree.peer) {
@@ -368,122 +441,73 @@ function addPeerChain(ctx: ReceiveContext, tree: Tree, chain: PeerChain, ek: Uin
   }
   tree.peer.push(chain);
   arrived(tree, chain.q);
-  const pending = tree.closes.find((c) => c.q === chain.q);
-  if (pending) {
-    tree.closes = tree.closes.filter((c) => c !== pending);
-    closePeer(ctx, tree, chain, pending.pn);
-  }
 }
 
-/** Opens a continue stanza: its message key (section 8, step 4). */
-export function receiveContinue(ctx: ReceiveContext, pair: Pair, st: ContinueStanza): Uint8Array {
-  const kept = takeSkipped(ctx.state, ctx.peerIndex, st.chain, st.n, false);
-  if (kept) return kept;
-  if (!findTreeByTag(pair, st.tree)) throw new UnknownTreeError();
-  const found = findPeerChain(pair, st.chain);
-  if (!found) throw new ChainNotStartedError();
-  found.tree.lastRecv = ctx.now;
-  return advancePeer(ctx, found.tree, found.chain, st.n);
-}
-
-/** The ID of the chain a step stanza starts (computable from public values). */
-export function stepChainId(st: StepStanza): Uint8Array {
-  return H16(Label.chainId, st.target, u32(st.k), st.ct);
-}
-
-/** Opens a step stanza: starts the peer's new chain, returns its MK_0 (section 8, step 4). */
-export function receiveStep(ctx: ReceiveContext, pair: Pair, st: StepStanza): Uint8Array {
-  const tree = findTreeByTag(pair, st.tree);
-  if (!tree) throw new UnknownTreeError();
-  const target = tree.own.find((c) => equalBytes(c.id, st.target));
-  if (!target) throw new UnknownTargetError();
-  if (target.q === 0 && st.q < 2) throw new MalformedEnvelopeError('a step against H with q < 2');
-  if (tree.peer.some((c) => c.q === st.q && c.q !== 0)) throw new ReplayError();
-  // The slot: next, later (keeping the ones passed over), or a kept one.
-  let slot: Uint8Array | undefined;
-  if (st.k < target.slotK) {
-    slot = takeSkipped(ctx.state, ctx.peerIndex, target.id, st.k, true);
-    if (!slot) throw new ReplayError();
-  } else {
-    if (target.slotKey === undefined) throw new UnknownTargetError();
-    if (st.k - target.slotK > MAX_SKIP) throw new TooManySkippedError();
-    let sk = target.slotKey;
-    for (let i = target.slotK; i < st.k; i++) {
-      const s = nextSlot(sk);
-      keep(ctx.state, { pair: ctx.peerIndex, tree: tree.id, chain: target.id, index: i, slot: true, key: s.slot, at: ctx.now });
-      sk = s.next;
-    }
-    const s = nextSlot(sk);
-    target.slotKey = s.next;
-    target.slotK = st.k + 1;
-    slot = s.slot;
-  }
-  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a step without a ratchet key');
-  const K = target.seed === undefined ? ctx.keys.decapsulateIdentity(st.ct) : decapsulateSeed(target.seed, st.ct);
-  const c = stepChain({ sc: ctx.sc, sender: ctx.peer, peer: ctx.me, targetId: target.id, k: st.k, q: st.q, ct: st.ct, ekHash: keyHash(ctx.ratchetKey), slot, kemSecret: K });
-  K.fill(0);
-  if (findPeerChain(pair, c.id)) throw new ReplayError();
-  const { next, mk } = nextMessageKey(c.chainKey);
-  const chain: PeerChain = { id: c.id, q: st.q, n: 1, ck: next, ek: undefined, slotK: 0, slotKey: undefined };
-  // The peer's previous chain of this tree is closed after pn messages.
-  if (st.q > 1) {
-    const prev = tree.peer.find((p) => p.q === st.q - 1);
-    if (prev) closePeer(ctx, tree, prev, st.pn);
-    else if (!tree.closes.some((p) => p.q === st.q - 1)) tree.closes.push({ q: st.q - 1, pn: st.pn });
-    tree.closes = tree.closes.slice(-MAX_PEER_CHAINS);
-  }
-  addPeerChain(ctx, tree, chain, ctx.ratchetKey, c.root);
-  // Own chains older than the target are superseded.
-  for (const o of tree.own) {
-    if (o.q < target.q) {
-      if (o.supersededAt === 0) o.supersededAt = ctx.now;
-      o.supersededBy = o.supersededBy === 0 ? st.q : Math.min(o.supersededBy, st.q);
-    }
-  }
-  tree.lastRecv = ctx.now;
-  return mk;
-}
-
-/** A prekey secret the responder holds, as the device gives it. */
+/** A responder's prekey secrets for a handshake, as the device holds them. */
 export interface ResponderPrekeys {
-  spk: { seed: Uint8Array; publicKey: Uint8Array };
-  opk: { seed: Uint8Array; publicKey: Uint8Array } | undefined;
+  spk: { seed: Uint8Array; kh: Uint8Array };
+  opk: { seed: Uint8Array; kh: Uint8Array } | undefined;
 }
 
-/** Opens a handshake stanza: the new tree with H (own) and A1 (the peer's), and A1's MK_0 (section 8, step 4). */
-export function receiveHandshake(ctx: ReceiveContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys): { mk: Uint8Array; tree: Tree } {
-  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a handshake without a ratchet key');
-  const k1 = ctx.keys.decapsulateIdentity(st.c1);
-  const k2 = decapsulateSeed(pk.spk.seed, st.c2);
-  const k3 = pk.opk ? decapsulateSeed(pk.opk.seed, st.c3) : NONE;
+/**
+ * Checks a handshake stanza before any KEM operation: its tree ID (a known
+ * one, state kept or not, is a replay) and the bound on trees per pair.
+ * Returns TH and the tree ID.
+ */
+export function checkHandshake(ctx: PairContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys): { th: Uint8Array; id: Uint8Array } {
   const th = handshakeTranscript({
     sc: ctx.sc,
     initiator: ctx.peer,
     responder: ctx.me,
     spkId: st.spkId,
     opkId: st.opkId,
-    sync: st.sync,
-    spkHash: keyHash(pk.spk.publicKey),
-    opkHash: pk.opk ? keyHash(pk.opk.publicKey) : NONE,
+    gen: st.gen,
+    spkHash: pk.spk.kh,
+    opkHash: pk.opk ? pk.opk.kh : NONE,
     c1: st.c1,
     c2: st.c2,
     c3: st.c3,
   });
+  const id = treeId(th);
+  if (pair.marks.some((m) => equalBytes(m.id, id))) throw new ReplayError();
+  if (pair.marks.length >= MAX_HANDSHAKES) throw new TooManyHandshakesError();
+  return { th, id };
+}
+
+/** Opens a handshake stanza checked by checkHandshake: the new tree with H (own) and A1 (the peer's), and A1's MK_0. */
+export function receiveHandshake(ctx: ReceiveContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys, th: Uint8Array, id: Uint8Array): { mk: Uint8Array; tree: Tree } {
+  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a handshake without a ratchet key');
+  const k1 = ctx.decapsulateIdentity(st.c1);
+  const k2 = decapsulateSeed(pk.spk.seed, st.c2);
+  const k3 = pk.opk ? decapsulateSeed(pk.opk.seed, st.c3) : NONE;
   const rh = handshakeRoot(th, k1, k2, k3);
   k1.fill(0);
   k2.fill(0);
   k3.fill(0);
-  const id = treeId(th);
-  if (pair.trees.some((t) => equalBytes(t.id, id))) throw new ReplayError();
   const s1 = nextSlot(rh);
   const a1 = stepChain({ sc: ctx.sc, sender: ctx.peer, peer: ctx.me, targetId: id, k: 1, q: 1, ct: NONE, ekHash: keyHash(ctx.ratchetKey), slot: s1.slot, kemSecret: NONE });
   const { next, mk } = nextMessageKey(a1.chainKey);
-  const h: OwnChain = { id: id.slice(), q: 0, seed: undefined, slotK: 2, slotKey: s1.next, sendKey: undefined, sendN: 0, target: undefined, start: ctx.now, supersededAt: 0, supersededBy: 0 };
-  const tree: Tree = { id, mine: false, p: ctx.position, s: st.sync, myQ: 0, own: [h], peer: [], closes: [], peerMaxQ: 0, peerMissing: [], created: ctx.now, lastRecv: ctx.now };
-  const chain: PeerChain = { id: a1.id, q: 1, n: 1, ck: next, ek: undefined, slotK: 0, slotKey: undefined };
-  addPeerChain(ctx, tree, chain, ctx.ratchetKey, a1.root);
+  const h: OwnChain = {
+    id: id.slice(),
+    q: 0,
+    seed: undefined,
+    slotK: 2,
+    slotKey: s1.next,
+    sendKey: undefined,
+    sendN: 0,
+    target: undefined,
+    start: ctx.now,
+    startSeq: 0,
+    unusable: false,
+    supersededAt: 0,
+    supersededBy: 0,
+  };
+  const tree: Tree = { id, g: st.gen, mine: false, myQ: 0, own: [h], peer: [], peerMaxQ: 0, peerMissing: [], used: ctx.now };
+  addPeerChain(tree, { id: a1.id, q: 1, n: 1, ck: next, ek: undefined, slotK: 0, slotKey: undefined, at: ctx.now }, ctx.ratchetKey, a1.root);
   pair.trees.push(tree);
-  if (pair.unknownTreeAt !== 0) pair.unknownTreeAt = 0;
+  pair.marks.push({ id: id.slice(), g: st.gen, mine: false, dead: false, landed: true, kept: true, seq: 0 });
+  if (st.gen > pair.highestGen) pair.highestGen = st.gen;
+  pair.unknownTreeAt = 0;
   return { mk, tree };
 }
 
@@ -497,66 +521,91 @@ export function noteUnopenableChain(pair: Pair, chainId: Uint8Array): void {
   pair.forceStep = true;
 }
 
-/** Records a message of the peer in a tree this device does not have. */
+/** Records a message of the peer in a tree this device does not know, at this position hint. */
 export function noteUnknownTree(pair: Pair, position: number): void {
   if (pair.unknownTreeAt === 0 || position < pair.unknownTreeAt) pair.unknownTreeAt = position;
 }
 
-// ---- cleanup (section 9) ----
-
-function deleteSkippedOf(state: ConversationState, pair: number, chainOrTree: (k: Skipped) => boolean): void {
-  state.skipped = state.skipped.filter((k) => !(k.pair === pair && chainOrTree(k)));
+/** Records the generation of a handshake whose claim checked (section 10.1). */
+export function noteGeneration(pair: Pair, g: number): void {
+  if (g > pair.highestGen) pair.highestGen = g;
 }
 
+// ---- dead envelopes (section 10.4) ----
+
+/** Marks what dead or superseded envelopes made: their trees dead, the chains they started unusable. */
+export function markDead(pair: Pair, seqs: ReadonlySet<number>): void {
+  for (const m of pair.marks) {
+    if (m.mine && seqs.has(m.seq)) {
+      m.dead = true;
+      pair.reset = true;
+    }
+  }
+  for (const t of pair.trees) for (const c of t.own) if (c.startSeq !== 0 && seqs.has(c.startSeq)) c.unusable = true;
+}
+
+/** An own envelope landed: its trees are usable (again) and landed. */
+export function markLanded(pair: Pair, seq: number): void {
+  for (const m of pair.marks) {
+    if (m.mine && m.seq === seq) {
+      m.dead = false;
+      m.landed = true;
+    }
+  }
+}
+
+// ---- cleanup (section 9) ----
+
 /** Applies the deletion rules and bounds of section 9 to a pair. */
-export function cleanupPair(state: ConversationState, peerIndex: number, pair: Pair, now: number): void {
-  const cur = currentTree(pair);
+export function cleanupPair(pair: Pair, now: number): void {
+  const cur = currentMark(pair);
+  const dropSkipped = (f: (k: Pair['skipped'][number]) => boolean): void => {
+    pair.skipped = pair.skipped.filter((k) => !f(k));
+  };
   for (const tree of pair.trees) {
     // Superseded own chains go once no peer chain that could target them can still arrive, or after MaxSkipAge.
     tree.own = tree.own.filter((c) => {
       if (c.supersededAt === 0) return true;
       const waiting = tree.peerMissing.some((m) => m.q < c.supersededBy);
       const gone = !waiting || now - c.supersededAt >= MAX_SKIP_AGE_MS;
-      if (gone) deleteSkippedOf(state, peerIndex, (k) => k.slot && equalBytes(k.chain, c.id));
+      if (gone) dropSkipped((k) => k.slot && equalBytes(k.chain, c.id));
       return !gone;
     });
     if (tree.own.length > MAX_OWN_CHAINS) {
       tree.own.sort((a, b) => a.q - b.q);
-      const drop = tree.own.splice(0, tree.own.length - MAX_OWN_CHAINS);
-      for (const c of drop) deleteSkippedOf(state, peerIndex, (k) => k.slot && equalBytes(k.chain, c.id));
+      for (const c of tree.own.splice(0, tree.own.length - MAX_OWN_CHAINS)) dropSkipped((k) => k.slot && equalBytes(k.chain, c.id));
     }
+    // A chain that arrived after a later one stays open until idle for MaxSkipAge.
+    const latest = latestPeerChain(tree);
+    for (const c of tree.peer) if (c !== latest && c.ck !== undefined && now - c.at >= MAX_SKIP_AGE_MS) c.ck = undefined;
     if (tree.peer.length > MAX_PEER_CHAINS) {
-      tree.peer.sort((a, b) => a.q - b.q);
-      tree.peer.splice(0, tree.peer.length - MAX_PEER_CHAINS);
+      const keep = tree.peer.filter((c) => c === latest);
+      const rest = tree.peer.filter((c) => c !== latest).sort((a, b) => a.q - b.q);
+      tree.peer = [...rest.slice(rest.length - (MAX_PEER_CHAINS - keep.length)), ...keep];
     }
   }
-  // Idle trees that are not current; then the bound on trees, oldest first.
-  const dropTree = (t: Tree): void => {
-    pair.trees = pair.trees.filter((x) => x !== t);
-    deleteSkippedOf(state, peerIndex, (k) => equalBytes(k.tree, t.id));
+  // Tree state: idle non-current trees and dead trees go after MaxSkipAge; then the bound, least preferred first.
+  const dropTree = (id: Uint8Array): void => {
+    pair.trees = pair.trees.filter((t) => !equalBytes(t.id, id));
+    dropSkipped((k) => equalBytes(k.tree, id));
+    const m = pair.marks.find((x) => equalBytes(x.id, id));
+    if (m) m.kept = false;
   };
-  for (const t of [...pair.trees]) if (t !== cur && now - t.lastRecv >= MAX_SKIP_AGE_MS) dropTree(t);
+  for (const t of [...pair.trees]) {
+    const m = pair.marks.find((x) => equalBytes(x.id, t.id));
+    const isCurrent = cur !== undefined && equalBytes(cur.id, t.id);
+    const pending = m !== undefined && m.mine && !m.dead && !m.landed;
+    if (!isCurrent && !pending && now - t.used >= MAX_SKIP_AGE_MS) dropTree(t.id);
+  }
   while (pair.trees.length > MAX_TREES) {
-    const victim = byPosition(pair.trees).find((t) => t !== cur && !(t.mine && t.p === 0));
-    if (!victim) break;
-    dropTree(victim);
+    const victims = pair.marks
+      .filter((m) => m.kept && !(cur && equalBytes(cur.id, m.id)) && !(m.mine && !m.dead && !m.landed))
+      .sort((a, b) => (usable(a) === usable(b) ? preferred(b, a) : usable(a) ? 1 : -1));
+    const v = victims[0];
+    if (!v) break;
+    dropTree(v.id);
   }
+  // Skipped keys: age, then the pair's bound (first skipped, first deleted).
+  pair.skipped = pair.skipped.filter((k) => now - k.at < MAX_SKIP_AGE_MS);
+  if (pair.skipped.length > MAX_SKIPPED_KEYS) pair.skipped.splice(0, pair.skipped.length - MAX_SKIPPED_KEYS);
 }
-
-/** Applies the session-wide bounds on skipped keys: age, then count (oldest first). */
-export function cleanupSkipped(state: ConversationState, now: number): void {
-  state.skipped = state.skipped.filter((k) => now - k.at < MAX_SKIP_AGE_MS);
-  if (state.skipped.length > MAX_SKIPPED_KEYS) {
-    // Stable: equal times keep insertion order, so the earliest kept go first.
-    const order = state.skipped.map((k, i) => ({ k, i })).sort((a, b) => a.k.at - b.k.at || a.i - b.i);
-    const drop = new Set(order.slice(0, state.skipped.length - MAX_SKIPPED_KEYS).map((x) => x.k));
-    state.skipped = state.skipped.filter((k) => !drop.has(k));
-  }
-}
-
-/** Checks a ratchet key received from the wire (the parser did; this guards internal callers). */
-export function checkRatchetKey(ek: Uint8Array): void {
-  if (!kemPublicKeyCanonical(ek)) throw new MalformedEnvelopeError('the ratchet key is not a valid ML-KEM-768 key');
-}
-
-export { ChatError };

@@ -7,7 +7,18 @@
 
 import { CodecError, Reader, Writer } from '../bytes.js';
 import { ChatError } from './errors.js';
-import { MAX_ONE_TIME_PREKEYS, MAX_OUTBOX, MAX_OWN_CHAINS, MAX_PARTICIPANTS, MAX_PEER_CHAINS, MAX_SKIPPED_KEYS, MAX_TREES } from './limits.js';
+import {
+  MAX_CLAIMED_PREKEYS,
+  MAX_HANDSHAKES,
+  MAX_ONE_TIME_PREKEYS,
+  MAX_OUTBOX,
+  MAX_OWN_CHAINS,
+  MAX_PARTICIPANTS,
+  MAX_PEER_CHAINS,
+  MAX_REMEMBERED_ENVELOPES,
+  MAX_SKIPPED_KEYS,
+  MAX_TREES,
+} from './limits.js';
 
 /** The format version of every record written by this code. */
 export const STATE_VERSION = 1;
@@ -23,14 +34,18 @@ export interface OwnChain {
   q: number;
   /** The 64-byte ML-KEM seed of the ratchet secret key; undefined for H (the identity key). */
   seed: Uint8Array | undefined;
-  /** Next slot index k and SK_k; slotKey undefined once deleted. */
+  /** Next slot index k and SK_k (undefined once deleted). */
   slotK: number;
   slotKey: Uint8Array | undefined;
-  /** The sending chain (only the current one): next n and CK_n. */
+  /** Messages sent in it (its next n); the current sending chain also keeps CK_n, its target and start time. */
   sendKey: Uint8Array | undefined;
   sendN: number;
   target: Uint8Array | undefined;
   start: number;
+  /** The outbox sequence number of the envelope that started it (0: none, H). */
+  startSeq: number;
+  /** Its starting envelope died: never sent in again (the pair steps). */
+  unusable: boolean;
   /** When the peer targeted a later own chain (0: not superseded), and with which of its chains (q). */
   supersededAt: number;
   supersededBy: number;
@@ -47,12 +62,8 @@ export interface PeerChain {
   ek: Uint8Array | undefined;
   slotK: number;
   slotKey: Uint8Array | undefined;
-}
-
-/** The pn of a peer chain that had not arrived when the peer's next chain did. */
-export interface PendingClose {
-  q: number;
-  pn: number;
+  /** When a message of it was last opened. */
+  at: number;
 }
 
 /** A peer chain not received yet although a later one was. */
@@ -61,51 +72,48 @@ export interface MissingChain {
   later: number;
 }
 
-/** A handshake and everything derived from it (section 4). */
+/** The state of a tree: a handshake and everything derived from it (section 4). */
 export interface Tree {
   id: Uint8Array;
+  g: number;
   /** This device initiated it. */
   mine: boolean;
-  /** The handshake's position; 0 for an own handshake not yet seen on chain (+∞). */
-  p: number;
-  /** The initiator's sync position. */
-  s: number;
-  /** This device's highest chain sequence number in the tree. */
+  /** The highest q this device used in the tree (dead envelopes included). */
   myQ: number;
   own: OwnChain[];
   peer: PeerChain[];
-  closes: PendingClose[];
-  /** The highest q of the peer received, and the chains below it still missing with how many later ones arrived since. */
+  /** The highest q of the peer received, and the chains below it still missing. */
   peerMaxQ: number;
   peerMissing: MissingChain[];
-  created: number;
-  lastRecv: number;
+  /** When something was last sent or opened in it. */
+  used: number;
+}
+
+/** A tombstone: every tree of the pair this device ever made or opened, for the life of the session (section 10.1). */
+export interface Mark {
+  id: Uint8Array;
+  g: number;
+  mine: boolean;
+  /** Own handshake: its envelope died (excluded from the choice) / it landed. */
+  dead: boolean;
+  landed: boolean;
+  /** The tree's state is kept (else a message in it is a replay). */
+  kept: boolean;
+  /** Own handshake: the outbox sequence number of its envelope. */
+  seq: number;
 }
 
 /** A prekey bundle kept by the creator from CreateSession for its first handshake with a peer. */
 export interface StoredBundle {
   spkId: number;
   spk: Uint8Array;
+  expiresAt: number;
   opkId: number;
   opk: Uint8Array | undefined;
 }
 
-/** The state of one pair {me, peer}. */
-export interface Pair {
-  trees: Tree[];
-  bundle: StoredBundle | undefined;
-  /** Step on the next send (a chain of the peer could not be opened); the chains already answered so. */
-  forceStep: boolean;
-  answered: Uint8Array[];
-  /** Re-initiate on the next send. */
-  reset: boolean;
-  /** The first position of a message of this peer in a tree this device does not have (0: none). */
-  unknownTreeAt: number;
-}
-
 /** A kept message key (slot = false: (peer chain, n)) or slot (slot = true: (own chain, k)). */
 export interface Skipped {
-  pair: number;
   tree: Uint8Array;
   chain: Uint8Array;
   index: number;
@@ -114,10 +122,39 @@ export interface Skipped {
   at: number;
 }
 
-/** What the conversation remembers of an envelope in its outbox (the bytes are their own record). */
+/** The state of one pair {me, peer}. */
+export interface Pair {
+  marks: Mark[];
+  highestGen: number;
+  trees: Tree[];
+  /** The creator's bundle for its session claim, until its first handshake uses it. */
+  bundle: StoredBundle | undefined;
+  /** Responder side: the creator's session claim for this device was used by a handshake. */
+  sessionClaimUsed: boolean;
+  /** Step on the next send (a chain of the peer could not be opened); the chains already answered so. */
+  forceStep: boolean;
+  answered: Uint8Array[];
+  /** Re-initiate on the next send (reset, or an own re-initiation died). */
+  reset: boolean;
+  /** The first position (a hint) of a message of this peer in a tree this device does not know (0: none). */
+  unknownTreeAt: number;
+  skipped: Skipped[];
+}
+
+/** A creator's session claim for a participant (section 11.2). */
+export interface SessionClaim {
+  spkId: number;
+  opkId: number;
+}
+
+export type OutboxStatus = 'pending' | 'dead' | 'superseded';
+
+/** What the conversation remembers of an envelope it made (the bytes are their own record). */
 export interface OutboxRef {
-  hash: Uint8Array;
-  /** The trees whose handshakes this envelope carries (their p is set when it is confirmed). */
+  seq: number;
+  envelopeId: Uint8Array;
+  status: OutboxStatus;
+  /** The handshakes it carries: pair and tree. */
   trees: { pair: number; id: Uint8Array }[];
 }
 
@@ -129,30 +166,42 @@ export interface ConversationState {
   pd: Uint8Array;
   me: number;
   n: number;
-  /** Claims of the creator, per participant index (0 for the creator and for none). */
-  claims: number[];
+  /** The creator's session claims, per participant index. */
+  claims: (SessionClaim | undefined)[];
+  /** The last time used (the clock is made monotonic), and the last content message's sentAt. */
+  clock: number;
+  lastSentAt: number;
+  /** The messageID of the last content message sent or opened (the next `after`). */
+  lastMessageId: Uint8Array;
+  /** Position hints (section 10.3): the highest delivered, every position up to prefix, delivered ones beyond. */
   highestSeen: number;
-  /** Every position up to prefix was delivered; above: delivered positions beyond prefix + 1 (bounded). */
   prefix: number;
   above: number[];
   pairs: (Pair | undefined)[];
-  skipped: Skipped[];
+  /** Pending envelopes in order, then dead and superseded ones still remembered (bounded). */
   outbox: OutboxRef[];
-  /** Envelopes confirmed or opened, by hash (the archive holds them; bounded, oldest first). */
-  archived: number;
+  nextSeq: number;
+  /** Own envelopes that landed (recently; bounded): a re-delivery is a replay. */
+  landed: Uint8Array[];
+  /** Content messages received since this device last sent, and when the first of them came (section 7.6). */
+  receivedSinceSend: number;
+  firstReceivedAt: number;
 }
 
-/** A signed prekey secret kept by the device. */
+/** A signed prekey secret kept by the device, with KH of its public key. */
 export interface SignedPrekeySecret {
   id: number;
   expiresAt: number;
   seed: Uint8Array;
+  kh: Uint8Array;
 }
 
-/** A one-time prekey secret kept by the device. */
+/** A one-time prekey secret kept by the device; deadline 0 while unclaimed as far as it knows. */
 export interface OneTimePrekeySecret {
   id: number;
   seed: Uint8Array;
+  kh: Uint8Array;
+  deadline: number;
 }
 
 /** The device record: prekey secrets and counters. */
@@ -161,26 +210,43 @@ export interface DeviceState {
   nextOneTimeId: number;
   signed: SignedPrekeySecret[];
   oneTime: OneTimePrekeySecret[];
+  clock: number;
 }
 
-/** An envelope waiting in the outbox: sent as these same bytes until confirmed. */
-export interface OutboxEntry {
-  hash: Uint8Array;
-  envelope: Uint8Array;
-  setup: boolean;
+/** The message an outbox envelope carries (a content message, or the one a setup message precedes). */
+export interface OutboxMessage {
+  mid: Uint8Array;
   sentAt: number;
+  after: Uint8Array;
   plaintext: Uint8Array;
-  /** Claims its transaction must carry: participant index and one-time prekey ID. */
-  claims: { participant: number; prekeyId: number }[];
+  /** Participant indexes not addressed. */
+  excluded: number[];
 }
 
-/** A message in the archive: sent and confirmed, or opened. */
+export type EnvelopeRole = 'content' | 'setup' | 'ratchet';
+
+/** An envelope in the outbox: submitted as these same bytes (the same transaction) until it lands or dies. */
+export interface OutboxEntry {
+  seq: number;
+  envelopeId: Uint8Array;
+  envelope: Uint8Array;
+  role: EnvelopeRole;
+  /** Claims its transaction must carry. */
+  claims: { participant: number; spkId: number; opkId: number }[];
+  /** Content and setup: the message (setup messages repeat the content message's). */
+  message: OutboxMessage | undefined;
+  /** The caller's signed transaction, once it gives one (section 7.5). */
+  tx: Uint8Array | undefined;
+}
+
+/** A message in the archive: sent and landed, or opened. */
 export interface ArchiveEntry {
-  hash: Uint8Array;
+  envelopeId: Uint8Array;
+  messageId: Uint8Array;
   position: number;
   sender: number;
-  setup: boolean;
   sentAt: number;
+  after: Uint8Array;
   plaintext: Uint8Array;
 }
 
@@ -204,13 +270,11 @@ function readHead(r: Reader, kind: number, what: string): void {
   if (k !== kind) throw corrupt(`${what} record of kind ${k}`);
 }
 
-function num(w: Writer, x: number): void {
-  w.u64(x);
-}
+const num = (w: Writer, x: number): void => void w.i64(x);
 
 function rnum(r: Reader): number {
-  const x = r.u64();
-  if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt('number out of range');
+  const x = r.i64();
+  if (x > BigInt(Number.MAX_SAFE_INTEGER) || x < BigInt(Number.MIN_SAFE_INTEGER)) throw corrupt('number out of range');
   return Number(x);
 }
 
@@ -226,14 +290,23 @@ function ropt(r: Reader, what: string): Uint8Array | undefined {
   return r.bytes(MAX_KEY, what);
 }
 
-function bool(w: Writer, b: boolean): void {
-  w.u8(b ? 1 : 0);
-}
+const bool = (w: Writer, b: boolean): void => void w.u8(b ? 1 : 0);
 
 function rbool(r: Reader): boolean {
   const b = r.u8();
   if (b > 1) throw corrupt('boolean');
   return b === 1;
+}
+
+function list<T>(w: Writer, xs: readonly T[], f: (x: T) => void): void {
+  w.u32(xs.length);
+  for (const x of xs) f(x);
+}
+
+function rlist<T>(r: Reader, max: number, what: string, f: () => T): T[] {
+  const out: T[] = [];
+  for (let i = r.count(max, what); i > 0; i--) out.push(f());
+  return out;
 }
 
 function decode<T>(b: Uint8Array, what: string, f: (r: Reader) => T): T {
@@ -259,6 +332,8 @@ function writeOwn(w: Writer, c: OwnChain): void {
   num(w, c.sendN);
   opt(w, c.target);
   num(w, c.start);
+  num(w, c.startSeq);
+  bool(w, c.unusable);
   num(w, c.supersededAt);
   num(w, c.supersededBy);
 }
@@ -274,6 +349,8 @@ function readOwn(r: Reader): OwnChain {
     sendN: rnum(r),
     target: ropt(r, 'target'),
     start: rnum(r),
+    startSeq: rnum(r),
+    unusable: rbool(r),
     supersededAt: rnum(r),
     supersededBy: rnum(r),
   };
@@ -287,90 +364,112 @@ function writePeer(w: Writer, c: PeerChain): void {
   opt(w, c.ek);
   num(w, c.slotK);
   opt(w, c.slotKey);
+  num(w, c.at);
 }
 
 function readPeer(r: Reader): PeerChain {
-  return {
-    id: r.bytes(16, 'chain ID'),
-    q: rnum(r),
-    n: rnum(r),
-    ck: ropt(r, 'chain key'),
-    ek: ropt(r, 'ratchet key'),
-    slotK: rnum(r),
-    slotKey: ropt(r, 'slot key'),
-  };
+  return { id: r.bytes(16, 'chain ID'), q: rnum(r), n: rnum(r), ck: ropt(r, 'chain key'), ek: ropt(r, 'ratchet key'), slotK: rnum(r), slotKey: ropt(r, 'slot key'), at: rnum(r) };
 }
 
 function writeTree(w: Writer, t: Tree): void {
   w.bytes(t.id);
+  num(w, t.g);
   bool(w, t.mine);
-  num(w, t.p);
-  num(w, t.s);
   num(w, t.myQ);
-  w.u32(t.own.length);
-  for (const c of t.own) writeOwn(w, c);
-  w.u32(t.peer.length);
-  for (const c of t.peer) writePeer(w, c);
-  w.u32(t.closes.length);
-  for (const c of t.closes) {
-    num(w, c.q);
-    num(w, c.pn);
-  }
+  list(w, t.own, (c) => writeOwn(w, c));
+  list(w, t.peer, (c) => writePeer(w, c));
   num(w, t.peerMaxQ);
-  w.u32(t.peerMissing.length);
-  for (const m of t.peerMissing) {
+  list(w, t.peerMissing, (m) => {
     num(w, m.q);
     num(w, m.later);
-  }
-  num(w, t.created);
-  num(w, t.lastRecv);
+  });
+  num(w, t.used);
 }
 
 function readTree(r: Reader): Tree {
-  const id = r.bytes(16, 'tree ID');
-  const mine = rbool(r);
-  const p = rnum(r);
-  const s = rnum(r);
-  const myQ = rnum(r);
-  const own: OwnChain[] = [];
-  for (let i = r.count(MAX_OWN_CHAINS + 1, 'own chains'); i > 0; i--) own.push(readOwn(r));
-  const peer: PeerChain[] = [];
-  for (let i = r.count(MAX_PEER_CHAINS + 1, 'peer chains'); i > 0; i--) peer.push(readPeer(r));
-  const closes: PendingClose[] = [];
-  for (let i = r.count(MAX_PEER_CHAINS, 'closes'); i > 0; i--) closes.push({ q: rnum(r), pn: rnum(r) });
-  const peerMaxQ = rnum(r);
-  const peerMissing: MissingChain[] = [];
-  for (let i = r.count(MAX_PEER_CHAINS, 'missing chains'); i > 0; i--) peerMissing.push({ q: rnum(r), later: rnum(r) });
-  return { id, mine, p, s, myQ, own, peer, closes, peerMaxQ, peerMissing, created: rnum(r), lastRecv: rnum(r) };
+  return {
+    id: r.bytes(16, 'tree ID'),
+    g: rnum(r),
+    mine: rbool(r),
+    myQ: rnum(r),
+    own: rlist(r, MAX_OWN_CHAINS + 1, 'own chains', () => readOwn(r)),
+    peer: rlist(r, MAX_PEER_CHAINS + 1, 'peer chains', () => readPeer(r)),
+    peerMaxQ: rnum(r),
+    peerMissing: rlist(r, MAX_PEER_CHAINS, 'missing chains', () => ({ q: rnum(r), later: rnum(r) })),
+    used: rnum(r),
+  };
 }
 
 function writePair(w: Writer, p: Pair): void {
-  w.u32(p.trees.length);
-  for (const t of p.trees) writeTree(w, t);
+  list(w, p.marks, (m) => {
+    w.bytes(m.id);
+    num(w, m.g);
+    bool(w, m.mine);
+    bool(w, m.dead);
+    bool(w, m.landed);
+    bool(w, m.kept);
+    num(w, m.seq);
+  });
+  num(w, p.highestGen);
+  list(w, p.trees, (t) => writeTree(w, t));
   if (p.bundle) {
     w.u8(1);
     num(w, p.bundle.spkId);
     w.bytes(p.bundle.spk);
+    num(w, p.bundle.expiresAt);
     num(w, p.bundle.opkId);
     opt(w, p.bundle.opk);
   } else w.u8(0);
+  bool(w, p.sessionClaimUsed);
   bool(w, p.forceStep);
-  w.u32(p.answered.length);
-  for (const a of p.answered) w.bytes(a);
+  list(w, p.answered, (a) => w.bytes(a));
   bool(w, p.reset);
   num(w, p.unknownTreeAt);
+  list(w, p.skipped, (k) => {
+    w.bytes(k.tree).bytes(k.chain);
+    num(w, k.index);
+    bool(w, k.slot);
+    w.bytes(k.key);
+    num(w, k.at);
+  });
 }
 
 function readPair(r: Reader): Pair {
-  const trees: Tree[] = [];
-  for (let i = r.count(MAX_TREES + 1, 'trees'); i > 0; i--) trees.push(readTree(r));
-  let bundle: StoredBundle | undefined;
-  if (rbool(r)) bundle = { spkId: rnum(r), spk: r.bytes(MAX_KEY, 'prekey'), opkId: rnum(r), opk: ropt(r, 'prekey') };
-  const forceStep = rbool(r);
-  const answered: Uint8Array[] = [];
-  for (let i = r.count(64, 'answered'); i > 0; i--) answered.push(r.bytes(16, 'chain ID'));
-  return { trees, bundle, forceStep, answered, reset: rbool(r), unknownTreeAt: rnum(r) };
+  const marks = rlist(r, MAX_HANDSHAKES, 'tombstones', () => ({
+    id: r.bytes(16, 'tree ID'),
+    g: rnum(r),
+    mine: rbool(r),
+    dead: rbool(r),
+    landed: rbool(r),
+    kept: rbool(r),
+    seq: rnum(r),
+  }));
+  const highestGen = rnum(r);
+  const trees = rlist(r, MAX_TREES + 1, 'trees', () => readTree(r));
+  const bundle = rbool(r) ? { spkId: rnum(r), spk: r.bytes(MAX_KEY, 'prekey'), expiresAt: rnum(r), opkId: rnum(r), opk: ropt(r, 'prekey') } : undefined;
+  return {
+    marks,
+    highestGen,
+    trees,
+    bundle,
+    sessionClaimUsed: rbool(r),
+    forceStep: rbool(r),
+    answered: rlist(r, 64, 'answered', () => r.bytes(16, 'chain ID')),
+    reset: rbool(r),
+    unknownTreeAt: rnum(r),
+    skipped: rlist(r, MAX_SKIPPED_KEYS + 256, 'skipped keys', () => ({
+      tree: r.bytes(16, 'tree ID'),
+      chain: r.bytes(16, 'chain ID'),
+      index: rnum(r),
+      slot: rbool(r),
+      key: r.bytes(32, 'key'),
+      at: rnum(r),
+    })),
+  };
 }
+
+const STATUS: OutboxStatus[] = ['pending', 'dead', 'superseded'];
+const ROLES: EnvelopeRole[] = ['content', 'setup', 'ratchet'];
 
 export function encodeConversation(s: ConversationState): Uint8Array {
   const w = new Writer(4096);
@@ -378,38 +477,38 @@ export function encodeConversation(s: ConversationState): Uint8Array {
   w.bytes(s.chainId).bytes(s.sessionId).bytes(s.pd);
   num(w, s.me);
   num(w, s.n);
-  w.u32(s.claims.length);
-  for (const c of s.claims) w.u32(c);
+  list(w, s.claims, (c) => {
+    if (c) {
+      w.u8(1);
+      num(w, c.spkId);
+      num(w, c.opkId);
+    } else w.u8(0);
+  });
+  num(w, s.clock);
+  num(w, s.lastSentAt);
+  w.bytes(s.lastMessageId);
   num(w, s.highestSeen);
   num(w, s.prefix);
-  w.u32(s.above.length);
-  for (const a of s.above) num(w, a);
-  w.u32(s.pairs.length);
-  for (const p of s.pairs) {
+  list(w, s.above, (a) => num(w, a));
+  list(w, s.pairs, (p) => {
     if (p) {
       w.u8(1);
       writePair(w, p);
     } else w.u8(0);
-  }
-  w.u32(s.skipped.length);
-  for (const k of s.skipped) {
-    num(w, k.pair);
-    w.bytes(k.tree).bytes(k.chain);
-    num(w, k.index);
-    bool(w, k.slot);
-    w.bytes(k.key);
-    num(w, k.at);
-  }
-  w.u32(s.outbox.length);
-  for (const o of s.outbox) {
-    w.bytes(o.hash);
-    w.u32(o.trees.length);
-    for (const t of o.trees) {
+  });
+  list(w, s.outbox, (o) => {
+    num(w, o.seq);
+    w.bytes(o.envelopeId);
+    w.u8(STATUS.indexOf(o.status));
+    list(w, o.trees, (t) => {
       num(w, t.pair);
       w.bytes(t.id);
-    }
-  }
-  num(w, s.archived);
+    });
+  });
+  num(w, s.nextSeq);
+  list(w, s.landed, (l) => w.bytes(l));
+  num(w, s.receivedSinceSend);
+  num(w, s.firstReceivedAt);
   return w.finish();
 }
 
@@ -421,28 +520,29 @@ export function decodeConversation(b: Uint8Array): ConversationState {
     const pd = r.bytes(32, 'participants digest');
     const me = rnum(r);
     const n = rnum(r);
-    if (n < 2 || n > MAX_PARTICIPANTS || me >= n) throw corrupt('participants');
-    const claims: number[] = [];
-    for (let i = r.count(MAX_PARTICIPANTS, 'claims'); i > 0; i--) claims.push(r.u32());
+    if (n < 2 || n > MAX_PARTICIPANTS || me < 0 || me >= n) throw corrupt('participants');
+    const claims = rlist(r, MAX_PARTICIPANTS, 'claims', () => (rbool(r) ? { spkId: rnum(r), opkId: rnum(r) } : undefined));
+    const clock = rnum(r);
+    const lastSentAt = rnum(r);
+    const lastMessageId = r.bytes(16, 'message ID');
     const highestSeen = rnum(r);
     const prefix = rnum(r);
-    const above: number[] = [];
-    for (let i = r.count(4096, 'positions'); i > 0; i--) above.push(rnum(r));
-    const pairs: (Pair | undefined)[] = [];
-    for (let i = r.count(MAX_PARTICIPANTS, 'pairs'); i > 0; i--) pairs.push(rbool(r) ? readPair(r) : undefined);
-    const skipped: Skipped[] = [];
-    for (let i = r.count(MAX_SKIPPED_KEYS + 256, 'skipped keys'); i > 0; i--) {
-      skipped.push({ pair: rnum(r), tree: r.bytes(16, 'tree ID'), chain: r.bytes(16, 'chain ID'), index: rnum(r), slot: rbool(r), key: r.bytes(32, 'key'), at: rnum(r) });
-    }
-    const outbox: OutboxRef[] = [];
-    for (let i = r.count(MAX_OUTBOX, 'outbox'); i > 0; i--) {
-      const hash = r.bytes(32, 'hash');
-      const trees: { pair: number; id: Uint8Array }[] = [];
-      for (let j = r.count(MAX_PARTICIPANTS, 'outbox trees'); j > 0; j--) trees.push({ pair: rnum(r), id: r.bytes(16, 'tree ID') });
-      outbox.push({ hash, trees });
-    }
+    const above = rlist(r, 4096, 'positions', () => rnum(r));
+    const pairs = rlist(r, MAX_PARTICIPANTS, 'pairs', () => (rbool(r) ? readPair(r) : undefined));
+    const outbox = rlist(r, MAX_OUTBOX + MAX_REMEMBERED_ENVELOPES, 'outbox', () => {
+      const seq = rnum(r);
+      const envelopeId = r.bytes(16, 'envelope ID');
+      const status = STATUS[r.u8()];
+      if (!status) throw corrupt('outbox status');
+      const trees = rlist(r, MAX_PARTICIPANTS, 'outbox trees', () => ({ pair: rnum(r), id: r.bytes(16, 'tree ID') }));
+      return { seq, envelopeId, status, trees };
+    });
+    const nextSeq = rnum(r);
+    const landed = rlist(r, MAX_REMEMBERED_ENVELOPES, 'landed', () => r.bytes(16, 'envelope ID'));
+    const receivedSinceSend = rnum(r);
+    const firstReceivedAt = rnum(r);
     if (claims.length !== n || pairs.length !== n) throw corrupt('participant count');
-    return { chainId, sessionId, pd, me, n, claims, highestSeen, prefix, above, pairs, skipped, outbox, archived: rnum(r) };
+    return { chainId, sessionId, pd, me, n, claims, clock, lastSentAt, lastMessageId, highestSeen, prefix, above, pairs, outbox, nextSeq, landed, receivedSinceSend, firstReceivedAt };
   });
 }
 
@@ -451,77 +551,96 @@ export function encodeDevice(d: DeviceState): Uint8Array {
   head(w, KIND_DEVICE);
   num(w, d.nextSignedId);
   num(w, d.nextOneTimeId);
-  w.u32(d.signed.length);
-  for (const s of d.signed) {
+  list(w, d.signed, (s) => {
     num(w, s.id);
     num(w, s.expiresAt);
-    w.bytes(s.seed);
-  }
-  w.u32(d.oneTime.length);
-  for (const s of d.oneTime) {
+    w.bytes(s.seed).bytes(s.kh);
+  });
+  list(w, d.oneTime, (s) => {
     num(w, s.id);
-    w.bytes(s.seed);
-  }
+    w.bytes(s.seed).bytes(s.kh);
+    num(w, s.deadline);
+  });
+  num(w, d.clock);
   return w.finish();
 }
 
 export function decodeDevice(b: Uint8Array): DeviceState {
   return decode(b, 'device', (r) => {
     readHead(r, KIND_DEVICE, 'device');
-    const nextSignedId = rnum(r);
-    const nextOneTimeId = rnum(r);
-    const signed: SignedPrekeySecret[] = [];
-    for (let i = r.count(1024, 'signed prekeys'); i > 0; i--) signed.push({ id: rnum(r), expiresAt: rnum(r), seed: r.bytes(64, 'seed') });
-    const oneTime: OneTimePrekeySecret[] = [];
-    for (let i = r.count(MAX_ONE_TIME_PREKEYS, 'one-time prekeys'); i > 0; i--) oneTime.push({ id: rnum(r), seed: r.bytes(64, 'seed') });
-    return { nextSignedId, nextOneTimeId, signed, oneTime };
+    return {
+      nextSignedId: rnum(r),
+      nextOneTimeId: rnum(r),
+      signed: rlist(r, 1024, 'signed prekeys', () => ({ id: rnum(r), expiresAt: rnum(r), seed: r.bytes(64, 'seed'), kh: r.bytes(32, 'key hash') })),
+      oneTime: rlist(r, MAX_ONE_TIME_PREKEYS + MAX_CLAIMED_PREKEYS, 'one-time prekeys', () => ({ id: rnum(r), seed: r.bytes(64, 'seed'), kh: r.bytes(32, 'key hash'), deadline: rnum(r) })),
+      clock: rnum(r),
+    };
   });
 }
 
 export function encodeOutbox(o: OutboxEntry): Uint8Array {
-  const w = new Writer(o.envelope.length + o.plaintext.length + 128);
+  const w = new Writer(o.envelope.length + (o.message?.plaintext.length ?? 0) + 256);
   head(w, KIND_OUTBOX);
-  w.bytes(o.hash).bytes(o.envelope);
-  bool(w, o.setup);
-  w.i64(o.sentAt);
-  w.bytes(o.plaintext);
-  w.u32(o.claims.length);
-  for (const c of o.claims) {
+  num(w, o.seq);
+  w.bytes(o.envelopeId).bytes(o.envelope);
+  w.u8(ROLES.indexOf(o.role));
+  list(w, o.claims, (c) => {
     num(w, c.participant);
-    w.u32(c.prekeyId);
-  }
+    num(w, c.spkId);
+    num(w, c.opkId);
+  });
+  if (o.message) {
+    w.u8(1);
+    w.bytes(o.message.mid);
+    num(w, o.message.sentAt);
+    w.bytes(o.message.after).bytes(o.message.plaintext);
+    list(w, o.message.excluded, (x) => num(w, x));
+  } else w.u8(0);
+  opt(w, o.tx);
   return w.finish();
 }
 
 export function decodeOutbox(b: Uint8Array): OutboxEntry {
   return decode(b, 'outbox', (r) => {
     readHead(r, KIND_OUTBOX, 'outbox');
-    const hash = r.bytes(32, 'hash');
+    const seq = rnum(r);
+    const envelopeId = r.bytes(16, 'envelope ID');
     const envelope = r.bytes(MAX_ENV, 'envelope');
-    const setup = rbool(r);
-    const sentAt = Number(r.i64());
-    const plaintext = r.bytes(MAX_ENV, 'plaintext');
-    const claims: { participant: number; prekeyId: number }[] = [];
-    for (let i = r.count(MAX_PARTICIPANTS, 'claims'); i > 0; i--) claims.push({ participant: rnum(r), prekeyId: r.u32() });
-    return { hash, envelope, setup, sentAt, plaintext, claims };
+    const role = ROLES[r.u8()];
+    if (!role) throw corrupt('envelope role');
+    const claims = rlist(r, MAX_PARTICIPANTS, 'claims', () => ({ participant: rnum(r), spkId: rnum(r), opkId: rnum(r) }));
+    const message = rbool(r)
+      ? { mid: r.bytes(16, 'mid'), sentAt: rnum(r), after: r.bytes(16, 'after'), plaintext: r.bytes(MAX_ENV, 'plaintext'), excluded: rlist(r, MAX_PARTICIPANTS, 'excluded', () => rnum(r)) }
+      : undefined;
+    const f = r.u8();
+    if (f > 1) throw corrupt('transaction');
+    const tx = f === 1 ? r.bytes(MAX_ENV * 2, 'transaction') : undefined;
+    return { seq, envelopeId, envelope, role, claims, message, tx };
   });
 }
 
 export function encodeArchive(a: ArchiveEntry): Uint8Array {
-  const w = new Writer(a.plaintext.length + 96);
+  const w = new Writer(a.plaintext.length + 128);
   head(w, KIND_ARCHIVE);
-  w.bytes(a.hash);
+  w.bytes(a.envelopeId).bytes(a.messageId);
   num(w, a.position);
   num(w, a.sender);
-  bool(w, a.setup);
-  w.i64(a.sentAt);
-  w.bytes(a.plaintext);
+  num(w, a.sentAt);
+  w.bytes(a.after).bytes(a.plaintext);
   return w.finish();
 }
 
 export function decodeArchive(b: Uint8Array): ArchiveEntry {
   return decode(b, 'archive', (r) => {
     readHead(r, KIND_ARCHIVE, 'archive');
-    return { hash: r.bytes(32, 'hash'), position: rnum(r), sender: rnum(r), setup: rbool(r), sentAt: Number(r.i64()), plaintext: r.bytes(MAX_ENV, 'plaintext') };
+    return {
+      envelopeId: r.bytes(16, 'envelope ID'),
+      messageId: r.bytes(16, 'message ID'),
+      position: rnum(r),
+      sender: rnum(r),
+      sentAt: rnum(r),
+      after: r.bytes(16, 'after'),
+      plaintext: r.bytes(MAX_ENV, 'plaintext'),
+    };
   });
 }

@@ -18,8 +18,9 @@ export const CHAIN_ID_SIZE = 16;
 export const WRAPPED_SIZE = 48;
 export const FIXED_HEADER_SIZE = 22;
 export const BODY_TAG_SIZE = 16;
-/** kind u8 | sentAt i64 | sig | tag: the smallest body. */
-export const MIN_BODY_SIZE = 1 + 8 + SIGNATURE_SIZE + BODY_TAG_SIZE; // 3334
+export const MID_SIZE = 16;
+/** kind u8 | sentAt i64 | mid | after | sig | tag: the smallest body. */
+export const MIN_BODY_SIZE = 1 + 8 + MID_SIZE + MID_SIZE + SIGNATURE_SIZE + BODY_TAG_SIZE; // 3366
 
 export const StanzaType = { none: 0x00, continue: 0x01, step: 0x02, handshake: 0x03 } as const;
 
@@ -27,12 +28,12 @@ export const STANZA_SIZE = {
   none: 1,
   continue: 1 + TAG_SIZE + CHAIN_ID_SIZE + 4 + WRAPPED_SIZE, // 73
   step: 1 + TAG_SIZE + CHAIN_ID_SIZE + 4 + 4 + 4 + KEM_CIPHERTEXT_SIZE + WRAPPED_SIZE, // 1169
-  handshake: 1 + 4 + 4 + 8 + 2 * KEM_CIPHERTEXT_SIZE + WRAPPED_SIZE, // 2241
-  handshakeWithOneTime: 1 + 4 + 4 + 8 + 3 * KEM_CIPHERTEXT_SIZE + WRAPPED_SIZE, // 3329
+  handshake: 1 + 4 + 4 + 4 + 2 * KEM_CIPHERTEXT_SIZE + WRAPPED_SIZE, // 2237
+  handshakeWithOneTime: 1 + 4 + 4 + 4 + 3 * KEM_CIPHERTEXT_SIZE + WRAPPED_SIZE, // 3325
 } as const;
 
-/** Body kinds (section 6.3). */
-export const Kind = { content: 0x01, setup: 0x02 } as const;
+/** Body kinds (section 6.3): content, and control (setup and ratchet messages: no plaintext). */
+export const Kind = { content: 0x01, control: 0x02 } as const;
 
 export interface NoneStanza {
   type: 'none';
@@ -58,8 +59,8 @@ export interface HandshakeStanza {
   type: 'handshake';
   spkId: number;
   opkId: number;
-  /** The initiator's sync position s. */
-  sync: number;
+  /** The handshake's generation g (section 10.1). */
+  gen: number;
   c1: Uint8Array;
   c2: Uint8Array;
   /** Empty when opkId is 0. */
@@ -83,6 +84,10 @@ export interface Envelope {
 export interface Body {
   kind: number;
   sentAt: number;
+  /** The message ID seed (0^16 in control messages). */
+  mid: Uint8Array;
+  /** The messageID of the last content message the sender had sent or opened (0^16: none, and in control messages). */
+  after: Uint8Array;
   signature: Uint8Array;
   plaintext: Uint8Array;
 }
@@ -119,11 +124,6 @@ class Out {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`u32 out of range: ${v}`);
     new DataView(this.b.buffer).setUint32(this.off, v);
     this.off += 4;
-  }
-  u64(v: number): void {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 out of range: ${v}`);
-    new DataView(this.b.buffer).setBigUint64(this.off, BigInt(v));
-    this.off += 8;
   }
   fixed(x: Uint8Array, n: number): void {
     if (x.length !== n) throw new RangeError(`want ${n} bytes, got ${x.length}`);
@@ -166,7 +166,7 @@ function writeStanzaPrefix(o: Out, s: Stanza): void {
       o.u8(StanzaType.handshake);
       o.u32(s.spkId);
       o.u32(s.opkId);
-      o.u64(s.sync);
+      o.u32(s.gen);
       o.fixed(s.c1, KEM_CIPHERTEXT_SIZE);
       o.fixed(s.c2, KEM_CIPHERTEXT_SIZE);
       if (s.opkId !== 0) o.fixed(s.c3, KEM_CIPHERTEXT_SIZE);
@@ -228,13 +228,6 @@ class In {
     this.off += 4;
     return x;
   }
-  u64(what: string): number {
-    this.need(8, what);
-    const x = this.v.getBigUint64(this.off);
-    this.off += 8;
-    if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw new MalformedEnvelopeError(`${what} is out of range`);
-    return Number(x);
-  }
   fixed(n: number, what: string): Uint8Array {
     this.need(n, what);
     const x = this.b.slice(this.off, this.off + n);
@@ -273,13 +266,14 @@ function parseStanza(r: In, i: number): Stanza {
     case StanzaType.handshake: {
       const spkId = r.u32(where);
       const opkId = r.u32(where);
-      const sync = r.u64(where);
+      const gen = r.u32(where);
       if (spkId === 0) throw new MalformedEnvelopeError(`${where}: handshake with signed prekey ID 0`);
+      if (gen === 0) throw new MalformedEnvelopeError(`${where}: handshake with generation 0`);
       const c1 = r.fixed(KEM_CIPHERTEXT_SIZE, where);
       const c2 = r.fixed(KEM_CIPHERTEXT_SIZE, where);
       const c3 = opkId !== 0 ? r.fixed(KEM_CIPHERTEXT_SIZE, where) : new Uint8Array(0);
       const wrapped = r.fixed(WRAPPED_SIZE, where);
-      return { type: 'handshake', spkId, opkId, sync, c1, c2, c3, wrapped };
+      return { type: 'handshake', spkId, opkId, gen, c1, c2, c3, wrapped };
     }
     default:
       throw new MalformedEnvelopeError(`${where}: unknown type ${t}`);
@@ -325,29 +319,53 @@ export function parseEnvelope(e: Uint8Array): Envelope {
   return { sender, nonce, ratchetKey, stanzas, header, body };
 }
 
-/** Parses a decrypted body (kind, sentAt, signature, plaintext); the kind is the receiver's to check. */
-export function parseBody(b: Uint8Array): Body {
-  if (b.length < 1 + 8 + SIGNATURE_SIZE) throw new MalformedEnvelopeError('truncated body');
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const kind = b[0]!;
-  const t = v.getBigInt64(1);
-  if (t > BigInt(Number.MAX_SAFE_INTEGER) || t < BigInt(Number.MIN_SAFE_INTEGER)) throw new MalformedEnvelopeError('sentAt out of range');
-  const signature = b.slice(9, 9 + SIGNATURE_SIZE);
-  const plaintext = b.slice(9 + SIGNATURE_SIZE);
-  if (plaintext.length > MAX_PLAINTEXT_SIZE) throw new MalformedEnvelopeError(`plaintext of ${plaintext.length} bytes, at most ${MAX_PLAINTEXT_SIZE}`);
-  return { kind, sentAt: Number(t), signature, plaintext };
+const ZERO_MID = new Uint8Array(MID_SIZE);
+
+function isZero(b: Uint8Array): boolean {
+  let x = 0;
+  for (const v of b) x |= v;
+  return x === 0;
 }
 
-/** The body's plaintext before encryption: kind | sentAt | sig | plaintext. */
-export function marshalBody(kind: number, sentAt: number, signature: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  if (signature.length !== SIGNATURE_SIZE) throw new RangeError('signature size');
-  const b = new Uint8Array(1 + 8 + SIGNATURE_SIZE + plaintext.length);
+/**
+ * Parses a decrypted body and checks it (section 6.4): kind 1 or 2, a
+ * control message without plaintext, mid or after, a plaintext of at most
+ * MAX_PLAINTEXT_SIZE bytes. Throws MalformedEnvelopeError.
+ */
+export function parseBody(b: Uint8Array): Body {
+  const fixed = 1 + 8 + 2 * MID_SIZE + SIGNATURE_SIZE;
+  if (b.length < fixed) throw new MalformedEnvelopeError('truncated body');
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const kind = b[0]!;
+  if (kind !== Kind.content && kind !== Kind.control) throw new MalformedEnvelopeError(`unknown kind ${kind}`);
+  const t = v.getBigInt64(1);
+  if (t > BigInt(Number.MAX_SAFE_INTEGER) || t < BigInt(Number.MIN_SAFE_INTEGER)) throw new MalformedEnvelopeError('sentAt out of range');
+  const mid = b.slice(9, 9 + MID_SIZE);
+  const after = b.slice(9 + MID_SIZE, 9 + 2 * MID_SIZE);
+  const signature = b.slice(9 + 2 * MID_SIZE, fixed);
+  const plaintext = b.slice(fixed);
+  if (plaintext.length > MAX_PLAINTEXT_SIZE) throw new MalformedEnvelopeError(`plaintext of ${plaintext.length} bytes, at most ${MAX_PLAINTEXT_SIZE}`);
+  if (kind === Kind.control && (plaintext.length !== 0 || !isZero(mid) || !isZero(after))) {
+    throw new MalformedEnvelopeError('a control message with a plaintext, a message ID or a reference');
+  }
+  return { kind, sentAt: Number(t), mid, after, signature, plaintext };
+}
+
+/** The body's plaintext before encryption: kind | sentAt | mid | after | sig | plaintext. */
+export function marshalBody(kind: number, sentAt: number, mid: Uint8Array, after: Uint8Array, signature: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  if (signature.length !== SIGNATURE_SIZE || mid.length !== MID_SIZE || after.length !== MID_SIZE) throw new RangeError('body field size');
+  const fixed = 1 + 8 + 2 * MID_SIZE + SIGNATURE_SIZE;
+  const b = new Uint8Array(fixed + plaintext.length);
   b[0] = kind;
   new DataView(b.buffer).setBigInt64(1, BigInt(sentAt));
-  b.set(signature, 9);
-  b.set(plaintext, 9 + SIGNATURE_SIZE);
+  b.set(mid, 9);
+  b.set(after, 9 + MID_SIZE);
+  b.set(signature, 9 + 2 * MID_SIZE);
+  b.set(plaintext, fixed);
   return b;
 }
+
+export { ZERO_MID };
 
 /** The size of an envelope with these stanzas and a plaintext of p bytes. */
 export function envelopeSize(stanzas: readonly Stanza[], plaintextSize: number): number {
