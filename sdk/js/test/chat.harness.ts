@@ -61,8 +61,8 @@ export class World implements Directory {
     return w;
   }
 
-  async publish(p: Party, now: number, signed: boolean, oneTime: number): Promise<void> {
-    const up = await p.dev.generatePrekeys(now, signed, oneTime);
+  async publish(p: Party, now: number, signed: boolean, oneTime: number, above: { signed?: number; oneTime?: number } = {}): Promise<void> {
+    const up = await p.dev.generatePrekeys(now, signed, oneTime, above);
     if (up.signedPrekey) p.signed = up.signedPrekey;
     p.oneTime.push(...up.oneTimePrekeys);
   }
@@ -102,6 +102,11 @@ export class World implements Directory {
     const p = this.party(name);
     const outs = await p.conv!.send(now, new TextEncoder().encode(text), this);
     return outs.map((o) => this.post(p, o));
+  }
+
+  /** Sends without posting: the caller posts or declares dead. */
+  async sendRaw(name: string, now: number, text: string): Promise<Outgoing[]> {
+    return this.party(name).conv!.send(now, new TextEncoder().encode(text), this);
   }
 
   post(p: Party, o: Outgoing): number {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { World } from './chat.harness.js';
+import { parseEnvelope } from '../src/chat/wire.js';
 
 const T0 = 1_767_225_600_000;
 const DAY = 24 * 60 * 60 * 1000;
@@ -30,8 +31,13 @@ describe('conversation', () => {
     const [p4] = await w.send('alice', T0 + 6, 'second from alice');
     const b = [];
     for (const t of ['b1', 'b2', 'b3']) b.push((await w.send('bob', T0 + 7, t))[0]!);
-    assert.equal(await w.open('carol', T0 + 8, b[2]!), 'b3');
+    // Bob and carol initiated at once: the tree with the lower ID won at both ends (section 10.2). If it
+    // is carol's, bob's b1 starts his first chain in it, and b3 cannot open before b1 (chain not started).
+    const b1ToCarol = parseEnvelope(w.chain[b[0]! - 1]!.envelope).stanzas[1]!;
+    const carolsTreeWon = b1ToCarol.type === 'step';
+    assert.equal(await w.open('carol', T0 + 8, b[2]!), carolsTreeWon ? 'error:chain-not-started' : 'b3');
     assert.equal(await w.open('carol', T0 + 8, b[0]!), 'b1');
+    if (carolsTreeWon) assert.equal(await w.open('carol', T0 + 8, b[2]!), 'b3');
     assert.equal(await w.open('carol', T0 + 8, b[1]!), 'b2');
     assert.equal(await w.open('carol', T0 + 8, b[1]!), 'error:replay');
     assert.equal(await w.open('carol', T0 + 8, p4!), 'second from alice');
@@ -40,5 +46,213 @@ describe('conversation', () => {
       for (const p of [p4!, ...b]) await w.open(who, T0 + DAY + 11, p);
       assert.equal(await w.open(who, T0 + DAY + 11, p8!), 'a day later');
     }
+  });
+});
+
+const te = (s: string): Uint8Array => new TextEncoder().encode(s);
+const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('hex') : 'none');
+
+describe('trees (section 10)', () => {
+  it('simultaneous initiation: both ends settle on the same tree, whatever order the node shows', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    // Neither opens the other's handshake before sending its own.
+    const [pa] = await w.send('alice', T0 + 1, 'from alice');
+    const bob = w.party('bob');
+    // Bob has a session claim to ignore: he initiates with a transaction claim of his own.
+    const [pb] = await w.send('bob', T0 + 1, 'from bob');
+    // Opposite delivery orders at the two ends.
+    assert.equal(await w.open('alice', T0 + 2, pb!), 'from bob');
+    assert.equal(await w.open('alice', T0 + 2, pa!), 'from alice');
+    assert.equal(await w.open('bob', T0 + 2, pb!), 'from bob');
+    assert.equal(await w.open('bob', T0 + 2, pa!), 'from alice');
+    const ta = await w.party('alice').conv!._currentTree(bob.id.sessionId);
+    const tb = await bob.conv!._currentTree(w.party('alice').id.sessionId);
+    assert.ok(ta && tb);
+    assert.equal(hex(ta), hex(tb), 'both ends use the same tree');
+    // And they talk in it, both ways.
+    const [p3] = await w.send('alice', T0 + 3, 'a2');
+    const [p4] = await w.send('bob', T0 + 3, 'b2');
+    assert.equal(await w.open('bob', T0 + 4, p3!), 'a2');
+    assert.equal(await w.open('alice', T0 + 4, p4!), 'b2');
+  });
+
+  it('a withheld handshake: unknown tree, then the recipient re-initiates with a higher generation and the pair converges', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0 + 1, 'one'); // handshake: the node never shows it to bob
+    const [p2] = await w.send('alice', T0 + 2, 'two');
+    assert.equal(await w.open('alice', T0 + 2, p1!), 'one');
+    assert.equal(await w.open('alice', T0 + 2, p2!), 'two');
+    assert.equal(await w.open('bob', T0 + 3, p2!), 'error:unknown-tree');
+    // Positions before p2 not all delivered (p1 withheld) and fewer than 16 after: bob waits...
+    const alice = w.party('alice').id.sessionId;
+    // ...until the node shows 16 more positions (here: alice's chatter that bob cannot read either).
+    for (let i = 0; i < 16; i++) {
+      const [p] = await w.send('alice', T0 + 4, `more ${i}`);
+      await w.open('alice', T0 + 4, p!);
+      assert.equal(await w.open('bob', T0 + 5, p!), 'error:unknown-tree');
+    }
+    // Bob never saw alice's handshake, so he does not know its generation: his re-initiation (generation 1)
+    // ties with it, and the lower tree ID wins. If alice's wins, alice keeps sending there, bob sees unknown
+    // trees again and re-initiates once more, now with generation 2, which outranks it.
+    let t = T0 + 6;
+    for (let round = 1; ; round++) {
+      const [pb] = await w.send('bob', t++, `bob re-initiates ${round}`);
+      const st = parseEnvelope(w.chain[pb! - 1]!.envelope).stanzas[0]!;
+      assert.ok(st.type === 'handshake' && st.gen === round, `round ${round}: a handshake of generation ${round}`);
+      assert.equal(await w.open('bob', t, pb!), `bob re-initiates ${round}`);
+      assert.equal(await w.open('alice', t++, pb!), `bob re-initiates ${round}`);
+      const [pa] = await w.send('alice', t++, `alice ${round}`);
+      await w.open('alice', t, pa!);
+      const got = await w.open('bob', t++, pa!);
+      if (got === `alice ${round}`) break;
+      assert.equal(got, 'error:unknown-tree');
+      assert.equal(round, 1, 'the second re-initiation outranks the withheld tree');
+      // Bob re-initiates only once the withheld handshake cannot merely be late (16 positions after).
+      for (let i = 0; i < 16; i++) {
+        const [p] = await w.send('alice', t, `filler ${i}`);
+        await w.open('alice', t, p!);
+        await w.open('bob', t++, p!);
+      }
+    }
+    assert.equal(hex(await w.party('alice').conv!._currentTree(w.party('bob').id.sessionId)), hex(await w.party('bob').conv!._currentTree(alice)));
+  });
+});
+
+describe('dead transactions (section 10.4)', () => {
+  it('a refused handshake is sent again with a new generation and claim, keeping the message', async () => {
+    const w = await World.create(['alice', 'bob', 'carol']);
+    await w.createSession(T0);
+    const alice = w.party('alice');
+    const outs = await w.sendRaw('alice', T0 + 1, 'first');
+    assert.equal(outs.length, 1);
+    const again = await alice.conv!.dead(T0 + 2, outs[0]!.envelopeId, w);
+    assert.equal(again.length, 1);
+    assert.notEqual(hex(again[0]!.envelopeId), hex(outs[0]!.envelopeId));
+    // Fresh handshakes of the next generation, each with a transaction claim (the session claims were spent).
+    const env = parseEnvelope(again[0]!.envelope);
+    for (const st of env.stanzas) assert.ok(st.type === 'handshake' && st.gen === 2);
+    assert.equal(again[0]!.claims.length, 2);
+    const [p] = again.map((o) => w.post(alice, o));
+    assert.equal(await w.open('bob', T0 + 3, p!), 'first');
+    assert.equal(await w.open('carol', T0 + 3, p!), 'first');
+    assert.deepEqual((await alice.conv!.pending()).length, 1);
+    assert.equal(await w.open('alice', T0 + 3, p!), 'first');
+    assert.deepEqual((await alice.conv!.pending()).length, 0);
+  });
+
+  it('later envelopes are superseded and sent again; a dead envelope that lands after all is a duplicate, and revives its tree', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const alice = w.party('alice');
+    const [p1] = await w.send('alice', T0 + 1, 'm1');
+    await w.open('alice', T0 + 1, p1!);
+    assert.equal(await w.open('bob', T0 + 1, p1!), 'm1');
+    const o2 = await w.sendRaw('alice', T0 + 2, 'm2');
+    const o3 = await w.sendRaw('alice', T0 + 3, 'm3');
+    // The node says m2's transaction was refused, although it landed (it lies); m3 was never submitted.
+    const again = await alice.conv!.dead(T0 + 4, o2[0]!.envelopeId, w);
+    assert.equal(again.length, 2, 'm2 and the superseded m3, sent again');
+    const pLied = w.post(alice, o2[0]!);
+    const pos = again.map((o) => w.post(alice, o));
+    assert.equal(await w.open('bob', T0 + 5, pLied), 'm2');
+    assert.equal(await w.open('bob', T0 + 5, pos[0]!), 'error:duplicate');
+    assert.equal(await w.open('bob', T0 + 5, pos[1]!), 'm3');
+    // Alice sees her "dead" envelope land: accepted, no error; then the copies land.
+    assert.equal(await w.open('alice', T0 + 6, pLied), 'm2');
+    assert.equal(await w.open('alice', T0 + 6, pos[0]!), 'm2');
+    assert.equal(await w.open('alice', T0 + 6, pos[1]!), 'm3');
+    assert.equal((await alice.conv!.pending()).length, 0);
+    // Bob answers; alice reads it.
+    const [pb] = await w.send('bob', T0 + 7, 'ok');
+    assert.equal(await w.open('alice', T0 + 8, pb!), 'ok');
+    // History: each message once, in position order.
+    const h = (await alice.conv!.history()).map((e) => new TextDecoder().decode(e.plaintext));
+    assert.deepEqual(h, ['m1', 'm2', 'm3', 'ok']);
+  });
+
+  it('a superseded or unknown envelope reported dead gives nothing to send', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const o1 = await w.sendRaw('alice', T0 + 1, 'x');
+    const o2 = await w.sendRaw('alice', T0 + 2, 'y');
+    const alice = w.party('alice').conv!;
+    assert.equal((await alice.dead(T0 + 3, o1[0]!.envelopeId, w)).length, 2);
+    assert.equal((await alice.dead(T0 + 4, o2[0]!.envelopeId, w)).length, 0);
+    assert.equal((await alice.dead(T0 + 4, new Uint8Array(16), w)).length, 0);
+  });
+});
+
+describe('ratchet messages (section 7.6)', () => {
+  it('a reader that received 50 messages steps in a control message, and the writer steps against its new key', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const bob = w.party('bob').conv!;
+    for (let i = 0; i < 50; i++) {
+      const [p] = await w.send('alice', T0 + i, `m${i}`);
+      assert.equal(await w.open('bob', T0 + i, p!), `m${i}`);
+      assert.equal(await bob.ratchetDue(T0 + i), i === 49);
+    }
+    const outs = await bob.sendRatchet(T0 + 100);
+    assert.equal(outs.length, 1);
+    assert.equal(outs[0]!.role, 'ratchet');
+    const env = parseEnvelope(outs[0]!.envelope);
+    assert.equal(env.stanzas[0]!.type, 'step');
+    const p = w.post(w.party('bob'), outs[0]!);
+    assert.equal(await w.open('alice', T0 + 101, p), '<control>');
+    assert.equal(await bob.ratchetDue(T0 + 101), false);
+    const [pa] = await w.send('alice', T0 + 102, 'after');
+    assert.equal(parseEnvelope(w.chain[pa! - 1]!.envelope).stanzas[0]!.type, 'step', 'change of speaker: alice steps');
+    assert.equal(await w.open('bob', T0 + 103, pa!), 'after');
+  });
+
+  it('is due a day after the first message received since the last send', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const [p] = await w.send('alice', T0, 'hi');
+    await w.open('bob', T0 + 5, p!);
+    assert.equal(await w.party('bob').conv!.ratchetDue(T0 + DAY), false);
+    assert.equal(await w.party('bob').conv!.ratchetDue(T0 + 5 + DAY), true);
+  });
+});
+
+describe('devices', () => {
+  it('a lost device: synchronises, re-initiates one generation above, and the pair works again', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0 + 1, 'before');
+    assert.equal(await w.open('bob', T0 + 2, p1!), 'before');
+    const [p2] = await w.send('bob', T0 + 3, 'reply');
+    assert.equal(await w.open('alice', T0 + 4, p2!), 'reply');
+    // Bob loses his device: same identity, new store, new prekeys (retiring the old ones on chain).
+    const bob = w.party('bob');
+    bob.store = new (await import('../src/chat/index.js')).MemoryStore();
+    bob.dev = await (await import('../src/chat/index.js')).ChatDevice.open(bob.id, w.chainId, bob.store);
+    bob.oneTime = [];
+    await w.publish(bob, T0 + 5, true, 4, { signed: 1, oneTime: 4 });
+    bob.conv = await bob.dev.conversation(w.session);
+    assert.equal(await w.open('bob', T0 + 6, p1!), 'error:unknown-prekey');
+    assert.equal(await w.open('bob', T0 + 6, p2!), 'error:not-from-this-device');
+    const [p3] = await w.send('bob', T0 + 7, 'new device');
+    const st = parseEnvelope(w.chain[p3! - 1]!.envelope).stanzas[0]!;
+    assert.ok(st.type === 'handshake' && st.gen === 2, 'one above the generation learnt from the old handshake');
+    assert.equal(await w.open('alice', T0 + 8, p3!), 'new device');
+    const [p4] = await w.send('alice', T0 + 9, 'welcome back');
+    assert.equal(await w.open('bob', T0 + 10, p3!), 'new device');
+    assert.equal(await w.open('bob', T0 + 10, p4!), 'welcome back');
+  });
+
+  it('restarts: a device reopened from its store carries on', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0 + 1, 'one');
+    await w.restart('bob');
+    assert.equal(await w.open('bob', T0 + 2, p1!), 'one');
+    await w.restart('alice');
+    const [p2] = await w.send('alice', T0 + 3, 'two');
+    await w.restart('bob');
+    assert.equal(await w.open('bob', T0 + 4, p2!), 'two');
+    assert.equal(await w.open('bob', T0 + 4, p1!), 'error:unclaimed-prekey');
   });
 });

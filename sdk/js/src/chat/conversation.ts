@@ -681,10 +681,10 @@ export class Conversation {
       ratchetKey: env.ratchetKey,
       now: t,
     };
-    let mk: Uint8Array;
     let device: DeviceState | undefined;
-    let usedSessionClaim = false;
+    let body: ReturnType<typeof parseBody>;
     try {
+      let mk: Uint8Array;
       switch (stanza.type) {
         case 'continue':
           mk = receiveContinue(ctx, pair, stanza);
@@ -695,7 +695,6 @@ export class Conversation {
         case 'handshake': {
           const claim = this.claimFor(state, d, this.me, x, stanza);
           if (!claim) throw new UnclaimedPrekeyError();
-          usedSessionClaim = claim === 'session';
           noteGeneration(state.pairs[x]!, stanza.gen);
           noteGeneration(pair, stanza.gen);
           device = await this.device._loadDevice();
@@ -711,10 +710,32 @@ export class Conversation {
           const pk = { spk, opk };
           const { th, id } = checkHandshake(ctx, pair, stanza, pk);
           mk = receiveHandshake(ctx, pair, stanza, pk, th, id).mk;
-          if (usedSessionClaim) pair.sessionClaimUsed = true;
+          if (claim === 'session') pair.sessionClaimUsed = true;
           break;
         }
       }
+      // Step 5: unwrap the content key, decrypt and parse the body.
+      const wk = wrapKey(mk, env.nonce, x, this.me);
+      mk.fill(0);
+      let ck: Uint8Array;
+      try {
+        ck = chacha20poly1305(wk, ZERO12, stanzaPrefix(stanza)).decrypt(stanza.wrapped);
+      } catch {
+        throw new ChatDecryptionError();
+      } finally {
+        wk.fill(0);
+      }
+      let bodyPt: Uint8Array;
+      try {
+        bodyPt = xchacha20poly1305(ck, ZERO24, hh).decrypt(env.body);
+      } catch {
+        throw new ChatDecryptionError();
+      } finally {
+        ck.fill(0);
+      }
+      body = parseBody(bodyPt);
+      // Step 6: the signature.
+      if (!this.session.participants[x]!.verify(signedTranscript(this.sc, this.ids[x]!, hh, body), body.signature, SIGN_CONTEXT)) throw new ChatSignatureError();
     } catch (e) {
       if (e instanceof ChatError) {
         const p = state.pairs[x]!;
@@ -725,30 +746,7 @@ export class Conversation {
       }
       throw e;
     }
-
-    // Step 5: unwrap the content key, decrypt and parse the body.
-    const wk = wrapKey(mk, env.nonce, x, this.me);
-    mk.fill(0);
-    let ck: Uint8Array;
-    try {
-      ck = chacha20poly1305(wk, ZERO12, stanzaPrefix(stanza)).decrypt(stanza.wrapped);
-    } catch {
-      throw new ChatDecryptionError();
-    } finally {
-      wk.fill(0);
-    }
-    let bodyPt: Uint8Array;
-    try {
-      bodyPt = xchacha20poly1305(ck, ZERO24, hh).decrypt(env.body);
-    } catch {
-      throw new ChatDecryptionError();
-    } finally {
-      ck.fill(0);
-    }
-    const body = parseBody(bodyPt);
-    // Step 6: the signature.
     const sender = this.session.participants[x]!;
-    if (!sender.verify(signedTranscript(this.sc, this.ids[x]!, hh, body), body.signature, SIGN_CONTEXT)) throw new ChatSignatureError();
 
     // Steps 7 and 8: duplicate, commit (ratchet, consumed prekey, archive together).
     const control = body.kind === Kind.control;

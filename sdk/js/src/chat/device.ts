@@ -174,10 +174,12 @@ export class ChatDevice {
    * publishing (section 11): a signed prekey (expiring
    * SIGNED_PREKEY_LIFETIME_MS after now) if `signed`, and `oneTime`
    * one-time prekeys (at most MAX_PREKEY_BATCH, and at most
-   * MAX_ONE_TIME_PREKEYS held). IDs increase from 1 per kind, never reused.
-   * Also deletes signed prekey secrets past their grace period.
+   * MAX_ONE_TIME_PREKEYS held). IDs increase from 1 per kind, never reused;
+   * `above` raises them over IDs the chain already has for the identity (a
+   * new device of an identity, section 10.5). Also deletes signed prekey
+   * secrets past their grace period and claimed ones past their deadline.
    */
-  generatePrekeys(now: number, signed: boolean, oneTime: number): Promise<PrekeyUpload> {
+  generatePrekeys(now: number, signed: boolean, oneTime: number, above: { signed?: number; oneTime?: number } = {}): Promise<PrekeyUpload> {
     return this._serial(async () => {
       if (!Number.isInteger(oneTime) || oneTime < 0 || oneTime > MAX_PREKEY_BATCH) {
         throw new ChatError('too-many-prekeys', `one-time prekeys per batch: ${oneTime}, at most ${MAX_PREKEY_BATCH}`);
@@ -185,6 +187,9 @@ export class ChatDevice {
       const d = await this._loadDevice();
       now = tick(d, now);
       prune(d, now);
+      d.nextSignedId = Math.max(d.nextSignedId, (above.signed ?? 0) + 1);
+      d.nextOneTimeId = Math.max(d.nextOneTimeId, (above.oneTime ?? 0) + 1);
+      if (d.nextSignedId > 0xffffffff || d.nextOneTimeId + oneTime - 1 > 0xffffffff) throw new ChatError('too-many-prekeys', 'prekey IDs exhausted');
       const unclaimed = d.oneTime.filter((o) => o.deadline === 0).length;
       if (unclaimed + oneTime > MAX_ONE_TIME_PREKEYS) {
         throw new ChatError('too-many-prekeys', `${unclaimed} unclaimed one-time prekeys held, at most ${MAX_ONE_TIME_PREKEYS}`);
