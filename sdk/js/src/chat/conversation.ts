@@ -39,11 +39,13 @@ import {
 } from './limits.js';
 import {
   type Action,
-  checkHandshake,
+  checkHandshakeBound,
+  checkHandshakeReplay,
   cleanupPair,
   currentTree,
   decide,
   type HandshakeBundle,
+  handshakeTreeId,
   liveOwnHandshakes,
   markDead,
   markLanded,
@@ -209,7 +211,6 @@ export class Conversation {
       pairs,
       outbox: [],
       nextSeq: 1,
-      landed: [],
       receivedSinceSend: 0,
       firstReceivedAt: 0,
     };
@@ -409,6 +410,7 @@ export class Conversation {
         tx: undefined,
       };
       puts.set(this.names.outbox + toHex(built.envelopeId), encodeOutbox(entry));
+      puts.set(this.names.made + toHex(built.envelopeId), marker());
       out.push({ envelope: built.envelope, envelopeId: built.envelopeId, role: e.role, claims: e.claims });
     }
     return out;
@@ -482,7 +484,6 @@ export class Conversation {
       for (const o of drop) deletes.push(this.names.outbox + toHex(o.envelopeId));
       work.outbox = work.outbox.filter((o) => !drop.has(o));
     }
-    if (work.landed.length > MAX_REMEMBERED_ENVELOPES) work.landed.splice(0, work.landed.length - MAX_REMEMBERED_ENVELOPES);
     return deletes;
   }
 
@@ -533,10 +534,9 @@ export class Conversation {
   landed(envelopeId: Uint8Array, position = 0): Promise<void> {
     return this.device._serial(async () => {
       const state = await this.load();
-      if (state.landed.some((l) => equalBytes(l, envelopeId))) return;
       const ref = state.outbox.find((o) => equalBytes(o.envelopeId, envelopeId));
-      if (!ref) throw new ChatError('unknown-envelope', 'no such envelope in the outbox');
-      await this.land(state, ref.envelopeId, position);
+      if (ref) await this.land(state, ref.envelopeId, position);
+      else if (!(await this.device.store.get(this.names.made + toHex(envelopeId)))) throw new ChatError('unknown-envelope', 'this device did not make that envelope');
     });
   }
 
@@ -547,7 +547,6 @@ export class Conversation {
     const name = this.names.outbox + toHex(id);
     const e = await this.outboxEntry(id);
     state.outbox.splice(i, 1);
-    state.landed.push(id.slice());
     for (const p of state.pairs) if (p) markLanded(p, ref.seq);
     const puts = new Map<string, Uint8Array>();
     const deletes: string[] = [];
@@ -651,7 +650,7 @@ export class Conversation {
     if (x === this.me) {
       const id = envelopeIdOf(hh, env.body);
       if (state.outbox.some((o) => equalBytes(o.envelopeId, id))) return this.land(state, id, d.position);
-      if (state.landed.some((l) => equalBytes(l, id))) {
+      if (await this.device.store.get(this.names.made + toHex(id))) {
         await saveHints();
         throw new ReplayError('replay: this own envelope landed before');
       }
@@ -693,6 +692,8 @@ export class Conversation {
           mk = receiveStep(ctx, pair, stanza);
           break;
         case 'handshake': {
+          const id = handshakeTreeId(ctx, stanza);
+          checkHandshakeReplay(pair, id);
           const claim = this.claimFor(state, d, this.me, x, stanza);
           if (!claim) throw new UnclaimedPrekeyError();
           noteGeneration(state.pairs[x]!, stanza.gen);
@@ -707,9 +708,8 @@ export class Conversation {
             opk = device.oneTime[i]!;
             device.oneTime.splice(i, 1);
           }
-          const pk = { spk, opk };
-          const { th, id } = checkHandshake(ctx, pair, stanza, pk);
-          mk = receiveHandshake(ctx, pair, stanza, pk, th, id).mk;
+          checkHandshakeBound(pair);
+          mk = receiveHandshake(ctx, pair, stanza, { spk, opk }, id).mk;
           if (claim === 'session') pair.sessionClaimUsed = true;
           break;
         }

@@ -129,9 +129,25 @@ export function handshakeRoot(th: Uint8Array, k1: Uint8Array, k2: Uint8Array, k3
   return H32(Label.handshake, th, k1, k2, k3);
 }
 
-/** The 16-byte ID of a handshake's tree (and of its virtual chain H). */
-export function treeId(th: Uint8Array): Uint8Array {
-  return H16(Label.treeId, th);
+/** The public fields of a handshake that name its tree. */
+export interface TreeInputs {
+  sc: Uint8Array;
+  initiator: Uint8Array;
+  responder: Uint8Array;
+  spkId: number;
+  opkId: number;
+  gen: number;
+  c1: Uint8Array;
+  c2: Uint8Array;
+  c3: Uint8Array;
+}
+
+/**
+ * The 16-byte ID of a handshake's tree (and of its virtual chain H): from
+ * the session and the stanza only, so anyone computes it from the chain.
+ */
+export function treeId(i: TreeInputs): Uint8Array {
+  return H16(Label.treeId, i.sc, i.initiator, i.responder, u32(i.spkId), u32(i.opkId), u32(i.gen), i.c1, i.c2, i.c3);
 }
 
 /** The inputs of an asymmetric step (section 5.4). */

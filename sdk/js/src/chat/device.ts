@@ -104,9 +104,9 @@ export interface DeviceOptions {
 const DEVICE_RECORD = 'device';
 
 /** The record names of a conversation's data. */
-export function recordNames(sessionId: Uint8Array): { state: string; outbox: string; archive: string; messages: string } {
+export function recordNames(sessionId: Uint8Array): { state: string; outbox: string; archive: string; messages: string; made: string } {
   const s = toHex(sessionId);
-  return { state: `c/${s}`, outbox: `o/${s}/`, archive: `a/${s}/`, messages: `m/${s}/` };
+  return { state: `c/${s}`, outbox: `o/${s}/`, archive: `a/${s}/`, messages: `m/${s}/`, made: `e/${s}/` };
 }
 
 

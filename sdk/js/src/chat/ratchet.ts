@@ -241,7 +241,7 @@ export function sendHandshake(
     c3: e3.ct,
   });
   const rh = handshakeRoot(th, e1.K, e2.K, e3.K);
-  const id = treeId(th);
+  const id = treeId({ sc: ctx.sc, initiator: ctx.me, responder: ctx.peer, spkId: b.spkId, opkId: b.opkId, gen, c1: e1.ct, c2: e2.ct, c3: e3.ct });
   const s1 = nextSlot(rh);
   const a1 = stepChain({ sc: ctx.sc, sender: ctx.me, peer: ctx.peer, targetId: id, k: 1, q: 1, ct: NONE, ekHash: rk.hash, slot: s1.slot, kemSecret: NONE });
   stopSending(pair);
@@ -360,7 +360,6 @@ export function stepChainId(st: Pick<StepStanza, 'target' | 'k' | 'ct'>): Uint8A
 
 /** Opens a step stanza: starts the peer's new chain, returns its MK_0. Every refusal comes before the decapsulation. */
 export function receiveStep(ctx: ReceiveContext, pair: Pair, st: StepStanza): Uint8Array {
-  const keptSlot = takeSkipped(pair, st.target, st.k, true);
   const tree = treeByTag(pair, st.tree);
   const target = tree.own.find((c) => equalBytes(c.id, st.target));
   if (!target) throw new UnknownTargetError();
@@ -368,9 +367,12 @@ export function receiveStep(ctx: ReceiveContext, pair: Pair, st: StepStanza): Ui
   const id = stepChainId(st);
   if (tree.peer.some((c) => c.q === st.q) || pair.trees.some((t) => t.peer.some((c) => equalBytes(c.id, id)))) throw new ReplayError();
   let slot: Uint8Array;
-  if (keptSlot) slot = keptSlot;
-  else {
-    if (st.k < target.slotK || target.slotKey === undefined) throw new ReplayError();
+  if (st.k < target.slotK) {
+    const kept = takeSkipped(pair, st.target, st.k, true);
+    if (!kept) throw new ReplayError();
+    slot = kept;
+  } else {
+    if (target.slotKey === undefined) throw new ReplayError();
     if (st.k - target.slotK > MAX_SKIP) throw new TooManySkippedError();
     let sk = target.slotKey;
     for (let i = target.slotK; i < st.k; i++) {
@@ -449,12 +451,24 @@ export interface ResponderPrekeys {
   opk: { seed: Uint8Array; kh: Uint8Array } | undefined;
 }
 
-/**
- * Checks a handshake stanza before any KEM operation: its tree ID (a known
- * one, state kept or not, is a replay) and the bound on trees per pair.
- * Returns TH and the tree ID.
- */
-export function checkHandshake(ctx: PairContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys): { th: Uint8Array; id: Uint8Array } {
+/** The tree ID of a received handshake stanza (public values only, section 5.3). */
+export function handshakeTreeId(ctx: PairContext, st: HandshakeStanza): Uint8Array {
+  return treeId({ sc: ctx.sc, initiator: ctx.peer, responder: ctx.me, spkId: st.spkId, opkId: st.opkId, gen: st.gen, c1: st.c1, c2: st.c2, c3: st.c3 });
+}
+
+/** A handshake whose tree this pair knows (state kept or deleted) is a replay. */
+export function checkHandshakeReplay(pair: Pair, id: Uint8Array): void {
+  if (pair.marks.some((m) => equalBytes(m.id, id))) throw new ReplayError();
+}
+
+/** The bound on trees a pair knows. */
+export function checkHandshakeBound(pair: Pair): void {
+  if (pair.marks.length >= MAX_HANDSHAKES) throw new TooManyHandshakesError();
+}
+
+/** Opens a checked handshake stanza: the new tree with H (own) and A1 (the peer's), and A1's MK_0. */
+export function receiveHandshake(ctx: ReceiveContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys, id: Uint8Array): { mk: Uint8Array; tree: Tree } {
+  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a handshake without a ratchet key');
   const th = handshakeTranscript({
     sc: ctx.sc,
     initiator: ctx.peer,
@@ -468,15 +482,6 @@ export function checkHandshake(ctx: PairContext, pair: Pair, st: HandshakeStanza
     c2: st.c2,
     c3: st.c3,
   });
-  const id = treeId(th);
-  if (pair.marks.some((m) => equalBytes(m.id, id))) throw new ReplayError();
-  if (pair.marks.length >= MAX_HANDSHAKES) throw new TooManyHandshakesError();
-  return { th, id };
-}
-
-/** Opens a handshake stanza checked by checkHandshake: the new tree with H (own) and A1 (the peer's), and A1's MK_0. */
-export function receiveHandshake(ctx: ReceiveContext, pair: Pair, st: HandshakeStanza, pk: ResponderPrekeys, th: Uint8Array, id: Uint8Array): { mk: Uint8Array; tree: Tree } {
-  if (ctx.ratchetKey === undefined) throw new MalformedEnvelopeError('a handshake without a ratchet key');
   const k1 = ctx.decapsulateIdentity(st.c1);
   const k2 = decapsulateSeed(pk.spk.seed, st.c2);
   const k3 = pk.opk ? decapsulateSeed(pk.opk.seed, st.c3) : NONE;

@@ -181,8 +181,6 @@ export interface ConversationState {
   /** Pending envelopes in order, then dead and superseded ones still remembered (bounded). */
   outbox: OutboxRef[];
   nextSeq: number;
-  /** Own envelopes that landed (recently; bounded): a re-delivery is a replay. */
-  landed: Uint8Array[];
   /** Content messages received since this device last sent, and when the first of them came (section 7.6). */
   receivedSinceSend: number;
   firstReceivedAt: number;
@@ -506,7 +504,6 @@ export function encodeConversation(s: ConversationState): Uint8Array {
     });
   });
   num(w, s.nextSeq);
-  list(w, s.landed, (l) => w.bytes(l));
   num(w, s.receivedSinceSend);
   num(w, s.firstReceivedAt);
   return w.finish();
@@ -538,11 +535,10 @@ export function decodeConversation(b: Uint8Array): ConversationState {
       return { seq, envelopeId, status, trees };
     });
     const nextSeq = rnum(r);
-    const landed = rlist(r, MAX_REMEMBERED_ENVELOPES, 'landed', () => r.bytes(16, 'envelope ID'));
     const receivedSinceSend = rnum(r);
     const firstReceivedAt = rnum(r);
     if (claims.length !== n || pairs.length !== n) throw corrupt('participant count');
-    return { chainId, sessionId, pd, me, n, claims, clock, lastSentAt, lastMessageId, highestSeen, prefix, above, pairs, outbox, nextSeq, landed, receivedSinceSend, firstReceivedAt };
+    return { chainId, sessionId, pd, me, n, claims, clock, lastSentAt, lastMessageId, highestSeen, prefix, above, pairs, outbox, nextSeq, receivedSinceSend, firstReceivedAt };
   });
 }
 
