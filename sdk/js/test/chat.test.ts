@@ -18,8 +18,8 @@ describe('conversation', () => {
     assert.equal(await w.open('bob', T0 + 2, p1!), 'hello, this is alice');
     assert.equal(await w.open('carol', T0 + 2, p1!), 'hello, this is alice');
     assert.equal(await w.open('alice', T0 + 2, p1!), 'hello, this is alice'); // lands
-    // The creator's session claim serves one handshake only (section 11.2): checked before the tree's tombstone.
-    assert.equal(await w.open('bob', T0 + 2, p1!), 'error:unclaimed-prekey');
+    // A handshake whose tree is known is a replay, checked first (section 8, step 4).
+    assert.equal(await w.open('bob', T0 + 2, p1!), 'error:replay');
     assert.equal(await w.open('alice', T0 + 2, p1!), 'error:replay');
 
     const [p2] = await w.send('bob', T0 + 3, 'hi alice and carol');
@@ -253,6 +253,6 @@ describe('devices', () => {
     const [p2] = await w.send('alice', T0 + 3, 'two');
     await w.restart('bob');
     assert.equal(await w.open('bob', T0 + 4, p2!), 'two');
-    assert.equal(await w.open('bob', T0 + 4, p1!), 'error:unclaimed-prekey');
+    assert.equal(await w.open('bob', T0 + 4, p1!), 'error:replay');
   });
 });
