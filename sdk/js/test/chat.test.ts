@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { World } from './chat.harness.js';
 import { parseEnvelope } from '../src/chat/wire.js';
+import { ChatError } from '../src/chat/index.js';
 
 const T0 = 1_767_225_600_000;
 const DAY = 24 * 60 * 60 * 1000;
@@ -254,5 +255,122 @@ describe('devices', () => {
     await w.restart('bob');
     assert.equal(await w.open('bob', T0 + 4, p2!), 'two');
     assert.equal(await w.open('bob', T0 + 4, p1!), 'error:replay');
+  });
+});
+
+describe('wire format (section 6)', () => {
+  it('parsing is canonical, every truncation and extension is refused, and altered bytes give a ChatError, never another error', async () => {
+    const w = await World.create(['alice', 'bob', 'carol'], { oneTime: 1 }); // carol's one one-time prekey goes to alice's claim
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0 + 1, 'handshakes'); // handshakes with one-time prekeys
+    for (const who of ['alice', 'bob', 'carol']) await w.open(who, T0 + 2, p1!);
+    const [p2] = await w.send('bob', T0 + 3, 'a step and a handshake without a one-time prekey');
+    const [p3] = await w.send('bob', T0 + 4, 'continues');
+    const ratchet = await w.party('carol').conv!.sendRatchet(T0 + 5); // steps and a none
+    const p4 = w.post(w.party('carol'), ratchet[0]!);
+    const { marshalEnvelope } = await import('../src/chat/wire.js');
+    const { MalformedEnvelopeError } = await import('../src/chat/errors.js');
+    const kinds = new Set<string>();
+    for (const p of [p1!, p2!, p3!, p4]) {
+      const e = w.chain[p - 1]!.envelope;
+      const env = parseEnvelope(e);
+      for (const s of env.stanzas) kinds.add(s.type === 'handshake' ? `handshake/${s.opkId ? 'otp' : 'none'}` : s.type);
+      assert.deepEqual(marshalEnvelope(env), e, 'marshal(parse(e)) = e');
+      // Every truncation inside the header is malformed; inside the body, malformed below the minimum.
+      const headerLen = env.header.length;
+      for (const n of [0, 1, 5, 21, 22, headerLen - 1, headerLen, headerLen + 3365]) {
+        assert.throws(() => parseEnvelope(e.subarray(0, n)), MalformedEnvelopeError, `truncated to ${n}`);
+      }
+      assert.doesNotThrow(() => parseEnvelope(e.subarray(0, headerLen + 3366)));
+    }
+    assert.deepEqual([...kinds].sort(), ['continue', 'handshake/none', 'handshake/otp', 'none', 'step']);
+    // Flip one bit in every byte of the first 2 kB and a sample beyond: opening gives a ChatError and changes nothing.
+    const bob = w.party('bob');
+    const e = w.chain[p3! - 1]!.envelope; // bob's continue, opened by carol
+    const carol = w.party('carol').conv!;
+    assert.equal(await w.open('carol', T0 + 6, p2!), 'a step and a handshake without a one-time prekey');
+    const codes = new Map<string, number>();
+    for (let i = 0; i < e.length; i += i < 2048 ? 7 : 301) {
+      const x = e.slice();
+      x[i]! ^= 1 << (i % 8);
+      try {
+        await carol.open(T0 + 6, { envelope: x, position: p3!, sender: bob.id.sessionId, claims: [] });
+        assert.fail(`a flipped bit at ${i} opened`);
+      } catch (err) {
+        assert.ok(err instanceof ChatError, `byte ${i}: ${String(err)}`);
+        codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+      }
+    }
+    assert.ok(codes.has('malformed') && codes.has('decryption-failed'), [...codes.keys()].join());
+    assert.equal(await w.open('carol', T0 + 7, p3!), 'continues');
+  });
+});
+
+describe('bounds (section 9)', () => {
+  it('refuses a plaintext over 16384 bytes, and a full outbox', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const alice = w.party('alice').conv!;
+    await assert.rejects(alice.send(T0, new Uint8Array(16385), w), (e: unknown) => e instanceof ChatError && e.code === 'plaintext-too-large');
+    const sent = await alice.send(T0, new Uint8Array(16384), w);
+    assert.ok(sent[0]!.envelope.length <= 65536);
+    for (let i = 1; i < 64; i++) await alice.send(T0 + i, te(`m${i}`), w);
+    await assert.rejects(alice.send(T0 + 99, te('one too many'), w), (e: unknown) => e instanceof ChatError && e.code === 'outbox-full');
+    assert.equal((await alice.pending()).length, 64);
+  });
+
+  it('refuses a message that would skip more than 100 slots, and opens one that skips 100', async () => {
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0, 'hi');
+    assert.equal(await w.open('bob', T0, p1!), 'hi');
+    const alice = w.party('alice');
+    // Ratchet messages step every time: 101 steps against the same chain of bob's.
+    let last = 0;
+    for (let i = 0; i < 102; i++) {
+      last = w.post(alice, (await alice.conv!.sendRatchet(T0 + 1 + i))[0]!);
+      await w.open('alice', T0 + 1 + i, last); // lands (the outbox holds 64)
+    }
+    assert.equal(await w.open('bob', T0 + 200, last), 'error:too-many-skipped');
+    assert.equal(await w.open('bob', T0 + 200, last - 1), '<control>', 'k = 102: 100 slots skipped');
+    assert.equal(await w.open('bob', T0 + 200, last - 50), '<control>', 'a skipped slot');
+    assert.equal(await w.open('bob', T0 + 200, last - 50), 'error:replay');
+  });
+
+  it('refuses a fifth live handshake with one peer in a session', async () => {
+    const w = await World.create(['alice', 'bob'], { oneTime: 8 });
+    await w.createSession(T0);
+    const alice = w.party('alice');
+    const bobId = w.party('bob').id.sessionId;
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) await alice.conv!.reset(bobId);
+      const [p] = await w.send('alice', T0 + i, `h${i}`);
+      const st = parseEnvelope(w.chain[p! - 1]!.envelope).stanzas[0]!;
+      assert.ok(st.type === 'handshake' && st.gen === i + 1);
+      await w.open('alice', T0 + i, p!); // landed: a new handshake may follow
+      assert.equal(await w.open('bob', T0 + i, p!), `h${i}`);
+    }
+    await alice.conv!.reset(bobId);
+    await assert.rejects(w.sendRaw('alice', T0 + 9, 'h4'), (e: unknown) => e instanceof ChatError && e.code === 'too-many-handshakes');
+  });
+});
+
+describe('groups (section 12)', () => {
+  it('32 participants: the creator’s first message is one setup message and one content message, each within 64 KiB', async () => {
+    const names = Array.from({ length: 32 }, (_, i) => `p${i}`);
+    const w = await World.create(names, { oneTime: 1 });
+    await w.createSession(T0);
+    const outs = await w.sendRaw('p0', T0 + 1, 'x'.repeat(16384));
+    assert.deepEqual(outs.map((o) => o.role), ['setup', 'content']);
+    for (const o of outs) assert.ok(o.envelope.length <= 65536, `${o.envelope.length} bytes`);
+    const setup = parseEnvelope(outs[0]!.envelope).stanzas.filter((s) => s.type === 'handshake').length;
+    const content = parseEnvelope(outs[1]!.envelope).stanzas.filter((s) => s.type === 'handshake').length;
+    assert.equal(setup + content, 31);
+    assert.equal(content, 13, 'the content message keeps 13 handshakes beside a full plaintext (section 12)');
+    const pos = outs.map((o) => w.post(w.party('p0'), o));
+    for (const who of ['p1', 'p18', 'p31']) {
+      assert.equal(await w.open(who, T0 + 2, pos[0]!), who === 'p1' ? 'error:not-addressed' : '<control>');
+      assert.equal((await w.open(who, T0 + 2, pos[1]!)).length, 16384);
+    }
   });
 });
