@@ -374,3 +374,102 @@ describe('groups (section 12)', () => {
     }
   });
 });
+
+/** A store that fails the commits it is told to (a crash at that point: nothing written). */
+class FailingStore {
+  failNext = 0;
+  constructor(readonly inner: import('../src/chat/index.js').MemoryStore) {}
+  get(n: string) {
+    return this.inner.get(n);
+  }
+  list(p: string) {
+    return this.inner.list(p);
+  }
+  async commit(puts: ReadonlyMap<string, Uint8Array>, deletes: readonly string[]): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('disk gone');
+    }
+    return this.inner.commit(puts, deletes);
+  }
+}
+
+describe('local state (section 13)', () => {
+  it('a failed commit leaves nothing: no envelope leaves, the message opens again, no key is used twice', async () => {
+    const { ChatDevice, MemoryStore } = await import('../src/chat/index.js');
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const bob = w.party('bob');
+    const fs = new FailingStore(bob.store);
+    bob.dev = await ChatDevice.open(bob.id, w.chainId, fs as unknown as InstanceType<typeof MemoryStore>);
+    bob.conv = await bob.dev.conversation(w.session);
+    const [p1] = await w.send('alice', T0 + 1, 'one');
+    fs.failNext = 1;
+    await assert.rejects(bob.conv.open(T0 + 2, w.delivery(p1!)), /disk gone/);
+    assert.equal(await w.open('bob', T0 + 3, p1!), 'one', 'opens again: nothing was consumed');
+    fs.failNext = 1;
+    await assert.rejects(bob.conv.send(T0 + 4, te('lost'), w), /disk gone/);
+    assert.equal((await bob.conv.pending()).length, 0, 'no envelope in the outbox');
+    const [p2] = await w.send('bob', T0 + 5, 'two');
+    assert.equal(await w.open('alice', T0 + 6, p2!), 'two', 'the keys of the failed send were not consumed, and not reused in a way alice refuses');
+    assert.equal(await w.open('bob', T0 + 6, p2!), 'two', 'landed');
+    // A crash after the commit: the envelope is in the outbox, to be sent as the same bytes.
+    const outs = await bob.conv.send(T0 + 7, te('three'), w);
+    const again = await ChatDevice.open(bob.id, w.chainId, bob.store);
+    const pend = await (await again.conversation(w.session)).pending();
+    assert.equal(pend.length, 1);
+    assert.deepEqual(pend[0]!.envelope, outs[0]!.envelope);
+  });
+
+  it('every record is versioned, round-trips, and a reader refuses unknown versions and corruption', async () => {
+    const s = await import('../src/chat/state.js');
+    const w = await World.create(['alice', 'bob', 'carol']);
+    await w.createSession(T0);
+    const [p1] = await w.send('alice', T0 + 1, 'x');
+    for (const who of ['alice', 'bob', 'carol']) await w.open(who, T0 + 2, p1!);
+    await w.send('bob', T0 + 3, 'y');
+    let n = 0;
+    for (const p of w.parties) {
+      for (const [name, b] of p.store.records) {
+        const codec = ({ c: [s.decodeConversation, s.encodeConversation], d: [s.decodeDevice, s.encodeDevice], o: [s.decodeOutbox, s.encodeOutbox], a: [s.decodeArchive, s.encodeArchive] } as Record<string, [(b: Uint8Array) => unknown, (x: any) => Uint8Array]>)[name[0]!];
+        if (!codec) continue;
+        n++;
+        assert.deepEqual(codec[1](codec[0](b)), b, `${name} round-trips`);
+        const v = b.slice();
+        v[0] = 2;
+        assert.throws(() => codec[0](v), (e: unknown) => e instanceof ChatError && e.code === 'state-version', `${name}: version 2`);
+        assert.throws(() => codec[0](b.subarray(0, b.length - 1)), (e: unknown) => e instanceof ChatError && e.code === 'state-corrupt', `${name}: truncated`);
+        assert.throws(() => codec[0](new Uint8Array([...b, 0])), (e: unknown) => e instanceof ChatError && e.code === 'state-corrupt', `${name}: trailing byte`);
+      }
+    }
+    assert.ok(n >= 8, `${n} records checked`);
+  });
+
+  it('EncryptedStore: the protocol runs over it; records are unreadable without the key, bound to their names', async () => {
+    const { ChatDevice, EncryptedStore, MemoryStore } = await import('../src/chat/index.js');
+    const w = await World.create(['alice', 'bob']);
+    await w.createSession(T0);
+    const bob = w.party('bob');
+    const raw = new MemoryStore();
+    const key = new Uint8Array(32).fill(5);
+    bob.dev = await ChatDevice.open(bob.id, w.chainId, new EncryptedStore(raw, key));
+    bob.conv = await bob.dev.conversation(w.session);
+    await w.publish(bob, T0, true, 2, { signed: 1, oneTime: 4 });
+    const [p1] = await w.send('alice', T0 + 1, 'secret words');
+    // Bob's new device holds none of the prekeys alice used; reset so alice fetches new ones.
+    assert.equal(await w.open('bob', T0 + 2, p1!), 'error:unknown-prekey');
+    const [pb] = await w.send('bob', T0 + 3, 'encrypted at rest');
+    assert.equal(await w.open('alice', T0 + 4, pb!), 'encrypted at rest');
+    const [p2] = await w.send('alice', T0 + 5, 'secret words');
+    assert.equal(await w.open('bob', T0 + 6, p2!), 'secret words');
+    const all = Buffer.concat([...raw.records.values()]);
+    assert.equal(all.indexOf(Buffer.from('secret words')), -1, 'no plaintext at rest');
+    assert.equal(all.indexOf(Buffer.from('encrypted at rest')), -1);
+    // A wrong key, or a record moved to another name, is refused.
+    const other = new EncryptedStore(raw, new Uint8Array(32).fill(6));
+    await assert.rejects(other.get('device'), (e: unknown) => e instanceof ChatError && e.code === 'state-corrupt');
+    const names = [...raw.records.keys()].filter((k) => k.startsWith('a/'));
+    raw.records.set(names[0]!.replace(/\/[0-9]{16}\//, '/9999999999999999/'), raw.records.get(names[0]!)!);
+    await assert.rejects(new EncryptedStore(raw, key).get(names[0]!.replace(/\/[0-9]{16}\//, '/9999999999999999/')), (e: unknown) => e instanceof ChatError && e.code === 'state-corrupt');
+  });
+});
