@@ -51,6 +51,8 @@ export class UntrustedNodeError extends ResponseMismatchError {}
 export class NoSignedPrekeyError extends SessionError {}
 /** The identity's signed prekey has expired (by this client's clock). */
 export class PrekeyExpiredError extends SessionError {}
+/** The identity is not a member of the channel it posts to (never joined, left, removed or banned): checked before anything is sent. */
+export class NotMemberError extends SessionError {}
 
 /** The node could not be reached, timed out, or did not answer JSON-RPC 2.0. */
 export class TransportError extends SessionError {}

@@ -15,6 +15,7 @@ import {
   InvalidTransactionError,
   isRetryableRpc,
   MempoolFullError,
+  NotMemberError,
   ResponseMismatchError,
   RpcError,
   rpcError,
@@ -1174,7 +1175,7 @@ export class Client {
   /** Seals plaintext to every current member of the channel (the poster included) and posts it, as sessionctl does. */
   async postSealed(identity: Identity, channel: string, plaintext: Uint8Array) {
     const members = await this.channelMembers(channel);
-    if (!members.includes(identity.sessionId)) throw new SessionError('you are not a member of this channel: join it first');
+    if (!members.includes(identity.sessionId)) throw new NotMemberError('you are not a member of this channel: join it first');
     const env = seal(identity, await this.recipients(identity, members), plaintext, messageAD(channel));
     return this.post(identity, channel, env);
   }

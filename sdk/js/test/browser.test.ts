@@ -1,16 +1,20 @@
 // The web messenger in a real browser (Debian's Chromium driven by
-// playwright-core), served by a real sessiond: two browser profiles talk
-// both ways, a browser user and a sessionctl user talk both ways, a
-// sessionctl key file is imported, reload keeps the history, a wrong
-// passphrase is refused, an unreachable node and an unknown peer give
-// clear errors. Screenshots go to test-artifacts/ (not committed).
+// playwright-core), served by a real sessiond on a chain with real (low)
+// registration work, solved in the app's workers: two browser profiles
+// talk both ways (Bob accepts Alice's message request), a browser user and
+// a sessionctl user talk both ways (requests each way), a session you were
+// added to shows before anyone writes, a request is blocked, an
+// invite-only channel is joined by invitation and moderated, a sessionctl
+// key file is imported, reload keeps the history, a wrong passphrase is
+// refused, an unreachable node and an unknown peer give clear errors.
+// Screenshots go to test-artifacts/ (not committed).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { fromHex, generateIdentity, identityFromSeed, toHex } from '../src/index.js';
+import { Client, ForbiddenError, fromHex, generateIdentity, identityFromSeed, toHex, utf8 } from '../src/index.js';
 import { sdkRoot } from './helpers.js';
 import { type Node, sessionctl, startNode } from './harness.js';
 
@@ -68,10 +72,20 @@ async function register(p: Profile): Promise<void> {
   await p.page.getByTestId('register-banner').waitFor({ state: 'detached' });
 }
 
-async function addContact(page: Page, id: string, name: string): Promise<void> {
+/** Opens the chats tab, waits for a request and answers it. */
+async function answerRequest(page: Page, session: string, answer: 'accept' | 'ignore' | 'block'): Promise<void> {
+  await page.getByTestId('tab-chats').click();
+  await page.getByTestId(`request-${session}`).waitFor();
+  if (answer === 'block') page.once('dialog', (d) => void d.accept());
+  await page.getByTestId(`${answer}-${session}`).click();
+  await page.getByTestId(`request-${session}`).waitFor({ state: 'detached' });
+}
+
+async function addContact(page: Page, id: string, name: string, trust = false): Promise<void> {
   await page.getByTestId('tab-contacts').click();
   await page.getByTestId('contact-id').fill(id);
   await page.getByTestId('contact-name').fill(name);
+  await page.getByTestId('contact-trust').setChecked(trust);
   await page.getByTestId('add-contact-submit').click();
   await page.getByTestId('contact-list').getByText(name).waitFor();
 }
@@ -95,8 +109,9 @@ async function startSession(page: Page, peers: string[]): Promise<string> {
   return String(await active.jsonValue()).slice('thread-'.length);
 }
 
-describe('browser: the web messenger', { timeout: 600_000 }, () => {
+describe('browser: the web messenger', { timeout: 900_000 }, () => {
   let node: Node;
+  let sdk: Client;
   let alice: Profile;
   let bob: Profile;
   const pass = { alice: 'alice passphrase', bob: 'bob passphrase' };
@@ -106,13 +121,16 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
   let session = '';
   const dir = mkdtempSync(join(tmpdir(), 'browser-test-'));
   const carolFile = join(dir, 'carol.json');
+  const carolPass = 'carol passphrase';
   let carolId = '';
   let withCarol = '';
+  let fromCarol = '';
 
   before(async () => {
     rmSync(artifacts, { recursive: true, force: true });
     mkdirSync(artifacts, { recursive: true });
     node = await startNode();
+    sdk = new Client(node.rpc);
     alice = await profile('alice');
     bob = await profile('bob', { width: 390, height: 844 }); // a phone-sized screen
   });
@@ -123,7 +141,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     for (const d of [alice?.dir, bob?.dir, dir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
-  it('Alice creates an identity: the backup seed is shown once', async () => {
+  it('Alice creates an identity (the backup seed is shown once) and registers with the proof of work in workers', async () => {
     const { page } = alice;
     await page.goto(node.url + '/');
     await page.getByTestId('welcome').waitFor();
@@ -150,6 +168,8 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await shot(alice, '03-my-id-qr');
     await page.keyboard.press('Escape');
     await register(alice);
+    // The chain has the identity: the workers' work passed the node's check.
+    assert.equal((await sdk.publicIdentity(aliceId)).sessionId, aliceId);
     await shot(alice, '04-registered');
   });
 
@@ -180,59 +200,80 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await alice.page.getByTestId('add-contact-error').filter({ hasText: 'not a Session ID' }).waitFor();
   });
 
-  it('Alice and Bob start a session and talk both ways, live', async () => {
+  it('Alice writes to Bob: a message request, which Bob accepts; then they talk both ways, live', async () => {
     await addContact(alice.page, bobId, 'Bob');
     await shot(alice, '05-contacts');
     session = await startSession(alice.page, [bobId]);
     await send(alice.page, 'Hi Bob, this is Alice');
-    await shot(alice, '06-conversation');
-    // Bob's inbox shows the new session with one unread message.
+    await alice.page.getByTestId('pending-note').filter({ hasText: 'Bob' }).waitFor();
+    await shot(alice, '06-waiting-for-bob');
+    // Bob sees a request (not an inbox message), with a verified preview.
+    await bob.page.getByTestId('requests-count').filter({ hasText: '1' }).waitFor();
     await bob.page.getByTestId('tab-chats').click();
-    const item = bob.page.getByTestId(`thread-${session}`);
-    await item.getByTestId('unread').filter({ hasText: '1' }).waitFor();
-    await shot(bob, '02-inbox-unread-phone');
-    await item.click();
+    const req = bob.page.getByTestId(`request-${session}`);
+    await req.getByTestId('request-preview').filter({ hasText: 'Hi Bob, this is Alice' }).waitFor();
+    assert.equal(await bob.page.getByTestId(`thread-${session}`).count(), 0, 'not in the chats before consent');
+    await shot(bob, '02-request-phone');
+    await answerRequest(bob.page, session, 'accept');
     await sees(bob.page, 'Hi Bob, this is Alice');
-    // Alice is not Bob's contact yet: he adds her from the conversation.
+    // Bob adds Alice and trusts her: her next sessions skip the request step.
     bob.page.once('dialog', (d) => void d.accept('Alice'));
     await bob.page.getByTestId(`add-${aliceId}`).click();
     await bob.page.getByTestId('thread-title').filter({ hasText: 'Alice' }).waitFor();
     await send(bob.page, 'Hi Alice! Bob here.');
     await shot(bob, '03-conversation-phone');
     await sees(alice.page, 'Hi Alice! Bob here.'); // live, no reload
+    await alice.page.getByTestId('pending-note').waitFor({ state: 'detached' });
     await send(alice.page, 'Second message');
     await sees(bob.page, 'Second message');
+    await shot(alice, '07-conversation');
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId('tab-contacts').click();
+    await bob.page.getByTestId(`trust-${aliceId}`).click();
+    await bob.page.getByTestId(`contact-${aliceId}`).getByText('trusted').waitFor();
+    assert.equal(await sdk.contact(bobId, aliceId), 'contact');
   });
 
-  it('a browser user and a sessionctl user talk both ways', async () => {
-    const made = await sessionctl(node, carolFile, 'carol passphrase', 'keygen');
+  it('a browser user and a sessionctl user talk both ways (requests each way)', async () => {
+    const made = await sessionctl(node, carolFile, carolPass, 'keygen');
     carolId = made.sessionId;
-    await sessionctl(node, carolFile, 'carol passphrase', 'register');
+    await sessionctl(node, carolFile, carolPass, 'register');
+    // Browser -> terminal: Carol reads Alice's request and answers it by replying.
     await addContact(alice.page, carolId, 'Carol (terminal)');
     withCarol = await startSession(alice.page, [carolId]);
     await send(alice.page, 'Hello Carol, from the browser');
-    const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', withCarol);
+    const read = await sessionctl(node, carolFile, carolPass, 'read', withCarol);
     assert.deepEqual(read.messages.map((m: any) => [m.sender, m.text]), [[aliceId, 'Hello Carol, from the browser']]);
-    await sessionctl(node, carolFile, 'carol passphrase', 'send', withCarol, 'Hello Alice, from the terminal');
+    await sessionctl(node, carolFile, carolPass, 'send', withCarol, 'Hello Alice, from the terminal');
     await sees(alice.page, 'Hello Alice, from the terminal');
-    await shot(alice, '07-with-sessionctl');
+    await shot(alice, '08-with-sessionctl');
+    // Terminal -> browser: Carol opens a session of her own; Alice accepts it.
+    const created = await sessionctl(node, carolFile, carolPass, 'session', 'create', '--with', aliceId);
+    fromCarol = created.session;
+    await sessionctl(node, carolFile, carolPass, 'send', fromCarol, 'A new topic, from the terminal');
+    await answerRequest(alice.page, fromCarol, 'accept');
+    await sees(alice.page, 'A new topic, from the terminal');
+    await send(alice.page, 'Accepted, and answered from the browser');
+    const back = await sessionctl(node, carolFile, carolPass, 'read', fromCarol);
+    assert.deepEqual(back.messages.map((m: any) => m.text), ['A new topic, from the terminal', 'Accepted, and answered from the browser']);
   });
 
-  it('a group session: Alice, Bob and the sessionctl user', async () => {
+  it('a group session shows for Bob (who trusts Alice) before anyone writes', async () => {
     const group = await startSession(alice.page, [bobId, carolId]);
     assert.match(await text(alice.page, 'thread-title'), /Bob.*Carol|Carol.*Bob/);
-    await send(alice.page, 'Hello both of you');
-    await bob.page.getByTestId('back').click();
+    // listSessions: Bob was accepted at creation (Alice is his contact).
     await bob.page.getByTestId('tab-chats').click();
+    await bob.page.getByTestId(`thread-${group}`).waitFor();
+    await send(alice.page, 'Hello both of you');
     await bob.page.getByTestId(`thread-${group}`).click();
     await sees(bob.page, 'Hello both of you');
-    await sessionctl(node, carolFile, 'carol passphrase', 'send', group, 'Carol to the group');
+    await sessionctl(node, carolFile, carolPass, 'send', group, 'Carol to the group');
     await sees(bob.page, 'Carol to the group');
     await sees(alice.page, 'Carol to the group');
     await send(bob.page, 'Bob to the group');
-    const read = await sessionctl(node, carolFile, 'carol passphrase', 'read', group);
+    const read = await sessionctl(node, carolFile, carolPass, 'read', group);
     assert.deepEqual(read.messages.map((m: any) => m.text), ['Hello both of you', 'Carol to the group', 'Bob to the group']);
-    await shot(alice, '08-group');
+    await shot(alice, '09-group');
     // Alice closes it; Bob, sending, learns it is closed.
     alice.page.once('dialog', (d) => void d.accept());
     await alice.page.getByTestId('close-session').click();
@@ -243,6 +284,25 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await bob.page.getByTestId('closed').waitFor();
   });
 
+  it('a request from a stranger, blocked: it goes, and the stranger cannot write again', async () => {
+    const mallory = generateIdentity();
+    await sdk.waitAccepted((await sdk.register(mallory)).txID);
+    const r = await sdk.createSession(mallory, [bobId]);
+    await sdk.waitAccepted(r.txID);
+    await sdk.waitAccepted((await sdk.sendSealed(mallory, r.session!, utf8('buy cheap keys'))).txID);
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId('tab-chats').click();
+    await bob.page.getByTestId(`request-${r.session}`).getByTestId('request-preview').filter({ hasText: 'buy cheap keys' }).waitFor();
+    await shot(bob, '04-stranger-request-phone');
+    await answerRequest(bob.page, r.session!, 'block');
+    assert.equal(await sdk.contact(bobId, mallory.sessionId), 'blocked');
+    await assert.rejects(sdk.createSession(mallory, [bobId]), ForbiddenError);
+    await bob.page.getByTestId('tab-contacts').click();
+    await bob.page.getByTestId('blocked-toggle').click();
+    await bob.page.getByTestId(`blocked-${mallory.sessionId}`).waitFor();
+    await shot(bob, '05-blocked-phone');
+  });
+
   it('channels: create, join by ID, post and read', async () => {
     const { page } = alice;
     await page.getByTestId('tab-channels').click();
@@ -251,23 +311,69 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await page.getByTestId('create-channel-submit').click();
     await page.getByTestId('thread-id').filter({ hasText: /^channel / }).waitFor();
     const channel = (await text(page, 'thread-id')).replace(/^channel /, '');
-    await bob.page.getByTestId('back').click();
     await bob.page.getByTestId('tab-channels').click();
     await bob.page.getByTestId('join-channel-toggle').click();
     await bob.page.getByTestId('channel-id').fill(channel);
     await bob.page.getByTestId('join-channel-submit').click();
     await bob.page.getByTestId('thread-id').filter({ hasText: channel }).waitFor();
-    await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'join', channel);
+    await sessionctl(node, carolFile, carolPass, 'channel', 'join', channel);
     await send(bob.page, 'Bob posts in #general');
     await sees(page, 'Bob posts in #general');
     await send(page, 'Alice posts too');
     await sees(bob.page, 'Alice posts too');
-    const read = await sessionctl(node, carolFile, 'carol passphrase', 'channel', 'read', channel);
+    const read = await sessionctl(node, carolFile, carolPass, 'channel', 'read', channel);
     assert.deepEqual(read.messages.map((m: any) => m.text), ['Bob posts in #general', 'Alice posts too']);
-    await shot(alice, '09-channel');
+    await shot(alice, '10-channel');
   });
 
-  it('a sessionctl key file imports into a browser, and its history follows', async () => {
+  it('an invite-only channel: refused without an invite, joined with one, moderated', async () => {
+    const { page } = alice;
+    await page.getByTestId('tab-channels').click();
+    if (!(await page.getByTestId('create-channel').isVisible())) await page.getByTestId('create-channel-toggle').click();
+    await page.getByTestId('channel-name').fill('club');
+    await page.getByTestId('channel-invite-only').check();
+    await page.getByTestId('create-channel-submit').click();
+    await page.getByTestId('channel-policy').filter({ hasText: 'invite-only' }).waitFor();
+    const club = (await text(page, 'thread-id')).replace(/^channel /, '');
+    // Bob cannot join before he is invited.
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId('tab-channels').click();
+    if (!(await bob.page.getByTestId('join-channel').isVisible())) await bob.page.getByTestId('join-channel-toggle').click();
+    await bob.page.getByTestId('channel-id').fill(club);
+    await bob.page.getByTestId('join-channel-submit').click();
+    await bob.page.getByTestId('join-channel-error').filter({ hasText: 'invite-only' }).waitFor();
+    await shot(bob, '06-invite-only-refused-phone');
+    // Alice invites him from the manage panel.
+    await page.getByTestId('manage-toggle').click();
+    await page.getByTestId('member-list').waitFor();
+    await page.getByTestId('invite-id').fill(bobId);
+    await page.getByTestId('invite-submit').click();
+    await page.getByTestId('channel-counts').filter({ hasText: '1 invites outstanding' }).waitFor();
+    await bob.page.getByTestId('join-channel-submit').click();
+    await bob.page.getByTestId('thread-id').filter({ hasText: club }).waitFor();
+    await send(bob.page, 'Thanks for the invite');
+    await sees(page, 'Thanks for the invite');
+    await page.getByTestId('manage-refresh').click();
+    await page.getByTestId(`member-${bobId}`).waitFor();
+    await shot(alice, '11-manage-channel');
+    // Alice deletes Bob's post; Bob's copy goes when he opens the channel again.
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('message').filter({ hasText: 'Thanks for the invite' }).getByTestId('delete-post').click();
+    await page.getByTestId('message-text').filter({ hasText: 'Thanks for the invite' }).waitFor({ state: 'detached' });
+    await bob.page.getByTestId('back').click();
+    await bob.page.getByTestId(`thread-${club}`).click();
+    await bob.page.getByTestId('message-text').filter({ hasText: 'Thanks for the invite' }).waitFor({ state: 'detached' });
+    // Then bans him: his next post is refused.
+    await page.getByTestId(`ban-${bobId}`).click();
+    await page.getByTestId('channel-counts').filter({ hasText: '1 banned' }).waitFor();
+    assert.deepEqual(await sdk.channelMembership(club, bobId), { member: false, role: 'none', invited: false, banned: true });
+    await bob.page.getByTestId('composer').fill('still here?');
+    await bob.page.getByTestId('send').click();
+    await bob.page.getByTestId('send-error').filter({ hasText: 'no longer a member' }).waitFor();
+    await shot(bob, '07-banned-phone');
+  });
+
+  it('a sessionctl key file imports into a browser, and its sessions come from the chain', async () => {
     const carol = await profile('carol');
     try {
       const { page } = carol;
@@ -277,16 +383,17 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
       await page.getByTestId('import-passphrase').fill('wrong');
       await page.getByTestId('import-form-submit').click();
       await page.getByTestId('import-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
-      await page.getByTestId('import-passphrase').fill('carol passphrase');
+      await page.getByTestId('import-passphrase').fill(carolPass);
       await page.getByTestId('import-form-submit').click();
       await page.getByTestId('main').waitFor();
       await page.getByTestId('my-id').click();
       assert.equal(await text(page, 'full-id'), carolId);
       await page.keyboard.press('Escape');
-      // The session Alice started with Carol shows up from the chain.
+      // The sessions Carol took part in are listed by the chain (listSessions).
       await page.getByTestId(`thread-${withCarol}`).click();
       await sees(page, 'Hello Carol, from the browser');
       await sees(page, 'Hello Alice, from the terminal');
+      await page.getByTestId(`thread-${fromCarol}`).waitFor();
       await shot(carol, '01-imported');
     } finally {
       await carol.ctx.close();
@@ -301,7 +408,7 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await page.getByTestId('unlock-passphrase').fill('not the passphrase');
     await page.getByTestId('unlock-form-submit').click();
     await page.getByTestId('unlock-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
-    await shot(alice, '10-wrong-passphrase');
+    await shot(alice, '12-wrong-passphrase');
     await page.getByTestId('unlock-passphrase').fill(pass.alice);
     await page.getByTestId('unlock-form-submit').click();
     await page.getByTestId('main').waitFor();
@@ -314,6 +421,6 @@ describe('browser: the web messenger', { timeout: 600_000 }, () => {
     await sees(page, 'Hi Bob, this is Alice');
     await sees(page, 'Hi Alice! Bob here.');
     await sees(page, 'Second message');
-    await shot(alice, '11-offline-history');
+    await shot(alice, '13-offline-history');
   });
 });

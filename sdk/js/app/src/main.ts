@@ -19,12 +19,16 @@ import {
   TransportError,
   WrongPassphraseError,
   isID,
+  JoinPolicy,
+  ModerationAction,
   NotParticipantError,
+  RateLimitedError,
+  WorkAbortedError,
 } from '../../src/index.js';
 import { clear, formatTime, h, shortId } from './dom.js';
-import { Messenger, type Thread, UserError } from './messenger.js';
+import { type ChannelDetails, type ChannelInfo, Messenger, type Thread, UserError } from './messenger.js';
 import { forgetEverything, readIdentityFile, SecureStore, StorageUnavailableError, writeIdentityFile } from './vault.js';
-import { workerScrypt } from './workerclient.js';
+import { poolSize, workerPoolSolver, workerScrypt } from './workerclient.js';
 
 const root = document.getElementById('app')!;
 const client = new Client(new URL('rpc', document.baseURI).href, { timeoutMs: 15_000 });
@@ -36,6 +40,7 @@ function describe(e: unknown): string {
   if (e instanceof WrongPassphraseError) return 'Wrong passphrase.';
   if (e instanceof TransportError) return `Cannot reach the node at ${client.url}. Is sessiond running?`;
   if (e instanceof NotParticipantError) return 'You are not a participant (or no longer a member) here.';
+  if (e instanceof RateLimitedError) return `The chain limits how often one identity may do this; try again later. (${e.rpcMessage})`;
   if (e instanceof StorageUnavailableError) return e.message;
   if (e instanceof SessionError) return e.message;
   return e instanceof Error ? e.message : String(e);
@@ -230,14 +235,16 @@ function unlockScreen(file: string): void {
 }
 
 // --- the messenger ---------------------------------------------------------------
+// --- the messenger ---------------------------------------------------------------
 
 type Tab = 'chats' | 'contacts' | 'channels';
 let tab: Tab = 'chats';
 let openId: string | undefined;
+let registerAbort: AbortController | undefined;
 
 async function enter(identity: Identity): Promise<void> {
   const store = new SecureStore(identity);
-  messenger = new Messenger(client, identity, store, new SealCipher());
+  messenger = new Messenger(client, identity, store, new SealCipher(), workerPoolSolver);
   await messenger.load();
   messenger.addEventListener('change', () => render());
   render();
@@ -246,9 +253,11 @@ async function enter(identity: Identity): Promise<void> {
 }
 
 function lock(): void {
+  registerAbort?.abort();
   messenger?.close();
   messenger = undefined;
   openId = undefined;
+  details.clear();
   void start();
 }
 
@@ -261,6 +270,16 @@ function showThreadError(e: unknown): void {
   render();
 }
 let composerFor: string | undefined;
+
+/** Runs an action of the open thread, showing its error in the thread. */
+async function action(f: () => Promise<unknown>): Promise<void> {
+  threadError = '';
+  try {
+    await f();
+  } catch (e) {
+    showThreadError(e);
+  }
+}
 
 function render(): void {
   const m = messenger;
@@ -321,27 +340,41 @@ function header(m: Messenger): HTMLElement {
   );
 }
 
+let registerError = '';
+
 function banner(m: Messenger): Node {
   const wrap = h('div', { class: 'banners' });
   if (m.online === false) wrap.append(h('div', { class: 'banner error', role: 'alert', testid: 'node-error' }, m.nodeError));
-  if (!m.state.registered && m.online !== false) {
-    const err = h('span', { class: 'error', testid: 'register-error' });
+  const reg = m.registering;
+  if (reg) {
+    const s = reg.stats;
+    const expected = reg.expectedArgon2 ?? 1;
+    const text =
+      reg.stage === 'sending'
+        ? 'Sending your registration…'
+        : `Proof of work for your registration: ${s?.argon2 ?? 0} of about ${expected} Argon2id tries (${poolSize()} workers). This takes a few seconds to a minute; it is what keeps this free chain from being flooded.`;
+    wrap.append(h('div', { class: 'banner', testid: 'register-banner' },
+      h('span', { testid: 'register-progress' }, text), ' ',
+      reg.stage === 'work' ? h('progress', { max: expected, value: Math.min(s?.argon2 ?? 0, expected - 0.5) }) : null, ' ',
+      reg.stage === 'work' ? h('button', { testid: 'register-cancel', onclick: () => registerAbort?.abort() }, 'Cancel') : null,
+    ));
+  } else if (!m.state.registered && m.online !== false) {
     const b = h('button', {
       class: 'primary',
       testid: 'register',
       onclick: async () => {
-        b.disabled = true;
-        b.textContent = 'Registering…';
+        registerError = '';
+        registerAbort = new AbortController();
         try {
-          await m.register();
+          await m.register(registerAbort.signal);
         } catch (e) {
-          err.textContent = describe(e);
-          b.disabled = false;
-          b.textContent = 'Register';
+          registerError = e instanceof WorkAbortedError ? 'Registration cancelled.' : describe(e);
+          render();
         }
       },
     }, 'Register');
-    wrap.append(h('div', { class: 'banner', testid: 'register-banner' }, 'Your identity is not on the chain yet: others cannot reach you. ', b, ' ', err));
+    wrap.append(h('div', { class: 'banner', testid: 'register-banner' }, 'Your identity is not on the chain yet: others cannot reach you. ', b, ' ',
+      h('span', { class: 'error', testid: 'register-error' }, registerError)));
   }
   return wrap;
 }
@@ -362,8 +395,9 @@ function idDialog(m: Messenger): void {
 
 function sidebar(m: Messenger): HTMLElement {
   const unread = m.totalUnread();
+  const requests = m.requests().length;
   const tabs = h('nav', { class: 'tabs' },
-    tabButton('chats', unread ? `Chats (${unread})` : 'Chats'),
+    tabButton('chats', unread ? `Chats (${unread})` : 'Chats', requests ? h('span', { class: 'badge', testid: 'requests-count', title: 'message requests' }, requests) : null),
     tabButton('contacts', 'Contacts'),
     tabButton('channels', 'Channels'),
   );
@@ -371,8 +405,8 @@ function sidebar(m: Messenger): HTMLElement {
   return h('aside', { class: 'side' }, tabs, content);
 }
 
-function tabButton(t: Tab, label: string): HTMLElement {
-  return h('button', { class: `tab ${tab === t ? 'active' : ''}`, testid: `tab-${t}`, onclick: () => { tab = t; render(); } }, label);
+function tabButton(t: Tab, label: string, extra: Node | null = null): HTMLElement {
+  return h('button', { class: `tab ${tab === t ? 'active' : ''}`, testid: `tab-${t}`, onclick: () => { tab = t; render(); } }, label, extra ? ' ' : null, extra);
 }
 
 function openThread(id: string | undefined): void {
@@ -384,19 +418,58 @@ function openThread(id: string | undefined): void {
 }
 
 function threadItem(m: Messenger, t: Thread): HTMLElement {
+  const note = t.kind === 'session' ? (t.closed ? ' (closed)' : t.left ? ' (left)' : '') : '';
   return h('li', {},
     h('button', { class: `item ${openId === t.id ? 'active' : ''}`, testid: `thread-${t.id}`, onclick: () => openThread(t.id) },
-      h('span', { class: 'title' }, m.title(t)),
+      h('span', { class: 'title' }, m.title(t) + note),
       t.unread ? h('span', { class: 'badge', testid: 'unread' }, t.unread) : null,
       h('span', { class: 'preview' }, t.preview),
     ),
   );
 }
 
+/** Message requests: sessions strangers opened with you, with accept / ignore / block. */
+function requestsSection(m: Messenger): HTMLElement | null {
+  const reqs = m.requests();
+  if (reqs.length === 0) return null;
+  const err = h('p', { class: 'error', role: 'alert', testid: 'request-error' });
+  const act = (b: HTMLButtonElement, f: () => Promise<unknown>) => async () => {
+    err.textContent = '';
+    b.disabled = true;
+    try {
+      await f();
+    } catch (e) {
+      err.textContent = describe(e);
+      b.disabled = false;
+    }
+  };
+  return h('section', { class: 'requests', testid: 'requests' },
+    h('h3', {}, 'Message requests'),
+    h('p', { class: 'small' }, 'People who are not your contacts. Nothing they send reaches your inbox until you accept; they do not learn whether you read it.'),
+    h('ul', { class: 'list' }, ...reqs.map((r) => {
+      const others = (r.participants ?? [r.creator]).filter((p) => p !== m.me && p !== r.creator);
+      const accept = h('button', { class: 'primary', testid: `accept-${r.session}` }, 'Accept');
+      const ignore = h('button', { testid: `ignore-${r.session}` }, 'Ignore');
+      const block = h('button', { class: 'danger', testid: `block-${r.session}` }, 'Block');
+      accept.onclick = act(accept, async () => { openThread(await m.acceptRequest(r.session)); tab = 'chats'; });
+      ignore.onclick = act(ignore, () => m.ignoreRequest(r.session));
+      block.onclick = act(block, async () => {
+        if (confirm(`Block ${shortId(r.creator)}? They will not be able to start sessions with you.`)) await m.blockRequest(r.session);
+      });
+      return h('li', { class: 'request', testid: `request-${r.session}` },
+        h('div', { class: 'title mono', title: r.creator }, m.nameOf(r.creator), others.length ? ` and ${others.length} other${others.length > 1 ? 's' : ''}` : ''),
+        h('div', { class: 'preview', testid: 'request-preview' }, r.preview ?? (r.previewError ? `Cannot open: ${r.previewError}` : r.status === 'active' ? '(no message yet)' : `(${r.status})`)),
+        h('div', { class: 'row' }, accept, ignore, block),
+      );
+    })),
+    err,
+  );
+}
+
 function chatsTab(m: Messenger): HTMLElement {
   const sessions = m.threads().filter((t) => t.kind === 'session');
-  const picks = m.state.contacts.map((c) => ({ c, box: h('input', { type: 'checkbox', value: c.sessionId, testid: `pick-${c.sessionId}` }) }));
-  const newChat = m.state.contacts.length
+  const picks = m.state.contacts.filter((c) => !c.blocked).map((c) => ({ c, box: h('input', { type: 'checkbox', value: c.sessionId, testid: `pick-${c.sessionId}` }) }));
+  const newChat = picks.length
     ? form('new-chat', [h('p', { class: 'small' }, 'Start a session with:'), ...picks.map(({ c, box }) => h('label', { class: 'check' }, box, ' ', c.name))], 'Start session', async (status) => {
         status('Creating the session on the chain…');
         const id = await m.startSession(picks.filter((p) => p.box.checked).map((p) => p.c.sessionId));
@@ -404,6 +477,7 @@ function chatsTab(m: Messenger): HTMLElement {
       })
     : h('p', { class: 'small' }, 'Add a contact to start a session.');
   return h('div', { class: 'tabbody' },
+    requestsSection(m),
     h('ul', { class: 'list', testid: 'chat-list' }, ...sessions.map((t) => threadItem(m, t))),
     sessions.length ? null : h('p', { class: 'small' }, 'No conversations yet.'),
     h('details', { class: 'new', open: sessions.length === 0 }, h('summary', { testid: 'new-chat-toggle' }, 'New session'), newChat),
@@ -413,27 +487,63 @@ function chatsTab(m: Messenger): HTMLElement {
 function contactsTab(m: Messenger): HTMLElement {
   const idIn = h('input', { required: true, placeholder: '07…', spellcheck: 'false', autocomplete: 'off', testid: 'contact-id' });
   const nameIn = h('input', { placeholder: 'Name', autocomplete: 'off', testid: 'contact-name' });
+  const trust = h('input', { type: 'checkbox', testid: 'contact-trust' });
+  const err = h('p', { class: 'error', role: 'alert', testid: 'contact-error' });
+  const act = (f: () => Promise<unknown>) => async (ev: Event) => {
+    const b = ev.currentTarget as HTMLButtonElement;
+    err.textContent = '';
+    b.disabled = true;
+    try {
+      await f();
+    } catch (e) {
+      err.textContent = describe(e);
+      b.disabled = false;
+    }
+  };
+  const people = m.state.contacts.filter((c) => !c.blocked);
+  const blocked = m.state.contacts.filter((c) => c.blocked);
   return h('div', { class: 'tabbody' },
-    form('add-contact', [field('Session ID', idIn), field('Name', nameIn)], 'Add contact', async (status) => {
-      status('Looking the identity up on the chain…');
-      await m.addContact(idIn.value, nameIn.value);
+    form('add-contact', [
+      field('Session ID', idIn),
+      field('Name', nameIn),
+      h('label', { class: 'check' }, trust, ' Let them reach me without a request (public on chain)'),
+    ], 'Add contact', async (status) => {
+      status(trust.checked ? 'Adding the contact on the chain…' : 'Looking the identity up on the chain…');
+      await m.addContact(idIn.value, nameIn.value, trust.checked);
       status('Added.');
     }),
-    h('ul', { class: 'list', testid: 'contact-list' }, ...m.state.contacts.map((c) =>
-      h('li', { class: 'contact' }, h('span', { class: 'title' }, c.name), h('span', { class: 'mono small' }, shortId(c.sessionId))))),
+    h('ul', { class: 'list', testid: 'contact-list' }, ...people.map((c) =>
+      h('li', { class: 'contact', testid: `contact-${c.sessionId}` },
+        h('span', { class: 'title' }, c.name, c.trusted ? h('span', { class: 'tag', title: 'their sessions skip the request step' }, 'trusted') : null),
+        h('span', { class: 'mono small' }, shortId(c.sessionId)),
+        h('div', { class: 'row start' },
+          h('button', { class: 'link small', testid: `trust-${c.sessionId}`, onclick: act(() => m.setTrusted(c.sessionId, !c.trusted)) }, c.trusted ? 'Untrust' : 'Trust'),
+          h('button', { class: 'link small danger', testid: `block-contact-${c.sessionId}`, onclick: act(async () => { if (confirm(`Block ${c.name}?`)) await m.block(c.sessionId); }) }, 'Block'),
+        ),
+      ))),
+    err,
+    blocked.length
+      ? h('details', { class: 'new' }, h('summary', { testid: 'blocked-toggle' }, `Blocked (${blocked.length})`),
+          h('ul', { class: 'list', testid: 'blocked-list' }, ...blocked.map((c) =>
+            h('li', { class: 'contact', testid: `blocked-${c.sessionId}` },
+              h('span', { class: 'mono small' }, c.sessionId),
+              h('button', { class: 'link small', testid: `unblock-${c.sessionId}`, onclick: act(() => m.unblock(c.sessionId)) }, 'Unblock'),
+            ))))
+      : null,
   );
 }
 
 function channelsTab(m: Messenger): HTMLElement {
   const channels = m.threads().filter((t) => t.kind === 'channel');
   const nameIn = h('input', { required: true, maxlength: 64, placeholder: 'general', testid: 'channel-name' });
+  const inviteOnly = h('input', { type: 'checkbox', testid: 'channel-invite-only' });
   const idIn = h('input', { required: true, placeholder: 'Channel ID', spellcheck: 'false', testid: 'channel-id' });
   return h('div', { class: 'tabbody' },
     h('ul', { class: 'list', testid: 'channel-list' }, ...channels.map((t) => threadItem(m, t))),
     h('details', { class: 'new' }, h('summary', { testid: 'create-channel-toggle' }, 'Create a channel'),
-      form('create-channel', [field('Name', nameIn)], 'Create', async (status) => {
+      form('create-channel', [field('Name', nameIn), h('label', { class: 'check' }, inviteOnly, ' Invite only (members join by invitation)')], 'Create', async (status) => {
         status('Creating the channel on the chain…');
-        openThread(await m.createChannel(nameIn.value));
+        openThread(await m.createChannel(nameIn.value, inviteOnly.checked ? JoinPolicy.InviteOnly : JoinPolicy.Open));
       })),
     h('details', { class: 'new' }, h('summary', { testid: 'join-channel-toggle' }, 'Join a channel'),
       form('join-channel', [field('Channel ID', idIn)], 'Join', async (status) => {
@@ -444,17 +554,97 @@ function channelsTab(m: Messenger): HTMLElement {
   );
 }
 
+/** Loaded channel details (members and roles), by channel. */
+const details = new Map<string, ChannelDetails>();
+
+const loading = new Set<string>();
+const loadedAt = new Map<string, number>();
+/** An open panel reloads its members at most this often, on the next change. */
+const DETAILS_MAX_AGE_MS = 10_000;
+
+function loadDetails(m: Messenger, id: string): void {
+  loading.add(id);
+  void m.channelDetails(id).then(
+    (d) => {
+      loading.delete(id);
+      details.set(id, d);
+      loadedAt.set(id, Date.now());
+      render();
+    },
+    (e) => {
+      loading.delete(id);
+      showThreadError(e);
+    },
+  );
+}
+
+/** The owner's and moderators' panel: policy, invites, members with their roles, bans. */
+function managePanel(m: Messenger, ch: ChannelInfo): HTMLElement {
+  const d = details.get(ch.id);
+  const isOwner = ch.owner === m.me;
+  const inviteIn = h('input', { placeholder: '07… (Session ID)', spellcheck: 'false', autocomplete: 'off', testid: 'invite-id' });
+  const unbanIn = h('input', { placeholder: '07… (Session ID)', spellcheck: 'false', autocomplete: 'off', testid: 'unban-id' });
+  const after = () => loadDetails(m, ch.id);
+  const doIt = (f: () => Promise<unknown>) => () => action(async () => { await f(); after(); });
+  const body = d
+    ? [
+        h('p', { class: 'small', testid: 'channel-counts' }, `${d.memberCount} members, ${d.inviteCount} invites outstanding, ${d.banCount} banned. Policy: ${d.joinPolicy}.`),
+        isOwner
+          ? h('button', {
+              testid: 'policy-toggle',
+              onclick: doIt(() => m.setChannelPolicy(ch.id, d.joinPolicy === 'open' ? JoinPolicy.InviteOnly : JoinPolicy.Open)),
+            }, d.joinPolicy === 'open' ? 'Make invite-only' : 'Make open')
+          : null,
+        h('div', { class: 'inline-form' }, inviteIn, h('button', { testid: 'invite-submit', onclick: doIt(() => m.moderate(ch.id, ModerationAction.Invite, [inviteIn.value])) }, 'Invite')),
+        h('ul', { class: 'list members', testid: 'member-list' }, ...d.members.map((x) => {
+          const canAct = x.role !== 'owner' && x.sessionId !== m.me && (isOwner || x.role === 'member');
+          return h('li', { class: 'member', testid: `member-${x.sessionId}` },
+            h('span', { class: 'title' }, m.nameOf(x.sessionId), ' ', h('span', { class: 'tag', testid: 'member-role' }, x.role)),
+            canAct
+              ? h('span', { class: 'row start' },
+                  isOwner
+                    ? h('button', {
+                        class: 'link small',
+                        testid: `mod-${x.sessionId}`,
+                        onclick: doIt(() => m.moderate(ch.id, x.role === 'moderator' ? ModerationAction.RevokeModerator : ModerationAction.MakeModerator, [x.sessionId])),
+                      }, x.role === 'moderator' ? 'Revoke moderator' : 'Make moderator')
+                    : null,
+                  h('button', { class: 'link small', testid: `remove-${x.sessionId}`, onclick: doIt(() => m.moderate(ch.id, ModerationAction.Remove, [x.sessionId])) }, 'Remove'),
+                  h('button', { class: 'link small danger', testid: `ban-${x.sessionId}`, onclick: doIt(() => m.moderate(ch.id, ModerationAction.Ban, [x.sessionId])) }, 'Ban'),
+                )
+              : null,
+          );
+        })),
+        h('div', { class: 'inline-form' }, unbanIn, h('button', { testid: 'unban-submit', onclick: doIt(() => m.moderate(ch.id, ModerationAction.Unban, [unbanIn.value])) }, 'Unban')),
+      ]
+    : [h('p', { class: 'small' }, 'Loading members…')];
+  const refresh = h('button', { class: 'link small', testid: 'manage-refresh', onclick: () => after() }, 'Refresh');
+  const panel = h('details', { class: 'manage' }, h('summary', { testid: 'manage-toggle' }, 'Manage'), ...body, d ? refresh : null);
+  // Loaded once when first opened (render restores the open state, which fires toggle again), then after each action.
+  panel.addEventListener('toggle', () => {
+    if (!panel.open || loading.has(ch.id)) return;
+    if (!details.has(ch.id) || Date.now() - (loadedAt.get(ch.id) ?? 0) > DETAILS_MAX_AGE_MS) after();
+  });
+  return panel;
+}
+
 function threadView(m: Messenger, id: string): HTMLElement {
   const t = m.thread(id);
   if (!t) return h('section', { class: 'thread empty' }, 'Unknown conversation.');
+  const isMod = t.kind === 'channel' && (t.owner === m.me || t.role === 'moderator' || t.role === 'owner');
   const list = h('ol', { class: 'messages', testid: 'messages' });
   void m.history(id).then((hist) => {
     for (const it of hist) {
       const mine = it.author === m.me;
+      const canDelete = t.kind === 'channel' && (mine || isMod);
       list.append(h('li', { class: `msg ${mine ? 'mine' : ''} ${it.error ? 'bad' : ''}`, testid: 'message' },
         mine ? null : h('span', { class: 'who' }, m.nameOf(it.author)),
         h('span', { class: 'text', testid: 'message-text' }, it.text ?? `Cannot open this message: ${it.error}`),
-        h('time', {}, formatTime(it.ts)),
+        h('span', { class: 'meta' },
+          canDelete
+            ? h('button', { class: 'link tiny', testid: 'delete-post', title: 'Delete this post', onclick: () => confirm('Delete this post for everyone?') && action(() => m.deletePost(id, it.seq)) }, 'Delete')
+            : null,
+          h('time', {}, formatTime(it.ts))),
       ));
     }
     for (const p of m.pending.get(id) ?? []) {
@@ -490,24 +680,30 @@ function threadView(m: Messenger, id: string): HTMLElement {
       }
     },
   }, 'Send');
-  const who = t.kind === 'session' ? t.participants.map((p) => m.nameOf(p)).join(', ') : `channel ${t.id}`;
   const closed = t.kind === 'session' && t.closed;
-  const action = async (f: () => Promise<void>) => {
-    try {
-      await f();
-    } catch (e) {
-      showThreadError(e);
+  let who: string;
+  let note: HTMLElement | null = null;
+  let manage: (HTMLElement | null)[];
+  if (t.kind === 'session') {
+    who = t.participants.map((p) => m.nameOf(p)).join(', ');
+    const waiting = t.participants.filter((p, i) => p !== m.me && t.states?.[i] === 'pending');
+    if (t.left) note = h('p', { class: 'note', testid: 'left-note' }, 'You left this session: its messages no longer reach your inbox. Sending accepts it again.');
+    else if (waiting.length) {
+      note = h('p', { class: 'note', testid: 'pending-note' },
+        `Waiting for ${waiting.map((p) => m.nameOf(p)).join(', ')} to accept your request. Until then your messages do not reach their inbox.`);
     }
-  };
-  const manage =
-    t.kind === 'session'
-      ? closed
-        ? h('span', { class: 'small', testid: 'closed' }, 'closed')
-        : h('button', { class: 'link small', testid: 'close-session', onclick: () => confirm('Close this session for everyone?') && action(() => m.closeSession(id)) }, 'Close')
-      : t.owner === m.me
-        ? null
-        : h('button', { class: 'link small', testid: 'leave-channel', onclick: () => confirm('Leave this channel?') && action(async () => { await m.leaveChannel(id); openThread(undefined); }) }, 'Leave');
-  const strangers = t.kind === 'session' ? t.participants.filter((p) => p !== m.me && !m.state.contacts.some((c) => c.sessionId === p)) : [];
+    manage = closed
+      ? [h('span', { class: 'small', testid: 'closed' }, 'closed')]
+      : [
+          t.left ? null : h('button', { class: 'link small', testid: 'leave-session', onclick: () => confirm('Leave this session? Its messages will no longer reach you.') && action(() => m.leaveSession(id)) }, 'Leave'),
+          h('button', { class: 'link small', testid: 'close-session', onclick: () => confirm('Close this session for everyone?') && action(() => m.closeSession(id)) }, 'Close'),
+        ];
+  } else {
+    who = `channel ${t.id}`;
+    note = h('p', { class: 'small', testid: 'channel-policy' }, `${t.joinPolicy ?? 'open'} · you are ${t.owner === m.me ? 'the owner' : t.role === 'moderator' ? 'a moderator' : 'a member'}`);
+    manage = [t.owner === m.me ? null : h('button', { class: 'link small', testid: 'leave-channel', onclick: () => confirm('Leave this channel?') && action(async () => { await m.leaveChannel(id); openThread(undefined); }) }, 'Leave')];
+  }
+  const strangers = t.kind === 'session' ? t.participants.filter((p) => p !== m.me && !m.contact(p)) : [];
   const addButtons = strangers.map((p) =>
     h('button', {
       class: 'link small',
@@ -516,19 +712,17 @@ function threadView(m: Messenger, id: string): HTMLElement {
       onclick: async () => {
         const name = prompt(`Name for ${p}`, '');
         if (name === null) return;
-        try {
-          await m.addContact(p, name);
-        } catch (e) {
-          showThreadError(e);
-        }
+        await action(() => m.addContact(p, name));
       },
     }, `Add ${shortId(p)} to contacts`));
   return h('section', { class: 'thread', testid: 'thread' },
     h('div', { class: 'thread-head' },
       h('button', { class: 'link back', testid: 'back', onclick: () => openThread(undefined) }, '‹ Back'),
       h('div', { class: 'grow' }, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), ...addButtons),
-      manage,
+      ...manage,
     ),
+    note,
+    isMod && t.kind === 'channel' ? managePanel(m, t) : null,
     list,
     closed ? h('p', { class: 'composer small' }, 'This session is closed.') : h('div', { class: 'composer' }, c, sendButton),
     err,

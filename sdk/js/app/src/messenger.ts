@@ -1,32 +1,56 @@
 // The messenger's model: contacts, conversations (on-chain sessions),
-// channels and their history, kept encrypted in the browser and brought up
-// to date by polling the node. No DOM here; views listen for 'change'.
+// message requests, channels and their history, kept encrypted in the
+// browser and brought up to date by polling the node. No DOM here; views
+// listen for 'change'.
+//
+// What the node says is checked where it matters: the participants of a
+// session (to whom the app encrypts) come from the creator-signed
+// CreateSession transaction (Client.verifiedSession); identity keys from
+// Client.publicIdentity; every message is opened and its signer checked
+// against its author. Lists (sessions, requests, members, contact
+// statuses) are the node's word and only decide what is shown.
 
 import {
+  type ChannelRole,
   type Client,
+  ContactStatus,
+  ForbiddenError,
   fromUtf8,
   type Identity,
   isSessionId,
+  JoinPolicy,
   type Message,
+  type ModerationAction,
+  NotMemberError,
+  NotParticipantError,
+  openMessage,
+  type ParticipantState,
   type SessionCipher,
+  SessionClosedError,
   SessionError,
   TransportError,
-  UnknownIdentityError,
   UnknownChannelError,
+  UnknownIdentityError,
+  UntrustedNodeError,
   utf8,
-  openMessage,
-  SessionClosedError,
+  type WorkSolver,
+  type WorkStats,
 } from '../../src/index.js';
 import type { SecureStore } from './vault.js';
 
 export interface Contact {
   sessionId: string;
   name: string;
+  /** On chain: status 1, so their sessions skip the request step (public). */
+  trusted?: boolean;
+  /** On chain: status 2, they cannot include you in sessions. */
+  blocked?: boolean;
 }
 
 export interface Conversation {
   kind: 'session';
   id: string;
+  /** From the creator-signed transaction. */
   participants: string[];
   creator: string;
   lastSeq: number;
@@ -35,6 +59,24 @@ export interface Conversation {
   preview: string;
   /** Closed by a participant (or found closed or expired when sending). */
   closed?: boolean;
+  /** You left it (declined): no more inbox entries. */
+  left?: boolean;
+  /** Per participant: accepted, pending (a request to them) or left (the node's word, for display). */
+  states?: ParticipantState[];
+}
+
+/** A message request: a session a stranger opened with you, not answered yet. */
+export interface RequestItem {
+  session: string;
+  creator: string;
+  position: number;
+  status: string;
+  /** The participants from the signed transaction (once verified). */
+  participants?: string[];
+  /** The first message, opened and verified. */
+  preview?: string;
+  previewError?: string;
+  ts?: number;
 }
 
 export interface ChannelInfo {
@@ -46,6 +88,8 @@ export interface ChannelInfo {
   unread: number;
   lastTs: number;
   preview: string;
+  joinPolicy?: 'open' | 'invite-only';
+  role?: ChannelRole | 'none';
 }
 
 export type Thread = Conversation | ChannelInfo;
@@ -60,38 +104,76 @@ export interface HistoryItem {
   error?: string;
 }
 
+export interface ChannelMember {
+  sessionId: string;
+  role: ChannelRole;
+}
+
+export interface ChannelDetails {
+  joinPolicy: 'open' | 'invite-only';
+  role: ChannelRole | 'none';
+  members: ChannelMember[];
+  memberCount: number;
+  inviteCount: number;
+  banCount: number;
+}
+
 interface State {
-  version: 1;
+  version: 2;
   contacts: Contact[];
   conversations: Record<string, Conversation>;
   channels: Record<string, ChannelInfo>;
+  requests: Record<string, RequestItem>;
+  /** Requests hidden here (no transaction: the sender is not told). */
+  ignored: string[];
   inboxCursor: number;
+  /** listSessions position cursor. */
+  sessionsCursor: number;
   registered: boolean;
 }
 
 const POLL_MS = 1000;
 const MAX_HISTORY = 2000;
+/** Pages of requests read per poll (100 each). */
+const MAX_REQUEST_PAGES = 5;
+/** Request previews fetched per poll. */
+const PREVIEWS_PER_POLL = 10;
 
 /** A user-facing error: the message is meant to be shown as it is. */
 export class UserError extends Error {}
 
+/** Registration progress for the UI. */
+export interface RegisterProgress {
+  stage: 'work' | 'sending';
+  stats?: WorkStats;
+  expectedArgon2?: number;
+}
+
+function emptyState(): State {
+  return { version: 2, contacts: [], conversations: {}, channels: {}, requests: {}, ignored: [], inboxCursor: 0, sessionsCursor: 0, registered: false };
+}
+
 export class Messenger extends EventTarget {
-  state: State = { version: 1, contacts: [], conversations: {}, channels: {}, inboxCursor: 0, registered: false };
+  state: State = emptyState();
   private histories = new Map<string, HistoryItem[]>();
   /** Messages sent but not yet read back from the chain, by target. */
   readonly pending = new Map<string, { text: string; ts: number }[]>();
   online: boolean | undefined;
   nodeError = '';
   openThread: string | undefined;
+  /** Set while a registration runs. */
+  registering: RegisterProgress | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private polling: Promise<void> | undefined;
   private stopped = false;
+  private rounds = 0;
 
   constructor(
     readonly client: Client,
     readonly identity: Identity,
     private readonly store: SecureStore,
     readonly cipher: SessionCipher,
+    private readonly solver?: WorkSolver,
   ) {
     super();
   }
@@ -105,8 +187,9 @@ export class Messenger extends EventTarget {
   }
 
   async load(): Promise<void> {
-    const s = await this.store.get<State>('state');
-    if (s && s.version === 1) this.state = s;
+    const s = await this.store.get<State | (Omit<State, 'version'> & { version: 1 })>('state');
+    if (s && s.version === 2) this.state = s;
+    else if (s && s.version === 1) this.state = { ...emptyState(), ...s, version: 2 }; // before requests and listSessions
   }
 
   private async save(): Promise<void> {
@@ -122,10 +205,14 @@ export class Messenger extends EventTarget {
     return h;
   }
 
+  contact(sessionId: string): Contact | undefined {
+    return this.state.contacts.find((x) => x.sessionId === sessionId);
+  }
+
   nameOf(sessionId: string): string {
     if (sessionId === this.me) return 'You';
-    const c = this.state.contacts.find((x) => x.sessionId === sessionId);
-    return c ? c.name : `${sessionId.slice(0, 8)}…${sessionId.slice(-4)}`;
+    const c = this.contact(sessionId);
+    return c && !c.blocked ? c.name : `${sessionId.slice(0, 8)}…${sessionId.slice(-4)}`;
   }
 
   title(t: Thread): string {
@@ -146,6 +233,14 @@ export class Messenger extends EventTarget {
     return this.threads().reduce((n, t) => n + t.unread, 0);
   }
 
+  /** Requests not ignored, newest first. */
+  requests(): RequestItem[] {
+    const ignored = new Set(this.state.ignored);
+    return Object.values(this.state.requests)
+      .filter((r) => !ignored.has(r.session))
+      .sort((a, b) => b.position - a.position);
+  }
+
   // --- node ------------------------------------------------------------------
 
   private noteOnline(): void {
@@ -164,7 +259,7 @@ export class Messenger extends EventTarget {
     }
   }
 
-  /** Asks the chain whether this identity is registered. */
+  /** Asks the chain whether this identity is registered, and the contact statuses it holds. */
   async checkRegistered(): Promise<boolean> {
     try {
       await this.client.publicIdentity(this.me);
@@ -177,23 +272,59 @@ export class Messenger extends EventTarget {
       this.state.registered = false;
     }
     this.noteOnline();
+    if (this.state.registered) await this.refreshContactStatuses().catch((e) => this.noteError(e));
     await this.save();
     this.changed();
     return this.state.registered;
   }
 
-  /** Publishes the identity's keys. (The proof of work of a later chain version will run in the worker.) */
-  async register(): Promise<void> {
-    const r = await this.client.register(this.identity);
-    await this.client.waitAccepted(r.txID);
-    this.state.registered = true;
-    await this.save();
+  /** Brings the trusted and blocked flags of (up to 200) contacts in line with the chain. */
+  private async refreshContactStatuses(): Promise<void> {
+    for (const c of this.state.contacts.slice(0, 200)) {
+      const st = await this.client.contact(this.me, c.sessionId);
+      c.trusted = st === 'contact';
+      c.blocked = st === 'blocked';
+    }
+  }
+
+  /**
+   * Publishes the identity's keys, after the chain's proof of work (in
+   * workers when the app has them; several seconds at the defaults).
+   */
+  async register(signal?: AbortSignal): Promise<void> {
+    const p = await this.client.registrationParams();
+    this.registering = { stage: 'work', stats: { prefilter: 0, argon2: 0 }, expectedArgon2: 2 ** p.workBits };
     this.changed();
+    try {
+      const opts: Parameters<Client['register']>[1] = {
+        onProgress: (stats) => {
+          this.registering = { stage: 'work', stats, expectedArgon2: 2 ** p.workBits };
+          this.changed();
+        },
+      };
+      if (this.solver) opts.solver = this.solver;
+      if (signal) opts.signal = signal;
+      const payload = await this.client.registrationPayload(this.identity, opts);
+      this.registering = { stage: 'sending' };
+      this.changed();
+      const r = await this.client.submit(this.identity, 'registerIdentity', payload);
+      await this.client.waitAccepted(r.txID);
+      this.state.registered = true;
+      await this.save();
+    } finally {
+      this.registering = undefined;
+      this.changed();
+    }
   }
 
   // --- contacts ----------------------------------------------------------------
 
-  async addContact(sessionId: string, name: string): Promise<Contact> {
+  /**
+   * Adds (or renames) a contact after checking the chain knows it. With
+   * trust, also marks it a contact on chain, so its sessions reach you
+   * without a request (contact lists are public on chain).
+   */
+  async addContact(sessionId: string, name: string, trust = false): Promise<Contact> {
     sessionId = sessionId.trim().toLowerCase();
     name = name.trim();
     if (!isSessionId(sessionId)) throw new UserError('That is not a Session ID: it starts with 07 and has 66 characters.');
@@ -204,14 +335,59 @@ export class Messenger extends EventTarget {
       if (e instanceof UnknownIdentityError) throw new UserError('No one with this Session ID is registered on this chain.');
       throw e;
     }
-    const existing = this.state.contacts.find((c) => c.sessionId === sessionId);
-    const contact = existing ?? { sessionId, name: name || `${sessionId.slice(0, 8)}…` };
-    if (existing && name) existing.name = name;
-    if (!existing) this.state.contacts.push(contact);
+    let contact = this.contact(sessionId);
+    if (!contact) {
+      contact = { sessionId, name: name || `${sessionId.slice(0, 8)}…` };
+      this.state.contacts.push(contact);
+    } else if (name) {
+      contact.name = name;
+    }
+    if (trust && !contact.trusted) await this.setStatus(contact, ContactStatus.Contact);
     this.state.contacts.sort((a, b) => a.name.localeCompare(b.name));
     await this.save();
     this.changed();
     return contact;
+  }
+
+  private async setStatus(c: Contact, status: ContactStatus): Promise<void> {
+    const r = await this.client.setContact(this.identity, c.sessionId, status);
+    await this.client.waitAccepted(r.txID);
+    c.trusted = status === ContactStatus.Contact;
+    c.blocked = status === ContactStatus.Blocked;
+  }
+
+  /** Marks a contact trusted (status 1) or not (status 0) on chain. */
+  async setTrusted(sessionId: string, trusted: boolean): Promise<void> {
+    const c = this.contact(sessionId);
+    if (!c) throw new UserError('Unknown contact.');
+    await this.setStatus(c, trusted ? ContactStatus.Contact : ContactStatus.None);
+    await this.save();
+    this.changed();
+  }
+
+  /**
+   * Blocks a peer on chain: they can no longer include you in a session
+   * (nor claim your prekeys), and their pending request goes. Sessions you
+   * already accepted with them stay: leave those.
+   */
+  async block(sessionId: string): Promise<void> {
+    let c = this.contact(sessionId);
+    if (!c) {
+      c = { sessionId, name: `${sessionId.slice(0, 8)}…` };
+      this.state.contacts.push(c);
+    }
+    await this.setStatus(c, ContactStatus.Blocked);
+    for (const r of Object.values(this.state.requests)) if (r.creator === sessionId) delete this.state.requests[r.session];
+    await this.save();
+    this.changed();
+  }
+
+  async unblock(sessionId: string): Promise<void> {
+    const c = this.contact(sessionId);
+    if (!c) return;
+    await this.setStatus(c, ContactStatus.None);
+    await this.save();
+    this.changed();
   }
 
   // --- sessions ------------------------------------------------------------------
@@ -226,7 +402,13 @@ export class Messenger extends EventTarget {
         throw e;
       }
     }
-    const r = await this.client.createSession(this.identity, participants);
+    let r;
+    try {
+      r = await this.client.createSession(this.identity, participants);
+    } catch (e) {
+      if (e instanceof ForbiddenError) throw new UserError('Someone in this list has blocked you: the chain refused the session.');
+      throw e;
+    }
     await this.client.waitAccepted(r.txID);
     const id = r.session!;
     this.state.conversations[id] = {
@@ -241,68 +423,80 @@ export class Messenger extends EventTarget {
     };
     await this.save();
     this.changed();
+    void this.refreshStatus(this.state.conversations[id]!).catch((e) => this.noteError(e));
     return id;
   }
 
-  /** Learns a session from its first message: its participants come from the chain and must include us. */
+  /**
+   * Learns a session: its participants come from the creator-signed
+   * transaction and must include us. A node that lies about them is not
+   * obeyed (the session is skipped).
+   */
   private async discover(id: string): Promise<Conversation | undefined> {
-    let s;
+    let v;
     try {
-      s = await this.client.session(id);
+      v = await this.client.verifiedSession(id);
     } catch (e) {
+      if (e instanceof UntrustedNodeError) {
+        console.warn(`session ${id}: the node's reply does not match the signed transaction`, e);
+        return undefined;
+      }
       if (e instanceof SessionError && !(e instanceof TransportError)) return undefined;
       throw e;
     }
-    if (!s.participants.includes(this.me)) return undefined;
+    if (!v.participants.includes(this.me)) return undefined;
     const c: Conversation = {
       kind: 'session',
       id,
-      participants: s.participants,
-      creator: s.creator,
+      participants: v.participants,
+      creator: v.creator,
       lastSeq: 0,
       unread: 0,
-      lastTs: s.createdAt,
+      lastTs: v.reply.createdAt,
       preview: '',
+      states: v.reply.participantStates,
     };
+    if (v.reply.status !== 'active') c.closed = true;
     this.state.conversations[id] = c;
     return c;
   }
 
-  // --- channels ------------------------------------------------------------------
-
-  async createChannel(name: string): Promise<string> {
-    name = name.trim();
-    if (!name) throw new UserError('Give the channel a name.');
-    if (utf8(name).length > 64) throw new UserError('Channel names are at most 64 bytes.');
-    const r = await this.client.createChannel(this.identity, name);
+  /** Accepts a message request: the session joins your conversations, its first messages your inbox. */
+  async acceptRequest(session: string): Promise<string> {
+    const r = await this.client.acceptSession(this.identity, session);
     await this.client.waitAccepted(r.txID);
-    const id = r.channel!;
-    this.state.channels[id] = { kind: 'channel', id, name, owner: this.me, lastSeq: 0, unread: 0, lastTs: Date.now(), preview: '' };
+    delete this.state.requests[session];
+    const c = this.state.conversations[session] ?? (await this.discover(session));
+    if (c) c.left = false;
     await this.save();
     this.changed();
-    return id;
+    if (c) await this.syncThread(c);
+    return session;
   }
 
-  async joinChannel(id: string): Promise<string> {
-    id = id.trim();
-    let info;
-    try {
-      info = await this.client.channel(id);
-    } catch (e) {
-      if (e instanceof UnknownChannelError) throw new UserError('There is no channel with this ID on this chain.');
-      if (e instanceof SessionError && !(e instanceof TransportError) && !(e instanceof UnknownChannelError)) {
-        throw new UserError('That is not a channel ID.');
-      }
-      throw e;
-    }
-    if (!(await this.client.isChannelMember(id, this.me))) {
-      const r = await this.client.joinChannel(this.identity, id);
-      await this.client.waitAccepted(r.txID);
-    }
-    this.state.channels[id] = { kind: 'channel', id, name: info.name, owner: info.owner, lastSeq: 0, unread: 0, lastTs: Date.now(), preview: '' };
+  /** Hides a request here; nothing goes on chain, so its sender is not told. */
+  async ignoreRequest(session: string): Promise<void> {
+    if (!this.state.ignored.includes(session)) this.state.ignored.push(session);
     await this.save();
     this.changed();
-    return id;
+  }
+
+  /** Blocks a request's sender: its request goes, and it cannot write to you again. */
+  async blockRequest(session: string): Promise<void> {
+    const r = this.state.requests[session];
+    if (!r) return;
+    await this.block(r.creator);
+  }
+
+  /** Leaves a session (declines it): no more of its messages reach your inbox. */
+  async leaveSession(id: string): Promise<void> {
+    const c = this.state.conversations[id];
+    if (!c) return;
+    const r = await this.client.declineSession(this.identity, id);
+    await this.client.waitAccepted(r.txID);
+    c.left = true;
+    await this.save();
+    this.changed();
   }
 
   /** Closes a session for every participant (closeSession). */
@@ -316,6 +510,73 @@ export class Messenger extends EventTarget {
     this.changed();
   }
 
+  // --- channels ------------------------------------------------------------------
+
+  async createChannel(name: string, joinPolicy: JoinPolicy = JoinPolicy.Open): Promise<string> {
+    name = name.trim();
+    if (!name) throw new UserError('Give the channel a name.');
+    if (utf8(name).length > 64) throw new UserError('Channel names are at most 64 bytes.');
+    const r = await this.client.createChannel(this.identity, name, joinPolicy);
+    await this.client.waitAccepted(r.txID);
+    const id = r.channel!;
+    this.state.channels[id] = {
+      kind: 'channel',
+      id,
+      name,
+      owner: this.me,
+      lastSeq: 0,
+      unread: 0,
+      lastTs: Date.now(),
+      preview: '',
+      joinPolicy: joinPolicy === JoinPolicy.InviteOnly ? 'invite-only' : 'open',
+      role: 'owner',
+    };
+    await this.save();
+    this.changed();
+    return id;
+  }
+
+  async joinChannel(id: string): Promise<string> {
+    id = id.trim();
+    let info;
+    try {
+      info = await this.client.channel(id);
+    } catch (e) {
+      if (e instanceof UnknownChannelError) throw new UserError('There is no channel with this ID on this chain.');
+      if (e instanceof SessionError && !(e instanceof TransportError)) throw new UserError('That is not a channel ID.');
+      throw e;
+    }
+    const m = await this.client.channelMembership(id, this.me);
+    if (m.banned) throw new UserError('You are banned from this channel.');
+    if (!m.member) {
+      if (info.joinPolicy === 'invite-only' && !m.invited) {
+        throw new UserError('This channel is invite-only: ask its owner or a moderator to invite you.');
+      }
+      try {
+        const r = await this.client.joinChannel(this.identity, id);
+        await this.client.waitAccepted(r.txID);
+      } catch (e) {
+        if (e instanceof ForbiddenError) throw new UserError('The chain refused the join: you are not invited, or you are banned.');
+        throw e;
+      }
+    }
+    this.state.channels[id] = {
+      kind: 'channel',
+      id,
+      name: info.name,
+      owner: info.owner,
+      lastSeq: 0,
+      unread: 0,
+      lastTs: Date.now(),
+      preview: '',
+      joinPolicy: info.joinPolicy,
+      role: m.member ? m.role : 'member',
+    };
+    await this.save();
+    this.changed();
+    return id;
+  }
+
   /** Leaves a channel (not its owner: the chain refuses that) and drops it from the list. */
   async leaveChannel(id: string): Promise<void> {
     const ch = this.state.channels[id];
@@ -326,6 +587,96 @@ export class Messenger extends EventTarget {
     delete this.state.channels[id];
     await this.save();
     this.changed();
+  }
+
+  /** A channel's policy, your role and its members with theirs (at most 1,024: the chain's bound). */
+  async channelDetails(id: string): Promise<ChannelDetails> {
+    const members: ChannelMember[] = [];
+    let after: string | undefined;
+    let first;
+    for (let pages = 0; pages < 3; pages++) {
+      const page = await this.client.channel(id, after, 1000);
+      first ??= page;
+      page.members.forEach((m, i) => members.push({ sessionId: m, role: page.memberRoles[i]! }));
+      if (page.members.length === 0 || members.length >= page.memberCount) break;
+      after = page.members[page.members.length - 1];
+    }
+    const role = members.find((m) => m.sessionId === this.me)?.role ?? 'none';
+    const ch = this.state.channels[id];
+    if (ch && (ch.role !== role || ch.joinPolicy !== first!.joinPolicy)) {
+      ch.role = role;
+      ch.joinPolicy = first!.joinPolicy;
+      await this.save();
+      this.changed();
+    }
+    return { joinPolicy: first!.joinPolicy, role, members, memberCount: first!.memberCount, inviteCount: first!.inviteCount, banCount: first!.banCount };
+  }
+
+  /** Applies a moderation action (invite, remove, ban, unban, make or revoke moderator) to members. */
+  async moderate(id: string, action: ModerationAction, members: string[]): Promise<void> {
+    members = members.map((m) => m.trim().toLowerCase());
+    for (const m of members) if (!isSessionId(m)) throw new UserError('That is not a Session ID: it starts with 07 and has 66 characters.');
+    try {
+      const r = await this.client.moderateChannel(this.identity, id, action, members);
+      await this.client.waitAccepted(r.txID);
+    } catch (e) {
+      if (e instanceof ForbiddenError) throw new UserError('Only the owner and moderators may do that (and only the owner acts on moderators).');
+      if (e instanceof UnknownIdentityError) throw new UserError('No one with this Session ID is registered on this chain.');
+      throw e;
+    }
+    this.changed();
+  }
+
+  /** Sets a channel's join policy (the owner only). */
+  async setChannelPolicy(id: string, policy: JoinPolicy): Promise<void> {
+    const r = await this.client.setChannelPolicy(this.identity, id, policy);
+    await this.client.waitAccepted(r.txID);
+    const ch = this.state.channels[id];
+    if (ch) ch.joinPolicy = policy === JoinPolicy.InviteOnly ? 'invite-only' : 'open';
+    await this.save();
+    this.changed();
+  }
+
+  /** Deletes a post (moderators any, members their own) and drops it from the history here. */
+  async deletePost(id: string, seq: number): Promise<void> {
+    try {
+      const r = await this.client.deletePosts(this.identity, id, [seq]);
+      await this.client.waitAccepted(r.txID);
+    } catch (e) {
+      if (e instanceof ForbiddenError) throw new UserError('Only moderators may delete the posts of others.');
+      throw e;
+    }
+    await this.dropLocal(id, new Set([seq]));
+  }
+
+  private async dropLocal(id: string, seqs: Set<number>): Promise<void> {
+    const hist = await this.history(id);
+    const kept = hist.filter((x) => !seqs.has(x.seq));
+    if (kept.length === hist.length) return;
+    this.histories.set(id, kept);
+    await this.store.put('hist:' + id, kept);
+    this.changed();
+  }
+
+  /** Drops posts that are gone from the chain (deleted by a moderator or their author) from the history here. */
+  async reconcileChannel(id: string): Promise<void> {
+    const hist = await this.history(id);
+    if (hist.length === 0) return;
+    const present = new Set<number>();
+    let after = hist[0]!.seq - 1;
+    let last = after;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await this.client.channelMessages(id, after, 1000);
+      for (const m of page.messages) present.add(m.seq);
+      last = page.next;
+      if (!page.more) {
+        last = Number.MAX_SAFE_INTEGER;
+        break;
+      }
+      after = page.next;
+    }
+    const gone = new Set(hist.filter((x) => x.seq <= last && !present.has(x.seq)).map((x) => x.seq));
+    if (gone.size) await this.dropLocal(id, gone);
   }
 
   /** Wipes the storage key from memory. */
@@ -351,12 +702,19 @@ export class Messenger extends EventTarget {
           ? await this.cipher.send(this.client, this.identity, target, utf8(text))
           : await this.client.postSealed(this.identity, target, utf8(text));
       await this.client.waitAccepted(r.txID);
+      if (t.kind === 'session' && t.left) t.left = false; // sending accepts again
       await this.syncThread(t);
     } catch (e) {
       if (e instanceof SessionClosedError && t.kind === 'session') {
         t.closed = true;
         await this.save();
         throw new UserError('This session is closed or has expired: start a new one.');
+      }
+      if ((e instanceof NotParticipantError || e instanceof NotMemberError) && t.kind === 'channel') {
+        throw new UserError('You are no longer a member of this channel (removed or banned).');
+      }
+      if (e instanceof UntrustedNodeError) {
+        throw new UserError('The node returned a participant list that does not match what the session\'s creator signed. Nothing was sent.');
       }
       throw e;
     } finally {
@@ -378,22 +736,22 @@ export class Messenger extends EventTarget {
     this.changed();
     if (t) void this.syncThread(t).catch((e) => this.noteError(e));
     if (t?.kind === 'session' && !t.closed) void this.refreshStatus(t).catch((e) => this.noteError(e));
+    if (t?.kind === 'channel') void this.reconcileChannel(t.id).catch((e) => this.noteError(e));
   }
 
-  /** Learns whether a session was closed or expired since. */
+  /** Learns whether a session was closed or expired since, and who accepted it. */
   private async refreshStatus(c: Conversation): Promise<void> {
     const s = await this.client.session(c.id);
-    if (s.status !== 'active') {
-      c.closed = true;
-      await this.save();
-      this.changed();
-    }
+    c.states = s.participantStates;
+    if (s.status !== 'active') c.closed = true;
+    await this.save();
+    this.changed();
   }
 
-  private async openOne(t: Thread, m: Message): Promise<HistoryItem> {
+  private async openOne(kind: Thread['kind'], m: Message): Promise<HistoryItem> {
     const item: HistoryItem = { seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID };
     try {
-      const o = t.kind === 'session' ? await this.cipher.open(this.client, this.identity, m) : { plaintext: openMessage(this.identity, m).plaintext };
+      const o = kind === 'session' ? await this.cipher.open(this.client, this.identity, m) : { plaintext: openMessage(this.identity, m).plaintext };
       item.text = fromUtf8(o.plaintext);
     } catch (e) {
       item.error = e instanceof Error ? e.message : String(e);
@@ -417,7 +775,7 @@ export class Messenger extends EventTarget {
     for (let pages = 0; pages < 20; pages++) {
       const page = t.kind === 'session' ? await this.client.messages(t.id, t.lastSeq, 200) : await this.client.channelMessages(t.id, t.lastSeq, 200);
       for (const m of page.messages) {
-        const item = await this.openOne(t, m);
+        const item = await this.openOne(t.kind, m);
         hist.push(item);
         t.lastSeq = m.seq;
         t.lastTs = Math.max(t.lastTs, m.timestamp);
@@ -436,10 +794,81 @@ export class Messenger extends EventTarget {
     return added;
   }
 
-  /** One round: the inbox (new sessions, unread counts), then every thread that moved or is open. */
+  /** New sessions you created or accepted (listSessions), so a session you were added to shows before anyone writes. */
+  private async syncSessions(): Promise<boolean> {
+    let found = false;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await this.client.sessions(this.me, this.state.sessionsCursor, 200);
+      for (const s of page.sessions) {
+        delete this.state.requests[s.session];
+        if (!this.state.conversations[s.session] && (await this.discover(s.session))) found = true;
+      }
+      this.state.sessionsCursor = page.next;
+      if (!page.more) break;
+    }
+    return found;
+  }
+
+  /** The pending requests (the node's list), with a verified preview of each one's first message. */
+  private async syncRequests(): Promise<boolean> {
+    const fresh: Record<string, RequestItem> = {};
+    let after = '';
+    for (let pages = 0; pages < MAX_REQUEST_PAGES; pages++) {
+      const page = await this.client.requests(this.me, after, 100);
+      for (const r of page.requests) {
+        if (this.state.conversations[r.session]) continue; // answered here already
+        const old = this.state.requests[r.session];
+        fresh[r.session] = { ...old, session: r.session, creator: r.creator, position: r.position, status: r.status };
+      }
+      if (!page.more) break;
+      after = page.next;
+    }
+    const before = JSON.stringify(this.state.requests);
+    this.state.requests = fresh;
+    let budget = PREVIEWS_PER_POLL;
+    const ignored = new Set(this.state.ignored);
+    for (const r of Object.values(fresh)) {
+      if (budget <= 0) break;
+      if (ignored.has(r.session) || r.preview !== undefined || r.previewError !== undefined) continue; // (no message yet: look again)
+      budget--;
+      await this.preview(r);
+    }
+    return JSON.stringify(this.state.requests) !== before;
+  }
+
+  private async preview(r: RequestItem): Promise<void> {
+    try {
+      if (!r.participants) {
+        const v = await this.client.verifiedSession(r.session);
+        r.participants = v.participants;
+        r.ts = v.reply.createdAt;
+        if (v.creator !== r.creator || !v.participants.includes(this.me)) {
+          r.previewError = 'The node lists this request for you, but the signed session does not.';
+          return;
+        }
+      }
+      const page = await this.client.messages(r.session, 0, 1);
+      const m = page.messages[0];
+      if (!m) return;
+      const item = await this.openOne('session', m);
+      r.ts = m.timestamp;
+      if (item.text !== undefined) r.preview = item.text;
+      else r.previewError = item.error ?? 'cannot open';
+    } catch (e) {
+      if (e instanceof TransportError) throw e;
+      r.previewError = e instanceof Error ? e.message : String(e);
+      r.participants ??= [];
+    }
+  }
+
+  /** One round: new sessions, requests, the inbox (unread counts), then every thread that moved or is open. */
   async pollOnce(): Promise<void> {
     const touched = new Set<string>();
+    let moved = false;
     try {
+      if (!this.state.registered && !(await this.checkRegistered())) return;
+      moved = (await this.syncSessions()) || moved;
+      moved = (await this.syncRequests()) || moved;
       for (let pages = 0; pages < 20; pages++) {
         const page = await this.client.inbox(this.me, this.state.inboxCursor, 200);
         for (const m of page.messages) {
@@ -451,9 +880,15 @@ export class Messenger extends EventTarget {
         this.state.inboxCursor = page.next;
         if (!page.more) break;
       }
-      if (touched.size) await this.save();
+      if (touched.size || moved) await this.save();
       for (const t of this.threads()) {
         if (touched.has(t.id) || this.openThread === t.id || t.kind === 'channel') await this.syncThread(t);
+      }
+      // Who accepted: for the open session while someone has not (every few rounds), and on new messages.
+      this.rounds++;
+      for (const t of Object.values(this.state.conversations)) {
+        if (t.closed || !t.states?.includes('pending')) continue;
+        if (touched.has(t.id) || (this.openThread === t.id && this.rounds % 3 === 0)) await this.refreshStatus(t);
       }
       this.noteOnline();
     } catch (e) {
@@ -465,7 +900,7 @@ export class Messenger extends EventTarget {
       this.noteError(e);
       if (!(e instanceof TransportError)) throw e;
     } finally {
-      if (touched.size) this.changed();
+      if (touched.size || moved) this.changed();
     }
   }
 

@@ -1,22 +1,34 @@
-// The app's worker: expensive key derivation off the page's thread. The
-// registration proof of work (argon2id) will be a second job here.
-import { nobleScrypt, type ScryptParams } from '../../src/index.js';
+// The app's worker: expensive work off the page's thread. Two jobs: scrypt
+// for identity files, and a share of the registration proof of work
+// (workerclient.ts runs one worker per core, each on its own residue class
+// of work values, and ends them all when one finds a solution).
+import { nobleScrypt, type RegistrationParams, type ScryptParams, solveWork } from '../../src/index.js';
 
-interface Job {
-  id: number;
-  kind: 'scrypt';
-  passphrase: Uint8Array;
-  salt: Uint8Array;
-  params: ScryptParams;
-}
+type Job =
+  | { id: number; kind: 'scrypt'; passphrase: Uint8Array; salt: Uint8Array; params: ScryptParams }
+  | { id: number; kind: 'work'; chainID: string; author: string; params: RegistrationParams; start: bigint; stride: number; offset: number };
+
+const post = (m: unknown, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
 self.onmessage = async (e: MessageEvent<Job>) => {
-  const { id, kind } = e.data;
+  const job = e.data;
   try {
-    if (kind !== 'scrypt') throw new Error(`unknown job ${String(kind)}`);
-    const key = await nobleScrypt(e.data.passphrase, e.data.salt, e.data.params);
-    (self as unknown as Worker).postMessage({ id, key }, [key.buffer]);
+    if (job.kind === 'scrypt') {
+      const key = await nobleScrypt(job.passphrase, job.salt, job.params);
+      post({ id: job.id, key }, [key.buffer]);
+    } else if (job.kind === 'work') {
+      const r = await solveWork(job.chainID, job.author, job.params, {
+        start: job.start,
+        stride: job.stride,
+        offset: job.offset,
+        progressMs: 250,
+        onProgress: (stats) => post({ id: job.id, progress: stats }),
+      });
+      post({ id: job.id, work: r.work, progress: r.stats });
+    } else {
+      throw new Error(`unknown job ${String((job as { kind: unknown }).kind)}`);
+    }
   } catch (err) {
-    (self as unknown as Worker).postMessage({ id, error: err instanceof Error ? err.message : String(err) });
+    post({ id: job.id, error: err instanceof Error ? err.message : String(err) });
   }
 };
