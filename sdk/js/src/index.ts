@@ -12,3 +12,5 @@ export * from './seal.js';
 export * from './envelope.js';
 export * from './rpc.js';
 export * from './messaging.js';
+export * as chat from './chat/index.js';
+export * from './messenger/index.js';

@@ -87,6 +87,16 @@ export interface TxReply {
   channel?: string;
 }
 
+/** Options of Client.submit. */
+export interface SubmitOptions<N extends TxName = TxName> {
+  /**
+   * Runs with the signed transaction before it leaves (again, with the new
+   * one, if a bad nonce makes it sign again): keep it where a crash cannot
+   * lose it, so the same bytes can be sent again.
+   */
+  prepare?: (t: SignedTx<N>) => Promise<void>;
+}
+
 export type TxStatus = 'unknown' | 'pending' | 'accepted' | 'dropped';
 export interface TxStatusReply {
   txID: string;
@@ -985,7 +995,7 @@ export class Client {
    * nonce again and retries once. The reply is checked against the signed
    * transaction (its ID, and the ID of what it creates).
    */
-  submit<N extends TxName>(identity: Identity, type: N, payload: Payloads[N]): Promise<TxReply & { tx: SignedTx<N> }> {
+  submit<N extends TxName>(identity: Identity, type: N, payload: Payloads[N], opts: SubmitOptions<N> = {}): Promise<TxReply & { tx: SignedTx<N> }> {
     let a = this.authors.get(identity.sessionId);
     if (!a) {
       a = { queue: Promise.resolve() };
@@ -997,6 +1007,7 @@ export class Client {
       for (let attempt = 0; ; attempt++) {
         if (state.next === undefined) state.next = await this.nonce(identity.sessionId);
         const t = signTx(identity, chainID, state.next, type, payload);
+        if (opts.prepare) await opts.prepare(t);
         let r: TxReply;
         try {
           r = await this.write(type, t.bytes);

@@ -1,0 +1,2 @@
+// @luxfi/session/node: what only runs in Node.js.
+export { FileStore, StoreLockedError } from './messenger/filestore.js';
