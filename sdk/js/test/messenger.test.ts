@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { type Claim, MemoryStore, type PrekeyBundle, type PrekeyUpload } from '../src/chat/index.js';
+import { ChatDevice, ChatError, type Claim, MemoryStore, type PrekeyBundle, type PrekeyUpload } from '../src/chat/index.js';
 import {
   DeadTxError,
   type Identity,
   identityFromSeed,
+  idFromString,
   idToString,
   InOutboxError,
   Messenger,
@@ -364,6 +365,55 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     const all = Buffer.concat(await Promise.all((await raw.list('')).map(async (n) => (await raw.get(n))!)));
     raw.close();
     assert.equal(all.indexOf(Buffer.from('after the restart')), -1, 'no plaintext at rest');
+  });
+
+  it('a reader who never writes sends a ratchet message when one is due (a day after the first message it read)', async () => {
+    const chain = new MemoryChain();
+    const a = await Messenger.open(chain.node(alice), alice, new MemoryStore());
+    const b = await Messenger.open(chain.node(bob), bob, new MemoryStore());
+    await a.register();
+    await b.register();
+    const { session } = await a.createSession([bob.sessionId]);
+    await a.send(session, te('one'));
+    assert.deepEqual(texts(await b.read(session)), ['one']);
+    const byBob = () => chain.msgs.get(session)!.filter((m) => m.author === bob.sessionId).length;
+    assert.equal(byBob(), 0);
+    chain.clock += 24 * 3600 * 1000 + 1;
+    assert.deepEqual(texts(await b.read(session)), ['one']);
+    assert.equal(byBob(), 1, 'bob sent a ratchet message');
+    assert.deepEqual(texts(await a.read(session)), ['one'], 'a control message: nothing to show, no error');
+    await a.send(session, te('two'));
+    assert.deepEqual(texts(await b.read(session)), ['one', 'two']);
+    assert.equal(byBob(), 1, 'not due again');
+  });
+
+  it('forward secrecy: a thief with bob\'s identity and store (archive deleted) opens none of the chain\'s envelopes', async () => {
+    const chain = new MemoryChain();
+    const bobStore = new MemoryStore();
+    const a = await Messenger.open(chain.node(alice), alice, new MemoryStore());
+    const b = await Messenger.open(chain.node(bob), bob, bobStore);
+    await a.register();
+    await b.register();
+    const { session } = await a.createSession([bob.sessionId]);
+    await a.send(session, te('secret one'));
+    await b.send(session, te('secret two'));
+    await a.send(session, te('secret three'));
+    assert.deepEqual(texts(await b.read(session)), ['secret one', 'secret two', 'secret three']);
+    const stolen = bobStore.snapshot();
+    for (const n of await stolen.list('a/')) stolen.records.delete(n);
+    const dev = await ChatDevice.open(bob, idFromString(CHAIN), stolen);
+    const ns = chain.sessions.get(session)!;
+    const conv = await dev.conversation({ chainId: idFromString(CHAIN), id: idFromString(session), participants: ns.participants, claims: ns.claims });
+    const recorded = chain.msgs.get(session)!;
+    assert.ok(recorded.length >= 3);
+    for (const m of recorded) {
+      await assert.rejects(
+        conv.open(chain.clock, { envelope: m.ciphertext, position: m.seq, sender: m.author, claims: m.claims }),
+        (e: unknown) => e instanceof ChatError,
+        `message ${m.seq} does not open again`,
+      );
+    }
+    assert.equal((await conv.history()).length, 0, 'nothing to read without the archive');
   });
 
   it('a node serving a signed prekey older than one verified before is refused', async () => {

@@ -129,6 +129,8 @@ export class Messenger {
   #queue: Promise<unknown> = Promise.resolve();
   /** Replenish prekeys on its own from send, read and inbox. */
   autoPrekeys = true;
+  /** Send a ratchet message from read and inbox when one is due. */
+  autoRatchet = true;
 
   private constructor(identity: Identity, node: MessengerNode, device: ChatDevice, store: ChatStore, chainID: string, meta: Meta) {
     this.identity = identity;
@@ -230,6 +232,24 @@ export class Messenger {
       await this.replenish();
     } catch {
       // The next operation tries again.
+    }
+  }
+
+  /**
+   * Sends a ratchet message when one is due (docs/protocol.md section 7.6:
+   * a participant who only reads still moves its keys forward, so a
+   * compromise of it heals). Unless autoRatchet is off; never fails the
+   * read that ran it (what did not go waits in the outbox).
+   */
+  private async maintainRatchet(cv: Conv): Promise<void> {
+    if (!this.autoRatchet || !cv.c) return;
+    const c = cv as Conv & { c: Conversation };
+    try {
+      if (!(await c.c.ratchetDue(this.node.now()))) return;
+      const outs = await c.c.sendRatchet(this.node.now());
+      if (outs.length > 0) await this.submitAll(c, outs, [], false);
+    } catch {
+      // The next read tries again.
     }
   }
 
@@ -536,6 +556,7 @@ export class Messenger {
       const page = await this.node.messages(session, after, limit || PAGE);
       const got = await this.sync(cv);
       const messages = await this.collect(cv, page.messages, got);
+      await this.maintainRatchet(cv);
       await this.maintainPrekeys();
       return { messages, next: page.next, more: page.more };
     });
@@ -580,6 +601,7 @@ export class Messenger {
           const cv = await this.conversation(session);
           const got = await this.sync(cv);
           const rs = await this.collect(cv, msgs, got);
+          await this.maintainRatchet(cv);
           for (const m of msgs) results.set(m, rs.find((r) => r.seq === m.seq) ?? null);
         } catch (e) {
           for (const m of msgs) results.set(m, { session, seq: m.seq, position: m.position, txID: m.txID, timestamp: m.timestamp, sender: m.author, fromSelf: false, sentAt: 0, text: new Uint8Array(0), error: e as Error });
