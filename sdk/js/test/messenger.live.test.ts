@@ -1,14 +1,16 @@
-// The Messenger through a real sessiond, as far as this chain's formats
-// carry the protocol: registration with the chain's work and prekeys
-// published and verified from their signed transactions; a session whose
-// claims the chain cannot record is refused before anything is sent.
+// The Messenger through a real sessiond: TypeScript clients on the
+// forward-secret protocol, every delivery checked against its signed
+// transaction, the chain recording and checking each handshake's claim.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ChainFormatError, Client, generateIdentity, type Identity, Messenger, openPassphraseStore, PREKEY_TARGET, SdkNode } from '../src/index.js';
+import { Client, generateIdentity, type Identity, Messenger, openPassphraseStore, PREKEY_TARGET, SdkNode, utf8 } from '../src/index.js';
 import { MemoryStore } from '../src/chat/index.js';
 import { type Node, startNode } from './harness.js';
 
-describe('live: the Messenger through sessiond', { timeout: 300_000 }, () => {
+const td = (b: Uint8Array) => new TextDecoder().decode(b);
+const texts = (page: { messages: { text: Uint8Array; error?: Error }[] }) => page.messages.map((m) => (m.error ? `error:${m.error.message}` : td(m.text)));
+
+describe('live: Messengers through sessiond', { timeout: 300_000 }, () => {
   let node: Node;
   let client: Client;
   const open = async (id: Identity) => Messenger.open(new SdkNode(client, id), id, await openPassphraseStore(new MemoryStore(), 'pass', { logN: 10, r: 8, p: 1 }));
@@ -31,7 +33,7 @@ describe('live: the Messenger through sessiond', { timeout: 300_000 }, () => {
     assert.equal(raw.unclaimed, PREKEY_TARGET, 'every one-time prekey on chain');
     const b = await client.prekeyBundle(alice.sessionId); // verified against alice's signed PublishPrekeys
     assert.equal(b.signedPrekey.id, r.prekeys.signedPrekeyId);
-    assert.equal((await m.device.prekeyStatus(Date.now())).signedPrekeyId, b.signedPrekey.id, 'the device holds the secret of the chain\'s signed prekey');
+    assert.equal((await m.device.prekeyStatus(Date.now())).signedPrekeyId, b.signedPrekey.id, "the device holds the secret of the chain's signed prekey");
     const nonce = await client.nonce(alice.sessionId);
     const again = await m.register();
     assert.equal(again.already, true);
@@ -39,16 +41,47 @@ describe('live: the Messenger through sessiond', { timeout: 300_000 }, () => {
     assert.equal(await client.nonce(alice.sessionId), nonce, 'nothing sent');
   });
 
-  it('a session whose claims this chain cannot record is refused, and nothing is sent', async () => {
+  it('two TypeScript messengers talk both ways on the protocol; the chain recorded the claims; the inbox opens', async () => {
     const alice = generateIdentity();
     const bob = generateIdentity();
     const a = await open(alice);
+    const b = await open(bob);
     await a.register();
-    await (await open(bob)).register();
-    const nonce = await client.nonce(alice.sessionId);
-    const unclaimed = (await client.rawPrekeyBundle(bob.sessionId)).unclaimed;
-    await assert.rejects(a.createSession([bob.sessionId]), ChainFormatError);
-    assert.equal(await client.nonce(alice.sessionId), nonce, 'no transaction');
-    assert.equal((await client.rawPrekeyBundle(bob.sessionId)).unclaimed, unclaimed, 'no prekey claimed');
+    await b.register();
+    const { session } = await a.createSession([bob.sessionId]);
+    const v = await client.verifiedSession(session);
+    assert.equal(v.claims.length, 1, "the creator's claim of bob's prekeys is in the signed CreateSession");
+    assert.equal(v.claims[0]!.participant, bob.sessionId);
+    await client.waitAccepted((await client.acceptSession(bob, session)).txID);
+    await a.send(session, utf8('hello bob'));
+    assert.deepEqual(texts(await b.read(session)), ['hello bob']);
+    await b.send(session, utf8('hello alice'));
+    await a.send(session, utf8('how are you?'));
+    assert.deepEqual(texts(await a.read(session)), ['hello bob', 'hello alice', 'how are you?']);
+    assert.deepEqual(texts(await b.read(session)), ['hello bob', 'hello alice', 'how are you?']);
+    const inbox = await a.inbox();
+    assert.deepEqual(texts(inbox), ['hello alice']);
+    assert.equal(inbox.messages[0]!.sender, bob.sessionId);
+    // What the chain holds is the protocol's envelopes, not the text.
+    const page = await client.messages(session);
+    assert.ok(page.messages.every((m) => m.ciphertext[0] === 0x43 && m.ciphertext[1] === 0x48));
+    assert.ok(!page.messages.some((m) => Buffer.from(m.ciphertext).includes(Buffer.from('hello'))));
+  });
+
+  it('a group of three on the protocol', async () => {
+    const ids = [generateIdentity(), generateIdentity(), generateIdentity()];
+    const ms = [];
+    for (const id of ids) {
+      const m = await open(id);
+      await m.register();
+      ms.push(m);
+    }
+    const [a, b, c] = ms as [Messenger, Messenger, Messenger];
+    const { session } = await a.createSession([ids[1]!.sessionId, ids[2]!.sessionId]);
+    for (const id of ids.slice(1)) await client.waitAccepted((await client.acceptSession(id, session)).txID);
+    await a.send(session, utf8('one'));
+    await c.send(session, utf8('two'));
+    await b.send(session, utf8('three'));
+    for (const m of ms) assert.deepEqual(texts(await m.read(session)), ['one', 'two', 'three']);
   });
 });

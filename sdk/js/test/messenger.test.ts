@@ -106,8 +106,13 @@ class MemoryChain {
     }
   }
 
+  log = new Map<string, { position: number; prekeyId: number; sessionEnd: number }[]>();
+
   claim(target: string, c: Claim): void {
     if (c.oneTimePrekeyId === 0) return;
+    const l = this.log.get(target) ?? [];
+    l.push({ position: ++this.position, prekeyId: c.oneTimePrekeyId, sessionEnd: this.clock + 30 * 86_400_000 });
+    this.log.set(target, l);
     const list = this.oneTime.get(target) ?? [];
     const i = list.findIndex((k) => k.id === c.oneTimePrekeyId);
     if (i < 0) throw new Error(`claim: one-time prekey ${c.oneTimePrekeyId} of ${target.slice(0, 8)} is gone`);
@@ -140,6 +145,11 @@ class ChainNode implements MessengerNode {
     const me = this.id.sessionId;
     if (up.signedPrekey) this.chain.signed.set(me, [...(this.chain.signed.get(me) ?? []), up.signedPrekey]);
     this.chain.oneTime.set(me, [...(this.chain.oneTime.get(me) ?? []), ...up.oneTimePrekeys]);
+  }
+  async claimLog(after: number, limit: number) {
+    const all = (this.chain.log.get(this.id.sessionId) ?? []).filter((e) => e.position > after);
+    const page = all.slice(0, limit);
+    return { claims: page.map((e) => ({ prekeyId: e.prekeyId, sessionEnd: e.sessionEnd })), next: page.at(-1)?.position ?? after, more: all.length > limit };
   }
   async prekeyBundle(sid: string): Promise<PrekeyBundle> {
     const identity = this.chain.ids.get(sid);

@@ -13,7 +13,7 @@
 // earlier one; the signed prekey pins; when prekeys were last checked.
 
 import { utf8 } from '../bytes.js';
-import { ChatDevice, type ChatSession, ChatError, type Conversation, type Directory, type HistoryEntry, type OpenedChatMessage, type PrekeyBundle, MAX_PLAINTEXT_SIZE, MAX_PREKEY_BATCH, MAX_RETRY, MAX_ONE_TIME_PREKEYS, MAX_UNCLAIMED_ON_CHAIN, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_RENEW_MS, sessionClaimsOf, type ChatStore } from '../chat/index.js';
+import { ChatDevice, type ChatSession, ChatError, type Conversation, type Directory, type HistoryEntry, type OpenedChatMessage, type PrekeyBundle, MAX_PLAINTEXT_SIZE, MAX_PREKEY_BATCH, MAX_RETRY, MAX_SKIP_AGE_MS, MAX_ONE_TIME_PREKEYS, MAX_UNCLAIMED_ON_CHAIN, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_RENEW_MS, sessionClaimsOf, type ChatStore } from '../chat/index.js';
 import { IdentityMismatchError, SessionError, UntrustedNodeError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { idFromString } from '../ids.js';
@@ -89,6 +89,8 @@ interface SessionRecord {
 
 interface Meta {
   pins: Record<string, number>;
+  /** The claim log's position read through. */
+  claimsRead?: number;
   prekeysChecked: number;
   heldAtCheck: number;
 }
@@ -190,7 +192,28 @@ export class Messenger {
     return this.serial(() => this.replenish());
   }
 
+  /**
+   * Follows the chain's claim log of this identity's one-time prekeys
+   * (section 11.3): a claimed secret is kept until its handshake comes or
+   * its session ends (plus MAX_SKIP_AGE_MS), and then deleted even for a
+   * session this device never reads.
+   */
+  private async noteClaims(): Promise<void> {
+    for (let pages = 0; pages < 10; pages++) {
+      const after = this.#meta.claimsRead ?? 0;
+      const page = await this.node.claimLog(after, PAGE);
+      if (page.claims.length > 0) {
+        await this.device.prekeysClaimed(this.node.now(), page.claims.map((c) => ({ prekeyId: c.prekeyId, deadline: c.sessionEnd + MAX_SKIP_AGE_MS })));
+      }
+      if (page.next <= after) return;
+      this.#meta.claimsRead = page.next;
+      await this.saveMeta();
+      if (!page.more) return;
+    }
+  }
+
   private async replenish(): Promise<PrekeyReport> {
+    await this.noteClaims();
     const own = await this.node.ownPrekeys();
     const now = this.node.now();
     const dev = await this.device.prekeyStatus(now);
@@ -254,8 +277,8 @@ export class Messenger {
   }
 
   /** A participant's verified prekey bundle, never older than one verified before (the pin moves up). */
-  private async bundle(sessionId: string): Promise<PrekeyBundle> {
-    const b = await this.node.prekeyBundle(sessionId);
+  private async bundle(sessionId: string, session?: string): Promise<PrekeyBundle> {
+    const b = await this.node.prekeyBundle(sessionId, session);
     const pin = this.#meta.pins[sessionId] ?? 0;
     if (b.signedPrekey.id < pin) {
       throw new StalePrekeyError(`the node served signed prekey ${b.signedPrekey.id} of ${sessionId}, and this client verified prekey ${pin} of it before`);
@@ -267,10 +290,10 @@ export class Messenger {
     return b;
   }
 
-  private directory(noOneTime = false): Directory {
+  private directory(session: string, noOneTime = false): Directory {
     return {
       prekeyBundle: async (sid: string) => {
-        const b = await this.bundle(sid);
+        const b = await this.bundle(sid, session);
         return noOneTime ? { identity: b.identity, signedPrekey: b.signedPrekey } : b;
       },
     };
@@ -369,7 +392,7 @@ export class Messenger {
     const sent: SentTx[] = [];
     await this.flush(cv, sent);
     if (text) {
-      const outs = await cv.c.send(this.node.now(), text, this.directory());
+      const outs = await cv.c.send(this.node.now(), text, this.directory(session));
       await this.submitAll(cv, outs, sent, false);
     }
     if (sent.length > 0) await this.sync(cv); // own envelopes come back: they land
@@ -409,7 +432,7 @@ export class Messenger {
       if (++attempt >= MAX_SEND_ATTEMPTS) throw new NotSentError(`tried ${MAX_SEND_ATTEMPTS} times, the last: ${dead.message}`, { cause: dead });
       // The dead envelope and those after it are dropped; their messages are re-planned with fresh keys.
       const noOneTime = dead.claim && attempt + 1 >= MAX_SEND_ATTEMPTS;
-      queue = await cv.c.dead(this.node.now(), deadId!, this.directory(noOneTime));
+      queue = await cv.c.dead(this.node.now(), deadId!, this.directory(cv.ns.id, noOneTime));
     }
   }
 

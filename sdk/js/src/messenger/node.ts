@@ -65,6 +65,13 @@ export interface OwnPrekeys {
   unclaimed: number;
 }
 
+/** A page of the claim log: the one-time prekeys claimed, with when their sessions stop taking messages (Unix ms). */
+export interface ClaimLogPage {
+  claims: { prekeyId: number; sessionEnd: number }[];
+  next: number;
+  more: boolean;
+}
+
 /** How the outcome of a submission is classified (Go: service.classify). */
 export class DeadTxError extends Error {
   /** again: the text may go again in a new transaction; claim: a claim was refused (new bundles needed). */
@@ -93,10 +100,12 @@ export interface MessengerNode {
   /** Registers the identity (solving the chain's work) and waits for its block. */
   register(): Promise<void>;
   ownPrekeys(): Promise<OwnPrekeys>;
-  /** Publishes prekeys and waits for the block. */
-  publishPrekeys(up: PrekeyUpload): Promise<void>;
-  /** A participant's prekey bundle, verified against its signed PublishPrekeys transactions. */
-  prekeyBundle(sessionId: string): Promise<PrekeyBundle>;
+  /** Publishes prekeys (retiring unclaimed one-time prekeys with IDs up to retireThrough) and waits for the block. */
+  publishPrekeys(up: PrekeyUpload, retireThrough?: number): Promise<void>;
+  /** The chain's log of claims of this identity's one-time prekeys after a position, each checked against its signed transaction. */
+  claimLog(after: number, limit: number): Promise<ClaimLogPage>;
+  /** A participant's prekey bundle, verified against its signed PublishPrekeys transactions, with a one-time prekey this identity may claim (in a new session, or in session). */
+  prekeyBundle(sessionId: string, session?: string): Promise<PrekeyBundle>;
   /** A session as its creator signed it. */
   session(session: string): Promise<NodeSession>;
   /**

@@ -28,49 +28,22 @@ import { sessionIdFor } from '../ids.js';
 import type { Client, RegisterOptions } from '../rpc.js';
 import { parseTx, signTx, verifyTx, type Claim as TxClaim, type SignedTx } from '../tx.js';
 import { verifyPrekeyBundle } from '../verify.js';
-import { DeadTxError, type MessengerNode, type NodeMessage, type NodePage, type NodeSession, type OwnPrekeys, type SignedTxBytes, type TxState, type VerifiedDelivery } from './node.js';
-
-/**
- * The chain's claim entries cannot name a protocol claim: the chain formats
- * of this build predate explicit claims (participant | signed prekey ID |
- * one-time prekey ID, docs/chain.md after the claims review), and a
- * handshake whose claim the chain cannot carry would be refused by its
- * responder. Nothing is sent.
- */
-export class ChainFormatError extends SessionError {}
+import { type ClaimLogPage, DeadTxError, type MessengerNode, type NodeMessage, type NodePage, type NodeSession, type OwnPrekeys, type SignedTxBytes, type TxState, type VerifiedDelivery } from './node.js';
 
 function untrusted(msg: string): UntrustedNodeError {
   return new UntrustedNodeError(`the node's reply does not match the signed transactions: ${msg}`);
 }
 
 // --- the chain's claim entries --------------------------------------------------
-// The only place that knows how the chain encodes claims. This build's
-// formats: CreateSession holds one one-time prekey ID per listed participant
-// (0: none), SendMessage (participant, one-time prekey ID >= 1): neither
-// names the signed prekey the protocol binds a handshake to.
+// The chain's claim entry (participant | signedPrekeyID | oneTimePrekeyID)
+// is the protocol's claim: the same three fields, passed through.
 
-/** The CreateSession claims field for the protocol's session claims. */
-export function createSessionClaims(participants: readonly string[], claims: readonly Claim[]): number[] {
-  if (claims.length > 0) throw new ChainFormatError('this chain cannot record which signed prekey a session claim names');
-  return participants.map(() => 0);
+function txClaims(claims: readonly Claim[]): TxClaim[] {
+  return claims.map((c) => ({ participant: c.participant, signedPrekeyId: c.signedPrekeyId, oneTimePrekeyId: c.oneTimePrekeyId }));
 }
 
-/** The SendMessage claims for the protocol's claims. */
-export function sendMessageClaims(claims: readonly Claim[]): TxClaim[] {
-  if (claims.length > 0) throw new ChainFormatError('this chain cannot record which signed prekey a handshake claim names');
-  return [];
-}
-
-/** The protocol's claims from a signed CreateSession transaction. */
-export function sessionClaimsFromTx(t: SignedTx<'createSession'>): Claim[] {
-  if ((t.payload.claims ?? []).some((c) => c !== 0)) throw new ChainFormatError('the session claims name no signed prekey on this chain');
-  return [];
-}
-
-/** The protocol's claims from a signed SendMessage transaction. */
-export function deliveryClaimsFromTx(t: SignedTx<'sendMessage'>): Claim[] {
-  if ((t.payload.claims ?? []).length > 0) throw new ChainFormatError('the message claims name no signed prekey on this chain');
-  return [];
+function chatClaims(claims: readonly TxClaim[] | undefined): Claim[] {
+  return (claims ?? []).map((c) => ({ participant: c.participant, signedPrekeyId: c.signedPrekeyId, oneTimePrekeyId: c.oneTimePrekeyId }));
 }
 
 // ---------------------------------------------------------------------------------
@@ -134,18 +107,20 @@ export class SdkNode implements MessengerNode {
     return out;
   }
 
-  async publishPrekeys(up: PrekeyUpload): Promise<void> {
+  async publishPrekeys(up: PrekeyUpload, retireThrough = 0): Promise<void> {
     const s = up.signedPrekey;
     const r = await this.client.publishPrekeys(
       this.identity,
       s ? { id: s.id, expiresAt: s.expiresAt, kemPublicKey: s.publicKey } : null,
       up.oneTimePrekeys.map((k) => ({ id: k.id, kemPublicKey: k.publicKey })),
+      retireThrough,
     );
     await this.client.waitAccepted(r.txID);
   }
 
-  async prekeyBundle(sessionId: string): Promise<PrekeyBundle> {
-    const b = await this.client.prekeyBundle(sessionId);
+  async prekeyBundle(sessionId: string, session?: string): Promise<PrekeyBundle> {
+    // A one-time prekey the chain lets this identity claim (in a new session, or in session).
+    const b = await this.client.prekeyBundle(sessionId, session ? { claimer: this.identity.sessionId, session } : { claimer: this.identity.sessionId });
     const out: PrekeyBundle = { identity: b.identity, signedPrekey: { id: b.signedPrekey.id, expiresAt: b.signedPrekey.expiresAt, publicKey: b.signedPrekey.kemPublicKey } };
     if (b.oneTime) out.oneTimePrekey = { id: b.oneTime.id, publicKey: b.oneTime.kemPublicKey };
     return out;
@@ -154,14 +129,14 @@ export class SdkNode implements MessengerNode {
   async session(session: string): Promise<NodeSession> {
     const v = await this.client.verifiedSession(session);
     const participants = await this.client.recipients(this.identity, v.participants);
-    return { id: v.id, participants, claims: sessionClaimsFromTx(v.createTx) };
+    return { id: v.id, participants, claims: chatClaims(v.claims) };
   }
 
   async createSession(participants: string[], claims: Claim[], metadata: Uint8Array, prepare: (session: string) => Promise<void>): Promise<{ session: string; txID: string }> {
     let session = '';
     let r;
     try {
-      r = await this.client.submit(this.identity, 'createSession', { participants, claims: createSessionClaims(participants, claims), metadata }, {
+      r = await this.client.submit(this.identity, 'createSession', { participants, claims: txClaims(claims), metadata }, {
         prepare: async (t) => {
           session = sessionIdFor(t.chainID, t.author, t.nonce);
           await prepare(session);
@@ -176,7 +151,7 @@ export class SdkNode implements MessengerNode {
 
   async signSend(session: string, claims: Claim[], envelope: Uint8Array): Promise<SignedTxBytes> {
     const [chainID, nonce] = await Promise.all([this.client.chainID(), this.client.nonce(this.identity.sessionId)]);
-    const t = signTx(this.identity, chainID, nonce, 'sendMessage', { session, claims: sendMessageClaims(claims), ciphertext: envelope });
+    const t = signTx(this.identity, chainID, nonce, 'sendMessage', { session, claims: txClaims(claims), ciphertext: envelope });
     return { txID: t.id, nonce: t.nonce, bytes: t.bytes };
   }
 
@@ -247,6 +222,43 @@ export class SdkNode implements MessengerNode {
     return this.pageOf(await this.client.inbox(this.identity.sessionId, after, limit));
   }
 
+  async claimLog(after: number, limit: number): Promise<ClaimLogPage> {
+    const me = this.identity.sessionId;
+    const chainID = await this.client.chainID();
+    const page = await this.client.claims(me, after, limit);
+    const out: ClaimLogPage = { claims: [], next: page.next, more: page.more };
+    const ends = new Map<string, number>();
+    for (const e of page.claims) {
+      if (e.oneTimePrekeyId === 0) continue;
+      // The entry against its signed transaction: by the claimer, for this chain and session, naming this prekey of this identity.
+      const t = (await this.client.tx(e.txID)).tx;
+      const claimer = await this.client.publicIdentity(e.claimer);
+      let claims: TxClaim[] = [];
+      let session = '';
+      if (t.type === 'sendMessage') {
+        const p = (t as SignedTx<'sendMessage'>).payload;
+        claims = p.claims ?? [];
+        session = p.session;
+      } else if (t.type === 'createSession') {
+        claims = (t as SignedTx<'createSession'>).payload.claims ?? [];
+        session = sessionIdFor(chainID, t.author, t.nonce);
+      }
+      const named = claims.some((c) => c.participant === me && c.signedPrekeyId === e.signedPrekeyId && c.oneTimePrekeyId === e.oneTimePrekeyId);
+      if (t.chainID !== chainID || t.author !== e.claimer || session !== e.session || !named || !verifyTx(t, claimer)) {
+        throw untrusted(`claim ${e.position} does not match its signed transaction ${e.txID}`);
+      }
+      // When the session stops taking messages: the node's word (a lie makes a secret go early or late, never opens anything).
+      let end = ends.get(session);
+      if (end === undefined) {
+        const r = await this.client.session(session);
+        end = r.closedAt ?? r.expiresAt;
+        ends.set(session, end);
+      }
+      out.claims.push({ prekeyId: e.oneTimePrekeyId, sessionEnd: end });
+    }
+    return out;
+  }
+
   async verifyDelivery(session: NodeSession, m: NodeMessage): Promise<VerifiedDelivery> {
     const r = await this.client.tx(m.txID); // the bytes hash to the ID
     const t = r.tx;
@@ -259,6 +271,6 @@ export class SdkNode implements MessengerNode {
     const author = session.participants.find((x) => x.sessionId === t.author);
     if (!author) throw untrusted(`message ${m.seq} is by ${t.author}, who is not a participant`);
     if (!verifyTx(t, author)) throw untrusted(`the transaction of message ${m.seq} is not signed by ${t.author}`);
-    return { author: t.author, envelope: p.ciphertext, claims: deliveryClaimsFromTx(t as SignedTx<'sendMessage'>) };
+    return { author: t.author, envelope: p.ciphertext, claims: chatClaims(p.claims) };
   }
 }
