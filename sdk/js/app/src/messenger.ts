@@ -812,7 +812,7 @@ export class Messenger extends EventTarget {
   /** The pending requests (the node's list), with a verified preview of each one's first message. */
   private async syncRequests(): Promise<boolean> {
     const fresh: Record<string, RequestItem> = {};
-    let after = '';
+    let after = 0;
     for (let pages = 0; pages < MAX_REQUEST_PAGES; pages++) {
       const page = await this.client.requests(this.me, after, 100);
       for (const r of page.requests) {

@@ -6,7 +6,7 @@ import { nobleScrypt, type RegistrationParams, type ScryptParams, solveWork } fr
 
 type Job =
   | { id: number; kind: 'scrypt'; passphrase: Uint8Array; salt: Uint8Array; params: ScryptParams }
-  | { id: number; kind: 'work'; chainID: string; author: string; params: RegistrationParams; start: bigint; stride: number; offset: number };
+  | { id: number; kind: 'work'; chainID: string; seed: Uint8Array; params: RegistrationParams; extra: number; start: bigint; stride: number; offset: number };
 
 const post = (m: unknown, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -17,7 +17,8 @@ self.onmessage = async (e: MessageEvent<Job>) => {
       const key = await nobleScrypt(job.passphrase, job.salt, job.params);
       post({ id: job.id, key }, [key.buffer]);
     } else if (job.kind === 'work') {
-      const r = await solveWork(job.chainID, job.author, job.params, {
+      const r = await solveWork(job.chainID, job.seed, job.params, {
+        extra: job.extra,
         start: job.start,
         stride: job.stride,
         offset: job.offset,

@@ -51,8 +51,8 @@ export function poolSize(): number {
  * goroutines); the first solution ends them all. Progress sums the
  * workers' evaluations.
  */
-export const workerPoolSolver: WorkSolver = (chainID, author, params, opts) => {
-  if (typeof Worker === 'undefined') return solveOnThisThread(chainID, author, params, opts);
+export const workerPoolSolver: WorkSolver = (chainID, seed, params, opts) => {
+  if (typeof Worker === 'undefined') return solveOnThisThread(chainID, seed, params, opts);
   const k = poolSize();
   const start = new DataView(randomBytes(8).buffer).getBigUint64(0);
   const workers: Worker[] = [];
@@ -94,12 +94,12 @@ export const workerPoolSolver: WorkSolver = (chainID, author, params, opts) => {
           end();
           reject(new Error(`proof of work worker failed: ${ev.message}`));
         };
-        w.postMessage({ id: i, kind: 'work', chainID, author, params, start, stride: k, offset: i });
+        w.postMessage({ id: i, kind: 'work', chainID, seed, params, extra: opts.extra ?? 0, start, stride: k, offset: i });
       }
     } catch (e) {
       end();
       // Workers refused (a policy, a sandbox): solve here instead.
-      solveOnThisThread(chainID, author, params, opts).then(resolve, reject);
+      solveOnThisThread(chainID, seed, params, opts).then(resolve, reject);
     }
     if (opts.signal?.aborted) abort();
   });
