@@ -18,6 +18,9 @@ import {
   idFromString,
   idToString,
   InOutboxError,
+  LegacyRefusedError,
+  messageAD,
+  seal,
   Messenger,
   type MessengerNode,
   type NodeMessage,
@@ -395,6 +398,33 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     await a.send(session, te('two'));
     assert.deepEqual(texts(await b.read(session)), ['one', 'two']);
     assert.equal(byBob(), 1, 'not due again');
+  });
+
+  it('Seal envelopes from before the protocol are read (marked sealed); one after it is refused as a downgrade', async () => {
+    const chain = new MemoryChain();
+    const a = await Messenger.open(chain.node(alice), alice, new MemoryStore());
+    const b = await Messenger.open(chain.node(bob), bob, new MemoryStore());
+    await a.register();
+    await b.register();
+    // A session created before the protocol (no claims), with a Seal message in it.
+    const session = idToString(new Uint8Array(32).fill(5));
+    chain.sessions.set(session, { id: session, participants: [alice.publicIdentity(), bob.publicIdentity()], claims: [] });
+    chain.msgs.set(session, []);
+    const sealAs = (id: Identity, text: string) => {
+      const list = chain.msgs.get(session)!;
+      const ciphertext = seal(id, [alice.publicIdentity(), bob.publicIdentity()], te(text), messageAD(session));
+      list.push({ session, seq: list.length + 1, position: ++chain.position, txID: idToString(sha256(ciphertext)), author: id.sessionId, height: 1, timestamp: chain.clock, ciphertext, claims: [] });
+    };
+    sealAs(alice, 'old times');
+    const first = await b.read(session);
+    assert.deepEqual(texts(first), ['old times']);
+    assert.equal(first.messages[0]!.sealed, true);
+    await b.send(session, te('now forward secret'));
+    sealAs(alice, 'a downgrade');
+    const page = await a.read(session);
+    assert.deepEqual(texts(page).slice(0, 2), ['old times', 'now forward secret']);
+    assert.ok(page.messages[2]!.error instanceof LegacyRefusedError, 'alice opened a protocol message before it');
+    assert.ok((await b.read(session)).messages[2]!.error instanceof LegacyRefusedError, 'bob sent one before it');
   });
 
   it('forward secrecy: a thief with bob\'s identity and store (archive deleted) opens none of the chain\'s envelopes', async () => {

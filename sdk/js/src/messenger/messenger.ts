@@ -17,6 +17,8 @@ import { ChatDevice, type ChatSession, ChatError, type Conversation, type Direct
 import { IdentityMismatchError, SessionError, UntrustedNodeError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { idFromString } from '../ids.js';
+import { openMessage } from '../rpc.js';
+import { SEAL_SUITE, SEAL_VERSION } from '../seal.js';
 import { DeadTxError, type MessengerNode, type NodeMessage, type NodeSession, type SignedTxBytes } from './node.js';
 
 /** A message of a session as a Messenger read it: opened and verified, from the archive, or with why it could not be opened. */
@@ -33,6 +35,8 @@ export interface Received {
   /** The sender's clock as it signed it (Unix ms; 0 when unknown). */
   sentAt: number;
   text: Uint8Array;
+  /** A Seal envelope from before the session used the protocol: sender-authenticated, not forward secret. */
+  sealed?: boolean;
   /** Why it could not be opened (text is then empty). */
   error?: Error;
 }
@@ -69,6 +73,12 @@ export interface PrekeyReport {
 export class InOutboxError extends SessionError {}
 /** The chain refused the message for good (the session closed, the sender left, ...): it left the outbox. */
 export class NotSentError extends SessionError {}
+/**
+ * A Seal envelope in a session after it used the protocol (a message after
+ * one this device sent or opened with it): Seal has no forward secrecy, so
+ * taking it would be a downgrade (docs/protocol.md section 16).
+ */
+export class LegacyRefusedError extends SessionError {}
 /** A prekey bundle older than one this Messenger verified before: a node replaying a superseded bundle. */
 export class StalePrekeyError extends UntrustedNodeError {}
 
@@ -85,6 +95,8 @@ interface SessionRecord {
   read: number;
   /** Messages that wait for an earlier one (their chain or handshake not seen yet). */
   retry: number[];
+  /** The session uses the protocol from this sequence number on (a Seal envelope after it is refused). */
+  protocolFrom?: number;
 }
 
 interface Meta {
@@ -108,6 +120,14 @@ const dec = new TextDecoder();
 
 function isProtocolEnvelope(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x43 && b[1] === 0x48;
+}
+
+function isSealEnvelope(b: Uint8Array): boolean {
+  return b.length >= 2 && b[0] === SEAL_VERSION && b[1] === SEAL_SUITE;
+}
+
+function useProtocol(rec: SessionRecord, from: number): void {
+  if (rec.protocolFrom === undefined || from < rec.protocolFrom) rec.protocolFrom = from;
 }
 
 /** Errors of a delivery that may pass once an earlier message opens. */
@@ -350,10 +370,11 @@ export class Messenger {
             const chat = this.chatSession(ns);
             const c = await this.device.createConversation(this.node.now(), chat, bundles);
             this.#convs.set(session, { ns, chat, c });
-            // Nothing to read yet: the cursor starts at 0.
+            await this.saveSession(session, { read: 0, retry: [], protocolFrom: 0 });
           });
         } catch (e) {
-          if (!(e instanceof DeadTxError) || !e.again) throw e;
+          if (e instanceof DeadTxError && !e.again) throw e.cause ?? e; // the node's refusal (blocked, ...)
+          if (!(e instanceof DeadTxError)) throw e;
           last = e;
         }
       }
@@ -389,6 +410,11 @@ export class Messenger {
   private async sendLocked(session: string, text: Uint8Array | undefined): Promise<SentTx[]> {
     const cv = await this.participant(session);
     await this.sync(cv);
+    const rec = await this.loadSession(session);
+    if (rec.protocolFrom === undefined || rec.protocolFrom > rec.read) {
+      useProtocol(rec, rec.read);
+      await this.saveSession(session, rec);
+    }
     const sent: SentTx[] = [];
     await this.flush(cv, sent);
     if (text) {
@@ -472,7 +498,7 @@ export class Messenger {
     for (;;) {
       const page = await this.node.messages(cv.ns.id, rec.read, PAGE);
       for (const m of page.messages) {
-        const r = await this.deliver(cv, m);
+        const r = await this.deliver(cv, m, rec);
         got.set(m.seq, r);
         if (r && !r.error) opened++;
         if (r?.error && waitsForEarlier(r.error)) {
@@ -497,7 +523,7 @@ export class Messenger {
         const page = await this.node.messages(cv.ns.id, seq - 1, 1);
         const m = page.messages[0];
         if (!m || m.seq !== seq) continue;
-        const r = await this.deliver(cv, m);
+        const r = await this.deliver(cv, m, rec);
         got.set(seq, r);
         if (r && !r.error) opened++;
         if (r?.error && waitsForEarlier(r.error)) keep.push(seq);
@@ -523,7 +549,7 @@ export class Messenger {
   }
 
   /** Verifies one message against its transaction and opens it: its Received, or null when it carries nothing to show here. */
-  private async deliver(cv: Conv, m: NodeMessage): Promise<Received | null> {
+  private async deliver(cv: Conv, m: NodeMessage, rec: SessionRecord): Promise<Received | null> {
     const rc = this.received(cv, m);
     if (m.session !== cv.ns.id) {
       rc.error = new UntrustedNodeError(`a message of session ${m.session} in a page of ${cv.ns.id}`);
@@ -533,8 +559,22 @@ export class Messenger {
       rc.error = new ChatError('not-participant', 'you are not a participant of this session');
       return rc;
     }
+    if (isSealEnvelope(m.ciphertext)) {
+      rc.sealed = true;
+      if (rec.protocolFrom !== undefined && m.seq > rec.protocolFrom) {
+        rc.error = new LegacyRefusedError('a Seal envelope (no forward secrecy) in a session that uses the protocol: refused');
+        return rc;
+      }
+      try {
+        const o = openMessage(this.identity, { target: m.session, seq: m.seq, author: m.author, txID: m.txID, height: m.height, position: m.position, timestamp: m.timestamp, ciphertext: m.ciphertext });
+        rc.text = o.plaintext;
+      } catch (e) {
+        rc.error = e as Error;
+      }
+      return rc;
+    }
     if (!isProtocolEnvelope(m.ciphertext)) {
-      rc.error = new SessionError('not an envelope of the forward-secret protocol (a Seal envelope from before it, or another format)');
+      rc.error = new SessionError('not a message format this client reads');
       return rc;
     }
     let opened: OpenedChatMessage;
@@ -551,6 +591,7 @@ export class Messenger {
       rc.error = e as Error;
       return rc;
     }
+    useProtocol(rec, m.seq);
     if (opened.control) return null;
     rc.sender = opened.sender;
     rc.fromSelf = opened.own || opened.sender === this.identity.sessionId;
@@ -588,6 +629,7 @@ export class Messenger {
   /** The Received of messages, from what sync opened or the archive; those that carry nothing here are left out. */
   private async collect(cv: Conv, msgs: NodeMessage[], got: Map<number, Received | null>): Promise<Received[]> {
     const out: Received[] = [];
+    const rec = await this.loadSession(cv.ns.id);
     let history: HistoryEntry[] | undefined;
     for (const m of msgs) {
       if (got.has(m.seq)) {
@@ -596,7 +638,7 @@ export class Messenger {
         continue;
       }
       if (!cv.c || !isProtocolEnvelope(m.ciphertext)) {
-        const r = await this.deliver(cv, m);
+        const r = await this.deliver(cv, m, rec);
         if (r) out.push(r);
         continue;
       }
