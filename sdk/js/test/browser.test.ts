@@ -227,6 +227,13 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
     await send(alice.page, 'Second message');
     await sees(bob.page, 'Second message');
     await shot(alice, '07-conversation');
+    // Both published prekeys when they registered: the session is on the forward-secret protocol.
+    await alice.page.getByTestId('thread-mode').filter({ hasText: 'forward secret' }).waitFor();
+    await bob.page.getByTestId('thread-mode').filter({ hasText: 'forward secret' }).waitFor();
+    const onChain = await sdk.messages(session);
+    assert.ok(onChain.messages.length >= 3, `${onChain.messages.length} messages on chain`);
+    assert.ok(onChain.messages.every((m) => m.ciphertext[0] === 0x43 && m.ciphertext[1] === 0x48), "the chain holds the protocol's envelopes");
+    assert.ok(!onChain.messages.some((m) => Buffer.from(m.ciphertext).includes(Buffer.from('Second message'))));
     await bob.page.getByTestId('back').click();
     await bob.page.getByTestId('tab-contacts').click();
     await bob.page.getByTestId(`trust-${aliceId}`).click();
@@ -241,6 +248,9 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
     // Browser -> terminal: Carol reads Alice's request and answers it by replying.
     await addContact(alice.page, carolId, 'Carol (terminal)');
     withCarol = await startSession(alice.page, [carolId]);
+    // The protocol when Carol's sessionctl published prekeys, Seal when it did not (a sessionctl before the protocol).
+    const carolPrekeys = (await sdk.rawPrekeyBundle(carolId)).signedPrekey !== undefined;
+    await alice.page.getByTestId('thread-mode').filter({ hasText: carolPrekeys ? 'forward secret' : 'Seal' }).waitFor();
     await send(alice.page, 'Hello Carol, from the browser');
     const read = await sessionctl(node, carolFile, carolPass, 'read', withCarol);
     assert.deepEqual(read.messages.map((m: any) => [m.sender, m.text]), [[aliceId, 'Hello Carol, from the browser']]);

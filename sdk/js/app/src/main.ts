@@ -13,6 +13,10 @@ import {
   loadIdentityFile,
   loadPublicIdentityFile,
   SealCipher,
+  Messenger as ProtocolMessenger,
+  SdkNode,
+  IndexedDBStore,
+  chat,
   saveIdentityFile,
   SessionError,
   toHex,
@@ -27,7 +31,7 @@ import {
 } from '../../src/index.js';
 import { clear, formatTime, h, shortId } from './dom.js';
 import { type ChannelDetails, type ChannelInfo, Messenger, type Thread, UserError } from './messenger.js';
-import { forgetEverything, readIdentityFile, SecureStore, StorageUnavailableError, writeIdentityFile } from './vault.js';
+import { CHAT_DB_NAME, chatStoreKey, forgetEverything, readIdentityFile, SecureStore, StorageUnavailableError, writeIdentityFile } from './vault.js';
 import { poolSize, workerPoolSolver, workerScrypt } from './workerclient.js';
 
 const root = document.getElementById('app')!;
@@ -244,7 +248,10 @@ let registerAbort: AbortController | undefined;
 
 async function enter(identity: Identity): Promise<void> {
   const store = new SecureStore(identity);
-  messenger = new Messenger(client, identity, store, new SealCipher(), workerPoolSolver);
+  // The forward-secret protocol's state: IndexedDB, every record encrypted under a key of the identity.
+  const protocol = async () =>
+    ProtocolMessenger.open(new SdkNode(client, identity), identity, new chat.EncryptedStore(await IndexedDBStore.open(CHAT_DB_NAME), chatStoreKey(identity)));
+  messenger = new Messenger(client, identity, store, new SealCipher(), protocol, workerPoolSolver);
   await messenger.load();
   messenger.addEventListener('change', () => render());
   render();
@@ -683,9 +690,12 @@ function threadView(m: Messenger, id: string): HTMLElement {
   const closed = t.kind === 'session' && t.closed;
   let who: string;
   let note: HTMLElement | null = null;
+  let mode: HTMLElement | null = null;
   let manage: (HTMLElement | null)[];
   if (t.kind === 'session') {
     who = t.participants.map((p) => m.nameOf(p)).join(', ');
+    mode = h('p', { class: 'small', testid: 'thread-mode', title: t.protocol ? 'Keys are deleted once used: a stolen device does not open past messages.' : 'Sealed to every participant: sender-authenticated, but a stolen key opens the history on chain.' },
+      t.protocol ? '🔒 forward secret' : 'Seal: not forward secret (a participant has no prekeys)');
     const waiting = t.participants.filter((p, i) => p !== m.me && t.states?.[i] === 'pending');
     if (t.left) note = h('p', { class: 'note', testid: 'left-note' }, 'You left this session: its messages no longer reach your inbox. Sending accepts it again.');
     else if (waiting.length) {
@@ -718,7 +728,7 @@ function threadView(m: Messenger, id: string): HTMLElement {
   return h('section', { class: 'thread', testid: 'thread' },
     h('div', { class: 'thread-head' },
       h('button', { class: 'link back', testid: 'back', onclick: () => openThread(undefined) }, '‹ Back'),
-      h('div', { class: 'grow' }, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), ...addButtons),
+      h('div', { class: 'grow' }, h('h2', { testid: 'thread-title' }, m.title(t)), h('p', { class: 'small mono wrap', testid: 'thread-id' }, who), mode, ...addButtons),
       ...manage,
     ),
     note,

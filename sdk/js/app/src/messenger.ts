@@ -35,6 +35,10 @@ import {
   utf8,
   type WorkSolver,
   type WorkStats,
+  DeadTxError,
+  InOutboxError,
+  type Messenger as ProtocolMessenger,
+  NotSentError,
 } from '../../src/index.js';
 import type { SecureStore } from './vault.js';
 
@@ -57,6 +61,8 @@ export interface Conversation {
   unread: number;
   lastTs: number;
   preview: string;
+  /** On the forward-secret protocol (the creator claimed prekeys); otherwise Seal. */
+  protocol?: boolean;
   /** Closed by a participant (or found closed or expired when sending). */
   closed?: boolean;
   /** You left it (declined): no more inbox entries. */
@@ -77,6 +83,8 @@ export interface RequestItem {
   preview?: string;
   previewError?: string;
   ts?: number;
+  /** On the forward-secret protocol (the creator claimed prekeys). */
+  protocol?: boolean;
 }
 
 export interface ChannelInfo {
@@ -130,6 +138,8 @@ interface State {
   /** listSessions position cursor. */
   sessionsCursor: number;
   registered: boolean;
+  /** This device's prekeys were published (a new or restored identity publishes them once registered). */
+  prekeysPublished?: boolean;
 }
 
 const POLL_MS = 1000;
@@ -173,9 +183,34 @@ export class Messenger extends EventTarget {
     readonly identity: Identity,
     private readonly store: SecureStore,
     readonly cipher: SessionCipher,
+    private readonly openProtocol: () => Promise<ProtocolMessenger>,
     private readonly solver?: WorkSolver,
   ) {
     super();
+  }
+
+  private protocolP: Promise<ProtocolMessenger> | undefined;
+
+  /** The forward-secret protocol's client, opened on first use (it asks the node for the chain ID). */
+  private protocol(): Promise<ProtocolMessenger> {
+    this.protocolP ??= this.openProtocol().catch((e) => {
+      this.protocolP = undefined;
+      throw e;
+    });
+    return this.protocolP;
+  }
+
+  /** Publishes this device's prekeys once the identity is registered, so others can start forward-secret sessions with it. */
+  private async publishPrekeys(): Promise<void> {
+    await (await this.protocol()).replenishPrekeys();
+    this.state.prekeysPublished = true;
+    await this.save();
+  }
+
+  /** Whether an identity has a current signed prekey on chain (it can be sent to with the protocol). */
+  private async hasPrekeys(sessionId: string): Promise<boolean> {
+    const r = await this.client.rawPrekeyBundle(sessionId);
+    return !!r.signedPrekey && r.signedPrekey.expiresAt > Date.now();
   }
 
   get me(): string {
@@ -311,6 +346,7 @@ export class Messenger extends EventTarget {
       await this.client.waitAccepted(r.txID);
       this.state.registered = true;
       await this.save();
+      await this.publishPrekeys();
     } finally {
       this.registering = undefined;
       this.changed();
@@ -402,15 +438,21 @@ export class Messenger extends EventTarget {
         throw e;
       }
     }
-    let r;
+    // The forward-secret protocol when everyone has published prekeys; Seal otherwise.
+    const protocol = (await Promise.all(participants.map((p) => this.hasPrekeys(p)))).every(Boolean);
+    let id: string;
     try {
-      r = await this.client.createSession(this.identity, participants);
+      if (protocol) {
+        id = (await (await this.protocol()).createSession(participants)).session;
+      } else {
+        const r = await this.client.createSession(this.identity, participants);
+        await this.client.waitAccepted(r.txID);
+        id = r.session!;
+      }
     } catch (e) {
       if (e instanceof ForbiddenError) throw new UserError('Someone in this list has blocked you: the chain refused the session.');
       throw e;
     }
-    await this.client.waitAccepted(r.txID);
-    const id = r.session!;
     this.state.conversations[id] = {
       kind: 'session',
       id,
@@ -420,6 +462,7 @@ export class Messenger extends EventTarget {
       unread: 0,
       lastTs: Date.now(),
       preview: '',
+      protocol,
     };
     await this.save();
     this.changed();
@@ -455,6 +498,7 @@ export class Messenger extends EventTarget {
       lastTs: v.reply.createdAt,
       preview: '',
       states: v.reply.participantStates,
+      protocol: v.claims.length > 0,
     };
     if (v.reply.status !== 'active') c.closed = true;
     this.state.conversations[id] = c;
@@ -697,14 +741,21 @@ export class Messenger extends EventTarget {
     this.pending.set(target, list);
     this.changed();
     try {
-      const r =
-        t.kind === 'session'
-          ? await this.cipher.send(this.client, this.identity, target, utf8(text))
-          : await this.client.postSealed(this.identity, target, utf8(text));
-      await this.client.waitAccepted(r.txID);
+      if (t.kind === 'session' && t.protocol) {
+        await (await this.protocol()).send(target, utf8(text)); // waits for the blocks
+      } else {
+        const r =
+          t.kind === 'session'
+            ? await this.cipher.send(this.client, this.identity, target, utf8(text))
+            : await this.client.postSealed(this.identity, target, utf8(text));
+        await this.client.waitAccepted(r.txID);
+      }
       if (t.kind === 'session' && t.left) t.left = false; // sending accepts again
       await this.syncThread(t);
-    } catch (e) {
+    } catch (err) {
+      // The protocol reports the chain's refusal as the cause of NotSentError.
+      const e = err instanceof NotSentError && err.cause instanceof DeadTxError && err.cause.cause ? err.cause.cause : err;
+      if (e instanceof InOutboxError) throw new UserError('The node did not take the message yet: it is kept, and goes with your next message.');
       if (e instanceof SessionClosedError && t.kind === 'session') {
         t.closed = true;
         await this.save();
@@ -770,6 +821,7 @@ export class Messenger extends EventTarget {
   }
 
   private async syncThreadNow(t: Thread): Promise<number> {
+    if (t.kind === 'session' && t.protocol) return this.syncProtocolThread(t);
     const hist = await this.history(t.id);
     let added = 0;
     for (let pages = 0; pages < 20; pages++) {
@@ -788,6 +840,44 @@ export class Messenger extends EventTarget {
     if (added) {
       if (hist.length > MAX_HISTORY) hist.splice(0, hist.length - MAX_HISTORY);
       await this.store.put('hist:' + t.id, hist);
+      await this.save();
+      this.changed();
+    }
+    return added;
+  }
+
+  /**
+   * A session on the protocol: the protocol's client reads it in chain
+   * order, each delivery checked against its signed transaction; control
+   * messages (setup, ratchet) carry nothing to show.
+   */
+  private async syncProtocolThread(t: Conversation): Promise<number> {
+    const p = await this.protocol();
+    const hist = await this.history(t.id);
+    let added = 0;
+    let moved = false;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await p.read(t.id, t.lastSeq, 200);
+      for (const m of page.messages) {
+        const item: HistoryItem = { seq: m.seq, author: m.sender, ts: m.timestamp, txID: m.txID };
+        if (m.error) item.error = m.error.message;
+        else item.text = fromUtf8(m.text);
+        hist.push(item);
+        t.lastTs = Math.max(t.lastTs, m.timestamp);
+        t.preview = item.text ?? '(cannot open)';
+        added++;
+      }
+      if (page.next > t.lastSeq) {
+        t.lastSeq = page.next;
+        moved = true;
+      }
+      if (!page.more) break;
+    }
+    if (added) {
+      if (hist.length > MAX_HISTORY) hist.splice(0, hist.length - MAX_HISTORY);
+      await this.store.put('hist:' + t.id, hist);
+    }
+    if (added || moved) {
       await this.save();
       this.changed();
     }
@@ -847,6 +937,17 @@ export class Messenger extends EventTarget {
           return;
         }
       }
+      if (r.protocol === undefined) r.protocol = (await this.client.verifiedSession(r.session)).claims.length > 0;
+      if (r.protocol) {
+        // The protocol reads the session in order; the first message with text is the preview.
+        const page = await (await this.protocol()).read(r.session, 0, 20);
+        const m = page.messages[0];
+        if (!m) return;
+        r.ts = m.timestamp;
+        if (m.error) r.previewError = m.error.message;
+        else r.preview = fromUtf8(m.text);
+        return;
+      }
       const page = await this.client.messages(r.session, 0, 1);
       const m = page.messages[0];
       if (!m) return;
@@ -867,6 +968,7 @@ export class Messenger extends EventTarget {
     let moved = false;
     try {
       if (!this.state.registered && !(await this.checkRegistered())) return;
+      if (!this.state.prekeysPublished) await this.publishPrekeys();
       moved = (await this.syncSessions()) || moved;
       moved = (await this.syncRequests()) || moved;
       for (let pages = 0; pages < 20; pages++) {

@@ -55,8 +55,25 @@ export async function writeIdentityFile(text: string): Promise<void> {
   await tx('readwrite', (s) => s.put(text, VAULT_KEY));
 }
 
+/** The IndexedDB database of the forward-secret protocol's state (its records encrypted under chatStoreKey). */
+export const CHAT_DB_NAME = 'sessionvm-chat';
+const CHAT_LABEL = 'luxfi/session/v1/webapp/chat';
+
+/** The key of the protocol's store: derived from the unlocked identity's secret keys, as SecureStore's. */
+export function chatStoreKey(identity: Identity): Uint8Array {
+  const { kemSecretKey, dsaSecretKey } = identity.exportSecretKeys();
+  const key = blake2b(concat(utf8(CHAT_LABEL), kemSecretKey, dsaSecretKey), { dkLen: 32 });
+  kemSecretKey.fill(0);
+  dsaSecretKey.fill(0);
+  return key;
+}
+
 /** Deletes everything this app stored. */
 export async function forgetEverything(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const req = indexedDB.deleteDatabase(CHAT_DB_NAME);
+    req.onsuccess = req.onerror = req.onblocked = () => resolve();
+  });
   await tx('readwrite', (s) => s.clear());
 }
 
