@@ -142,7 +142,7 @@ class ChainNode implements MessengerNode {
   }
   async ownPrekeys(): Promise<OwnPrekeys> {
     const s = this.chain.signed.get(this.id.sessionId)?.at(-1);
-    return { signedPrekeyId: s?.id ?? 0, signedExpiresAt: s?.expiresAt ?? 0, chainSignedPrekeyId: s?.id ?? 0, unclaimed: this.chain.oneTime.get(this.id.sessionId)?.length ?? 0 };
+    return { signedPrekeyId: s?.id ?? 0, signedExpiresAt: s?.expiresAt ?? 0, chainSignedPrekeyId: s?.id ?? 0, unclaimed: this.chain.oneTime.get(this.id.sessionId)?.length ?? 0, chainOneTimePrekeyId: 0 };
   }
   async publishPrekeys(up: PrekeyUpload) {
     const me = this.id.sessionId;
@@ -182,6 +182,12 @@ class ChainNode implements MessengerNode {
     this.chain.issue(t.record);
     await this.waitAccepted(t.txID);
     return { session, txID: t.txID };
+  }
+  async submitSend(session: string, claims: Claim[], envelope: Uint8Array, keep: (bytes: Uint8Array) => Promise<void>): Promise<SignedTxBytes> {
+    const t = await this.signSend(session, claims, envelope);
+    await keep(t.bytes);
+    await this.issue(t);
+    return t;
   }
   async signSend(session: string, claims: Claim[], envelope: Uint8Array): Promise<SignedTxBytes> {
     const me = this.id.sessionId;

@@ -149,6 +149,16 @@ const MAX_REQUEST_PAGES = 5;
 /** Request previews fetched per poll. */
 const PREVIEWS_PER_POLL = 10;
 
+/** Why a protocol message does not open here, in words. */
+function protocolError(e: Error): string {
+  const code = (e as { code?: string }).code;
+  if (code === 'unknown-prekey' || code === 'not-from-this-device' || code === 'unknown-target') {
+    return 'sent before this device had the keys (they are on the device that had them then: forward secrecy)';
+  }
+  if (code === 'unknown-tree' || code === 'chain-not-started') return 'waiting for an earlier message it depends on';
+  return e.message;
+}
+
 /** A user-facing error: the message is meant to be shown as it is. */
 export class UserError extends Error {}
 
@@ -860,7 +870,7 @@ export class Messenger extends EventTarget {
       const page = await p.read(t.id, t.lastSeq, 200);
       for (const m of page.messages) {
         const item: HistoryItem = { seq: m.seq, author: m.sender, ts: m.timestamp, txID: m.txID };
-        if (m.error) item.error = m.error.message;
+        if (m.error) item.error = protocolError(m.error);
         else item.text = fromUtf8(m.text);
         hist.push(item);
         t.lastTs = Math.max(t.lastTs, m.timestamp);

@@ -246,11 +246,16 @@ export class Messenger {
     this.#meta.prekeysChecked = now;
     this.#meta.heldAtCheck = dev.oneTimeHeld;
     await this.saveMeta();
-    const above = { signed: Math.max(own.signedPrekeyId, own.chainSignedPrekeyId) };
+    // IDs continue above the chain's (never reused); when the chain has
+    // one-time prekeys this device never made (it replaces a lost one),
+    // the first upload retires them.
+    const above = { signed: Math.max(own.signedPrekeyId, own.chainSignedPrekeyId), oneTime: own.chainOneTimePrekeyId };
+    let retire = own.chainOneTimePrekeyId > (await this.device.highestOneTimePrekeyId()) ? own.chainOneTimePrekeyId : 0;
     while (signed || oneTime > 0) {
       const n = Math.min(oneTime, MAX_PREKEY_BATCH);
       const up = await this.device.generatePrekeys(this.node.now(), signed, n, above);
-      await this.node.publishPrekeys(up);
+      await this.node.publishPrekeys(up, retire);
+      retire = 0;
       if (up.signedPrekey) {
         rep.publishedSigned = up.signedPrekey.id;
         rep.signedPrekeyId = up.signedPrekey.id;
@@ -433,15 +438,16 @@ export class Messenger {
       let dead: DeadTxError | undefined;
       let deadId: Uint8Array | undefined;
       for (const o of queue) {
-        let t: SignedTxBytes;
-        if (o.tx) {
-          t = await this.node.txFromBytes(o.tx);
-        } else {
-          t = await this.node.signSend(cv.ns.id, o.claims, o.envelope);
-          await cv.c.setTransaction(o.envelopeId, t.bytes);
-        }
+        let t: SignedTxBytes | undefined;
         try {
-          await this.submitOne(t, !!o.tx);
+          if (o.tx) {
+            t = await this.node.txFromBytes(o.tx);
+            await this.submitOne(t, true);
+          } else {
+            // Signed, kept in the outbox beside its envelope, then submitted.
+            t = await this.node.submitSend(cv.ns.id, o.claims, o.envelope, (bytes) => cv.c.setTransaction(o.envelopeId, bytes));
+            await this.node.waitAccepted(t.txID);
+          }
           sent.push({ txID: t.txID, nonce: t.nonce, control: o.role !== 'content', resent: resent || !!o.tx });
         } catch (e) {
           if (!(e instanceof DeadTxError)) throw new InOutboxError(`the message waits in the outbox: ${(e as Error).message}`, { cause: e });

@@ -63,6 +63,8 @@ export interface OwnPrekeys {
   chainSignedPrekeyId: number;
   /** Unclaimed one-time prekeys left on chain (the node's word). */
   unclaimed: number;
+  /** A lower bound of the highest one-time prekey ID the chain has (the batch of the one it served): a new device's IDs start above it. */
+  chainOneTimePrekeyId: number;
 }
 
 /** A page of the claim log: the one-time prekeys claimed, with when their sessions stop taking messages (Unix ms). */
@@ -113,8 +115,12 @@ export interface MessengerNode {
    * before the transaction leaves; then submits it and waits for its block.
    */
   createSession(participants: string[], claims: Claim[], metadata: Uint8Array, prepare: (session: string) => Promise<void>): Promise<{ session: string; txID: string }>;
-  /** Signs a SendMessage with the identity's next nonce (not submitted). */
-  signSend(session: string, claims: Claim[], envelope: Uint8Array): Promise<SignedTxBytes>;
+  /**
+   * Signs a SendMessage with the identity's next nonce, runs keep with its
+   * bytes before it leaves (again with new bytes if it is signed again),
+   * and submits it (not waiting for its block).
+   */
+  submitSend(session: string, claims: Claim[], envelope: Uint8Array, keep: (bytes: Uint8Array) => Promise<void>): Promise<SignedTxBytes>;
   /** The ID and nonce of signed bytes kept in the outbox (checked: this identity's, for this chain). */
   txFromBytes(bytes: Uint8Array): Promise<SignedTxBytes>;
   /** Submits signed bytes (a duplicate of a known transaction is not an error). */

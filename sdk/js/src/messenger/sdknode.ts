@@ -26,7 +26,7 @@ import { equalBytes } from '../bytes.js';
 import type { Identity } from '../identity.js';
 import { sessionIdFor } from '../ids.js';
 import type { Client, RegisterOptions } from '../rpc.js';
-import { parseTx, signTx, verifyTx, type Claim as TxClaim, type SignedTx } from '../tx.js';
+import { parseTx, verifyTx, type Claim as TxClaim, type SignedTx } from '../tx.js';
 import { verifyPrekeyBundle } from '../verify.js';
 import { type ClaimLogPage, DeadTxError, type MessengerNode, type NodeMessage, type NodePage, type NodeSession, type OwnPrekeys, type SignedTxBytes, type TxState, type VerifiedDelivery } from './node.js';
 
@@ -96,11 +96,15 @@ export class SdkNode implements MessengerNode {
   async ownPrekeys(): Promise<OwnPrekeys> {
     const chainID = await this.client.chainID();
     const raw = await this.client.rawPrekeyBundle(this.identity.sessionId);
-    const out: OwnPrekeys = { signedPrekeyId: 0, signedExpiresAt: 0, chainSignedPrekeyId: raw.signedPrekey?.id ?? 0, unclaimed: raw.unclaimed };
+    const out: OwnPrekeys = { signedPrekeyId: 0, signedExpiresAt: 0, chainSignedPrekeyId: raw.signedPrekey?.id ?? 0, unclaimed: raw.unclaimed, chainOneTimePrekeyId: 0 };
     try {
       const b = verifyPrekeyBundle(chainID, this.identity.sessionId, raw, this.now());
       out.signedPrekeyId = b.signedPrekey.id;
       out.signedExpiresAt = b.signedPrekey.expiresAt;
+      if (raw.oneTimePrekey) {
+        // Verified with the bundle: the identity's own PublishPrekeys, whose batch bounds the highest ID from below.
+        for (const k of (parseTx(raw.oneTimePrekey.tx) as SignedTx<'publishPrekeys'>).payload.oneTime ?? []) out.chainOneTimePrekeyId = Math.max(out.chainOneTimePrekeyId, k.id);
+      }
     } catch (e) {
       if (!(e instanceof NoSignedPrekeyError) && !(e instanceof PrekeyExpiredError)) throw e;
     }
@@ -149,10 +153,14 @@ export class SdkNode implements MessengerNode {
     return { session, txID: r.txID };
   }
 
-  async signSend(session: string, claims: Claim[], envelope: Uint8Array): Promise<SignedTxBytes> {
-    const [chainID, nonce] = await Promise.all([this.client.chainID(), this.client.nonce(this.identity.sessionId)]);
-    const t = signTx(this.identity, chainID, nonce, 'sendMessage', { session, claims: txClaims(claims), ciphertext: envelope });
-    return { txID: t.id, nonce: t.nonce, bytes: t.bytes };
+  async submitSend(session: string, claims: Claim[], envelope: Uint8Array, keep: (bytes: Uint8Array) => Promise<void>): Promise<SignedTxBytes> {
+    // Through Client.submit: one nonce sequence with the identity's other transactions on this client.
+    try {
+      const r = await this.client.submit(this.identity, 'sendMessage', { session, claims: txClaims(claims), ciphertext: envelope }, { prepare: (t) => keep(t.bytes) });
+      return { txID: r.txID, nonce: r.nonce, bytes: r.tx.bytes };
+    } catch (e) {
+      throw classify(e);
+    }
   }
 
   async txFromBytes(bytes: Uint8Array): Promise<SignedTxBytes> {
