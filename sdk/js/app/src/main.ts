@@ -695,7 +695,7 @@ function threadView(m: Messenger, id: string): HTMLElement {
   if (t.kind === 'session') {
     who = t.participants.map((p) => m.nameOf(p)).join(', ');
     mode = h('p', { class: 'small', testid: 'thread-mode', title: t.protocol ? 'Keys are deleted once used: a stolen device does not open past messages.' : 'Sealed to every participant: sender-authenticated, but a stolen key opens the history on chain.' },
-      t.protocol ? '🔒 forward secret' : 'Seal: not forward secret (a participant has no prekeys)');
+      t.protocol ? 'forward secret: keys are deleted once used' : 'Seal: not forward secret (a participant has no prekeys)');
     const waiting = t.participants.filter((p, i) => p !== m.me && t.states?.[i] === 'pending');
     if (t.left) note = h('p', { class: 'note', testid: 'left-note' }, 'You left this session: its messages no longer reach your inbox. Sending accepts it again.');
     else if (waiting.length) {
