@@ -42,6 +42,8 @@ import {
 } from '../src/index.js';
 import { type Node, sessionctl, startNode, TEST_REGISTRATION } from './harness.js';
 
+const ON_PROTOCOL = 'this sessionctl answers on the forward-secret protocol: interop.live.test.ts runs these flows with the Messenger';
+
 describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, () => {
   let node: Node;
   let client: Client;
@@ -51,6 +53,8 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
   const bobFile = join(dir, 'bob.json');
   const bobPass = 'bob passphrase';
   let session: string;
+  /** sessionctl sends sessions on the forward-secret protocol (it published prekeys): its replies are not Seal. */
+  let protocolCtl = false;
   let channel: string;
 
   const registered = async (...ids: Identity[]) => {
@@ -96,6 +100,8 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     await sessionctl(node, bobFile, bobPass, 'register');
     const pub = await client.publicIdentity(bob.sessionId);
     assert.equal(pub.sessionId, bob.sessionId);
+    // A sessionctl on the forward-secret protocol publishes prekeys when it registers.
+    protocolCtl = (await client.rawPrekeyBundle(bob.sessionId)).signedPrekey !== undefined;
   });
 
   it('the node refuses a registration whose work fails the chain\'s check', async () => {
@@ -133,7 +139,8 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     assert.equal(read.messages[0].error, undefined);
   });
 
-  it('sessionctl -> SDK: Bob\'s reply accepts the request, and it opens and verifies', async () => {
+  it('sessionctl -> SDK: Bob\'s reply accepts the request, and it opens and verifies', async (t) => {
+    if (protocolCtl) return t.skip(ON_PROTOCOL);
     await sessionctl(node, bobFile, bobPass, 'send', session, 'hello from Go');
     assert.deepEqual((await client.requests(bob.sessionId)).requests, []);
     assert.deepEqual((await client.session(session)).participantStates, ['accepted', 'accepted']);
@@ -157,7 +164,8 @@ describe('live: the SDK and sessionctl through sessiond', { timeout: 300_000 }, 
     assert.equal(created.tx.author, alice.sessionId);
   });
 
-  it('sessionctl -> SDK: a session Bob starts is a request until Alice accepts it', async () => {
+  it('sessionctl -> SDK: a session Bob starts is a request until Alice accepts it', async (t) => {
+    if (protocolCtl) return t.skip(ON_PROTOCOL);
     const made = await sessionctl(node, bobFile, bobPass, 'session', 'create', '--with', alice.sessionId);
     const s = made.session as string;
     await sessionctl(node, bobFile, bobPass, 'send', s, 'a request from the terminal');
