@@ -279,10 +279,33 @@ func TestGossipRefusesBadInput(t *testing.T) {
 			t.Fatalf("Gossip returned %v", err)
 		}
 	}
+	// A well-formed message one byte over the size bound (its framing
+	// decodes: only the size check refuses it), zeros of that size, and
+	// bad framing.
+	var oversize []byte
+	for n := 1; len(oversize) <= DefaultGossipMaxMessageBytes; n++ {
+		raws := make([][]byte, n)
+		for i := range raws {
+			raws[i] = make([]byte, config.MaxTxSize/2)
+		}
+		last := DefaultGossipMaxMessageBytes + 1 - (gossipHeaderSize + n*4 + (n-1)*config.MaxTxSize/2)
+		if last < 0 || last > config.MaxTxSize {
+			continue
+		}
+		raws[n-1] = make([]byte, last)
+		oversize = encodeGossip(raws, 4<<20)[0]
+	}
+	if len(oversize) != DefaultGossipMaxMessageBytes+1 {
+		t.Fatalf("the oversize message is %d bytes", len(oversize))
+	}
+	if _, err := decodeGossip(oversize); err != nil {
+		t.Fatalf("the oversize message does not decode: %v", err)
+	}
+	send(peer, oversize)
 	send(peer, make([]byte, DefaultGossipMaxMessageBytes+1))
 	send(peer, []byte{9, 9, 9})
 	send(peer, nil)
-	if st := e.vm.GossipStats(); st.MessagesRefused != 3 || st.TxsReceived != 0 {
+	if st := e.vm.GossipStats(); st.MessagesRefused != 4 || st.TxsReceived != 0 {
 		t.Fatalf("after bad messages: %+v", st)
 	}
 	// Framing intact, contents bad: each transaction on its own.
