@@ -28,10 +28,13 @@ import (
 //     of GossipBytesPerSecond.
 //   - Admission: a gossiped transaction goes through exactly the checks of
 //     IssueTx (pool.issueTx: stateless checks, room, signature, execution
-//     on the pending state). Cheap filters come first (size and framing of
-//     the message, parse, chain ID, already pending, already accepted),
-//     then a per-peer and a total inbound budget (GossipPeerTxsPerSecond,
-//     GossipTxsPerSecond) bounds the signature work peers can cause.
+//     on the pending state). The size and framing of the message are
+//     checked first; then a per-peer and a total inbound budget
+//     (GossipPeerTxsPerSecond, GossipTxsPerSecond) bound how many of its
+//     transactions are looked at at all (every one counts, duplicates and
+//     malformed ones too; the rest are dropped as throttled); then, per
+//     transaction, cheap filters (parse, chain ID, already pending,
+//     already accepted) before the signature and execution.
 //   - No loops: a node pushes only what its own API admitted; transactions
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
