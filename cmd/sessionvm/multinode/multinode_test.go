@@ -165,6 +165,7 @@ func (w *world) snapshot(x *node) (map[string]string, map[string]bool) {
 		read("listSessions", map[string]any{"sessionId": sid, "after": 0, "limit": 1000})
 		read("getRequests", map[string]any{"sessionId": sid, "limit": 1000})
 		read("getContact", map[string]any{"sessionId": sid, "peer": w.accounts[0].id.SessionID})
+		read("getClaims", map[string]any{"sessionId": sid, "after": 0, "limit": 1000})
 	}
 	for _, s := range w.sessions {
 		read("getSession", map[string]any{"session": s.String()})
@@ -307,18 +308,38 @@ func runNetwork(t *testing.T, n int) {
 		w.accounts = append(w.accounts, &account{id: p, sid: sid, home: nodes[i%n]})
 	}
 
+	// Signed prekeys (no one-time prekeys: getPrekeyBundle would pick one
+	// at random per node), so that each session's creator claims its
+	// peer's and the claim log (getClaims) has entries to compare.
+	expires := time.Now().Add(7 * 24 * time.Hour).UnixMilli()
+	for _, a := range w.accounts {
+		w.submit(a, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: expires, KEMPublicKey: a.id.KEMPublicKey}})
+	}
+	w.waitAccepted(wait)
+
 	// Sessions (each account with the next) and a channel, then traffic
 	// in rounds, through every node.
 	k := len(w.accounts)
 	for i, a := range w.accounts {
 		nonce := a.nonce
-		w.submit(a, &tx.CreateSession{Participants: []crypto.SessionID{w.accounts[(i+1)%k].sid}, Metadata: []byte("multinode")})
+		peer := w.accounts[(i+1)%k].sid
+		w.submit(a, &tx.CreateSession{Participants: []crypto.SessionID{peer},
+			Claims: []tx.Claim{{Participant: peer, SignedPrekeyID: 1}}, Metadata: []byte("multinode")})
 		w.sessions = append(w.sessions, tx.SessionIDFor(net.chainID, a.sid, nonce))
 	}
 	owner := w.accounts[0]
 	w.channel = tx.ChannelIDFor(net.chainID, owner.sid, owner.nonce)
 	w.submit(owner, &tx.CreateChannel{Name: "general"})
 	w.waitAccepted(wait)
+	for i, a := range w.accounts { // each was claimed once, by its predecessor
+		var log service.ClaimsReply
+		if err := nodes[i%n].call("session.getClaims", map[string]any{"sessionId": a.id.SessionID, "limit": 10}, &log); err != nil {
+			t.Fatal(err)
+		}
+		if len(log.Claims) != 1 || log.Claims[0].Claimer != w.accounts[(i+k-1)%k].id.SessionID || log.Claims[0].SignedPrekeyID != 1 {
+			t.Fatalf("%s's claim log on %s: %+v", a.id.SessionID, nodes[i%n].name, log.Claims)
+		}
+	}
 	if nodes[0].builtCount() != 0 {
 		t.Fatal("the non-proposing node built a block")
 	}
