@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -243,6 +244,16 @@ func TestDocNumbers(t *testing.T) {
 	} {
 		if res[name] != want {
 			t.Errorf("docs/api.md getConfig example: %s = %v, the code says %v", name, res[name], want)
+		}
+	}
+	// Its registration work, rate limits and prekey rules are the
+	// defaults too.
+	for name, v := range map[string]any{"registration": def.Registration, "rateLimits": def.RateLimits, "prekeys": def.Prekeys} {
+		b, _ := json.Marshal(v)
+		var want any
+		_ = json.Unmarshal(b, &want)
+		if !reflect.DeepEqual(res[name], want) {
+			t.Errorf("docs/api.md getConfig example: %s = %v, the code says %s", name, res[name], b)
 		}
 	}
 
