@@ -40,105 +40,389 @@ func TestMain(m *testing.M) {
 }
 
 // ingestAuthors is the number of identities sending: each its own
-// session (with the next author), one client each over HTTP.
+// session (with the next author, who accepted it), one client each over
+// HTTP.
 const ingestAuthors = 64
 
-// BenchmarkIngest measures, in one run, the CPU a node spends per signed
-// 256-byte SendMessage accepted, three ways:
+// BenchmarkIngest measures the CPU a node spends per signed 256-byte
+// SendMessage accepted over JSON-RPC against what the VM spends on the
+// same messages in-process, paired: each sub-benchmark alternates, in
+// rounds of one chunk of messages each (64 authors × 16), the node's
+// ingestion and the in-process baseline (in alternating order), times
+// each by the CPU clock of the process doing the work, and reports
+// x-raw, the ratio of the sums (node CPU / in-process CPU), and
+// x-raw-med, the median of the rounds' ratios. Load that other
+// processes put on a shared machine comes and goes over seconds and so
+// weighs on both sides alike, as in benchmarks/chat_bench_test.go's
+// paired benchmarks.
 //
-//	inproc   the VM in this process on BadgerDB: IssueTx of the signed
-//	         bytes (one goroutine per core), then BuildBlock → Verify →
-//	         Accept until every message is accepted (full blocks)
-//	single   a node (package node, what sessiond runs) in a child process,
-//	         64 clients each posting one session.issueTx request per
-//	         message over loopback HTTP, keep-alive
-//	batch    the same, each request a JSON-RPC batch of 64 issueTx calls
-//	http     the node's HTTP path alone, one request per message and in
-//	http-batch  batches: the same node and requests, but its handler
-//	         answers each transaction admitted once parsed, and the VM
-//	         never sees it (sessionload node --stub-admission)
+//	inproc       the baseline: the VM in this process on BadgerDB, IssueTx
+//	             of the signed bytes (one goroutine per core), then
+//	             BuildBlock → Verify → Accept until the chunk is accepted
+//	             (full blocks: the least the VM spends per message); this
+//	             process's CPU (getrusage)
+//	paired/single  a node (package node, what sessiond runs) in a child
+//	             process, 64 clients each posting one session.issueTx
+//	             request per message over loopback HTTP, keep-alive,
+//	             until the chunk is accepted; the node's CPU (the sum of
+//	             its threads' run time, /proc/<pid>/task/*/schedstat)
+//	paired/batch   the same, each request a JSON-RPC batch of 16 issueTx
+//	             calls (all of an author's messages in the chunk)
+//	paired/http  the node's HTTP path alone: the same requests as
+//	             paired/single to a node whose handler answers each
+//	             transaction admitted once parsed, and the VM never sees
+//	             it (sessionload node --stub-admission)
 //
-// and reports the node's CPU per message (from /proc/<pid>/stat) and its
-// ratio to inproc. single − http is what the VM costs inside the node per
-// message, to compare with inproc (smaller blocks cost more per message).
-// One op is one message: run with a fixed count, e.g.
+// One op is one message of each side: run with a fixed count (a multiple
+// of the chunk), e.g.
 //
-//	go test ./cmd/sessionload -run XXX -bench Ingest -benchtime 20000x
+//	go test ./cmd/sessionload -run XXX -bench Ingest/paired -benchtime 10240x
 //
-// In-process, every message is admitted first, then built into full
-// blocks: the least CPU the VM spends per message. The clients run in
-// this process, on the same cores as the node: the messages/s figures
-// include that contention; the CPU figures are the node's alone.
-// INGEST_ROUNDS=k runs the three phases k times, alternating, and reports
-// medians (of the ratios: per round). SESSIONLOAD_NODE_PROFILE=<prefix>
-// writes the child nodes' CPU profiles to <prefix>-single-<round>.prof
-// and <prefix>-batch-<round>.prof.
+// The clients run in this process, on the same cores as the node
+// (gen-µs/msg is their CPU); a forced GC before each in-process chunk,
+// untimed, keeps the clients' garbage out of the baseline (and collects
+// the VM's own garbage of the chunk before, which favours the baseline).
+// INGEST_CHUNK sets the messages per author per chunk (16).
+// SESSIONLOAD_NODE_PROFILE=<prefix> writes the child node's CPU profile
+// to <prefix>-<mode>.prof.
 func BenchmarkIngest(b *testing.B) {
-	n := b.N
-	if n < ingestAuthors {
-		n = ingestAuthors
-	}
-	if n > 60000 {
-		b.Fatalf("at most 60000 messages (the node's mempool holds 65536)")
-	}
+	b.Run("paired/single", func(b *testing.B) { ingestPaired(b, "single") })
+	b.Run("paired/batch", func(b *testing.B) { ingestPaired(b, "batch") })
+	b.Run("paired/http", func(b *testing.B) { ingestPaired(b, "http") })
+}
+
+func ingestPaired(b *testing.B, mode string) {
 	if b.N == 1 {
 		return // the framework's probe run; -benchtime Nx runs N next
 	}
+	perAuthor := 16
+	if k, err := strconv.Atoi(os.Getenv("INGEST_CHUNK")); err == nil && k > 0 {
+		perAuthor = k
+	}
+	chunk := perAuthor * ingestAuthors
+	rounds := max(1, (b.N+chunk-1)/chunk)
+	if rounds*perAuthor > 100_000 {
+		b.Fatalf("at most %d messages", 100_000*ingestAuthors)
+	}
 	authors := vmtest.Identities(0xa1, ingestAuthors)
-	rounds := 1
-	if r, err := strconv.Atoi(os.Getenv("INGEST_ROUNDS")); err == nil && r > 0 {
-		rounds = r
+	base := newIngestVM(b, authors)
+	defer base.close()
+	node := newIngestNode(b, authors, mode)
+	defer node.stop()
+	batch := 1
+	if mode == "batch" {
+		batch = perAuthor
 	}
-	// The HTTP-only phases take any signed messages: signed once.
-	sessions := make([]ids.ID, len(authors))
-	for i := range sessions {
-		sessions[i] = ids.ID{byte(i), 0x5e}
+	// Signed and encoded before the clock starts.
+	baseTxs := signMessages(b, authors, base.chainID, base.sessions, base.nonce, rounds*chunk)
+	nodeTxs := node.txs
+	if node.txs == nil {
+		nodeTxs = signMessages(b, authors, node.chainID, node.sessions, node.nonce, rounds*chunk)
 	}
-	stubTxs := signMessages(b, authors, ids.ID{0x5e}, sessions, 2, n)
-	// Rounds alternate the phases, so load that other processes put on
-	// the machine falls on all of them; the medians are reported.
-	var inproc, single, batch, httpSingle, httpBatch []ingestResult
+	var nodeCPU, baseCPU, genCPU time.Duration
+	ratios := make([]float64, rounds)
+	b.ResetTimer()
 	for r := range rounds {
-		inproc = append(inproc, ingestInProc(b, authors, n))
-		single = append(single, ingestNode(b, authors, n, 1, fmt.Sprintf("single-%d", r)))
-		batch = append(batch, ingestNode(b, authors, n, 64, fmt.Sprintf("batch-%d", r)))
-		httpSingle = append(httpSingle, ingestHTTP(b, stubTxs, len(authors), 1, fmt.Sprintf("http-%d", r)))
-		httpBatch = append(httpBatch, ingestHTTP(b, stubTxs, len(authors), 64, fmt.Sprintf("http-batch-%d", r)))
-		b.Logf("round %d: CPU µs/msg in-process %.1f, node single %.1f (gen %.1f), node batch %.1f (gen %.1f), HTTP path alone %.1f, batches %.1f; msgs/block %.0f %.0f %.0f",
-			r, inproc[r].nodeCPU, single[r].nodeCPU, single[r].genCPU, batch[r].nodeCPU, batch[r].genCPU,
-			httpSingle[r].nodeCPU, httpBatch[r].nodeCPU, inproc[r].perBlk, single[r].perBlk, batch[r].perBlk)
-	}
-	med := func(rs []ingestResult, f func(ingestResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
+		var n, g, v time.Duration
+		nodeOp := func() {
+			if mode == "http" {
+				n, g = node.post(b, ingestRequests(nodeTxs, ingestAuthors, batch), false)
+			} else {
+				n, g = node.post(b, ingestRequests(nodeTxs[r*chunk:(r+1)*chunk], ingestAuthors, batch), true)
+			}
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	ratio := func(rs []ingestResult) float64 { // median of the per-round ratios
-		v := make([]float64, len(rs))
-		for i := range rs {
-			v[i] = rs[i].nodeCPU / inproc[i].nodeCPU
+		baseOp := func() { v = base.ingest(b, baseTxs[r*chunk:(r+1)*chunk]) }
+		if r%2 == 0 {
+			nodeOp()
+			baseOp()
+		} else {
+			baseOp()
+			nodeOp()
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		nodeCPU, baseCPU, genCPU = nodeCPU+n, baseCPU+v, genCPU+g
+		ratios[r] = float64(n) / float64(v)
+		b.Logf("round %d: node %.1f µs/msg, in-process %.1f µs/msg: %.2fx", r,
+			float64(n.Microseconds())/float64(chunk), float64(v.Microseconds())/float64(chunk), ratios[r])
 	}
-	cpu := func(r ingestResult) float64 { return r.nodeCPU }
-	b.ReportMetric(med(inproc, cpu), "inproc-µs/msg")
-	b.ReportMetric(med(single, cpu), "single-µs/msg")
-	b.ReportMetric(med(batch, cpu), "batch-µs/msg")
-	b.ReportMetric(ratio(single), "single/inproc")
-	b.ReportMetric(ratio(batch), "batch/inproc")
-	b.ReportMetric(med(httpSingle, cpu), "http-single-µs/msg")
-	b.ReportMetric(med(httpBatch, cpu), "http-batch-µs/msg")
-	rate := func(r ingestResult) float64 { return r.rate }
-	b.ReportMetric(med(inproc, rate), "inproc-msgs/s")
-	b.ReportMetric(med(single, rate), "single-msgs/s")
-	b.ReportMetric(med(batch, rate), "batch-msgs/s")
-	gen := func(r ingestResult) float64 { return r.genCPU }
-	b.ReportMetric(med(single, gen), "single-gen-µs/msg")
-	b.ReportMetric(med(batch, gen), "batch-gen-µs/msg")
+	b.StopTimer()
+	msgs := float64(rounds * chunk)
+	slices.Sort(ratios)
+	b.ReportMetric(float64(nodeCPU.Microseconds())/msgs, "node-µs/msg")
+	b.ReportMetric(float64(baseCPU.Microseconds())/msgs, "inproc-µs/msg")
+	b.ReportMetric(float64(genCPU.Microseconds())/msgs, "gen-µs/msg")
+	b.ReportMetric(float64(nodeCPU)/float64(baseCPU), "x-raw")
+	b.ReportMetric(ratios[len(ratios)/2], "x-raw-med")
+}
+
+// ingestVM is the in-process baseline: a VM on BadgerDB in this process
+// whose authors (genesis identities) each opened a session with the next
+// author, who accepted it.
+type ingestVM struct {
+	v        *vm.VM
+	chainID  ids.ID
+	sessions []ids.ID
+	nonce    uint64 // the authors' next nonce
+}
+
+func newIngestVM(b *testing.B, authors []*crypto.Identity) *ingestVM {
+	ctx := context.Background()
+	unlimited := map[string]any{"burst": 1 << 30, "refillSeconds": 1}
+	genesis, err := vmtest.GenesisJSON(time.Now().Unix()-60, map[string]any{
+		"maxMessages": 1 << 30,
+		"rateLimits":  map[string]any{"messages": unlimited, "bytes": unlimited},
+	}, authors...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := vm.OpenDB(b.TempDir(), vm.DBOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := vm.New()
+	if err := v.Initialize(ctx, nil, db, genesis, nil, []byte(`{"mempoolTxs":1000000,"mempoolBytes":8589934592,"maxPendingPerAuthor":1000000}`), nil, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	p := &ingestVM{v: v, chainID: v.ChainID(), sessions: make([]ids.ID, len(authors)), nonce: 2}
+	issue := func(t *tx.Tx, err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := v.IssueTx(t.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, a := range authors {
+		next, _ := crypto.ParseSessionID(authors[(i+1)%len(authors)].SessionID)
+		issue(tx.Sign(a, p.chainID, 0, &tx.CreateSession{Participants: []crypto.SessionID{next}}))
+		p.sessions[i] = tx.SessionIDFor(p.chainID, mustSID(b, a), 0)
+	}
+	for i, a := range authors {
+		prev := (i + len(authors) - 1) % len(authors)
+		issue(tx.Sign(a, p.chainID, 1, &tx.AcceptSession{Session: p.sessions[prev], Decision: tx.DecisionAccept}))
+	}
+	for {
+		if _, err := v.BuildAndAccept(ctx); errors.Is(err, vm.ErrNoPendingTxs) {
+			break
+		} else if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return p
+}
+
+func mustSID(b *testing.B, id *crypto.Identity) crypto.SessionID {
+	sid, err := crypto.ParseSessionID(id.SessionID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sid
+}
+
+func (p *ingestVM) close() { _ = p.v.Shutdown(context.Background()) }
+
+// ingest admits every message of txs (one goroutine per core, each
+// owning whole authors so nonces arrive in order), then builds and
+// accepts blocks until all are accepted, and returns the CPU this
+// process spent.
+func (p *ingestVM) ingest(b *testing.B, txs []*tx.Tx) time.Duration {
+	ctx := context.Background()
+	runtime.GC()
+	cpu0 := processCPU()
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	var issueErr atomic.Value
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range txs {
+				if (i%ingestAuthors)%workers != w {
+					continue
+				}
+				if _, err := p.v.IssueTx(txs[i].Bytes()); err != nil {
+					issueErr.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := issueErr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	for accepted := 0; accepted < len(txs); {
+		blk, err := p.v.BuildAndAccept(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		accepted += len(blk.Txs)
+	}
+	return processCPU() - cpu0
+}
+
+// ingestNode is a node in a child process (sessionload node) whose
+// authors registered and each opened a session with the next author,
+// who accepted it; with --stub-admission (mode http), no setup: txs holds
+// messages the stub parses and answers admitted, posted every round.
+type ingestNode struct {
+	url      string
+	pid      int
+	stopNode func()
+	hc       *http.Client
+	c        *service.Client
+	chainID  ids.ID
+	sessions []ids.ID
+	nonce    uint64
+	txs      []*tx.Tx
+}
+
+func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *ingestNode {
+	ctx := context.Background()
+	var extra []string
+	if mode == "http" {
+		extra = append(extra, "--stub-admission")
+	}
+	url, pid, stop := childNode(b, mode, extra...)
+	hc := ingestClient()
+	p := &ingestNode{url: url, pid: pid, stopNode: stop, hc: hc,
+		c: service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))}
+	ok := false
+	defer func() {
+		if !ok {
+			p.stop()
+		}
+	}()
+	if mode == "http" {
+		sessions := make([]ids.ID, len(authors))
+		for i := range sessions {
+			sessions[i] = ids.ID{byte(i), 0x5e}
+		}
+		perAuthor := 16
+		if k, err := strconv.Atoi(os.Getenv("INGEST_CHUNK")); err == nil && k > 0 {
+			perAuthor = k
+		}
+		p.txs = signMessages(b, authors, ids.ID{0x5e}, sessions, 3, perAuthor*len(authors))
+		ok = true
+		return p
+	}
+	var err error
+	if p.chainID, err = p.c.ChainID(ctx); err != nil {
+		b.Fatal(err)
+	}
+	p.sessions = make([]ids.ID, len(authors))
+	all := func(f func(i int, a *crypto.Identity) (*service.TxReply, error)) {
+		var setupErr atomic.Value
+		var wg sync.WaitGroup
+		for i, a := range authors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := f(i, a)
+				if err == nil {
+					_, err = p.c.WaitAccepted(ctx, r.TxID)
+				}
+				if err != nil {
+					setupErr.Store(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if err, _ := setupErr.Load().(error); err != nil {
+			b.Fatal(err)
+		}
+	}
+	all(func(_ int, a *crypto.Identity) (*service.TxReply, error) { return p.c.Register(ctx, a) })
+	all(func(i int, a *crypto.Identity) (*service.TxReply, error) {
+		r, err := p.c.CreateSession(ctx, a, authors[(i+1)%len(authors)].SessionID)
+		if err == nil {
+			p.sessions[i] = r.Session
+		}
+		return r, err
+	})
+	all(func(i int, a *crypto.Identity) (*service.TxReply, error) {
+		return p.c.AcceptSession(ctx, a, p.sessions[(i+len(authors)-1)%len(authors)])
+	})
+	for i, a := range authors {
+		n, err := p.c.Nonce(ctx, a.SessionID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i > 0 && n != p.nonce {
+			b.Fatalf("authors' nonces differ: %d and %d", p.nonce, n)
+		}
+		p.nonce = n
+	}
+	ok = true
+	return p
+}
+
+func (p *ingestNode) stop() {
+	p.hc.Transport.(*http.Transport).CloseIdleConnections()
+	p.stopNode()
+}
+
+// post posts the requests (one client per author) and, with wait, waits
+// until the node has accepted every message they hold; it returns the
+// CPU the node and this process (the clients) spent meanwhile.
+func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, gen time.Duration) {
+	n := 0
+	for _, rs := range requests {
+		for _, body := range rs {
+			n += max(1, bytes.Count(body, []byte(`"method"`)))
+		}
+	}
+	ctx := context.Background()
+	var st0 *service.StatusReply
+	var err error
+	if wait {
+		if st0, err = p.c.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu0, gen0 := threadsCPU(p.pid), processCPU()
+	if err := postAll(p.hc, p.url, requests); err != nil {
+		b.Fatal(err)
+	}
+	for wait {
+		st, err := p.c.Status(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.MessagesTotal >= st0.MessagesTotal+uint64(n) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cpu1, gen1 := threadsCPU(p.pid), processCPU()
+	if cpu0 < 0 || cpu1 < 0 {
+		b.Fatal("no CPU figures of the node process")
+	}
+	return cpu1 - cpu0, gen1 - gen0
+}
+
+// threadsCPU returns the CPU time process pid's threads have run, in
+// nanoseconds (the sum of /proc/<pid>/task/*/schedstat's first fields;
+// /proc/<pid>/stat counts in 10 ms ticks), or -1.
+func threadsCPU(pid int) time.Duration {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return -1
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		data, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // a thread that exited meanwhile
+		}
+		f, _, _ := strings.Cut(string(data), " ")
+		ns, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return -1
+		}
+		sum += time.Duration(ns)
+	}
+	return sum
 }
 
 func processCPU() time.Duration {
@@ -188,90 +472,6 @@ func signMessages(b *testing.B, authors []*crypto.Identity, chainID ids.ID, sess
 	}
 	return txs
 }
-
-func ingestInProc(b *testing.B, authors []*crypto.Identity, n int) ingestResult {
-	ctx := context.Background()
-	genesis, err := vmtest.GenesisJSON(time.Now().Unix()-60, map[string]any{"maxMessages": 1 << 30}, authors...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := vm.OpenDB(b.TempDir(), vm.DBOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := vm.New()
-	if err := v.Initialize(ctx, nil, db, genesis, nil, []byte(`{"mempoolTxs":1000000,"mempoolBytes":8589934592,"maxPendingPerAuthor":1000000}`), nil, nil, nil); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = v.Shutdown(ctx) }()
-	chainID := v.ChainID()
-	sessions := make([]ids.ID, len(authors))
-	for i, a := range authors {
-		next, _ := crypto.ParseSessionID(authors[(i+1)%len(authors)].SessionID)
-		t, err := tx.Sign(a, chainID, 0, &tx.CreateSession{Participants: []crypto.SessionID{next}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := v.IssueTx(t.Bytes()); err != nil {
-			b.Fatal(err)
-		}
-		sessions[i] = tx.SessionIDFor(chainID, t.Author, 0)
-	}
-	for {
-		if _, err := v.BuildAndAccept(ctx); errors.Is(err, vm.ErrNoPendingTxs) {
-			break
-		} else if err != nil {
-			b.Fatal(err)
-		}
-	}
-	txs := signMessages(b, authors, chainID, sessions, 1, n)
-
-	// Admission of every message (one goroutine per core, each owning
-	// whole authors so nonces arrive in order), then the blocks: the
-	// cost per message with full blocks, the least the VM spends.
-	cpu0, t0 := processCPU(), time.Now()
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	var issueErr atomic.Value
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range txs {
-				if (i%len(authors))%workers != w {
-					continue
-				}
-				if _, err := v.IssueTx(txs[i].Bytes()); err != nil {
-					issueErr.Store(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := issueErr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	blocks := 0
-	for accepted := 0; accepted < n; blocks++ {
-		blk, err := v.BuildAndAccept(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		accepted += len(blk.Txs)
-	}
-	elapsed, cpu := time.Since(t0), processCPU()-cpu0
-	return ingestResult{
-		nodeCPU: float64(cpu.Microseconds()) / float64(n),
-		rate:    float64(n) / elapsed.Seconds(),
-		perBlk:  float64(n) / float64(blocks),
-	}
-}
-
-// ingestResult is one phase's figures: CPU µs per message of the node
-// (or of this process, in-process), of the clients, messages/s, and
-// messages per block.
-type ingestResult struct{ nodeCPU, genCPU, rate, perBlk float64 }
 
 // childNode runs a node (sessionload node, with extra arguments) in a
 // child process on a free port with a temporary data directory, and
@@ -362,127 +562,6 @@ func postAll(hc *http.Client, url string, requests [][][]byte) error {
 func ingestClient() *http.Client {
 	tr := &http.Transport{MaxIdleConns: 2 * ingestAuthors, MaxIdleConnsPerHost: 2 * ingestAuthors}
 	return &http.Client{Transport: tr, Timeout: time.Minute}
-}
-
-// ingestHTTP measures the node's HTTP path alone: a node whose handler
-// parses each transaction and answers it admitted without giving it to
-// the VM (--stub-admission), fed txs as the node phases are, batch calls
-// per request; the node's CPU per message from the first request to the
-// last response.
-func ingestHTTP(b *testing.B, txs []*tx.Tx, authors, batch int, name string) ingestResult {
-	url, pid, stop := childNode(b, name, "--stub-admission")
-	defer stop()
-	hc := ingestClient()
-	defer hc.Transport.(*http.Transport).CloseIdleConnections()
-	requests := ingestRequests(txs, authors, batch)
-	cpu0, gen0, t0 := sampleCPU(pid), processCPU(), time.Now()
-	if err := postAll(hc, url, requests); err != nil {
-		b.Fatal(err)
-	}
-	elapsed := time.Since(t0)
-	cpu1, gen1 := sampleCPU(pid), processCPU()
-	if !cpu0.haveNode || !cpu1.haveNode {
-		b.Fatal("no CPU figures of the node process")
-	}
-	n := len(txs)
-	return ingestResult{
-		nodeCPU: float64((cpu1.node - cpu0.node).Microseconds()) / float64(n),
-		genCPU:  float64((gen1 - gen0).Microseconds()) / float64(n),
-		rate:    float64(n) / elapsed.Seconds(),
-	}
-}
-
-// ingestNode runs a node in a child process and submits n messages to it
-// over HTTP, batch per request.
-func ingestNode(b *testing.B, authors []*crypto.Identity, n, batch int, name string) ingestResult {
-	ctx := context.Background()
-	url, pid, stop := childNode(b, name)
-	defer stop()
-	hc := ingestClient()
-	defer hc.Transport.(*http.Transport).CloseIdleConnections()
-	c := service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))
-
-	// Setup: register the authors, open a session each.
-	chainID, err := c.ChainID(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sessions := make([]ids.ID, len(authors))
-	var setupErr atomic.Value
-	var wg sync.WaitGroup
-	for _, a := range authors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.Register(ctx, a)
-			if err == nil {
-				_, err = c.WaitAccepted(ctx, r.TxID)
-			}
-			if err != nil {
-				setupErr.Store(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for i, a := range authors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.CreateSession(ctx, a, authors[(i+1)%len(authors)].SessionID)
-			if err == nil {
-				sessions[i] = r.Session
-				_, err = c.WaitAccepted(ctx, r.TxID)
-			}
-			if err != nil {
-				setupErr.Store(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := setupErr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-	txs := signMessages(b, authors, chainID, sessions, 2, n)
-	requests := ingestRequests(txs, len(authors), batch) // encoded in advance
-	st0, err := c.Status(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var st *service.StatusReply
-
-	cpu0, gen0, t0 := sampleCPU(pid), processCPU(), time.Now()
-	var postErr atomic.Value
-	posted := make(chan struct{})
-	go func() {
-		defer close(posted)
-		if err := postAll(hc, url, requests); err != nil {
-			postErr.Store(err)
-		}
-	}()
-	for {
-		if err, _ := postErr.Load().(error); err != nil {
-			b.Fatal(err)
-		}
-		if st, err = c.Status(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if st.MessagesTotal >= st0.MessagesTotal+uint64(n) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	elapsed := time.Since(t0)
-	cpu1, gen1 := sampleCPU(pid), processCPU()
-	<-posted
-	if !cpu0.haveNode || !cpu1.haveNode {
-		b.Fatal("no CPU figures of the node process")
-	}
-	return ingestResult{
-		nodeCPU: float64((cpu1.node - cpu0.node).Microseconds()) / float64(n),
-		genCPU:  float64((gen1 - gen0).Microseconds()) / float64(n),
-		rate:    float64(n) / elapsed.Seconds(),
-		perBlk:  float64(n) / float64(max(st.Height-st0.Height, 1)),
-	}
 }
 
 // postIngest posts one request (a call or a batch) and checks that every

@@ -113,14 +113,16 @@ func (stubAdmissionAPI) Issue(*tx.Tx) error { return nil }
 // node's overrides; a spawned sessiond gets it as a genesis file). It
 // measures messages: its identities register with the minimal proof of
 // work instead of about a second each, each sends far more than the
-// per-identity message rate limit a person needs (the other limits stay
-// the defaults: the setup stays within them), and a session stores 10⁷
-// messages (the default 10,000 would cap a sender).
+// per-identity message and bytes rate limits a person needs (the default
+// bytes bucket, 4 MiB, holds about 1,100 load messages of 3.7 KB; the
+// other limits stay the defaults: the setup stays within them), and a
+// session stores 10⁷ messages (the default 10,000 would cap a sender).
 func loadChain() node.ChainOverrides {
 	maxMessages := int64(10_000_000)
 	work := config.MinimalRegistration()
 	limits := config.Default().RateLimits
 	limits.Messages = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
+	limits.Bytes = config.Bucket{Burst: 1 << 30, RefillSeconds: 1}
 	return node.ChainOverrides{MaxMessages: &maxMessages, Registration: &work, RateLimits: &limits}
 }
 
