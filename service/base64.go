@@ -16,6 +16,15 @@ import (
 // for base64.StdEncoding.DecodedLen(len(src)) bytes, as for Decode.
 // FuzzDecodeBase64 holds it to base64.StdEncoding.Decode.
 func decodeBase64(dst, src []byte) (int, error) {
+	n, _, err := decodeBase64Split(dst, src)
+	return n, err
+}
+
+// decodeBase64Split is decodeBase64 that also returns how many leading
+// characters of src the table decoded: all of them in the standard
+// alphabet. The rest went to base64.StdEncoding, which skips '\r' and
+// '\n' where it finds them.
+func decodeBase64Split(dst, src []byte) (n, tabled int, err error) {
 	si, di := 0, 0
 	if len(src) > 8 {
 		t := base64Pairs()
@@ -33,12 +42,12 @@ func decodeBase64(dst, src []byte) (int, error) {
 			di += 6
 		}
 	}
-	n, err := base64.StdEncoding.Decode(dst[di:], src[si:])
+	n, err = base64.StdEncoding.Decode(dst[di:], src[si:])
 	var corrupt base64.CorruptInputError
 	if errors.As(err, &corrupt) {
 		err = corrupt + base64.CorruptInputError(si)
 	}
-	return di + n, err
+	return di + n, si, err
 }
 
 // base64Pairs maps two characters (the first in the low byte) to their

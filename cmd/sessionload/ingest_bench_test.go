@@ -560,7 +560,7 @@ func postAll(hc *http.Client, url string, requests [][][]byte) error {
 }
 
 func ingestClient() *http.Client {
-	tr := &http.Transport{MaxIdleConns: 2 * ingestAuthors, MaxIdleConnsPerHost: 2 * ingestAuthors}
+	tr := &http.Transport{MaxIdleConns: 2 * ingestAuthors, MaxIdleConnsPerHost: 2 * ingestAuthors, WriteBufferSize: writeBufferSize}
 	return &http.Client{Transport: tr, Timeout: time.Minute}
 }
 
@@ -603,4 +603,10 @@ func postIngest(hc *http.Client, url string, body []byte) error {
 		return r.Error
 	}
 	return nil
+}
+
+func init() {
+	if v, err := strconv.Atoi(os.Getenv("INGEST_WBUF")); err == nil {
+		writeBufferSize = v
+	}
 }
