@@ -124,14 +124,17 @@ func ingestPaired(b *testing.B, mode string) {
 	b.ResetTimer()
 	for r := range rounds {
 		var n, g, v time.Duration
+		var nb, vb int
 		nodeOp := func() {
+			var blocks uint64
 			if mode == "http" {
-				n, g = node.post(b, ingestRequests(nodeTxs, ingestAuthors, batch), false)
+				n, g, _ = node.post(b, ingestRequests(nodeTxs, ingestAuthors, batch), false)
 			} else {
-				n, g = node.post(b, ingestRequests(nodeTxs[r*chunk:(r+1)*chunk], ingestAuthors, batch), true)
+				n, g, blocks = node.post(b, ingestRequests(nodeTxs[r*chunk:(r+1)*chunk], ingestAuthors, batch), true)
 			}
+			nb = int(blocks)
 		}
-		baseOp := func() { v = base.ingest(b, baseTxs[r*chunk:(r+1)*chunk]) }
+		baseOp := func() { v, vb = base.ingest(b, baseTxs[r*chunk:(r+1)*chunk]) }
 		if r%2 == 0 {
 			nodeOp()
 			baseOp()
@@ -141,8 +144,8 @@ func ingestPaired(b *testing.B, mode string) {
 		}
 		nodeCPU, baseCPU, genCPU = nodeCPU+n, baseCPU+v, genCPU+g
 		ratios[r] = float64(n) / float64(v)
-		b.Logf("round %d: node %.1f µs/msg, in-process %.1f µs/msg: %.2fx", r,
-			float64(n.Microseconds())/float64(chunk), float64(v.Microseconds())/float64(chunk), ratios[r])
+		b.Logf("round %d: node %.1f µs/msg (%d blocks), in-process %.1f µs/msg (%d blocks): %.2fx", r,
+			float64(n.Microseconds())/float64(chunk), nb, float64(v.Microseconds())/float64(chunk), vb, ratios[r])
 	}
 	b.StopTimer()
 	msgs := float64(rounds * chunk)
@@ -223,8 +226,8 @@ func (p *ingestVM) close() { _ = p.v.Shutdown(context.Background()) }
 // ingest admits every message of txs (one goroutine per core, each
 // owning whole authors so nonces arrive in order), then builds and
 // accepts blocks until all are accepted, and returns the CPU this
-// process spent.
-func (p *ingestVM) ingest(b *testing.B, txs []*tx.Tx) time.Duration {
+// process spent and the blocks.
+func (p *ingestVM) ingest(b *testing.B, txs []*tx.Tx) (cpu time.Duration, blocks int) {
 	ctx := context.Background()
 	runtime.GC()
 	cpu0 := processCPU()
@@ -250,14 +253,14 @@ func (p *ingestVM) ingest(b *testing.B, txs []*tx.Tx) time.Duration {
 	if err, _ := issueErr.Load().(error); err != nil {
 		b.Fatal(err)
 	}
-	for accepted := 0; accepted < len(txs); {
+	for accepted := 0; accepted < len(txs); blocks++ {
 		blk, err := p.v.BuildAndAccept(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
 		accepted += len(blk.Txs)
 	}
-	return processCPU() - cpu0
+	return processCPU() - cpu0, blocks
 }
 
 // ingestNode is a node in a child process (sessionload node) whose
@@ -363,8 +366,9 @@ func (p *ingestNode) stop() {
 
 // post posts the requests (one client per author) and, with wait, waits
 // until the node has accepted every message they hold; it returns the
-// CPU the node and this process (the clients) spent meanwhile.
-func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, gen time.Duration) {
+// CPU the node and this process (the clients) spent meanwhile, and the
+// blocks the node accepted.
+func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, gen time.Duration, blocks uint64) {
 	n := 0
 	for _, rs := range requests {
 		for _, body := range rs {
@@ -389,6 +393,7 @@ func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, g
 			b.Fatal(err)
 		}
 		if st.MessagesTotal >= st0.MessagesTotal+uint64(n) {
+			blocks = st.Height - st0.Height
 			break
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -397,7 +402,7 @@ func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, g
 	if cpu0 < 0 || cpu1 < 0 {
 		b.Fatal("no CPU figures of the node process")
 	}
-	return cpu1 - cpu0, gen1 - gen0
+	return cpu1 - cpu0, gen1 - gen0, blocks
 }
 
 // threadsCPU returns the CPU time process pid's threads have run, in

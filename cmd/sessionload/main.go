@@ -7,6 +7,7 @@
 //	sessionload --spawn                           # start a node (separate process), max throughput for 10s
 //	sessionload --spawn --then-half               # then a fixed-rate run at half the measured maximum
 //	sessionload --node http://127.0.0.1:9652/rpc --rate 2500 --duration 20s
+//	sessionload genesis > load.json              # the load chain, for sessiond --genesis load.json
 //
 // See README.md in this directory for the method and measured results.
 package main
@@ -34,6 +35,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "node" {
 		os.Exit(runNode(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "genesis" {
+		os.Exit(runGenesis(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -152,6 +156,26 @@ func report(w io.Writer, r *Result, asJSON bool) {
 	}
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
+}
+
+// runGenesis is "sessionload genesis": it prints a genesis of the load
+// chain (loadChain: minimal registration work, the message and bytes
+// rate limits lifted, 10⁷ messages per session; a fresh chain ID), for a
+// sessiond that sessionload is to load with --node.
+func runGenesis(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: sessionload genesis > load-genesis.json (then: sessiond --genesis load-genesis.json)")
+		return 2
+	}
+	g, err := node.NewChainGenesis(loadChain(), time.Now(), rand.Reader)
+	if err != nil {
+		fmt.Fprintf(stderr, "sessionload genesis: %v\n", err)
+		return 1
+	}
+	if _, err := stdout.Write(append(g, '\n')); err != nil {
+		return 1
+	}
+	return 0
 }
 
 func envOr(k, def string) string {
