@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -272,6 +271,7 @@ type ingestNode struct {
 	pid      int
 	stopNode func()
 	hc       *http.Client
+	conns    []*rawConn // one per author, as sessionload's senders
 	c        *service.Client
 	chainID  ids.ID
 	sessions []ids.ID
@@ -289,6 +289,9 @@ func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *inges
 	hc := ingestClient()
 	p := &ingestNode{url: url, pid: pid, stopNode: stop, hc: hc,
 		c: service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))}
+	for range authors {
+		p.conns = append(p.conns, newRawConn(ctx, url))
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -361,6 +364,9 @@ func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *inges
 
 func (p *ingestNode) stop() {
 	p.hc.Transport.(*http.Transport).CloseIdleConnections()
+	for _, rc := range p.conns {
+		rc.close()
+	}
 	p.stopNode()
 }
 
@@ -384,7 +390,7 @@ func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, g
 		}
 	}
 	cpu0, gen0 := threadsCPU(p.pid), processCPU()
-	if err := postAll(p.hc, p.url, requests); err != nil {
+	if err := postAll(p.conns, requests); err != nil {
 		b.Fatal(err)
 	}
 	for wait {
@@ -493,6 +499,9 @@ func childNode(b *testing.B, name string, extra ...string) (url string, pid int,
 	addr := ln.Addr().String()
 	ln.Close()
 	args := "--data-dir " + b.TempDir() + " --http " + addr + " --max-messages 100000000 --log-level warn " + strings.Join(extra, " ")
+	if a := os.Getenv("SESSIONLOAD_NODE_ARGS"); a != "" {
+		args += " " + a
+	}
 	if p := os.Getenv("SESSIONLOAD_NODE_PROFILE"); p != "" {
 		args += " --cpuprofile " + p + "-" + name + ".prof"
 	}
@@ -543,8 +552,9 @@ func ingestRequests(txs []*tx.Tx, authors, batch int) [][][]byte {
 	return requests
 }
 
-// postAll posts each author's requests in order, one client per author.
-func postAll(hc *http.Client, url string, requests [][][]byte) error {
+// postAll posts each author's requests in order, one client per author
+// (its connection: sessionload's senders' rawConn).
+func postAll(conns []*rawConn, requests [][][]byte) error {
 	var postErr atomic.Value
 	var wg sync.WaitGroup
 	for a := range requests {
@@ -552,7 +562,7 @@ func postAll(hc *http.Client, url string, requests [][][]byte) error {
 		go func() {
 			defer wg.Done()
 			for _, body := range requests[a] {
-				if err := postIngest(hc, url, body); err != nil {
+				if err := postIngest(conns[a], body); err != nil {
 					postErr.Store(fmt.Errorf("author %d: %w", a, err))
 					return
 				}
@@ -571,18 +581,13 @@ func ingestClient() *http.Client {
 
 // postIngest posts one request (a call or a batch) and checks that every
 // call was admitted.
-func postIngest(hc *http.Client, url string, body []byte) error {
-	resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
+func postIngest(rc *rawConn, body []byte) error {
+	status, data, err := rc.post(body)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data)
+	if status != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %.200s", status, data)
 	}
 	if body[0] == '[' {
 		var rs []struct {

@@ -34,30 +34,20 @@ type poster struct {
 
 // issue posts a pre-encoded issueTx request and returns the node's error
 // (*service.Error, usable with errors.Is) or a transport error.
-func (p *poster) issue(ctx context.Context, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+func (p *poster) issue(ctx context.Context, rc *rawConn, body []byte) error {
+	status, data, err := p.post(ctx, rc, body)
 	if err != nil {
 		return err
 	}
 	var res issueResponse
 	if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" {
-		return fmt.Errorf("issueTx: HTTP %d, not a JSON-RPC 2.0 response: %.200q", resp.StatusCode, data)
+		return fmt.Errorf("issueTx: HTTP %d, not a JSON-RPC 2.0 response: %.200q", status, data)
 	}
 	if res.Error != nil {
 		return fmt.Errorf("issueTx: %w", res.Error)
 	}
-	if resp.StatusCode != http.StatusOK || res.Result == nil {
-		return fmt.Errorf("issueTx: HTTP %d without a result", resp.StatusCode)
+	if status != http.StatusOK || res.Result == nil {
+		return fmt.Errorf("issueTx: HTTP %d without a result", status)
 	}
 	return nil
 }
@@ -86,7 +76,7 @@ type issueResponse struct {
 // returns how many, from the first, were admitted, and the error of the
 // first that was not (the rest of a client's batch follows it in nonce
 // order, so they are refused too and are sent again).
-func (p *poster) issueBatch(ctx context.Context, bodies [][]byte) (int, error) {
+func (p *poster) issueBatch(ctx context.Context, rc *rawConn, bodies [][]byte) (int, error) {
 	size := 2
 	for _, b := range bodies {
 		size += len(b) + 1
@@ -100,17 +90,7 @@ func (p *poster) issueBatch(ctx context.Context, bodies [][]byte) (int, error) {
 		body = append(body, b...)
 	}
 	body = append(body, ']')
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	status, data, err := p.post(ctx, rc, body)
 	if err != nil {
 		return 0, err
 	}
@@ -123,9 +103,9 @@ func (p *poster) issueBatch(ctx context.Context, bodies [][]byte) (int, error) {
 			Error *service.Error `json:"error"`
 		}
 		if json.Unmarshal(data, &one) == nil && one.Error != nil {
-			return 0, fmt.Errorf("issueTx batch: HTTP %d: %w", resp.StatusCode, one.Error)
+			return 0, fmt.Errorf("issueTx batch: HTTP %d: %w", status, one.Error)
 		}
-		return 0, fmt.Errorf("issueTx batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", resp.StatusCode, data)
+		return 0, fmt.Errorf("issueTx batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", status, data)
 	}
 	if len(res) != len(bodies) {
 		return 0, fmt.Errorf("issueTx batch: %d responses to %d calls", len(res), len(bodies))
@@ -189,17 +169,18 @@ func (p *poster) inbox(ctx context.Context, sink string, after uint64) (*inboxPa
 	if err != nil {
 		return nil, err
 	}
+	status := resp.StatusCode
 	if page, ok := parseInbox(data); ok {
 		return page, nil
 	}
 	if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" {
-		return nil, fmt.Errorf("getInbox: HTTP %d, not a JSON-RPC 2.0 response: %.200q", resp.StatusCode, data)
+		return nil, fmt.Errorf("getInbox: HTTP %d, not a JSON-RPC 2.0 response: %.200q", status, data)
 	}
 	if res.Error != nil {
 		return nil, fmt.Errorf("getInbox: %w", res.Error)
 	}
 	if res.Result == nil {
-		return nil, fmt.Errorf("getInbox: HTTP %d without a result", resp.StatusCode)
+		return nil, fmt.Errorf("getInbox: HTTP %d without a result", status)
 	}
 	return res.Result, nil
 }

@@ -381,6 +381,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		sendWG.Add(1)
 		go func() {
 			defer sendWG.Done()
+			rc := newRawConn(ctx, cfg.URL) // nil: the http.Client
+			if rc != nil {
+				defer rc.close()
+			}
 			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))
 			due := func(k int) time.Time { // scheduled send time of message k (rate mode)
 				return start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
@@ -451,12 +455,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					var err error
 					requests.Add(1)
 					if batch == 1 {
-						if err = p.issue(ctx, s.bodies[k]); err == nil {
+						if err = p.issue(ctx, rc, s.bodies[k]); err == nil {
 							n = 1
 						}
 					} else {
 						bodies = append(bodies[:0], s.bodies[k:k+m]...)
-						n, err = p.issueBatch(ctx, bodies)
+						n, err = p.issueBatch(ctx, rc, bodies)
 					}
 					for j := k; j < k+n; j++ {
 						s.admit[j] = time.Since(now)

@@ -38,6 +38,7 @@ func runNode(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "warn", "log level")
 	libLevel := fs.String("lib-log-level", "", "log level of the libraries (the database); default one level quieter than --log-level, at least warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")
+	fs.IntVar(&cfg.HTTP.Service.MaxConcurrent, "max-concurrent", 0, "JSON-RPC calls executing at once (0: the service's default)")
 	stubAdmission := fs.Bool("stub-admission", false, "benchmarks: the JSON-RPC handler parses each submitted transaction and answers it admitted without giving it to the VM (measures the HTTP path alone)")
 	if err := fs.Parse(args); err != nil {
 		return 2
