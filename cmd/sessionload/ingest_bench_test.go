@@ -614,9 +614,3 @@ func postIngest(rc *rawConn, body []byte) error {
 	}
 	return nil
 }
-
-func init() {
-	if v, err := strconv.Atoi(os.Getenv("INGEST_WBUF")); err == nil {
-		writeBufferSize = v
-	}
-}

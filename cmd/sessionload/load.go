@@ -127,13 +127,11 @@ type Result struct {
 	Verified  bool    `json:"verified"`
 }
 
-// writeBufferSize is the clients' write buffer: a request of one message
-// (about 5.1 KB with its headers) or a batch goes out in one write, so
-// the node reads it in one segment (with net/http's 4 KiB default, the
-// headers and the body's first 4 KiB went out apart from the rest: one
-// more system call on each side, and often a wake-up of the node's
-// reader between them).
-var writeBufferSize = 64 << 10
+// writeBufferSize is the http.Client's write buffer (setup, the
+// watcher): a request goes out in one write (net/http's default, 4 KiB,
+// splits a one-message request, 5.1 KB, in two: one more system call on
+// each side). Senders use rawConn, which writes a request at once.
+const writeBufferSize = 64 << 10
 
 func (c *Config) defaults() {
 	if c.Clients <= 0 {
