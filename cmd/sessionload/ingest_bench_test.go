@@ -81,9 +81,10 @@ const ingestAuthors = 64
 // (gen-µs/msg is their CPU); a forced GC before each in-process chunk,
 // untimed, keeps the clients' garbage out of the baseline (and collects
 // the VM's own garbage of the chunk before, which favours the baseline).
-// INGEST_CHUNK sets the messages per author per chunk (16).
-// SESSIONLOAD_NODE_PROFILE=<prefix> writes the child node's CPU profile
-// to <prefix>-<mode>.prof.
+// INGEST_CHUNK sets the messages per author per chunk (16; also the
+// calls per batch). SESSIONLOAD_NODE_PROFILE=<prefix> writes the child
+// node's CPU profile to <prefix>-<mode>.prof; SESSIONLOAD_NODE_ARGS adds
+// flags to the child node (sessionload node), e.g. --max-concurrent 2.
 func BenchmarkIngest(b *testing.B) {
 	b.Run("paired/single", func(b *testing.B) { ingestPaired(b, "single") })
 	b.Run("paired/batch", func(b *testing.B) { ingestPaired(b, "batch") })
