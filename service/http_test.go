@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -182,11 +183,51 @@ func FuzzHandler(f *testing.F) {
 		if ctSel >= 200 {
 			method = http.MethodGet
 		}
+		if method == http.MethodPost && answersNothing(body) {
+			// Notifications only: 204 and no body, or an error response.
+			req := httptest.NewRequest(method, "/rpc", strings.NewReader(body))
+			req.Header.Set("Content-Type", ct)
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, req)
+			if rec.Code == http.StatusNoContent {
+				if rec.Body.Len() != 0 {
+					t.Fatalf("204 with a body for %q: %q", truncate([]byte(body)), rec.Body.Bytes())
+				}
+				return
+			}
+		}
 		r := post(t, e.h, method, ct, []byte(body))
 		if r.Error != nil && r.Error.Code == CodeInternal {
 			t.Fatalf("internal error for %q: %s", truncate([]byte(body)), r.Error.Message)
 		}
 	})
+}
+
+// answersNothing reports whether body is a JSON-RPC notification or a
+// batch of them (objects without an id), which the handler may answer
+// with 204 and no body.
+func answersNothing(body string) bool {
+	var v any
+	if json.Unmarshal([]byte(body), &v) != nil {
+		return false
+	}
+	isNote := func(x any) bool {
+		m, ok := x.(map[string]any)
+		if !ok {
+			return false
+		}
+		_, hasID := m["id"]
+		return !hasID
+	}
+	if a, ok := v.([]any); ok {
+		for _, x := range a {
+			if !isNote(x) {
+				return false
+			}
+		}
+		return len(a) > 0
+	}
+	return isNote(v)
 }
 
 func b64(b []byte) string {
