@@ -27,7 +27,8 @@ func setupBurst(t *testing.T, c *service.Client, authors, perAuthor, payloadByte
 		t.Fatal(err)
 	}
 
-	// Authors register; author i opens a session with author i+1.
+	// Authors register; author i opens a session with author i+1, who
+	// accepts it: nonces 0, 1 and 2, so messages start at 3.
 	people := make([]*crypto.Identity, authors)
 	var regs []*service.TxReply
 	for i := range people {
@@ -52,6 +53,16 @@ func setupBurst(t *testing.T, c *service.Client, authors, perAuthor, payloadByte
 		creates = append(creates, r)
 	}
 	waitAll(t, c, creates...)
+	// Each peer accepts (a message request stops after a few messages).
+	var accepts []*service.TxReply
+	for i, s := range sessions {
+		r, err := c.AcceptSession(ctx(t, 10*time.Second), people[(i+1)%authors], s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepts = append(accepts, r)
+	}
+	waitAll(t, c, accepts...)
 
 	signed := make([][]*tx.Tx, authors)
 	var wg sync.WaitGroup
@@ -62,7 +73,7 @@ func setupBurst(t *testing.T, c *service.Client, authors, perAuthor, payloadByte
 			for k := range perAuthor {
 				payload := make([]byte, payloadBytes)
 				copy(payload, fmt.Sprintf("author %d message %d", i, k))
-				t2, err := tx.Sign(people[i], chainID, uint64(2+k), &tx.SendMessage{Session: sessions[i], Ciphertext: payload})
+				t2, err := tx.Sign(people[i], chainID, uint64(3+k), &tx.SendMessage{Session: sessions[i], Ciphertext: payload})
 				if err != nil {
 					t.Error(err)
 					return
