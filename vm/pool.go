@@ -195,10 +195,14 @@ func (p *pool) admit(t *tx.Tx) error {
 		}
 	}
 	base := state.New(c.cache)
-	if _, err := base.GetTx(t.ID()); err == nil {
-		return fmt.Errorf("%w: %s", ErrAlreadyAccepted, t.ID())
-	} else if !errors.Is(err, state.ErrNotFound) {
+	if may, err := mayBeAccepted(base, t); err != nil {
 		return err
+	} else if may {
+		if _, err := base.GetTx(t.ID()); err == nil {
+			return fmt.Errorf("%w: %s", ErrAlreadyAccepted, t.ID())
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
 	}
 	seed, excess, err := p.precheck(t)
 	if err != nil {
@@ -257,6 +261,27 @@ func (p *pool) admit(t *tx.Tx) error {
 	}
 	p.signal()
 	return nil
+}
+
+// mayBeAccepted reports whether t could be on chain in base (the accepted
+// state), so that only then admission looks its ID up in the transaction
+// index. A transaction other than a registration whose nonce is at least
+// its author's next accepted nonce cannot have been accepted: accepting it
+// would have set that nonce past it, and nonces never go back (an account
+// is never deleted). The account is a hot key of the base cache, while
+// the index lookup of a new transaction's ID is a database miss; so a
+// fresh transaction, the common case, costs no miss, and a replay still
+// meets the lookup and ErrAlreadyAccepted. Registrations are always looked
+// up.
+func mayBeAccepted(base *state.State, t *tx.Tx) (bool, error) {
+	if _, isReg := t.Payload.(*tx.RegisterIdentity); isReg {
+		return true, nil
+	}
+	next, err := base.Nonce(t.Author)
+	if err != nil {
+		return false, err
+	}
+	return t.Nonce < next, nil
 }
 
 // precheck runs the cheap state checks before any signature: a nonce

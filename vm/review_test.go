@@ -1,11 +1,14 @@
 package vm
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/luxfi/database/memdb"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/mempool"
 	"github.com/luxfi/session/vm/tx"
 	"github.com/luxfi/session/vm/vmtest"
 )
@@ -57,5 +60,48 @@ func TestAdmissionBeforeSignature(t *testing.T) {
 	e.issue(e.sign(alice, &tx.CreateChannel{Name: "z", JoinPolicy: tx.PolicyOpen}))
 	if e.vm.verifier.verified.Load() == sigs {
 		t.Fatal("an admitted transaction was not verified")
+	}
+}
+
+// TestReplayRefusedWithoutIndexMiss: admission looks a transaction up in
+// the accepted index only when its nonce says it may be on chain
+// (mayBeAccepted); every replay of an accepted transaction, of any of its
+// author's accepted nonces and after later blocks, is still refused as
+// ErrAlreadyAccepted, a pending one as a duplicate, and a registration is
+// always looked up.
+func TestReplayRefusedWithoutIndexMiss(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := identity(t, 0)
+	var accepted []*tx.Tx
+	for i := 0; i < 3; i++ {
+		accepted = append(accepted, e.do(alice, &tx.CreateChannel{Name: fmt.Sprintf("c%d", i), JoinPolicy: tx.PolicyOpen}))
+	}
+	base := state.New(e.vm.chain.cache)
+	for _, a := range accepted {
+		if may, err := mayBeAccepted(base, a); err != nil || !may {
+			t.Fatalf("accepted nonce %d: mayBeAccepted %v, %v", a.Nonce, may, err)
+		}
+		_, err := e.vm.IssueTx(a.Bytes())
+		mustIs(t, err, ErrAlreadyAccepted)
+	}
+	fresh := e.sign(alice, &tx.CreateChannel{Name: "fresh", JoinPolicy: tx.PolicyOpen})
+	if may, err := mayBeAccepted(base, fresh); err != nil || may {
+		t.Fatalf("fresh nonce %d: mayBeAccepted %v, %v", fresh.Nonce, may, err)
+	}
+	e.issue(fresh)
+	_, err := e.vm.IssueTx(fresh.Bytes())
+	mustIs(t, err, mempool.ErrDuplicate)
+	e.accept()
+	_, err = e.vm.IssueTx(fresh.Bytes())
+	mustIs(t, err, ErrAlreadyAccepted)
+	for _, a := range accepted {
+		_, err := e.vm.IssueTx(a.Bytes())
+		mustIs(t, err, ErrAlreadyAccepted)
+	}
+	// A registration (nonce 0 of an author not yet known) is looked up.
+	newcomer := identity(t, 7)
+	reg, _ := e.registration(newcomer, 0)
+	if may, err := mayBeAccepted(base, e.sign(newcomer, reg)); err != nil || !may {
+		t.Fatalf("registration: mayBeAccepted %v, %v", may, err)
 	}
 }
