@@ -32,7 +32,12 @@
 //
 // One validator, no consensus: the loop waits for the VM to report pending
 // transactions (WaitForEvent), waits BuildDelay more so a burst lands in
-// one block, then runs BuildBlock → Verify → Accept → SetPreference.
+// one block, then, while transactions keep arriving and fewer than
+// BuildBatch are pending, keeps gathering in steps of BuildDelay until
+// BuildWindow has passed since the first (so a steady trickle makes
+// blocks of a window's worth, not of one delay's, and a commit's cost is
+// shared by more messages); a step in which nothing arrived ends the wait
+// at once. Then it runs BuildBlock → Verify → Accept → SetPreference.
 // Transactions arriving while a block is being built wait for the next,
 // so under load blocks grow (up to the protocol's MaxBlockTxs) instead of
 // multiplying. Failed rounds back off exponentially up to a second. A
@@ -88,6 +93,12 @@ import (
 const (
 	DefaultHTTPAddr   = "127.0.0.1:9652"
 	DefaultBuildDelay = 2 * time.Millisecond
+	// DefaultBuildWindow bounds how long a block gathers transactions
+	// that keep arriving, from the first pending one.
+	DefaultBuildWindow = 10 * time.Millisecond
+	// DefaultBuildBatch is the pending count at which a block is built
+	// without waiting further.
+	DefaultBuildBatch = 512
 	// DefaultDrainTimeout bounds how long Shutdown keeps building blocks
 	// for transactions still pending.
 	DefaultDrainTimeout = 10 * time.Second
@@ -123,6 +134,15 @@ type Config struct {
 	// transaction before building, to batch bursts. Default
 	// DefaultBuildDelay; negative means no wait.
 	BuildDelay time.Duration
+	// BuildWindow is the longest the loop keeps gathering, from the first
+	// pending transaction, while transactions keep arriving (each step of
+	// BuildDelay must bring more) and fewer than BuildBatch are pending.
+	// Default DefaultBuildWindow; negative, or not above BuildDelay,
+	// means no gathering beyond BuildDelay.
+	BuildWindow time.Duration
+	// BuildBatch is the pending count at which the loop builds without
+	// gathering further. Default DefaultBuildBatch.
+	BuildBatch int
 	// DrainTimeout bounds the building of pending transactions at
 	// Shutdown. Default DefaultDrainTimeout; negative means none.
 	DrainTimeout time.Duration
@@ -183,6 +203,12 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	if cfg.BuildDelay == 0 {
 		cfg.BuildDelay = DefaultBuildDelay
+	}
+	if cfg.BuildWindow == 0 {
+		cfg.BuildWindow = DefaultBuildWindow
+	}
+	if cfg.BuildBatch <= 0 {
+		cfg.BuildBatch = DefaultBuildBatch
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
@@ -406,12 +432,7 @@ func (n *Node) loop(ctx context.Context) {
 			continue
 		}
 		if n.cfg.BuildDelay > 0 && n.pendingAccept == nil {
-			t := time.NewTimer(n.cfg.BuildDelay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
+			gather(ctx, n.cfg.BuildDelay, n.cfg.BuildWindow, n.cfg.BuildBatch, n.vm.MempoolLen, time.Now, sleepCtx)
 		}
 		switch _, err := n.round(); {
 		case err == nil, errors.Is(err, vm.ErrNoPendingTxs):
@@ -436,6 +457,42 @@ func (n *Node) loop(ctx context.Context) {
 		}
 	}
 	n.drain()
+}
+
+// gather waits before a block is built: delay, then, while the pending
+// count (pending) is below batch and grew during the last step, further
+// steps of delay until window has passed since it began. A step that
+// brought nothing ends it (a lone transaction waits only delay), and so
+// does ctx. now and sleep are the clock (tests give their own).
+func gather(ctx context.Context, delay, window time.Duration, batch int, pending func() int, now func() time.Time, sleep func(context.Context, time.Duration)) {
+	start := now()
+	sleep(ctx, delay)
+	if window <= delay {
+		return
+	}
+	last := pending()
+	for last < batch && ctx.Err() == nil {
+		left := window - now().Sub(start)
+		if left <= 0 {
+			return
+		}
+		sleep(ctx, min(delay, left))
+		cur := pending()
+		if cur <= last {
+			return // nothing arrived: build now
+		}
+		last = cur
+	}
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // drain builds blocks until nothing is pending, the drain timeout passes,

@@ -653,6 +653,15 @@ func (v *VM) WaitForEvent(ctx context.Context) (interface{}, error) {
 	return smblock.PendingTxs, nil
 }
 
+// MempoolLen returns the number of pending transactions (a cheap read for
+// a block loop deciding when to build; 0 before Initialize).
+func (v *VM) MempoolLen() int {
+	if v.pool == nil || v.pool.mempool == nil {
+		return 0
+	}
+	return v.pool.mempool.Len()
+}
+
 // SetState implements block.ChainVM; SessionVM needs no state sync, so
 // every state is accepted.
 func (v *VM) SetState(context.Context, uint32) error { return nil }

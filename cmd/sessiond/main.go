@@ -109,6 +109,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(sizeFlag{&o.cfg.HTTP.Service.BodyBudget}, "http-body-budget", "most bytes of request bodies held at once, e.g. 64MiB (default 64MiB)")
 	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
 	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
+	fs.DurationVar(&o.cfg.BuildWindow, "build-window", node.DefaultBuildWindow, "while transactions keep arriving, gather them into one block for up to this long after the first pending one (steps of --build-delay; 0: no gathering beyond --build-delay)")
+	fs.IntVar(&o.cfg.BuildBatch, "build-batch", node.DefaultBuildBatch, "build at once when this many transactions are pending")
 	fs.DurationVar(&o.shutdownTTL, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight HTTP requests")
 	logLevel := fs.String("log-level", envOr("SESSIOND_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SESSIOND_LOG_LEVEL)")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
@@ -130,6 +132,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	o.cfg.HTTP.AllowedOrigins = splitList(*allowedOrigins)
 	if o.cfg.BuildDelay == 0 {
 		o.cfg.BuildDelay = -1 // "no wait"; zero would mean the default
+	}
+	if o.cfg.BuildWindow == 0 {
+		o.cfg.BuildWindow = -1 // "no gathering"; zero would mean the default
 	}
 	if *genesisPath != "" {
 		b, err := os.ReadFile(*genesisPath)
