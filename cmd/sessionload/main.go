@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sessiond := fs.String("sessiond", "", "with --spawn: the sessiond binary to run (default: this binary's built-in node, the same node package sessiond runs)")
 	nodeProfile := fs.String("node-cpuprofile", "", "with --spawn and the built-in node: write the node's CPU profile to this file")
 	buildDelay := fs.Duration("build-delay", 0, "with --spawn: the node's --build-delay (0: its default)")
+	buildWindow := fs.Duration("build-window", 0, "with --spawn: the node's --build-window (0: its default; negative: no gathering)")
 	var cfg Config
 	fs.IntVar(&cfg.Clients, "clients", 32, "concurrent clients (identities, sessions)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the timed phase")
@@ -74,7 +75,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	cfg.Log = stderr
 	if *spawn {
-		child, err := spawnNode(*sessiond, *nodeProfile, *buildDelay, stderr)
+		var nodeArgs []string
+		if *buildDelay != 0 {
+			nodeArgs = append(nodeArgs, "--build-delay", buildDelay.String())
+		}
+		if *buildWindow > 0 {
+			nodeArgs = append(nodeArgs, "--build-window", buildWindow.String())
+		} else if *buildWindow < 0 {
+			// sessiond takes 0 for none; the built-in node a negative value.
+			w := "-1ns"
+			if *sessiond != "" {
+				w = "0"
+			}
+			nodeArgs = append(nodeArgs, "--build-window", w)
+		}
+		child, err := spawnNode(*sessiond, *nodeProfile, nodeArgs, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "sessionload: %v\n", err)
 			return 1
@@ -197,7 +212,7 @@ type child struct {
 // directory, in its own process group, and waits until it is healthy.
 // Its chain is a load-test chain (loadChain): the built-in node takes it
 // as overrides, a sessiond binary as a genesis file.
-func spawnNode(bin, cpuProfile string, buildDelay time.Duration, stderr io.Writer) (*child, error) {
+func spawnNode(bin, cpuProfile string, nodeArgs []string, stderr io.Writer) (*child, error) {
 	root, err := os.MkdirTemp("", "sessionload-node-")
 	if err != nil {
 		return nil, err
@@ -234,9 +249,7 @@ func spawnNode(bin, cpuProfile string, buildDelay time.Duration, stderr io.Write
 		args = append(args, "--genesis", path)
 	}
 	args = append(args, "--data-dir", dir, "--http", addr, "--log-level", "warn")
-	if buildDelay != 0 {
-		args = append(args, "--build-delay", buildDelay.String())
-	}
+	args = append(args, nodeArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
