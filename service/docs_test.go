@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
 )
@@ -127,6 +128,9 @@ func TestDocs(t *testing.T) {
 	// node does (a small reserve, so the machine's disk does not matter).
 	nodeCfg, _ := json.Marshal(map[string]any{"diskPath": t.TempDir(), "diskReserveBytes": 1 << 20})
 	e := newEnvWith(t, envOpts{nodeConfig: string(nodeCfg)})
+	// The sessionctl binary checks prekey expiries against the real
+	// clock: the chain's block time is brought to it.
+	e.clock.Advance(time.Since(e.clock.Now()))
 	ctx := context.Background()
 	c := e.client
 	alice, bob, carol := e.alice, e.bob, e.carol
@@ -145,8 +149,13 @@ func TestDocs(t *testing.T) {
 	}
 	// Bob's prekeys, and a message request from carol to bob.
 	week := e.clock.Now().Add(7 * 24 * time.Hour).UnixMilli()
-	if _, err := c.PublishPrekeys(ctx, bob, &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 0)},
-		tx.OneTimePrekey{ID: 1, KEMPublicKey: prekeyKey(t, 1)}, tx.OneTimePrekey{ID: 2, KEMPublicKey: prekeyKey(t, 2)}); err != nil {
+	// More one-time prekeys than the reserve kept for contacts, so that a
+	// stranger's handshake (sessionctl tx send) may claim one.
+	var oneTime []tx.OneTimePrekey
+	for i := range config.Default().Prekeys.StrangerReserve + 4 {
+		oneTime = append(oneTime, tx.OneTimePrekey{ID: uint32(i + 1), KEMPublicKey: prekeyKey(t, 1+int(i%2))})
+	}
+	if _, err := c.PublishPrekeys(ctx, bob, &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 0)}, oneTime...); err != nil {
 		t.Fatal(err)
 	}
 	// The request claims bob's signed prekey and no one-time prekey (carol

@@ -42,54 +42,8 @@ func (c *Client) author(sessionID string) *authorNonce {
 // (another client used the key, or a transaction was dropped) it fetches
 // the nonce again and retries once.
 func (c *Client) Submit(ctx context.Context, id *crypto.Identity, payload tx.Payload) (*TxReply, error) {
-	if id == nil || payload == nil {
-		return nil, errors.New("service: Submit needs an identity and a payload")
-	}
-	chainID, err := c.ChainID(ctx)
-	if err != nil {
-		return nil, err
-	}
-	method := payload.Type().String()
-	a := c.author(id.SessionID)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if payload.Type() == tx.TypeRegisterIdentity {
-		// A registration's nonce is 0 (docs/chain.md section 2), whatever
-		// the author's account says: a second one is refused as such.
-		t, err := tx.Sign(id, chainID, 0, payload)
-		if err != nil {
-			return nil, fmt.Errorf("service: signing %s: %w", method, err)
-		}
-		a.known = false // the next transaction asks the node
-		return c.write(ctx, method, t.Bytes())
-	}
-	for attempt := 0; ; attempt++ {
-		if !a.known {
-			n, err := c.Nonce(ctx, id.SessionID)
-			if err != nil {
-				return nil, err
-			}
-			a.next, a.known = n, true
-		}
-		t, err := tx.Sign(id, chainID, a.next, payload)
-		if err != nil {
-			return nil, fmt.Errorf("service: signing %s: %w", method, err)
-		}
-		r, err := c.write(ctx, method, t.Bytes())
-		switch {
-		case err == nil:
-			a.next++
-			return r, nil
-		case errors.Is(err, ErrBadNonce) && attempt == 0:
-			a.known = false
-			continue
-		}
-		if _, fromNode := CodeOf(err); !fromNode || errors.Is(err, ErrBadNonce) {
-			// Unknown whether the node admitted it: ask next time.
-			a.known = false
-		}
-		return nil, err
-	}
+	r, _, err := c.signSubmit(ctx, id, payload, nil)
+	return r, err
 }
 
 // maxRegisterRetries bounds Register's retries when the node is busy

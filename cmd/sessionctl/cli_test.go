@@ -11,6 +11,7 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/chat"
 	"github.com/luxfi/session/node"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
@@ -120,15 +121,16 @@ func nonce(t *testing.T, n *node.Node, sessionID string) uint64 {
 	return v
 }
 
-// TestMessageSizeLimit: the limit is the text that fits the chain's
-// ciphertext limit once sealed to every participant; a longer text is
-// refused in terms of the text, before anything is signed.
+// TestMessageSizeLimit: the limit is the protocol's bound on the text
+// (the same whatever the number of participants, so that every envelope
+// fits the chain's ciphertext limit); a longer text is refused in terms of
+// the text, before anything is encrypted or signed.
 func TestMessageSizeLimit(t *testing.T) {
 	t.Parallel()
 	n, alice, bob, aliceID, _, s := pair(t)
-	limit := maxSealedText(2)
-	if limit != 56_735 {
-		t.Fatalf("the limit with 2 participants is %d; the docs say 56,735", limit)
+	limit := maxText(2)
+	if limit != chat.MaxPlaintextSize || chat.MaxPlaintextSize != 16_384 {
+		t.Fatalf("the limit with 2 participants is %d; the protocol says %d and the docs 16,384", limit, chat.MaxPlaintextSize)
 	}
 	fits := strings.Repeat("a", limit)
 	path := filepath.Join(t.TempDir(), "fits.txt")
@@ -154,11 +156,12 @@ func TestMessageSizeLimit(t *testing.T) {
 		stdin string
 		want  string
 	}{
-		{[]string{"send", s, "--file", big}, "", "message is 70,000 bytes; at most 56,735 with 2 participants"},
-		{[]string{"send", s, strings.Repeat("c", limit+1)}, "", "message is 56,736 bytes; at most 56,735 with 2 participants"},
-		{[]string{"send", s, "-"}, strings.Repeat("d", 70_000) + "\n", "message is 70,000 bytes; at most 56,735 with 2 participants"},
-		{[]string{"send", s, "--file", huge}, "", "message is 3,145,728 bytes; at most 56,735 with 2 participants"},
-		{[]string{"send", s, "-"}, strings.Repeat("e", 2<<20), "message is more than 1,048,576 bytes; at most 56,735 with 2 participants"},
+		{[]string{"send", s, "--file", big}, "", "message is 70,000 bytes; at most 16,384 with 2 participants"},
+		{[]string{"send", s, strings.Repeat("c", limit+1)}, "", "message is 16,385 bytes; at most 16,384 with 2 participants"},
+		{[]string{"send", s, "-"}, strings.Repeat("d", 70_000) + "\n", "message is 70,000 bytes; at most 16,384 with 2 participants"},
+		{[]string{"send", s, "--file", huge}, "", "message is 3,145,728 bytes; at most 16,384 with 2 participants"},
+		{[]string{"send", s, "-"}, strings.Repeat("e", 2<<20), "message is more than 1,048,576 bytes; at most 16,384 with 2 participants"},
+		{[]string{"tx", "send", s, "--file", big}, "", "message is 70,000 bytes; at most 16,384 with 2 participants"},
 	} {
 		alice.stdin = c.stdin
 		_, errs, code := alice.run(c.args...)
@@ -169,13 +172,17 @@ func TestMessageSizeLimit(t *testing.T) {
 	if after := nonce(t, n, aliceID); after != before {
 		t.Fatalf("an oversize message was signed and sent (nonce %d -> %d)", before, after)
 	}
+	// Nothing reached the outbox either.
+	if _, errs, _ := alice.run("read", s); strings.Contains(errs, "not on chain yet") {
+		t.Fatalf("an oversize message is in the outbox: %q", errs)
+	}
 
-	// More participants, a smaller limit, computed the same way.
+	// More participants, the same limit.
 	_, carolID := newUser(t, n, "carol")
 	var three struct{ Session string }
 	alice.ok(&three, "session", "create", "--with", mustField(t, bob, "whoami", "sessionId"), "--with", carolID)
 	_, errs, code := alice.run("send", three.Session, "--file", big)
-	if want := "at most 55,567 with 3 participants"; code != 1 || !strings.Contains(errs, want) || maxSealedText(3) != 55_567 {
+	if want := "at most 16,384 with 3 participants"; code != 1 || !strings.Contains(errs, want) {
 		t.Fatalf("3 participants: exit %d, %q; want %q", code, errs, want)
 	}
 }
@@ -244,9 +251,12 @@ func TestIDKinds(t *testing.T) {
 func TestHelpEverywhere(t *testing.T) {
 	t.Parallel()
 	commands := []string{
-		"keygen", "whoami", "register", "session", "session create", "session show",
-		"send", "read", "inbox", "close", "channel", "channel create", "channel join",
-		"channel leave", "channel show", "channel post", "channel read", "status", "tx",
+		"keygen", "whoami", "register", "session", "session create", "session list", "session show",
+		"send", "resend", "read", "inbox", "history", "close", "requests", "accept", "decline",
+		"contact", "contact show", "contact add", "contact remove", "block", "unblock", "prekeys",
+		"channel", "channel create", "channel join", "channel leave", "channel show", "channel post", "channel read",
+		"channel policy", "channel invite", "channel uninvite", "channel remove", "channel ban", "channel unban",
+		"channel moderator", "channel delete", "status", "tx",
 	}
 	if got := slices.Sorted(func(yield func(string) bool) {
 		for k := range commandHelp {
@@ -281,10 +291,14 @@ func TestHelpEverywhere(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "tx [--nonce N]") {
 		t.Fatalf("sessionctl --help: exit %d\n%s", code, out)
 	}
-	// The size limits in send's help are the computed ones.
+	// The size limits in the help are the computed ones.
 	out, _, _ = c.run("send", "--help")
-	if !strings.Contains(out, "2 participants:  56,735 bytes") || !strings.Contains(out, commas(int64(maxSealedText(32)))) {
-		t.Fatalf("send --help lacks the size limits:\n%s", out)
+	if !strings.Contains(out, "at most "+commas(chat.MaxPlaintextSize)+" bytes of text") {
+		t.Fatalf("send --help lacks the size limit:\n%s", out)
+	}
+	out, _, _ = c.run("channel", "post", "--help")
+	if !strings.Contains(out, "2 members:  56,735 bytes") || !strings.Contains(out, "more than 50 members") {
+		t.Fatalf("channel post --help lacks the size limits:\n%s", out)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -35,7 +34,7 @@ func (c *cli) loadIdentity() (*crypto.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.identity = id
+	c.identity, c.passphr = id, pass
 	return id, nil
 }
 
@@ -200,66 +199,71 @@ func (c *cli) register(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !c.printTx {
-		if done, err := c.alreadyRegistered(ctx, id); done || err != nil {
+	if c.printTx {
+		// The payload carries the chain's registration proof of work, bound
+		// to a recent block (docs/chain.md section 3). Offline (tx
+		// --chain-id --anchor), the chain's parameters are unknown: the
+		// defaults.
+		var p *tx.RegisterIdentity
+		switch {
+		case c.txChainID != nil && c.txAnchor != nil:
+			p, err = service.SolveRegistration(ctx, id, *c.txChainID, config.DefaultRegistration(), *c.txAnchor, 0, 0)
+		case c.txChainID != nil:
+			return usageError{"tx --chain-id register: the work is bound to a recent block of the chain: give --anchor HEIGHT:BLOCKID ('sessionctl status --json' prints height and lastAcceptedID), or drop --chain-id to ask the node"}
+		case c.txAnchor != nil:
+			var chainID ids.ID
+			if chainID, err = c.client.ChainID(ctx); err == nil {
+				var reg config.Registration
+				if reg, err = c.client.Registration(ctx); err == nil {
+					p, err = service.SolveRegistration(ctx, id, chainID, reg, *c.txAnchor, 0, 0)
+				}
+			}
+		default:
+			p, err = c.client.RegistrationPayload(ctx, id)
+		}
+		if err != nil {
 			return err
 		}
-	}
-	// The payload carries the chain's registration proof of work, bound to
-	// a recent block (docs/chain.md section 3). Offline (tx --chain-id
-	// --anchor), the chain's parameters are unknown: the defaults.
-	var p *tx.RegisterIdentity
-	switch {
-	case c.printTx && c.txChainID != nil && c.txAnchor != nil:
-		p, err = service.SolveRegistration(ctx, id, *c.txChainID, config.DefaultRegistration(), *c.txAnchor, 0, 0)
-	case c.printTx && c.txChainID != nil:
-		return usageError{"tx --chain-id register: the work is bound to a recent block of the chain: give --anchor HEIGHT:BLOCKID ('sessionctl status --json' prints height and lastAcceptedID), or drop --chain-id to ask the node"}
-	case c.printTx && c.txAnchor != nil:
-		var chainID ids.ID
-		if chainID, err = c.client.ChainID(ctx); err == nil {
-			var reg config.Registration
-			if reg, err = c.client.Registration(ctx); err == nil {
-				p, err = service.SolveRegistration(ctx, id, chainID, reg, *c.txAnchor, 0, 0)
-			}
-		}
-	default:
-		p, err = c.client.RegistrationPayload(ctx, id)
-	}
-	if err != nil {
-		return err
-	}
-	if c.printTx {
 		return c.printSigned(ctx, id, p)
 	}
-	r, err := c.client.Submit(ctx, id, p)
-	if code, ok := service.CodeOf(err); ok && code == service.CodeAlreadyExists {
-		// Registered meanwhile (another client, or a pending copy).
-		if done, err2 := c.alreadyRegistered(ctx, id); done || err2 != nil {
-			return err2
-		}
-	}
+	m, err := c.messenger(ctx)
 	if err != nil {
 		return err
 	}
-	return c.submitted(ctx, "registered "+id.SessionID, r, nil)
-}
-
-// alreadyRegistered reports (and prints) whether id is registered on the
-// chain already, with the same keys; a different identity under the same
-// Session ID is an error.
-func (c *cli) alreadyRegistered(ctx context.Context, id *crypto.Identity) (bool, error) {
-	rec, err := c.client.Identity(ctx, id.SessionID)
-	if code, ok := service.CodeOf(err); ok && code == service.CodeUnknownIdentity {
-		return false, nil
+	reg, err := m.Register(ctx)
+	if err != nil && reg == nil {
+		return err
+	}
+	out := map[string]any{"sessionId": id.SessionID, "height": reg.Height}
+	var b strings.Builder
+	switch {
+	case reg.Already:
+		out["status"] = "already registered"
+		fmt.Fprintf(&b, "%s is already registered with these keys (at height %d)", id.SessionID, reg.Height)
+	case c.noWait:
+		out["status"], out["txID"] = service.TxPending, reg.TxID.String()
+		fmt.Fprintf(&b, "registered %s: transaction %s pending", id.SessionID, reg.TxID)
+	default:
+		out["status"], out["txID"] = service.TxAccepted, reg.TxID.String()
+		fmt.Fprintf(&b, "registered %s: transaction %s accepted at height %d", id.SessionID, reg.TxID, reg.Height)
+	}
+	if reg.Prekeys != nil {
+		out["prekeys"] = prekeyJSON(reg.Prekeys)
+	}
+	if reg.Already && err == nil && (reg.Prekeys == nil || len(reg.Prekeys.Published) == 0) {
+		b.WriteString(", and its prekeys are in place: nothing to do\n")
+	} else {
+		b.WriteString("\n")
+		if reg.Prekeys != nil {
+			b.WriteString(prekeyText(reg.Prekeys, false))
+		}
 	}
 	if err != nil {
-		return false, err
+		// Registered, but the prekeys could not be published.
+		_ = c.output(out, b.String())
+		return fmt.Errorf("publishing prekeys: %w (run 'sessionctl prekeys replenish' to try again)", err)
 	}
-	if !bytes.Equal(rec.KEMPublicKey, id.KEMPublicKey) || !bytes.Equal(rec.DSAPublicKey, id.DSAPublicKey) {
-		return false, fmt.Errorf("the chain holds other keys under your Session ID %s: the node is not trustworthy", id.SessionID)
-	}
-	out := map[string]any{"sessionId": id.SessionID, "status": "already registered", "height": rec.Height}
-	return true, c.output(out, fmt.Sprintf("%s is already registered with these keys (at height %d): nothing to do\n", id.SessionID, rec.Height))
+	return c.output(out, b.String())
 }
 
 // multiFlag collects a repeated string flag.
@@ -267,34 +271,6 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func (c *cli) sessionCreate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("session create", flag.ContinueOnError)
-	var with multiFlag
-	fs.Var(&with, "with", "participant Session ID (repeat)")
-	metadata := fs.String("metadata", "", "public metadata (stored in the clear)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	with = append(with, pos...) // "session create --with A B C" works too
-	if len(with) == 0 {
-		return usageError{"session create: name at least one participant with --with"}
-	}
-	p := &tx.CreateSession{Metadata: []byte(*metadata)}
-	for _, s := range with {
-		sid, err := parsePerson("session create --with", s)
-		if err != nil {
-			return err
-		}
-		p.Participants = append(p.Participants, sid)
-	}
-	id, err := c.loadIdentity()
-	if err != nil {
-		return err
-	}
-	return c.submit(ctx, id, "session created", p)
-}
 
 // parsePerson parses a Session ID (an identity), with an error that says
 // so when s is a session, channel or other CB58 ID instead.
@@ -339,183 +315,6 @@ func (c *cli) wrongKind(ctx context.Context, kind string, target ids.ID, err err
 		}
 	}
 	return err
-}
-
-func (c *cli) sessionShow(ctx context.Context, args []string) error {
-	pos, err := noFlags("session show", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"session show SESSION"}
-	}
-	sid, err := parseTarget("session", pos[0])
-	if err != nil {
-		return err
-	}
-	s, err := c.client.Session(ctx, sid)
-	if err != nil {
-		return c.wrongKind(ctx, "session", sid, err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "session %s (%s)\ncreator: %s\ncreated: %s\nexpires: %s\nmessages: %d\nparticipants:\n",
-		s.Session, s.Status, s.Creator, formatTime(s.CreatedAt), formatTime(s.ExpiresAt), s.LastSeq)
-	for _, p := range s.Participants {
-		fmt.Fprintf(&b, "  %s\n", p)
-	}
-	return c.output(s, b.String())
-}
-
-func (c *cli) send(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	file := fs.String("file", "", "send the contents of FILE")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usageError{"send SESSION (TEXT | - | --file FILE)"}
-	}
-	sid, err := parseTarget("session", pos[0])
-	if err != nil {
-		return err
-	}
-	msg, err := c.readMessage("send", pos[1:], *file)
-	if err != nil {
-		return err
-	}
-	id, err := c.loadIdentity()
-	if err != nil {
-		return err
-	}
-	out, err := c.messages.prepare(ctx, c.client, id, sid)
-	if err != nil {
-		return c.wrongKind(ctx, "session", sid, err)
-	}
-	// The size is checked before anything is signed.
-	if err := msg.checkSize(out.maxPlaintext(), out.participants(), "participants"); err != nil {
-		return err
-	}
-	p, err := out.payload(msg.text)
-	if err != nil {
-		return err
-	}
-	return c.submit(ctx, id, "sent", p)
-}
-
-// shownMessage is a message as read/inbox print it.
-type shownMessage struct {
-	Target    string `json:"target"`
-	Seq       uint64 `json:"seq"`
-	Position  uint64 `json:"position"`
-	Sender    string `json:"sender"`
-	Timestamp int64  `json:"timestamp"`
-	Height    uint64 `json:"height"`
-	Text      string `json:"text,omitempty"`
-	Error     string `json:"error,omitempty"` // why it could not be opened
-}
-
-// open decrypts and verifies messages with openOne; a message that fails
-// is shown with the reason instead of stopping the listing.
-func (c *cli) open(id *crypto.Identity, msgs []service.Message, openOne func(*crypto.Identity, *service.Message) ([]byte, error)) []shownMessage {
-	out := make([]shownMessage, 0, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		s := shownMessage{Target: m.Target.String(), Seq: m.Seq, Position: m.Position, Sender: m.Author, Timestamp: m.Timestamp, Height: m.Height}
-		pt, err := openOne(id, m)
-		if err != nil {
-			s.Error = err.Error()
-		} else {
-			s.Text = string(pt)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func (c *cli) printMessages(id *crypto.Identity, shown []shownMessage, next uint64, showTarget bool) error {
-	var b strings.Builder
-	for _, m := range shown {
-		who := m.Sender
-		if who == id.SessionID {
-			who = "you"
-		}
-		where := ""
-		if showTarget {
-			where = " " + m.Target
-		}
-		if m.Error != "" {
-			fmt.Fprintf(&b, "[%s]%s #%d %s: (cannot open: %s)\n", formatTime(m.Timestamp), where, m.Seq, who, m.Error)
-			continue
-		}
-		fmt.Fprintf(&b, "[%s]%s #%d %s: %s\n", formatTime(m.Timestamp), where, m.Seq, who, m.Text)
-	}
-	if len(shown) == 0 {
-		b.WriteString("no messages\n")
-	}
-	out := struct {
-		Messages []shownMessage `json:"messages"`
-		Next     uint64         `json:"next"`
-	}{shown, next}
-	return c.output(out, b.String())
-}
-
-func (c *cli) pageFlags(name string, args []string) (pos []string, after uint64, limit int, err error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Uint64Var(&after, "after", 0, "cursor")
-	fs.IntVar(&limit, "limit", 0, "page size")
-	pos, err = parseFlags(fs, args)
-	return pos, after, limit, err
-}
-
-func (c *cli) read(ctx context.Context, args []string) error {
-	return c.readTarget(ctx, "read", "session", args, c.client.Messages, c.messages.open)
-}
-
-// readTarget fetches a page of a session's messages or a channel's posts,
-// opens and verifies each and prints them.
-func (c *cli) readTarget(ctx context.Context, name, kind string, args []string,
-	fetch func(context.Context, ids.ID, uint64, int) (*service.MessagesReply, error),
-	openOne func(*crypto.Identity, *service.Message) ([]byte, error)) error {
-	pos, after, limit, err := c.pageFlags(name, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{fmt.Sprintf("%s %s [--after SEQ] [--limit N]", name, strings.ToUpper(kind))}
-	}
-	target, err := parseTarget(kind, pos[0])
-	if err != nil {
-		return err
-	}
-	id, err := c.loadIdentity()
-	if err != nil {
-		return err
-	}
-	page, err := fetch(ctx, target, after, limit)
-	if err != nil {
-		return c.wrongKind(ctx, kind, target, err)
-	}
-	return c.printMessages(id, c.open(id, page.Messages, openOne), page.Next, false)
-}
-
-func (c *cli) inbox(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("inbox", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usageError{"inbox [--after POS] [--limit N]"}
-	}
-	id, err := c.loadIdentity()
-	if err != nil {
-		return err
-	}
-	page, err := c.client.Inbox(ctx, id.SessionID, after, limit)
-	if err != nil {
-		return err
-	}
-	return c.printMessages(id, c.open(id, page.Messages, c.messages.open), page.Next, true)
 }
 
 func (c *cli) closeSession(ctx context.Context, args []string) error {
@@ -569,19 +368,27 @@ func (c *cli) channel(ctx context.Context, args []string) error {
 		}
 	}
 	return group("channel", args, map[string]func([]string) error{
-		"create": func(args []string) error { return c.channelCreate(ctx, args) },
-		"join":   onChannel("join", write("channel join", func(ch ids.ID) tx.Payload { return &tx.JoinChannel{Channel: ch} })),
-		"leave":  onChannel("leave", write("channel leave", func(ch ids.ID) tx.Payload { return &tx.LeaveChannel{Channel: ch} })),
-		"show":   onChannel("show", func(ch ids.ID) error { return c.channelShow(ctx, ch) }),
-		"post":   func(args []string) error { return c.channelPost(ctx, args) },
-		"read": func(args []string) error {
-			return c.readTarget(ctx, "channel read", "channel", args, c.client.ChannelMessages, service.OpenMessage)
-		},
+		"create":    func(args []string) error { return c.channelCreate(ctx, args) },
+		"join":      onChannel("join", write("channel join", func(ch ids.ID) tx.Payload { return &tx.JoinChannel{Channel: ch} })),
+		"leave":     onChannel("leave", write("channel leave", func(ch ids.ID) tx.Payload { return &tx.LeaveChannel{Channel: ch} })),
+		"show":      onChannel("show", func(ch ids.ID) error { return c.channelShow(ctx, ch) }),
+		"post":      func(args []string) error { return c.channelPost(ctx, args) },
+		"read":      func(args []string) error { return c.channelRead(ctx, args) },
+		"policy":    func(args []string) error { return c.channelPolicy(ctx, args) },
+		"invite":    c.moderate(ctx, "invite", tx.ActionInvite, "invited"),
+		"uninvite":  c.moderate(ctx, "uninvite", tx.ActionRevokeInvite, "invite revoked"),
+		"remove":    c.moderate(ctx, "remove", tx.ActionRemove, "removed"),
+		"ban":       c.moderate(ctx, "ban", tx.ActionBan, "banned"),
+		"unban":     c.moderate(ctx, "unban", tx.ActionUnban, "unbanned"),
+		"moderator": func(args []string) error { return c.channelModerator(ctx, args) },
+		"delete":    func(args []string) error { return c.channelDelete(ctx, args) },
 	})
 }
 
 func (c *cli) channelCreate(ctx context.Context, args []string) error {
-	pos, err := noFlags("channel create", args)
+	fs := flag.NewFlagSet("channel create", flag.ContinueOnError)
+	inviteOnly := fs.Bool("invite-only", false, "only invited identities may join")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -595,7 +402,11 @@ func (c *cli) channelCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.submit(ctx, id, "channel created", &tx.CreateChannel{Name: pos[0]})
+	policy := tx.PolicyOpen
+	if *inviteOnly {
+		policy = tx.PolicyInviteOnly
+	}
+	return c.submit(ctx, id, "channel created", &tx.CreateChannel{Name: pos[0], JoinPolicy: policy})
 }
 
 func (c *cli) channelShow(ctx context.Context, ch ids.ID) error {
@@ -604,9 +415,14 @@ func (c *cli) channelShow(ctx context.Context, ch ids.ID) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "channel %s %q\nowner: %s\ncreated: %s\nmembers (%d):\n", info.Channel, info.Name, info.Owner, formatTime(info.CreatedAt), info.MemberCount)
-	for _, m := range info.Members {
-		fmt.Fprintf(&b, "  %s\n", m)
+	fmt.Fprintf(&b, "channel %s %q (%s)\nowner: %s\ncreated: %s\ninvites outstanding: %d, banned: %d\nmembers (%d):\n",
+		info.Channel, info.Name, info.JoinPolicy, info.Owner, formatTime(info.CreatedAt), info.InviteCount, info.BanCount, info.MemberCount)
+	for i, m := range info.Members {
+		role := ""
+		if i < len(info.MemberRoles) && info.MemberRoles[i] != "member" {
+			role = " (" + info.MemberRoles[i] + ")"
+		}
+		fmt.Fprintf(&b, "  %s%s\n", m, role)
 	}
 	return c.output(info, b.String())
 }

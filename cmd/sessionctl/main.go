@@ -26,8 +26,10 @@ import (
 
 	"github.com/luxfi/ids"
 
+	"github.com/luxfi/session/chat"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/vm/tx"
 )
 
 const (
@@ -59,9 +61,11 @@ type cli struct {
 	pass     passphraseSource
 	client   *service.Client
 	identity *crypto.Identity // loaded on first use
+	passphr  string           // its passphrase, which also opens the message store
 
-	// messages is the protocol of session messages (see sessionEnvelope).
-	messages sessionEnvelope
+	// m is the messaging client of the identity (its store beside the
+	// identity file), opened on first use and closed at the end of the run.
+	m *service.Messenger
 
 	// printTx: the write commands print their signed transaction instead
 	// of sending it ("sessionctl tx ..."), with these overrides.
@@ -77,7 +81,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func run(args []string, e env) int {
-	c := &cli{env: e, messages: sealedEnvelope{}}
+	c := &cli{env: e}
 	fs := flag.NewFlagSet("sessionctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.node, "node", firstNonEmpty(e.getenv(envNode), defaultNode), "")
@@ -104,6 +108,11 @@ func run(args []string, e env) int {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	err := c.dispatch(ctx, rest[0], rest[1:])
+	if c.m != nil {
+		if cerr := c.m.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err == nil {
 		return 0
 	}
@@ -171,13 +180,36 @@ func (c *cli) dispatch(ctx context.Context, cmd string, args []string) error {
 		return group("session", args, map[string]func([]string) error{
 			"create": func(a []string) error { return c.sessionCreate(ctx, a) },
 			"show":   func(a []string) error { return c.sessionShow(ctx, a) },
+			"list":   func(a []string) error { return c.sessionList(ctx, a) },
 		})
 	case "send":
 		return c.send(ctx, args)
+	case "resend":
+		return c.resend(ctx, args)
 	case "read":
 		return c.read(ctx, args)
 	case "inbox":
 		return c.inbox(ctx, args)
+	case "history":
+		return c.history(ctx, args)
+	case "requests":
+		return c.requests(ctx, args)
+	case "accept":
+		return c.answer(ctx, "accept", args)
+	case "decline":
+		return c.answer(ctx, "decline", args)
+	case "contact":
+		return group("contact", args, map[string]func([]string) error{
+			"show":   func(a []string) error { return c.contactShow(ctx, a) },
+			"add":    func(a []string) error { return c.contactSet(ctx, "contact add", tx.ContactTrusted, a) },
+			"remove": func(a []string) error { return c.contactSet(ctx, "contact remove", tx.ContactNone, a) },
+		})
+	case "block":
+		return c.contactSet(ctx, "block", tx.ContactBlocked, args)
+	case "unblock":
+		return c.contactSet(ctx, "unblock", tx.ContactNone, args)
+	case "prekeys":
+		return c.prekeys(ctx, args)
 	case "close":
 		return c.closeSession(ctx, args)
 	case "channel":
@@ -199,6 +231,18 @@ func (c *cli) explain(err error) string {
 		return "wrong passphrase for " + c.idPath + " (or the file was modified)"
 	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), c.idPath):
 		return "no identity at " + c.idPath + ": run 'sessionctl keygen' first"
+	case errors.Is(err, chat.ErrStoreLocked):
+		return "another sessionctl is using the message store " + chat.StoreDir(c.idPath) + ": wait for it to finish"
+	case errors.Is(err, chat.ErrWrongPassphrase):
+		return "the message store " + chat.StoreDir(c.idPath) + " does not open with the identity file's passphrase (or was modified)"
+	case errors.Is(err, service.ErrUntrustedNode), errors.Is(err, service.ErrIdentityMismatch):
+		return fmt.Sprintf("the node at %s is not trustworthy: what it returned does not match what its owners signed (%v); nothing was sent", c.node, err)
+	case errors.Is(err, service.ErrNoSignedPrekey):
+		return fmt.Sprintf("%v: they cannot receive messages yet; they publish prekeys with 'sessionctl register'", err)
+	case errors.Is(err, service.ErrPrekeyExpired):
+		return fmt.Sprintf("%v: they cannot receive new conversations until they publish a new one ('sessionctl prekeys replenish', or any send or read)", err)
+	case errors.Is(err, service.ErrInOutbox):
+		return fmt.Sprintf("%v; the message is encrypted and waits in your outbox: 'sessionctl resend SESSION' (or your next send in that session) sends it", err)
 	case errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("node unreachable at %s: %v", c.node, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	luxlog "github.com/luxfi/log"
 
@@ -52,7 +53,11 @@ func buildAndRun(m *testing.M) int {
 
 // testNode starts a standalone node with the full API on a free loopback
 // port and a temporary data directory.
-func testNode(t *testing.T) *node.Node {
+func testNode(t *testing.T) *node.Node { return testNodeWith(t, 0) }
+
+// testNodeWith is testNode with a build delay: transactions wait that long
+// in the mempool before their block (0: the node's default).
+func testNodeWith(t *testing.T, buildDelay time.Duration) *node.Node {
 	t.Helper()
 	work := config.MinimalRegistration() // these tests are not about the work
 	n, err := node.Start(node.Config{
@@ -61,6 +66,7 @@ func testNode(t *testing.T) *node.Node {
 		ChainOverrides: node.ChainOverrides{Registration: &work},
 		Handler:        service.NewHandler,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BuildDelay:     buildDelay,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +82,25 @@ type ctl struct {
 	node     string
 	identity string
 	pass     string
-	stdin    string // standard input of the next run (then reset)
+	stdin    string   // standard input of the next run (then reset)
+	bin      string   // the binary (default sessionctlBin)
+	env      []string // more environment variables
 }
 
 func (c *ctl) run(args ...string) (stdout, stderr string, code int) {
 	c.t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command(sessionctlBin, args...)
-	cmd.Env = []string{
+	bin := sessionctlBin
+	if c.bin != "" {
+		bin = c.bin
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + c.t.TempDir(),
 		envNode + "=" + c.node,
 		envIdentity + "=" + c.identity,
-	}
+	}, c.env...)
 	if c.pass != "" {
 		cmd.Env = append(cmd.Env, envPassphrase+"="+c.pass)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,8 +16,26 @@ import (
 	"github.com/luxfi/session/vm/tx"
 )
 
-// txCommands are the write commands "sessionctl tx" can print.
-var txCommands = map[string]bool{"register": true, "session": true, "send": true, "close": true, "channel": true}
+// txCommands are the write commands "sessionctl tx" can print; for a
+// group, its write subcommands.
+var txCommands = map[string][]string{
+	"register": nil, "send": nil, "close": nil, "accept": nil, "decline": nil, "block": nil, "unblock": nil,
+	"session": {"create"},
+	"contact": {"add", "remove"},
+	"channel": {"create", "join", "leave", "post", "policy", "invite", "uninvite", "remove", "ban", "unban", "moderator", "delete"},
+}
+
+// isTxCommand reports whether args start with a write command.
+func isTxCommand(args []string) bool {
+	subs, ok := txCommands[args[0]]
+	if !ok {
+		return false
+	}
+	if subs == nil {
+		return true
+	}
+	return len(args) > 1 && slices.Contains(subs, args[1])
+}
 
 // tx runs a write command in print mode: its transaction is signed and
 // printed, not sent.
@@ -44,9 +63,10 @@ func (c *cli) tx(ctx context.Context, args []string) error {
 	if args[0] == "help" {
 		return helpRequested{"tx"}
 	}
-	if !txCommands[args[0]] || (args[0] == "session" && (len(args) < 2 || args[1] != "create")) ||
-		(args[0] == "channel" && (len(args) < 2 || args[1] == "show" || args[1] == "read")) {
-		return usageError{fmt.Sprintf("tx: %q is not a write command: tx prints the transactions of register, session create, send, close and channel create|join|leave|post", strings.Join(args[:min(2, len(args))], " "))}
+	if !isTxCommand(args) {
+		return usageError{fmt.Sprintf("tx: %q is not a write command: tx prints the transactions of register, session create, send, close, "+
+			"accept, decline, contact add|remove, block, unblock and channel create|join|leave|post|policy|invite|uninvite|remove|ban|unban|moderator|delete",
+			strings.Join(args[:min(2, len(args))], " "))}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
