@@ -55,6 +55,7 @@ type Messenger struct {
 	id      *crypto.Identity
 	chainID ids.ID
 	dev     *chat.Device
+	store   chat.Store
 	closer  io.Closer // the file store, or nil
 	side    sideStore
 
@@ -162,7 +163,7 @@ func newMessenger(c *Client, id *crypto.Identity, chainID ids.ID, store chat.Sto
 	if err != nil {
 		return nil, err
 	}
-	m := &Messenger{c: c, id: id, chainID: chainID, dev: dev, side: side, st: st, convs: map[ids.ID]*conv{}, autoPrekeys: true}
+	m := &Messenger{c: c, id: id, chainID: chainID, dev: dev, store: store, side: side, st: st, convs: map[ids.ID]*conv{}, autoPrekeys: true}
 	for _, o := range opts {
 		o(m)
 	}

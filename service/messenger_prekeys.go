@@ -42,9 +42,11 @@ type PrekeyReport struct {
 	// Unclaimed is how many one-time prekeys are left unclaimed on chain
 	// (the node's count).
 	Unclaimed uint32
-	// Held is how many one-time prekey secrets this device holds (claimed
-	// ones wait here for the handshakes that use them).
-	Held int
+	// Held is how many one-time prekey secrets this device holds that no
+	// claim on chain was noted for; HeldClaimed how many claimed ones wait
+	// for the handshakes that use them (or their sessions' end).
+	Held        int
+	HeldClaimed int
 	// Published are the PublishPrekeys transactions of this call (none:
 	// nothing was needed); PublishedSigned the ID of the new signed prekey
 	// (0: none) and PublishedOneTime how many one-time prekeys they hold.
@@ -84,7 +86,7 @@ func (m *Messenger) prekeyStatus(ctx context.Context) (rep *PrekeyReport, signed
 	}
 	now := m.now()
 	dev := m.dev.PrekeyStatus()
-	rep = &PrekeyReport{Unclaimed: raw.Unclaimed, Held: dev.OneTimePrekeys}
+	rep = &PrekeyReport{Unclaimed: raw.Unclaimed, Held: dev.OneTimePrekeys, HeldClaimed: dev.ClaimedOneTimePrekeys}
 	if raw.SignedPrekey != nil {
 		rep.chainSigned = raw.SignedPrekey.ID
 	}
@@ -171,7 +173,8 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 		rep.Unclaimed += uint32(n)
 		signed, oneTime = false, oneTime-n
 	}
-	rep.Held = m.dev.PrekeyStatus().OneTimePrekeys
+	dev := m.dev.PrekeyStatus()
+	rep.Held, rep.HeldClaimed = dev.OneTimePrekeys, dev.ClaimedOneTimePrekeys
 	return rep, nil
 }
 

@@ -506,6 +506,22 @@ func (m *Messenger) prepareSession(ctx context.Context, participants []string, m
 	}
 	keep := func(t *tx.Tx) error {
 		sid := tx.SessionIDFor(m.chainID, t.Author, t.Nonce)
+		// A conversation stored for this ID was prepared for a
+		// transaction with the same nonce that never landed (refused, or
+		// its process killed before it left): the session does not exist,
+		// so that preparation is discarded.
+		if _, err := m.c.Session(ctx, sid); err == nil {
+			return fmt.Errorf("service: session %s exists already: its creator's nonce %d was used", sid, t.Nonce)
+		} else if code, ok := CodeOf(err); !ok || code != CodeUnknownSession {
+			return err
+		}
+		if _, err := m.store.LoadConversation(sid); err == nil {
+			if err := m.dev.DeleteConversation(sid); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, chat.ErrNotFound) {
+			return err
+		}
 		s := &chat.Session{ChainID: m.chainID, ID: sid, Participants: parts, Claims: claims}
 		if _, err := m.dev.CreateConversation(m.now(), s, bundles); err != nil {
 			return fmt.Errorf("service: preparing the conversation: %w", err)

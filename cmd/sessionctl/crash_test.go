@@ -81,6 +81,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	var created struct{ Session string }
 	alice.ok(&created, "session", "create", "--with", bobID)
 	s := created.Session
+	bob.ok(nil, "accept", s) // a request takes a few messages only
 
 	var sent []string
 	// Alice is killed at the n-th point of a send, for every n until a send

@@ -730,7 +730,7 @@ func prekeyText(r *service.PrekeyReport, status bool) string {
 		} else {
 			b.WriteString("no valid signed prekey on chain: nobody can start a session with you ('sessionctl prekeys replenish')\n")
 		}
-		fmt.Fprintf(&b, "one-time prekeys: %d unclaimed on chain, %d held on this device\n", r.Unclaimed, r.Held)
+		fmt.Fprintf(&b, "one-time prekeys: %d unclaimed on chain, %d held on this device (and %d claimed, kept for their handshakes)\n", r.Unclaimed, r.Held, r.HeldClaimed)
 	}
 	return b.String()
 }
