@@ -107,6 +107,39 @@ func (u *goUser) read(session ids.ID) []plain {
 	}
 }
 
+// app is the user's app on the Go client: a Messenger over the same
+// identity file and store as the user's sessionctl (one device; one of
+// them at a time holds the store, so the app closes at the end of each of
+// its calls).
+func (u *cliUser) app(url string) *cliApp { return &cliApp{u: u, url: url} }
+
+type cliApp struct {
+	u   *cliUser
+	url string
+}
+
+func (a *cliApp) with(f func(*goUser)) {
+	a.u.t.Helper()
+	m, err := service.OpenMessenger(ctx(a.u.t, time.Minute), newClient(a.url), a.u.identity(), chat.StoreDir(a.u.Identity), a.u.Passphrase)
+	if err != nil {
+		a.u.t.Fatalf("%s: OpenMessenger: %v", a.u.SessionID, err)
+	}
+	defer m.Close()
+	f(&goUser{t: a.u.t, name: a.u.SessionID, id: m.Identity(), url: a.url, m: m})
+}
+
+func (a *cliApp) send(session ids.ID, text string) (seq uint64) {
+	a.u.t.Helper()
+	a.with(func(g *goUser) { seq = g.send(session, text) })
+	return seq
+}
+
+func (a *cliApp) read(session ids.ID) (out []plain) {
+	a.u.t.Helper()
+	a.with(func(g *goUser) { out = g.read(session) })
+	return out
+}
+
 // register registers a CLI user (identity and prekeys).
 func (u *cliUser) register() {
 	u.t.Helper()

@@ -64,26 +64,19 @@ func TestScenarioAndRestart(t *testing.T) {
 		t.Fatalf("session: %+v", si)
 	}
 
-	// They talk: CLI and Go client, each side both ways.
+	// They talk: CLI and an app on the Go client (each person's, on the
+	// same device store), each side both ways.
 	alice.write("send", session.String(), "hello bob (cli)")
-	r, err := c.SendSealed(ctx(t, 30*time.Second), bobID, session, []byte("hello alice (go)"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAll(t, c, r)
+	bob.app(proc.URL).send(session, "hello alice (go)")
 	bob.write("send", session.String(), "second from bob (cli)")
-	r, err = c.SendSealed(ctx(t, 30*time.Second), aliceID, session, []byte("second from alice (go)"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitAll(t, c, r)
+	alice.app(proc.URL).send(session, "second from alice (go)")
 	want := []plain{
 		{1, alice.SessionID, "hello bob (cli)"},
 		{2, bob.SessionID, "hello alice (go)"},
 		{3, bob.SessionID, "second from bob (cli)"},
 		{4, alice.SessionID, "second from alice (go)"},
 	}
-	checkSessionHistory(t, c, alice, bob, aliceID, bobID, session, want)
+	checkSessionHistory(t, proc.URL, alice, bob, session, want)
 
 	// Bob's inbox holds what Alice sent him, opened and verified.
 	inbox := bob.read("inbox")
@@ -165,7 +158,7 @@ func TestScenarioAndRestart(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("history changed across a SIGTERM restart:\nbefore %+v\nafter  %+v", before, after)
 	}
-	checkSessionHistory(t, c, alice, bob, aliceID, bobID, session, want)
+	checkSessionHistory(t, proc.URL, alice, bob, session, want)
 	checkChannelHistory(t, c, alice, bob, carol, channel, wantPosts)
 
 	// The chain goes on: nonces continue where they were.
@@ -184,18 +177,17 @@ func TestScenarioAndRestart(t *testing.T) {
 }
 
 // checkSessionHistory reads the session as both participants, through the
-// CLI binary and through service.OpenMessage, and compares with want.
-func checkSessionHistory(t *testing.T, c *service.Client, alice, bob *cliUser, aliceID, bobID *crypto.Identity, session ids.ID, want []plain) {
+// CLI binary and through a Messenger on the same store, and compares with
+// want.
+func checkSessionHistory(t *testing.T, url string, alice, bob *cliUser, session ids.ID, want []plain) {
 	t.Helper()
 	for _, u := range []*cliUser{alice, bob} {
 		got := toPlain(u.read("read", session.String()))
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s reads the session with the CLI:\n got %+v\nwant %+v", u.SessionID, got, want)
 		}
-	}
-	for _, id := range []*crypto.Identity{aliceID, bobID} {
-		if got := openAll(t, c, id, session, false); !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s opens the session with the Go client:\n got %+v\nwant %+v", id.SessionID, got, want)
+		if got := u.app(url).read(session); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s reads the session with the Go client:\n got %+v\nwant %+v", u.SessionID, got, want)
 		}
 	}
 }
