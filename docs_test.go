@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/luxfi/session/chat"
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/node"
@@ -206,9 +207,11 @@ func TestDocNumbers(t *testing.T) {
 	if time := node.DefaultGenesisTimestamp; time != 1767225600 {
 		t.Errorf("DefaultGenesisTimestamp %d is not 2026-01-01 UTC", time)
 	}
-	// The message size limits of sessionctl (README) are the envelope's.
-	for _, n := range []int{2, 3, 32} {
-		mustContain(t, "README.md", fmt.Sprintf("%s bytes with %d participants", commas(config.MaxCiphertextSize-crypto.SealOverhead(n)), n))
+	// The message size limits of sessionctl (README): the protocol's for
+	// sessions, Seal's for channel posts.
+	mustContain(t, "README.md", fmt.Sprintf("at most %s bytes of text", commas(chat.MaxPlaintextSize)))
+	for _, n := range []int{2, 10, 50} {
+		mustContain(t, "README.md", fmt.Sprintf("%s bytes with %d members", commas(config.MaxCiphertextSize-crypto.SealOverhead(n)), n))
 	}
 
 	mustContain(t, "docs/api.md",

@@ -158,9 +158,18 @@ func TestDocs(t *testing.T) {
 	if _, err := c.PublishPrekeys(ctx, bob, &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 0)}, oneTime...); err != nil {
 		t.Fatal(err)
 	}
-	// The request claims bob's signed prekey and no one-time prekey (carol
-	// is a stranger, and bob's 2 are within his reserve).
-	request, err := c.CreateSessionWithClaims(ctx, carol, nil, []string{bob.SessionID}, []tx.Claim{{Participant: mustSID(t, bob), SignedPrekeyID: 1}})
+	// The request claims bob's signed prekey and a one-time prekey a
+	// stranger may claim (bob has more than his reserve).
+	e.accept()
+	b, err := c.PrekeyBundleFor(ctx, PrekeyBundleArgs{SessionID: bob.SessionID, Claimer: carol.SessionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim, err := b.ClaimOf()
+	if err != nil || claim.OneTimePrekeyID == 0 {
+		t.Fatalf("bob's bundle for carol: %+v, %v", claim, err)
+	}
+	request, err := c.CreateSessionWithClaims(ctx, carol, nil, []string{bob.SessionID}, []tx.Claim{claim})
 	if err != nil {
 		t.Fatal(err)
 	}
