@@ -201,11 +201,10 @@ func (p *rpcProxy) rewriteAll(resp []byte, batch bool, calls []proxyCall, method
 		replies = []proxyReply{r}
 	}
 	for i := range replies {
-		id := string(replies[i].ID)
 		if replies[i].Result == nil {
 			continue
 		}
-		if nr := rewrite(methods[id], params[id], replies[i].Result); nr != nil {
+		if nr := rewrite(methods[string(replies[i].ID)], params[string(replies[i].ID)], replies[i].Result); nr != nil {
 			replies[i].Result = nr
 		}
 	}

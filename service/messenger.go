@@ -63,10 +63,9 @@ type Messenger struct {
 	autoPrekeys bool
 	onPrekeys   func(*PrekeyReport, error)
 
-	mu      sync.Mutex
-	st      *messengerState
-	convs   map[ids.ID]*conv
-	checked bool // prekeys checked by this Messenger already
+	mu    sync.Mutex
+	st    *messengerState
+	convs map[ids.ID]*conv
 }
 
 // conv is a verified session and this device's conversation in it.

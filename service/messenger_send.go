@@ -196,8 +196,7 @@ func (m *Messenger) submitAll(ctx context.Context, cv *conv, outs []chat.Outgoin
 // dropped, or its nonce taken by another.
 type deadTx struct {
 	err   error
-	again bool // the text may go again in a new transaction
-	claim bool // a claim was refused
+	again bool // its message may go again in a new transaction
 }
 
 func (d *deadTx) Error() string { return d.err.Error() }
@@ -218,7 +217,7 @@ func classify(err error) error {
 	case !fromNode, IsRetryable(err), code == CodeBadNonce, errors.Is(err, ErrTxUnknown):
 		return fmt.Errorf("%w: %w", ErrInOutbox, err)
 	case code == CodePrekeyGone:
-		return &deadTx{err: err, again: true, claim: true}
+		return &deadTx{err: err, again: true}
 	}
 	return &deadTx{err: err}
 }
