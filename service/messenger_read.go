@@ -432,13 +432,13 @@ func (m *Messenger) Read(ctx context.Context, session ids.ID, after uint64, limi
 	return out, nil
 }
 
-// heal sends a ratchet message (chat's Heal) when this identity has read
-// MaxChainMessages messages of the session since it last sent, or
-// MaxChainAge passed since the first of them: a participant that only
-// reads still refreshes its ratchet keys, so its peers' direction heals
-// after a compromise (docs/protocol.md section 7.6). It waits in the
-// outbox if it cannot go now (the next Send or Resend sends it); a
-// failure never fails the read.
+// heal (run by Read and Inbox) sends a ratchet message (chat's Heal) when
+// this identity has read MaxChainMessages messages of the session since
+// it last sent, or MaxChainAge passed since the first of them: a
+// participant that only reads still refreshes its ratchet keys, so its
+// peers' direction heals after a compromise (docs/protocol.md section
+// 7.6). It waits in the outbox if it cannot go now (the next Send or
+// Resend sends it); a failure never fails the read.
 func (m *Messenger) heal(ctx context.Context, cv *conv) {
 	now := m.now()
 	if !cv.c.HealDue(now) {
@@ -520,6 +520,9 @@ func (m *Messenger) Inbox(ctx context.Context, after uint64, limit int) (*Messag
 		}
 		for k, i := range idx {
 			results[i] = rs[k]
+		}
+		if cv.c != nil {
+			m.heal(ctx, cv)
 		}
 	}
 	for _, rc := range results {
