@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,5 +291,49 @@ func TestMessengerReaderHeals(t *testing.T) {
 	}
 	if h, err := bob.m.History(testCtx(t), s); err != nil || len(h) != 3 {
 		t.Fatalf("bob's history lists %d messages (%v): the ratchet message is not one", len(h), err)
+	}
+}
+
+// TestMessengerLostDevice: Bob loses his store and starts again with his
+// identity alone. His new device publishes prekeys above the chain's IDs
+// and retires the lost device's one-time prekeys (whose secrets are gone),
+// so a new session with him works: Alice's handshake uses the new
+// device's prekeys and Bob reads her.
+func TestMessengerLostDevice(t *testing.T) {
+	t.Parallel()
+	n := messengerNode(t)
+	url := n.URL()
+	alice, bob := newUser(t, url, "alice"), newUser(t, url, "bob")
+	old, err := bob.m.Prekeys(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bob.m = nil
+	bob.dir = filepath.Join(t.TempDir(), "bob-new.chat")
+	bob.open()
+	rep, err := bob.m.ReplenishPrekeys(testCtx(t))
+	if err != nil {
+		t.Fatalf("the new device's prekeys: %v", err)
+	}
+	if rep.PublishedSigned <= old.SignedPrekeyID || rep.PublishedOneTime != service.PrekeyTarget || rep.Unclaimed != service.PrekeyTarget {
+		t.Fatalf("the new device published %+v (the lost one had %+v)", rep, old)
+	}
+	raw, err := newTestClient(url).RawPrekeyBundle(testCtx(t), bob.id.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Unclaimed != service.PrekeyTarget || raw.LastOneTimeID != 2*service.PrekeyTarget {
+		t.Fatalf("on chain: %d unclaimed, last one-time ID %d: the lost device's are not retired", raw.Unclaimed, raw.LastOneTimeID)
+	}
+	created, err := alice.m.CreateSession(testCtx(t), []string{bob.id.SessionID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.send(created.Session, "hello, new device")
+	if got := bob.read(created.Session); len(got) != 1 || got[0].Text != "hello, new device" {
+		t.Fatalf("bob's new device reads %+v", got)
 	}
 }

@@ -55,7 +55,7 @@ type PrekeyReport struct {
 	PublishedOneTime int
 
 	chainSigned  uint32 // the chain's signed prekey ID, expired or not (the node's word)
-	chainOneTime uint32 // the highest one-time prekey ID seen in the bundle's transaction
+	chainOneTime uint32 // the highest one-time prekey ID published (the node's word)
 }
 
 // Prekeys reports the identity's prekeys without publishing anything.
@@ -91,15 +91,10 @@ func (m *Messenger) prekeyStatus(ctx context.Context) (rep *PrekeyReport, signed
 		rep.chainSigned = raw.SignedPrekey.ID
 	}
 	b, err := VerifyPrekeyBundle(m.chainID, m.id.SessionID, raw, now)
-	if err == nil && raw.OneTimePrekey != nil {
-		// The transaction holds its batch: a lower bound of the highest
-		// one-time prekey ID published.
-		if t, perr := tx.Parse(raw.OneTimePrekey.Tx); perr == nil {
-			for _, k := range t.Payload.(*tx.PublishPrekeys).OneTime {
-				rep.chainOneTime = max(rep.chainOneTime, k.ID)
-			}
-		}
-	}
+	// The highest one-time prekey ID published: the node's word (a lie
+	// gets an upload refused or makes IDs jump, within the chain's
+	// bound on a step; it opens nothing).
+	rep.chainOneTime = raw.LastOneTimeID
 	switch {
 	case err == nil:
 		rep.SignedPrekeyID, rep.SignedPrekeyExpiresAt = b.SignedPrekey.ID, time.UnixMilli(b.SignedPrekey.ExpiresAt)
@@ -143,6 +138,11 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 		if err := m.dev.ResumePrekeyIDs(rep.chainSigned, max(rep.chainOneTime, dev.NextOneTimePrekeyID-1)); err != nil {
 			return nil, err
 		}
+		// The first upload retires every one-time prekey on chain (their
+		// secrets are gone with the lost device): it replaces them.
+		signed = true
+		rep.Unclaimed = 0
+		oneTime = max(oneTime, min(PrekeyTarget, config.MaxUnclaimedPrekeys, chat.MaxOneTimePrekeys-dev.OneTimePrekeys))
 	}
 	for signed || oneTime > 0 {
 		n := min(oneTime, chat.MaxPrekeysPerUpload, config.MaxPrekeysPerTx)

@@ -97,6 +97,9 @@ func (s *rpcService) GetPrekeyBundle(_ *http.Request, a *PrekeyBundleArgs, reply
 		KEMPublicKey: ident.KEMPublicKey,
 		DSAPublicKey: ident.DSAPublicKey,
 		Unclaimed:    p.Unclaimed,
+		// The highest one-time ID published, for a device that replaced
+		// a lost one (service.Messenger resumes above it).
+		LastOneTimeID: p.LastOneTimeID,
 	}
 	if p.HasSigned {
 		raw, _, err := s.api.Tx(p.SignedTx)

@@ -212,6 +212,10 @@ type PrekeyBundleReply struct {
 	OneTimePrekey *OneTimePrekeyProof `json:"oneTimePrekey,omitempty"`
 	// Unclaimed is how many one-time prekeys are left.
 	Unclaimed uint32 `json:"unclaimed"`
+	// LastOneTimeID is the highest one-time prekey ID the identity ever
+	// published (the node's word): a device that replaced a lost one
+	// continues above it and retires the ones up to it.
+	LastOneTimeID uint32 `json:"lastOneTimeId"`
 }
 
 // PrekeyBundleArgs asks for an identity's prekey bundle; with Claimer (a
