@@ -131,7 +131,9 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 	if err := m.st.save(m.side); err != nil {
 		return nil, err
 	}
-	if dev := m.dev.PrekeyStatus(); rep.chainSigned > dev.SignedPrekeyID || rep.chainOneTime >= dev.NextOneTimePrekeyID {
+	dev := m.dev.PrekeyStatus()
+	fresh := dev.SignedPrekeyID == 0 && dev.NextOneTimePrekeyID <= 1 // a store that never made a prekey
+	if rep.chainOneTime >= dev.NextOneTimePrekeyID || fresh && rep.chainSigned > 0 {
 		// The chain has prekeys this device never made: it replaced a
 		// lost one. IDs continue above the chain's (never reused), and
 		// the next upload retires the lost device's one-time prekeys.
@@ -173,7 +175,7 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 		rep.Unclaimed += uint32(n)
 		signed, oneTime = false, oneTime-n
 	}
-	dev := m.dev.PrekeyStatus()
+	dev = m.dev.PrekeyStatus()
 	rep.Held, rep.HeldClaimed = dev.OneTimePrekeys, dev.ClaimedOneTimePrekeys
 	return rep, nil
 }
