@@ -182,6 +182,14 @@ archive. Messages from before the protocol (sealed, without forward
 secrecy) are shown marked as such. --after skips messages up to sequence
 number SEQ; --limit N (at most 1000, default 100) bounds the page. With
 --json, "next" is the cursor for the following page.
+
+A node that lies is caught: a message whose ciphertext or author is not
+what its signed transaction says is shown with an error and not opened; a
+replayed one is refused; one the node held back opens once it is served.
+If you only read in a session, then after 50 messages or a day since you
+last wrote, read sends a ratchet message (a transaction without content)
+so that the others' next messages use fresh keys of yours: the
+conversation heals after a compromise.
 `
 	},
 	"history": func() string {
@@ -209,7 +217,8 @@ keys. 'sessionctl send' does this first on its own.
 Fetches every message others sent to you, across the sessions you accepted,
 in chain order, and opens and checks each as 'read' does. --after POS
 continues after a position ("next" in --json output). Requests are not in
-the inbox until you accept them.
+the inbox until you accept them. Like read, it may send a ratchet message
+in a session you only read.
 `
 	},
 	"requests": func() string {
