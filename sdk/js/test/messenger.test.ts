@@ -12,7 +12,9 @@ import { after, describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ChatDevice, ChatError, type Claim, MemoryStore, type PrekeyBundle, type PrekeyUpload } from '../src/chat/index.js';
 import {
+  DEFAULT_SCRYPT,
   DeadTxError,
+  InvalidIdentityFileError,
   type Identity,
   identityFromSeed,
   idFromString,
@@ -476,6 +478,55 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     await a.createSession([bob.sessionId]);
     chain.staleSigned = old;
     await assert.rejects(a.createSession([bob.sessionId]), StalePrekeyError);
+  });
+});
+
+describe('openPassphraseStore: the scrypt standard of identity files', () => {
+  const record = async (store: MemoryStore) => JSON.parse(td((await store.get('passphrase'))!));
+  it('sets a new store up with DEFAULT_SCRYPT (logN 17, as identity files), and opens it again', async () => {
+    const inner = new MemoryStore();
+    const s = await openPassphraseStore(inner, 'pw');
+    const rec = await record(inner);
+    assert.deepEqual({ logN: rec.logN, r: rec.r, p: rec.p }, { logN: 17, r: 8, p: 1 });
+    assert.deepEqual({ logN: rec.logN, r: rec.r, p: rec.p }, { ...DEFAULT_SCRYPT });
+    await s.commit(new Map([['x', te('secret')]]), []);
+    assert.equal(td((await (await openPassphraseStore(inner, 'pw')).get('x'))!), 'secret');
+    await assert.rejects(openPassphraseStore(inner, 'pW'), WrongPassphraseError);
+  });
+  it('opens stores set up with lower parameters (an explicit option, as tests use)', async () => {
+    const inner = new MemoryStore();
+    await openPassphraseStore(inner, 'pw', FAST_SCRYPT);
+    assert.equal((await record(inner)).logN, 10);
+    await openPassphraseStore(inner, 'pw'); // the record's parameters, not the default
+  });
+  it('refuses records and parameters Go would refuse for a key file, before any work', async () => {
+    const inner = new MemoryStore();
+    await openPassphraseStore(inner, 'pw', FAST_SCRYPT);
+    const good = await record(inner);
+    const bad: Array<(r: any) => void> = [
+      (r) => ((r.logN = 22), (r.r = 16)), // 512 MiB
+      (r) => ((r.logN = 21), (r.r = 8), (r.p = 16)), // 2 GiB
+      (r) => (r.logN = 23),
+      (r) => (r.logN = 9),
+      (r) => (r.logN = 14.5),
+      (r) => (r.r = '8'),
+      (r) => delete r.p,
+      (r) => (r.v = 2),
+      (r) => (r.salt = 'AAAA'),
+      (r) => (r.salt = 7),
+    ];
+    for (const change of bad) {
+      const r = structuredClone(good);
+      change(r);
+      const s = new MemoryStore();
+      await s.commit(new Map([['passphrase', te(JSON.stringify(r))]]), []);
+      const t0 = Date.now();
+      await assert.rejects(openPassphraseStore(s, 'pw'), InvalidIdentityFileError, JSON.stringify(r));
+      assert.ok(Date.now() - t0 < 500, `${JSON.stringify(r)} refused before any work`);
+    }
+    for (const scrypt of [{ logN: 22, r: 16, p: 1 }, { logN: 10.5, r: 8, p: 1 }, { logN: 10, r: 0, p: 1 }]) {
+      await assert.rejects(openPassphraseStore(new MemoryStore(), 'pw', scrypt), InvalidIdentityFileError, JSON.stringify(scrypt));
+    }
   });
 });
 

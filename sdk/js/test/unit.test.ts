@@ -63,9 +63,16 @@ describe('identity files', () => {
     assert.deepEqual(back.seed, alice.seed);
     assert.equal(loadPublicIdentityFile(text).sessionId, alice.sessionId);
   });
-  it('defaults to what Go writes (logN 15, r 8, p 1)', async () => {
+  it('defaults to what Go writes (logN 17, r 8, p 1: crypto/keyfile.go since issue 9)', async () => {
+    assert.deepEqual({ ...DEFAULT_SCRYPT }, { logN: 17, r: 8, p: 1 });
+    assert.ok(Object.isFrozen(DEFAULT_SCRYPT), 'the default cannot be lowered by a caller');
+    const t0 = performance.now();
     const text = await saveIdentityFile(alice, 'pw');
-    assert.deepEqual(identityFileParams(text), DEFAULT_SCRYPT);
+    const saved = performance.now() - t0;
+    assert.deepEqual(identityFileParams(text), { logN: 17, r: 8, p: 1 });
+    const t1 = performance.now();
+    assert.equal((await loadIdentityFile(text, 'pw')).sessionId, alice.sessionId);
+    if (process.env.SCRYPT_TIMINGS) console.log(`scrypt logN 17 in Node: save ${saved.toFixed(0)} ms, load ${(performance.now() - t1).toFixed(0)} ms`);
     assert.deepEqual(Object.keys(JSON.parse(text)), ['version', 'sessionId', 'kemPublicKey', 'dsaPublicKey', 'kdf', 'nonce', 'sealed']);
   });
   it('round-trips an identity without a seed (expanded keys)', async () => {
@@ -133,6 +140,13 @@ describe('identity files', () => {
     await assert.rejects(loadIdentityFile('{', 'pw'), InvalidIdentityFileError);
     await assert.rejects(loadIdentityFile('x'.repeat(70_000), 'pw'), InvalidIdentityFileError);
     await assert.rejects(saveIdentityFile(alice, 'pw', { scrypt: { logN: 23, r: 8, p: 1 } }), InvalidIdentityFileError);
+  });
+  it('loads files with the parameters they were written with (N = 2^15 before issue 9, and lower ones within bounds)', async () => {
+    for (const scrypt of [{ logN: 15, r: 8, p: 1 }, { logN: 10, r: 1, p: 2 }]) {
+      const text = await saveIdentityFile(alice, 'pw', { scrypt });
+      assert.deepEqual(identityFileParams(text), scrypt);
+      assert.equal((await loadIdentityFile(text, 'pw')).sessionId, alice.sessionId);
+    }
   });
 });
 

@@ -10,7 +10,7 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { fromBase64, randomBytes, toBase64, utf8 } from '../bytes.js';
 import { type ChatStore, EncryptedStore } from '../chat/index.js';
 import { EmptyPassphraseError, InvalidIdentityFileError, WrongPassphraseError } from '../errors.js';
-import { DEFAULT_SCRYPT, SCRYPT_LIMITS, type ScryptParams } from '../keyfile.js';
+import { checkScrypt, DEFAULT_SCRYPT, SCRYPT_LIMITS, type ScryptParams } from '../keyfile.js';
 
 /** The cleartext record of a passphrase store. */
 export const PASSPHRASE_RECORD = 'passphrase';
@@ -43,8 +43,11 @@ class Hidden implements ChatStore {
 
 /**
  * Opens inner under passphrase (set up the first time, with scrypt
- * parameters `scrypt`): every record is encrypted under scrypt(passphrase)
- * with its name bound. WrongPassphraseError for another passphrase.
+ * parameters `scrypt`, by default DEFAULT_SCRYPT, what identity files use):
+ * every record is encrypted under scrypt(passphrase) with its name bound.
+ * WrongPassphraseError for another passphrase. The stored parameters are
+ * checked as an identity file's are (checkScrypt) before any work, so a
+ * planted record cannot ask for gigabytes.
  */
 export async function openPassphraseStore(inner: ChatStore, passphrase: string, scrypt: ScryptParams = DEFAULT_SCRYPT): Promise<ChatStore> {
   if (passphrase === '') throw new EmptyPassphraseError('a store needs a passphrase');
@@ -53,10 +56,12 @@ export async function openPassphraseStore(inner: ChatStore, passphrase: string, 
   let key: Uint8Array;
   if (raw === undefined) {
     if ((await inner.list('')).length > 0) throw new InvalidIdentityFileError('the store holds records but no passphrase record');
+    const bad = checkScrypt(scrypt);
+    if (bad) throw new InvalidIdentityFileError(`the store's passphrase record: ${bad}`);
     const salt = randomBytes(32);
     key = await derive(passphrase, salt, scrypt);
     const nonce = randomBytes(24);
-    rec = { v: 1, salt: toBase64(salt), ...scrypt, nonce: toBase64(nonce), check: toBase64(xchacha20poly1305(key, nonce, CHECK_LABEL).encrypt(new Uint8Array(0))) };
+    rec = { v: 1, salt: toBase64(salt), logN: scrypt.logN, r: scrypt.r, p: scrypt.p, nonce: toBase64(nonce), check: toBase64(xchacha20poly1305(key, nonce, CHECK_LABEL).encrypt(new Uint8Array(0))) };
     await inner.commit(new Map([[PASSPHRASE_RECORD, utf8(JSON.stringify(rec))]]), []);
   } else {
     try {
@@ -64,10 +69,18 @@ export async function openPassphraseStore(inner: ChatStore, passphrase: string, 
     } catch {
       throw new InvalidIdentityFileError('the store\'s passphrase record does not parse');
     }
-    if (rec.v !== 1 || rec.logN < SCRYPT_LIMITS.minLogN || rec.logN > SCRYPT_LIMITS.maxLogN || rec.r < 1 || rec.r > SCRYPT_LIMITS.maxR || rec.p < 1 || rec.p > SCRYPT_LIMITS.maxP) {
-      throw new InvalidIdentityFileError('the store\'s passphrase record has parameters out of bounds');
+    const bad = typeof rec !== 'object' || rec === null || rec.v !== 1 ? 'not version 1' : checkScrypt(rec);
+    if (bad) throw new InvalidIdentityFileError(`the store's passphrase record: ${bad}`);
+    let salt: Uint8Array;
+    try {
+      salt = fromBase64(rec.salt);
+      fromBase64(rec.nonce);
+      fromBase64(rec.check);
+    } catch {
+      throw new InvalidIdentityFileError('the store\'s passphrase record: salt, nonce or check value not base64');
     }
-    key = await derive(passphrase, fromBase64(rec.salt), rec);
+    if (salt.length !== 32) throw new InvalidIdentityFileError('the store\'s passphrase record: the salt is not 32 bytes');
+    key = await derive(passphrase, salt, { logN: rec.logN, r: rec.r, p: rec.p });
     try {
       xchacha20poly1305(key, fromBase64(rec.nonce), CHECK_LABEL).decrypt(fromBase64(rec.check));
     } catch {
@@ -78,7 +91,7 @@ export async function openPassphraseStore(inner: ChatStore, passphrase: string, 
 }
 
 function derive(passphrase: string, salt: Uint8Array, p: ScryptParams): Promise<Uint8Array> {
-  return scryptAsync(utf8(passphrase), salt, { N: 2 ** p.logN, r: p.r, p: p.p, dkLen: 32, maxmem: SCRYPT_LIMITS.maxMemory + 1024 });
+  return scryptAsync(utf8(passphrase), salt, { N: 2 ** p.logN, r: p.r, p: p.p, dkLen: 32, maxmem: SCRYPT_LIMITS.maxMemory + (1 << 20) + 128 * p.r * p.p });
 }
 
 const DB_STORE = 'records';
