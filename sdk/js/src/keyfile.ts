@@ -63,8 +63,13 @@ export interface KeyFileOptions {
 /** scrypt(passphrase, salt, N = 2^logN, r, p, dkLen = 32). */
 export type ScryptFunction = (passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams) => Promise<Uint8Array>;
 
-/** The built-in scrypt (noble's scryptAsync, which yields to the event loop). */
-export const nobleScrypt: ScryptFunction = (passphrase, salt, params) => scryptParams(passphrase, salt, params);
+/**
+ * The built-in scrypt (noble's scryptAsync, which yields to the event
+ * loop), with its progress (0 to 1) to onProgress if given: a worker
+ * running it for a page can report how far it is.
+ */
+export const nobleScrypt = (passphrase: Uint8Array, salt: Uint8Array, params: ScryptParams, onProgress?: (fraction: number) => void): Promise<Uint8Array> =>
+  scryptParams(passphrase, salt, params, onProgress);
 
 function scryptParams(passphrase: Uint8Array, salt: Uint8Array, s: ScryptParams, onProgress?: (x: number) => void): Promise<Uint8Array> {
   const bad = checkScrypt(s);

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { Client, ForbiddenError, fromHex, generateIdentity, identityFromSeed, toHex, utf8 } from '../src/index.js';
+import { Client, ForbiddenError, fromHex, generateIdentity, identityFromSeed, Messenger, SdkNode, toHex, utf8 } from '../src/index.js';
+import { MemoryStore } from '../src/chat/index.js';
 import { sdkRoot } from './helpers.js';
 import { type Node, sessionctl, startNode } from './harness.js';
 
@@ -241,6 +242,43 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
     await bob.page.getByTestId(`trust-${aliceId}`).click();
     await bob.page.getByTestId(`contact-${aliceId}`).getByText('trusted').waitFor();
     assert.equal(await sdk.contact(bobId, aliceId), 'contact');
+  });
+
+  it('unread counts only messages a person sees: a ratchet message (no text) is not unread', async () => {
+    // Dave: the SDK's Messenger in Node, with a clock it can move a day on (a ratchet message is due a day after the first message read).
+    const dave = generateIdentity();
+    class Clock extends SdkNode {
+      skew = 0;
+      override now(): number {
+        return Date.now() + this.skew;
+      }
+    }
+    const daveNode = new Clock(new Client(node.rpc, { timeoutMs: 20_000 }), dave);
+    const d = await Messenger.open(daveNode, dave, new MemoryStore());
+    await d.register();
+    await addContact(alice.page, dave.sessionId, 'Dave');
+    const withDave = await startSession(alice.page, [dave.sessionId]);
+    await alice.page.getByTestId('thread-mode').filter({ hasText: 'forward secret' }).waitFor();
+    await send(alice.page, 'Hello Dave');
+    // Alice reads another conversation meanwhile: what comes from Dave is unread.
+    await alice.page.getByTestId(`thread-${session}`).click();
+    await sdk.waitAccepted((await sdk.acceptSession(dave, withDave)).txID);
+    const td = (b: Uint8Array) => new TextDecoder().decode(b);
+    assert.deepEqual((await d.read(withDave)).messages.map((m) => td(m.text)), ['Hello Dave']);
+    const byDave = async () => (await sdk.messages(withDave)).messages.filter((m) => m.author === dave.sessionId).length;
+    assert.equal(await byDave(), 0);
+    daveNode.skew = 24 * 3600 * 1000 + 60_000;
+    await d.read(withDave);
+    assert.equal(await byDave(), 1, 'Dave sent a ratchet message (a control message, no text)');
+    await d.send(withDave, utf8('One message from Dave'));
+    const item = alice.page.getByTestId(`thread-${withDave}`);
+    await item.filter({ hasText: 'One message from Dave' }).waitFor(); // both polled: the ratchet message came first
+    assert.equal(await item.getByTestId('unread').textContent(), '1', 'one message to read, not the ratchet message');
+    assert.match(await text(alice.page, 'tab-chats'), /^Chats \(1\)/);
+    await shot(alice, '07b-unread');
+    await item.click();
+    await sees(alice.page, 'One message from Dave');
+    await item.getByTestId('unread').waitFor({ state: 'detached' });
   });
 
   it('a browser user and a sessionctl user talk both ways (requests each way)', async () => {

@@ -56,25 +56,43 @@ function screen(testid: string, ...children: (Node | string | false | undefined)
 }
 
 /** A form whose submit handler runs with the button disabled and errors shown in place. */
-function form(testid: string, fields: Node[], label: string, onSubmit: (status: (s: string) => void) => Promise<void>): HTMLFormElement {
+/** Shows what a form is doing; with a fraction (0 to 1), a progress bar too. */
+type Status = (s: string, fraction?: number) => void;
+
+function form(testid: string, fields: Node[], label: string, onSubmit: (status: Status) => Promise<void>): HTMLFormElement {
   const err = h('p', { class: 'error', role: 'alert', testid: `${testid}-error` });
   const info = h('p', { class: 'info', testid: `${testid}-status` });
+  const bar = h('progress', { max: 1, value: 0, hidden: true, testid: `${testid}-progress` });
   const button = h('button', { type: 'submit', class: 'primary', testid: `${testid}-submit` }, label);
-  const f = h('form', { class: 'form', testid }, ...fields, button, info, err);
+  const f = h('form', { class: 'form', testid }, ...fields, button, info, bar, err);
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     err.textContent = '';
     button.disabled = true;
     try {
-      await onSubmit((s) => (info.textContent = s));
+      await onSubmit((s, fraction) => {
+        info.textContent = s;
+        bar.hidden = fraction === undefined;
+        if (fraction !== undefined) bar.value = fraction;
+      });
     } catch (x) {
       info.textContent = '';
       err.textContent = describe(x);
     } finally {
+      bar.hidden = true;
       button.disabled = false;
     }
   });
   return f;
+}
+
+/**
+ * scrypt of an identity file in the worker, its progress shown: N = 2^17
+ * (what sessionctl writes) takes one to a few seconds, longer on a phone.
+ */
+function keyKdf(status: Status, what: string) {
+  status(what, 0);
+  return workerScrypt((f) => status(what, f));
 }
 
 function field(label: string, input: HTMLElement): HTMLElement {
@@ -125,9 +143,9 @@ function newPassphraseFields(): { fields: Node[]; read: () => string } {
   };
 }
 
-async function keep(identity: Identity, passphrase: string, status: (s: string) => void): Promise<void> {
-  status('Encrypting your keys…');
-  const text = await saveIdentityFile(identity, passphrase, { kdf: workerScrypt });
+async function keep(identity: Identity, passphrase: string, status: Status): Promise<void> {
+  const text = await saveIdentityFile(identity, passphrase, { kdf: keyKdf(status, 'Encrypting your keys (deriving a key from your passphrase)…') });
+  status('Saving…');
   await writeIdentityFile(text);
 }
 
@@ -199,8 +217,7 @@ function importScreen(): void {
         if (e instanceof InvalidIdentityFileError) throw new UserError('That is not a SessionVM key file.');
         throw e;
       }
-      status('Opening the key file…');
-      const identity = await loadIdentityFile(text, pass.value, { kdf: workerScrypt });
+      const identity = await loadIdentityFile(text, pass.value, { kdf: keyKdf(status, 'Opening the key file…') });
       await writeIdentityFile(text);
       await enter(identity);
     }),
@@ -221,8 +238,7 @@ function unlockScreen(file: string): void {
     h('h1', {}, 'Unlock'),
     who && h('p', { class: 'mono small' }, who),
     form('unlock-form', [field('Passphrase', pass)], 'Unlock', async (status) => {
-      status('Unlocking…');
-      const identity = await loadIdentityFile(file, pass.value, { kdf: workerScrypt });
+      const identity = await loadIdentityFile(file, pass.value, { kdf: keyKdf(status, 'Unlocking…') });
       await enter(identity);
     }),
     h('button', {

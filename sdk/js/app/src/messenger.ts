@@ -859,7 +859,7 @@ export class Messenger extends EventTarget {
   /**
    * A session on the protocol: the protocol's client reads it in chain
    * order, each delivery checked against its signed transaction; control
-   * messages (setup, ratchet) carry nothing to show.
+   * messages (setup, ratchet) carry nothing to show, and are not unread.
    */
   private async syncProtocolThread(t: Conversation): Promise<number> {
     const p = await this.protocol();
@@ -873,6 +873,8 @@ export class Messenger extends EventTarget {
         if (m.error) item.error = protocolError(m.error);
         else item.text = fromUtf8(m.text);
         hist.push(item);
+        // What the thread shows (a text, or a message that failed to open) from someone else.
+        if (!m.fromSelf && m.sender !== this.me && this.openThread !== t.id) t.unread++;
         t.lastTs = Math.max(t.lastTs, m.timestamp);
         t.preview = item.text ?? '(cannot open)';
         added++;
@@ -987,7 +989,10 @@ export class Messenger extends EventTarget {
           const c = this.state.conversations[m.target] ?? (await this.discover(m.target));
           if (!c) continue;
           touched.add(c.id);
-          if (this.openThread !== c.id) c.unread++;
+          // Seal: every message is one a person reads. The protocol's
+          // sessions count in syncProtocolThread, which sees which messages
+          // carry text (setup and ratchet messages carry none).
+          if (!c.protocol && this.openThread !== c.id) c.unread++;
         }
         this.state.inboxCursor = page.next;
         if (!page.more) break;

@@ -14,7 +14,12 @@ self.onmessage = async (e: MessageEvent<Job>) => {
   const job = e.data;
   try {
     if (job.kind === 'scrypt') {
-      const key = await nobleScrypt(job.passphrase, job.salt, job.params);
+      let shown = 0;
+      const key = await nobleScrypt(job.passphrase, job.salt, job.params, (f) => {
+        if (f - shown < 0.02 && f < 1) return; // a message every 2%
+        shown = f;
+        post({ id: job.id, progress: f });
+      });
       post({ id: job.id, key }, [key.buffer]);
     } else if (job.kind === 'work') {
       const r = await solveWork(job.chainID, job.seed, job.params, {

@@ -5,7 +5,7 @@ import { nobleScrypt, randomBytes, type ScryptFunction, solveOnThisThread, type 
 
 let worker: Worker | undefined;
 let next = 0;
-const pending = new Map<number, { resolve: (k: Uint8Array) => void; reject: (e: Error) => void }>();
+const pending = new Map<number, { resolve: (k: Uint8Array) => void; reject: (e: Error) => void; progress?: (fraction: number) => void }>();
 
 function newWorker(): Worker {
   return new Worker(new URL('./worker.js', document.baseURI), { type: 'module' });
@@ -15,9 +15,13 @@ function getWorker(): Worker | undefined {
   if (worker || typeof Worker === 'undefined') return worker;
   try {
     worker = newWorker();
-    worker.onmessage = (e: MessageEvent<{ id: number; key?: Uint8Array; error?: string }>) => {
+    worker.onmessage = (e: MessageEvent<{ id: number; key?: Uint8Array; progress?: number; error?: string }>) => {
       const p = pending.get(e.data.id);
       if (!p) return;
+      if (e.data.progress !== undefined && !e.data.key && !e.data.error) {
+        p.progress?.(e.data.progress);
+        return;
+      }
       pending.delete(e.data.id);
       if (e.data.key) p.resolve(e.data.key);
       else p.reject(new Error(e.data.error ?? 'worker failed'));
@@ -28,16 +32,21 @@ function getWorker(): Worker | undefined {
   return worker;
 }
 
-/** scrypt in the worker. */
-export const workerScrypt: ScryptFunction = (passphrase, salt, params) => {
-  const w = getWorker();
-  if (!w) return nobleScrypt(passphrase, salt, params);
-  const id = ++next;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.postMessage({ id, kind: 'scrypt', passphrase, salt, params });
-  });
-};
+/**
+ * scrypt in the worker (identity files: N = 2^17, 128 MiB, one to a few
+ * seconds), its progress (0 to 1) to onProgress.
+ */
+export function workerScrypt(onProgress?: (fraction: number) => void): ScryptFunction {
+  return (passphrase, salt, params) => {
+    const w = getWorker();
+    if (!w) return nobleScrypt(passphrase, salt, params, onProgress);
+    const id = ++next;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject, progress: onProgress });
+      w.postMessage({ id, kind: 'scrypt', passphrase, salt, params });
+    });
+  };
+}
 
 /** How many workers solve a registration: one per core, 2 to 8. */
 export function poolSize(): number {
