@@ -155,8 +155,10 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
     await page.getByTestId('create-form-submit').click();
     assert.match(await text(page, 'create-form-error'), /differ/);
     await page.getByTestId('new-passphrase-again').fill(pass.alice);
+    const t0 = Date.now();
     await page.getByTestId('create-form-submit').click();
     await page.getByTestId('seed').waitFor();
+    console.log(`create (identity file at scrypt N = 2^17 in the app's worker): ${Date.now() - t0} ms`);
     const seed = (await text(page, 'seed-value')).replace(/\s+/g, '');
     assert.match(seed, /^[0-9a-f]{64}$/);
     aliceId = identityFromSeed(fromHex(seed)).sessionId;
@@ -462,13 +464,29 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
     const { page } = alice;
     await page.reload();
     await page.getByTestId('unlock').waitFor();
+    // The identity file is at N = 2^17 (what sessionctl writes): the key is derived in the worker, its progress shown.
+    assert.equal(JSON.parse((await page.evaluate(() => new Promise<string>((resolve, reject) => {
+      const req = indexedDB.open('sessionvm');
+      req.onsuccess = () => {
+        const get = req.result.transaction('kv').objectStore('kv').get('identity-file');
+        get.onsuccess = () => resolve(get.result as string);
+        get.onerror = () => reject(get.error);
+      };
+      req.onerror = () => reject(req.error);
+    })))).kdf.logN, 17);
     await page.getByTestId('unlock-passphrase').fill('not the passphrase');
+    let t0 = Date.now();
     await page.getByTestId('unlock-form-submit').click();
+    await page.getByTestId('unlock-form-progress').waitFor({ state: 'visible' });
     await page.getByTestId('unlock-form-error').filter({ hasText: 'Wrong passphrase' }).waitFor();
+    console.log(`unlock with a wrong passphrase (scrypt N = 2^17 in the worker): ${Date.now() - t0} ms`);
+    assert.ok(await page.getByTestId('unlock-form-progress').isHidden());
     await shot(alice, '12-wrong-passphrase');
     await page.getByTestId('unlock-passphrase').fill(pass.alice);
+    t0 = Date.now();
     await page.getByTestId('unlock-form-submit').click();
     await page.getByTestId('main').waitFor();
+    console.log(`unlock (scrypt N = 2^17 in the worker, then the app opens): ${Date.now() - t0} ms`);
     // The history is in the browser: stop the node, and it is still there.
     await node.stop();
     await page.getByTestId('node-error').waitFor();
