@@ -7,6 +7,7 @@ import {
   BadNonceError,
   Client,
   DEFAULT_SCRYPT,
+  SCRYPT_LIMITS,
   EmptyPassphraseError,
   ErrorCode,
   fromBase64,
@@ -48,7 +49,9 @@ import {
   WrongPassphraseError,
   idToString,
 } from '../src/index.js';
-import { vectors } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, vectors } from './helpers.js';
 
 const alice = identityFromSeed(fromHex('00'.repeat(32)));
 const bob = identityFromSeed(fromHex('01'.repeat(32)));
@@ -140,6 +143,18 @@ describe('identity files', () => {
     await assert.rejects(loadIdentityFile('{', 'pw'), InvalidIdentityFileError);
     await assert.rejects(loadIdentityFile('x'.repeat(70_000), 'pw'), InvalidIdentityFileError);
     await assert.rejects(saveIdentityFile(alice, 'pw', { scrypt: { logN: 23, r: 8, p: 1 } }), InvalidIdentityFileError);
+  });
+  it("DEFAULT_SCRYPT and SCRYPT_LIMITS are Go's (crypto/keyfile.go: what Save writes, what LoadIdentity accepts)", () => {
+    const go = readFileSync(join(repoRoot, 'crypto', 'keyfile.go'), 'utf8');
+    const num = (re: RegExp) => Number(re.exec(go)?.[1]);
+    assert.equal(DEFAULT_SCRYPT.logN, num(/^var scryptLogN = (\d+)$/m));
+    assert.match(go, /scryptKDF\{Name: "scrypt", LogN: scryptLogN, R: 8, P: 1,/);
+    assert.deepEqual([DEFAULT_SCRYPT.r, DEFAULT_SCRYPT.p], [8, 1]);
+    assert.equal(SCRYPT_LIMITS.minLogN, num(/minScryptLogN = (\d+)/));
+    assert.equal(SCRYPT_LIMITS.maxLogN, num(/maxScryptLogN = (\d+)/));
+    assert.equal(SCRYPT_LIMITS.maxR, num(/maxScryptR {4}= (\d+)/));
+    assert.equal(SCRYPT_LIMITS.maxP, num(/maxScryptP {4}= (\d+)/));
+    assert.equal(SCRYPT_LIMITS.maxMemory, 2 ** 20 * num(/maxScryptMemory = (\d+) << 20/));
   });
   it('loads files with the parameters they were written with (N = 2^15 before issue 9, and lower ones within bounds)', async () => {
     for (const scrypt of [{ logN: 15, r: 8, p: 1 }, { logN: 10, r: 1, p: 2 }]) {
