@@ -67,9 +67,13 @@ const (
 // storeLogN, and the crash test, which opens stores thousands of times,
 // replaces scryptKey.
 var (
-	storeLogN = 15
+	storeLogN = defaultStoreLogN
 	scryptKey = scrypt.Key
 )
+
+// defaultStoreLogN is the identity file's work factor (crypto.Identity.Save
+// writes N = 2^17, r = 8, p = 1); a test holds the two equal.
+const defaultStoreLogN = 17
 
 // OpenFileStore opens the store in dir with passphrase, creating it (and
 // dir, mode 0700) if it does not exist. A wrong passphrase gives
