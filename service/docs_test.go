@@ -192,7 +192,6 @@ func TestDocs(t *testing.T) {
 		// client's code.
 		"<SIGNED_PUBLISH_PREKEYS_TX>": signed(carol, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 3)},
 			OneTime: []tx.OneTimePrekey{{ID: 1, KEMPublicKey: prekeyKey(t, 4)}}}),
-		"<SIGNED_SET_REQUEST_POLICY_TX>": signed(carol, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts}),
 	}
 	// Write examples sign with the sessionctl binary, as these identities.
 	sh := newDocShell(t, e.srv.URL, map[string]*crypto.Identity{"alice": alice, "bob": bob, "carol": carol, "newcomer": newcomer})

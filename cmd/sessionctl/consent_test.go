@@ -142,6 +142,7 @@ func TestRequestsContactsPrekeys(t *testing.T) {
 		{[]string{"tx", "decline", s}, tx.TypeAcceptSession},
 		{[]string{"tx", "block", carolID}, tx.TypeSetContact},
 		{[]string{"tx", "contact", "add", carolID}, tx.TypeSetContact},
+		{[]string{"tx", "requests", "policy", "contacts"}, tx.TypeSetRequestPolicy},
 	} {
 		out, errs, code := bob.run(c.args...)
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
@@ -154,6 +155,27 @@ func TestRequestsContactsPrekeys(t *testing.T) {
 	}
 	if _, errs, code := bob.run("tx", "contact", "show", carolID); code != 2 || !strings.Contains(errs, "not a write command") {
 		t.Fatalf("tx contact show: exit %d, %s", code, errs)
+	}
+
+	// The request policy: printed, then set; a bad one is a usage error.
+	out, errs, code := bob.run("tx", "--nonce", "7", "requests", "policy", "contacts")
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if code != 0 || err != nil {
+		t.Fatalf("tx requests policy: exit %d, %s", code, errs)
+	}
+	if p, err := tx.Parse(b); err != nil || p.Nonce != 7 || p.Payload.(*tx.SetRequestPolicy).Policy != tx.RequestsFromContacts {
+		t.Fatalf("tx requests policy printed %+v (%v)", p, err)
+	}
+	if out, errs, code := bob.run("requests", "policy", "contacts"); code != 0 || !strings.Contains(out, "message requests from contacts") {
+		t.Fatalf("requests policy contacts: exit %d, %s%s", code, out, errs)
+	}
+	if _, errs, code := bob.run("requests", "policy", "friends"); code != 2 || !strings.Contains(errs, "anyone | contacts") {
+		t.Fatalf("requests policy friends: exit %d, %s", code, errs)
+	}
+	for _, args := range [][]string{{"requests", "policy", "--help"}, {"tx", "requests", "policy", "--help"}} {
+		if out, _, code := bob.run(args...); code != 0 || !strings.Contains(out, "sessionctl requests policy (anyone | contacts)") {
+			t.Fatalf("%q: exit %d, %s", args, code, out)
+		}
 	}
 }
 

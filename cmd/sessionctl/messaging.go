@@ -554,6 +554,9 @@ func (c *cli) channelRead(ctx context.Context, args []string) error {
 }
 
 func (c *cli) requests(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "policy" {
+		return c.requestPolicy(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("requests", flag.ContinueOnError)
 	after := fs.Uint64("after", 0, "the position to continue after (next of the previous page)")
 	limit := fs.Int("limit", 0, "page size")
@@ -585,6 +588,28 @@ func (c *cli) requests(ctx context.Context, args []string) error {
 		fmt.Fprintf(&b, "more: sessionctl requests --after %d\n", r.Next)
 	}
 	return c.output(r, b.String())
+}
+
+// requestPolicy sets who may send the identity message requests.
+func (c *cli) requestPolicy(ctx context.Context, args []string) error {
+	pos, err := noFlags("requests", args)
+	if err != nil {
+		return err
+	}
+	var p tx.RequestPolicy
+	switch strings.Join(pos, " ") {
+	case "anyone":
+		p = tx.RequestsFromAnyone
+	case "contacts":
+		p = tx.RequestsFromContacts
+	default:
+		return usageError{"requests policy (anyone | contacts)"}
+	}
+	id, err := c.loadIdentity()
+	if err != nil {
+		return err
+	}
+	return c.submit(ctx, id, "message requests from "+p.String(), &tx.SetRequestPolicy{Policy: p})
 }
 
 // answer accepts or declines a session.
