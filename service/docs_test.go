@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -176,9 +175,6 @@ func TestDocs(t *testing.T) {
 	e.accept()
 
 	fixed := func(s string) func() string { return func() string { return s } }
-	signed := func(id *crypto.Identity, p tx.Payload) func() string {
-		return func() string { return base64.StdEncoding.EncodeToString(e.signed(id, p)) }
-	}
 	newcomer := identity(t, 6)
 	placeholders := map[string]func() string{
 		"<ALICE>":         fixed(alice.SessionID),
@@ -188,10 +184,6 @@ func TestDocs(t *testing.T) {
 		"<CHANNEL>":       fixed(ch.String()),
 		"<TX_ID>":         fixed(first.TxID.String()),
 		"<REQUEST>":       fixed(request.Session.String()),
-		// The writes sessionctl tx does not print yet: signed by the Go
-		// client's code.
-		"<SIGNED_PUBLISH_PREKEYS_TX>": signed(carol, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 3)},
-			OneTime: []tx.OneTimePrekey{{ID: 1, KEMPublicKey: prekeyKey(t, 4)}}}),
 	}
 	// Write examples sign with the sessionctl binary, as these identities.
 	sh := newDocShell(t, e.srv.URL, map[string]*crypto.Identity{"alice": alice, "bob": bob, "carol": carol, "newcomer": newcomer})

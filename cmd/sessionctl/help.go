@@ -284,6 +284,7 @@ stay: leave them with 'sessionctl decline SESSION'. Blocks are public.
 	},
 	"prekeys": func() string {
 		return fmt.Sprintf(`Usage: sessionctl prekeys [replenish]
+       sessionctl tx [--nonce N] prekeys replenish [--one-time N]
 
 Prints your prekeys: the signed prekey on chain and its expiry, how many
 one-time prekeys are left unclaimed on chain, and how many secrets this
@@ -291,7 +292,15 @@ device holds. With replenish, publishes what is missing: a new signed prekey
 when it expires within %d days or is not this device's, and one-time prekeys
 up to %d when fewer than %d are left. send, read and inbox do this on their
 own at most once an hour (and when a conversation used one of yours).
-`, int(service.SignedPrekeyRenewal.Hours()/24), service.PrekeyTarget, service.PrekeyLowWater)
+
+'sessionctl tx prekeys replenish' prints the PublishPrekeys transactions
+replenish would send (one per line, to submit in that order) instead of
+sending them. The keys are made from your identity's message store, which
+keeps their secrets as replenish does, so the published prekeys are usable
+by this device; transactions you never submit leave secrets nobody claims
+(the next replenish publishes new keys above them). --one-time N publishes
+at most N one-time prekeys (up to %d fit in one transaction).
+`, int(service.SignedPrekeyRenewal.Hours()/24), service.PrekeyTarget, service.PrekeyLowWater, config.MaxPrekeysPerTx)
 	},
 	"close": func() string {
 		return `Usage: sessionctl close SESSION

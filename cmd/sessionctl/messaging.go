@@ -686,7 +686,9 @@ func (c *cli) contactSet(ctx context.Context, name string, status tx.ContactStat
 }
 
 func (c *cli) prekeys(ctx context.Context, args []string) error {
-	pos, err := noFlags("prekeys", args)
+	fs := flag.NewFlagSet("prekeys", flag.ContinueOnError)
+	maxOneTime := fs.Int("one-time", -1, "with tx: publish at most N one-time prekeys")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -697,9 +699,24 @@ func (c *cli) prekeys(ctx context.Context, args []string) error {
 	case len(pos) != 0:
 		return usageError{"prekeys [replenish]"}
 	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "one-time" })
+	if set && (!c.printTx || *maxOneTime < 0) {
+		return usageError{"prekeys: --one-time N (N >= 0) goes with 'sessionctl tx prekeys replenish'"}
+	}
 	m, err := c.messenger(ctx)
 	if err != nil {
 		return err
+	}
+	if c.printTx {
+		txs, _, err := m.PreparePrekeys(ctx, *maxOneTime, c.txSigner(m))
+		if err != nil {
+			return err
+		}
+		if len(txs) == 0 {
+			return fmt.Errorf("prekeys: nothing to publish: your signed prekey is this device's and %d or more one-time prekeys are unclaimed ('sessionctl prekeys')", service.PrekeyLowWater)
+		}
+		return c.printTxs(txs, nil)
 	}
 	var r *service.PrekeyReport
 	if replenish {
