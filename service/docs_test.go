@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -176,9 +175,6 @@ func TestDocs(t *testing.T) {
 	e.accept()
 
 	fixed := func(s string) func() string { return func() string { return s } }
-	signed := func(id *crypto.Identity, p tx.Payload) func() string {
-		return func() string { return base64.StdEncoding.EncodeToString(e.signed(id, p)) }
-	}
 	newcomer := identity(t, 6)
 	placeholders := map[string]func() string{
 		"<ALICE>":         fixed(alice.SessionID),
@@ -187,16 +183,7 @@ func TestDocs(t *testing.T) {
 		"<OTHER_SESSION>": fixed(s2.String()),
 		"<CHANNEL>":       fixed(ch.String()),
 		"<TX_ID>":         fixed(first.TxID.String()),
-		// The consent, prekey and moderation writes: signed by the Go
-		// client's code (sessionctl has no commands for them).
-		"<SIGNED_PUBLISH_PREKEYS_TX>": signed(carol, &tx.PublishPrekeys{Signed: &tx.SignedPrekey{ID: 1, ExpiresAt: week, KEMPublicKey: prekeyKey(t, 3)},
-			OneTime: []tx.OneTimePrekey{{ID: 1, KEMPublicKey: prekeyKey(t, 4)}}}),
-		"<SIGNED_ACCEPT_SESSION_TX>":     signed(bob, &tx.AcceptSession{Session: request.Session, Decision: tx.DecisionAccept}),
-		"<SIGNED_SET_CONTACT_TX>":        signed(bob, &tx.SetContact{Peer: mustSID(t, alice), Status: tx.ContactTrusted}),
-		"<SIGNED_SET_CHANNEL_POLICY_TX>": signed(alice, &tx.SetChannelPolicy{Channel: ch, JoinPolicy: tx.PolicyInviteOnly}),
-		"<SIGNED_MODERATE_CHANNEL_TX>":   signed(alice, &tx.ModerateChannel{Channel: ch, Action: tx.ActionInvite, Members: []crypto.SessionID{mustSID(t, bob)}}),
-		"<SIGNED_DELETE_POSTS_TX>":       signed(alice, &tx.DeletePosts{Channel: ch, Seqs: []uint64{1}}),
-		"<SIGNED_SET_REQUEST_POLICY_TX>": signed(carol, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts}),
+		"<REQUEST>":       fixed(request.Session.String()),
 	}
 	// Write examples sign with the sessionctl binary, as these identities.
 	sh := newDocShell(t, e.srv.URL, map[string]*crypto.Identity{"alice": alice, "bob": bob, "carol": carol, "newcomer": newcomer})

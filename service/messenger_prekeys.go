@@ -123,9 +123,55 @@ func (m *Messenger) replenish(ctx context.Context) (*PrekeyReport, error) {
 	return m.publish(ctx, rep, signed, oneTime)
 }
 
+// PreparePrekeys is ReplenishPrekeys without submitting: it makes the
+// prekeys a replenishment would publish (at most maxOneTime one-time
+// prekeys when it is not negative), keeping their secrets in this
+// device's store as ReplenishPrekeys does, and returns the PublishPrekeys
+// transactions sign made (in the order to submit them; none when nothing
+// is needed). Transactions never submitted leave secrets nobody claims:
+// the next replenishment publishes a new signed prekey and one-time
+// prekeys above their IDs.
+func (m *Messenger) PreparePrekeys(ctx context.Context, maxOneTime int, sign TxSigner) ([]*tx.Tx, *PrekeyReport, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.noteClaims(ctx); err != nil {
+		return nil, nil, err
+	}
+	rep, signed, oneTime, err := m.prekeyStatus(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var txs []*tx.Tx
+	rep, err = m.publishWith(ctx, rep, signed, oneTime, maxOneTime, func(ctx context.Context, p *tx.PublishPrekeys) error {
+		t, err := m.signWith(ctx, sign, p)
+		if err == nil {
+			txs = append(txs, t)
+		}
+		return err
+	})
+	return txs, rep, err
+}
+
 // publish publishes a signed prekey (if signed) and oneTime one-time
 // prekeys, in as few transactions as the chain allows.
 func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool, oneTime int) (*PrekeyReport, error) {
+	return m.publishWith(ctx, rep, signed, oneTime, -1, func(ctx context.Context, p *tx.PublishPrekeys) error {
+		r, err := m.c.Submit(ctx, m.id, p)
+		if err != nil {
+			return fmt.Errorf("service: publishing prekeys: %w", err)
+		}
+		rep.Published = append(rep.Published, r)
+		if err := m.wait(ctx, &Sent{TxID: r.TxID}); err != nil {
+			return fmt.Errorf("service: publishing prekeys: %w", err)
+		}
+		return nil
+	})
+}
+
+// publishWith makes the prekeys publish publishes and hands each
+// PublishPrekeys payload to out (which submits or signs it); limit, when
+// not negative, caps the one-time prekeys.
+func (m *Messenger) publishWith(ctx context.Context, rep *PrekeyReport, signed bool, oneTime, limit int, out func(context.Context, *tx.PublishPrekeys) error) (*PrekeyReport, error) {
 	m.st.PrekeysChecked = m.now().UnixMilli()
 	m.st.HeldAtCheck = m.dev.PrekeyStatus().OneTimePrekeys
 	if err := m.st.save(m.side); err != nil {
@@ -146,6 +192,9 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 		rep.Unclaimed = 0
 		oneTime = max(oneTime, min(PrekeyTarget, config.MaxUnclaimedPrekeys, chat.MaxOneTimePrekeys-dev.OneTimePrekeys))
 	}
+	if limit >= 0 {
+		oneTime = min(oneTime, limit)
+	}
 	for signed || oneTime > 0 {
 		n := min(oneTime, chat.MaxPrekeysPerUpload, config.MaxPrekeysPerTx)
 		up, err := m.dev.GeneratePrekeys(m.now(), signed, n)
@@ -159,13 +208,8 @@ func (m *Messenger) publish(ctx context.Context, rep *PrekeyReport, signed bool,
 		for _, k := range up.OneTimePrekeys {
 			p.OneTime = append(p.OneTime, tx.OneTimePrekey{ID: k.ID, KEMPublicKey: k.PublicKey})
 		}
-		r, err := m.c.Submit(ctx, m.id, p)
-		if err != nil {
-			return rep, fmt.Errorf("service: publishing prekeys: %w", err)
-		}
-		rep.Published = append(rep.Published, r)
-		if err := m.wait(ctx, &Sent{TxID: r.TxID}); err != nil {
-			return rep, fmt.Errorf("service: publishing prekeys: %w", err)
+		if err := out(ctx, p); err != nil {
+			return rep, err
 		}
 		if p.Signed != nil {
 			rep.PublishedSigned = p.Signed.ID

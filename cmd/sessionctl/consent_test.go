@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,6 +144,7 @@ func TestRequestsContactsPrekeys(t *testing.T) {
 		{[]string{"tx", "decline", s}, tx.TypeAcceptSession},
 		{[]string{"tx", "block", carolID}, tx.TypeSetContact},
 		{[]string{"tx", "contact", "add", carolID}, tx.TypeSetContact},
+		{[]string{"tx", "requests", "policy", "contacts"}, tx.TypeSetRequestPolicy},
 	} {
 		out, errs, code := bob.run(c.args...)
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
@@ -154,6 +157,27 @@ func TestRequestsContactsPrekeys(t *testing.T) {
 	}
 	if _, errs, code := bob.run("tx", "contact", "show", carolID); code != 2 || !strings.Contains(errs, "not a write command") {
 		t.Fatalf("tx contact show: exit %d, %s", code, errs)
+	}
+
+	// The request policy: printed, then set; a bad one is a usage error.
+	out, errs, code := bob.run("tx", "--nonce", "7", "requests", "policy", "contacts")
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if code != 0 || err != nil {
+		t.Fatalf("tx requests policy: exit %d, %s", code, errs)
+	}
+	if p, err := tx.Parse(b); err != nil || p.Nonce != 7 || p.Payload.(*tx.SetRequestPolicy).Policy != tx.RequestsFromContacts {
+		t.Fatalf("tx requests policy printed %+v (%v)", p, err)
+	}
+	if out, errs, code := bob.run("requests", "policy", "contacts"); code != 0 || !strings.Contains(out, "message requests from contacts") {
+		t.Fatalf("requests policy contacts: exit %d, %s%s", code, out, errs)
+	}
+	if _, errs, code := bob.run("requests", "policy", "friends"); code != 2 || !strings.Contains(errs, "anyone | contacts") {
+		t.Fatalf("requests policy friends: exit %d, %s", code, errs)
+	}
+	for _, args := range [][]string{{"requests", "policy", "--help"}, {"tx", "requests", "policy", "--help"}} {
+		if out, _, code := bob.run(args...); code != 0 || !strings.Contains(out, "sessionctl requests policy (anyone | contacts)") {
+			t.Fatalf("%q: exit %d, %s", args, code, out)
+		}
 	}
 }
 
@@ -279,5 +303,65 @@ func waitTx(t *testing.T, c *service.Client, id ids.ID) {
 	t.Helper()
 	if _, err := c.WaitAccepted(context.Background(), id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTxPrekeys: "tx prekeys replenish" prints a PublishPrekeys
+// transaction whose keys the device's store keeps: a new device of an
+// identity prints one (a new signed prekey, retiring the old device's
+// one-time prekeys), it is submitted by hand, and a stranger's session
+// made with those prekeys opens on that device.
+func TestTxPrekeys(t *testing.T) {
+	t.Parallel()
+	n := testNode(t)
+	alice, _ := newUser(t, n, "alice")
+	bob, bobID := newUser(t, n, "bob")
+	raw, err := os.ReadFile(bob.identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	device2 := *bob
+	device2.identity = filepath.Join(t.TempDir(), "bob.json")
+	if err := os.WriteFile(device2.identity, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, errs, code := bob.run("prekeys", "--one-time", "2"); code != 2 || !strings.Contains(errs, "goes with 'sessionctl tx prekeys replenish'") {
+		t.Fatalf("prekeys --one-time: exit %d, %s", code, errs)
+	}
+	if _, errs, code := bob.run("tx", "prekeys", "replenish"); code != 1 || !strings.Contains(errs, "nothing to publish") {
+		t.Fatalf("tx prekeys replenish with nothing to do: exit %d, %s", code, errs)
+	}
+	out, errs, code := device2.run("tx", "prekeys", "replenish", "--one-time", "2")
+	lines := strings.Fields(out)
+	if code != 0 || len(lines) != 1 {
+		t.Fatalf("tx prekeys replenish: exit %d, %q, %s", code, out, errs)
+	}
+	b, err := base64.StdEncoding.DecodeString(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tx.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, ok := p.Payload.(*tx.PublishPrekeys)
+	if !ok || p.Author.String() != bobID || pp.Signed == nil || len(pp.OneTime) != 2 || pp.RetireThrough == 0 {
+		t.Fatalf("printed %+v", p)
+	}
+	ctx := context.Background()
+	c := service.NewClient(n.URL())
+	r, err := c.IssueTx(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitAccepted(ctx, r.TxID); err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ Session string }
+	alice.ok(&created, "session", "create", "--with", bobID)
+	alice.ok(nil, "send", created.Session, "to the new device")
+	if got := readTexts(t, &device2, created.Session); !slices.Equal(got, []string{"to the new device"}) {
+		t.Fatalf("device 2 reads: %q", got)
 	}
 }

@@ -29,6 +29,7 @@ Sessions (forward secrecy: keys are deleted once used, your history is kept in y
   history SESSION                                your archive of a session: what you sent and read
   close SESSION
   requests [--after POS] [--limit N]             sessions strangers started with you, waiting for an answer
+  requests policy (anyone | contacts)            who may send you message requests
   accept SESSION | decline SESSION               answer a request (decline also leaves an accepted session)
   contact show ID | add ID | remove ID           contacts skip the request step (contact lists are public)
   block ID | unblock ID                          a blocked identity cannot add you to sessions
@@ -223,12 +224,17 @@ in a session you only read.
 	},
 	"requests": func() string {
 		return `Usage: sessionctl requests [--after POS] [--limit N]
+       sessionctl requests policy (anyone | contacts)
 
 Lists your message requests: sessions people who are not your contacts
 created with you, one per creator, in the order they were created.
 'sessionctl read SESSION' shows what they wrote; 'accept' or 'decline'
 answers, 'block ID' blocks the creator. --after continues after the
 position a previous page gave as "next".
+
+requests policy sets who may send you message requests: anyone registered,
+or only your contacts (everybody else's new sessions with you are refused).
+Your policy is public on chain.
 `
 	},
 	"accept": func() string {
@@ -278,6 +284,7 @@ stay: leave them with 'sessionctl decline SESSION'. Blocks are public.
 	},
 	"prekeys": func() string {
 		return fmt.Sprintf(`Usage: sessionctl prekeys [replenish]
+       sessionctl tx [--nonce N] prekeys replenish [--one-time N]
 
 Prints your prekeys: the signed prekey on chain and its expiry, how many
 one-time prekeys are left unclaimed on chain, and how many secrets this
@@ -285,7 +292,15 @@ device holds. With replenish, publishes what is missing: a new signed prekey
 when it expires within %d days or is not this device's, and one-time prekeys
 up to %d when fewer than %d are left. send, read and inbox do this on their
 own at most once an hour (and when a conversation used one of yours).
-`, int(service.SignedPrekeyRenewal.Hours()/24), service.PrekeyTarget, service.PrekeyLowWater)
+
+'sessionctl tx prekeys replenish' prints the PublishPrekeys transactions
+replenish would send (one per line, to submit in that order) instead of
+sending them. The keys are made from your identity's message store, which
+keeps their secrets as replenish does, so the published prekeys are usable
+by this device; transactions you never submit leave secrets nobody claims
+(the next replenish publishes new keys above them). --one-time N publishes
+at most N one-time prekeys (up to %d fit in one transaction).
+`, int(service.SignedPrekeyRenewal.Hours()/24), service.PrekeyTarget, service.PrekeyLowWater, config.MaxPrekeysPerTx)
 	},
 	"close": func() string {
 		return `Usage: sessionctl close SESSION
@@ -388,8 +403,9 @@ JSON-RPC client, e.g. session.issueTx {"tx": "..."} (docs/api.md).
 
 COMMAND is one of: register; session create ...; send ...; close ...;
 accept ...; decline ...; contact add | remove ...; block ...; unblock ...;
-channel create | join | leave | post | policy | invite | uninvite | remove |
-ban | unban | moderator | delete ... (the arguments of the command).
+requests policy ...; prekeys replenish; channel create | join | leave |
+post | policy | invite | uninvite | remove | ban | unban | moderator |
+delete ... (the arguments of the command).
 
 session create and send use the protocol: they need the node (for the
 participants' verified keys), prepare the conversation in your message store

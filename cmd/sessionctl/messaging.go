@@ -554,6 +554,9 @@ func (c *cli) channelRead(ctx context.Context, args []string) error {
 }
 
 func (c *cli) requests(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "policy" {
+		return c.requestPolicy(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("requests", flag.ContinueOnError)
 	after := fs.Uint64("after", 0, "the position to continue after (next of the previous page)")
 	limit := fs.Int("limit", 0, "page size")
@@ -585,6 +588,28 @@ func (c *cli) requests(ctx context.Context, args []string) error {
 		fmt.Fprintf(&b, "more: sessionctl requests --after %d\n", r.Next)
 	}
 	return c.output(r, b.String())
+}
+
+// requestPolicy sets who may send the identity message requests.
+func (c *cli) requestPolicy(ctx context.Context, args []string) error {
+	pos, err := noFlags("requests", args)
+	if err != nil {
+		return err
+	}
+	var p tx.RequestPolicy
+	switch strings.Join(pos, " ") {
+	case "anyone":
+		p = tx.RequestsFromAnyone
+	case "contacts":
+		p = tx.RequestsFromContacts
+	default:
+		return usageError{"requests policy (anyone | contacts)"}
+	}
+	id, err := c.loadIdentity()
+	if err != nil {
+		return err
+	}
+	return c.submit(ctx, id, "message requests from "+p.String(), &tx.SetRequestPolicy{Policy: p})
 }
 
 // answer accepts or declines a session.
@@ -661,7 +686,9 @@ func (c *cli) contactSet(ctx context.Context, name string, status tx.ContactStat
 }
 
 func (c *cli) prekeys(ctx context.Context, args []string) error {
-	pos, err := noFlags("prekeys", args)
+	fs := flag.NewFlagSet("prekeys", flag.ContinueOnError)
+	maxOneTime := fs.Int("one-time", -1, "with tx: publish at most N one-time prekeys")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -672,9 +699,24 @@ func (c *cli) prekeys(ctx context.Context, args []string) error {
 	case len(pos) != 0:
 		return usageError{"prekeys [replenish]"}
 	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "one-time" })
+	if set && (!c.printTx || *maxOneTime < 0) {
+		return usageError{"prekeys: --one-time N (N >= 0) goes with 'sessionctl tx prekeys replenish'"}
+	}
 	m, err := c.messenger(ctx)
 	if err != nil {
 		return err
+	}
+	if c.printTx {
+		txs, _, err := m.PreparePrekeys(ctx, *maxOneTime, c.txSigner(m))
+		if err != nil {
+			return err
+		}
+		if len(txs) == 0 {
+			return fmt.Errorf("prekeys: nothing to publish: your signed prekey is this device's and %d or more one-time prekeys are unclaimed ('sessionctl prekeys')", service.PrekeyLowWater)
+		}
+		return c.printTxs(txs, nil)
 	}
 	var r *service.PrekeyReport
 	if replenish {

@@ -20,9 +20,11 @@ import (
 // group, its write subcommands.
 var txCommands = map[string][]string{
 	"register": nil, "send": nil, "close": nil, "accept": nil, "decline": nil, "block": nil, "unblock": nil,
-	"session": {"create"},
-	"contact": {"add", "remove"},
-	"channel": {"create", "join", "leave", "post", "policy", "invite", "uninvite", "remove", "ban", "unban", "moderator", "delete"},
+	"session":  {"create"},
+	"requests": {"policy"},
+	"prekeys":  {"replenish"},
+	"contact":  {"add", "remove"},
+	"channel":  {"create", "join", "leave", "post", "policy", "invite", "uninvite", "remove", "ban", "unban", "moderator", "delete"},
 }
 
 // isTxCommand reports whether args start with a write command.
@@ -65,7 +67,7 @@ func (c *cli) tx(ctx context.Context, args []string) error {
 	}
 	if !isTxCommand(args) {
 		return usageError{fmt.Sprintf("tx: %q is not a write command: tx prints the transactions of register, session create, send, close, "+
-			"accept, decline, contact add|remove, block, unblock and channel create|join|leave|post|policy|invite|uninvite|remove|ban|unban|moderator|delete",
+			"accept, decline, contact add|remove, block, unblock, requests policy, prekeys replenish and channel create|join|leave|post|policy|invite|uninvite|remove|ban|unban|moderator|delete",
 			strings.Join(args[:min(2, len(args))], " "))}
 	}
 	set := map[string]bool{}
