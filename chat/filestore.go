@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -44,6 +45,7 @@ type FileStore struct {
 	fsys   fileSystem
 	lock   io.Closer
 	failed error // set by a failed commit: reopen the store to recover
+	logN   int   // scrypt work factor of a store created now (0: storeLogN)
 }
 
 var _ Store = (*FileStore)(nil)
@@ -83,7 +85,23 @@ func OpenFileStore(dir, passphrase string) (*FileStore, error) {
 	return openFileStore(dir, passphrase, osFS{})
 }
 
+// OpenFileStoreWorkFactor is OpenFileStore with the scrypt work factor
+// (N = 2^logN, r = 8, p = 1; logN 10..22) of a store it creates: a store
+// beside an identity file takes that file's, so guessing the passphrase of
+// either costs the same. An existing store keeps the parameters it was
+// written with.
+func OpenFileStoreWorkFactor(dir, passphrase string, logN int) (*FileStore, error) {
+	if logN < 10 || logN > 22 {
+		return nil, fmt.Errorf("chat: scrypt work factor %d outside 10..22", logN)
+	}
+	return openFileStoreLogN(dir, passphrase, osFS{}, logN)
+}
+
 func openFileStore(dir, passphrase string, fsys fileSystem) (*FileStore, error) {
+	return openFileStoreLogN(dir, passphrase, fsys, 0)
+}
+
+func openFileStoreLogN(dir, passphrase string, fsys fileSystem, logN int) (*FileStore, error) {
 	if passphrase == "" {
 		return nil, fmt.Errorf("%w: empty passphrase", ErrWrongPassphrase)
 	}
@@ -98,7 +116,7 @@ func openFileStore(dir, passphrase string, fsys fileSystem) (*FileStore, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &FileStore{dir: dir, fsys: fsys, lock: lock}
+	s := &FileStore{dir: dir, fsys: fsys, lock: lock, logN: logN}
 	if err := s.open(passphrase); err != nil {
 		lock.Close()
 		return nil, err
@@ -193,7 +211,7 @@ func parseStoreKeyFile(data []byte) (*storeKeyFile, error) {
 func (s *FileStore) create(keyPath, passphrase string) error {
 	kf := storeKeyFile{
 		Version: storeFileVersion,
-		KDF:     storeKDF{Name: "scrypt", LogN: storeLogN, R: 8, P: 1, Salt: make([]byte, storeSaltSize)},
+		KDF:     storeKDF{Name: "scrypt", LogN: cmp.Or(s.logN, storeLogN), R: 8, P: 1, Salt: make([]byte, storeSaltSize)},
 		Nonce:   make([]byte, chacha20poly1305.NonceSizeX),
 	}
 	if _, err := rand.Read(kf.KDF.Salt); err != nil {

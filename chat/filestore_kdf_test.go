@@ -66,3 +66,31 @@ func TestStoreWorkFactorIsIdentityFiles(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A store opened with a work factor is created with it, and keeps its own
+// parameters when reopened with another; a factor out of range is refused.
+func TestOpenFileStoreWorkFactor(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	for _, logN := range []int{11, 12} { // created at 11, reopened asking 12
+		s, err := OpenFileStoreWorkFactor(dir, "pass", logN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		var key struct {
+			KDF struct{ LogN int } `json:"kdf"`
+		}
+		b, err := os.ReadFile(filepath.Join(dir, keyName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &key); err != nil || key.KDF.LogN != 11 {
+			t.Fatalf("after opening with logN %d: key file logN %d (%v), want 11", logN, key.KDF.LogN, err)
+		}
+	}
+	for _, logN := range []int{0, 9, 23} {
+		if _, err := OpenFileStoreWorkFactor(filepath.Join(t.TempDir(), "s"), "pass", logN); err == nil {
+			t.Fatalf("logN %d accepted", logN)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/crypto/keyfiletest"
 	"github.com/luxfi/session/service"
 )
 
@@ -100,12 +101,26 @@ func newCLIUser(t *testing.T, node, name string) *cliUser {
 		Passphrase: "passphrase of " + name,
 		Home:       dir,
 	}}
+	// The identity file is written here at the lowest work factor
+	// (keyfiletest), so that every sessionctl run opens it, and the message
+	// store that takes its work factor, in milliseconds instead of two
+	// scrypt runs at N = 2^17; keygen itself is tested in cmd/sessionctl.
+	id, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)
+	err = id.Save(u.Identity, u.Passphrase)
+	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out struct {
 		SessionID string `json:"sessionId"`
 	}
-	u.runJSON(&out, "keygen")
-	if len(out.SessionID) != 66 {
-		t.Fatalf("keygen gave Session ID %q", out.SessionID)
+	u.runJSON(&out, "whoami")
+	if out.SessionID != id.SessionID {
+		t.Fatalf("whoami gave Session ID %q, want %q", out.SessionID, id.SessionID)
 	}
 	u.SessionID = out.SessionID
 	return u

@@ -57,7 +57,9 @@ type Messenger struct {
 	dev     *chat.Device
 	store   chat.Store
 	closer  io.Closer // the file store, or nil
-	side    sideStore
+	// storeLogN: WithStoreWorkFactor (read by OpenMessenger only)
+	storeLogN int
+	side      sideStore
 
 	noWait      bool
 	autoPrekeys bool
@@ -84,6 +86,13 @@ type MessengerOption func(*Messenger)
 // transaction, without waiting for its block (a later Send, Read or Resend
 // confirms it, or resends it if it died).
 func WithoutWaiting() MessengerOption { return func(m *Messenger) { m.noWait = true } }
+
+// WithStoreWorkFactor sets the scrypt work factor (logN, 10..22) of a
+// chat store OpenMessenger creates: sessionctl passes its identity file's,
+// so the store beside it is as costly to guess (chat.OpenFileStoreWorkFactor).
+func WithStoreWorkFactor(logN int) MessengerOption {
+	return func(m *Messenger) { m.storeLogN = logN }
+}
 
 // WithoutAutoPrekeys stops Send, Read and Inbox from replenishing prekeys
 // on their own; call ReplenishPrekeys instead.
@@ -121,7 +130,16 @@ func OpenMessenger(ctx context.Context, c *Client, id *crypto.Identity, dir, pas
 	if err != nil {
 		return nil, err
 	}
-	fs, err := chat.OpenFileStore(dir, passphrase)
+	var pre Messenger // the options that act before the store opens
+	for _, o := range opts {
+		o(&pre)
+	}
+	var fs *chat.FileStore
+	if pre.storeLogN != 0 {
+		fs, err = chat.OpenFileStoreWorkFactor(dir, passphrase, pre.storeLogN)
+	} else {
+		fs, err = chat.OpenFileStore(dir, passphrase)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func (u *user) openVia(h *hookTransport, opts ...service.ClientOption) {
 			u.t.Fatal(err)
 		}
 	}
-	m, err := service.OpenMessenger(testCtx(u.t), c, u.id, u.dir, "pass of "+u.name)
+	m, err := service.OpenMessenger(testCtx(u.t), c, u.id, u.dir, "pass of "+u.name, service.WithStoreWorkFactor(testStoreLogN))
 	if err != nil {
 		u.t.Fatal(err)
 	}

@@ -79,9 +79,14 @@ func newUser(t *testing.T, url, name string) *user {
 	return u
 }
 
+// testStoreLogN is the scrypt work factor of the tests' chat stores (the
+// lowest: they open stores many times).
+const testStoreLogN = 10
+
 func (u *user) open(opts ...service.MessengerOption) {
 	u.t.Helper()
-	m, err := service.OpenMessenger(testCtx(u.t), newTestClient(u.url), u.id, u.dir, "pass of "+u.name, opts...)
+	m, err := service.OpenMessenger(testCtx(u.t), newTestClient(u.url), u.id, u.dir, "pass of "+u.name,
+		append([]service.MessengerOption{service.WithStoreWorkFactor(testStoreLogN)}, opts...)...)
 	if err != nil {
 		u.t.Fatalf("%s: OpenMessenger: %v", u.name, err)
 	}

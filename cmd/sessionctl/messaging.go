@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -30,6 +32,9 @@ func (c *cli) messenger(ctx context.Context) (*service.Messenger, error) {
 	opts := []service.MessengerOption{service.WithPrekeyReport(c.prekeyNote)}
 	if c.noWait {
 		opts = append(opts, service.WithoutWaiting())
+	}
+	if logN := identityFileWorkFactor(c.idPath); logN != 0 {
+		opts = append(opts, service.WithStoreWorkFactor(logN))
 	}
 	m, err := service.OpenMessenger(ctx, c.client, id, chat.StoreDir(c.idPath), c.passphr, opts...)
 	if err != nil {
@@ -775,4 +780,23 @@ func prekeyText(r *service.PrekeyReport, status bool) string {
 		fmt.Fprintf(&b, "one-time prekeys: %d unclaimed on chain, %d held on this device (and %d claimed, kept for their handshakes)\n", r.Unclaimed, r.Held, r.HeldClaimed)
 	}
 	return b.String()
+}
+
+// identityFileWorkFactor is the scrypt logN of the identity file at path
+// (which loadIdentity has opened and checked), or 0 if it cannot be read:
+// a new message store beside the file takes the same work factor.
+func identityFileWorkFactor(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var f struct {
+		KDF struct {
+			LogN int `json:"logN"`
+		} `json:"kdf"`
+	}
+	if json.Unmarshal(b, &f) != nil || f.KDF.LogN < 10 || f.KDF.LogN > 22 {
+		return 0
+	}
+	return f.KDF.LogN
 }
