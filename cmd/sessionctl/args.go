@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/luxfi/ids"
 )
 
 // helpRequested is returned by parseFlags for -h, -help or --help: run
@@ -115,4 +117,17 @@ func splitGlobalFlags(args []string) (globals, rest []string) {
 		}
 	}
 	return globals, rest
+}
+
+// oneSession parses the arguments of a command that takes one session ID
+// and no flags ("NAME SESSION").
+func oneSession(name string, args []string) (ids.ID, error) {
+	pos, err := noFlags(name, args)
+	if err != nil {
+		return ids.Empty, err
+	}
+	if len(pos) != 1 {
+		return ids.Empty, usageError{name + " SESSION"}
+	}
+	return parseTarget("session", pos[0])
 }

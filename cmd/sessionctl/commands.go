@@ -318,14 +318,7 @@ func (c *cli) wrongKind(ctx context.Context, kind string, target ids.ID, err err
 }
 
 func (c *cli) closeSession(ctx context.Context, args []string) error {
-	pos, err := noFlags("close", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"close SESSION"}
-	}
-	sid, err := parseTarget("session", pos[0])
+	sid, err := oneSession("close", args)
 	if err != nil {
 		return err
 	}

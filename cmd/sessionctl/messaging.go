@@ -163,14 +163,7 @@ func (c *cli) sessionCreate(ctx context.Context, args []string) error {
 // sessionShow prints a session: its participants as the creator signed
 // them, and the node's view of its state.
 func (c *cli) sessionShow(ctx context.Context, args []string) error {
-	pos, err := noFlags("session show", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"session show SESSION"}
-	}
-	sid, err := parseTarget("session", pos[0])
+	sid, err := oneSession("session show", args)
 	if err != nil {
 		return err
 	}
@@ -346,14 +339,7 @@ func (c *cli) printSent(what string, res *service.SendResult) error {
 }
 
 func (c *cli) resend(ctx context.Context, args []string) error {
-	pos, err := noFlags("resend", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"resend SESSION"}
-	}
-	sid, err := parseTarget("session", pos[0])
+	sid, err := oneSession("resend", args)
 	if err != nil {
 		return err
 	}
@@ -492,14 +478,7 @@ func (c *cli) inbox(ctx context.Context, args []string) error {
 }
 
 func (c *cli) history(ctx context.Context, args []string) error {
-	pos, err := noFlags("history", args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"history SESSION"}
-	}
-	sid, err := parseTarget("session", pos[0])
+	sid, err := oneSession("history", args)
 	if err != nil {
 		return err
 	}
