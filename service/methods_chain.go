@@ -139,17 +139,24 @@ func (s *rpcService) GetTx(_ *http.Request, a *GetTxArgs, reply *GetTxReply) err
 	return nil
 }
 
+// identityPage checks the arguments of a paged read of one identity's
+// records: its Session ID (registered) and the page limit.
+func (s *rpcService) identityPage(sessionID string, limit int) (crypto.SessionID, int, error) {
+	id, err := parseSessionID("sessionId", sessionID)
+	if err != nil {
+		return id, 0, err
+	}
+	if limit, err = pageLimit("limit", limit); err != nil {
+		return id, 0, err
+	}
+	_, err = s.registered(id)
+	return id, limit, err
+}
+
 // ListSessions is session.listSessions.
 func (s *rpcService) ListSessions(_ *http.Request, a *SessionsArgs, reply *SessionsReply) error {
-	id, err := parseSessionID("sessionId", a.SessionID)
+	id, limit, err := s.identityPage(a.SessionID, a.Limit)
 	if err != nil {
-		return err
-	}
-	limit, err := pageLimit("limit", a.Limit)
-	if err != nil {
-		return err
-	}
-	if _, err := s.registered(id); err != nil {
 		return err
 	}
 	list, err := s.api.Sessions(id, a.After, limit+1)
@@ -166,15 +173,8 @@ func (s *rpcService) ListSessions(_ *http.Request, a *SessionsArgs, reply *Sessi
 
 // GetClaims is session.getClaims.
 func (s *rpcService) GetClaims(_ *http.Request, a *ClaimsArgs, reply *ClaimsReply) error {
-	id, err := parseSessionID("sessionId", a.SessionID)
+	id, limit, err := s.identityPage(a.SessionID, a.Limit)
 	if err != nil {
-		return err
-	}
-	limit, err := pageLimit("limit", a.Limit)
-	if err != nil {
-		return err
-	}
-	if _, err := s.registered(id); err != nil {
 		return err
 	}
 	list, err := s.api.Claims(id, a.After, limit+1)
@@ -194,15 +194,8 @@ func (s *rpcService) GetClaims(_ *http.Request, a *ClaimsArgs, reply *ClaimsRepl
 
 // GetRequests is session.getRequests.
 func (s *rpcService) GetRequests(_ *http.Request, a *RequestsArgs, reply *RequestsReply) error {
-	id, err := parseSessionID("sessionId", a.SessionID)
+	id, limit, err := s.identityPage(a.SessionID, a.Limit)
 	if err != nil {
-		return err
-	}
-	limit, err := pageLimit("limit", a.Limit)
-	if err != nil {
-		return err
-	}
-	if _, err := s.registered(id); err != nil {
 		return err
 	}
 	list, err := s.api.Requests(id, a.After, limit+1)
