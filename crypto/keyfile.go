@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -50,14 +51,14 @@ const (
 // phones the web app will run on, and the file is opened at every
 // sessionctl command. BenchmarkScrypt measures the cost (LLM.md has the
 // figures). Files keep their parameters: older ones still load. Tests
-// lower it.
-var scryptLogN = 17
+// lower it (atomically: parallel tests may save files while one sets it).
+var scryptLogN atomic.Int32
 
 func init() {
+	scryptLogN.Store(17)
 	hook.SetScryptLogN = func(logN int) func() {
-		old := scryptLogN
-		scryptLogN = logN
-		return func() { scryptLogN = old }
+		old := scryptLogN.Swap(int32(logN))
+		return func() { scryptLogN.Store(old) }
 	}
 }
 
@@ -132,7 +133,7 @@ func (id *Identity) marshalFile(passphrase string) ([]byte, error) {
 		SessionID:    id.SessionID,
 		KEMPublicKey: id.KEMPublicKey,
 		DSAPublicKey: id.DSAPublicKey,
-		KDF:          scryptKDF{Name: "scrypt", LogN: scryptLogN, R: 8, P: 1, Salt: make([]byte, saltSize)},
+		KDF:          scryptKDF{Name: "scrypt", LogN: int(scryptLogN.Load()), R: 8, P: 1, Salt: make([]byte, saltSize)},
 		Nonce:        make([]byte, NonceSize),
 	}
 	if _, err := rand.Read(f.KDF.Salt); err != nil {

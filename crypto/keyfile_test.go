@@ -21,9 +21,8 @@ import (
 
 // fastKDF lowers the scrypt work factor for the duration of a test.
 func fastKDF(t testing.TB) {
-	old := scryptLogN
-	scryptLogN = minScryptLogN
-	t.Cleanup(func() { scryptLogN = old })
+	old := scryptLogN.Swap(minScryptLogN)
+	t.Cleanup(func() { scryptLogN.Store(old) })
 }
 
 func TestSaveLoadIdentity(t *testing.T) {

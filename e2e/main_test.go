@@ -43,6 +43,12 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// Every identity file the suite writes is at the lowest work factor
+	// (keyfiletest), so that each sessionctl run opens it, and the message
+	// store that takes its work factor, in milliseconds instead of two
+	// scrypt runs at N = 2^17; keygen itself is tested in cmd/sessionctl.
+	// Set once here: the tests run in parallel.
+	defer keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)()
 	sessiondBin = filepath.Join(dir, "sessiond")
 	sessionctlBin = filepath.Join(dir, "sessionctl")
 	return m.Run()
@@ -101,18 +107,12 @@ func newCLIUser(t *testing.T, node, name string) *cliUser {
 		Passphrase: "passphrase of " + name,
 		Home:       dir,
 	}}
-	// The identity file is written here at the lowest work factor
-	// (keyfiletest), so that every sessionctl run opens it, and the message
-	// store that takes its work factor, in milliseconds instead of two
-	// scrypt runs at N = 2^17; keygen itself is tested in cmd/sessionctl.
+	// The identity file is written here, at the work factor runMain set.
 	id, err := crypto.GenerateIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	restore := keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)
-	err = id.Save(u.Identity, u.Passphrase)
-	restore()
-	if err != nil {
+	if err := id.Save(u.Identity, u.Passphrase); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/luxfi/session/crypto"
-	"github.com/luxfi/session/crypto/keyfiletest"
 )
 
 // The shell side of TestDocs: docs/api.md signs its write examples with
@@ -67,10 +66,8 @@ func newDocShell(t *testing.T, url string, ids map[string]*crypto.Identity) *doc
 	t.Helper()
 	sh := &docShell{t: t, bin: sessionctlBinary(t), dir: t.TempDir(), vars: map[string]string{"RPC": url}}
 	sh.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + sh.dir, "SESSION_NODE=" + url, "SESSION_PASSPHRASE=docs"}
-	// The files record a low scrypt work factor (tests only: see
-	// keyfiletest), so that each sessionctl run opens them quickly.
-	restore := keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)
-	defer restore()
+	// The files record the low scrypt work factor TestMain set (tests
+	// only: see keyfiletest), so that each sessionctl run opens them quickly.
 	for name, id := range ids {
 		if err := id.Save(filepath.Join(sh.dir, name+".json"), "docs"); err != nil {
 			t.Fatal(err)

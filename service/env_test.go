@@ -19,15 +19,19 @@ import (
 	"github.com/luxfi/log"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/crypto/keyfiletest"
 	"github.com/luxfi/session/vm"
 	"github.com/luxfi/session/vm/tx"
 	"github.com/luxfi/session/vm/vmtest"
 )
 
-// TestMain silences the luxfi/log global logger.
+// TestMain silences the luxfi/log global logger and lowers the work factor
+// of the identity files the tests write (keyfiletest; set once, since tests
+// run in parallel).
 func TestMain(m *testing.M) {
 	log.SetDefault(log.NewNoOpLogger())
 	log.SetGlobalLogger(log.NewNoOpLogger())
+	keyfiletest.SetWorkFactor(keyfiletest.MinWorkFactor)
 	os.Exit(m.Run())
 }
 

@@ -21,6 +21,11 @@ const MinWorkFactor = 10
 
 // SetWorkFactor makes crypto's Save use scrypt N = 2^logN (r = 8, p = 1)
 // until restore is called. It panics on a logN that files may not carry.
+//
+// The setting is process-wide. It is safe to call while other goroutines
+// save files, but suites whose tests run in parallel should set it once,
+// from TestMain or init, so that one test's restore does not undo
+// another's setting.
 func SetWorkFactor(logN int) (restore func()) {
 	if logN < MinWorkFactor || logN > 22 {
 		panic(fmt.Sprintf("keyfiletest: work factor %d out of range", logN))
