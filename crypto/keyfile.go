@@ -41,7 +41,7 @@ const (
 	maxScryptMemory = 256 << 20
 )
 
-// scryptLogN is the work factor of new files: N = 2^17, r = 8, p = 1,
+// defaultScryptLogN is the work factor of new files: N = 2^17, r = 8, p = 1,
 // 128 MiB of memory, the minimum OWASP's password storage guidance gives
 // for scrypt. 2^15 (what files had before, and the "interactive login"
 // figure of golang.org/x/crypto/scrypt's 2017 documentation) is a quarter
@@ -50,12 +50,16 @@ const (
 // 2^18 (age's choice) doubles it again, but 256 MiB is too much for the
 // phones the web app will run on, and the file is opened at every
 // sessionctl command. BenchmarkScrypt measures the cost (LLM.md has the
-// figures). Files keep their parameters: older ones still load. Tests
-// lower it (atomically: parallel tests may save files while one sets it).
+// figures). Files keep their parameters: older ones still load.
+const defaultScryptLogN = 17
+
+// scryptLogN is the work factor Save writes: defaultScryptLogN, unless a
+// test lowered it (keyfiletest); atomic, since parallel tests may save
+// files while one sets it.
 var scryptLogN atomic.Int32
 
 func init() {
-	scryptLogN.Store(17)
+	scryptLogN.Store(defaultScryptLogN)
 	hook.SetScryptLogN = func(logN int) func() {
 		old := scryptLogN.Swap(int32(logN))
 		return func() { scryptLogN.Store(old) }

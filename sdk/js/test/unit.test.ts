@@ -147,8 +147,9 @@ describe('identity files', () => {
   it("DEFAULT_SCRYPT and SCRYPT_LIMITS are Go's (crypto/keyfile.go: what Save writes, what LoadIdentity accepts)", () => {
     const go = readFileSync(join(repoRoot, 'crypto', 'keyfile.go'), 'utf8');
     const num = (re: RegExp) => Number(re.exec(go)?.[1]);
-    assert.equal(DEFAULT_SCRYPT.logN, num(/^var scryptLogN = (\d+)$/m));
-    assert.match(go, /scryptKDF\{Name: "scrypt", LogN: scryptLogN, R: 8, P: 1,/);
+    assert.equal(DEFAULT_SCRYPT.logN, num(/^const defaultScryptLogN = (\d+)$/m));
+    assert.match(go, /scryptLogN\.Store\(defaultScryptLogN\)/);
+    assert.match(go, /scryptKDF\{Name: "scrypt", LogN: int\(scryptLogN\.Load\(\)\), R: 8, P: 1,/);
     assert.deepEqual([DEFAULT_SCRYPT.r, DEFAULT_SCRYPT.p], [8, 1]);
     assert.equal(SCRYPT_LIMITS.minLogN, num(/minScryptLogN = (\d+)/));
     assert.equal(SCRYPT_LIMITS.maxLogN, num(/maxScryptLogN = (\d+)/));
