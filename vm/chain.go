@@ -405,10 +405,14 @@ func (c *chain) accept(b *Block) error {
 	delete(c.processing, b.ID())
 	c.nProcessing.Add(-1)
 	c.lastAccepted = b
-	c.tip.Store(b)
 	c.acceptedBlocks++
 	c.acceptedTxs.Add(uint64(len(b.Txs)))
 	c.hooks.blockAccepted(b)
+	// Published after the pool has moved to b: a client that reads the new
+	// tip from session.status and anchors a registration to it must find
+	// admission executing above it (before, admission could still be at
+	// b's height for a moment, and refused the anchor with ErrAnchor).
+	c.tip.Store(b)
 	if c.onAccept != nil {
 		c.onAccept(b)
 	}

@@ -84,3 +84,39 @@ func TestWorkGate(t *testing.T) {
 		t.Fatal("a timed-out waiter stayed queued")
 	}
 }
+
+// tipWatch records, as the pool hears of each accepted block, whether
+// the tip that session.status reads already showed it.
+type tipWatch struct {
+	poolHooks
+	c     *chain
+	early []uint64 // heights whose tip was visible before the pool moved
+}
+
+func (w *tipWatch) blockAccepted(b *Block) {
+	if w.c.tip.Load() == b {
+		w.early = append(w.early, b.Height())
+	}
+	w.poolHooks.blockAccepted(b)
+}
+
+// The tip a client reads (session.status, to anchor a registration's
+// work) is published only once admission executes above it: otherwise a
+// registration anchored to the tip it was just shown is refused with
+// ErrAnchor, as sessionload's setup was, now and then, under load.
+func TestTipPublishedAfterPool(t *testing.T) {
+	e := newEnv(t, nil)
+	w := &tipWatch{poolHooks: e.vm.chain.hooks, c: e.vm.chain}
+	e.vm.chain.hooks = w
+	for i := 4; i < 7; i++ {
+		reg, _ := e.registration(identity(t, i), 0)
+		e.issue(e.signNonce(identity(t, i), 0, reg))
+		e.accept()
+		if h, _ := e.anchor(); h != uint64(i-3) {
+			t.Fatalf("tip at height %d after %d blocks", h, i-3)
+		}
+	}
+	if len(w.early) != 0 {
+		t.Fatalf("blocks at heights %v were visible at the tip before admission moved to them", w.early)
+	}
+}
