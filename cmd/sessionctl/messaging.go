@@ -197,12 +197,9 @@ func sessionJSON(s *service.SessionInfo) map[string]any {
 }
 
 func (c *cli) sessionList(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("session list", args)
+	_, after, limit, err := c.pageFlags("session list", args, 0, "session list [--after POS] [--limit N]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usageError{"session list [--after POS] [--limit N]"}
 	}
 	m, err := c.messenger(ctx)
 	if err != nil {
@@ -424,21 +421,22 @@ func (c *cli) printMessages(self string, shown []shownMessage, next uint64, show
 	return c.output(out, b.String())
 }
 
-func (c *cli) pageFlags(name string, args []string) (pos []string, after uint64, limit int, err error) {
+// pageFlags parses a page command's --after and --limit, and requires
+// exactly npos positional arguments (usage otherwise).
+func (c *cli) pageFlags(name string, args []string, npos int, usage string) (pos []string, after uint64, limit int, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Uint64Var(&after, "after", 0, "cursor")
 	fs.IntVar(&limit, "limit", 0, "page size")
-	pos, err = parseFlags(fs, args)
+	if pos, err = parseFlags(fs, args); err == nil && len(pos) != npos {
+		err = usageError{usage}
+	}
 	return pos, after, limit, err
 }
 
 func (c *cli) read(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("read", args)
+	pos, after, limit, err := c.pageFlags("read", args, 1, "read SESSION [--after SEQ] [--limit N]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"read SESSION [--after SEQ] [--limit N]"}
 	}
 	sid, err := parseTarget("session", pos[0])
 	if err != nil {
@@ -459,12 +457,9 @@ func (c *cli) read(ctx context.Context, args []string) error {
 }
 
 func (c *cli) inbox(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("inbox", args)
+	_, after, limit, err := c.pageFlags("inbox", args, 0, "inbox [--after POS] [--limit N]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return usageError{"inbox [--after POS] [--limit N]"}
 	}
 	m, err := c.messenger(ctx)
 	if err != nil {
@@ -499,12 +494,9 @@ func (c *cli) history(ctx context.Context, args []string) error {
 
 // channelRead fetches a page of a channel's posts and opens each (Seal).
 func (c *cli) channelRead(ctx context.Context, args []string) error {
-	pos, after, limit, err := c.pageFlags("channel read", args)
+	pos, after, limit, err := c.pageFlags("channel read", args, 1, "channel read CHANNEL [--after SEQ] [--limit N]")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"channel read CHANNEL [--after SEQ] [--limit N]"}
 	}
 	ch, err := parseTarget("channel", pos[0])
 	if err != nil {
