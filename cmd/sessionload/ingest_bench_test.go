@@ -488,7 +488,7 @@ func signMessages(b *testing.B, authors []*crypto.Identity, chainID ids.ID, sess
 // childNode runs a node (sessionload node, with extra arguments) in a
 // child process on a free port with a temporary data directory, and
 // returns its URL, its PID and what stops it.
-func childNode(b *testing.B, name string, extra ...string) (url string, pid int, stop func()) {
+func childNode(b testing.TB, name string, extra ...string) (url string, pid int, stop func()) {
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -40,6 +41,8 @@ func runNode(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "warn", "log level")
 	libLevel := fs.String("lib-log-level", "", "log level of the libraries (the database); default one level quieter than --log-level, at least warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")
+	traceFile := fs.String("trace", "", "keep the last --trace-window of the node's execution trace in memory and write it to this file on SIGUSR1 (and at exit)")
+	traceWindow := fs.Duration("trace-window", 20*time.Second, "how much execution trace --trace keeps")
 	fs.IntVar(&cfg.HTTP.Service.MaxConcurrent, "max-concurrent", 0, "JSON-RPC calls executing at once (0: the service's default)")
 	stubAdmission := fs.Bool("stub-admission", false, "benchmarks: the JSON-RPC handler parses each submitted transaction and answers it admitted without giving it to the VM (measures the HTTP path alone)")
 	if err := fs.Parse(args); err != nil {
@@ -82,19 +85,40 @@ func runNode(args []string, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var recorder *trace.FlightRecorder
+	if *traceFile != "" {
+		recorder = trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: *traceWindow, MaxBytes: 2 << 30})
+		if err := recorder.Start(); err != nil {
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			return 1
+		}
+		defer recorder.Stop()
+	}
 	n, err := node.Start(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
 		return 1
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	code := 0
-	select {
-	case <-sig:
-	case err := <-n.Err():
-		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
-		code = 1
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if recorder != nil {
+				if err := writeTrace(recorder, *traceFile); err != nil {
+					fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+				}
+			}
+			if s != syscall.SIGUSR1 {
+				break wait
+			}
+		case err := <-n.Err():
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			code = 1
+			break wait
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -103,6 +127,19 @@ func runNode(args []string, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// writeTrace writes the flight recorder's window to path.
+func writeTrace(recorder *trace.FlightRecorder, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := recorder.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stubAdmissionAPI answers every transaction admitted without giving it
