@@ -19,6 +19,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -46,6 +49,7 @@ type options struct {
 	logJSON     bool
 	showVersion bool
 	shutdownTTL time.Duration
+	debugHTTP   string // loopback address of the profiling endpoint, or ""
 }
 
 // defaultDataDir is $SESSIOND_DATA_DIR, else $XDG_DATA_HOME/sessiond, else
@@ -114,6 +118,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.shutdownTTL, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight HTTP requests")
 	logLevel := fs.String("log-level", envOr("SESSIOND_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env SESSIOND_LOG_LEVEL)")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.StringVar(&o.debugHTTP, "debug-http", "", "serve Go's CPU and heap profiles and execution traces (net/http/pprof, under /debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; off by default")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: sessiond [flags]\n\nThe standalone SessionVM node. Flags:\n")
@@ -127,6 +132,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.debugHTTP != "" {
+		if err := checkLoopback(o.debugHTTP); err != nil {
+			return nil, fmt.Errorf("--debug-http: %w", err)
+		}
 	}
 	o.cfg.HTTP.AllowedHosts = splitList(*allowedHosts)
 	o.cfg.HTTP.AllowedOrigins = splitList(*allowedOrigins)
@@ -232,12 +242,9 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 	}
 	luxlog.SetGlobalLogger(luxlog.NewLoggerFromHandler(newHandler(max(libLevel, o.logLevel)).WithAttrs([]slog.Attr{slog.String("component", "lib")})))
 
-	n, err := node.Start(o.cfg)
-	if err != nil {
-		log.Error("cannot start", "error", err)
-		return 1
-	}
 	if stop == nil {
+		// Before the node serves, so that a SIGTERM as soon as it answers
+		// stops it cleanly instead of ending the process.
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(sig)
@@ -248,6 +255,28 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 			close(ch)
 		}()
 		stop = ch
+	}
+	var debugLn net.Listener
+	if o.debugHTTP != "" {
+		// Listen before the node starts, so a taken port fails the start.
+		if debugLn, err = net.Listen("tcp", o.debugHTTP); err != nil {
+			log.Error("cannot start", "error", fmt.Errorf("--debug-http: %w", err))
+			return 1
+		}
+	}
+	n, err := node.Start(o.cfg)
+	if err != nil {
+		if debugLn != nil {
+			debugLn.Close()
+		}
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	if debugLn != nil {
+		srv := debugServer()
+		go func() { _ = srv.Serve(debugLn) }()
+		defer srv.Close()
+		log.Info("profiling endpoint", "url", "http://"+debugLn.Addr().String()+"/debug/pprof/")
 	}
 	code := 0
 	select {
@@ -263,6 +292,34 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan struct{}) int {
 		code = 1
 	}
 	return code
+}
+
+// checkLoopback accepts host:port whose host is localhost or a loopback
+// IP: the profiling endpoint shows the process's memory and takes its CPU,
+// so it is never served to the network (reach it through SSH).
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address (127.0.0.1, [::1] or localhost)", addr)
+	}
+	return nil
+}
+
+// debugServer serves net/http/pprof's handlers: /debug/pprof/ (the index
+// and the named profiles), profile (CPU), trace (execution trace), symbol
+// and cmdline.
+func debugServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// pprof refuses a ?seconds= beyond the write timeout.
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Minute}
 }
 
 // lockedWriter serializes writes to w.

@@ -389,3 +389,83 @@ func TestProcessSIGKILLKeepsAccepted(t *testing.T) {
 	}
 	p2.terminate(t)
 }
+
+// TestDebugHTTP: --debug-http serves net/http/pprof (an execution trace
+// here) on a loopback address for as long as the node runs, and refuses
+// any other address.
+func TestDebugHTTP(t *testing.T) {
+	var stderr bytes.Buffer
+	for _, addr := range []string{"0.0.0.0:6060", "192.0.2.1:6060", ":6060", "node.example:6060", "127.0.0.1"} {
+		stderr.Reset()
+		if code := run([]string{"--debug-http", addr}, io.Discard, &stderr, nil); code != 2 || !strings.Contains(stderr.String(), "--debug-http") {
+			t.Errorf("--debug-http %s: exit %d, %s", addr, code, stderr.String())
+		}
+	}
+	freeAddr := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	addr, api := freeAddr(), freeAddr()
+	stop := make(chan struct{})
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"--data-dir", t.TempDir(), "--http", api, "--log-level", "warn", "--debug-http", addr}, io.Discard, io.Discard, stop)
+	}()
+	get := func(path string) ([]byte, error) {
+		if !strings.HasPrefix(path, "http:") {
+			path = "http://" + addr + path
+		}
+		resp, err := http.Get(path)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+		}
+		return b, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := get("/debug/pprof/cmdline"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("profiling endpoint not up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	trace, err := get("/debug/pprof/trace?seconds=0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(trace, []byte("go 1.")) {
+		t.Fatalf("not an execution trace: %.40q", trace)
+	}
+	goroutines, err := get("/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(goroutines, []byte("luxfi/session/node.")) {
+		t.Fatal("goroutine profile shows no node goroutine")
+	}
+	// net/http/pprof registers itself on http.DefaultServeMux too: the
+	// API's address must not serve it.
+	if _, err := get("http://" + api + "/health"); err != nil {
+		t.Fatalf("API: %v", err)
+	}
+	if _, err := get("http://" + api + "/debug/pprof/cmdline"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("the API's address answers /debug/pprof/cmdline: %v", err)
+	}
+	close(stop)
+	if code := <-done; code != 0 {
+		t.Fatalf("run = %d", code)
+	}
+	if _, err := get("/debug/pprof/cmdline"); err == nil {
+		t.Fatal("profiling endpoint still served after the node stopped")
+	}
+}

@@ -94,13 +94,16 @@ func runNode(args []string, stderr io.Writer) int {
 		}
 		defer recorder.Stop()
 	}
+	// Before the node serves: a SIGUSR1 that found no handler would end
+	// the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sig)
 	n, err := node.Start(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sessionload node: %v\n", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	code := 0
 wait:
 	for {
