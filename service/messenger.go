@@ -180,6 +180,20 @@ func newMessenger(c *Client, id *crypto.Identity, chainID ids.ID, store chat.Sto
 	if err != nil {
 		return nil, err
 	}
+	// The node names the chain, and the Messenger signs for it: pin it, so
+	// that a node cannot carry this identity's signed transactions, or its
+	// sessions' state, to another chain across restarts.
+	switch st.Chain {
+	case chainID.String():
+	case "":
+		st.Chain = chainID.String()
+		if err := st.save(side); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: the node serves chain %s, but this Messenger's store belongs to chain %s (use another store for another chain)",
+			ErrUntrustedNode, chainID, st.Chain)
+	}
 	m := &Messenger{c: c, id: id, chainID: chainID, dev: dev, store: store, side: side, st: st, convs: map[ids.ID]*conv{}, autoPrekeys: true}
 	for _, o := range opts {
 		o(m)

@@ -282,6 +282,11 @@ const maxRetry = 256
 // messengerState is the small record ("state") of a Messenger.
 type messengerState struct {
 	Version int `json:"version"`
+	// Chain is the chain (CB58) the Messenger first opened on: its
+	// sessions, pins and ratchets belong to it, and a node that names
+	// another chain later is refused (a state from before the field
+	// adopts the chain of its next open).
+	Chain string `json:"chain,omitempty"`
 	// Sessions: per session (CB58).
 	Sessions map[string]*sessionState `json:"sessions"`
 	// Pins: per peer (Session ID), the newest signed prekey ID verified.

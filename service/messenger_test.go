@@ -249,3 +249,31 @@ func TestMessengerRefusesOversize(t *testing.T) {
 	}
 	_ = tx.ContactTrusted
 }
+
+// TestMessengerPinsChain: a Messenger's store keeps the chain it first
+// opened on, and a node that names another chain is refused, so that a
+// node cannot carry the identity's signed transactions and its sessions'
+// state to another chain across restarts.
+func TestMessengerPinsChain(t *testing.T) {
+	home, other := messengerNode(t), messengerNode(t)
+	alice := newUser(t, home.URL(), "alice")
+	if err := alice.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(other.URL())
+	otherChain, err := c.ChainID(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if otherChain == alice.m.ChainID() {
+		t.Fatal("the two nodes serve the same chain")
+	}
+	_, err = service.OpenMessenger(testCtx(t), c, alice.id, alice.dir, "pass of alice", service.WithStoreWorkFactor(testStoreLogN))
+	if !errors.Is(err, service.ErrUntrustedNode) || !strings.Contains(err.Error(), otherChain.String()) {
+		t.Fatalf("OpenMessenger on another chain: %v", err)
+	}
+	alice.open() // its own chain still opens
+	if alice.m.ChainID() == otherChain {
+		t.Fatal("the store adopted the other chain")
+	}
+}
