@@ -378,7 +378,11 @@ export function messageAD(target: string): Uint8Array {
 
 /**
  * Opens a message sent as a Seal envelope (Go: service.OpenMessage) and
- * checks that the envelope's signer is the message's author.
+ * checks that the envelope's signer is the message's author. It does not
+ * check that the author is a participant (the node names the author): a
+ * session's reader checks that against verifiedSession, as
+ * SealCipher.open does; nor that the node did not list the same envelope
+ * before (Seal has no replay protection of its own).
  */
 export function openMessage(identity: Identity, m: Message): { plaintext: Uint8Array; sender: PublicIdentity } {
   const o = open(identity, m.ciphertext, messageAD(m.target));

@@ -39,7 +39,11 @@ import {
   InOutboxError,
   type Messenger as ProtocolMessenger,
   NotSentError,
+  PrekeyExpiredError,
+  StalePrekeyError,
+  toHex,
 } from '../../src/index.js';
+import { blake2b } from '@noble/hashes/blake2.js';
 import type { SecureStore } from './vault.js';
 
 export interface Contact {
@@ -110,6 +114,8 @@ export interface HistoryItem {
   text?: string;
   /** Why the message could not be opened and verified. */
   error?: string;
+  /** A digest of the envelope (Seal): the same envelope delivered again is a replay, not a new message. */
+  env?: string;
 }
 
 export interface ChannelMember {
@@ -169,6 +175,11 @@ export interface RegisterProgress {
   expectedArgon2?: number;
 }
 
+/** What identifies an envelope in the history: 128 bits of BLAKE2b of its bytes. */
+function envelopeDigest(ciphertext: Uint8Array): string {
+  return toHex(blake2b(ciphertext, { dkLen: 16 }));
+}
+
 function emptyState(): State {
   return { version: 2, contacts: [], conversations: {}, channels: {}, requests: {}, ignored: [], inboxCursor: 0, sessionsCursor: 0, registered: false };
 }
@@ -217,10 +228,27 @@ export class Messenger extends EventTarget {
     await this.save();
   }
 
-  /** Whether an identity has a current signed prekey on chain (it can be sent to with the protocol). */
+  /**
+   * Whether an identity can be sent to with the protocol: from its
+   * verified prekey bundle (the protocol's hasPrekeys), never from the
+   * node's word alone, so a node cannot make a new session fall back to
+   * Seal (no forward secrecy) for someone whose prekeys this browser
+   * verified before.
+   */
   private async hasPrekeys(sessionId: string): Promise<boolean> {
-    const r = await this.client.rawPrekeyBundle(sessionId);
-    return !!r.signedPrekey && r.signedPrekey.expiresAt > Date.now();
+    try {
+      return await (await this.protocol()).hasPrekeys(sessionId);
+    } catch (e) {
+      if (e instanceof StalePrekeyError) {
+        throw new UserError(
+          `The node says ${this.nameOf(sessionId)} has no prekeys, but this browser verified their prekeys before: the node is not trustworthy (it would make the session fall back to Seal, without forward secrecy). Nothing was sent.`,
+        );
+      }
+      if (e instanceof PrekeyExpiredError) {
+        throw new UserError(`${this.nameOf(sessionId)}'s prekeys have expired: they cannot receive new sessions until they open their messenger again.`);
+      }
+      throw e;
+    }
   }
 
   get me(): string {
@@ -809,10 +837,11 @@ export class Messenger extends EventTarget {
     this.changed();
   }
 
-  private async openOne(kind: Thread['kind'], m: Message): Promise<HistoryItem> {
-    const item: HistoryItem = { seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID };
+  /** Opens a Seal message of a session (its participants from the creator-signed transaction) or a channel. */
+  private async openOne(kind: Thread['kind'], m: Message, participants?: readonly string[]): Promise<HistoryItem> {
+    const item: HistoryItem = { seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID, env: envelopeDigest(m.ciphertext) };
     try {
-      const o = kind === 'session' ? await this.cipher.open(this.client, this.identity, m) : { plaintext: openMessage(this.identity, m).plaintext };
+      const o = kind === 'session' ? await this.cipher.open(this.client, this.identity, m, participants) : { plaintext: openMessage(this.identity, m).plaintext };
       item.text = fromUtf8(o.plaintext);
     } catch (e) {
       item.error = e instanceof Error ? e.message : String(e);
@@ -837,13 +866,20 @@ export class Messenger extends EventTarget {
     for (let pages = 0; pages < 20; pages++) {
       const page = t.kind === 'session' ? await this.client.messages(t.id, t.lastSeq, 200) : await this.client.channelMessages(t.id, t.lastSeq, 200);
       for (const m of page.messages) {
-        const item = await this.openOne(t.kind, m);
-        hist.push(item);
         t.lastSeq = m.seq;
+        added++;
+        const env = envelopeDigest(m.ciphertext);
+        if (hist.some((x) => x.env === env)) {
+          // Seal has no replay protection of its own: a node listing an
+          // envelope again (at a later position) is not a new message.
+          hist.push({ seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID, env, error: 'the node delivered an earlier message again (a replay): not shown twice' });
+          continue;
+        }
+        const item = await this.openOne(t.kind, m, t.kind === 'session' ? t.participants : undefined);
+        hist.push(item);
         t.lastTs = Math.max(t.lastTs, m.timestamp);
         t.preview = item.text ?? '(cannot open)';
         if (t.kind === 'channel' && m.author !== this.me && this.openThread !== t.id) t.unread++;
-        added++;
       }
       if (!page.more) break;
     }
@@ -963,7 +999,7 @@ export class Messenger extends EventTarget {
       const page = await this.client.messages(r.session, 0, 1);
       const m = page.messages[0];
       if (!m) return;
-      const item = await this.openOne('session', m);
+      const item = await this.openOne('session', m, r.participants);
       r.ts = m.timestamp;
       if (item.text !== undefined) r.preview = item.text;
       else r.previewError = item.error ?? 'cannot open';

@@ -14,7 +14,7 @@
 
 import { utf8 } from '../bytes.js';
 import { ChatDevice, type ChatSession, ChatError, type Conversation, type Directory, type HistoryEntry, type OpenedChatMessage, type PrekeyBundle, MAX_PLAINTEXT_SIZE, MAX_PREKEY_BATCH, MAX_RETRY, MAX_SKIP_AGE_MS, MAX_ONE_TIME_PREKEYS, MAX_UNCLAIMED_ON_CHAIN, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_RENEW_MS, sessionClaimsOf, type ChatStore } from '../chat/index.js';
-import { IdentityMismatchError, SessionError, UntrustedNodeError } from '../errors.js';
+import { IdentityMismatchError, NoSignedPrekeyError, SessionError, UntrustedNodeError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { idFromString } from '../ids.js';
 import { openMessage } from '../rpc.js';
@@ -315,6 +315,32 @@ export class Messenger {
     return b;
   }
 
+  /**
+   * Whether a participant can be sent to with the protocol, from a verified
+   * bundle: true when the node serves a current signed prekey (verified,
+   * and pinned as bundles are); false when it serves none and this client
+   * never verified one of that identity's (it may be a client from before
+   * the protocol). A node that serves none after this client verified a
+   * signed prekey of the identity is lying to force a downgrade to Seal:
+   * StalePrekeyError. An expired signed prekey (signed: the identity does
+   * use the protocol) is PrekeyExpiredError, never a reason for Seal.
+   */
+  hasPrekeys(sessionId: string): Promise<boolean> {
+    return this.serial(async () => {
+      try {
+        await this.bundle(sessionId);
+        return true;
+      } catch (e) {
+        if (!(e instanceof NoSignedPrekeyError)) throw e;
+        const pin = this.#meta.pins[sessionId] ?? 0;
+        if (pin > 0) {
+          throw new StalePrekeyError(`the node serves no signed prekey of ${sessionId}, and this client verified its signed prekey ${pin} before`, { cause: e });
+        }
+        return false;
+      }
+    });
+  }
+
   private directory(session: string, noOneTime = false): Directory {
     return {
       prekeyBundle: async (sid: string) => {
@@ -567,6 +593,14 @@ export class Messenger {
     }
     if (isSealEnvelope(m.ciphertext)) {
       rc.sealed = true;
+      // The envelope's signer must be the author the node names (openMessage)
+      // and a participant the creator signed: otherwise a node could show
+      // anyone's envelope (sealed to this session's readers) as a message
+      // of the session.
+      if (!cv.ns.participants.some((p) => p.sessionId === m.author)) {
+        rc.error = new UntrustedNodeError(`message ${m.seq} is by ${m.author}, who is not a participant`);
+        return rc;
+      }
       if (rec.protocolFrom !== undefined && m.seq > rec.protocolFrom) {
         rc.error = new LegacyRefusedError('a Seal envelope (no forward secrecy) in a session that uses the protocol: refused');
         return rc;
