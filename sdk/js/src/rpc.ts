@@ -44,7 +44,9 @@ import {
   type SignedTx,
   signTx,
   type TxName,
+  validChannelName,
 } from './tx.js';
+import { displayText } from './text.js';
 import { createTxAuthor, type PrekeyBundle, type PrekeyBundleReply, type VerifiedSession, verifyPrekeyBundle, verifySessionReply } from './verify.js';
 import { checkRegistrationParams, type RegistrationParams, solveOnThisThread, type WorkSolver, type WorkStats, workSeed } from './work.js';
 
@@ -474,7 +476,7 @@ export class Client {
       resp = obj(JSON.parse(text), method);
       if (resp.jsonrpc !== '2.0') throw new Error('not 2.0');
     } catch {
-      throw new TransportError(`${full}: HTTP ${status}, not a JSON-RPC 2.0 response: ${JSON.stringify(text.slice(0, 200))}`);
+      throw new TransportError(`${full}: HTTP ${status}, not a JSON-RPC 2.0 response: ${JSON.stringify(displayText(text, 200))}`);
     }
     if (resp.error !== undefined && resp.error !== null) {
       const e = obj(resp.error, method);
@@ -802,10 +804,13 @@ export class Client {
     memberRoles.forEach((role, i) => {
       if ((role === 'owner') !== (members[i] === owner)) throw mismatch(m, 'the owner role and the owner differ');
     });
+    // The name is the node's word (not checked against the CreateChannel), but never one the chain refuses: no bidirectional overrides or invisible characters.
+    const name = str(r.name, m, 'name');
+    if (!validChannelName(name)) throw mismatch(m, 'name is not a channel name the chain accepts');
     return {
       channel,
       owner,
-      name: str(r.name, m, 'name'),
+      name,
       height: num(r.height, m, 'height'),
       createdAt: int(r.createdAt, m, 'createdAt'),
       joinPolicy,
