@@ -504,7 +504,11 @@ export class Client {
   /** session.getConfig (remembers the chain ID and the registration work parameters). */
   async config(): Promise<ConfigReply> {
     const r = obj(await this.call('getConfig'), 'getConfig');
-    this.chain = cb58(r.chainID, 'getConfig', 'chainID');
+    const chain = cb58(r.chainID, 'getConfig', 'chainID');
+    // Transactions are signed for the chain this client learned first: a
+    // node that later names another chain (to carry them there) is refused.
+    if (this.chain !== undefined && chain !== this.chain) throw mismatch('getConfig', `chain ${chain}, and ${this.chain} before`);
+    this.chain = chain;
     const reg = r.registration as Required<RegistrationParams> | undefined;
     if (reg !== undefined) {
       try {
@@ -523,6 +527,18 @@ export class Client {
     await this.config();
     if (!this.reg) throw mismatch('getConfig', 'no registration parameters (a node of an older version?)');
     return this.reg;
+  }
+
+  /**
+   * Sets the chain this client talks to, one it learned before (a stored
+   * state's): transactions are signed for it, and a getConfig naming
+   * another is refused (ResponseMismatchError), so a node cannot have this
+   * client sign for another chain. Throws if the client knows another.
+   */
+  pinChain(chainID: string): void {
+    if (!isID(chainID)) throw new SessionError(`not a chain ID: ${String(chainID).slice(0, 60)}`);
+    if (this.chain !== undefined && this.chain !== chainID) throw new ResponseMismatchError(`${NAMESPACE}.getConfig: the node serves chain ${this.chain}, not ${chainID}`);
+    this.chain = chainID;
   }
 
   /** The chain ID transactions must carry (getConfig once, then cached). */

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Messenger, UserError } from '../app/src/messenger.js';
-import { type Client, type Identity, identityFromSeed, idToString, type Message, messageAD, SealCipher, seal, StalePrekeyError, utf8 } from '../src/index.js';
+import { Client, type Identity, ResponseMismatchError, identityFromSeed, idToString, type Message, messageAD, SealCipher, seal, StalePrekeyError, utf8 } from '../src/index.js';
 
 function who(name: string): Identity {
   const seed = new Uint8Array(32);
@@ -112,5 +112,27 @@ describe('SealCipher.open', () => {
     assert.equal(new TextDecoder().decode(ok.plaintext), 'hi');
     await assert.rejects(cipher.open(client, bob, message(2, eve, sealAs(eve, 'eve'))), /not a participant/);
     assert.equal(asked, 2);
+  });
+});
+
+describe('web app: the chain is pinned with the state', () => {
+  it('a stored state pins its chain: a node that names another is refused, nothing is signed for it', async () => {
+    const stored = idToString(new Uint8Array(32).fill(2));
+    const served = idToString(new Uint8Array(32).fill(3));
+    const fetch = (async (_u: unknown, init: RequestInit) => {
+      const req = JSON.parse(String(init.body));
+      return new Response(JSON.stringify({ jsonrpc: '2.0', id: req.id, result: { chainID: served } }), { status: 200 });
+    }) as typeof globalThis.fetch;
+    const client = new Client('http://x/rpc', { fetch });
+    const store = memoryStore();
+    await store.put('state', { version: 2, chain: stored, contacts: [], conversations: {}, channels: {}, requests: {}, ignored: [], inboxCursor: 0, sessionsCursor: 0, registered: true, prekeysPublished: true });
+    const m = new Messenger(client, bob, store as never, new SealCipher(), (async () => { throw new Error('not used'); }) as never);
+    await m.load();
+    assert.equal(await client.chainID(), stored, 'transactions are signed for the stored chain');
+    await assert.rejects(client.config(), ResponseMismatchError);
+    // A poll that meets a reply that does not check out shows it (not only in the console).
+    await m.pollOnce().catch(() => undefined);
+    assert.equal(m.online, false);
+    assert.match(m.nodeError, /not trustworthy/);
   });
 });

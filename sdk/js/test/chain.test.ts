@@ -501,6 +501,15 @@ describe('reads that check the node', () => {
     await assert.rejects(reply('x'.repeat(65)).channel(ch), ResponseMismatchError);
   });
 
+  it('getConfig: a node that names another chain after the first is refused', async () => {
+    let chain = chainID;
+    const c = new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { chainID: chain } })) });
+    assert.equal(await c.chainID(), chainID);
+    chain = otherChain;
+    await assert.rejects(c.config(), ResponseMismatchError);
+    assert.equal(await c.chainID(), chainID);
+  });
+
   it('getClaims pages move forward and name a one-time prekey with its transaction', async () => {
     const s1 = sessionIdFor(chainID, alice.sessionId, 1);
     const e = (position: number, oneTime: number, tx?: string) => ({

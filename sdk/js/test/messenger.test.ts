@@ -498,6 +498,16 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     assert.equal((await conv.history()).length, 0, 'nothing to read without the archive');
   });
 
+  it('a store belongs to the chain it was opened on: a node naming another chain is refused', async () => {
+    const chain = new MemoryChain();
+    const store = new MemoryStore();
+    await (await Messenger.open(chain.node(alice), alice, store)).register();
+    await Messenger.open(chain.node(alice), alice, store); // the same chain: fine
+    const other = chain.node(alice);
+    other.chainID = async () => idToString(new Uint8Array(32).fill(4));
+    await assert.rejects(Messenger.open(other, alice, store), UntrustedNodeError);
+  });
+
   it('a node serving a signed prekey older than one verified before is refused', async () => {
     const chain = new MemoryChain();
     const a = await Messenger.open(chain.node(alice), alice, new MemoryStore());

@@ -42,6 +42,8 @@ import {
   PrekeyExpiredError,
   StalePrekeyError,
   toHex,
+  ResponseMismatchError,
+  IdentityMismatchError,
 } from '../../src/index.js';
 import { blake2b } from '@noble/hashes/blake2.js';
 import type { SecureStore } from './vault.js';
@@ -134,6 +136,8 @@ export interface ChannelDetails {
 
 interface State {
   version: 2;
+  /** The chain this state belongs to (the first node's word, then pinned: the client signs for no other). */
+  chain?: string;
   contacts: Contact[];
   conversations: Record<string, Conversation>;
   channels: Record<string, ChannelInfo>;
@@ -263,6 +267,7 @@ export class Messenger extends EventTarget {
     const s = await this.store.get<State | (Omit<State, 'version'> & { version: 1 })>('state');
     if (s && s.version === 2) this.state = s;
     else if (s && s.version === 1) this.state = { ...emptyState(), ...s, version: 2 }; // before requests and listSessions
+    if (this.state.chain) this.client.pinChain(this.state.chain);
   }
 
   private async save(): Promise<void> {
@@ -328,6 +333,11 @@ export class Messenger extends EventTarget {
     if (e instanceof TransportError) {
       this.online = false;
       this.nodeError = `Cannot reach the node at ${this.client.url}. Retrying…`;
+      this.changed();
+    } else if (e instanceof ResponseMismatchError || e instanceof IdentityMismatchError) {
+      // A lying node is shown, not only logged: what it said was not used.
+      this.online = false;
+      this.nodeError = `The node at ${this.client.url} is not trustworthy: what it returned does not match what its owners signed, and was not used. (${e.message})`;
       this.changed();
     }
   }
@@ -1015,6 +1025,10 @@ export class Messenger extends EventTarget {
     const touched = new Set<string>();
     let moved = false;
     try {
+      if (!this.state.chain) {
+        this.state.chain = await this.client.chainID();
+        await this.save();
+      }
       if (!this.state.registered && !(await this.checkRegistered())) return;
       if (!this.state.prekeysPublished) await this.publishPrekeys();
       moved = (await this.syncSessions()) || moved;

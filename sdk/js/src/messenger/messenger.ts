@@ -100,6 +100,8 @@ interface SessionRecord {
 }
 
 interface Meta {
+  /** The chain this store's state belongs to (the first node's word, then pinned). */
+  chain?: string;
   pins: Record<string, number>;
   /** The claim log's position read through. */
   claimsRead?: number;
@@ -169,7 +171,18 @@ export class Messenger {
     const device = await ChatDevice.open(identity, idFromString(chainID), store);
     const raw = await store.get(META);
     const meta: Meta = raw ? (JSON.parse(dec.decode(raw)) as Meta) : { pins: {}, prekeysChecked: 0, heldAtCheck: 0 };
-    return new Messenger(identity, node, device, store, chainID, meta);
+    // The state (ratchets, pins, prekey secrets) is one chain's: a node
+    // that names another chain would have this identity sign transactions
+    // for it (and carry them there). The first chain is kept.
+    if (meta.chain !== undefined && meta.chain !== chainID) {
+      throw new UntrustedNodeError(`the node serves chain ${chainID}; this store belongs to chain ${meta.chain}`);
+    }
+    const m = new Messenger(identity, node, device, store, chainID, meta);
+    if (meta.chain === undefined) {
+      meta.chain = chainID;
+      await m.saveMeta();
+    }
+    return m;
   }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
