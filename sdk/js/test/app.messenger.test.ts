@@ -18,6 +18,7 @@ function who(name: string): Identity {
 const alice = who('alice');
 const bob = who('bob');
 const eve = who('eve');
+const carolId = who('carol').sessionId;
 const session = idToString(new Uint8Array(32).fill(7));
 
 /** The app's encrypted store, in memory. */
@@ -134,5 +135,40 @@ describe('web app: the chain is pinned with the state', () => {
     await m.pollOnce().catch(() => undefined);
     assert.equal(m.online, false);
     assert.match(m.nodeError, /not trustworthy/);
+  });
+});
+
+describe('web app: message requests the node lists', () => {
+  const eveSession = idToString(new Uint8Array(32).fill(8));
+  function app(participants: string[]) {
+    const calls: string[] = [];
+    const client = {
+      url: 'fake',
+      verifiedSession: async (s: string) => {
+        assert.equal(s, eveSession);
+        return { id: s, creator: eve.sessionId, participants, claims: [], reply: { createdAt: 1 } };
+      },
+      acceptSession: async () => (calls.push('acceptSession'), { txID: 't' }),
+      setContact: async () => (calls.push('setContact'), { txID: 't' }),
+      waitAccepted: async () => ({}),
+    } as unknown as Client;
+    const m = new Messenger(client, bob, memoryStore() as never, new SealCipher(), (async () => { throw new Error('not used'); }) as never);
+    // The node lists Eve's session as a request from Alice, one of Bob's contacts.
+    m.state.contacts.push({ sessionId: alice.sessionId, name: 'Alice' });
+    m.state.requests[eveSession] = { session: eveSession, creator: alice.sessionId, position: 1, status: 'active' };
+    return { m, calls };
+  }
+
+  it('block blocks who signed the session, never the contact the node named', async () => {
+    const { m, calls } = app([eve.sessionId, bob.sessionId]);
+    await assert.rejects(m.blockRequest(eveSession), (e: unknown) => e instanceof UserError && /nothing blocked/.test(e.message));
+    assert.deepEqual(calls, []);
+    assert.equal(m.requests()[0]!.verifiedCreator, eve.sessionId, 'the request now shows its signed creator');
+  });
+
+  it('accept signs consent only to a session whose signed participants include you', async () => {
+    const { m, calls } = app([eve.sessionId, carolId]);
+    await assert.rejects(m.acceptRequest(eveSession), (e: unknown) => e instanceof UserError && /not accepted/.test(e.message));
+    assert.deepEqual(calls, []);
   });
 });

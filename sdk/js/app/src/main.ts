@@ -470,17 +470,18 @@ function requestsSection(m: Messenger): HTMLElement | null {
     h('h3', {}, 'Message requests'),
     h('p', { class: 'small' }, 'People who are not your contacts. Nothing they send reaches your inbox until you accept; they do not learn whether you read it.'),
     h('ul', { class: 'list' }, ...reqs.map((r) => {
-      const others = (r.participants ?? [r.creator]).filter((p) => p !== m.me && p !== r.creator);
+      const creator = r.verifiedCreator ?? r.creator; // the signed creator once known, not the node's word
+      const others = (r.participants ?? [creator]).filter((p) => p !== m.me && p !== creator);
       const accept = h('button', { class: 'primary', testid: `accept-${r.session}` }, 'Accept');
       const ignore = h('button', { testid: `ignore-${r.session}` }, 'Ignore');
       const block = h('button', { class: 'danger', testid: `block-${r.session}` }, 'Block');
       accept.onclick = act(accept, async () => { openThread(await m.acceptRequest(r.session)); tab = 'chats'; });
       ignore.onclick = act(ignore, () => m.ignoreRequest(r.session));
       block.onclick = act(block, async () => {
-        if (confirm(`Block ${shortId(r.creator)}? They will not be able to start sessions with you.`)) await m.blockRequest(r.session);
+        if (confirm(`Block ${shortId(creator)}? They will not be able to start sessions with you.`)) await m.blockRequest(r.session);
       });
       return h('li', { class: 'request', testid: `request-${r.session}` },
-        h('div', { class: 'title mono', title: r.creator }, m.nameOf(r.creator), others.length ? ` and ${others.length} other${others.length > 1 ? 's' : ''}` : ''),
+        h('div', { class: 'title mono', title: creator }, m.nameOf(creator), others.length ? ` and ${others.length} other${others.length > 1 ? 's' : ''}` : ''),
         h('div', { class: 'preview', testid: 'request-preview' }, r.preview ?? (r.previewError ? `Cannot open: ${r.previewError}` : r.status === 'active' ? '(no message yet)' : `(${r.status})`)),
         h('div', { class: 'row' }, accept, ignore, block),
       );

@@ -85,6 +85,8 @@ export interface RequestItem {
   status: string;
   /** The participants from the signed transaction (once verified). */
   participants?: string[];
+  /** The creator from the signed transaction (once verified): the one to show, when the node's list names another. */
+  verifiedCreator?: string;
   /** The first message, opened and verified. */
   preview?: string;
   previewError?: string;
@@ -555,6 +557,9 @@ export class Messenger extends EventTarget {
 
   /** Accepts a message request: the session joins your conversations, its first messages your inbox. */
   async acceptRequest(session: string): Promise<string> {
+    // The node's list named the session: consent goes only to one whose creator-signed participants include you.
+    const v = await this.verifiedRequest(session);
+    if (!v.participants.includes(this.me)) throw new UserError('The node lists this request for you, but the session its creator signed does not include you: not accepted.');
     const r = await this.client.acceptSession(this.identity, session);
     await this.client.waitAccepted(r.txID);
     delete this.state.requests[session];
@@ -577,7 +582,20 @@ export class Messenger extends EventTarget {
   async blockRequest(session: string): Promise<void> {
     const r = this.state.requests[session];
     if (!r) return;
-    await this.block(r.creator);
+    // Block who signed the session, never whom the node's list names (it could name one of your contacts).
+    const v = await this.verifiedRequest(session);
+    if (v.creator !== r.creator) {
+      throw new UserError(`The node names ${this.nameOf(r.creator)} as this request's sender, but ${this.nameOf(v.creator)} created the session: nothing blocked.`);
+    }
+    await this.block(v.creator);
+  }
+
+  /** A request's session as its creator signed it; the request remembers who that is. */
+  private async verifiedRequest(session: string): Promise<{ creator: string; participants: string[] }> {
+    const v = await this.client.verifiedSession(session);
+    const r = this.state.requests[session];
+    if (r) r.verifiedCreator = v.creator;
+    return v;
   }
 
   /** Leaves a session (declines it): no more of its messages reach your inbox. */
@@ -989,6 +1007,7 @@ export class Messenger extends EventTarget {
       if (!r.participants) {
         const v = await this.client.verifiedSession(r.session);
         r.participants = v.participants;
+        r.verifiedCreator = v.creator;
         r.ts = v.reply.createdAt;
         if (v.creator !== r.creator || !v.participants.includes(this.me)) {
           r.previewError = 'The node lists this request for you, but the signed session does not.';
