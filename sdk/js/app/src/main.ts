@@ -727,6 +727,8 @@ function threadView(m: Messenger, id: string): HTMLElement {
         ];
   } else {
     who = `channel ${t.id}`;
+    mode = h('p', { class: 'small', testid: 'thread-mode', title: 'Who is a member is the node\'s word (nothing members sign proves it): a dishonest node can add a reader to what you post.' },
+      'Seal to the members the node lists: not forward secret, and only as private as the node is honest');
     note = h('p', { class: 'small', testid: 'channel-policy' }, `${t.joinPolicy ?? 'open'} · you are ${t.owner === m.me ? 'the owner' : t.role === 'moderator' ? 'a moderator' : 'a member'}`);
     manage = [t.owner === m.me ? null : h('button', { class: 'link small', testid: 'leave-channel', onclick: () => confirm('Leave this channel?') && action(async () => { await m.leaveChannel(id); openThread(undefined); }) }, 'Leave')];
   }
