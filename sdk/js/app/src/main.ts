@@ -21,6 +21,7 @@ import {
   SessionError,
   toHex,
   TransportError,
+  upgradeIdentityFile,
   WrongPassphraseError,
   isID,
   JoinPolicy,
@@ -218,7 +219,9 @@ function importScreen(): void {
         throw e;
       }
       const identity = await loadIdentityFile(text, pass.value, { kdf: keyKdf(status, 'Opening the key file…') });
-      await writeIdentityFile(text);
+      // Kept no weaker than the files this app writes (an older sessionctl wrote N = 2^15).
+      const up = await upgradeIdentityFile(text, identity, pass.value, { kdf: keyKdf(status, 'Encrypting your keys at the current strength…') });
+      await writeIdentityFile(up ?? text);
       await enter(identity);
     }),
     h('button', { class: 'link', onclick: () => welcomeScreen() }, 'Back'),
@@ -239,6 +242,8 @@ function unlockScreen(file: string): void {
     who && h('p', { class: 'mono small' }, who),
     form('unlock-form', [field('Passphrase', pass)], 'Unlock', async (status) => {
       const identity = await loadIdentityFile(file, pass.value, { kdf: keyKdf(status, 'Unlocking…') });
+      const up = await upgradeIdentityFile(file, identity, pass.value, { kdf: keyKdf(status, 'Encrypting your keys at the current strength…') });
+      if (up) await writeIdentityFile(up);
       await enter(identity);
     }),
     h('button', {
