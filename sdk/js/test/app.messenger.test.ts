@@ -172,3 +172,24 @@ describe('web app: message requests the node lists', () => {
     assert.deepEqual(calls, []);
   });
 });
+
+describe('web app: previewing a request sends nothing', () => {
+  it('a request on the protocol is read with send: false (a ratchet message would be consent, and tell the sender)', async () => {
+    const reads: unknown[] = [];
+    const protocol = {
+      read: async (...args: unknown[]) => {
+        reads.push(args[3]);
+        return { messages: [{ timestamp: 5, text: utf8('hello stranger'), fromSelf: false, sender: alice.sessionId }], next: 1, more: false };
+      },
+    };
+    const client = {
+      url: 'fake',
+      requests: async () => ({ requests: [{ creator: alice.sessionId, session, position: 1, status: 'active' }], next: 1, more: false }),
+      verifiedSession: async () => ({ id: session, creator: alice.sessionId, participants: [alice.sessionId, bob.sessionId], claims: [{ participant: bob.sessionId, signedPrekeyId: 1, oneTimePrekeyId: 0 }], reply: { createdAt: 1 } }),
+    } as unknown as Client;
+    const m = new Messenger(client, bob, memoryStore() as never, new SealCipher(), async () => protocol as never);
+    await (m as unknown as { syncRequests(): Promise<boolean> }).syncRequests();
+    assert.equal(m.requests()[0]!.preview, 'hello stranger');
+    assert.deepEqual(reads, [{ send: false }]);
+  });
+});

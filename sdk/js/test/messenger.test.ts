@@ -404,6 +404,8 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     const byBob = () => chain.msgs.get(session)!.filter((m) => m.author === bob.sessionId).length;
     assert.equal(byBob(), 0);
     chain.clock += 24 * 3600 * 1000 + 1;
+    assert.deepEqual(texts(await b.read(session, 0, 0, { send: false })), ['one']);
+    assert.equal(byBob(), 0, 'a read that must not send (a request not answered yet) sent nothing');
     assert.deepEqual(texts(await b.read(session)), ['one']);
     assert.equal(byBob(), 1, 'bob sent a ratchet message');
     assert.deepEqual(texts(await a.read(session)), ['one'], 'a control message: nothing to show, no error');

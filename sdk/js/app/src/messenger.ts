@@ -1017,7 +1017,8 @@ export class Messenger extends EventTarget {
       if (r.protocol === undefined) r.protocol = (await this.client.verifiedSession(r.session)).claims.length > 0;
       if (r.protocol) {
         // The protocol reads the session in order; the first message with text is the preview.
-        const page = await (await this.protocol()).read(r.session, 0, 20);
+        // Nothing is sent while previewing: a ratchet message would accept the request and tell its sender it was read.
+        const page = await (await this.protocol()).read(r.session, 0, 20, { send: false });
         const m = page.messages[0];
         if (!m) return;
         r.ts = m.timestamp;

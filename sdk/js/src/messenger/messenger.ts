@@ -666,14 +666,20 @@ export class Messenger {
    * opened and verified, or from the archive when opened before (the
    * chain's copy no longer opens: its keys are gone). Unread messages are
    * read first, in chain order, to the end of the session.
+   *
+   * A read may send a ratchet message when one is due (section 7.6).
+   * `opts.send: false` sends nothing into the session: for a message
+   * request not answered yet, where a message would be consent (the
+   * chain takes a sender's message as acceptance) and would tell the
+   * others it was read.
    */
-  read(session: string, after = 0, limit = 0): Promise<ReceivedPage> {
+  read(session: string, after = 0, limit = 0, opts: { send?: boolean } = {}): Promise<ReceivedPage> {
     return this.serial(async () => {
       const cv = await this.conversation(session);
       const page = await this.node.messages(session, after, limit || PAGE);
       const got = await this.sync(cv);
       const messages = await this.collect(cv, page.messages, got);
-      await this.maintainRatchet(cv);
+      if (opts.send !== false) await this.maintainRatchet(cv);
       await this.maintainPrekeys();
       return { messages, next: page.next, more: page.more };
     });
