@@ -337,3 +337,47 @@ func TestMessengerLostDevice(t *testing.T) {
 		t.Fatalf("bob's new device reads %+v", got)
 	}
 }
+
+// TestMessengerSealFromOutsider: a node lists, in Alice's session with
+// Bob, a Seal envelope by Eve (sealed to both with the session's
+// associated data; the chain would refuse her SendMessage). Bob's
+// Messenger refuses it as the node's lie instead of showing Eve's text.
+func TestMessengerSealFromOutsider(t *testing.T) {
+	n := messengerNode(t)
+	alice, bob := newUser(t, n.URL(), "alice"), newUser(t, n.URL(), "bob")
+	eve, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := alice.m.CreateSession(testCtx(t), []string{bob.id.SessionID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := crypto.Seal(eve, []*crypto.Identity{alice.id.PublicIdentity(), bob.id.PublicIdentity()}, []byte("eve, in your session"), service.MessageAD(cs.Session))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookTransport{}
+	h.set(func(method string, params, result json.RawMessage) json.RawMessage {
+		var args service.MessagesArgs
+		if method != "getMessages" || json.Unmarshal(params, &args) != nil || args.After != 0 {
+			return nil
+		}
+		var p service.MessagesReply
+		if err := json.Unmarshal(result, &p); err != nil || len(p.Messages) > 0 {
+			return nil
+		}
+		p.Messages = []service.Message{{Target: cs.Session, Seq: 1, Position: 1 << 40, TxID: cs.TxID, Author: eve.SessionID, Height: 1, Timestamp: 1, Ciphertext: env}}
+		p.Next = 1
+		out, _ := json.Marshal(p)
+		return out
+	})
+	bob.openVia(h)
+	page, err := bob.m.Read(testCtx(t), cs.Session, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 1 || page.Messages[0].Text != nil || !errors.Is(page.Messages[0].Err, service.ErrUntrustedNode) {
+		t.Fatalf("bob reads %+v", page.Messages)
+	}
+}

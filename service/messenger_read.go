@@ -128,6 +128,13 @@ func (r *reader) deliver(cv *conv, msgs []Message, seen uint64) []*Received {
 			rc.Err = untrusted("a message of session %s in a page of %s", msg.Target, cv.id)
 		case cv.c == nil:
 			rc.Err = fmt.Errorf("%w: you are not a participant of session %s", ErrNotParticipant, cv.id)
+		case isSealEnvelope(msg.Ciphertext) && cv.index(msg.Author) < 0:
+			// OpenMessage checks the signer against the author the node
+			// names; the author must also be a participant the creator
+			// signed, or a node could show anyone's envelope (sealed to
+			// this session's readers) as one of its messages.
+			rc.Sealed = true
+			rc.Err = untrusted("message %d is by %s, who is not a participant", msg.Seq, msg.Author)
 		case isSealEnvelope(msg.Ciphertext):
 			rc.Sealed = true
 			sealed = append(sealed, i)

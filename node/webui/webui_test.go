@@ -94,3 +94,53 @@ func TestFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestContentSecurityPolicy: every directive that keeps script, plugins,
+// framing, form posts and connections to this origin, and nothing that
+// loosens them. The app works under it (the browser tests run it).
+func TestContentSecurityPolicy(t *testing.T) {
+	res := get(t, Handler(), "GET", "/")
+	csp := res.Header.Get("Content-Security-Policy")
+	got := map[string]string{}
+	for _, d := range strings.Split(csp, ";") {
+		f := strings.Fields(d)
+		if len(f) == 0 {
+			continue
+		}
+		if _, dup := got[f[0]]; dup {
+			t.Errorf("directive %s twice", f[0])
+		}
+		got[f[0]] = strings.Join(f[1:], " ")
+	}
+	want := map[string]string{
+		"default-src":     "'none'", // object-src, frame-src, font-src, media-src, manifest-src fall back to it
+		"script-src":      "'self'",
+		"style-src":       "'self'",
+		"img-src":         "'self' data:", // the QR code of the Session ID
+		"connect-src":     "'self'",
+		"worker-src":      "'self'",
+		"base-uri":        "'none'",
+		"form-action":     "'none'",
+		"frame-ancestors": "'none'",
+	}
+	for d, v := range want {
+		if got[d] != v {
+			t.Errorf("%s = %q, want %q (CSP %q)", d, got[d], v, csp)
+		}
+	}
+	for d, v := range got {
+		if _, ok := want[d]; !ok {
+			t.Errorf("unexpected directive %s %s", d, v)
+		}
+		for _, loose := range []string{"unsafe", "*", "http:", "https:", "blob:", "wasm"} {
+			if strings.Contains(v, loose) {
+				t.Errorf("%s allows %s", d, loose)
+			}
+		}
+	}
+	for _, p := range []string{"/app.js", "/nope"} {
+		if r := get(t, Handler(), "GET", p); r.Header.Get("Content-Security-Policy") != csp {
+			t.Errorf("%s served without the policy", p)
+		}
+	}
+}

@@ -2,6 +2,8 @@
 // so callers test with instanceof (or the `code` of an RpcError). Messages
 // never contain key material.
 
+import { displayText } from './text.js';
+
 /** Base class of every error thrown by the SDK. */
 export class SessionError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -178,7 +180,8 @@ const byCode = new Map<number, RpcErrorClass>([
 /** The RpcError subclass for a code (RpcError itself for codes this SDK does not know). */
 export function rpcError(code: number, message: string, method: string): RpcError {
   const C = byCode.get(code) ?? RpcError;
-  return new C(code, message, method);
+  // The message is the node's: bounded and without controls or bidirectional overrides before anything shows it.
+  return new C(code, displayText(message), method);
 }
 
 /** The node said the identity, session, channel or transaction does not exist. */

@@ -9,6 +9,7 @@ export * from './tx.js';
 export * from './work.js';
 export * from './verify.js';
 export * from './seal.js';
+export { displayText, MAX_NODE_MESSAGE } from './text.js';
 export * from './envelope.js';
 export * from './rpc.js';
 export * from './messaging.js';

@@ -247,6 +247,27 @@ export function identityFileParams(text: string | Uint8Array): ScryptParams {
   return { logN: f.kdf.logN, r: f.kdf.r, p: f.kdf.p };
 }
 
+/** Whether scrypt parameters cost less memory or less work than `than` (by default DEFAULT_SCRYPT, what new files get). */
+export function weakerScrypt(p: ScryptParams, than: ScryptParams = DEFAULT_SCRYPT): boolean {
+  const mem = (s: ScryptParams) => 128 * s.r * 2 ** s.logN;
+  const work = (s: ScryptParams) => s.p * s.r * 2 ** s.logN;
+  return mem(p) < mem(than) || work(p) < work(than);
+}
+
+/**
+ * The identity file rewritten under `opts.scrypt` (by default
+ * DEFAULT_SCRYPT) when its own parameters are weaker, else undefined: an
+ * app that keeps a file it imported (Go's files from before issue 9 have
+ * N = 2^15; the format allows 2^10) keeps it no weaker than what it
+ * writes itself. `identity` is the file's, opened with `passphrase`.
+ */
+export async function upgradeIdentityFile(text: string | Uint8Array, identity: Identity, passphrase: string, opts: KeyFileOptions = {}): Promise<string | undefined> {
+  const target = opts.scrypt ?? DEFAULT_SCRYPT;
+  if (loadPublicIdentityFile(text).sessionId !== identity.sessionId) throw invalid('the file is another identity\'s');
+  if (!weakerScrypt(identityFileParams(text), target)) return undefined;
+  return saveIdentityFile(identity, passphrase, { ...opts, scrypt: target });
+}
+
 /**
  * Opens an identity file written by Go's Save (sessionctl's key file) or by
  * saveIdentityFile. A wrong passphrase or any changed field gives

@@ -4,7 +4,7 @@
 // second implementation of the same interface, so apps change one line.
 // Channels stay on Seal.
 
-import { SessionError } from './errors.js';
+import { SessionError, UntrustedNodeError } from './errors.js';
 import type { Identity, PublicIdentity } from './identity.js';
 import { type Client, type Message, messageAD, openMessage, type TxReply } from './rpc.js';
 import { seal } from './seal.js';
@@ -23,8 +23,14 @@ export interface SessionCipher {
   readonly name: string;
   /** Encrypts and sends plaintext to every participant of the session. */
   send(client: Client, identity: Identity, session: string, plaintext: Uint8Array): Promise<TxReply>;
-  /** Decrypts and verifies one message of a session; throws a SessionError subclass when it cannot. */
-  open(client: Client, identity: Identity, message: Message): Promise<OpenedMessage>;
+  /**
+   * Decrypts and verifies one message of a session; throws a SessionError
+   * subclass when it cannot. `participants`: the session's participants as
+   * its creator signed them (verifiedSession), when the caller has them;
+   * otherwise the cipher fetches and verifies them. An author who is not
+   * one of them is refused (UntrustedNodeError).
+   */
+  open(client: Client, identity: Identity, message: Message, participants?: readonly string[]): Promise<OpenedMessage>;
 }
 
 /**
@@ -39,7 +45,12 @@ export class SealCipher implements SessionCipher {
     return client.sendSealed(identity, session, plaintext);
   }
 
-  async open(_client: Client, identity: Identity, message: Message): Promise<OpenedMessage> {
+  async open(client: Client, identity: Identity, message: Message, participants?: readonly string[]): Promise<OpenedMessage> {
+    // The signer must be the author the node names (openMessage) and a
+    // participant the creator signed: a node could otherwise show anyone's
+    // envelope, sealed to this session's readers, as one of its messages.
+    const parts = participants ?? (await client.verifiedSession(message.target)).participants;
+    if (!parts.includes(message.author)) throw new UntrustedNodeError(`message ${message.seq} of session ${message.target} is by ${message.author}, who is not a participant`);
     const { plaintext, sender } = openMessage(identity, message);
     return { message, plaintext, sender };
   }

@@ -44,7 +44,9 @@ import {
   type SignedTx,
   signTx,
   type TxName,
+  validChannelName,
 } from './tx.js';
+import { displayText } from './text.js';
 import { createTxAuthor, type PrekeyBundle, type PrekeyBundleReply, type VerifiedSession, verifyPrekeyBundle, verifySessionReply } from './verify.js';
 import { checkRegistrationParams, type RegistrationParams, solveOnThisThread, type WorkSolver, type WorkStats, workSeed } from './work.js';
 
@@ -378,7 +380,11 @@ export function messageAD(target: string): Uint8Array {
 
 /**
  * Opens a message sent as a Seal envelope (Go: service.OpenMessage) and
- * checks that the envelope's signer is the message's author.
+ * checks that the envelope's signer is the message's author. It does not
+ * check that the author is a participant (the node names the author): a
+ * session's reader checks that against verifiedSession, as
+ * SealCipher.open does; nor that the node did not list the same envelope
+ * before (Seal has no replay protection of its own).
  */
 export function openMessage(identity: Identity, m: Message): { plaintext: Uint8Array; sender: PublicIdentity } {
   const o = open(identity, m.ciphertext, messageAD(m.target));
@@ -470,7 +476,7 @@ export class Client {
       resp = obj(JSON.parse(text), method);
       if (resp.jsonrpc !== '2.0') throw new Error('not 2.0');
     } catch {
-      throw new TransportError(`${full}: HTTP ${status}, not a JSON-RPC 2.0 response: ${JSON.stringify(text.slice(0, 200))}`);
+      throw new TransportError(`${full}: HTTP ${status}, not a JSON-RPC 2.0 response: ${JSON.stringify(displayText(text, 200))}`);
     }
     if (resp.error !== undefined && resp.error !== null) {
       const e = obj(resp.error, method);
@@ -498,7 +504,11 @@ export class Client {
   /** session.getConfig (remembers the chain ID and the registration work parameters). */
   async config(): Promise<ConfigReply> {
     const r = obj(await this.call('getConfig'), 'getConfig');
-    this.chain = cb58(r.chainID, 'getConfig', 'chainID');
+    const chain = cb58(r.chainID, 'getConfig', 'chainID');
+    // Transactions are signed for the chain this client learned first: a
+    // node that later names another chain (to carry them there) is refused.
+    if (this.chain !== undefined && chain !== this.chain) throw mismatch('getConfig', `chain ${chain}, and ${this.chain} before`);
+    this.chain = chain;
     const reg = r.registration as Required<RegistrationParams> | undefined;
     if (reg !== undefined) {
       try {
@@ -517,6 +527,18 @@ export class Client {
     await this.config();
     if (!this.reg) throw mismatch('getConfig', 'no registration parameters (a node of an older version?)');
     return this.reg;
+  }
+
+  /**
+   * Sets the chain this client talks to, one it learned before (a stored
+   * state's): transactions are signed for it, and a getConfig naming
+   * another is refused (ResponseMismatchError), so a node cannot have this
+   * client sign for another chain. Throws if the client knows another.
+   */
+  pinChain(chainID: string): void {
+    if (!isID(chainID)) throw new SessionError(`not a chain ID: ${String(chainID).slice(0, 60)}`);
+    if (this.chain !== undefined && this.chain !== chainID) throw new ResponseMismatchError(`${NAMESPACE}.getConfig: the node serves chain ${this.chain}, not ${chainID}`);
+    this.chain = chainID;
   }
 
   /** The chain ID transactions must carry (getConfig once, then cached). */
@@ -798,10 +820,13 @@ export class Client {
     memberRoles.forEach((role, i) => {
       if ((role === 'owner') !== (members[i] === owner)) throw mismatch(m, 'the owner role and the owner differ');
     });
+    // The name is the node's word (not checked against the CreateChannel), but never one the chain refuses: no bidirectional overrides or invisible characters.
+    const name = str(r.name, m, 'name');
+    if (!validChannelName(name)) throw mismatch(m, 'name is not a channel name the chain accepts');
     return {
       channel,
       owner,
-      name: str(r.name, m, 'name'),
+      name,
       height: num(r.height, m, 'height'),
       createdAt: int(r.createdAt, m, 'createdAt'),
       joinPolicy,

@@ -12,6 +12,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { CodecError, fromUtf8, Reader, utf8, Writer } from './bytes.js';
 import { InvalidTransactionError } from './errors.js';
 import { idFromString, idToString } from './ids.js';
+import { INVISIBLE } from './text.js';
 import {
   DSA_PUBLIC_KEY_SIZE,
   deriveSessionId,
@@ -214,12 +215,6 @@ function checkCiphertext(c: Uint8Array): void {
 }
 const noCheck = (): void => {};
 const EMPTY = new Uint8Array(0);
-
-// The code points refused in channel names (docs/chain.md section 2): a
-// fixed list of controls, separators and invisible or reordering format
-// characters, so implementations with different Unicode tables agree.
-const INVISIBLE =
-  /[\u{0}-\u{1f}\u{7f}-\u{9f}\u{ad}\u{600}-\u{605}\u{61c}\u{6dd}\u{70f}\u{890}-\u{891}\u{8e2}\u{180e}\u{200b}-\u{200f}\u{2028}-\u{202e}\u{2060}-\u{2064}\u{2066}-\u{206f}\u{feff}\u{fff9}-\u{fffb}\u{110bd}\u{110cd}\u{13430}-\u{1343f}\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0001}\u{e0020}-\u{e007f}]/u;
 
 /** 1 to 64 bytes of UTF-8 without the refused code points (Go: tx.ValidChannelName). */
 export function validChannelName(name: string): boolean {

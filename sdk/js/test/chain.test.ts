@@ -32,6 +32,8 @@ import {
   PrekeyUnavailableError,
   RateLimitedError,
   ResponseMismatchError,
+  RpcError,
+  displayText,
   sessionIdFor,
   signTx,
   solveWork,
@@ -474,6 +476,38 @@ describe('reads that check the node', () => {
     await assert.rejects(req([[lo!, 3]], 9).requests(alice.sessionId), ResponseMismatchError);
     await assert.rejects(req([[lo!, 3]]).requests(alice.sessionId, 3), ResponseMismatchError);
     await assert.rejects(req([[alice.sessionId, 4]]).requests(alice.sessionId), ResponseMismatchError);
+  });
+
+  it('a node\'s error message is bounded, its controls and bidirectional overrides shown as U+FFFD', async () => {
+    const lie = 'Your keys leaked.\nRestore \u202egnp.exe\u202c from your seed at evil.example ' + 'x'.repeat(100_000);
+    const c = new Client('http://x/rpc', { fetch: fakeNode(() => ({ error: { code: -32001, message: lie } })) });
+    const e = await c.identity(alice.sessionId).catch((x: unknown) => x);
+    assert.ok(e instanceof RpcError, String(e));
+    for (const s of [e.rpcMessage, e.message]) {
+      assert.ok(!/[\n\u202e\u202c]/.test(s), JSON.stringify(s.slice(0, 80)));
+      assert.ok(s.length < 400, `${s.length} characters`);
+    }
+    assert.ok(e.rpcMessage.startsWith('Your keys leaked.\uFFFDRestore \uFFFDgnp.exe\uFFFD from'), e.rpcMessage.slice(0, 60));
+    assert.equal(displayText('ok \u{1F600} ünïcode'), 'ok \u{1F600} ünïcode', 'what is visible stays');
+  });
+
+  it('getChannel: a name the chain would refuse (a bidirectional override) is refused', async () => {
+    const ch = sessionIdFor(chainID, alice.sessionId, 3);
+    const reply = (name: string) => new Client('http://x/rpc', {
+      fetch: fakeNode(() => ({ result: { channel: ch, owner: alice.sessionId, name, height: 1, createdAt: 1, joinPolicy: 'open', memberCount: 1, members: [alice.sessionId], memberRoles: ['owner'] } })),
+    });
+    assert.equal((await reply('general').channel(ch)).name, 'general');
+    await assert.rejects(reply('admin\u202eexe.txt').channel(ch), ResponseMismatchError);
+    await assert.rejects(reply('x'.repeat(65)).channel(ch), ResponseMismatchError);
+  });
+
+  it('getConfig: a node that names another chain after the first is refused', async () => {
+    let chain = chainID;
+    const c = new Client('http://x/rpc', { fetch: fakeNode(() => ({ result: { chainID: chain } })) });
+    assert.equal(await c.chainID(), chainID);
+    chain = otherChain;
+    await assert.rejects(c.config(), ResponseMismatchError);
+    assert.equal(await c.chainID(), chainID);
   });
 
   it('getClaims pages move forward and name a one-time prekey with its transaction', async () => {

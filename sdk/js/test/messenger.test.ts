@@ -24,6 +24,7 @@ import {
   messageAD,
   seal,
   Messenger,
+  NoSignedPrekeyError,
   type MessengerNode,
   type NodeMessage,
   type NodePage,
@@ -78,6 +79,8 @@ class MemoryChain {
   dropNext = 0;
   unreachable = 0;
   staleSigned: { id: number; expiresAt: number; publicKey: Uint8Array } | undefined;
+  /** Fault: serve these identities' bundles without a signed prekey (as a node that says they never published one). */
+  withholdSigned = new Set<string>();
 
   node(id: Identity): ChainNode {
     return new ChainNode(this, id);
@@ -158,6 +161,7 @@ class ChainNode implements MessengerNode {
   }
   async prekeyBundle(sid: string): Promise<PrekeyBundle> {
     const identity = this.chain.ids.get(sid);
+    if (identity && this.chain.withholdSigned.has(sid)) throw new NoSignedPrekeyError(`${sid} has not published a signed prekey`);
     const signed = this.chain.staleSigned ?? this.chain.signed.get(sid)?.at(-1);
     if (!identity || !signed) throw new Error('unknown identity');
     const ot = this.chain.oneTime.get(sid) ?? [];
@@ -400,6 +404,8 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     const byBob = () => chain.msgs.get(session)!.filter((m) => m.author === bob.sessionId).length;
     assert.equal(byBob(), 0);
     chain.clock += 24 * 3600 * 1000 + 1;
+    assert.deepEqual(texts(await b.read(session, 0, 0, { send: false })), ['one']);
+    assert.equal(byBob(), 0, 'a read that must not send (a request not answered yet) sent nothing');
     assert.deepEqual(texts(await b.read(session)), ['one']);
     assert.equal(byBob(), 1, 'bob sent a ratchet message');
     assert.deepEqual(texts(await a.read(session)), ['one'], 'a control message: nothing to show, no error');
@@ -435,6 +441,36 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
     assert.ok((await b.read(session)).messages[2]!.error instanceof LegacyRefusedError, 'bob sent one before it');
   });
 
+  it('a Seal envelope by someone who is not a participant (a node showing it in the session) is refused', async () => {
+    const chain = new MemoryChain();
+    const b = await Messenger.open(chain.node(bob), bob, new MemoryStore());
+    await b.register();
+    const session = idToString(new Uint8Array(32).fill(6));
+    chain.sessions.set(session, { id: session, participants: [alice.publicIdentity(), bob.publicIdentity()], claims: [] });
+    const eve = who('eve');
+    // Eve seals to the session's readers with its associated data; the chain would refuse her SendMessage, the node lists it anyway.
+    const ciphertext = seal(eve, [alice.publicIdentity(), bob.publicIdentity()], te('eve here'), messageAD(session));
+    chain.msgs.set(session, [{ session, seq: 1, position: ++chain.position, txID: idToString(sha256(ciphertext)), author: eve.sessionId, height: 1, timestamp: chain.clock, ciphertext, claims: [] }]);
+    const page = await b.read(session);
+    assert.equal(page.messages.length, 1);
+    assert.ok(page.messages[0]!.error instanceof UntrustedNodeError, String(page.messages[0]!.error));
+    assert.equal(page.messages[0]!.text.length, 0, 'nothing of it shown');
+  });
+
+  it('hasPrekeys: from verified bundles; a node that withholds a signed prekey verified before is refused, not obeyed with Seal', async () => {
+    const chain = new MemoryChain();
+    const [a, b, c] = await Promise.all([alice, bob, carol].map((id) => Messenger.open(chain.node(id), id, new MemoryStore())));
+    for (const m of [a!, b!, c!]) await m.register();
+    assert.equal(await a!.hasPrekeys(bob.sessionId), true);
+    chain.withholdSigned.add(bob.sessionId);
+    await assert.rejects(a!.hasPrekeys(bob.sessionId), StalePrekeyError, 'bob\'s prekey was verified here before: a downgrade');
+    // Carol was never looked up here: the node's word is all there is (a client from before the protocol looks the same).
+    chain.withholdSigned.add(carol.sessionId);
+    assert.equal(await a!.hasPrekeys(carol.sessionId), false);
+    chain.withholdSigned.clear();
+    assert.equal(await a!.hasPrekeys(carol.sessionId), true);
+  });
+
   it('forward secrecy: a thief with bob\'s identity and store (archive deleted) opens none of the chain\'s envelopes', async () => {
     const chain = new MemoryChain();
     const bobStore = new MemoryStore();
@@ -462,6 +498,16 @@ describe('Messenger between TypeScript clients (a chain in memory)', () => {
       );
     }
     assert.equal((await conv.history()).length, 0, 'nothing to read without the archive');
+  });
+
+  it('a store belongs to the chain it was opened on: a node naming another chain is refused', async () => {
+    const chain = new MemoryChain();
+    const store = new MemoryStore();
+    await (await Messenger.open(chain.node(alice), alice, store)).register();
+    await Messenger.open(chain.node(alice), alice, store); // the same chain: fine
+    const other = chain.node(alice);
+    other.chainID = async () => idToString(new Uint8Array(32).fill(4));
+    await assert.rejects(Messenger.open(other, alice, store), UntrustedNodeError);
   });
 
   it('a node serving a signed prekey older than one verified before is refused', async () => {

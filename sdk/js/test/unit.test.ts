@@ -35,6 +35,8 @@ import {
   ResponseMismatchError,
   RpcError,
   saveIdentityFile,
+  upgradeIdentityFile,
+  weakerScrypt,
   seal,
   messageAD,
   SenderMismatchError,
@@ -65,6 +67,19 @@ describe('identity files', () => {
     assert.equal(back.sessionId, alice.sessionId);
     assert.deepEqual(back.seed, alice.seed);
     assert.equal(loadPublicIdentityFile(text).sessionId, alice.sessionId);
+  });
+  it('upgradeIdentityFile rewrites a file weaker than the target (an imported one), and leaves one as strong alone', async () => {
+    const weak = await saveIdentityFile(alice, 'pw', fast);
+    const target = { logN: 11, r: 8, p: 1 };
+    const up = await upgradeIdentityFile(weak, alice, 'pw', { scrypt: target });
+    assert.ok(up !== undefined);
+    assert.deepEqual(identityFileParams(up), target);
+    assert.equal((await loadIdentityFile(up, 'pw')).sessionId, alice.sessionId, 'the same passphrase opens it');
+    assert.equal(await upgradeIdentityFile(up, alice, 'pw', { scrypt: target }), undefined);
+    assert.equal(await upgradeIdentityFile(await saveIdentityFile(alice, 'pw', { scrypt: { logN: 10, r: 16, p: 1 } }), alice, 'pw', { scrypt: target }), undefined, 'as much memory and work');
+    assert.ok(weakerScrypt({ logN: 15, r: 8, p: 1 }), 'N = 2^15 (Go before issue 9) is weaker than the default');
+    assert.ok(!weakerScrypt({ ...DEFAULT_SCRYPT }));
+    await assert.rejects(upgradeIdentityFile(weak, bob, 'pw', { scrypt: target }), InvalidIdentityFileError);
   });
   it('defaults to what Go writes (logN 17, r 8, p 1: crypto/keyfile.go since issue 9)', async () => {
     assert.deepEqual({ ...DEFAULT_SCRYPT }, { logN: 17, r: 8, p: 1 });

@@ -21,6 +21,7 @@ import {
   SessionError,
   toHex,
   TransportError,
+  upgradeIdentityFile,
   WrongPassphraseError,
   isID,
   JoinPolicy,
@@ -218,7 +219,9 @@ function importScreen(): void {
         throw e;
       }
       const identity = await loadIdentityFile(text, pass.value, { kdf: keyKdf(status, 'Opening the key file…') });
-      await writeIdentityFile(text);
+      // Kept no weaker than the files this app writes (an older sessionctl wrote N = 2^15).
+      const up = await upgradeIdentityFile(text, identity, pass.value, { kdf: keyKdf(status, 'Encrypting your keys at the current strength…') });
+      await writeIdentityFile(up ?? text);
       await enter(identity);
     }),
     h('button', { class: 'link', onclick: () => welcomeScreen() }, 'Back'),
@@ -239,6 +242,8 @@ function unlockScreen(file: string): void {
     who && h('p', { class: 'mono small' }, who),
     form('unlock-form', [field('Passphrase', pass)], 'Unlock', async (status) => {
       const identity = await loadIdentityFile(file, pass.value, { kdf: keyKdf(status, 'Unlocking…') });
+      const up = await upgradeIdentityFile(file, identity, pass.value, { kdf: keyKdf(status, 'Encrypting your keys at the current strength…') });
+      if (up) await writeIdentityFile(up);
       await enter(identity);
     }),
     h('button', {
@@ -470,17 +475,18 @@ function requestsSection(m: Messenger): HTMLElement | null {
     h('h3', {}, 'Message requests'),
     h('p', { class: 'small' }, 'People who are not your contacts. Nothing they send reaches your inbox until you accept; they do not learn whether you read it.'),
     h('ul', { class: 'list' }, ...reqs.map((r) => {
-      const others = (r.participants ?? [r.creator]).filter((p) => p !== m.me && p !== r.creator);
+      const creator = r.verifiedCreator ?? r.creator; // the signed creator once known, not the node's word
+      const others = (r.participants ?? [creator]).filter((p) => p !== m.me && p !== creator);
       const accept = h('button', { class: 'primary', testid: `accept-${r.session}` }, 'Accept');
       const ignore = h('button', { testid: `ignore-${r.session}` }, 'Ignore');
       const block = h('button', { class: 'danger', testid: `block-${r.session}` }, 'Block');
       accept.onclick = act(accept, async () => { openThread(await m.acceptRequest(r.session)); tab = 'chats'; });
       ignore.onclick = act(ignore, () => m.ignoreRequest(r.session));
       block.onclick = act(block, async () => {
-        if (confirm(`Block ${shortId(r.creator)}? They will not be able to start sessions with you.`)) await m.blockRequest(r.session);
+        if (confirm(`Block ${shortId(creator)}? They will not be able to start sessions with you.`)) await m.blockRequest(r.session);
       });
       return h('li', { class: 'request', testid: `request-${r.session}` },
-        h('div', { class: 'title mono', title: r.creator }, m.nameOf(r.creator), others.length ? ` and ${others.length} other${others.length > 1 ? 's' : ''}` : ''),
+        h('div', { class: 'title mono', title: creator }, m.nameOf(creator), others.length ? ` and ${others.length} other${others.length > 1 ? 's' : ''}` : ''),
         h('div', { class: 'preview', testid: 'request-preview' }, r.preview ?? (r.previewError ? `Cannot open: ${r.previewError}` : r.status === 'active' ? '(no message yet)' : `(${r.status})`)),
         h('div', { class: 'row' }, accept, ignore, block),
       );
@@ -726,6 +732,8 @@ function threadView(m: Messenger, id: string): HTMLElement {
         ];
   } else {
     who = `channel ${t.id}`;
+    mode = h('p', { class: 'small', testid: 'thread-mode', title: 'Who is a member is the node\'s word (nothing members sign proves it): a dishonest node can add a reader to what you post.' },
+      'Seal to the members the node lists: not forward secret, and only as private as the node is honest');
     note = h('p', { class: 'small', testid: 'channel-policy' }, `${t.joinPolicy ?? 'open'} · you are ${t.owner === m.me ? 'the owner' : t.role === 'moderator' ? 'a moderator' : 'a member'}`);
     manage = [t.owner === m.me ? null : h('button', { class: 'link small', testid: 'leave-channel', onclick: () => confirm('Leave this channel?') && action(async () => { await m.leaveChannel(id); openThread(undefined); }) }, 'Leave')];
   }

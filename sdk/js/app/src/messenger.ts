@@ -39,7 +39,13 @@ import {
   InOutboxError,
   type Messenger as ProtocolMessenger,
   NotSentError,
+  PrekeyExpiredError,
+  StalePrekeyError,
+  toHex,
+  ResponseMismatchError,
+  IdentityMismatchError,
 } from '../../src/index.js';
+import { blake2b } from '@noble/hashes/blake2.js';
 import type { SecureStore } from './vault.js';
 
 export interface Contact {
@@ -79,6 +85,8 @@ export interface RequestItem {
   status: string;
   /** The participants from the signed transaction (once verified). */
   participants?: string[];
+  /** The creator from the signed transaction (once verified): the one to show, when the node's list names another. */
+  verifiedCreator?: string;
   /** The first message, opened and verified. */
   preview?: string;
   previewError?: string;
@@ -110,6 +118,8 @@ export interface HistoryItem {
   text?: string;
   /** Why the message could not be opened and verified. */
   error?: string;
+  /** A digest of the envelope (Seal): the same envelope delivered again is a replay, not a new message. */
+  env?: string;
 }
 
 export interface ChannelMember {
@@ -128,6 +138,8 @@ export interface ChannelDetails {
 
 interface State {
   version: 2;
+  /** The chain this state belongs to (the first node's word, then pinned: the client signs for no other). */
+  chain?: string;
   contacts: Contact[];
   conversations: Record<string, Conversation>;
   channels: Record<string, ChannelInfo>;
@@ -167,6 +179,11 @@ export interface RegisterProgress {
   stage: 'work' | 'sending';
   stats?: WorkStats;
   expectedArgon2?: number;
+}
+
+/** What identifies an envelope in the history: 128 bits of BLAKE2b of its bytes. */
+function envelopeDigest(ciphertext: Uint8Array): string {
+  return toHex(blake2b(ciphertext, { dkLen: 16 }));
 }
 
 function emptyState(): State {
@@ -217,10 +234,27 @@ export class Messenger extends EventTarget {
     await this.save();
   }
 
-  /** Whether an identity has a current signed prekey on chain (it can be sent to with the protocol). */
+  /**
+   * Whether an identity can be sent to with the protocol: from its
+   * verified prekey bundle (the protocol's hasPrekeys), never from the
+   * node's word alone, so a node cannot make a new session fall back to
+   * Seal (no forward secrecy) for someone whose prekeys this browser
+   * verified before.
+   */
   private async hasPrekeys(sessionId: string): Promise<boolean> {
-    const r = await this.client.rawPrekeyBundle(sessionId);
-    return !!r.signedPrekey && r.signedPrekey.expiresAt > Date.now();
+    try {
+      return await (await this.protocol()).hasPrekeys(sessionId);
+    } catch (e) {
+      if (e instanceof StalePrekeyError) {
+        throw new UserError(
+          `The node says ${this.nameOf(sessionId)} has no prekeys, but this browser verified their prekeys before: the node is not trustworthy (it would make the session fall back to Seal, without forward secrecy). Nothing was sent.`,
+        );
+      }
+      if (e instanceof PrekeyExpiredError) {
+        throw new UserError(`${this.nameOf(sessionId)}'s prekeys have expired: they cannot receive new sessions until they open their messenger again.`);
+      }
+      throw e;
+    }
   }
 
   get me(): string {
@@ -235,6 +269,7 @@ export class Messenger extends EventTarget {
     const s = await this.store.get<State | (Omit<State, 'version'> & { version: 1 })>('state');
     if (s && s.version === 2) this.state = s;
     else if (s && s.version === 1) this.state = { ...emptyState(), ...s, version: 2 }; // before requests and listSessions
+    if (this.state.chain) this.client.pinChain(this.state.chain);
   }
 
   private async save(): Promise<void> {
@@ -300,6 +335,11 @@ export class Messenger extends EventTarget {
     if (e instanceof TransportError) {
       this.online = false;
       this.nodeError = `Cannot reach the node at ${this.client.url}. Retrying…`;
+      this.changed();
+    } else if (e instanceof ResponseMismatchError || e instanceof IdentityMismatchError) {
+      // A lying node is shown, not only logged: what it said was not used.
+      this.online = false;
+      this.nodeError = `The node at ${this.client.url} is not trustworthy: what it returned does not match what its owners signed, and was not used. (${e.message})`;
       this.changed();
     }
   }
@@ -517,6 +557,9 @@ export class Messenger extends EventTarget {
 
   /** Accepts a message request: the session joins your conversations, its first messages your inbox. */
   async acceptRequest(session: string): Promise<string> {
+    // The node's list named the session: consent goes only to one whose creator-signed participants include you.
+    const v = await this.verifiedRequest(session);
+    if (!v.participants.includes(this.me)) throw new UserError('The node lists this request for you, but the session its creator signed does not include you: not accepted.');
     const r = await this.client.acceptSession(this.identity, session);
     await this.client.waitAccepted(r.txID);
     delete this.state.requests[session];
@@ -539,7 +582,20 @@ export class Messenger extends EventTarget {
   async blockRequest(session: string): Promise<void> {
     const r = this.state.requests[session];
     if (!r) return;
-    await this.block(r.creator);
+    // Block who signed the session, never whom the node's list names (it could name one of your contacts).
+    const v = await this.verifiedRequest(session);
+    if (v.creator !== r.creator) {
+      throw new UserError(`The node names ${this.nameOf(r.creator)} as this request's sender, but ${this.nameOf(v.creator)} created the session: nothing blocked.`);
+    }
+    await this.block(v.creator);
+  }
+
+  /** A request's session as its creator signed it; the request remembers who that is. */
+  private async verifiedRequest(session: string): Promise<{ creator: string; participants: string[] }> {
+    const v = await this.client.verifiedSession(session);
+    const r = this.state.requests[session];
+    if (r) r.verifiedCreator = v.creator;
+    return v;
   }
 
   /** Leaves a session (declines it): no more of its messages reach your inbox. */
@@ -809,10 +865,11 @@ export class Messenger extends EventTarget {
     this.changed();
   }
 
-  private async openOne(kind: Thread['kind'], m: Message): Promise<HistoryItem> {
-    const item: HistoryItem = { seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID };
+  /** Opens a Seal message of a session (its participants from the creator-signed transaction) or a channel. */
+  private async openOne(kind: Thread['kind'], m: Message, participants?: readonly string[]): Promise<HistoryItem> {
+    const item: HistoryItem = { seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID, env: envelopeDigest(m.ciphertext) };
     try {
-      const o = kind === 'session' ? await this.cipher.open(this.client, this.identity, m) : { plaintext: openMessage(this.identity, m).plaintext };
+      const o = kind === 'session' ? await this.cipher.open(this.client, this.identity, m, participants) : { plaintext: openMessage(this.identity, m).plaintext };
       item.text = fromUtf8(o.plaintext);
     } catch (e) {
       item.error = e instanceof Error ? e.message : String(e);
@@ -837,13 +894,20 @@ export class Messenger extends EventTarget {
     for (let pages = 0; pages < 20; pages++) {
       const page = t.kind === 'session' ? await this.client.messages(t.id, t.lastSeq, 200) : await this.client.channelMessages(t.id, t.lastSeq, 200);
       for (const m of page.messages) {
-        const item = await this.openOne(t.kind, m);
-        hist.push(item);
         t.lastSeq = m.seq;
+        added++;
+        const env = envelopeDigest(m.ciphertext);
+        if (hist.some((x) => x.env === env)) {
+          // Seal has no replay protection of its own: a node listing an
+          // envelope again (at a later position) is not a new message.
+          hist.push({ seq: m.seq, author: m.author, ts: m.timestamp, txID: m.txID, env, error: 'the node delivered an earlier message again (a replay): not shown twice' });
+          continue;
+        }
+        const item = await this.openOne(t.kind, m, t.kind === 'session' ? t.participants : undefined);
+        hist.push(item);
         t.lastTs = Math.max(t.lastTs, m.timestamp);
         t.preview = item.text ?? '(cannot open)';
         if (t.kind === 'channel' && m.author !== this.me && this.openThread !== t.id) t.unread++;
-        added++;
       }
       if (!page.more) break;
     }
@@ -943,6 +1007,7 @@ export class Messenger extends EventTarget {
       if (!r.participants) {
         const v = await this.client.verifiedSession(r.session);
         r.participants = v.participants;
+        r.verifiedCreator = v.creator;
         r.ts = v.reply.createdAt;
         if (v.creator !== r.creator || !v.participants.includes(this.me)) {
           r.previewError = 'The node lists this request for you, but the signed session does not.';
@@ -952,7 +1017,8 @@ export class Messenger extends EventTarget {
       if (r.protocol === undefined) r.protocol = (await this.client.verifiedSession(r.session)).claims.length > 0;
       if (r.protocol) {
         // The protocol reads the session in order; the first message with text is the preview.
-        const page = await (await this.protocol()).read(r.session, 0, 20);
+        // Nothing is sent while previewing: a ratchet message would accept the request and tell its sender it was read.
+        const page = await (await this.protocol()).read(r.session, 0, 20, { send: false });
         const m = page.messages[0];
         if (!m) return;
         r.ts = m.timestamp;
@@ -963,7 +1029,7 @@ export class Messenger extends EventTarget {
       const page = await this.client.messages(r.session, 0, 1);
       const m = page.messages[0];
       if (!m) return;
-      const item = await this.openOne('session', m);
+      const item = await this.openOne('session', m, r.participants);
       r.ts = m.timestamp;
       if (item.text !== undefined) r.preview = item.text;
       else r.previewError = item.error ?? 'cannot open';
@@ -979,6 +1045,10 @@ export class Messenger extends EventTarget {
     const touched = new Set<string>();
     let moved = false;
     try {
+      if (!this.state.chain) {
+        this.state.chain = await this.client.chainID();
+        await this.save();
+      }
       if (!this.state.registered && !(await this.checkRegistered())) return;
       if (!this.state.prekeysPublished) await this.publishPrekeys();
       moved = (await this.syncSessions()) || moved;

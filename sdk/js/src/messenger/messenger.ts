@@ -14,7 +14,7 @@
 
 import { utf8 } from '../bytes.js';
 import { ChatDevice, type ChatSession, ChatError, type Conversation, type Directory, type HistoryEntry, type OpenedChatMessage, type PrekeyBundle, MAX_PLAINTEXT_SIZE, MAX_PREKEY_BATCH, MAX_RETRY, MAX_SKIP_AGE_MS, MAX_ONE_TIME_PREKEYS, MAX_UNCLAIMED_ON_CHAIN, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_RENEW_MS, sessionClaimsOf, type ChatStore } from '../chat/index.js';
-import { IdentityMismatchError, SessionError, UntrustedNodeError } from '../errors.js';
+import { IdentityMismatchError, NoSignedPrekeyError, SessionError, UntrustedNodeError } from '../errors.js';
 import type { Identity } from '../identity.js';
 import { idFromString } from '../ids.js';
 import { openMessage } from '../rpc.js';
@@ -100,6 +100,8 @@ interface SessionRecord {
 }
 
 interface Meta {
+  /** The chain this store's state belongs to (the first node's word, then pinned). */
+  chain?: string;
   pins: Record<string, number>;
   /** The claim log's position read through. */
   claimsRead?: number;
@@ -169,7 +171,18 @@ export class Messenger {
     const device = await ChatDevice.open(identity, idFromString(chainID), store);
     const raw = await store.get(META);
     const meta: Meta = raw ? (JSON.parse(dec.decode(raw)) as Meta) : { pins: {}, prekeysChecked: 0, heldAtCheck: 0 };
-    return new Messenger(identity, node, device, store, chainID, meta);
+    // The state (ratchets, pins, prekey secrets) is one chain's: a node
+    // that names another chain would have this identity sign transactions
+    // for it (and carry them there). The first chain is kept.
+    if (meta.chain !== undefined && meta.chain !== chainID) {
+      throw new UntrustedNodeError(`the node serves chain ${chainID}; this store belongs to chain ${meta.chain}`);
+    }
+    const m = new Messenger(identity, node, device, store, chainID, meta);
+    if (meta.chain === undefined) {
+      meta.chain = chainID;
+      await m.saveMeta();
+    }
+    return m;
   }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {
@@ -313,6 +326,32 @@ export class Messenger {
       await this.saveMeta();
     }
     return b;
+  }
+
+  /**
+   * Whether a participant can be sent to with the protocol, from a verified
+   * bundle: true when the node serves a current signed prekey (verified,
+   * and pinned as bundles are); false when it serves none and this client
+   * never verified one of that identity's (it may be a client from before
+   * the protocol). A node that serves none after this client verified a
+   * signed prekey of the identity is lying to force a downgrade to Seal:
+   * StalePrekeyError. An expired signed prekey (signed: the identity does
+   * use the protocol) is PrekeyExpiredError, never a reason for Seal.
+   */
+  hasPrekeys(sessionId: string): Promise<boolean> {
+    return this.serial(async () => {
+      try {
+        await this.bundle(sessionId);
+        return true;
+      } catch (e) {
+        if (!(e instanceof NoSignedPrekeyError)) throw e;
+        const pin = this.#meta.pins[sessionId] ?? 0;
+        if (pin > 0) {
+          throw new StalePrekeyError(`the node serves no signed prekey of ${sessionId}, and this client verified its signed prekey ${pin} before`, { cause: e });
+        }
+        return false;
+      }
+    });
   }
 
   private directory(session: string, noOneTime = false): Directory {
@@ -567,6 +606,14 @@ export class Messenger {
     }
     if (isSealEnvelope(m.ciphertext)) {
       rc.sealed = true;
+      // The envelope's signer must be the author the node names (openMessage)
+      // and a participant the creator signed: otherwise a node could show
+      // anyone's envelope (sealed to this session's readers) as a message
+      // of the session.
+      if (!cv.ns.participants.some((p) => p.sessionId === m.author)) {
+        rc.error = new UntrustedNodeError(`message ${m.seq} is by ${m.author}, who is not a participant`);
+        return rc;
+      }
       if (rec.protocolFrom !== undefined && m.seq > rec.protocolFrom) {
         rc.error = new LegacyRefusedError('a Seal envelope (no forward secrecy) in a session that uses the protocol: refused');
         return rc;
@@ -619,14 +666,20 @@ export class Messenger {
    * opened and verified, or from the archive when opened before (the
    * chain's copy no longer opens: its keys are gone). Unread messages are
    * read first, in chain order, to the end of the session.
+   *
+   * A read may send a ratchet message when one is due (section 7.6).
+   * `opts.send: false` sends nothing into the session: for a message
+   * request not answered yet, where a message would be consent (the
+   * chain takes a sender's message as acceptance) and would tell the
+   * others it was read.
    */
-  read(session: string, after = 0, limit = 0): Promise<ReceivedPage> {
+  read(session: string, after = 0, limit = 0, opts: { send?: boolean } = {}): Promise<ReceivedPage> {
     return this.serial(async () => {
       const cv = await this.conversation(session);
       const page = await this.node.messages(session, after, limit || PAGE);
       const got = await this.sync(cv);
       const messages = await this.collect(cv, page.messages, got);
-      await this.maintainRatchet(cv);
+      if (opts.send !== false) await this.maintainRatchet(cv);
       await this.maintainPrekeys();
       return { messages, next: page.next, more: page.more };
     });
