@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luxfi/ids"
+
 	"github.com/luxfi/session/chat"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
@@ -379,5 +381,69 @@ func TestMessengerSealFromOutsider(t *testing.T) {
 	}
 	if len(page.Messages) != 1 || page.Messages[0].Text != nil || !errors.Is(page.Messages[0].Err, service.ErrUntrustedNode) {
 		t.Fatalf("bob reads %+v", page.Messages)
+	}
+}
+
+// TestMessengerSealReplay: Seal has no replay protection of its own, so
+// the Messenger remembers the Seal envelopes it opened in a session: a
+// node that lists one again at another position is refused, in the same
+// read and after a restart.
+func TestMessengerSealReplay(t *testing.T) {
+	n := messengerNode(t)
+	alice, bob := newUser(t, n.URL(), "alice"), newUser(t, n.URL(), "bob")
+	// A session from before the protocol: created by a bare transaction.
+	r, err := alice.m.Client().CreateSession(testCtx(t), alice.id, bob.id.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.m.Client().WaitAccepted(testCtx(t), r.TxID); err != nil {
+		t.Fatal(err)
+	}
+	session := r.Session
+	env, err := crypto.Seal(alice.id, []*crypto.Identity{alice.id.PublicIdentity(), bob.id.PublicIdentity()}, []byte("yes, do it"), service.MessageAD(session))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := func(seqs ...uint64) []service.Message {
+		var out []service.Message
+		for _, s := range seqs {
+			out = append(out, service.Message{Target: session, Seq: s, Position: s, TxID: ids.ID{byte(s)}, Author: alice.id.SessionID, Height: 1, Timestamp: 1, Ciphertext: env})
+		}
+		return out
+	}
+	h := &hookTransport{}
+	h.set(func(method string, params, result json.RawMessage) json.RawMessage {
+		var args service.MessagesArgs
+		if method != "getMessages" || json.Unmarshal(params, &args) != nil {
+			return nil
+		}
+		var p service.MessagesReply
+		switch args.After {
+		case 0:
+			p.Messages, p.Next = listed(1, 2), 2
+		case 2:
+			p.Messages, p.Next = listed(3), 3
+		default:
+			p.Next = args.After
+		}
+		out, _ := json.Marshal(p)
+		return out
+	})
+	bob.openVia(h)
+	page, err := bob.m.Read(testCtx(t), session, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 2 || string(page.Messages[0].Text) != "yes, do it" ||
+		page.Messages[1].Text != nil || !errors.Is(page.Messages[1].Err, service.ErrUntrustedNode) {
+		t.Fatalf("bob reads %+v", page.Messages)
+	}
+	bob.openVia(h) // a restart
+	page, err = bob.m.Read(testCtx(t), session, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 1 || page.Messages[0].Text != nil || !errors.Is(page.Messages[0].Err, service.ErrUntrustedNode) {
+		t.Fatalf("bob reads after a restart %+v", page.Messages)
 	}
 }

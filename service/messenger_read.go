@@ -181,6 +181,9 @@ func (r *reader) deliver(cv *conv, msgs []Message, seen uint64) []*Received {
 				rc.Err = ErrLegacyRefused
 			} else if pt, err := OpenMessage(r.m.id, &msgs[i]); err != nil {
 				rc.Err = err
+			} else if prev := r.m.st.session(cv.id).noteSeal(msgs[i].Ciphertext, msgs[i].Seq); prev != 0 {
+				// A signed envelope is the same wherever the node lists it.
+				rc.Err = untrusted("message %d repeats the Seal envelope of message %d (a replay)", msgs[i].Seq, prev)
 			} else {
 				rc.Text = pt
 			}

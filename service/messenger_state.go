@@ -274,10 +274,48 @@ type sessionState struct {
 	// withheld by the node), retried after other messages open
 	// (docs/protocol.md section 10.3), at most maxRetry.
 	Retry []uint64 `json:"retry,omitempty"`
+	// Seals maps the Seal envelopes opened in the session (the first 16
+	// bytes of each one's BLAKE2b-256, hex) to their sequence numbers, at
+	// most maxSeals (the lowest sequence numbers go first): Seal has no
+	// replay protection of its own, and a node listing one of them again
+	// at another position is refused (docs/protocol.md section 16).
+	Seals map[string]uint64 `json:"seals,omitempty"`
 }
 
 // maxRetry bounds a session's retry set (the oldest go first).
 const maxRetry = 256
+
+// maxSeals bounds the Seal envelopes a session remembers.
+const maxSeals = 1024
+
+// sealKey names a Seal envelope in sessionState.Seals.
+func sealKey(envelope []byte) string {
+	h := blake2b.Sum256(envelope)
+	return hex.EncodeToString(h[:16])
+}
+
+// noteSeal records the Seal envelope opened at seq and returns the other
+// sequence number it was opened at before, or 0.
+func (ss *sessionState) noteSeal(envelope []byte, seq uint64) (replayOf uint64) {
+	k := sealKey(envelope)
+	if prev, ok := ss.Seals[k]; ok && prev != seq {
+		return prev
+	}
+	if ss.Seals == nil {
+		ss.Seals = map[string]uint64{}
+	}
+	ss.Seals[k] = seq
+	if len(ss.Seals) > maxSeals {
+		lowK, low := "", uint64(0)
+		for k, v := range ss.Seals {
+			if lowK == "" || v < low {
+				lowK, low = k, v
+			}
+		}
+		delete(ss.Seals, lowK)
+	}
+	return 0
+}
 
 // messengerState is the small record ("state") of a Messenger.
 type messengerState struct {
