@@ -260,33 +260,40 @@ func (c *call) parse(b []byte) *Error {
 	return c.parseGeneral(b)
 }
 
-// parseGeneral parses one request object with encoding/json and gives
-// the precise error for an invalid one.
+// parseGeneral parses one request object with encoding/json's validator
+// and gives the precise error for an invalid one. Its members are walked
+// in place (eachMember): what it keeps is a few slices of the body, however
+// many members the object has; a duplicate member counts as its last
+// occurrence.
 func (c *call) parseGeneral(body []byte) *Error {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 {
 		return errorf(CodeParseError, "empty request body")
 	}
-	// For an object, json.Unmarshal below validates the whole body before
-	// decoding it.
+	if !json.Valid(b) {
+		return errorf(CodeParseError, "request body is not valid JSON")
+	}
 	if b[0] != '{' {
-		if !json.Valid(b) {
-			return errorf(CodeParseError, "request body is not valid JSON")
-		}
 		if b[0] == '[' {
 			return errorf(CodeInvalidRequest, "a batch must not be nested in a batch")
 		}
 		return errorf(CodeInvalidRequest, "the request must be a JSON object")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || !json.Valid(b) {
-			return errorf(CodeParseError, "request body is not valid JSON")
+	var id, version, method, params []byte
+	eachMember(b, func(key, value []byte) bool {
+		switch string(key) {
+		case "id":
+			id = value
+		case "jsonrpc":
+			version = value
+		case "method":
+			method = value
+		case "params":
+			params = value
 		}
-		return errorf(CodeInvalidRequest, "the request must be a JSON object")
-	}
-	if id, ok := raw["id"]; ok {
+		return true
+	})
+	if id != nil {
 		switch ch := id[0]; {
 		case ch == '"':
 			// Echoed as it came: it must be valid UTF-8, or the response
@@ -300,18 +307,18 @@ func (c *call) parseGeneral(body []byte) *Error {
 		}
 		c.id, c.hasID = id, true
 	}
-	var version string
-	if v, ok := raw["jsonrpc"]; !ok || json.Unmarshal(v, &version) != nil || version != "2.0" {
+	var v string
+	if version == nil || version[0] != '"' || json.Unmarshal(version, &v) != nil || v != "2.0" {
 		return errorf(CodeInvalidRequest, `"jsonrpc" must be "2.0"`)
 	}
-	if m, ok := raw["method"]; !ok || json.Unmarshal(m, &c.method) != nil || c.method == "" {
+	if method == nil || method[0] != '"' || json.Unmarshal(method, &c.method) != nil || c.method == "" {
 		return errorf(CodeInvalidRequest, `"method" must be a non-empty string`)
 	}
-	if p, ok := raw["params"]; ok && string(p) != "null" {
-		if p[0] != '{' && p[0] != '[' {
+	if params != nil && string(params) != "null" {
+		if params[0] != '{' && params[0] != '[' {
 			return errorf(CodeInvalidRequest, `"params" must be an object`)
 		}
-		c.params = p
+		c.params = params
 	}
 	return nil
 }
@@ -560,7 +567,9 @@ func (cr *codecRequest) WriteError(_ http.ResponseWriter, _ int, err error) {
 }
 
 // decodeParams decodes params strictly: an object (or an array holding one
-// object, as some JSON-RPC clients send), unknown fields refused.
+// object, as some JSON-RPC clients send), unknown fields refused. Members
+// and elements are walked in place (eachMember, eachElement), so params
+// of many members or elements cost no more than their bytes.
 func decodeParams(raw json.RawMessage, args any) error {
 	if a, ok := args.(*TxArgs); ok {
 		if tx, ok := fastTxParams(raw); ok {
@@ -568,38 +577,48 @@ func decodeParams(raw json.RawMessage, args any) error {
 			return nil
 		}
 	}
+	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		raw = json.RawMessage("{}")
 	}
+	if !json.Valid(raw) {
+		return errorf(CodeInvalidParams, "invalid params: not valid JSON")
+	}
 	if raw[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(raw, &arr); err != nil {
-			return paramsError(err)
-		}
+		var first []byte
+		n := 0
+		eachElement(raw, func(elem []byte) bool {
+			first = elem
+			n++
+			return n < 2
+		})
 		switch {
-		case len(arr) == 0:
+		case n == 0:
 			raw = json.RawMessage("{}")
-		case len(arr) == 1 && len(arr[0]) > 0 && arr[0][0] == '{':
-			raw = arr[0]
+		case n == 1 && first[0] == '{':
+			raw = first
 		default:
 			return errorf(CodeInvalidParams, "invalid params: params must be an object (by name)")
 		}
 	}
+	if raw[0] != '{' {
+		return errorf(CodeInvalidParams, "invalid params: params must be an object (by name)")
+	}
 	// encoding/json matches field names case-insensitively; JSON-RPC
 	// by-name params match exactly.
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return paramsError(err)
-	}
 	known := fieldNames(reflect.TypeOf(args))
-	for name := range fields {
-		if !known[name] {
-			return errorf(CodeInvalidParams, "invalid params: unknown field %.64q", name)
+	var unknown []byte
+	eachMember(raw, func(key, _ []byte) bool {
+		if !known[string(key)] {
+			unknown = key
+			return false
 		}
+		return true
+	})
+	if unknown != nil {
+		return errorf(CodeInvalidParams, "invalid params: unknown field %.64q", unknown)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(args); err != nil {
+	if err := json.Unmarshal(raw, args); err != nil {
 		return paramsError(err)
 	}
 	return nil
@@ -641,7 +660,13 @@ func paramsError(err error) *Error {
 		if field == "" {
 			field = "params"
 		}
-		return errorf(CodeInvalidParams, "invalid params: %s must be %s, not %s", field, jsonTypeName(te.Type), te.Value)
+		// Value holds a number as it came: a megabyte of digits is not
+		// echoed.
+		value := te.Value
+		if len(value) > 64 {
+			value = value[:64] + "…"
+		}
+		return errorf(CodeInvalidParams, "invalid params: %s must be %s, not %s", field, jsonTypeName(te.Type), value)
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if strings.Contains(msg, "base64") {
