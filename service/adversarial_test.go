@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +177,44 @@ func FuzzWalkMatchesDecoding(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBodilessRequestsCannotTakeTheBodyBudget: connections that send the
+// headers of a large or chunked POST and then nothing hold 2 × 8 KiB each
+// of the body budget, not 2 × 64 KiB as before, so the connection bound
+// (1024 × 16 KiB = 16 MiB) cannot exhaust the default 64 MiB budget, and
+// here 64 of them leave room in a budget of 2 MiB for a client that sends
+// its body. Before, 16 such connections took the whole 2 MiB and every
+// request with a body was answered 503.
+func TestBodilessRequestsCannotTakeTheBodyBudget(t *testing.T) {
+	e := newEnvWith(t, envOpts{handler: Options{BodyBudget: 2 * (MaxBodySize + 1), BusyWait: 200 * time.Millisecond}})
+	h := e.h.(*handler)
+	addr := e.srv.Listener.Addr().String()
+	const conns = 64
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		if i%2 == 0 {
+			head += "Transfer-Encoding: chunked\r\n\r\n"
+		} else {
+			head += "Content-Length: " + strconv.Itoa(MaxBodySize) + "\r\n\r\n"
+		}
+		if _, err := c.Write([]byte(head)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.body.inUse() < conns*2*bodyPoolSize && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := h.body.inUse(); n != conns*2*bodyPoolSize {
+		t.Fatalf("%d bodiless requests hold %d bytes of the body budget, want %d", conns, n, conns*2*bodyPoolSize)
+	}
+	r := post(t, e.h, http.MethodPost, "application/json", []byte(statusRequest))
+	if r.Status != http.StatusOK || r.Error != nil {
+		t.Fatalf("with %d bodiless requests waiting: HTTP %d, %+v", conns, r.Status, r.Error)
+	}
 }

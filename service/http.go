@@ -160,11 +160,10 @@ var bodyPool = sync.Pool{New: func() any {
 
 // readBody reads the body (at most MaxBodySize bytes), holding against
 // the body budget twice the buffer it grows into (the body and what is
-// decoded from it). The buffer starts small and doubles as bytes arrive,
-// whatever Content-Length says, so a client that declares a large body
-// and sends it slowly holds about what it sent. A body that declares a
-// length that fits one is read into a buffer of bodyPool, returned as
-// pooled (give it back once the body is no longer used).
+// decoded from it). The buffer starts at bodyPoolSize (from bodyPool,
+// returned as pooled: give it back once the body is no longer used) and
+// doubles as bytes arrive, whatever Content-Length says, so a client that
+// declares a large body and sends it slowly holds about what it sent.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, pooled *[]byte, status int, e *Error) {
 	rd := http.MaxBytesReader(w, r.Body, MaxBodySize)
 	limit := MaxBodySize + 1 // one more byte: see the end without growing
@@ -185,18 +184,16 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	tooLarge := func() ([]byte, int64, *[]byte, int, *Error) {
 		return nil, held, pooled, http.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize)
 	}
-	size := min(limit, 64<<10)
+	// The first bytes go into a pooled buffer of bodyPoolSize: a request
+	// holds 2 × 8 KiB until more arrive, whatever it declares (chunked or
+	// a Content-Length of a megabyte), so connections that send headers
+	// and no body (1024 × 16 KiB = 16 MiB) cannot take the body budget.
+	size := min(limit, bodyPoolSize)
 	if !grow(size) {
 		return busy()
 	}
-	var buf []byte
-	if size <= bodyPoolSize {
-		// limit is Content-Length + 1: the body never outgrows it.
-		pooled = bodyPool.Get().(*[]byte)
-		buf = (*pooled)[:0:size]
-	} else {
-		buf = make([]byte, 0, size)
-	}
+	pooled = bodyPool.Get().(*[]byte)
+	buf := (*pooled)[:0:size]
 	for {
 		if len(buf) == cap(buf) {
 			n := min(2*cap(buf), limit) // the last step no larger than needed
