@@ -328,6 +328,7 @@ func Start(cfg Config) (n *Node, err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	n.ln = service.BoundListener(ln, cfg.HTTP.maxConns(), cfg.HTTP.socketBuffer())
+	n.srv.ConnState = service.ConnStateHook(n.ln) // idle keep-alive connections make room for new ones
 
 	st, err := v.Status()
 	if err != nil {
