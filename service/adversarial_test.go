@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -216,5 +217,139 @@ func TestBodilessRequestsCannotTakeTheBodyBudget(t *testing.T) {
 	r := post(t, e.h, http.MethodPost, "application/json", []byte(statusRequest))
 	if r.Status != http.StatusOK || r.Error != nil {
 		t.Fatalf("with %d bodiless requests waiting: HTTP %d, %+v", conns, r.Status, r.Error)
+	}
+}
+
+// TestPageParamsAtTheirEdges: every read method that pages refuses a
+// limit out of [0, 1000] (negative, 1001, a float, beyond int64) and a
+// cursor that is not a uint64 (negative, 2^64, a float), and answers the
+// largest cursor with an empty page, not an error or a crash.
+func TestPageParamsAtTheirEdges(t *testing.T) {
+	e := newEnv(t)
+	sess := e.session(e.alice, e.bob)
+	ch := e.channel(e.alice, "edges")
+	for _, m := range []struct {
+		method, base, limit, after string
+	}{
+		{"getMessages", `"session":"` + sess.String() + `"`, "limit", "after"},
+		{"getMessages", `"channel":"` + ch.String() + `"`, "limit", "after"},
+		{"getInbox", `"sessionId":"` + e.bob.SessionID + `"`, "limit", "after"},
+		{"listSessions", `"sessionId":"` + e.alice.SessionID + `"`, "limit", "after"},
+		{"getRequests", `"sessionId":"` + e.bob.SessionID + `"`, "limit", "after"},
+		{"getClaims", `"sessionId":"` + e.bob.SessionID + `"`, "limit", "after"},
+		{"getChannel", `"channel":"` + ch.String() + `"`, "membersLimit", ""},
+	} {
+		call := func(extra string) *rawResponse {
+			return post(t, e.h, http.MethodPost, "application/json", []byte(reqJSON("1", m.method, "{"+m.base+","+extra+"}")))
+		}
+		for _, v := range []string{"-1", "1001", "1e3", "1.5", "9223372036854775808", "1" + strings.Repeat("0", 400), `"10"`, "null"} {
+			r := call(`"` + m.limit + `":` + v)
+			if v == "null" { // null leaves the default
+				if r.Error != nil {
+					t.Errorf("%s %s null: %+v", m.method, m.limit, r.Error)
+				}
+				continue
+			}
+			if r.Error == nil || r.Error.Code != CodeInvalidParams || len(r.Error.Message) > 300 {
+				t.Errorf("%s %s %.20s: %+v", m.method, m.limit, v, r.Error)
+			}
+		}
+		if r := call(`"` + m.limit + `":1000`); r.Error != nil {
+			t.Errorf("%s %s 1000: %+v", m.method, m.limit, r.Error)
+		}
+		if m.after == "" {
+			continue
+		}
+		for _, v := range []string{"-1", "18446744073709551616", "1.5", "1e3", `"1"`} {
+			if r := call(`"` + m.after + `":` + v); r.Error == nil || r.Error.Code != CodeInvalidParams {
+				t.Errorf("%s %s %s: %+v", m.method, m.after, v, r.Error)
+			}
+		}
+		r := call(`"` + m.after + `":18446744073709551615,"` + m.limit + `":1000`)
+		if r.Error != nil || r.Status != http.StatusOK {
+			t.Errorf("%s %s 2^64-1: HTTP %d, %+v", m.method, m.after, r.Status, r.Error)
+		}
+		var page map[string]json.RawMessage
+		if err := json.Unmarshal(r.Result, &page); err != nil {
+			t.Fatalf("%s: %v", m.method, err)
+		}
+		if string(page["more"]) == "true" {
+			t.Errorf("%s after 2^64-1: more pages", m.method)
+		}
+	}
+}
+
+// TestBodyAndBatchEdges: bodies and batches at and just past each bound,
+// over a real connection (chunked without a length, Expect:
+// 100-continue): each is answered as documented, nothing else runs.
+func TestBodyAndBatchEdges(t *testing.T) {
+	e := newEnv(t)
+	one := reqJSON("1", "status", "")
+	pad := func(body string, size int) string { // white space up to size bytes
+		return body + strings.Repeat(" ", size-len(body))
+	}
+	send := func(body string, chunked, expect bool) (int, []byte) {
+		t.Helper()
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // no length: sent chunked
+		}
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if expect {
+			req.Header.Set("Expect", "100-continue")
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			return 0, nil // the server closed the connection after answering early
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"exactly MaxBodySize", pad(one, MaxBodySize), 200},
+		{"one byte over", pad(one, MaxBodySize+1), 413},
+		{"a batch of exactly MaxBodySize", pad("["+one+"]", MaxBodySize), 200},
+		{"a batch of 256", "[" + strings.Repeat(one+",", MaxBatchCalls-1) + one + "]", 200},
+		{"a batch of 257", "[" + strings.Repeat(one+",", MaxBatchCalls) + one + "]", 413},
+		{"a batch of 257 notifications", "[" + strings.Repeat(reqJSON("", "status", "")+",", MaxBatchCalls) + reqJSON("", "status", "") + "]", 413},
+		{"notifications only", "[" + reqJSON("", "status", "") + "," + reqJSON("", "getNonce", `{"sessionId":"x"}`) + "]", 204},
+		{"nesting a million deep", strings.Repeat("[", 500000) + strings.Repeat("]", 500000), 400},
+		{"an object nested a million deep", `{"jsonrpc":"2.0","id":1,"method":"session.status","params":{"a":` + strings.Repeat("[", 500000) + strings.Repeat("]", 500000) + `}}`, 400},
+	} {
+		for _, mode := range []struct {
+			name            string
+			chunked, expect bool
+		}{{"", false, false}, {"chunked", true, false}, {"100-continue", false, true}} {
+			status, b := send(tc.body, mode.chunked, mode.expect)
+			if status != tc.status && !(status == 0 && tc.status == 413) {
+				t.Errorf("%s %s: HTTP %d, want %d: %.200s", tc.name, mode.name, status, tc.status, b)
+			}
+			if tc.status == 204 && len(b) != 0 {
+				t.Errorf("%s %s: a body with 204: %q", tc.name, mode.name, b)
+			}
+		}
+	}
+	// Mixed: nested arrays, non-objects and notifications among calls;
+	// each invalid element answers in its place, notifications do not.
+	rs := postBatch(t, e.h, []byte("["+one+`,[`+one+`],1,"x",null,{},`+reqJSON("", "status", "")+`,`+reqJSON("2", "status", "")+"]"))
+	if len(rs) != 7 {
+		t.Fatalf("%d responses to 8 calls with one notification", len(rs))
+	}
+	for i, r := range rs {
+		if ok := i == 0 || i == 6; ok != (r.Error == nil) {
+			t.Errorf("response %d: %+v", i, r.Error)
+		}
+		if i > 0 && i < 6 && (r.Error == nil || r.Error.Code != CodeInvalidRequest) {
+			t.Errorf("response %d: %+v, want -32600", i, r.Error)
+		}
 	}
 }
