@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luxfi/session/internal/testenv"
 	"github.com/luxfi/session/node/webui"
 	"github.com/luxfi/session/service"
 )
@@ -266,5 +267,74 @@ func TestMetricsShowNoPaths(t *testing.T) {
 	}
 	if strings.Contains(string(b), dir) || strings.Contains(string(b), os.Args[0]) {
 		t.Error("/metrics shows the data directory or the command line")
+	}
+}
+
+// TestSlowClientsAreCutOff: a client that sends its headers or its body a
+// byte at a time, or sends nothing, holds its connection for at most the
+// server's header and read timeouts (10 s and 30 s), after which the
+// node closes it and its slot is free. The timeouts are checked here; the
+// long run sends the bytes for real.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	n := start(t, Config{DataDir: t.TempDir()})
+	if s := n.srv; s.ReadHeaderTimeout <= 0 || s.ReadHeaderTimeout > 10*time.Second || s.ReadTimeout <= 0 || s.ReadTimeout > 30*time.Second ||
+		s.WriteTimeout <= 0 || s.IdleTimeout <= 0 || s.MaxHeaderBytes <= 0 || s.MaxHeaderBytes > 1<<20 {
+		t.Fatalf("HTTP server bounds: header %v, read %v, write %v, idle %v, header bytes %d",
+			s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
+	}
+	testenv.Long(t)
+	drip := func(prefix, rest string, every time.Duration) time.Duration {
+		c, err := net.Dial("tcp", n.Addr())
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		defer c.Close()
+		start := time.Now()
+		if _, err := c.Write([]byte(prefix)); err != nil {
+			t.Error(err)
+			return 0
+		}
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			_, _ = io.Copy(io.Discard, c) // until the node closes it
+		}()
+		for i := 0; ; i++ {
+			select {
+			case <-closed:
+				return time.Since(start)
+			case <-time.After(every):
+			}
+			if _, err := c.Write([]byte{rest[i%len(rest)]}); err != nil {
+				<-closed
+				return time.Since(start)
+			}
+			if time.Since(start) > time.Minute {
+				return time.Since(start)
+			}
+		}
+	}
+	type result struct {
+		name  string
+		d     time.Duration
+		bound time.Duration
+	}
+	results := make(chan result, 3)
+	go func() {
+		results <- result{"slow headers", drip("POST /rpc HTTP/1.1\r\nHost: localhost\r\n", "X-A: b\r\n", 500*time.Millisecond), n.srv.ReadHeaderTimeout}
+	}()
+	go func() {
+		results <- result{"slow body", drip("POST /rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", " ", 500*time.Millisecond), n.srv.ReadTimeout}
+	}()
+	go func() {
+		results <- result{"nothing sent", drip("", "", time.Hour), n.srv.ReadHeaderTimeout}
+	}()
+	for range 3 {
+		r := <-results
+		t.Logf("%s: closed after %v", r.name, r.d.Round(100*time.Millisecond))
+		if r.d > r.bound+3*time.Second {
+			t.Errorf("%s: connection held %v, bound %v", r.name, r.d, r.bound)
+		}
 	}
 }
