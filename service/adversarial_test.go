@@ -8,13 +8,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/luxfi/ids"
+
+	"github.com/luxfi/session/vm"
 )
 
 // The attacks of an anonymous client on the handler: each test sends what
@@ -351,5 +355,53 @@ func TestBodyAndBatchEdges(t *testing.T) {
 		if i > 0 && i < 6 && (r.Error == nil || r.Error.Code != CodeInvalidRequest) {
 			t.Errorf("response %d: %+v, want -32600", i, r.Error)
 		}
+	}
+}
+
+// slowStatusAPI counts Status calls, each taking 10 ms.
+type slowStatusAPI struct {
+	vm.API
+	calls atomic.Int64
+}
+
+func (a *slowStatusAPI) Status() (vm.Status, error) {
+	a.calls.Add(1)
+	time.Sleep(10 * time.Millisecond)
+	return a.API.Status()
+}
+
+// TestBatchStopsWhenTheClientLeaves: a batch whose client disconnects
+// runs no call that has not started. Before, a client could send 256
+// expensive calls and leave (or never read, and lose the connection to
+// the write deadline), and the node ran them all for nobody.
+func TestBatchStopsWhenTheClientLeaves(t *testing.T) {
+	e := newEnv(t)
+	api := &slowStatusAPI{API: e.vm}
+	h, err := newHandler(api, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := "[" + strings.Repeat(reqJSON("1", "status", "")+",", MaxBatchCalls-1) + reqJSON("1", "status", "") + "]"
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	time.Sleep(500 * time.Millisecond) // the rest would take 2 s more
+	if n := api.calls.Load(); n == 0 || n > 40 {
+		t.Fatalf("%d of %d calls ran for a client that left after about 10", n, MaxBatchCalls)
+	}
+	// A client that stays gets every answer.
+	api.calls.Store(0)
+	short := "[" + strings.Repeat(reqJSON("1", "status", "")+",", 19) + reqJSON("1", "status", "") + "]"
+	if rs := postBatch(t, h, []byte(short)); len(rs) != 20 || api.calls.Load() != 20 {
+		t.Fatalf("%d responses, %d calls", len(rs), api.calls.Load())
 	}
 }

@@ -27,6 +27,13 @@ func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, b []byte) {
 	}
 	wrote := false
 	for _, c := range calls {
+		if r.Context().Err() != nil {
+			// The client is gone (or a response could not be written
+			// in time): the calls not yet started do not run, so a
+			// client that sends a batch and never reads gets no more work
+			// done than one that reads.
+			break
+		}
 		h.run(r, w, c)
 		if !c.hasID && c.err == nil {
 			h.resp.release(c.held) // a notification gets no response
@@ -40,10 +47,13 @@ func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, b []byte) {
 			sep[0] = '['
 		}
 		h.extendWrite(w, len(c.out))
-		_, _ = w.Write(sep)
-		_, _ = w.Write(c.out)
+		_, err1 := w.Write(sep)
+		_, err2 := w.Write(c.out)
 		h.resp.release(c.held)
 		c.out = nil
+		if err1 != nil || err2 != nil {
+			return // the connection is broken: nothing more can be answered
+		}
 	}
 	if !wrote {
 		w.WriteHeader(http.StatusNoContent)
