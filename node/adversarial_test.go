@@ -338,3 +338,21 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCleartextHTTP2: the node speaks HTTP/1.1 only. HTTP/2 would
+// multiplex up to 250 streams (handlers) on one connection, and the
+// connection bound would no longer bound the requests in progress.
+func TestNoCleartextHTTP2(t *testing.T) {
+	n := start(t, Config{DataDir: t.TempDir()})
+	c, rd := rawRequest(t, n, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 9)
+	k, _ := io.ReadFull(rd, b)
+	// An HTTP/2 server's first frame is SETTINGS (type 4 at byte 3).
+	if k == len(b) && b[3] == 0x4 && !strings.HasPrefix(string(b), "HTTP/1") {
+		t.Fatalf("the node answered the HTTP/2 preface with a frame: %x", b)
+	}
+	if n.srv.Protocols != nil && n.srv.Protocols.UnencryptedHTTP2() {
+		t.Fatal("unencrypted HTTP/2 enabled")
+	}
+}
