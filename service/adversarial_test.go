@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
@@ -403,5 +404,30 @@ func TestBatchStopsWhenTheClientLeaves(t *testing.T) {
 	short := "[" + strings.Repeat(reqJSON("1", "status", "")+",", 19) + reqJSON("1", "status", "") + "]"
 	if rs := postBatch(t, h, []byte(short)); len(rs) != 20 || api.calls.Load() != 20 {
 		t.Fatalf("%d responses, %d calls", len(rs), api.calls.Load())
+	}
+}
+
+// TestDeclaredOversizeRefusedUnread: a body declared over MaxBodySize is
+// answered 413 before it is read, so a client that asked Expect:
+// 100-continue is never invited to send it (before, the node sent 100
+// Continue and read a megabyte first).
+func TestDeclaredOversizeRefusedUnread(t *testing.T) {
+	e := newEnv(t)
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+		strconv.Itoa(64<<20) + "\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a declared 64 MiB body with Expect: 100-continue: HTTP %d", resp.StatusCode)
 	}
 }

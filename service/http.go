@@ -188,6 +188,11 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	// holds 2 × 8 KiB until more arrive, whatever it declares (chunked or
 	// a Content-Length of a megabyte), so connections that send headers
 	// and no body (1024 × 16 KiB = 16 MiB) cannot take the body budget.
+	if r.ContentLength > MaxBodySize {
+		// Refused unread: a client that sent Expect: 100-continue never
+		// sends the body.
+		return tooLarge()
+	}
 	size := min(limit, bodyPoolSize)
 	if !grow(size) {
 		return busy()
