@@ -431,3 +431,31 @@ func TestDeclaredOversizeRefusedUnread(t *testing.T) {
 		t.Fatalf("a declared 64 MiB body with Expect: 100-continue: HTTP %d", resp.StatusCode)
 	}
 }
+
+// TestBodyReadErrorShowsNoAddresses: a body that does not arrive in time
+// is answered with the reason, not the node's address (which behind NAT
+// or a proxy is an internal one).
+func TestBodyReadErrorShowsNoAddresses(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "timeout") || strings.Contains(string(b), "127.0.0.1") {
+		t.Fatalf("HTTP %d: %s", resp.StatusCode, b)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -219,6 +220,10 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return tooLarge()
+			}
+			var op *net.OpError
+			if errors.As(err, &op) && op.Err != nil {
+				err = op.Err // without the node's and the client's addresses
 			}
 			return nil, held, pooled, http.StatusBadRequest, errorf(CodeParseError, "reading the request body: %v", err)
 		}
