@@ -459,3 +459,52 @@ func TestBodyReadErrorShowsNoAddresses(t *testing.T) {
 		t.Fatalf("HTTP %d: %s", resp.StatusCode, b)
 	}
 }
+
+// deadlineWriter is a ResponseWriter whose writes block for delay each
+// (a client reading slowly) and which records the write deadlines set.
+type deadlineWriter struct {
+	header    http.Header
+	delay     time.Duration
+	deadlines []time.Time
+}
+
+func (w *deadlineWriter) Header() http.Header { return w.header }
+func (w *deadlineWriter) WriteHeader(int)     {}
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	time.Sleep(w.delay)
+	return len(b), nil
+}
+func (w *deadlineWriter) SetWriteDeadline(t time.Time) error {
+	w.deadlines = append(w.deadlines, t)
+	return nil
+}
+
+// TestSlowReaderOfABatchIsCutOff: the time a batch's response may block
+// in writes is the grace once plus all its bytes at MinWriteRate. Before,
+// each element over 16 KiB set the deadline anew with a grace of its own,
+// so a client reading far below the rate kept its connection (and a
+// connection slot) as long as it pleased: 256 elements of 17 KB at 2
+// KB/s, 40 minutes.
+func TestSlowReaderOfABatchIsCutOff(t *testing.T) {
+	e := newEnvWith(t, envOpts{handler: Options{WriteGrace: 100 * time.Millisecond, MinWriteRate: 1 << 30}})
+	id := `"` + strings.Repeat("a", 18000) + `"` // each response over 16 KiB
+	var calls []string
+	for len(calls) < 20 {
+		calls = append(calls, reqJSON(id, "status", ""))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/rpc", strings.NewReader("["+strings.Join(calls, ",")+"]"))
+	req.Header.Set("Content-Type", "application/json")
+	w := &deadlineWriter{header: http.Header{}, delay: 20 * time.Millisecond}
+	start := time.Now()
+	e.h.ServeHTTP(w, req)
+	// 20 elements, each blocking 40 ms: 800 ms of blocked writes against
+	// 100 ms allowed. The deadline must never be set past the allowance,
+	// counted from the start.
+	if len(w.deadlines) == 0 {
+		t.Fatal("no write deadline set")
+	}
+	if last := w.deadlines[len(w.deadlines)-1]; last.Sub(start) > 300*time.Millisecond {
+		t.Fatalf("after %v of blocked writes the deadline is %v from the start; the allowance is 100 ms",
+			time.Since(start).Round(time.Millisecond), last.Sub(start).Round(time.Millisecond))
+	}
+}

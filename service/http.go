@@ -445,7 +445,16 @@ func (h *handler) extendWrite(w http.ResponseWriter, n int) {
 	if n <= smallResponse {
 		return
 	}
-	d := h.opts.WriteGrace + time.Duration(float64(n)/float64(h.opts.MinWriteRate)*float64(time.Second))
+	h.setWriteDeadline(w, h.writeAllowance(int64(n)))
+}
+
+// writeAllowance is the time n bytes of response may take to write:
+// WriteGrace plus n at MinWriteRate.
+func (h *handler) writeAllowance(n int64) time.Duration {
+	return h.opts.WriteGrace + time.Duration(float64(n)/float64(h.opts.MinWriteRate)*float64(time.Second))
+}
+
+func (h *handler) setWriteDeadline(w http.ResponseWriter, d time.Duration) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
