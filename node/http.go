@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/luxfi/session/service"
 )
@@ -146,6 +147,12 @@ func (p *policy) originAllowed(origin string) bool {
 }
 
 func (p *policy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := headerFields(r.Header); n > maxHeaderFields {
+		// Refused at once, so the parsed header is not held while the
+		// body arrives.
+		refuse(w, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request has %d header fields, at most %d", n, maxHeaderFields))
+		return
+	}
 	if !p.hostAllowed(r.Host) {
 		forbid(w, "Host "+quote(r.Host)+" is not allowed (an IP address, localhost, or a name listed with --http-allowed-hosts)")
 		return
@@ -178,9 +185,23 @@ func (p *policy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func quote(s string) string { return fmt.Sprintf("%.100q", s) }
 
+// headerFields counts the fields of a request's header h (each value of
+// a repeated name), Host (which net/http takes out of h) included.
+func headerFields(h http.Header) int {
+	n := 1
+	for _, v := range h {
+		n += len(v)
+	}
+	return n
+}
+
 // forbid answers 403 with a JSON-RPC error body, as every answer of the
 // API is.
-func forbid(w http.ResponseWriter, msg string) {
+func forbid(w http.ResponseWriter, msg string) { refuse(w, http.StatusForbidden, msg) }
+
+// refuse answers status with a JSON-RPC error body and closes the
+// connection.
+func refuse(w http.ResponseWriter, status int, msg string) {
 	b, _ := json.Marshal(map[string]any{
 		"jsonrpc": "2.0",
 		"id":      nil,
@@ -188,6 +209,12 @@ func forbid(w http.ResponseWriter, msg string) {
 	})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusForbidden)
+	// And the connection closes at once: net/http would otherwise read
+	// what is left of the body (up to 256 KiB, as slowly as it comes, for
+	// up to the read timeout) to keep the connection, and keep the
+	// request, its parsed header included, meanwhile.
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }

@@ -104,8 +104,14 @@ const (
 	DefaultDrainTimeout = 10 * time.Second
 	// maxBackoff caps the wait after a failed block round.
 	maxBackoff = time.Second
-	// maxHeaderBytes and the timeouts bound what a client can hold open.
-	maxHeaderBytes = 64 << 10
+	// maxHeaderBytes, maxHeaderFields and the timeouts bound what a client
+	// can hold open. net/http parses a request's header into a map that
+	// lives as long as the request (up to the 30 s read timeout for a slow
+	// body) at about 15 times its bytes when they are many tiny fields: 64
+	// KiB of them held 1 MB per connection. Browsers send about 20 fields
+	// in under 2 KiB.
+	maxHeaderBytes  = 16 << 10
+	maxHeaderFields = 100
 )
 
 // Config configures a node. DataDir is required; everything else has a
@@ -328,6 +334,7 @@ func Start(cfg Config) (n *Node, err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	n.ln = service.BoundListener(ln, cfg.HTTP.maxConns(), cfg.HTTP.socketBuffer())
+	n.srv.ConnState = service.ConnStateHook(n.ln) // idle keep-alive connections make room for new ones
 
 	st, err := v.Status()
 	if err != nil {

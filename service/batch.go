@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // MaxBatchCalls bounds the calls of one batch request (JSON-RPC 2.0: an
@@ -26,7 +27,21 @@ func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, b []byte) {
 		return
 	}
 	wrote := false
+	// The write deadline of a batch covers its whole response: the time
+	// blocked writing it, all elements together, is at most WriteGrace
+	// plus its bytes at MinWriteRate (as for one response). Extending it
+	// per element gave each its own grace: 256 responses of 17 KB read at
+	// 2 KB/s held a connection for 40 minutes.
+	var sent int64
+	var blocked time.Duration
 	for _, c := range calls {
+		if r.Context().Err() != nil {
+			// The client is gone (or a response could not be written
+			// in time): the calls not yet started do not run, so a
+			// client that sends a batch and never reads gets no more work
+			// done than one that reads.
+			break
+		}
 		h.run(r, w, c)
 		if !c.hasID && c.err == nil {
 			h.resp.release(c.held) // a notification gets no response
@@ -39,11 +54,19 @@ func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, b []byte) {
 			w.WriteHeader(http.StatusOK)
 			sep[0] = '['
 		}
-		h.extendWrite(w, len(c.out))
-		_, _ = w.Write(sep)
-		_, _ = w.Write(c.out)
+		sent += int64(len(c.out)) + 1
+		if len(c.out) > smallResponse {
+			h.setWriteDeadline(w, h.writeAllowance(sent)-blocked)
+		}
+		start := time.Now()
+		_, err1 := w.Write(sep)
+		_, err2 := w.Write(c.out)
+		blocked += time.Since(start)
 		h.resp.release(c.held)
 		c.out = nil
+		if err1 != nil || err2 != nil {
+			return // the connection is broken: nothing more can be answered
+		}
 	}
 	if !wrote {
 		w.WriteHeader(http.StatusNoContent)
@@ -106,27 +129,31 @@ func tooManyCalls() *Error {
 	return errorf(CodeTooLarge, "batch has more than %d calls", MaxBatchCalls)
 }
 
-// parseBatchGeneral is parseBatch with encoding/json, for what the fast
-// scanner declines; it gives the precise error for invalid JSON.
+// parseBatchGeneral is parseBatch for what the fast scanner declines: it
+// validates with encoding/json (the precise error for invalid JSON), then
+// walks the elements in place (eachElement), so an array of a million
+// small elements costs no more than its bytes before it is refused.
 func parseBatchGeneral(b []byte) ([]*call, *Error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		if !json.Valid(b) {
-			return nil, errorf(CodeParseError, "request body is not valid JSON")
+	if !json.Valid(b) {
+		return nil, errorf(CodeParseError, "request body is not valid JSON")
+	}
+	var calls []*call
+	tooMany := false
+	eachElement(b, func(elem []byte) bool {
+		if len(calls) == MaxBatchCalls {
+			tooMany = true
+			return false
 		}
-		return nil, errorf(CodeInvalidRequest, "the request must be a JSON object or an array of them")
-	}
-	if len(raws) == 0 {
-		return nil, errorf(CodeInvalidRequest, "empty batch: send at least one request object")
-	}
-	if len(raws) > MaxBatchCalls {
-		return nil, tooManyCalls()
-	}
-	calls := make([]*call, len(raws))
-	for i, raw := range raws {
 		c := &call{}
-		c.err = c.parseGeneral(raw)
-		calls[i] = c
+		c.err = c.parseGeneral(elem)
+		calls = append(calls, c)
+		return true
+	})
+	switch {
+	case tooMany:
+		return nil, tooManyCalls()
+	case len(calls) == 0:
+		return nil, errorf(CodeInvalidRequest, "empty batch: send at least one request object")
 	}
 	return calls, nil
 }

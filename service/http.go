@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -160,11 +161,10 @@ var bodyPool = sync.Pool{New: func() any {
 
 // readBody reads the body (at most MaxBodySize bytes), holding against
 // the body budget twice the buffer it grows into (the body and what is
-// decoded from it). The buffer starts small and doubles as bytes arrive,
-// whatever Content-Length says, so a client that declares a large body
-// and sends it slowly holds about what it sent. A body that declares a
-// length that fits one is read into a buffer of bodyPool, returned as
-// pooled (give it back once the body is no longer used).
+// decoded from it). The buffer starts at bodyPoolSize (from bodyPool,
+// returned as pooled: give it back once the body is no longer used) and
+// doubles as bytes arrive, whatever Content-Length says, so a client that
+// declares a large body and sends it slowly holds about what it sent.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, pooled *[]byte, status int, e *Error) {
 	rd := http.MaxBytesReader(w, r.Body, MaxBodySize)
 	limit := MaxBodySize + 1 // one more byte: see the end without growing
@@ -185,18 +185,21 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	tooLarge := func() ([]byte, int64, *[]byte, int, *Error) {
 		return nil, held, pooled, http.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "request body exceeds %d bytes", MaxBodySize)
 	}
-	size := min(limit, 64<<10)
+	// The first bytes go into a pooled buffer of bodyPoolSize: a request
+	// holds 2 × 8 KiB until more arrive, whatever it declares (chunked or
+	// a Content-Length of a megabyte), so connections that send headers
+	// and no body (1024 × 16 KiB = 16 MiB) cannot take the body budget.
+	if r.ContentLength > MaxBodySize {
+		// Refused unread: a client that sent Expect: 100-continue never
+		// sends the body.
+		return tooLarge()
+	}
+	size := min(limit, bodyPoolSize)
 	if !grow(size) {
 		return busy()
 	}
-	var buf []byte
-	if size <= bodyPoolSize {
-		// limit is Content-Length + 1: the body never outgrows it.
-		pooled = bodyPool.Get().(*[]byte)
-		buf = (*pooled)[:0:size]
-	} else {
-		buf = make([]byte, 0, size)
-	}
+	pooled = bodyPool.Get().(*[]byte)
+	buf := (*pooled)[:0:size]
 	for {
 		if len(buf) == cap(buf) {
 			n := min(2*cap(buf), limit) // the last step no larger than needed
@@ -217,6 +220,10 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return tooLarge()
+			}
+			var op *net.OpError
+			if errors.As(err, &op) && op.Err != nil {
+				err = op.Err // without the node's and the client's addresses
 			}
 			return nil, held, pooled, http.StatusBadRequest, errorf(CodeParseError, "reading the request body: %v", err)
 		}
@@ -260,33 +267,40 @@ func (c *call) parse(b []byte) *Error {
 	return c.parseGeneral(b)
 }
 
-// parseGeneral parses one request object with encoding/json and gives
-// the precise error for an invalid one.
+// parseGeneral parses one request object with encoding/json's validator
+// and gives the precise error for an invalid one. Its members are walked
+// in place (eachMember): what it keeps is a few slices of the body, however
+// many members the object has; a duplicate member counts as its last
+// occurrence.
 func (c *call) parseGeneral(body []byte) *Error {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 {
 		return errorf(CodeParseError, "empty request body")
 	}
-	// For an object, json.Unmarshal below validates the whole body before
-	// decoding it.
+	if !json.Valid(b) {
+		return errorf(CodeParseError, "request body is not valid JSON")
+	}
 	if b[0] != '{' {
-		if !json.Valid(b) {
-			return errorf(CodeParseError, "request body is not valid JSON")
-		}
 		if b[0] == '[' {
 			return errorf(CodeInvalidRequest, "a batch must not be nested in a batch")
 		}
 		return errorf(CodeInvalidRequest, "the request must be a JSON object")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || !json.Valid(b) {
-			return errorf(CodeParseError, "request body is not valid JSON")
+	var id, version, method, params []byte
+	eachMember(b, func(key, value []byte) bool {
+		switch string(key) {
+		case "id":
+			id = value
+		case "jsonrpc":
+			version = value
+		case "method":
+			method = value
+		case "params":
+			params = value
 		}
-		return errorf(CodeInvalidRequest, "the request must be a JSON object")
-	}
-	if id, ok := raw["id"]; ok {
+		return true
+	})
+	if id != nil {
 		switch ch := id[0]; {
 		case ch == '"':
 			// Echoed as it came: it must be valid UTF-8, or the response
@@ -300,18 +314,18 @@ func (c *call) parseGeneral(body []byte) *Error {
 		}
 		c.id, c.hasID = id, true
 	}
-	var version string
-	if v, ok := raw["jsonrpc"]; !ok || json.Unmarshal(v, &version) != nil || version != "2.0" {
+	var v string
+	if version == nil || version[0] != '"' || json.Unmarshal(version, &v) != nil || v != "2.0" {
 		return errorf(CodeInvalidRequest, `"jsonrpc" must be "2.0"`)
 	}
-	if m, ok := raw["method"]; !ok || json.Unmarshal(m, &c.method) != nil || c.method == "" {
+	if method == nil || method[0] != '"' || json.Unmarshal(method, &c.method) != nil || c.method == "" {
 		return errorf(CodeInvalidRequest, `"method" must be a non-empty string`)
 	}
-	if p, ok := raw["params"]; ok && string(p) != "null" {
-		if p[0] != '{' && p[0] != '[' {
+	if params != nil && string(params) != "null" {
+		if params[0] != '{' && params[0] != '[' {
 			return errorf(CodeInvalidRequest, `"params" must be an object`)
 		}
-		c.params = p
+		c.params = params
 	}
 	return nil
 }
@@ -431,7 +445,16 @@ func (h *handler) extendWrite(w http.ResponseWriter, n int) {
 	if n <= smallResponse {
 		return
 	}
-	d := h.opts.WriteGrace + time.Duration(float64(n)/float64(h.opts.MinWriteRate)*float64(time.Second))
+	h.setWriteDeadline(w, h.writeAllowance(int64(n)))
+}
+
+// writeAllowance is the time n bytes of response may take to write:
+// WriteGrace plus n at MinWriteRate.
+func (h *handler) writeAllowance(n int64) time.Duration {
+	return h.opts.WriteGrace + time.Duration(float64(n)/float64(h.opts.MinWriteRate)*float64(time.Second))
+}
+
+func (h *handler) setWriteDeadline(w http.ResponseWriter, d time.Duration) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 }
 
@@ -560,7 +583,9 @@ func (cr *codecRequest) WriteError(_ http.ResponseWriter, _ int, err error) {
 }
 
 // decodeParams decodes params strictly: an object (or an array holding one
-// object, as some JSON-RPC clients send), unknown fields refused.
+// object, as some JSON-RPC clients send), unknown fields refused. Members
+// and elements are walked in place (eachMember, eachElement), so params
+// of many members or elements cost no more than their bytes.
 func decodeParams(raw json.RawMessage, args any) error {
 	if a, ok := args.(*TxArgs); ok {
 		if tx, ok := fastTxParams(raw); ok {
@@ -568,38 +593,48 @@ func decodeParams(raw json.RawMessage, args any) error {
 			return nil
 		}
 	}
+	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		raw = json.RawMessage("{}")
 	}
+	if !json.Valid(raw) {
+		return errorf(CodeInvalidParams, "invalid params: not valid JSON")
+	}
 	if raw[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(raw, &arr); err != nil {
-			return paramsError(err)
-		}
+		var first []byte
+		n := 0
+		eachElement(raw, func(elem []byte) bool {
+			first = elem
+			n++
+			return n < 2
+		})
 		switch {
-		case len(arr) == 0:
+		case n == 0:
 			raw = json.RawMessage("{}")
-		case len(arr) == 1 && len(arr[0]) > 0 && arr[0][0] == '{':
-			raw = arr[0]
+		case n == 1 && first[0] == '{':
+			raw = first
 		default:
 			return errorf(CodeInvalidParams, "invalid params: params must be an object (by name)")
 		}
 	}
+	if raw[0] != '{' {
+		return errorf(CodeInvalidParams, "invalid params: params must be an object (by name)")
+	}
 	// encoding/json matches field names case-insensitively; JSON-RPC
 	// by-name params match exactly.
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return paramsError(err)
-	}
 	known := fieldNames(reflect.TypeOf(args))
-	for name := range fields {
-		if !known[name] {
-			return errorf(CodeInvalidParams, "invalid params: unknown field %.64q", name)
+	var unknown []byte
+	eachMember(raw, func(key, _ []byte) bool {
+		if !known[string(key)] {
+			unknown = key
+			return false
 		}
+		return true
+	})
+	if unknown != nil {
+		return errorf(CodeInvalidParams, "invalid params: unknown field %.64q", unknown)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(args); err != nil {
+	if err := json.Unmarshal(raw, args); err != nil {
 		return paramsError(err)
 	}
 	return nil
@@ -641,7 +676,13 @@ func paramsError(err error) *Error {
 		if field == "" {
 			field = "params"
 		}
-		return errorf(CodeInvalidParams, "invalid params: %s must be %s, not %s", field, jsonTypeName(te.Type), te.Value)
+		// Value holds a number as it came: a megabyte of digits is not
+		// echoed.
+		value := te.Value
+		if len(value) > 64 {
+			value = value[:64] + "…"
+		}
+		return errorf(CodeInvalidParams, "invalid params: %s must be %s, not %s", field, jsonTypeName(te.Type), value)
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if strings.Contains(msg, "base64") {

@@ -2,7 +2,9 @@ package service
 
 import (
 	"net"
+	"net/http"
 	"sync"
+	"time"
 )
 
 // Defaults of BoundListener's bounds (node.Config uses them).
@@ -18,17 +20,35 @@ const (
 )
 
 // BoundListener wraps l so that at most maxConns connections are open at
-// once (Accept waits until one closes; 0: no bound) and each accepted TCP
-// connection has kernel send and receive buffers of sockBuf bytes (0: the
-// system's, auto-tuned). With the handler's budgets (Options), it bounds
-// what clients can make a node hold: docs/api.md, "Memory and
-// concurrency".
+// once (0: no bound) and each accepted TCP connection has kernel send and
+// receive buffers of sockBuf bytes (0: the system's, auto-tuned). With the
+// handler's budgets (Options), it bounds what clients can make a node
+// hold: docs/api.md, "Memory and concurrency".
+//
+// A connection that arrives while all maxConns are open is accepted and
+// waits for one to close; if the server reports connection states to the
+// listener (ConnStateHook), the connection idle longest between requests
+// is closed to make room, so idle keep-alive connections cannot keep new
+// clients out.
 func BoundListener(l net.Listener, maxConns, sockBuf int) net.Listener {
-	bl := &boundListener{Listener: l, sockBuf: sockBuf, closed: make(chan struct{})}
+	bl := &boundListener{Listener: l, sockBuf: sockBuf, closed: make(chan struct{}),
+		idle: map[*boundConn]time.Time{}, wake: make(chan struct{}, 1)}
 	if maxConns > 0 {
 		bl.slots = make(chan struct{}, maxConns)
 	}
 	return bl
+}
+
+// ConnStateHook returns the http.Server ConnState hook that tells l (from
+// BoundListener) which connections are idle, so that a new connection
+// arriving while all slots are taken closes the one idle longest. For
+// other listeners it returns nil.
+func ConnStateHook(l net.Listener) func(net.Conn, http.ConnState) {
+	bl, ok := l.(*boundListener)
+	if !ok || bl.slots == nil {
+		return nil
+	}
+	return bl.connState
 }
 
 type boundListener struct {
@@ -37,6 +57,12 @@ type boundListener struct {
 	sockBuf   int
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	mu   sync.Mutex
+	idle map[*boundConn]time.Time // idle between requests, since
+	// wake tells an Accept waiting for a slot that a connection became
+	// idle.
+	wake chan struct{}
 }
 
 // Close closes the listener; an Accept waiting for a free slot returns.
@@ -45,19 +71,45 @@ func (l *boundListener) Close() error {
 	return l.Listener.Close()
 }
 
-func (l *boundListener) Accept() (net.Conn, error) {
-	if l.slots != nil {
+func (l *boundListener) connState(c net.Conn, s http.ConnState) {
+	bc, ok := c.(*boundConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch s {
+	case http.StateIdle:
+		l.idle[bc] = time.Now()
 		select {
-		case l.slots <- struct{}{}:
-		case <-l.closed:
-			return nil, net.ErrClosed
+		case l.wake <- struct{}{}:
+		default:
+		}
+	case http.StateActive, http.StateClosed, http.StateHijacked:
+		delete(l.idle, bc)
+	}
+}
+
+// closeIdlest closes the connection idle longest, if any.
+func (l *boundListener) closeIdlest() {
+	l.mu.Lock()
+	var oldest *boundConn
+	var since time.Time
+	for c, t := range l.idle {
+		if oldest == nil || t.Before(since) {
+			oldest, since = c, t
 		}
 	}
+	delete(l.idle, oldest)
+	l.mu.Unlock()
+	if oldest != nil {
+		_ = oldest.Close()
+	}
+}
+
+func (l *boundListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
-		if l.slots != nil {
-			<-l.slots
-		}
 		return nil, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok && l.sockBuf > 0 {
@@ -66,6 +118,26 @@ func (l *boundListener) Accept() (net.Conn, error) {
 	}
 	if l.slots == nil {
 		return c, nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		// All slots taken: make room by closing an idle connection, if
+		// the server reports them, then wait for a slot. Only this
+		// connection waits: the server accepts one at a time, and the
+		// kernel's backlog holds the rest.
+	wait:
+		for {
+			l.closeIdlest()
+			select {
+			case l.slots <- struct{}{}:
+				break wait
+			case <-l.wake:
+			case <-l.closed:
+				c.Close()
+				return nil, net.ErrClosed
+			}
+		}
 	}
 	return &boundConn{Conn: c, release: func() { <-l.slots }}, nil
 }

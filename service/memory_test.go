@@ -266,7 +266,7 @@ func TestBodyBudget(t *testing.T) {
 
 	c1 := slow(10)
 	defer c1.Close()
-	if n := waitHeld(func(n int64) bool { return n > 0 }); n == 0 || n > 2*64<<10 {
+	if n := waitHeld(func(n int64) bool { return n > 0 }); n == 0 || n > 2*bodyPoolSize {
 		t.Fatalf("a client that declared %d bytes and sent 10 holds %d of the body budget", MaxBodySize-1, n)
 	}
 	c1.Close()

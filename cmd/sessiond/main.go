@@ -319,7 +319,35 @@ func debugServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// pprof refuses a ?seconds= beyond the write timeout.
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Minute}
+	return &http.Server{Handler: debugGuard(mux), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 10 * time.Minute}
+}
+
+// debugGuard serves only what no web page of another site can make a
+// browser on this machine send: a loopback address is no barrier to the
+// browser. The Host must be localhost or a loopback IP (a DNS-rebinding
+// page, whose own name resolves to 127.0.0.1, sends its name, and could
+// then read the profiles); a request with an Origin (a script's fetch) or
+// with Sec-Fetch-Site other than none (typed or bookmarked) or
+// same-origin (the index's links) is refused too, so that an <img> on any
+// site cannot start a ten-minute CPU profile or execution trace. go tool
+// pprof and curl send none of these headers.
+func debugGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		ip := net.ParseIP(host)
+		switch site := r.Header.Get("Sec-Fetch-Site"); {
+		case !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()):
+			http.Error(w, "forbidden: Host must be localhost or a loopback address", http.StatusForbidden)
+		case r.Header.Get("Origin") != "", site != "" && site != "none" && site != "same-origin":
+			http.Error(w, "forbidden: requests from web pages of other sites are refused", http.StatusForbidden)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
 
 // lockedWriter serializes writes to w.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -467,5 +468,45 @@ func TestDebugHTTP(t *testing.T) {
 	}
 	if _, err := get("/debug/pprof/cmdline"); err == nil {
 		t.Fatal("profiling endpoint still served after the node stopped")
+	}
+}
+
+// TestDebugHTTPRefusesOtherSites: the profiling endpoint listens on
+// loopback, which a browser on the machine reaches for any page. A
+// DNS-rebinding page (its own name in Host) could read the profiles, and
+// an <img> or a fetch of any site could start a ten-minute CPU profile or
+// trace; both are refused, while go tool pprof, curl and a typed URL are
+// served.
+func TestDebugHTTPRefusesOtherSites(t *testing.T) {
+	h := debugServer().Handler
+	for _, tc := range []struct {
+		host   string
+		header map[string]string
+		ok     bool
+	}{
+		{"127.0.0.1:6060", nil, true},
+		{"localhost:6060", nil, true},
+		{"LOCALHOST", nil, true},
+		{"[::1]:6060", nil, true},
+		{"127.0.0.1:6060", map[string]string{"Sec-Fetch-Site": "none"}, true},
+		{"127.0.0.1:6060", map[string]string{"Sec-Fetch-Site": "same-origin"}, true},
+		{"rebind.example:6060", nil, false},
+		{"localhost.rebind.example", nil, false},
+		{"192.0.2.1:6060", nil, false},
+		{"127.0.0.1:6060", map[string]string{"Sec-Fetch-Site": "cross-site"}, false},
+		{"127.0.0.1:6060", map[string]string{"Sec-Fetch-Site": "same-site"}, false},
+		{"127.0.0.1:6060", map[string]string{"Origin": "https://evil.example"}, false},
+		{"127.0.0.1:6060", map[string]string{"Origin": "null"}, false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/debug/pprof/cmdline", nil)
+		req.Host = tc.host
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Code == http.StatusOK; got != tc.ok {
+			t.Errorf("Host %q, %v: HTTP %d, want served %v", tc.host, tc.header, rec.Code, tc.ok)
+		}
 	}
 }
