@@ -209,7 +209,7 @@ func (c *Client) callOnce(ctx context.Context, method string, params, result any
 	if result == nil {
 		return nil
 	}
-	if err := json.Unmarshal(res.Result, result); err != nil {
+	if err := decodeResult(res.Result, result); err != nil {
 		return fmt.Errorf("%s: decoding the result: %w", full, err)
 	}
 	return nil

@@ -222,7 +222,7 @@ func (c *Client) postBatch(ctx context.Context, body []byte, calls []BatchCall, 
 		case r.Error != nil:
 			call.Err = fmt.Errorf("%s: %w", full, r.Error)
 		case call.Result != nil:
-			if err := json.Unmarshal(r.Result, call.Result); err != nil {
+			if err := decodeResult(r.Result, call.Result); err != nil {
 				call.Err = fmt.Errorf("%s: decoding the result: %w", full, err)
 			}
 		}
