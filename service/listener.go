@@ -129,6 +129,13 @@ func (l *boundListener) Accept() (net.Conn, error) {
 	wait:
 		for {
 			l.closeIdlest()
+			// The slot first: a stale wake-up, ready too, would otherwise
+			// be taken at random and close a second idle connection.
+			select {
+			case l.slots <- struct{}{}:
+				break wait
+			default:
+			}
 			select {
 			case l.slots <- struct{}{}:
 				break wait
