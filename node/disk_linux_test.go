@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,11 +180,17 @@ func TestDiskFillTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var raw map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&raw)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	var raw map[string]any
+	_ = json.Unmarshal(body, &raw)
 	if resp.StatusCode != http.StatusServiceUnavailable || raw["disk"] == nil {
 		t.Fatalf("/health: HTTP %d %v", resp.StatusCode, raw)
+	}
+	// The API is public: neither the health report nor the refusals name
+	// the database's directory.
+	if strings.Contains(string(body), fs) || strings.Contains(refusal.Error(), fs) {
+		t.Fatalf("the data directory %s is shown: /health %s, refusal %v", fs, body, refusal)
 	}
 	if m := scrape(t, n); m["sessiond_disk_admitting"] != 0 || m["sessiond_disk_free_bytes"] == 0 || m["sessiond_disk_reserve_bytes"] != float64(reserve) {
 		t.Fatalf("disk metrics while full: admitting %v, free %v, reserve %v", m["sessiond_disk_admitting"], m["sessiond_disk_free_bytes"], m["sessiond_disk_reserve_bytes"])

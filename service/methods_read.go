@@ -325,7 +325,7 @@ func (s *rpcService) Health(r *http.Request, _ *EmptyArgs, reply *HealthReply) e
 	}
 	if d := hr.Disk; d != nil {
 		reply.Disk = &DiskReply{
-			Path: d.Path, FreeBytes: d.FreeBytes, ReserveBytes: d.ReserveBytes, AdmitBytes: d.AdmitBytes,
+			FreeBytes: d.FreeBytes, ReserveBytes: d.ReserveBytes, AdmitBytes: d.AdmitBytes,
 			Admitting: d.Admitting, Committing: d.Committing, Error: d.Error,
 		}
 	}

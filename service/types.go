@@ -398,8 +398,11 @@ type HealthReply struct {
 // database (vm.DiskReport). Below admitBytes the node refuses transactions
 // of the largest size with CodeDiskFull (admitting is false); below
 // reserveBytes it also stops building blocks (committing is false).
+//
+// It does not name the directory: the API is public, and an absolute path
+// tells a stranger the operator's user name and layout (the node logs its
+// data directory at start).
 type DiskReply struct {
-	Path         string `json:"path"`
 	FreeBytes    uint64 `json:"freeBytes"`
 	ReserveBytes uint64 `json:"reserveBytes"`
 	AdmitBytes   uint64 `json:"admitBytes"`

@@ -132,13 +132,13 @@ func (g *DiskGuard) written() {
 func (g *DiskGuard) admit(pending, size int) error {
 	free, err := g.sample(diskSampleAge)
 	if err != nil {
-		return fmt.Errorf("%w: cannot read the free space of %s: %v", ErrDiskFull, g.path, err)
+		return fmt.Errorf("%w: cannot read the free space of the database's filesystem: %v", ErrDiskFull, err)
 	}
 	reserve := g.reserve()
 	need := reserve + DiskBytesPerTxByte*uint64(pending+size)
 	if free < need {
-		return fmt.Errorf("%w: %s free on the filesystem of %s, %s needed to admit a transaction (reserve %s + %d × %s, the bytes pending plus the transaction's); new transactions are refused until space is freed, reads are served",
-			ErrDiskFull, mib(free), g.path, mib(need), mib(reserve), DiskBytesPerTxByte, mib(uint64(pending+size)))
+		return fmt.Errorf("%w: %s free on the database's filesystem, %s needed to admit a transaction (reserve %s + %d × %s, the bytes pending plus the transaction's); new transactions are refused until space is freed, reads are served",
+			ErrDiskFull, mib(free), mib(need), mib(reserve), DiskBytesPerTxByte, mib(uint64(pending+size)))
 	}
 	return nil
 }
@@ -147,19 +147,23 @@ func (g *DiskGuard) admit(pending, size int) error {
 func (g *DiskGuard) commit() error {
 	free, err := g.sample(0)
 	if err != nil {
-		return fmt.Errorf("%w: cannot read the free space of %s: %v", ErrDiskFull, g.path, err)
+		return fmt.Errorf("%w: cannot read the free space of the database's filesystem: %v", ErrDiskFull, err)
 	}
 	if reserve := g.reserve(); free < reserve {
-		return fmt.Errorf("%w: %s free on the filesystem of %s, below the reserve of %s kept for block commits and database maintenance; blocks wait until space is freed",
-			ErrDiskFull, mib(free), g.path, mib(reserve))
+		return fmt.Errorf("%w: %s free on the database's filesystem, below the reserve of %s kept for block commits and database maintenance; blocks wait until space is freed",
+			ErrDiskFull, mib(free), mib(reserve))
 	}
 	return nil
 }
 
 // DiskReport is the disk part of the health report.
 type DiskReport struct {
-	// Path is the directory whose filesystem is watched.
-	Path string `json:"path"`
+	// Path is the directory whose filesystem is watched: for Go callers
+	// only. Health reports are served to anyone who reaches the API (GET
+	// /health, session.health), and an absolute path tells a stranger the
+	// operator's user name and layout, so neither the JSON nor the errors
+	// name it.
+	Path string `json:"-"`
 	// FreeBytes is the space available on it.
 	FreeBytes uint64 `json:"freeBytes"`
 	// ReserveBytes is kept free for block commits and database maintenance.

@@ -80,7 +80,7 @@ func TestDiskGuard(t *testing.T) {
 	m2 := e.sign(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("refused")})
 	_, err := e.vm.IssueTx(m2.Bytes())
 	mustIs(t, err, ErrDiskFull)
-	for _, want := range []string{"free on the filesystem of", "needed to admit", "reads are served"} {
+	for _, want := range []string{"free on the database's filesystem", "needed to admit", "reads are served"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not say %q", err, want)
 		}
