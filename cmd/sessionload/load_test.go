@@ -48,8 +48,12 @@ func checkResult(t *testing.T, r *Result) {
 	if !(r.P50 > 0 && r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.Max) {
 		t.Fatalf("inconsistent latencies: p50 %v p90 %v p99 %v max %v", r.P50, r.P90, r.P99, r.Max)
 	}
-	if !(r.AdmitP50 > 0 && r.AdmitP50 <= r.AdmitP99) || r.AdmitP99 > r.Max {
-		t.Fatalf("inconsistent admission latencies: p50 %v p99 %v (accepted max %v)", r.AdmitP50, r.AdmitP99, r.Max)
+	// Not bounded by the acceptance latencies: the watcher can see a
+	// message accepted before its sender has read the response that
+	// admitted it (CI saw an admission p99 of 125.5 ms against an
+	// acceptance maximum of 117.5 ms through the batch test's proxy).
+	if !(r.AdmitP50 > 0 && r.AdmitP50 <= r.AdmitP99) {
+		t.Fatalf("inconsistent admission latencies: p50 %v p99 %v", r.AdmitP50, r.AdmitP99)
 	}
 	// Throughput counts what was accepted while sending, which a short
 	// run may finish before the first block: it may be 0.
