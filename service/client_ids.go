@@ -57,14 +57,11 @@ func collectIDKeys(t reflect.Type, keys map[string]bool, seen map[reflect.Type]b
 		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array && ft != idType {
 			ft = ft.Elem()
 		}
-		switch {
-		case ft == idType:
+		if ft == idType {
 			keys[name] = true
 			keys[strings.ToLower(name)] = true // encoding/json matches keys case-insensitively
-		case f.Anonymous:
-			collectIDKeys(f.Type, keys, seen)
-		default:
-			collectIDKeys(f.Type, keys, seen)
+		} else {
+			collectIDKeys(f.Type, keys, seen) // nested and embedded structs
 		}
 	}
 }
