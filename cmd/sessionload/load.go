@@ -125,6 +125,21 @@ type Result struct {
 	Blocks    uint64  `json:"blocks"`
 	TxsPerBlk float64 `json:"txsPerBlock"`
 	Verified  bool    `json:"verified"`
+
+	// Timeline is submit → accepted by the second of the timed phase in
+	// which messages were submitted (scheduled, in fixed-rate mode): when
+	// a tail comes from a few bad seconds (a stall, a burst of other
+	// work) rather than from every second, this shows which.
+	Timeline []Second `json:"timeline,omitempty"`
+}
+
+// Second is one second of the timed phase in Result.Timeline.
+type Second struct {
+	At       int     `json:"second"` // from the start of the timed phase
+	Accepted int     `json:"accepted"`
+	P50      float64 `json:"p50ms"`
+	P99      float64 `json:"p99ms"`
+	Max      float64 `json:"maxms"`
 }
 
 // writeBufferSize is the http.Client's write buffer (setup, the
@@ -308,6 +323,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var (
 		latMu     sync.Mutex
 		latencies []float64
+		submitted []int64 // unix nanos each latency is measured from
 		accepted  atomic.Int64
 		warmEnd   atomic.Int64 // unix nanos when the warm-up ends
 		sendEnd   atomic.Int64 // unix nanos when sending stopped; 0 while sending
@@ -329,6 +345,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	go func() {
 		watchDone <- watch(watchCtx, p, cfg.Poll, sink.SessionID, cursor, func(page []inboxMessage, now time.Time) error {
 			local := make([]float64, 0, len(page))
+			from := make([]int64, 0, len(page))
 			for i := range page {
 				m := &page[i]
 				s := byAuthor[m.Author]
@@ -339,7 +356,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if k >= int64(len(s.txs)) || m.TxID != s.txIDs[k] {
 					return fmt.Errorf("message %s of %s accepted out of nonce order (expected message %d)", m.TxID, m.Author, k)
 				}
-				local = append(local, float64(now.UnixNano()-s.submit[k].Load())/1e6)
+				at := s.submit[k].Load()
+				local = append(local, float64(now.UnixNano()-at)/1e6)
+				from = append(from, at)
 				s.acked.Store(k + 1)
 				select {
 				case s.wake <- struct{}{}:
@@ -348,6 +367,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			latMu.Lock()
 			latencies = append(latencies, local...)
+			submitted = append(submitted, from...)
 			latMu.Unlock()
 			n := int64(len(page))
 			accepted.Add(n)
@@ -548,6 +568,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if last := lastAccNs.Load(); last > 0 {
 		res.OverallRate = float64(res.Accepted) / time.Unix(0, last).Sub(start).Seconds()
 	}
+	res.Timeline = timeline(start, latencies, submitted)
 	slices.Sort(latencies)
 	res.P50, res.P90, res.P99 = percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99)
 	if len(latencies) > 0 {
@@ -579,6 +600,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Verified = true
 	}
 	return res, nil
+}
+
+// timeline groups latencies (milliseconds) by the second after start of
+// the submit time each is measured from.
+func timeline(start time.Time, latencies []float64, submitted []int64) []Second {
+	var by [][]float64
+	for i, l := range latencies {
+		sec := max(0, int(time.Duration(submitted[i]-start.UnixNano())/time.Second))
+		for len(by) <= sec {
+			by = append(by, nil)
+		}
+		by[sec] = append(by[sec], l)
+	}
+	out := make([]Second, 0, len(by))
+	for sec, ls := range by {
+		if len(ls) == 0 {
+			continue
+		}
+		slices.Sort(ls)
+		out = append(out, Second{At: sec, Accepted: len(ls), P50: percentile(ls, 50), P99: percentile(ls, 99), Max: ls[len(ls)-1]})
+	}
+	return out
 }
 
 // watch polls the sink's inbox after cursor every poll interval (at once

@@ -176,16 +176,39 @@ func TestRunFixedRate(t *testing.T) {
 	if r.TargetRate != 60 {
 		t.Fatalf("target rate %v", r.TargetRate)
 	}
+	// The timeline accounts for every accepted message once, by the
+	// second of its (scheduled) submission within the timed phase.
+	total, last := 0, -1
+	for _, s := range r.Timeline {
+		if s.At <= last || float64(s.At) > r.SendSecs || s.Accepted < 1 || s.P50 > s.P99 || s.P99 > s.Max || s.Max > r.Max {
+			t.Fatalf("timeline second %+v (after second %d; %.2fs sent, max %.1f ms)", s, last, r.SendSecs, r.Max)
+		}
+		total, last = total+s.Accepted, s.At
+	}
+	if total != r.Accepted {
+		t.Fatalf("timeline counts %d messages, %d accepted", total, r.Accepted)
+	}
 	var out bytes.Buffer
-	report(&out, r, true)
+	report(&out, r, true, false)
 	var back Result
-	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Accepted != r.Accepted {
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Accepted != r.Accepted || back.Timeline != nil {
 		t.Fatalf("JSON report: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	report(&out, r, false)
-	if !strings.Contains(out.String(), "fixed rate 60 msgs/s") || !strings.Contains(out.String(), "p99") {
+	report(&out, r, true, true)
+	back = Result{}
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || len(back.Timeline) != len(r.Timeline) {
+		t.Fatalf("JSON report with the timeline: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	report(&out, r, false, false)
+	if !strings.Contains(out.String(), "fixed rate 60 msgs/s") || !strings.Contains(out.String(), "p99") || strings.Contains(out.String(), "submitted in second") {
 		t.Fatalf("text report: %s", out.String())
+	}
+	out.Reset()
+	report(&out, r, false, true)
+	if got := strings.Count(out.String(), "\n"); !strings.Contains(out.String(), "submitted in second") || got < 6+len(r.Timeline) {
+		t.Fatalf("text report with the timeline (%d lines, %d seconds): %s", got, len(r.Timeline), out.String())
 	}
 }
 

@@ -64,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Verify, "verify", true, "check with getMessages at the end that the chain holds exactly the accepted messages")
 	thenHalf := fs.Bool("then-half", false, "after a max-throughput run, run at half the measured rate (latency target)")
 	jsonOut := fs.Bool("json", false, "print results as JSON")
+	showTimeline := fs.Bool("timeline", false, "also print submit→accepted by the second of submission (where a tail comes from)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (timed phases included) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	res, err := Run(ctx, cfg)
 	if res != nil {
-		report(stdout, res, *jsonOut)
+		report(stdout, res, *jsonOut, *showTimeline)
 	}
 	if err == nil && *thenHalf && cfg.Rate == 0 {
 		half := cfg
@@ -124,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fixed-rate run at %.0f messages/s\n", half.Rate)
 		res, err = Run(ctx, half)
 		if res != nil {
-			report(stdout, res, *jsonOut)
+			report(stdout, res, *jsonOut, *showTimeline)
 		}
 	}
 	if err != nil {
@@ -134,7 +135,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func report(w io.Writer, r *Result, asJSON bool) {
+func report(w io.Writer, r *Result, asJSON, showTimeline bool) {
+	if !showTimeline {
+		c := *r
+		c.Timeline = nil
+		r = &c
+	}
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -171,6 +177,12 @@ func report(w io.Writer, r *Result, asJSON bool) {
 	}
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
+	if len(r.Timeline) > 0 {
+		fmt.Fprintln(w, "  submitted in second   accepted   p50 ms   p99 ms   max ms")
+		for _, s := range r.Timeline {
+			fmt.Fprintf(w, "  %19d %10d %8.1f %8.1f %8.1f\n", s.At, s.Accepted, s.P50, s.P99, s.Max)
+		}
+	}
 }
 
 // runGenesis is "sessionload genesis": it prints a genesis of the load
