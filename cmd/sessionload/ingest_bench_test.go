@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,6 +74,14 @@ const ingestAuthors = 64
 //	             paired/single to a node whose handler answers each
 //	             transaction admitted once parsed, and the VM never sees
 //	             it (sessionload node --stub-admission)
+//	paired/frames  the same requests as paired/single, each in a frame
+//	             of the framing prototype (frames.go: a persistent TCP
+//	             connection per author, no HTTP), one at a time: what a
+//	             streaming transport (docs/stream.md) would cost per
+//	             message when a client has one message at a time
+//	paired/frames-pipelined  the same, each author sending all its
+//	             frames of a round before reading the answers, which the
+//	             node then writes several at a time
 //
 // One op is one message of each side: run with a fixed count (a multiple
 // of the chunk), e.g.
@@ -89,6 +100,8 @@ func BenchmarkIngest(b *testing.B) {
 	b.Run("paired/single", func(b *testing.B) { ingestPaired(b, "single") })
 	b.Run("paired/batch", func(b *testing.B) { ingestPaired(b, "batch") })
 	b.Run("paired/http", func(b *testing.B) { ingestPaired(b, "http") })
+	b.Run("paired/frames", func(b *testing.B) { ingestPaired(b, "frames") })
+	b.Run("paired/frames-pipelined", func(b *testing.B) { ingestPaired(b, "frames-pipelined") })
 }
 
 func ingestPaired(b *testing.B, mode string) {
@@ -273,6 +286,8 @@ type ingestNode struct {
 	stopNode func()
 	hc       *http.Client
 	conns    []*rawConn // one per author, as sessionload's senders
+	frames   []net.Conn // modes frames*: one per author, to the prototype
+	pipeline bool       // mode frames-pipelined
 	c        *service.Client
 	chainID  ids.ID
 	sessions []ids.ID
@@ -283,8 +298,18 @@ type ingestNode struct {
 func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *ingestNode {
 	ctx := context.Background()
 	var extra []string
-	if mode == "http" {
+	var framesAddr string
+	switch mode {
+	case "http":
 		extra = append(extra, "--stub-admission")
+	case "frames", "frames-pipelined":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		framesAddr = ln.Addr().String()
+		ln.Close()
+		extra = append(extra, "--frames", framesAddr)
 	}
 	url, pid, stop := childNode(b, mode, extra...)
 	hc := ingestClient()
@@ -292,7 +317,16 @@ func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *inges
 		c: service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))}
 	for range authors {
 		p.conns = append(p.conns, newRawConn(ctx, url))
+		if framesAddr != "" {
+			c, err := net.Dial("tcp", framesAddr)
+			if err != nil {
+				stop()
+				b.Fatal(err)
+			}
+			p.frames = append(p.frames, c)
+		}
 	}
+	p.pipeline = mode == "frames-pipelined"
 	ok := false
 	defer func() {
 		if !ok {
@@ -368,6 +402,9 @@ func (p *ingestNode) stop() {
 	for _, rc := range p.conns {
 		rc.close()
 	}
+	for _, c := range p.frames {
+		c.Close()
+	}
 	p.stopNode()
 }
 
@@ -391,7 +428,11 @@ func (p *ingestNode) post(b *testing.B, requests [][][]byte, wait bool) (node, g
 		}
 	}
 	cpu0, gen0 := threadsCPU(p.pid), processCPU()
-	if err := postAll(p.conns, requests); err != nil {
+	post := func() error { return postAll(p.conns, requests) }
+	if p.frames != nil {
+		post = func() error { return frameAll(p.frames, requests, p.pipeline) }
+	}
+	if err := post(); err != nil {
 		b.Fatal(err)
 	}
 	for wait {
@@ -572,6 +613,78 @@ func postAll(conns []*rawConn, requests [][][]byte) error {
 	}
 	wg.Wait()
 	err, _ := postErr.Load().(error)
+	return err
+}
+
+// frameAll sends each author's requests in order over its connection to
+// the framing prototype, one at a time or (pipelined) all before reading
+// the answers, and checks that every one was admitted.
+func frameAll(conns []net.Conn, requests [][][]byte, pipelined bool) error {
+	var sendErr atomic.Value
+	var wg sync.WaitGroup
+	for a := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := conns[a]
+			br := bufio.NewReaderSize(c, 16<<10)
+			var frame []byte
+			send := func(body []byte) error {
+				frame = binary.BigEndian.AppendUint32(frame[:0], uint32(len(body)))
+				frame = append(frame, body...)
+				_, err := c.Write(frame)
+				return err
+			}
+			answer := func() error {
+				var hdr [4]byte
+				if _, err := io.ReadFull(br, hdr[:]); err != nil {
+					return err
+				}
+				data := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+				if _, err := io.ReadFull(br, data); err != nil {
+					return err
+				}
+				var r struct {
+					Error *service.Error `json:"error"`
+				}
+				if err := json.Unmarshal(data, &r); err != nil {
+					return err
+				}
+				if r.Error != nil {
+					return r.Error
+				}
+				return nil
+			}
+			var err error
+			if pipelined {
+				for _, body := range requests[a] {
+					if err = send(body); err != nil {
+						break
+					}
+				}
+				for range requests[a] {
+					if err != nil {
+						break
+					}
+					err = answer()
+				}
+			} else {
+				for _, body := range requests[a] {
+					if err = send(body); err == nil {
+						err = answer()
+					}
+					if err != nil {
+						break
+					}
+				}
+			}
+			if err != nil {
+				sendErr.Store(fmt.Errorf("author %d: %w", a, err))
+			}
+		}()
+	}
+	wg.Wait()
+	err, _ := sendErr.Load().(error)
 	return err
 }
 

@@ -30,6 +30,11 @@ type Config struct {
 	// Clients is the number of concurrent senders, each its own identity
 	// with its own session (default 32).
 	Clients int
+	// Frames, if set, is the address of the framing prototype of a
+	// `sessionload node --frames` (frames.go): the senders submit over it
+	// (a batch's messages as pipelined frames) instead of HTTP; setup and
+	// the watcher stay on URL. For weighing docs/stream.md only.
+	Frames string
 	// Duration is how long the timed phase sends (default 10s).
 	Duration time.Duration
 	// Rate is the target messages/s over all clients; 0 sends as fast as
@@ -403,6 +408,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if rc != nil {
 				defer rc.close()
 			}
+			var fc *frameConn
+			if cfg.Frames != "" {
+				var err error
+				if fc, err = dialFrames(cfg.Frames); err != nil {
+					errCount.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %w", i, err))
+					return
+				}
+				defer fc.close()
+			}
 			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))
 			due := func(k int) time.Time { // scheduled send time of message k (rate mode)
 				return start.Add(offset + time.Duration(float64(k)/perSenderRate*float64(time.Second)))
@@ -472,7 +487,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					var n int
 					var err error
 					requests.Add(1)
-					if batch == 1 {
+					if fc != nil {
+						n, err = fc.issue(s.bodies[k : k+m])
+					} else if batch == 1 {
 						if err = p.issue(ctx, rc, s.bodies[k]); err == nil {
 							n = 1
 						}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -45,6 +46,7 @@ func runNode(args []string, stderr io.Writer) int {
 	traceWindow := fs.Duration("trace-window", 20*time.Second, "how much execution trace --trace keeps")
 	fs.IntVar(&cfg.HTTP.Service.MaxConcurrent, "max-concurrent", 0, "JSON-RPC calls executing at once (0: the service's default)")
 	stubAdmission := fs.Bool("stub-admission", false, "benchmarks: the JSON-RPC handler parses each submitted transaction and answers it admitted without giving it to the VM (measures the HTTP path alone)")
+	frames := fs.String("frames", "", "benchmarks: also serve the framing prototype (frames.go: issueTx over a persistent TCP connection without HTTP, no bounds) on this loopback address")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -68,6 +70,23 @@ func runNode(args []string, stderr io.Writer) int {
 	cfg.ChainOverrides = loadChain()
 	if *stubAdmission {
 		cfg.Handler = func(api vm.API) (http.Handler, error) { return service.NewHandler(stubAdmissionAPI{api}) }
+	}
+	if *frames != "" {
+		host, _, err := net.SplitHostPort(*frames)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			fmt.Fprintf(stderr, "sessionload node: --frames needs a loopback address (the prototype has no bounds)\n")
+			return 2
+		}
+		ln, err := net.Listen("tcp", *frames)
+		if err != nil {
+			fmt.Fprintf(stderr, "sessionload node: %v\n", err)
+			return 1
+		}
+		defer ln.Close()
+		cfg.Handler = func(api vm.API) (http.Handler, error) {
+			go serveFrames(ln, api)
+			return service.NewHandler(api)
+		}
 	}
 	if *maxMessages > 0 {
 		cfg.ChainOverrides.MaxMessages = maxMessages
