@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -285,9 +282,9 @@ type ingestNode struct {
 	pid      int
 	stopNode func()
 	hc       *http.Client
-	conns    []*rawConn // one per author, as sessionload's senders
-	frames   []net.Conn // modes frames*: one per author, to the prototype
-	pipeline bool       // mode frames-pipelined
+	conns    []*rawConn   // one per author, as sessionload's senders
+	frames   []*frameConn // modes frames*: one per author, to the prototype
+	pipeline bool         // mode frames-pipelined
 	c        *service.Client
 	chainID  ids.ID
 	sessions []ids.ID
@@ -318,12 +315,12 @@ func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *inges
 	for range authors {
 		p.conns = append(p.conns, newRawConn(ctx, url))
 		if framesAddr != "" {
-			c, err := net.Dial("tcp", framesAddr)
+			fc, err := dialFrames(framesAddr)
 			if err != nil {
 				stop()
 				b.Fatal(err)
 			}
-			p.frames = append(p.frames, c)
+			p.frames = append(p.frames, fc)
 		}
 	}
 	p.pipeline = mode == "frames-pipelined"
@@ -402,8 +399,8 @@ func (p *ingestNode) stop() {
 	for _, rc := range p.conns {
 		rc.close()
 	}
-	for _, c := range p.frames {
-		c.Close()
+	for _, fc := range p.frames {
+		fc.close()
 	}
 	p.stopNode()
 }
@@ -619,67 +616,25 @@ func postAll(conns []*rawConn, requests [][][]byte) error {
 // frameAll sends each author's requests in order over its connection to
 // the framing prototype, one at a time or (pipelined) all before reading
 // the answers, and checks that every one was admitted.
-func frameAll(conns []net.Conn, requests [][][]byte, pipelined bool) error {
+func frameAll(conns []*frameConn, requests [][][]byte, pipelined bool) error {
 	var sendErr atomic.Value
 	var wg sync.WaitGroup
 	for a := range requests {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := conns[a]
-			br := bufio.NewReaderSize(c, 16<<10)
-			var frame []byte
-			send := func(body []byte) error {
-				frame = binary.BigEndian.AppendUint32(frame[:0], uint32(len(body)))
-				frame = append(frame, body...)
-				_, err := c.Write(frame)
-				return err
-			}
-			answer := func() error {
-				var hdr [4]byte
-				if _, err := io.ReadFull(br, hdr[:]); err != nil {
-					return err
-				}
-				data := make([]byte, binary.BigEndian.Uint32(hdr[:]))
-				if _, err := io.ReadFull(br, data); err != nil {
-					return err
-				}
-				var r struct {
-					Error *service.Error `json:"error"`
-				}
-				if err := json.Unmarshal(data, &r); err != nil {
-					return err
-				}
-				if r.Error != nil {
-					return r.Error
-				}
-				return nil
-			}
-			var err error
-			if pipelined {
+			groups := [][][]byte{requests[a]}
+			if !pipelined {
+				groups = groups[:0]
 				for _, body := range requests[a] {
-					if err = send(body); err != nil {
-						break
-					}
-				}
-				for range requests[a] {
-					if err != nil {
-						break
-					}
-					err = answer()
-				}
-			} else {
-				for _, body := range requests[a] {
-					if err = send(body); err == nil {
-						err = answer()
-					}
-					if err != nil {
-						break
-					}
+					groups = append(groups, [][]byte{body})
 				}
 			}
-			if err != nil {
-				sendErr.Store(fmt.Errorf("author %d: %w", a, err))
+			for _, g := range groups {
+				if n, err := conns[a].issue(g); err != nil || n != len(g) {
+					sendErr.Store(fmt.Errorf("author %d: %d of %d admitted: %v", a, n, len(g), err))
+					return
+				}
 			}
 		}()
 	}
