@@ -20,8 +20,8 @@ const (
 // CloseError is a reason to close the connection with a close frame
 // carrying Code and Reason. Every refusal of a [Reader] is a CloseError;
 // the connection loop turns one (its own, too) into a frame with
-// [AppendClose]. It is a comparable value, so errors.Is matches the
-// sentinels below and errors.As extracts it.
+// [AppendClose]. It is a comparable value: errors.Is matches the
+// sentinels below, and errors.As extracts it.
 type CloseError struct {
 	Code   uint16
 	Reason string // UTF-8; AppendClose truncates it to fit a control frame
@@ -32,26 +32,27 @@ func (e CloseError) Error() string {
 }
 
 // The refusals of a Reader (docs/stream.md section 4 "Failing the
-// connection"), one per rule. Reasons are fixed text: nothing the client
-// sent is echoed.
+// connection"), one per rule, each a CloseError. Reasons are fixed text:
+// nothing the client sent is echoed. (They are held as error values so
+// returning one allocates nothing.)
 var (
-	ErrUnmasked               = CloseError{CloseProtocolError, "unmasked frame"}
-	ErrReservedBits           = CloseError{CloseProtocolError, "reserved bit set"}
-	ErrBadOpcode              = CloseError{CloseProtocolError, "unknown opcode"}
-	ErrLengthTopBit           = CloseError{CloseProtocolError, "64-bit length with the top bit set"}
-	ErrNonMinimalLength       = CloseError{CloseProtocolError, "length not in minimal form"}
-	ErrControlFragmented      = CloseError{CloseProtocolError, "fragmented control frame"}
-	ErrControlTooLong         = CloseError{CloseProtocolError, "control frame over 125 bytes"}
-	ErrUnexpectedContinuation = CloseError{CloseProtocolError, "continuation with no message in progress"}
-	ErrMessageInProgress      = CloseError{CloseProtocolError, "new message while one is in progress"}
-	ErrTooManyFrames          = CloseError{CloseProtocolError, "more than 64 frames in one message"}
-	ErrCloseTooShort          = CloseError{CloseProtocolError, "close payload of one byte"}
-	ErrBadCloseCode           = CloseError{CloseProtocolError, "close code that may not be sent"}
-	ErrBinary                 = CloseError{CloseUnsupportedData, "binary message"}
-	ErrTooBig                 = CloseError{CloseMessageTooBig, "message over 1 MiB"}
-	ErrInvalidUTF8            = CloseError{CloseInvalidPayload, "invalid UTF-8"}
-	ErrTruncatedUTF8          = CloseError{CloseInvalidPayload, "message ends inside a UTF-8 sequence"}
-	ErrCloseReasonUTF8        = CloseError{CloseInvalidPayload, "close reason is not UTF-8"}
+	ErrUnmasked               error = CloseError{CloseProtocolError, "unmasked frame"}
+	ErrReservedBits           error = CloseError{CloseProtocolError, "reserved bit set"}
+	ErrBadOpcode              error = CloseError{CloseProtocolError, "unknown opcode"}
+	ErrLengthTopBit           error = CloseError{CloseProtocolError, "64-bit length with the top bit set"}
+	ErrNonMinimalLength       error = CloseError{CloseProtocolError, "length not in minimal form"}
+	ErrControlFragmented      error = CloseError{CloseProtocolError, "fragmented control frame"}
+	ErrControlTooLong         error = CloseError{CloseProtocolError, "control frame over 125 bytes"}
+	ErrUnexpectedContinuation error = CloseError{CloseProtocolError, "continuation with no message in progress"}
+	ErrMessageInProgress      error = CloseError{CloseProtocolError, "new message while one is in progress"}
+	ErrTooManyFrames          error = CloseError{CloseProtocolError, "more than 64 frames in one message"}
+	ErrCloseTooShort          error = CloseError{CloseProtocolError, "close payload of one byte"}
+	ErrBadCloseCode           error = CloseError{CloseProtocolError, "close code that may not be sent"}
+	ErrBinary                 error = CloseError{CloseUnsupportedData, "binary message"}
+	ErrTooBig                 error = CloseError{CloseMessageTooBig, "message over 1 MiB"}
+	ErrInvalidUTF8            error = CloseError{CloseInvalidPayload, "invalid UTF-8"}
+	ErrTruncatedUTF8          error = CloseError{CloseInvalidPayload, "message ends inside a UTF-8 sequence"}
+	ErrCloseReasonUTF8        error = CloseError{CloseInvalidPayload, "close reason is not UTF-8"}
 )
 
 // sendable reports whether a close frame may carry code: 1000–1003,

@@ -143,7 +143,7 @@ func (r *Reader) Ready() bool {
 			return true
 		}
 		n += 4
-		if uint64(len(b)-n) < length {
+		if len(b) < n || uint64(len(b)-n) < length {
 			return false
 		}
 		if fin || op >= OpClose {
