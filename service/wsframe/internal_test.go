@@ -62,12 +62,23 @@ func validPrefix(b []byte) bool {
 }
 
 // firstInvalid is the index of the first byte at which b stops being a
-// valid prefix, or -1.
+// valid prefix, or -1: it decodes with unicode/utf8 and, at the first
+// sequence that does not decode, extends the valid prefix byte by byte.
 func firstInvalid(b []byte) int {
-	for i := 1; i <= len(b); i++ {
-		if !validPrefix(b[:i]) {
-			return i - 1
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r != utf8.RuneError || size > 1 {
+			i += size
+			continue
 		}
+		k := 1
+		for i+k <= len(b) && validPrefix(b[i:i+k]) {
+			k++
+		}
+		if i+k > len(b) {
+			return -1 // an incomplete sequence at the end
+		}
+		return i + k - 1
 	}
 	return -1
 }
@@ -93,7 +104,7 @@ func checkUTF8(t *testing.T, b []byte, splits []int) {
 	}
 }
 
-// TestUTF8StateExhaustive checks every sequence of up to 3 bytes drawn
+// TestUTF8StateExhaustive checks every sequence of up to 4 bytes drawn
 // from the bytes where the rules change, against unicode/utf8.
 func TestUTF8StateExhaustive(t *testing.T) {
 	edges := []byte{0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF}

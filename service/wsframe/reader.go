@@ -49,10 +49,14 @@ type Message struct {
 }
 
 // A Budget is charged for a text message's bytes as they arrive
-// (docs/stream.md section 5, "message in progress"). Its methods are
-// called from Next, on the caller's goroutine; an error they return
-// aborts Next with that error (for example a CloseError with
-// CloseTryAgainLater), and the Reader is then failed.
+// (docs/stream.md section 5, "message in progress": the connection loop
+// takes 16 KiB in Start and twice n in Take, and gives it all back when
+// the message's response is buffered). Its methods are called from Next,
+// on the caller's goroutine, so they may wait (the loop writes its output
+// buffer first) or set the socket's read deadline (Start is where a
+// message's 30 s begin). An error they return aborts Next with that
+// error (for example a CloseError with CloseTryAgainLater), and the
+// Reader is then failed.
 type Budget interface {
 	// Start is called when the first frame header of a message has been
 	// read and validated, before any of its payload.
