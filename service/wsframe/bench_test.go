@@ -26,7 +26,7 @@ func (c *cycle) Read(p []byte) (int, error) {
 // request5K is an issueTx request of about 5 KB, the size docs/stream.md
 // section 10 measures (a transaction in base64).
 func request5K() []byte {
-	tx := make([]byte, 3700)
+	tx := make([]byte, 3650)
 	for i := range tx {
 		tx[i] = byte(i * 7)
 	}

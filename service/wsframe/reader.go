@@ -331,9 +331,8 @@ func (r *Reader) readData(h header) error {
 		}
 		src, _ := r.br.Peek(n) // buffered: cannot fail
 		dst := r.grow(n)
-		copy(dst, src)
+		maskCopy(dst, src, h.key, pos)
 		r.br.Discard(n)
-		maskBytes(h.key, pos, dst)
 		if r.utf.feed(dst) >= 0 {
 			return ErrInvalidUTF8
 		}
