@@ -523,3 +523,16 @@ func TestReady(t *testing.T) {
 		})
 	}
 }
+
+func TestInMessage(t *testing.T) {
+	r := NewReader(bytes.NewReader(cat(text(false, "a"), clientFrame(true, OpPing, nil), cont(true, "b"))), nil)
+	if r.InMessage() {
+		t.Fatal("in a message before reading")
+	}
+	if m, err := r.Next(); err != nil || m.Op != OpPing || !r.InMessage() {
+		t.Fatalf("after a fragment and a ping: %+v %v, InMessage=%v", m, err, r.InMessage())
+	}
+	if m, err := r.Next(); err != nil || string(m.Payload) != "ab" || r.InMessage() {
+		t.Fatalf("after the last fragment: %q %v, InMessage=%v", m.Payload, err, r.InMessage())
+	}
+}
