@@ -46,6 +46,12 @@ type handler struct {
 	resp, body *budget
 	// slots bounds the calls executing at once.
 	slots chan struct{}
+
+	// The streaming transport's connections (stream.go).
+	wsMu      sync.Mutex
+	conns     map[*wsConn]struct{}
+	wsClosing bool
+	wsDone    sync.WaitGroup
 }
 
 type ctxKey struct{}
@@ -57,6 +63,10 @@ var codecHeader = http.Header{"Content-Type": {"application/json"}}
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer, a 204 too, whichever path the calls take.
 	w.Header()["X-Content-Type-Options"] = headerNosniff
+	if r.Method == http.MethodGet && hasToken(r.Header["Upgrade"], "websocket") {
+		h.serveUpgrade(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeResponse(w, http.StatusMethodNotAllowed, nullID, nil,
@@ -245,6 +255,17 @@ type call struct {
 	held int64  // response budget bytes held for out
 	slot bool   // holds an execution slot
 	h    *handler
+	// wait, when set, is called before the call waits for an execution
+	// slot or response budget: the streaming transport writes the
+	// responses it has buffered, so they never wait on another request
+	// (docs/stream.md section 4, "Writing").
+	wait func()
+}
+
+func (c *call) beforeWait() {
+	if c.wait != nil {
+		c.wait()
+	}
 }
 
 // responseID is the id to answer with: the request's, or null.
@@ -373,8 +394,11 @@ func (h *handler) run(r *http.Request, w http.ResponseWriter, c *call) {
 // then an execution slot. Waiting is bounded by Options.BusyWait.
 func (h *handler) beginCall(ctx context.Context, c *call, args any) error {
 	if n := pageReservation(args); n > 0 {
-		if !h.resp.acquire(ctx, n, h.opts.BusyWait) {
-			return errBusyResponses
+		if !h.resp.tryAcquire(n) {
+			c.beforeWait()
+			if !h.resp.acquire(ctx, n, h.opts.BusyWait) {
+				return errBusyResponses
+			}
 		}
 		c.held = n
 	}
@@ -384,6 +408,7 @@ func (h *handler) beginCall(ctx context.Context, c *call, args any) error {
 		return nil
 	default:
 	}
+	c.beforeWait()
 	t := time.NewTimer(h.opts.BusyWait)
 	defer t.Stop()
 	select {

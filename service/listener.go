@@ -101,10 +101,41 @@ func (l *boundListener) closeIdlest() {
 		}
 	}
 	delete(l.idle, oldest)
-	l.mu.Unlock()
+	var evict func()
 	if oldest != nil {
+		evict, oldest.evict = oldest.evict, nil
+	}
+	l.mu.Unlock()
+	switch {
+	case evict != nil:
+		// A WebSocket between messages: its loop writes the close
+		// frame (1013) and closes it.
+		evict()
+	case oldest != nil:
 		_ = oldest.Close()
 	}
+}
+
+// markIdle records that c, hijacked for a WebSocket, is idle between
+// messages: closeIdlest may then call evict (once) to make room, instead
+// of closing it.
+func (l *boundListener) markIdle(c *boundConn, evict func()) {
+	l.mu.Lock()
+	l.idle[c] = time.Now()
+	c.evict = evict
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markActive undoes markIdle.
+func (l *boundListener) markActive(c *boundConn) {
+	l.mu.Lock()
+	delete(l.idle, c)
+	c.evict = nil
+	l.mu.Unlock()
 }
 
 func (l *boundListener) Accept() (net.Conn, error) {
@@ -146,13 +177,15 @@ func (l *boundListener) Accept() (net.Conn, error) {
 			}
 		}
 	}
-	return &boundConn{Conn: c, release: func() { <-l.slots }}, nil
+	return &boundConn{Conn: c, l: l, release: func() { <-l.slots }}, nil
 }
 
 type boundConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	l       *boundListener
+	evict   func() // set while a WebSocket is idle; guarded by l.mu
 }
 
 func (c *boundConn) Close() error {

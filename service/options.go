@@ -42,6 +42,79 @@ type Options struct {
 	// Defaults DefaultWriteGrace and DefaultMinWriteRate.
 	WriteGrace   time.Duration
 	MinWriteRate int64
+	// Stream enables the streaming transport, JSON-RPC over one
+	// WebSocket per client at the handler's path (docs/stream.md), and
+	// bounds it; nil: off, and an upgrade request is answered 400. Only a
+	// server whose connections can be hijacked (HTTP/1.1 net/http) can
+	// serve it: the standalone node turns it on, a Lux plugin does not.
+	Stream *StreamOptions
+}
+
+// StreamOptions bound the streaming transport (docs/stream.md section 5).
+// Zero fields take the defaults below.
+type StreamOptions struct {
+	// MaxConns bounds the WebSockets open at once; an upgrade beyond it
+	// is answered 503 with Retry-After. They also count in the HTTP
+	// server's connection limit. Default DefaultStreamMaxConns.
+	MaxConns int
+	// CallRate and CallBurst are each connection's token bucket, one
+	// token per call (a batch takes one per element): when it is empty
+	// the node stops reading the connection. Defaults DefaultCallRate and
+	// DefaultCallBurst.
+	CallRate  float64
+	CallBurst int
+	// IdleTimeout closes a connection (1001) that sends no message for
+	// this long. Default DefaultStreamIdle.
+	IdleTimeout time.Duration
+	// MessageTimeout bounds receiving one message, from its first byte
+	// (1008). Default DefaultMessageTimeout.
+	MessageTimeout time.Duration
+	// PingInterval: when nothing has been read for this long the node
+	// pings, and closes (1001) if nothing arrives for as long again.
+	// Default DefaultPingInterval.
+	PingInterval time.Duration
+	// OriginAllowed reports whether a page of origin may open a
+	// WebSocket (every browser sends Origin on the handshake; a WebSocket
+	// is not subject to CORS, so this is the whole defence against
+	// cross-site WebSocket hijacking). nil refuses every handshake that
+	// carries an Origin; "null" is always refused. Requests without
+	// Origin (non-browser clients) are not asked about.
+	OriginAllowed func(origin string) bool
+}
+
+// Defaults of StreamOptions.
+const (
+	DefaultStreamMaxConns = DefaultMaxConns / 2
+	DefaultCallRate       = 500
+	DefaultCallBurst      = MaxBatchCalls
+	DefaultStreamIdle     = 2 * time.Minute
+	DefaultMessageTimeout = 30 * time.Second
+	DefaultPingInterval   = 30 * time.Second
+)
+
+func (s *StreamOptions) defaults() error {
+	if s.MaxConns == 0 {
+		s.MaxConns = DefaultStreamMaxConns
+	}
+	if s.CallRate == 0 {
+		s.CallRate = DefaultCallRate
+	}
+	if s.CallBurst == 0 {
+		s.CallBurst = DefaultCallBurst
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultStreamIdle
+	}
+	if s.MessageTimeout == 0 {
+		s.MessageTimeout = DefaultMessageTimeout
+	}
+	if s.PingInterval == 0 {
+		s.PingInterval = DefaultPingInterval
+	}
+	if s.MaxConns < 1 || !(s.CallRate > 0) || s.CallBurst < 1 || s.IdleTimeout < 0 || s.MessageTimeout < 0 || s.PingInterval < 0 {
+		return errors.New("service: invalid StreamOptions")
+	}
+	return nil
 }
 
 // Defaults of Options.
@@ -81,6 +154,13 @@ func (o *Options) defaults() error {
 	case o.MaxConcurrent < 1, o.BusyWait < 0, o.WriteGrace < 0, o.MinWriteRate < 1:
 		return errors.New("service: invalid Options")
 	}
+	if o.Stream != nil {
+		s := *o.Stream // the caller's value is not changed
+		if err := s.defaults(); err != nil {
+			return err
+		}
+		o.Stream = &s
+	}
 	return nil
 }
 
@@ -116,5 +196,6 @@ func newHandler(api vm.API, o Options) (*handler, error) {
 		resp:  newBudget(o.ResponseBudget),
 		body:  newBudget(o.BodyBudget),
 		slots: make(chan struct{}, o.MaxConcurrent),
+		conns: make(map[*wsConn]struct{}),
 	}, nil
 }

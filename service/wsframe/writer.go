@@ -89,3 +89,25 @@ func truncateUTF8(s string, max int) string {
 	}
 	return s[:i]
 }
+
+// AppendFragmentHeader appends the header of one unmasked frame of a text
+// message sent in fragments: the first frame (first true) is a text
+// frame, the others continuation frames, and the last (fin true) ends the
+// message. The node sends a batch's response array this way, one element
+// per frame, so a large batch streams (docs/stream.md section 4). Control
+// frames may be written between the fragments; no other message may.
+func AppendFragmentHeader(dst []byte, first, fin bool, n int) []byte {
+	if n < 0 {
+		panic("wsframe: negative length")
+	}
+	op := OpContinuation
+	if first {
+		op = OpText
+	}
+	start := len(dst)
+	dst = appendHeader(dst, op, n)
+	if !fin {
+		dst[start] &^= 0x80
+	}
+	return dst
+}

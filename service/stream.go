@@ -1,0 +1,730 @@
+package service
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/luxfi/session/service/wsframe"
+)
+
+// Subprotocol is the WebSocket subprotocol of the streaming transport:
+// JSON-RPC 2.0, one request object or batch per text message
+// (docs/stream.md).
+const Subprotocol = "session.jsonrpc.v1"
+
+// The streaming transport's fixed bounds (docs/stream.md section 5).
+const (
+	// outBuffer is the output buffer: small responses are gathered up
+	// to this size and written together.
+	outBuffer = 16 << 10
+	// msgFloor is the body budget a message takes when its first frame
+	// header arrives; it takes twice its bytes once they exceed half of
+	// it.
+	msgFloor = 16 << 10
+	// ctlRate and ctlBurst bound control frames per connection.
+	ctlRate, ctlBurst = 10, 20
+	// drainTime bounds reading (and discarding) a client's input after
+	// the node's close frame.
+	drainTime = 2 * time.Second
+)
+
+// hasToken reports whether a comma-separated token list header (each of
+// its lines) holds token, compared case-insensitively.
+func hasToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for t := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasExactToken is hasToken comparing case-sensitively (subprotocols).
+func hasExactToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for t := range strings.SplitSeq(line, ",") {
+			if strings.TrimSpace(t) == token {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refuseUpgrade answers a handshake the node does not accept.
+func refuseUpgrade(w http.ResponseWriter, status int, format string, args ...any) {
+	// The connection closes with the answer: net/http would otherwise
+	// wait to read a body the request declared (up to its read timeout).
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	writeResponse(w, status, nullID, nil, errorf(CodeInvalidRequest, format, args...))
+}
+
+// serveUpgrade checks a WebSocket handshake (docs/stream.md section 3)
+// and, if it is accepted, serves the connection until it closes.
+func (h *handler) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	so := h.opts.Stream
+	switch {
+	case so == nil:
+		refuseUpgrade(w, http.StatusBadRequest, "this node does not serve WebSocket: POST JSON-RPC requests")
+		return
+	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
+		refuseUpgrade(w, http.StatusBadRequest, "a WebSocket needs HTTP/1.1")
+		return
+	case !hasToken(r.Header["Connection"], "upgrade"):
+		refuseUpgrade(w, http.StatusBadRequest, "Connection must include upgrade")
+		return
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		refuseUpgrade(w, http.StatusBadRequest, "an upgrade request must not have a body")
+		return
+	}
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || v[0] != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		refuseUpgrade(w, http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13")
+		return
+	}
+	keys := r.Header["Sec-Websocket-Key"]
+	if len(keys) != 1 {
+		refuseUpgrade(w, http.StatusBadRequest, "Sec-WebSocket-Key must be given once")
+		return
+	}
+	accept, err := wsframe.AcceptKey(keys[0])
+	if err != nil {
+		refuseUpgrade(w, http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes")
+		return
+	}
+	if !hasExactToken(r.Header["Sec-Websocket-Protocol"], Subprotocol) {
+		refuseUpgrade(w, http.StatusBadRequest, "Sec-WebSocket-Protocol must offer %s", Subprotocol)
+		return
+	}
+	if origins := r.Header["Origin"]; len(origins) > 0 {
+		if len(origins) != 1 || origins[0] == "null" || so.OriginAllowed == nil || !so.OriginAllowed(origins[0]) {
+			refuseUpgrade(w, http.StatusForbidden, "origin %.100q may not open a WebSocket to this node (list it with --http-allowed-origins)", strings.Join(origins, ", "))
+			return
+		}
+	}
+	c := &wsConn{h: h, so: so}
+	if !h.addConn(c) {
+		w.Header().Set("Retry-After", "5")
+		refuseUpgrade(w, http.StatusServiceUnavailable, "busy: %d WebSocket connections are open; retry later or POST requests", so.MaxConns)
+		return
+	}
+	defer h.removeConn(c)
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		refuseUpgrade(w, http.StatusBadRequest, "this server cannot upgrade connections: POST JSON-RPC requests")
+		return
+	}
+	c.serve(nc, brw.Reader, accept)
+}
+
+// addConn registers c, unless MaxConns are open or the handler is
+// shutting down.
+func (h *handler) addConn(c *wsConn) bool {
+	h.wsMu.Lock()
+	defer h.wsMu.Unlock()
+	if h.wsClosing || len(h.conns) >= h.opts.Stream.MaxConns {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	h.wsDone.Add(1)
+	return true
+}
+
+func (h *handler) removeConn(c *wsConn) {
+	h.wsMu.Lock()
+	delete(h.conns, c)
+	h.wsMu.Unlock()
+	h.wsDone.Done()
+}
+
+// ShutdownStreams closes every WebSocket of the handler as docs/stream.md
+// section 4 "Closing" says (its output written, close 1001, the client's
+// input drained) and refuses new ones; it returns when all are closed or
+// ctx ends. http.Server.Shutdown does not see hijacked connections: a
+// server that serves the transport calls both.
+func (h *handler) ShutdownStreams(ctx context.Context) error {
+	h.wsMu.Lock()
+	h.wsClosing = true
+	for c := range h.conns {
+		c.stop.Store(true)
+		c.wake()
+	}
+	h.wsMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wsDone.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		h.wsMu.Lock()
+		for c := range h.conns {
+			c.abort()
+		}
+		h.wsMu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// StreamShutdowner is implemented by the handlers of NewHandlerWith:
+// a server that hijacks connections for the streaming transport calls
+// ShutdownStreams when it shuts down.
+type StreamShutdowner interface {
+	ShutdownStreams(ctx context.Context) error
+}
+
+var _ StreamShutdowner = (*handler)(nil)
+
+// The states of a connection for idle eviction.
+const (
+	stActive int32 = iota
+	stIdle
+	stEvicted
+)
+
+// wsConn is one WebSocket: a single goroutine reads a message, runs it,
+// buffers its response, and reads the next (docs/stream.md section 4).
+type wsConn struct {
+	h  *handler
+	so *StreamOptions
+
+	nc  net.Conn
+	bc  *boundConn // nil unless from a BoundListener (no eviction)
+	rd  *wsframe.Reader
+	br  *bufio.Reader
+	ctx context.Context
+	req *http.Request // the request handed to gorilla/rpc
+	rw  nopWriter
+
+	out      []byte
+	pong     [wsframe.MaxControlPayload]byte
+	pongLen  int
+	pongWant bool
+	werr     error // a write failed: the connection is dead
+
+	held     int64 // body budget held for the message in progress
+	received int   // its bytes taken so far
+
+	lastData, lastFrame time.Time
+	pinged              bool
+
+	tokens   float64
+	tokensAt time.Time
+	ctl      float64
+	ctlAt    time.Time
+
+	state atomic.Int32 // stActive, stIdle, stEvicted
+	stop  atomic.Bool  // the handler is shutting down
+	// aborted: ShutdownStreams gave up waiting; close without ceremony.
+	aborted atomic.Bool
+}
+
+// nopWriter is the http.ResponseWriter handed to gorilla/rpc: the codec
+// writes responses into the call, never to the writer.
+type nopWriter struct{ hdr http.Header }
+
+func (w *nopWriter) Header() http.Header {
+	if w.hdr == nil {
+		w.hdr = make(http.Header)
+	}
+	return w.hdr
+}
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// wake makes a read the loop is blocked in return now.
+func (c *wsConn) wake() {
+	if c.nc != nil {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+func (c *wsConn) abort() {
+	c.aborted.Store(true)
+	if c.nc != nil {
+		_ = c.nc.Close()
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// closeWith is why the loop ended: the close frame to send, or none.
+type closeWith struct {
+	code   uint16
+	reason string
+	frame  bool // send a close frame (else the socket just closes)
+	drain  bool // half-close and read the client's input for drainTime
+}
+
+func closeFor(code uint16, reason string) closeWith {
+	return closeWith{code: code, reason: reason, frame: true, drain: true}
+}
+
+// serve runs the connection: the 101 response, then messages until the
+// connection ends.
+func (c *wsConn) serve(nc net.Conn, br *bufio.Reader, accept string) {
+	c.nc, c.br = nc, br
+	c.bc, _ = nc.(*boundConn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.ctx = ctx
+	c.req = (&http.Request{Method: http.MethodPost, Header: codecHeader, Body: http.NoBody}).WithContext(ctx)
+	now := time.Now()
+	c.lastData, c.lastFrame, c.tokensAt, c.ctlAt = now, now, now, now
+	c.tokens, c.ctl = float64(c.so.CallBurst), ctlBurst
+	c.rd = wsframe.NewReader(br, c)
+	_ = nc.SetDeadline(time.Time{}) // net/http's deadlines no longer apply
+
+	early := br.Buffered() > 0
+	c.out = append(c.out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	c.out = append(c.out, accept...)
+	c.out = append(c.out, "\r\nSec-WebSocket-Protocol: "+Subprotocol+"\r\n\r\n"...)
+	var end closeWith
+	if early {
+		end = closeFor(wsframe.CloseProtocolError, "frames sent before the handshake's response")
+	} else {
+		end = c.loop()
+	}
+	c.finish(end)
+}
+
+// loop reads and runs messages until the connection is to close.
+func (c *wsConn) loop() (end closeWith) {
+	defer func() {
+		if p := recover(); p != nil {
+			end = closeFor(wsframe.CloseInternalError, "internal error")
+		}
+	}()
+	for {
+		if c.werr != nil {
+			return closeWith{}
+		}
+		if c.stop.Load() {
+			return closeFor(wsframe.CloseGoingAway, "the node is shutting down")
+		}
+		if !c.rd.Ready() {
+			// The next message is not all here: what is buffered goes now.
+			if c.flush(); c.werr != nil {
+				return closeWith{}
+			}
+		}
+		if !c.rd.InMessage() {
+			if c.br.Buffered() == 0 {
+				if end, ok := c.waitInput(); !ok {
+					return end
+				}
+			}
+			// Its first byte is here: the message has MessageTimeout to
+			// arrive whole.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.so.MessageTimeout))
+			if c.stop.Load() {
+				return closeFor(wsframe.CloseGoingAway, "the node is shutting down")
+			}
+		}
+		m, err := c.rd.Next()
+		if err != nil {
+			return c.readFailed(err)
+		}
+		now := time.Now()
+		c.lastFrame, c.pinged = now, false
+		switch m.Op {
+		case wsframe.OpPing, wsframe.OpPong:
+			if !c.allowControl(now) {
+				return closeFor(wsframe.ClosePolicyViolation, "control frames too fast")
+			}
+			if m.Op == wsframe.OpPing {
+				// At most one pong pending: a later ping replaces it.
+				c.pongLen = copy(c.pong[:], m.Payload)
+				c.pongWant = true
+			}
+		case wsframe.OpClose:
+			return closeWith{code: wsframe.CloseNormal, frame: true}
+		case wsframe.OpText:
+			c.lastData = now
+			if end, ok := c.handle(m.Payload); !ok {
+				return end
+			}
+		}
+	}
+}
+
+// waitInput waits, between messages and with nothing buffered, for the
+// first byte of the next frame: the connection is idle (eviction may
+// take it), the liveness pings run, and the idle timeout ends it.
+func (c *wsConn) waitInput() (closeWith, bool) {
+	for {
+		now := time.Now()
+		idleAt := c.lastData.Add(c.so.IdleTimeout)
+		liveAt := c.lastFrame.Add(c.so.PingInterval)
+		if c.pinged {
+			liveAt = liveAt.Add(c.so.PingInterval)
+		}
+		if !now.Before(idleAt) {
+			return closeFor(wsframe.CloseGoingAway, "idle"), false
+		}
+		if !now.Before(liveAt) {
+			if c.pinged {
+				return closeFor(wsframe.CloseGoingAway, "no answer to ping"), false
+			}
+			c.pinged = true
+			c.out, _ = wsframe.AppendPing(c.out, nil)
+			if c.flush(); c.werr != nil {
+				return closeWith{}, false
+			}
+			continue
+		}
+		_ = c.nc.SetReadDeadline(earliest(idleAt, liveAt))
+		// The deadline before the state, so an eviction's wake-up
+		// (after it sees stIdle) comes after it.
+		c.state.Store(stIdle)
+		if c.bc != nil {
+			c.bc.l.markIdle(c.bc, c.evict)
+		}
+		if c.stop.Load() {
+			c.setActive()
+			return closeFor(wsframe.CloseGoingAway, "the node is shutting down"), false
+		}
+		_, err := c.br.Peek(1)
+		if !c.setActive() {
+			return closeWith{code: wsframe.CloseTryAgainLater, reason: "evicted: the node needs the connection", frame: true}, false
+		}
+		if c.stop.Load() {
+			return closeFor(wsframe.CloseGoingAway, "the node is shutting down"), false
+		}
+		if err == nil {
+			return closeWith{}, true
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return closeWith{}, false // EOF or a broken connection
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// evict is what the listener calls to close this idle connection.
+func (c *wsConn) evict() {
+	if c.state.CompareAndSwap(stIdle, stEvicted) {
+		c.wake()
+	}
+}
+
+// setActive leaves the idle state; false if the connection was evicted.
+func (c *wsConn) setActive() bool {
+	if c.bc != nil {
+		c.bc.l.markActive(c.bc)
+	}
+	return c.state.CompareAndSwap(stIdle, stActive) || c.state.Load() == stActive
+}
+
+// readFailed maps an error of Next to the connection's end.
+func (c *wsConn) readFailed(err error) closeWith {
+	var ce wsframe.CloseError
+	switch {
+	case c.stop.Load():
+		return closeFor(wsframe.CloseGoingAway, "the node is shutting down")
+	case errors.As(err, &ce):
+		return closeFor(ce.Code, ce.Reason)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return closeFor(wsframe.ClosePolicyViolation, fmt.Sprintf("a message must arrive within %s of its first byte", c.so.MessageTimeout))
+	}
+	return closeWith{} // EOF or a broken connection: nothing can be said
+}
+
+// allowControl charges a control frame to the connection's bucket.
+func (c *wsConn) allowControl(now time.Time) bool {
+	c.ctl = min(ctlBurst, c.ctl+now.Sub(c.ctlAt).Seconds()*ctlRate)
+	c.ctlAt = now
+	if c.ctl < 1 {
+		return false
+	}
+	c.ctl--
+	return true
+}
+
+// takeCalls charges n calls to the call bucket, first waiting (reading
+// nothing, the output written) until it holds min(n, CallBurst) tokens;
+// a batch larger than the burst leaves the bucket in debt.
+func (c *wsConn) takeCalls(n int) bool {
+	now := time.Now()
+	c.tokens = min(float64(c.so.CallBurst), c.tokens+now.Sub(c.tokensAt).Seconds()*c.so.CallRate)
+	c.tokensAt = now
+	need := float64(min(n, c.so.CallBurst))
+	if c.tokens < need {
+		if c.flush(); c.werr != nil {
+			return false
+		}
+		d := time.Duration((need - c.tokens) / c.so.CallRate * float64(time.Second))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return false
+		}
+		now = time.Now()
+		c.tokens = min(float64(c.so.CallBurst), c.tokens+now.Sub(c.tokensAt).Seconds()*c.so.CallRate)
+		c.tokensAt = now
+	}
+	c.tokens -= float64(n)
+	return true
+}
+
+// Start and Take are the message budget (wsframe.Budget): twice a
+// message's bytes, at least msgFloor, from the node's body budget.
+func (c *wsConn) Start() error { return c.hold(msgFloor) }
+
+func (c *wsConn) Take(n int) error {
+	c.received += n
+	return c.hold(max(msgFloor, 2*int64(c.received)))
+}
+
+var errNoBudget error = wsframe.CloseError{Code: wsframe.CloseTryAgainLater, Reason: "busy: request bodies in flight exceed the node's budget; retry later"}
+
+// hold raises what the message in progress holds to want bytes.
+func (c *wsConn) hold(want int64) error {
+	n := want - c.held
+	if n <= 0 {
+		return nil
+	}
+	if !c.h.body.tryAcquire(n) {
+		// Before waiting, the responses to every earlier message go out.
+		if c.flush(); c.werr != nil {
+			return c.werr
+		}
+		if !c.h.body.acquire(c.ctx, n, c.h.opts.BusyWait) {
+			return errNoBudget
+		}
+	}
+	c.held += n
+	return nil
+}
+
+// release gives back the message's budget once its response is buffered.
+func (c *wsConn) release() {
+	c.h.body.release(c.held)
+	c.held, c.received = 0, 0
+}
+
+// flush writes the output buffer (and a pending pong) under the write
+// deadline. A failed write leaves c.werr set: the connection is dead.
+func (c *wsConn) flush() {
+	if c.werr != nil {
+		return
+	}
+	if c.pongWant {
+		c.out, _ = wsframe.AppendPong(c.out, c.pong[:c.pongLen])
+		c.pongWant = false
+	}
+	if len(c.out) == 0 {
+		return
+	}
+	c.write(c.out)
+	if cap(c.out) > 2*outBuffer {
+		c.out = nil // the 101 or a ping does not keep a large buffer
+	} else {
+		c.out = c.out[:0]
+	}
+}
+
+// write writes b within WriteGrace plus its size at MinWriteRate.
+func (c *wsConn) write(b []byte) {
+	if c.werr != nil {
+		return
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.writeAllowance(int64(len(b)))))
+	if _, err := c.nc.Write(b); err != nil {
+		c.werr = err
+	}
+}
+
+// handle parses and runs one message and buffers its response.
+func (c *wsConn) handle(payload []byte) (closeWith, bool) {
+	defer c.release()
+	b := payload[skipWS(payload, 0):]
+	if len(b) > 0 && b[0] == '[' {
+		calls, e := parseBatch(b)
+		if e != nil {
+			return messageRefused(e), false
+		}
+		n := 0
+		for _, k := range calls {
+			if runs(k) {
+				n++
+			}
+		}
+		if !c.takeCalls(n) {
+			return closeWith{}, false
+		}
+		c.runBatch(calls)
+	} else {
+		k := &call{}
+		if e := k.parse(b); e != nil {
+			return messageRefused(e), false
+		}
+		if !runs(k) {
+			return closeWith{}, true
+		}
+		if !c.takeCalls(1) {
+			return closeWith{}, false
+		}
+		c.run(k)
+		if k.hasID {
+			c.respond(0, k.out, k.held, true, true)
+		} else {
+			c.h.resp.release(k.held)
+		}
+	}
+	if c.werr != nil {
+		return closeWith{}, false
+	}
+	return closeWith{}, true
+}
+
+// messageRefused is the close for a message that is not a request object
+// or a non-empty batch: over this transport there is no response with id
+// null for a whole message (docs/stream.md section 4).
+func messageRefused(e *Error) closeWith {
+	if e.Code == CodeParseError {
+		return closeFor(wsframe.CloseInvalidPayload, "not JSON: "+e.Message)
+	}
+	return closeFor(wsframe.ClosePolicyViolation, "not a JSON-RPC request: "+e.Message)
+}
+
+// runs reports whether a call is run (or, invalid, answered): a valid
+// notification (no id) only if it writes, since the result of a read
+// would be thrown away. An invalid element of a batch is answered in
+// place, id or not, as over HTTP.
+func runs(k *call) bool {
+	if k.hasID || k.err != nil {
+		return true
+	}
+	_, write := txMethods[k.method]
+	return write
+}
+
+// run runs one call, its waits preceded by writing the output buffer.
+func (c *wsConn) run(k *call) {
+	k.wait = c.flush
+	c.h.run(c.req, &c.rw, k)
+}
+
+// respond buffers (or, over outBuffer, writes) one frame of a response:
+// a whole message, or a fragment of a batch's array (sep, if not 0, is
+// the '[' or ',' before its element). held is the response budget it
+// holds, given back once it is written.
+func (c *wsConn) respond(sep byte, b []byte, held int64, first, fin bool) {
+	n := len(b)
+	if sep != 0 {
+		n++
+	}
+	if n+14 > outBuffer {
+		c.flush()
+		hdr := wsframe.AppendFragmentHeader(make([]byte, 0, 15), first, fin, n)
+		if sep != 0 {
+			hdr = append(hdr, sep)
+		}
+		c.write(hdr)
+		c.write(b)
+		c.h.resp.release(held)
+		return
+	}
+	c.out = wsframe.AppendFragmentHeader(c.out, first, fin, n)
+	if sep != 0 {
+		c.out = append(c.out, sep)
+	}
+	c.out = append(c.out, b...)
+	c.h.resp.release(held)
+	if len(c.out) >= outBuffer {
+		c.flush()
+	}
+}
+
+// runBatch runs a batch's calls in order and sends its response array as
+// one text message in fragments, one per element ("[" or "," before each,
+// "]" alone in the last), so a large batch streams as over HTTP and each
+// element's budget is given back once it is written.
+func (c *wsConn) runBatch(calls []*call) {
+	started := false
+	for _, k := range calls {
+		if c.werr != nil {
+			return
+		}
+		if !runs(k) {
+			continue
+		}
+		c.run(k)
+		if !k.hasID && k.err == nil {
+			c.h.resp.release(k.held)
+			continue
+		}
+		sep := byte(',')
+		if !started {
+			sep = '['
+		}
+		c.respond(sep, k.out, k.held, !started, false)
+		started = true
+		k.out = nil
+	}
+	if started {
+		c.respond(0, closeBracket, 0, false, true)
+	}
+}
+
+var closeBracket = []byte{']'}
+
+// finish closes the connection: the output buffer, the close frame,
+// half-close and a bounded drain (docs/stream.md section 4 "Closing").
+func (c *wsConn) finish(end closeWith) {
+	defer func() {
+		c.release()
+		_ = c.nc.Close()
+	}()
+	if c.aborted.Load() {
+		return
+	}
+	if end.frame {
+		c.out, _ = wsframe.AppendClose(c.out, end.code, end.reason)
+	}
+	c.flush()
+	if c.werr != nil || !end.frame {
+		return
+	}
+	if !end.drain {
+		return
+	}
+	if cw, ok := c.bareConn().(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(drainTime))
+	_, _ = io.Copy(io.Discard, c.br)
+}
+
+// bareConn is the connection under the listener's wrapper.
+func (c *wsConn) bareConn() net.Conn {
+	if c.bc != nil {
+		return c.bc.Conn
+	}
+	return c.nc
+}
+
+var _ wsframe.Budget = (*wsConn)(nil)
