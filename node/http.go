@@ -39,6 +39,72 @@ type HTTPConfig struct {
 	// Service bounds the JSON-RPC handler (bytes in flight, calls
 	// executing); used when Config.Handler is nil.
 	Service service.Options
+	// DisableWebSocket turns the streaming transport (docs/stream.md) off:
+	// an upgrade at /rpc is then answered 400. Used when Config.Handler
+	// is nil.
+	DisableWebSocket bool
+	// Stream bounds the streaming transport (its OriginAllowed is set
+	// from AllowedOrigins and the listen address: wsOrigins).
+	Stream service.StreamOptions
+}
+
+// wsOrigins is the Origin check of a WebSocket handshake
+// (docs/stream.md section 3). A WebSocket is not subject to CORS, so
+// "same origin" cannot be judged from the request's Host, which a DNS
+// rebinding page controls once Host checks are off: the node's own
+// origins are computed from its listen address (its host, unless
+// unspecified, and localhost, 127.0.0.1 and [::1], at its port, over
+// http), and otherwise an origin must be listed (or the list be "*").
+// Origins compare by scheme, lower-case host and port, the default port
+// made explicit; "null" is never allowed (the handler refuses it).
+func wsOrigins(cfg HTTPConfig, listenAddr string) func(string) bool {
+	allowed := map[string]bool{}
+	anyOrigin := false
+	for _, o := range cfg.AllowedOrigins {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			anyOrigin = true
+		} else if k, ok := originKey(o); ok {
+			allowed[k] = true
+		}
+	}
+	if host, port, err := net.SplitHostPort(listenAddr); err == nil {
+		hosts := []string{"localhost", "127.0.0.1", "[::1]"}
+		if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]" // IPv6
+			}
+			hosts = append(hosts, host)
+		}
+		for _, h := range hosts {
+			if k, ok := originKey("http://" + h + ":" + port); ok {
+				allowed[k] = true
+			}
+		}
+	}
+	return func(origin string) bool {
+		if anyOrigin {
+			return true
+		}
+		k, ok := originKey(origin)
+		return ok && allowed[k]
+	}
+}
+
+// originKey normalizes a web origin to scheme://host:port (lower case,
+// the scheme's default port made explicit); false if it is not an
+// http(s) origin.
+func originKey(o string) (string, bool) {
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", false
+	}
+	h, p := splitPort(strings.ToLower(u.Host), scheme)
+	return scheme + "://" + net.JoinHostPort(h, p), true
 }
 
 func (c *HTTPConfig) maxConns() int {
@@ -68,12 +134,14 @@ type policy struct {
 	hosts     map[string]bool // lower case, no port
 	anyOrigin bool
 	origins   map[string]bool // scheme://host[:port], lower case
+	// wsOrigin decides the Origin of a WebSocket handshake (wsOrigins).
+	wsOrigin func(string) bool
 }
 
 // newPolicy wraps next with the Host and Origin checks for a server
 // listening on listenAddr.
-func newPolicy(next http.Handler, cfg HTTPConfig, listenAddr string) *policy {
-	p := &policy{next: next, hosts: map[string]bool{"localhost": true}, origins: map[string]bool{}}
+func newPolicy(next http.Handler, cfg HTTPConfig, listenAddr string, wsOrigin func(string) bool) *policy {
+	p := &policy{next: next, hosts: map[string]bool{"localhost": true}, origins: map[string]bool{}, wsOrigin: wsOrigin}
 	if h, _, err := net.SplitHostPort(listenAddr); err == nil && h != "" {
 		p.hosts[strings.ToLower(h)] = true
 	}
@@ -158,6 +226,17 @@ func (p *policy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
+	if r.Method == http.MethodGet && r.Header.Get("Upgrade") != "" {
+		// A WebSocket handshake: no CORS, so "own origin" comes from the
+		// configuration, not from Host (wsOrigins). The handler checks
+		// it again.
+		if origin != "" && (origin == "null" || p.wsOrigin == nil || !p.wsOrigin(origin)) {
+			forbid(w, "origin "+quote(origin)+" may not open a WebSocket to this node (list it with --http-allowed-origins)")
+			return
+		}
+		p.next.ServeHTTP(w, r)
+		return
+	}
 	if origin == "" || sameOrigin(origin, r.Host) {
 		p.next.ServeHTTP(w, r)
 		return

@@ -174,6 +174,7 @@ type Config struct {
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
+	rpc     http.Handler
 	vm      *vm.VM
 	chainID ids.ID
 	metrics *metrics
@@ -219,9 +220,6 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	if cfg.Handler == nil {
-		cfg.Handler = service.NewHandlerWith(cfg.HTTP.Service)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -242,6 +240,16 @@ func Start(cfg Config) (n *Node, err error) {
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("node: listening on %s: %w", cfg.HTTPAddr, err)
+	}
+	wsOrigin := wsOrigins(cfg.HTTP, ln.Addr().String())
+	if cfg.Handler == nil {
+		opts := cfg.HTTP.Service
+		if !cfg.HTTP.DisableWebSocket {
+			so := cfg.HTTP.Stream
+			so.OriginAllowed = wsOrigin
+			opts.Stream = &so
+		}
+		cfg.Handler = service.NewHandlerWith(opts)
 	}
 	defer func() {
 		if err != nil {
@@ -308,6 +316,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n = &Node{
 		cfg:      cfg,
 		log:      log,
+		rpc:      rpc,
 		vm:       v,
 		chainID:  v.ChainID(),
 		loopDone: make(chan struct{}),
@@ -325,7 +334,7 @@ func Start(cfg Config) (n *Node, err error) {
 		mux.Handle("/", webui.Handler())
 	}
 	n.srv = &http.Server{
-		Handler:           newPolicy(mux, cfg.HTTP, cfg.HTTPAddr),
+		Handler:           newPolicy(mux, cfg.HTTP, cfg.HTTPAddr, wsOrigin),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -394,6 +403,12 @@ func (n *Node) fail(err error) {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdownOnce.Do(func() {
 		n.log.Info("sessiond stopping")
+		if sd, ok := n.rpc.(service.StreamShutdowner); ok {
+			// http.Server.Shutdown does not see WebSockets.
+			if err := sd.ShutdownStreams(ctx); err != nil {
+				n.log.Warn("websocket shutdown incomplete; connections closed", "error", err)
+			}
+		}
 		if err := n.srv.Shutdown(ctx); err != nil {
 			n.log.Warn("http shutdown incomplete; closing connections", "error", err)
 			_ = n.srv.Close()

@@ -101,16 +101,20 @@ func (l *boundListener) closeIdlest() {
 		}
 	}
 	delete(l.idle, oldest)
-	var evict func()
+	var evict func() bool
 	if oldest != nil {
 		evict, oldest.evict = oldest.evict, nil
 	}
 	l.mu.Unlock()
 	switch {
 	case evict != nil:
-		// A WebSocket between messages: its loop writes the close
-		// frame (1013) and closes it.
-		evict()
+		// A WebSocket between messages: its loop writes the close frame
+		// (1013, with a short deadline) and closes it. Its slot is freed
+		// now, as closing an HTTP connection frees it, so the waiting
+		// Accept takes it and does not evict a second one meanwhile.
+		if evict() {
+			oldest.once.Do(oldest.release)
+		}
 	case oldest != nil:
 		_ = oldest.Close()
 	}
@@ -119,7 +123,7 @@ func (l *boundListener) closeIdlest() {
 // markIdle records that c, hijacked for a WebSocket, is idle between
 // messages: closeIdlest may then call evict (once) to make room, instead
 // of closing it.
-func (l *boundListener) markIdle(c *boundConn, evict func()) {
+func (l *boundListener) markIdle(c *boundConn, evict func() bool) {
 	l.mu.Lock()
 	l.idle[c] = time.Now()
 	c.evict = evict
@@ -185,7 +189,7 @@ type boundConn struct {
 	once    sync.Once
 	release func()
 	l       *boundListener
-	evict   func() // set while a WebSocket is idle; guarded by l.mu
+	evict   func() bool // set while a WebSocket is idle; guarded by l.mu
 }
 
 func (c *boundConn) Close() error {

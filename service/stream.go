@@ -35,6 +35,9 @@ const (
 	// drainTime bounds reading (and discarding) a client's input after
 	// the node's close frame.
 	drainTime = 2 * time.Second
+	// evictWrite bounds writing an evicted connection's close frame: its
+	// place in the connection limit was given away when it was evicted.
+	evictWrite = time.Second
 )
 
 // hasToken reports whether a comma-separated token list header (each of
@@ -231,6 +234,7 @@ type wsConn struct {
 	stop  atomic.Bool  // the handler is shutting down
 	// aborted: ShutdownStreams gave up waiting; close without ceremony.
 	aborted atomic.Bool
+	evicted bool
 }
 
 // nopWriter is the http.ResponseWriter handed to gorilla/rpc: the codec
@@ -400,6 +404,9 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 		}
 		_, err := c.br.Peek(1)
 		if !c.setActive() {
+			// Its slot is already given to the newcomer; the close frame
+			// gets a short deadline.
+			c.evicted = true
 			return closeWith{code: wsframe.CloseTryAgainLater, reason: "evicted: the node needs the connection", frame: true}, false
 		}
 		if c.stop.Load() {
@@ -421,11 +428,14 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-// evict is what the listener calls to close this idle connection.
-func (c *wsConn) evict() {
-	if c.state.CompareAndSwap(stIdle, stEvicted) {
-		c.wake()
+// evict is what the listener calls to close this idle connection; false
+// if it is no longer idle.
+func (c *wsConn) evict() bool {
+	if !c.state.CompareAndSwap(stIdle, stEvicted) {
+		return false
 	}
+	c.wake()
+	return true
 }
 
 // setActive leaves the idle state; false if the connection was evicted.
@@ -546,12 +556,17 @@ func (c *wsConn) flush() {
 	}
 }
 
-// write writes b within WriteGrace plus its size at MinWriteRate.
+// write writes b within WriteGrace plus its size at MinWriteRate (an
+// evicted connection's close frame: evictWrite).
 func (c *wsConn) write(b []byte) {
 	if c.werr != nil {
 		return
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.writeAllowance(int64(len(b)))))
+	d := c.h.writeAllowance(int64(len(b)))
+	if c.evicted {
+		d = evictWrite
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
 	if _, err := c.nc.Write(b); err != nil {
 		c.werr = err
 	}
@@ -695,10 +710,9 @@ var closeBracket = []byte{']'}
 // finish closes the connection: the output buffer, the close frame,
 // half-close and a bounded drain (docs/stream.md section 4 "Closing").
 func (c *wsConn) finish(end closeWith) {
-	defer func() {
-		c.release()
-		_ = c.nc.Close()
-	}()
+	// A message that will not run holds nothing while the close drains.
+	c.release()
+	defer func() { _ = c.nc.Close() }()
 	if c.aborted.Load() {
 		return
 	}

@@ -483,3 +483,84 @@ func TestStreamCoalesces(t *testing.T) {
 		t.Fatalf("50 pipelined answers took %d writes", n)
 	}
 }
+
+// TestStreamEviction: when every connection is taken, a WebSocket idle
+// between messages is closed (1013) to make room, the one idle longest
+// first, like an idle keep-alive connection.
+func TestStreamEviction(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl := BoundListener(ln, 2, 0)
+	srv := &http.Server{Handler: e.h, ConnState: ConnStateHook(bl), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(bl) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := ln.Addr().String()
+	open := func() *wsTest {
+		w := dialRaw(t, addr, upgradeRequest(addr))
+		if w.resp.StatusCode != 101 {
+			t.Fatalf("HTTP %d", w.resp.StatusCode)
+		}
+		w.send(text(`{"jsonrpc":"2.0","id":1,"method":"session.getConfig"}`))
+		w.mustText()
+		return w
+	}
+	older := open()
+	time.Sleep(20 * time.Millisecond)
+	newer := open()
+	time.Sleep(20 * time.Millisecond)
+	// A third client: the older WebSocket makes room.
+	body := postTo(t, "http://"+addr+"/", `{"jsonrpc":"2.0","id":1,"method":"session.getConfig"}`)
+	if !bytes.Contains(body, []byte(`"result"`)) {
+		t.Fatalf("the newcomer was not served: %s", body)
+	}
+	older.mustClose(wsframe.CloseTryAgainLater)
+	// The newer one still works.
+	newer.send(text(`{"jsonrpc":"2.0","id":2,"method":"session.getConfig"}`))
+	if got := newer.mustText(); !bytes.Contains(got, []byte(`"id":2`)) {
+		t.Fatal(string(got))
+	}
+}
+
+func postTo(t testing.TB, url, body string) []byte {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+// TestStreamBodyBudget: a message the body budget cannot hold within
+// BusyWait closes its connection (1013) after the answers before it; the
+// message that holds the budget is unaffected.
+func TestStreamBodyBudget(t *testing.T) {
+	e := newEnvWith(t, envOpts{handler: Options{Stream: &StreamOptions{}, BodyBudget: 2 * (MaxBodySize + 1), BusyWait: 200 * time.Millisecond}})
+	a, b := dialWS(t, e.srv), dialWS(t, e.srv)
+	// a sends 600 KB of a 1 MiB frame and stops: it holds 1.2 MB.
+	big := frame(true, wsframe.OpText, bytes.Repeat([]byte{' '}, MaxBodySize))
+	a.send(big[:600<<10])
+	time.Sleep(100 * time.Millisecond)
+	// b's message of 600 KB needs 1.2 MB more: refused after BusyWait.
+	b.send(text(`{"jsonrpc":"2.0","id":1,"method":"session.getConfig"}`), frame(true, wsframe.OpText, bytes.Repeat([]byte{' '}, 600<<10)))
+	if got := b.mustText(); !bytes.Contains(got, []byte(`"id":1`)) {
+		t.Fatal(string(got))
+	}
+	b.mustClose(wsframe.CloseTryAgainLater)
+	// a completes its message (spaces only: not JSON, 1007) and the
+	// budget is whole again.
+	a.send(big[600<<10:])
+	a.mustClose(wsframe.CloseInvalidPayload)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.h.(*handler).body.inUse() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes of body budget still held", e.h.(*handler).body.inUse())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -111,6 +111,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.cfg.HTTP.MaxConns, "http-max-conns", service.DefaultMaxConns, "most HTTP connections open at once")
 	fs.Var(sizeFlag{&o.cfg.HTTP.Service.ResponseBudget}, "http-response-budget", "most bytes of responses held at once, e.g. 64MiB (default 64MiB)")
 	fs.Var(sizeFlag{&o.cfg.HTTP.Service.BodyBudget}, "http-body-budget", "most bytes of request bodies held at once, e.g. 64MiB (default 64MiB)")
+	wsOn := fs.Bool("ws", true, "serve the streaming transport, JSON-RPC over a WebSocket at /rpc (docs/stream.md); --ws=false answers upgrades 400")
+	fs.IntVar(&o.cfg.HTTP.Stream.MaxConns, "ws-max-conns", service.DefaultStreamMaxConns, "most WebSockets open at once (they count in --http-max-conns too); more are answered 503")
+	fs.Float64Var(&o.cfg.HTTP.Stream.CallRate, "ws-call-rate", service.DefaultCallRate, "calls per second one WebSocket may make (burst 256); a faster client is read more slowly")
 	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
 	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
 	fs.DurationVar(&o.cfg.BuildWindow, "build-window", node.DefaultBuildWindow, "while transactions keep arriving, gather them into one block for up to this long after the first pending one (steps of --build-delay; 0: no gathering beyond --build-delay)")
@@ -140,6 +143,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.cfg.HTTP.AllowedHosts = splitList(*allowedHosts)
 	o.cfg.HTTP.AllowedOrigins = splitList(*allowedOrigins)
+	o.cfg.HTTP.DisableWebSocket = !*wsOn
 	if o.cfg.BuildDelay == 0 {
 		o.cfg.BuildDelay = -1 // "no wait"; zero would mean the default
 	}
