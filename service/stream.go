@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,9 @@ const Subprotocol = "session.jsonrpc.v1"
 
 // The streaming transport's fixed bounds (docs/stream.md section 5).
 const (
+	// readBuffer is each connection's read buffer: messages up to about
+	// this size are read whole in one system call when pipelined.
+	readBuffer = 64 << 10
 	// outBuffer is the output buffer: small responses are gathered up
 	// to this size and written together.
 	outBuffer = 16 << 10
@@ -208,7 +212,8 @@ type wsConn struct {
 	nc  net.Conn
 	bc  *boundConn // nil unless from a BoundListener (no eviction)
 	rd  *wsframe.Reader
-	br  *bufio.Reader
+	br  *bufio.Reader // nil while waiting for input (readBuffers)
+	src firstByte
 	ctx context.Context
 	req *http.Request // the request handed to gorilla/rpc
 	rw  nopWriter
@@ -235,6 +240,53 @@ type wsConn struct {
 	// aborted: ShutdownStreams gave up waiting; close without ceremony.
 	aborted atomic.Bool
 	evicted bool
+}
+
+// readBuffers holds the connections' read buffers: a connection holds
+// one only while it has input, so idle WebSockets hold none.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBuffer) }}
+
+// firstByte is the source of a connection's read buffer: the byte that
+// ended its wait, then the socket.
+type firstByte struct {
+	first [1]byte
+	used  bool
+	r     io.Reader
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	if !f.used {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		f.used = true
+		p[0] = f.first[0]
+		return 1, nil
+	}
+	return f.r.Read(p)
+}
+
+// takeBuffer gives the connection a read buffer holding the byte just
+// read into c.src.first.
+func (c *wsConn) takeBuffer() {
+	c.src.used = false
+	c.br = readBuffers.Get().(*bufio.Reader)
+	c.br.Reset(&c.src)
+	if c.rd == nil {
+		c.rd = wsframe.NewReader(c.br, c)
+	} else {
+		c.rd.SetBuffer(c.br)
+	}
+}
+
+// releaseBuffer gives the (empty) read buffer back to the pool.
+func (c *wsConn) releaseBuffer() {
+	if c.br == nil {
+		return
+	}
+	c.br.Reset(nil)
+	readBuffers.Put(c.br)
+	c.br = nil
 }
 
 // nopWriter is the http.ResponseWriter handed to gorilla/rpc: the codec
@@ -280,8 +332,13 @@ func closeFor(code uint16, reason string) closeWith {
 
 // serve runs the connection: the 101 response, then messages until the
 // connection ends.
-func (c *wsConn) serve(nc net.Conn, br *bufio.Reader, accept string) {
-	c.nc, c.br = nc, br
+func (c *wsConn) serve(nc net.Conn, hbr *bufio.Reader, accept string) {
+	// Bytes in net/http's reader arrived before the 101: refused below.
+	// Its 4 KiB buffer is not used: a 5 KB message would never be whole
+	// in it, so every pipelined message would cost a flush and two reads
+	// (c.br, readBuffer).
+	early := hbr.Buffered() > 0
+	c.nc = nc
 	c.bc, _ = nc.(*boundConn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -290,10 +347,9 @@ func (c *wsConn) serve(nc net.Conn, br *bufio.Reader, accept string) {
 	now := time.Now()
 	c.lastData, c.lastFrame, c.tokensAt, c.ctlAt = now, now, now, now
 	c.tokens, c.ctl = float64(c.so.CallBurst), ctlBurst
-	c.rd = wsframe.NewReader(br, c)
+	c.src.r = nc
 	_ = nc.SetDeadline(time.Time{}) // net/http's deadlines no longer apply
 
-	early := br.Buffered() > 0
 	c.out = append(c.out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	c.out = append(c.out, accept...)
 	c.out = append(c.out, "\r\nSec-WebSocket-Protocol: "+Subprotocol+"\r\n\r\n"...)
@@ -320,14 +376,14 @@ func (c *wsConn) loop() (end closeWith) {
 		if c.stop.Load() {
 			return closeFor(wsframe.CloseGoingAway, "the node is shutting down")
 		}
-		if !c.rd.Ready() {
+		if c.br == nil || !c.rd.Ready() {
 			// The next message is not all here: what is buffered goes now.
 			if c.flush(); c.werr != nil {
 				return closeWith{}
 			}
 		}
-		if !c.rd.InMessage() {
-			if c.br.Buffered() == 0 {
+		if c.br == nil || !c.rd.InMessage() {
+			if c.br == nil || c.br.Buffered() == 0 {
 				if end, ok := c.waitInput(); !ok {
 					return end
 				}
@@ -402,7 +458,12 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 			c.setActive()
 			return closeFor(wsframe.CloseGoingAway, "the node is shutting down"), false
 		}
-		_, err := c.br.Peek(1)
+		c.releaseBuffer()
+		n, err := c.nc.Read(c.src.first[:])
+		if n == 1 {
+			c.takeBuffer()
+			err = nil
+		}
 		if !c.setActive() {
 			// Its slot is already given to the newcomer; the close frame
 			// gets a short deadline.
@@ -412,8 +473,11 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 		if c.stop.Load() {
 			return closeFor(wsframe.CloseGoingAway, "the node is shutting down"), false
 		}
-		if err == nil {
+		if n == 1 {
 			return closeWith{}, true
+		}
+		if err == nil {
+			continue // a read of 0 bytes
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return closeWith{}, false // EOF or a broken connection
@@ -712,7 +776,10 @@ var closeBracket = []byte{']'}
 func (c *wsConn) finish(end closeWith) {
 	// A message that will not run holds nothing while the close drains.
 	c.release()
-	defer func() { _ = c.nc.Close() }()
+	defer func() {
+		_ = c.nc.Close()
+		c.releaseBuffer()
+	}()
 	if c.aborted.Load() {
 		return
 	}
@@ -730,7 +797,11 @@ func (c *wsConn) finish(end closeWith) {
 		_ = cw.CloseWrite()
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(drainTime))
-	_, _ = io.Copy(io.Discard, c.br)
+	var in io.Reader = c.nc
+	if c.br != nil {
+		in = c.br
+	}
+	_, _ = io.Copy(io.Discard, in)
 }
 
 // bareConn is the connection under the listener's wrapper.

@@ -564,3 +564,47 @@ func TestStreamBodyBudget(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStreamManyConns: connections that wait and wake at once share the
+// pooled read buffers; every answer reaches its own connection, in
+// order.
+func TestStreamManyConns(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	const conns, rounds, per = 12, 20, 8
+	errs := make(chan error, conns)
+	for c := range conns {
+		go func() {
+			w := dialWS(t, e.srv)
+			for r := range rounds {
+				var frames [][]byte
+				for i := range per {
+					// Every message larger than a small read, some larger
+					// than the read buffer's share.
+					pad := strings.Repeat(" ", 100+(c*977+r*131+i*53)%9000)
+					frames = append(frames, text(fmt.Sprintf(`{"jsonrpc":"2.0","id":"%d-%d-%d","method":"session.getConfig"}%s`, c, r, i, pad)))
+				}
+				if _, err := w.conn.Write(bytes.Join(frames, nil)); err != nil {
+					errs <- err
+					return
+				}
+				for i := range per {
+					m, err := w.next()
+					if err != nil {
+						errs <- err
+						return
+					}
+					if want := fmt.Sprintf(`"id":"%d-%d-%d"}`, c, r, i); !bytes.Contains(m.payload, []byte(want)) {
+						errs <- fmt.Errorf("connection %d: got %.120s, want id %s", c, m.payload, want)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

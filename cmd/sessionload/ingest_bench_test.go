@@ -79,6 +79,12 @@ const ingestAuthors = 64
 //	paired/frames-pipelined  the same, each author sending all its
 //	             frames of a round before reading the answers, which the
 //	             node then writes several at a time
+//	paired/stream  the same requests as paired/single, each a text
+//	             message over the node's WebSocket transport
+//	             (docs/stream.md: one WebSocket per author, the real
+//	             handshake, bounds and checks), one at a time
+//	paired/stream-pipelined  the same, each author sending all its
+//	             messages of a round before reading the answers
 //
 // One op is one message of each side: run with a fixed count (a multiple
 // of the chunk), e.g.
@@ -99,6 +105,8 @@ func BenchmarkIngest(b *testing.B) {
 	b.Run("paired/http", func(b *testing.B) { ingestPaired(b, "http") })
 	b.Run("paired/frames", func(b *testing.B) { ingestPaired(b, "frames") })
 	b.Run("paired/frames-pipelined", func(b *testing.B) { ingestPaired(b, "frames-pipelined") })
+	b.Run("paired/stream", func(b *testing.B) { ingestPaired(b, "stream") })
+	b.Run("paired/stream-pipelined", func(b *testing.B) { ingestPaired(b, "stream-pipelined") })
 }
 
 func ingestPaired(b *testing.B, mode string) {
@@ -283,8 +291,8 @@ type ingestNode struct {
 	stopNode func()
 	hc       *http.Client
 	conns    []*rawConn   // one per author, as sessionload's senders
-	frames   []*frameConn // modes frames*: one per author, to the prototype
-	pipeline bool         // mode frames-pipelined
+	frames   []pipe // modes frames* and stream*: one per author
+	pipeline bool   // modes *-pipelined
 	c        *service.Client
 	chainID  ids.ID
 	sessions []ids.ID
@@ -309,21 +317,29 @@ func newIngestNode(b *testing.B, authors []*crypto.Identity, mode string) *inges
 		extra = append(extra, "--frames", framesAddr)
 	}
 	url, pid, stop := childNode(b, mode, extra...)
+	stream := mode == "stream" || mode == "stream-pipelined"
 	hc := ingestClient()
 	p := &ingestNode{url: url, pid: pid, stopNode: stop, hc: hc,
 		c: service.NewClient(url, service.WithHTTPClient(hc), service.WithPollInterval(5*time.Millisecond))}
 	for range authors {
 		p.conns = append(p.conns, newRawConn(ctx, url))
-		if framesAddr != "" {
-			fc, err := dialFrames(framesAddr)
-			if err != nil {
-				stop()
-				b.Fatal(err)
-			}
+		var fc pipe
+		var err error
+		switch {
+		case framesAddr != "":
+			fc, err = dialFrames(framesAddr)
+		case stream:
+			fc, err = dialWS(ctx, url)
+		}
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		if fc != nil {
 			p.frames = append(p.frames, fc)
 		}
 	}
-	p.pipeline = mode == "frames-pipelined"
+	p.pipeline = strings.HasSuffix(mode, "-pipelined")
 	ok := false
 	defer func() {
 		if !ok {
@@ -616,7 +632,7 @@ func postAll(conns []*rawConn, requests [][][]byte) error {
 // frameAll sends each author's requests in order over its connection to
 // the framing prototype, one at a time or (pipelined) all before reading
 // the answers, and checks that every one was admitted.
-func frameAll(conns []*frameConn, requests [][][]byte, pipelined bool) error {
+func frameAll(conns []pipe, requests [][][]byte, pipelined bool) error {
 	var sendErr atomic.Value
 	var wg sync.WaitGroup
 	for a := range requests {

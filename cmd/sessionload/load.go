@@ -35,6 +35,11 @@ type Config struct {
 	// (a batch's messages as pipelined frames) instead of HTTP; setup and
 	// the watcher stay on URL. For weighing docs/stream.md only.
 	Frames string
+	// WebSocket makes the senders submit over the node's streaming
+	// transport (docs/stream.md: one WebSocket each at URL, a batch's
+	// messages as pipelined requests, not a JSON-RPC batch) instead of
+	// HTTP POST; setup and the watcher stay on HTTP.
+	WebSocket bool
 	// Duration is how long the timed phase sends (default 10s).
 	Duration time.Duration
 	// Rate is the target messages/s over all clients; 0 sends as fast as
@@ -408,14 +413,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if rc != nil {
 				defer rc.close()
 			}
-			var fc *frameConn
-			if cfg.Frames != "" {
-				var err error
-				if fc, err = dialFrames(cfg.Frames); err != nil {
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %w", i, err))
-					return
-				}
+			var fc pipe
+			var err error
+			switch {
+			case cfg.Frames != "":
+				fc, err = dialFrames(cfg.Frames)
+			case cfg.WebSocket:
+				fc, err = dialWS(ctx, cfg.URL)
+			}
+			if err != nil {
+				errCount.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %w", i, err))
+				return
+			}
+			if fc != nil {
 				defer fc.close()
 			}
 			offset := time.Duration(float64(i) / math.Max(cfg.Rate, 1) * float64(time.Second))

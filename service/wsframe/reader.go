@@ -102,6 +102,19 @@ func NewReader(r io.Reader, budget Budget) *Reader {
 	return &Reader{br: br, budget: budget}
 }
 
+// SetBuffer makes the Reader read from br from now on, keeping its
+// state. It may be called only between messages, once the caller has
+// consumed everything the previous buffer held (Buffered was 0): a
+// connection loop gives its read buffer back to a pool while it waits
+// between messages (and then calls no method of the Reader), and takes
+// one when input arrives.
+func (r *Reader) SetBuffer(br *bufio.Reader) {
+	if r.inMessage {
+		panic("wsframe: SetBuffer with a message in progress")
+	}
+	r.br = br
+}
+
 // Buffered returns the number of bytes read from the stream and not yet
 // consumed: when it is 0, no frame is pending in the Reader's buffer.
 func (r *Reader) Buffered() int { return r.br.Buffered() }

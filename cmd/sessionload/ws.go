@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/service/wsframe"
+)
+
+// pipe is a sender's persistent connection that pipelines requests:
+// the framing prototype's (frameConn) or a WebSocket (wsPipe).
+type pipe interface {
+	issue(bodies [][]byte) (int, error)
+	close()
+}
+
+// wsPipe is a sender's WebSocket to the node (docs/stream.md): the
+// messages of a batch go out as pipelined text frames in one write, and
+// their answers are read in order.
+type wsPipe struct {
+	c   net.Conn
+	br  *bufio.Reader
+	out []byte
+	in  []byte
+	key [4]byte
+}
+
+// dialWS opens a WebSocket to the node's JSON-RPC URL (http://…/rpc).
+func dialWS(ctx context.Context, rawURL string) (*wsPipe, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "ws") || u.Host == "" {
+		return nil, fmt.Errorf("websocket: need an http:// or ws:// URL, got %q", rawURL)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	key := base64.StdEncoding.EncodeToString(k[:])
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " + service.Subprotocol + "\r\n\r\n"
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(c, 16<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	want, _ := wsframe.AcceptKey(key)
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != want {
+		c.Close()
+		return nil, fmt.Errorf("websocket handshake: HTTP %d", resp.StatusCode)
+	}
+	_ = c.SetDeadline(time.Time{})
+	p := &wsPipe{c: c, br: br}
+	_, _ = rand.Read(p.key[:])
+	return p, nil
+}
+
+// issue sends the pre-encoded issueTx requests as frames in one write
+// and reads their answers: how many, from the first, were admitted, and
+// the first refusal (*service.Error) or transport error.
+func (p *wsPipe) issue(bodies [][]byte) (int, error) {
+	p.out = p.out[:0]
+	for _, b := range bodies {
+		p.out = append(p.out, 0x81)
+		switch n := len(b); {
+		case n <= 125:
+			p.out = append(p.out, 0x80|byte(n))
+		case n <= 0xFFFF:
+			p.out = append(p.out, 0x80|126, byte(n>>8), byte(n))
+		default:
+			p.out = append(p.out, 0x80|127)
+			p.out = binary.BigEndian.AppendUint64(p.out, uint64(n))
+		}
+		p.out = append(p.out, p.key[:]...)
+		start := len(p.out)
+		p.out = append(p.out, b...)
+		for i := range b {
+			p.out[start+i] ^= p.key[i&3]
+		}
+	}
+	_ = p.c.SetDeadline(time.Now().Add(rawTimeout))
+	if _, err := p.c.Write(p.out); err != nil {
+		return 0, err
+	}
+	admitted := 0
+	var first error
+	for range bodies {
+		data, err := p.read()
+		if err != nil {
+			return admitted, err
+		}
+		if first != nil {
+			continue
+		}
+		if bytes.Contains(data, []byte(`"result":`)) {
+			admitted++
+			continue
+		}
+		var r struct {
+			Error *service.Error `json:"error"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil || r.Error == nil {
+			first = errors.New("websocket: not an answer")
+		} else {
+			first = r.Error
+		}
+	}
+	return admitted, first
+}
+
+// read reads one unfragmented text message of the node (an answer to
+// one request, which the node never fragments).
+func (p *wsPipe) read() ([]byte, error) {
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(p.br, h[:]); err != nil {
+			return nil, err
+		}
+		n := uint64(h[1] & 0x7F)
+		switch n {
+		case 126:
+			var b [2]byte
+			if _, err := io.ReadFull(p.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			if _, err := io.ReadFull(p.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		if n > maxFrame {
+			return nil, errors.New("websocket: frame too large")
+		}
+		if uint64(cap(p.in)) < n {
+			p.in = make([]byte, n)
+		}
+		p.in = p.in[:n]
+		if _, err := io.ReadFull(p.br, p.in); err != nil {
+			return nil, err
+		}
+		switch op := h[0] & 0x0F; {
+		case op == 1 && h[0]&0x80 != 0:
+			return p.in, nil
+		case op == 8:
+			code := uint16(0)
+			if len(p.in) >= 2 {
+				code = binary.BigEndian.Uint16(p.in)
+			}
+			return nil, fmt.Errorf("websocket: closed by the node (%d)", code)
+		case op >= 8:
+			continue // ping, pong
+		default:
+			return nil, fmt.Errorf("websocket: unexpected frame (opcode %d, fin %v)", op, h[0]&0x80 != 0)
+		}
+	}
+}
+
+func (p *wsPipe) close() { _ = p.c.Close() }
