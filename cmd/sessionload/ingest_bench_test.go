@@ -290,9 +290,9 @@ type ingestNode struct {
 	pid      int
 	stopNode func()
 	hc       *http.Client
-	conns    []*rawConn   // one per author, as sessionload's senders
-	frames   []pipe // modes frames* and stream*: one per author
-	pipeline bool   // modes *-pipelined
+	conns    []*rawConn // one per author, as sessionload's senders
+	frames   []pipe     // modes frames* and stream*: one per author
+	pipeline bool       // modes *-pipelined
 	c        *service.Client
 	chainID  ids.ID
 	sessions []ids.ID
