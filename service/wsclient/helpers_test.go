@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -47,6 +46,11 @@ func startNodeWith(t testing.TB, handshake func(sc *serverConn, req *http.Reques
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ln, handshake, serve), "ws://" + ln.Addr().String() + "/rpc"
+}
+
+// serveOn runs a fakeNode on ln until the test ends.
+func serveOn(t testing.TB, ln net.Listener, handshake func(sc *serverConn, req *http.Request) bool, serve func(sc *serverConn)) *fakeNode {
 	n := &fakeNode{t: t, ln: ln, handshake: handshake, serve: serve}
 	n.wg.Add(1)
 	go func() {
@@ -68,7 +72,7 @@ func startNodeWith(t testing.TB, handshake func(sc *serverConn, req *http.Reques
 		ln.Close()
 		n.wg.Wait()
 	})
-	return n, "ws://" + ln.Addr().String() + "/rpc"
+	return n
 }
 
 func (n *fakeNode) handle(nc net.Conn) {
@@ -236,5 +240,3 @@ func rawHeader(b0 byte, length uint64) []byte {
 }
 
 func isUntrusted(err error) bool { return errors.Is(err, ErrUntrustedNode) }
-
-var _ = fmt.Sprint
