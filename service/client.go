@@ -42,6 +42,8 @@ const (
 // IsNotFound work on them; transport failures are returned as they are.
 type Client struct {
 	url          string
+	postURL      string  // url, or its http(s) form for a ws(s) URL
+	stream       *stream // a ws(s) URL: calls go over a WebSocket
 	hc           *http.Client
 	timeout      time.Duration
 	pollInterval time.Duration
@@ -96,6 +98,13 @@ func WithWaitTimeout(d time.Duration) ClientOption { return func(c *Client) { c.
 // NewClient returns a client of the JSON-RPC endpoint at url, for example
 // "http://127.0.0.1:9652/rpc" (sessiond) or
 // "http://127.0.0.1:9650/ext/bc/<chainID>/rpc" (a Lux node).
+//
+// With a ws:// or wss:// URL ("ws://127.0.0.1:9652/rpc") the client
+// makes its calls over one WebSocket (docs/stream.md), pipelined when
+// several goroutines call at once, and over POST to the same endpoint
+// (http:// or https://) while the WebSocket cannot be had: the node does
+// not serve it (a Lux plugin), refused it (at its limit) or closed it.
+// Close closes the WebSocket.
 func NewClient(url string, opts ...ClientOption) *Client {
 	c := &Client{
 		url:          url,
@@ -109,6 +118,11 @@ func NewClient(url string, opts ...ClientOption) *Client {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	c.postURL = url
+	if post, ok := streamURLs(url); ok {
+		c.postURL = post
+		c.stream = &stream{url: url}
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}
@@ -175,27 +189,13 @@ func (c *Client) callOnce(ctx context.Context, method string, params, result any
 	if err != nil {
 		return fmt.Errorf("%s: encoding params: %w", full, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	status, data, err := c.exchange(ctx, body, strconv.FormatUint(reqID, 10))
 	if err != nil {
 		return fmt.Errorf("%s: %w", full, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", full, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
-	if err != nil {
-		return fmt.Errorf("%s: reading the response: %w", full, err)
-	}
-	if len(data) > maxResponseSize {
-		return fmt.Errorf("%s: response exceeds %d bytes", full, maxResponseSize)
 	}
 	var res clientResponse
 	if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" {
-		return fmt.Errorf("%s: HTTP %d, not a JSON-RPC 2.0 response: %.200q", full, resp.StatusCode, data)
+		return fmt.Errorf("%s: HTTP %d, not a JSON-RPC 2.0 response: %.200q", full, status, data)
 	}
 	if res.Error != nil {
 		return fmt.Errorf("%s: %w", full, res.Error)
@@ -203,8 +203,8 @@ func (c *Client) callOnce(ctx context.Context, method string, params, result any
 	if string(res.ID) != strconv.FormatUint(reqID, 10) {
 		return fmt.Errorf("%s: response id %.40s does not match request id %d", full, res.ID, reqID)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d", full, resp.StatusCode)
+	if status != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", full, status)
 	}
 	if result == nil {
 		return nil
@@ -213,6 +213,37 @@ func (c *Client) callOnce(ctx context.Context, method string, params, result any
 		return fmt.Errorf("%s: decoding the result: %w", full, err)
 	}
 	return nil
+}
+
+// exchange sends one request body (a request object whose JSON id is
+// id, or a batch: id "") and returns the response body and its HTTP
+// status (200 for an answer over the WebSocket).
+func (c *Client) exchange(ctx context.Context, body []byte, id string) (int, []byte, error) {
+	if c.stream != nil {
+		data, handled, err := c.exchangeStream(ctx, body, id)
+		if handled {
+			return http.StatusOK, data, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.postURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the response: %w", err)
+	}
+	if len(data) > maxResponseSize {
+		return 0, nil, fmt.Errorf("response exceeds %d bytes", maxResponseSize)
+	}
+	return resp.StatusCode, data, nil
 }
 
 // Health is session.health.

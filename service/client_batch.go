@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"time"
 )
@@ -171,30 +169,16 @@ func encodedAfter(encoded [][]byte, start int) []int {
 
 // postBatch sends one batch request and fills in the calls at idx.
 func (c *Client) postBatch(ctx context.Context, body []byte, calls []BatchCall, idx []int, ids []uint64) error {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	status, data, err := c.exchange(ctx, body, "")
 	if err != nil {
 		return fmt.Errorf("%s batch: %w", Namespace, err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return fmt.Errorf("%s batch: %w", Namespace, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
-	if err != nil {
-		return fmt.Errorf("%s batch: reading the response: %w", Namespace, err)
-	}
-	if len(data) > maxResponseSize {
-		return fmt.Errorf("%s batch: response exceeds %d bytes", Namespace, maxResponseSize)
 	}
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '{' {
 		// One error for the whole request (too large, busy, ...).
 		var res clientResponse
 		if err := json.Unmarshal(data, &res); err != nil || res.JSONRPC != "2.0" || res.Error == nil {
-			return fmt.Errorf("%s batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", Namespace, resp.StatusCode, data)
+			return fmt.Errorf("%s batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", Namespace, status, data)
 		}
 		for _, j := range idx {
 			calls[j].Err = fmt.Errorf("%s.%s: %w", Namespace, calls[j].Method, res.Error)
@@ -203,7 +187,7 @@ func (c *Client) postBatch(ctx context.Context, body []byte, calls []BatchCall, 
 	}
 	var res []clientResponse
 	if err := json.Unmarshal(data, &res); err != nil {
-		return fmt.Errorf("%s batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", Namespace, resp.StatusCode, data)
+		return fmt.Errorf("%s batch: HTTP %d, not a JSON-RPC 2.0 batch response: %.200q", Namespace, status, data)
 	}
 	byID := make(map[string]*clientResponse, len(res))
 	for i := range res {
