@@ -235,3 +235,102 @@ func TestAttackShutdownWaitsForCallBucket(t *testing.T) {
 		t.Fatalf("the close frame of shutdown came %s after ShutdownStreams began: it waited for the connection's call bucket", took.Round(time.Millisecond))
 	}
 }
+
+// Low, docs/stream.md §4 "Closing" ("it first writes its output buffer
+// ..., then its close frame") and RFC 6455 §5.5.1 (nothing follows a
+// Close frame): a ping read together with the client's close frame leaves
+// a pong pending, and finish appends the close frame to the output
+// buffer before flush appends the pong, so the node sends a pong after
+// its close frame.
+func TestAttackPongAfterCloseFrame(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	w := dialWS(t, e.srv)
+	w.send(frame(true, wsframe.OpPing, []byte("p")), frame(true, wsframe.OpClose, []byte{0x03, 0xE8}))
+	w.mustClose(wsframe.CloseNormal)
+	_ = w.conn.SetReadDeadline(time.Now().Add(time.Second))
+	if f, err := w.readFrame(); err == nil {
+		t.Fatalf("the node sent a frame after its close frame: opcode %d %q", f.op, f.payload)
+	}
+}
+
+// Low, docs/stream.md §5 "output buffer: 16 KiB per connection ... 8 MiB
+// at 512 WebSockets": respond appends a response (or a batch element) of
+// up to 16 KiB to a buffer that may already hold almost 16 KiB, and
+// flushes only after, so the buffer grows past 16 KiB (to almost 32 KiB);
+// flush keeps any capacity up to 32 KiB between messages: up to 16 MiB at
+// 512 WebSockets, twice the figure.
+func TestAttackOutputBufferOver16KiB(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	w := dialWS(t, e.srv)
+	// A batch of 40 getConfig calls: 40 fragments of 1.3 KB each into
+	// the buffer, written when it holds 16 KiB or more.
+	var calls []string
+	for i := range 40 {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.getConfig"}`, i))
+	}
+	w.send(text("[" + strings.Join(calls, ",") + "]"))
+	w.mustText()
+	c := oneConn(t, e.h.(*handler))
+	time.Sleep(50 * time.Millisecond) // back in its wait for input
+	if n := cap(c.out); n > outBuffer {
+		t.Fatalf("between messages the connection keeps an output buffer of %d bytes; the bound is %d", n, outBuffer)
+	}
+}
+
+// slowConn is a net.Conn whose writes take delay each; it records the
+// write deadline in force at each write.
+type slowConn struct {
+	net.Conn
+	delay    time.Duration
+	deadline time.Time
+	writes   []slowWrite
+}
+
+type slowWrite struct {
+	at, deadline time.Time
+	n            int
+}
+
+func (c *slowConn) SetWriteDeadline(t time.Time) error { c.deadline = t; return nil }
+func (c *slowConn) Write(b []byte) (int, error) {
+	c.writes = append(c.writes, slowWrite{at: time.Now(), deadline: c.deadline, n: len(b)})
+	time.Sleep(c.delay)
+	return len(b), nil
+}
+
+// Low, docs/stream.md §5 "writes" ("a large response ... must complete
+// within 10 s plus its size at 64 KiB/s") and "large responses" ("as over
+// HTTP", where extendWrite sets one deadline for the whole response):
+// respond writes a large response's frame header and its payload in two
+// writes, each with a deadline of its own, so a client that reads just
+// fast enough stretches one large response (holding the response budget
+// for it) to twice the grace, after the grace of the flush before it.
+func TestAttackLargeResponseWriteDeadlines(t *testing.T) {
+	const grace = 200 * time.Millisecond
+	e := newEnvWith(t, envOpts{handler: Options{Stream: &StreamOptions{}, WriteGrace: grace, MinWriteRate: 1 << 30}})
+	sc := &slowConn{delay: 150 * time.Millisecond} // each write within its own grace
+	c := &wsConn{h: e.h.(*handler), so: e.h.(*handler).opts.Stream, nc: sc}
+	body := bytes.Repeat([]byte{'x'}, 40<<10)
+	c.respond(0, body, 0, true, true)
+	if c.werr != nil {
+		t.Fatal(c.werr)
+	}
+	var first time.Time
+	total := 0
+	for _, w := range sc.writes {
+		if first.IsZero() {
+			first = w.at
+		}
+		total += w.n
+		// Every write of the response must end by the deadline of the
+		// response as a whole: its first byte's write plus the grace and
+		// its size at MinWriteRate.
+		if limit := first.Add(e.h.(*handler).writeAllowance(int64(len(body))) + 20*time.Millisecond); w.deadline.After(limit) {
+			t.Fatalf("a write of %d bytes of one %d-byte response had until %s after its first write; the response's allowance is %s",
+				w.n, len(body), w.deadline.Sub(first).Round(time.Millisecond), e.h.(*handler).writeAllowance(int64(len(body))).Round(time.Millisecond))
+		}
+	}
+	if total < len(body) {
+		t.Fatalf("wrote %d bytes of %d", total, len(body))
+	}
+}
