@@ -36,6 +36,19 @@ func oneConn(t *testing.T, h *handler) *wsConn {
 	return nil
 }
 
+// waitIdle waits until c's loop waits for its next message (the atomic
+// state it stores then orders its earlier writes before the test's reads).
+func waitIdle(t *testing.T, c *wsConn) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for c.state.Load() != stIdle {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection did not go back to waiting for input")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // retainedMessageBuffer is the capacity of the message buffer c's frame
 // reader keeps (an unexported field of wsframe.Reader, read by
 // reflection: Cap needs no access to the value).
@@ -67,9 +80,7 @@ func TestAttackRetainsMessageBufferBetweenMessages(t *testing.T) {
 		t.Fatalf("no answer: %s", got)
 	}
 	c := oneConn(t, h)
-	// The loop is now waiting for the next message (the response was
-	// flushed before the wait); give it a moment to get there.
-	time.Sleep(50 * time.Millisecond)
+	waitIdle(t, c) // the response was flushed before the wait
 	if n := h.body.inUse(); n != 0 {
 		t.Fatalf("%d bytes of body budget held between messages", n)
 	}
@@ -271,7 +282,7 @@ func TestAttackOutputBufferOver16KiB(t *testing.T) {
 	w.send(text("[" + strings.Join(calls, ",") + "]"))
 	w.mustText()
 	c := oneConn(t, e.h.(*handler))
-	time.Sleep(50 * time.Millisecond) // back in its wait for input
+	waitIdle(t, c)
 	if n := cap(c.out); n > outBuffer {
 		t.Fatalf("between messages the connection keeps an output buffer of %d bytes; the bound is %d", n, outBuffer)
 	}
