@@ -226,7 +226,10 @@ func (p *policy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
-	if r.Method == http.MethodGet && r.Header.Get("Upgrade") != "" {
+	if len(r.Header["Upgrade"]) > 0 {
+		// Any request naming an upgrade, in any of its Upgrade lines,
+		// gets the WebSocket rule (an empty first line must not send it
+		// down the CORS path).
 		// A WebSocket handshake: no CORS, so "own origin" comes from the
 		// configuration, not from Host (wsOrigins). The handler checks
 		// it again.

@@ -136,6 +136,10 @@ type Config struct {
 	VMConfig []byte
 	// SyncWrites makes every database commit fsync (survives power loss).
 	SyncWrites bool
+	// SyncInterval, without SyncWrites, syncs the database's logs this
+	// often from a goroutine of its own (0: never; Linux then writes the
+	// value log back by itself, in bursts of up to 30 s of writes).
+	SyncInterval time.Duration
 	// BuildDelay is how long the loop waits after the first pending
 	// transaction before building, to batch bursts. Default
 	// DefaultBuildDelay; negative means no wait.
@@ -184,6 +188,7 @@ type Node struct {
 
 	loopCancel context.CancelFunc
 	loopDone   chan struct{}
+	syncDone   chan struct{}
 	httpDone   chan struct{}
 
 	// pendingAccept is a verified block whose Accept failed for lack of
@@ -363,6 +368,8 @@ func Start(cfg Config) (n *Node, err error) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.loopCancel = cancel
 	go n.loop(loopCtx)
+	n.syncDone = make(chan struct{})
+	go n.syncLoop(loopCtx, db, cfg.SyncInterval)
 	go func() {
 		defer close(n.httpDone)
 		if err := n.srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -416,6 +423,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-n.httpDone
 		n.loopCancel()
 		<-n.loopDone
+		<-n.syncDone
 		if err := n.vm.Shutdown(context.Background()); err != nil {
 			n.shutdownErr = fmt.Errorf("node: closing the VM: %w", err)
 			n.log.Error("vm shutdown", "error", err)
@@ -433,6 +441,26 @@ func (n *Node) serveHealth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(rep)
+}
+
+// syncLoop syncs db every interval until ctx ends (Config.SyncInterval).
+func (n *Node) syncLoop(ctx context.Context, db database.Database, interval time.Duration) {
+	defer close(n.syncDone)
+	if interval <= 0 || n.cfg.SyncWrites {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := db.Sync(); err != nil {
+				n.log.Warn("database sync", "error", err)
+			}
+		}
+	}
 }
 
 // loop is the block loop; it returns after draining once ctx ends.

@@ -121,11 +121,11 @@ func (l *boundListener) closeIdlest() {
 }
 
 // markIdle records that c, hijacked for a WebSocket, is idle between
-// messages: closeIdlest may then call evict (once) to make room, instead
+// messages since since (its last message): closeIdlest may then call evict (once) to make room, instead
 // of closing it.
-func (l *boundListener) markIdle(c *boundConn, evict func() bool) {
+func (l *boundListener) markIdle(c *boundConn, since time.Time, evict func() bool) {
 	l.mu.Lock()
-	l.idle[c] = time.Now()
+	l.idle[c] = since
 	c.evict = evict
 	l.mu.Unlock()
 	select {

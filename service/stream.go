@@ -121,7 +121,7 @@ func (h *handler) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := &wsConn{h: h, so: so}
+	c := &wsConn{h: h, so: so, stopCh: make(chan struct{})}
 	if !h.addConn(c) {
 		w.Header().Set("Retry-After", "5")
 		refuseUpgrade(w, http.StatusServiceUnavailable, "busy: %d WebSocket connections are open; retry later or POST requests", so.MaxConns)
@@ -165,7 +165,9 @@ func (h *handler) ShutdownStreams(ctx context.Context) error {
 	h.wsMu.Lock()
 	h.wsClosing = true
 	for c := range h.conns {
-		c.stop.Store(true)
+		if !c.stop.Swap(true) {
+			close(c.stopCh)
+		}
 		c.wake()
 	}
 	h.wsMu.Unlock()
@@ -237,6 +239,8 @@ type wsConn struct {
 
 	state atomic.Int32 // stActive, stIdle, stEvicted
 	stop  atomic.Bool  // the handler is shutting down
+	// stopCh is closed with stop set, waking a wait on the call bucket.
+	stopCh chan struct{}
 	// aborted: ShutdownStreams gave up waiting; close without ceremony.
 	aborted atomic.Bool
 	evicted bool
@@ -338,7 +342,9 @@ func (c *wsConn) serve(nc net.Conn, hbr *bufio.Reader, accept string) {
 	// in it, so every pipelined message would cost a flush and two reads
 	// (c.br, readBuffer).
 	early := hbr.Buffered() > 0
+	c.h.wsMu.Lock() // ShutdownStreams reads nc under it
 	c.nc = nc
+	c.h.wsMu.Unlock()
 	c.bc, _ = nc.(*boundConn)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -415,7 +421,9 @@ func (c *wsConn) loop() (end closeWith) {
 			return closeWith{code: wsframe.CloseNormal, frame: true}
 		case wsframe.OpText:
 			c.lastData = now
-			if end, ok := c.handle(m.Payload); !ok {
+			end, ok := c.handle(m.Payload)
+			c.rd.Shrink() // a large message's buffer is not kept while idle
+			if !ok {
 				return end
 			}
 		}
@@ -452,7 +460,9 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 		// (after it sees stIdle) comes after it.
 		c.state.Store(stIdle)
 		if c.bc != nil {
-			c.bc.l.markIdle(c.bc, c.evict)
+			// Idle since its last message: control frames do not move
+			// its place in the eviction order.
+			c.bc.l.markIdle(c.bc, c.lastData, c.evict)
 		}
 		if c.stop.Load() {
 			c.setActive()
@@ -535,6 +545,15 @@ func (c *wsConn) allowControl(now time.Time) bool {
 	return true
 }
 
+// stopped is the end of a connection whose wait was cut short: by
+// shutdown (1001), or by a failed write (no close frame).
+func (c *wsConn) stopped() closeWith {
+	if c.stop.Load() {
+		return closeFor(wsframe.CloseGoingAway, "the node is shutting down")
+	}
+	return closeWith{}
+}
+
 // takeCalls charges n calls to the call bucket, first waiting (reading
 // nothing, the output written) until it holds min(n, CallBurst) tokens;
 // a batch larger than the burst leaves the bucket in debt.
@@ -551,7 +570,7 @@ func (c *wsConn) takeCalls(n int) bool {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
-		case <-c.ctx.Done():
+		case <-c.stopCh:
 			t.Stop()
 			return false
 		}
@@ -620,19 +639,26 @@ func (c *wsConn) flush() {
 	}
 }
 
-// write writes b within WriteGrace plus its size at MinWriteRate (an
-// evicted connection's close frame: evictWrite).
-func (c *wsConn) write(b []byte) {
+// write writes bufs, in order, within WriteGrace plus their size at
+// MinWriteRate (an evicted connection's close frame: evictWrite).
+func (c *wsConn) write(bufs ...[]byte) {
 	if c.werr != nil {
 		return
 	}
-	d := c.h.writeAllowance(int64(len(b)))
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	d := c.h.writeAllowance(int64(n))
 	if c.evicted {
 		d = evictWrite
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
-	if _, err := c.nc.Write(b); err != nil {
-		c.werr = err
+	for _, b := range bufs {
+		if _, err := c.nc.Write(b); err != nil {
+			c.werr = err
+			return
+		}
 	}
 }
 
@@ -645,14 +671,10 @@ func (c *wsConn) handle(payload []byte) (closeWith, bool) {
 		if e != nil {
 			return messageRefused(e), false
 		}
-		n := 0
-		for _, k := range calls {
-			if runs(k) {
-				n++
-			}
-		}
-		if !c.takeCalls(n) {
-			return closeWith{}, false
+		// Every element is charged, the notifications that are not run
+		// too: parsing them was work.
+		if !c.takeCalls(len(calls)) {
+			return c.stopped(), false
 		}
 		c.runBatch(calls)
 	} else {
@@ -660,11 +682,11 @@ func (c *wsConn) handle(payload []byte) (closeWith, bool) {
 		if e := k.parse(b); e != nil {
 			return messageRefused(e), false
 		}
+		if !c.takeCalls(1) {
+			return c.stopped(), false
+		}
 		if !runs(k) {
 			return closeWith{}, true
-		}
-		if !c.takeCalls(1) {
-			return closeWith{}, false
 		}
 		c.run(k)
 		if k.hasID {
@@ -722,8 +744,7 @@ func (c *wsConn) respond(sep byte, b []byte, held int64, first, fin bool) {
 		if sep != 0 {
 			hdr = append(hdr, sep)
 		}
-		c.write(hdr)
-		c.write(b)
+		c.write(hdr, b) // one deadline for the whole response
 		c.h.resp.release(held)
 		return
 	}
@@ -784,6 +805,11 @@ func (c *wsConn) finish(end closeWith) {
 		return
 	}
 	if end.frame {
+		// A pong owed goes before the close frame (nothing may follow it).
+		if c.pongWant {
+			c.out, _ = wsframe.AppendPong(c.out, c.pong[:c.pongLen])
+			c.pongWant = false
+		}
 		c.out, _ = wsframe.AppendClose(c.out, end.code, end.reason)
 	}
 	c.flush()

@@ -305,8 +305,8 @@ func TestStreamPings(t *testing.T) {
 // closed after IdleTimeout (1001).
 func TestStreamIdle(t *testing.T) {
 	e := streamEnv(t, StreamOptions{PingInterval: 50 * time.Millisecond, IdleTimeout: 400 * time.Millisecond})
+	start := time.Now() // before the node's idle clock starts
 	w := dialWS(t, e.srv)
-	start := time.Now()
 	pings := 0
 	for {
 		m, err := w.next()

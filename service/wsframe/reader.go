@@ -115,6 +115,17 @@ func (r *Reader) SetBuffer(br *bufio.Reader) {
 	r.br = br
 }
 
+// Shrink drops the message buffer if it is larger than RetainedBuffer
+// and no message is in progress (the last message's Payload is then
+// invalid): a connection loop calls it once it is done with a message,
+// so a connection waiting between messages keeps at most RetainedBuffer
+// of it, whatever it received before.
+func (r *Reader) Shrink() {
+	if !r.inMessage && cap(r.msg) > RetainedBuffer {
+		r.msg = nil
+	}
+}
+
 // Buffered returns the number of bytes read from the stream and not yet
 // consumed: when it is 0, no frame is pending in the Reader's buffer.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
