@@ -134,3 +134,42 @@ func (b brokenBatch) Write() error {
 	}
 	return b.Batch.Write()
 }
+
+// syncCounter counts the Sync calls that reach the database.
+type syncCounter struct {
+	database.Database
+	n *atomic.Int64
+}
+
+func (s syncCounter) Sync() error {
+	s.n.Add(1)
+	return s.Database.Sync()
+}
+
+// TestSyncInterval: without SyncWrites the node syncs the database every
+// SyncInterval, and not at all with a negative one.
+func TestSyncInterval(t *testing.T) {
+	var on, off atomic.Int64
+	n := start(t, Config{DataDir: t.TempDir(), SyncInterval: 20 * time.Millisecond,
+		WrapDB: func(db database.Database) database.Database { return syncCounter{db, &on} }})
+	m := start(t, Config{DataDir: t.TempDir(), SyncInterval: -1,
+		WrapDB: func(db database.Database) database.Database { return syncCounter{db, &off} }})
+	deadline := time.Now().Add(10 * time.Second)
+	for on.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d syncs in 10 s at a 20 ms interval", on.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// (Shutdown itself syncs once, closing the database.)
+	if off.Load() != 0 {
+		t.Fatalf("%d syncs with a negative interval", off.Load())
+	}
+	stop(t, n)
+	after := on.Load()
+	time.Sleep(100 * time.Millisecond)
+	if on.Load() != after {
+		t.Fatal("the node synced after Shutdown")
+	}
+	stop(t, m)
+}

@@ -99,6 +99,11 @@ const (
 	// DefaultBuildBatch is the pending count at which a block is built
 	// without waiting further.
 	DefaultBuildBatch = 512
+	// DefaultSyncInterval is how often the database's logs are synced
+	// (without SyncWrites): a power loss loses about this much of the
+	// chain's tail, and the value log reaches the disk steadily instead
+	// of in Linux's bursts of 30 s of writes.
+	DefaultSyncInterval = time.Second
 	// DefaultDrainTimeout bounds how long Shutdown keeps building blocks
 	// for transactions still pending.
 	DefaultDrainTimeout = 10 * time.Second
@@ -136,9 +141,12 @@ type Config struct {
 	VMConfig []byte
 	// SyncWrites makes every database commit fsync (survives power loss).
 	SyncWrites bool
-	// SyncInterval, without SyncWrites, syncs the database's logs this
-	// often from a goroutine of its own (0: never; Linux then writes the
-	// value log back by itself, in bursts of up to 30 s of writes).
+	// SyncInterval, without SyncWrites, syncs the database's logs (the
+	// value log and the memtable's write-ahead log, both memory-mapped)
+	// this often from a goroutine of its own. Default
+	// DefaultSyncInterval; negative: never (Linux then writes them back by
+	// itself, 30 s of writes at once, which on two cores stalls block
+	// acceptance for seconds).
 	SyncInterval time.Duration
 	// BuildDelay is how long the loop waits after the first pending
 	// transaction before building, to batch bursts. Default
@@ -224,6 +232,9 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -115,6 +115,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.cfg.HTTP.Stream.MaxConns, "ws-max-conns", service.DefaultStreamMaxConns, "most WebSockets open at once (they count in --http-max-conns too); more are answered 503")
 	fs.Float64Var(&o.cfg.HTTP.Stream.CallRate, "ws-call-rate", service.DefaultCallRate, "calls per second one WebSocket may make (burst 256); a faster client is read more slowly")
 	fs.BoolVar(&o.cfg.SyncWrites, "sync-writes", false, "fsync every block commit (survives power loss, slower)")
+	fs.DurationVar(&o.cfg.SyncInterval, "sync-interval", node.DefaultSyncInterval, "without --sync-writes: sync the database's logs this often (a power loss loses about this much; writes reach the disk steadily); negative: never")
 	fs.DurationVar(&o.cfg.BuildDelay, "build-delay", node.DefaultBuildDelay, "wait after the first pending transaction before building a block, to batch bursts")
 	fs.DurationVar(&o.cfg.BuildWindow, "build-window", node.DefaultBuildWindow, "while transactions keep arriving, gather them into one block for up to this long after the first pending one (steps of --build-delay; 0: no gathering beyond --build-delay)")
 	fs.IntVar(&o.cfg.BuildBatch, "build-batch", node.DefaultBuildBatch, "build at once when this many transactions are pending")

@@ -39,6 +39,7 @@ func runNode(args []string, stderr io.Writer) int {
 	fs.DurationVar(&cfg.BuildDelay, "build-delay", 0, "wait before building a block (0: the node's default)")
 	fs.DurationVar(&cfg.BuildWindow, "build-window", 0, "gather arriving transactions for up to this long before building (0: the node's default; negative: none)")
 	fs.IntVar(&cfg.BuildBatch, "build-batch", 0, "build at once when this many are pending (0: the node's default)")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", 0, "sync the database's logs every interval (0: the node's default, 1s; negative: never)")
 	logLevel := fs.String("log-level", "warn", "log level")
 	libLevel := fs.String("lib-log-level", "", "log level of the libraries (the database); default one level quieter than --log-level, at least warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the node to this file")

@@ -82,22 +82,7 @@ func dialWS(ctx context.Context, rawURL string) (*wsPipe, error) {
 func (p *wsPipe) issue(bodies [][]byte) (int, error) {
 	p.out = p.out[:0]
 	for _, b := range bodies {
-		p.out = append(p.out, 0x81)
-		switch n := len(b); {
-		case n <= 125:
-			p.out = append(p.out, 0x80|byte(n))
-		case n <= 0xFFFF:
-			p.out = append(p.out, 0x80|126, byte(n>>8), byte(n))
-		default:
-			p.out = append(p.out, 0x80|127)
-			p.out = binary.BigEndian.AppendUint64(p.out, uint64(n))
-		}
-		p.out = append(p.out, p.key[:]...)
-		start := len(p.out)
-		p.out = append(p.out, b...)
-		for i := range b {
-			p.out[start+i] ^= p.key[i&3]
-		}
+		p.out = wsframe.AppendMaskedText(p.out, b, p.key)
 	}
 	_ = p.c.SetDeadline(time.Now().Add(rawTimeout))
 	if _, err := p.c.Write(p.out); err != nil {
