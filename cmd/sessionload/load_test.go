@@ -266,3 +266,24 @@ func forward(t *testing.T, w http.ResponseWriter, url string, body []byte) {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
+
+// TestRunWebSocket: with WebSocket, the senders submit over the node's
+// streaming transport, a batch's messages as pipelined requests (each
+// request one message), and everything is accepted in order.
+func TestRunWebSocket(t *testing.T) {
+	n := startNode(t)
+	var log bytes.Buffer
+	r, err := Run(context.Background(), Config{URL: n.URL(), WebSocket: true, Clients: 3, Duration: 20 * time.Second, MaxTxs: 120,
+		Batch: 16, Window: 32, Verify: true, Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	checkResult(t, r)
+	if r.Submitted != 120 || r.Requests >= r.Submitted {
+		t.Fatalf("%d messages in %d pipelined groups (up to 16 each)", r.Submitted, r.Requests)
+	}
+	// A node that does not serve the transport: the run says so.
+	if _, err := dialWS(context.Background(), "http://"+strings.TrimPrefix(n.URL(), "http://")+"x"); err == nil {
+		t.Fatal("a WebSocket to a path the node does not serve")
+	}
+}
