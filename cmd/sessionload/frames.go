@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -177,38 +176,23 @@ func (f *frameConn) issue(bodies [][]byte) (int, error) {
 	if _, err := f.c.Write(f.out); err != nil {
 		return 0, err
 	}
-	admitted := 0
-	var first error
+	var t tally
 	for range bodies {
 		var hdr [4]byte
 		if _, err := io.ReadFull(f.br, hdr[:]); err != nil {
-			return admitted, err
+			return t.admitted, err
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n > maxFrame {
-			return admitted, errors.New("frame too large")
+			return t.admitted, errors.New("frame too large")
 		}
 		data := make([]byte, n)
 		if _, err := io.ReadFull(f.br, data); err != nil {
-			return admitted, err
+			return t.admitted, err
 		}
-		if first != nil {
-			continue
-		}
-		if bytes.Contains(data, []byte(`"result":`)) {
-			admitted++
-			continue
-		}
-		var r struct {
-			Error *service.Error `json:"error"`
-		}
-		if err := json.Unmarshal(data, &r); err != nil || r.Error == nil {
-			first = errors.New("frames: not an answer")
-		} else {
-			first = r.Error
-		}
+		t.add(data)
 	}
-	return admitted, first
+	return t.admitted, t.first
 }
 
 func (f *frameConn) close() { _ = f.c.Close() }

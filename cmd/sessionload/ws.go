@@ -88,30 +88,40 @@ func (p *wsPipe) issue(bodies [][]byte) (int, error) {
 	if _, err := p.c.Write(p.out); err != nil {
 		return 0, err
 	}
-	admitted := 0
-	var first error
+	var t tally
 	for range bodies {
 		data, err := p.read()
 		if err != nil {
-			return admitted, err
+			return t.admitted, err
 		}
-		if first != nil {
-			continue
-		}
-		if bytes.Contains(data, []byte(`"result":`)) {
-			admitted++
-			continue
-		}
-		var r struct {
-			Error *service.Error `json:"error"`
-		}
-		if err := json.Unmarshal(data, &r); err != nil || r.Error == nil {
-			first = errors.New("websocket: not an answer")
-		} else {
-			first = r.Error
-		}
+		t.add(data)
 	}
-	return admitted, first
+	return t.admitted, t.first
+}
+
+// tally counts the answers to pipelined issueTx requests: how many, from
+// the first, were admitted, and the first refusal (*service.Error).
+type tally struct {
+	admitted int
+	first    error
+}
+
+func (t *tally) add(answer []byte) {
+	if t.first != nil {
+		return
+	}
+	if bytes.Contains(answer, []byte(`"result":`)) {
+		t.admitted++
+		return
+	}
+	var r struct {
+		Error *service.Error `json:"error"`
+	}
+	if err := json.Unmarshal(answer, &r); err != nil || r.Error == nil {
+		t.first = errors.New("not an answer")
+	} else {
+		t.first = r.Error
+	}
 }
 
 // read reads one unfragmented text message of the node (an answer to
