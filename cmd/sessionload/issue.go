@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/service/wsclient"
 )
 
 // issueBody is the session.issueTx request for signed transaction bytes,
@@ -30,6 +31,9 @@ func issueBody(id uint64, signed []byte) []byte {
 type poster struct {
 	url string
 	hc  *http.Client
+	// ws, if set, carries the watcher's getInbox calls (--ws: the whole
+	// client on the streaming transport).
+	ws *wsclient.Conn
 }
 
 // issue posts a pre-encoded issueTx request and returns the node's error
@@ -150,26 +154,34 @@ func (p *poster) inbox(ctx context.Context, sink string, after uint64) (*inboxPa
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	var data []byte
+	status := http.StatusOK
+	if p.ws != nil {
+		if data, err = p.ws.Call(ctx, body, "1"); err != nil {
+			return nil, err
+		}
+	} else {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := p.hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		data, err = io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // to the end: the connection is reused
+		if err != nil {
+			return nil, err
+		}
+		status = resp.StatusCode
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var res struct {
 		JSONRPC string         `json:"jsonrpc"`
 		Error   *service.Error `json:"error"`
 		Result  *inboxPage     `json:"result"`
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // to the end: the connection is reused
-	if err != nil {
-		return nil, err
-	}
-	status := resp.StatusCode
 	if page, ok := parseInbox(data); ok {
 		return page, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/service"
+	"github.com/luxfi/session/service/wsclient"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -344,6 +346,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	byAuthor := make(map[string]*sender, len(senders))
 	for _, s := range senders {
 		byAuthor[s.id.SessionID] = s
+	}
+	if cfg.WebSocket {
+		wsURL := "ws" + strings.TrimPrefix(cfg.URL, "http")
+		if p.ws, err = wsclient.Dial(ctx, wsURL, wsclient.Options{}); err != nil {
+			return nil, fmt.Errorf("the watcher's WebSocket: %w", err)
+		}
+		defer p.ws.Close()
 	}
 	cursor, err := inboxEnd(ctx, p, sink.SessionID)
 	if err != nil {
