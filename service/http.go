@@ -52,6 +52,7 @@ type handler struct {
 	conns     map[*wsConn]struct{}
 	wsClosing bool
 	wsDone    sync.WaitGroup
+	subs      subIndex // push subscriptions (stream_push.go)
 }
 
 type ctxKey struct{}

@@ -189,7 +189,7 @@ func newHandler(api vm.API, o Options) (*handler, error) {
 			return nil, fmt.Errorf("service: method %s is not implemented", m)
 		}
 	}
-	return &handler{
+	h := &handler{
 		rpc:   srv,
 		svc:   svc,
 		opts:  o,
@@ -197,5 +197,7 @@ func newHandler(api vm.API, o Options) (*handler, error) {
 		body:  newBudget(o.BodyBudget),
 		slots: make(chan struct{}, o.MaxConcurrent),
 		conns: make(map[*wsConn]struct{}),
-	}, nil
+	}
+	h.watchInbox(api)
+	return h, nil
 }

@@ -244,6 +244,9 @@ type wsConn struct {
 	// aborted: ShutdownStreams gave up waiting; close without ceremony.
 	aborted atomic.Bool
 	evicted bool
+
+	subs     []*subscription // its subscriptions (the loop's goroutine only)
+	notified atomic.Bool     // a subscription's pending position rose
 }
 
 // readBuffers holds the connections' read buffers: a connection holds
@@ -435,8 +438,17 @@ func (c *wsConn) loop() (end closeWith) {
 // take it), the liveness pings run, and the idle timeout ends it.
 func (c *wsConn) waitInput() (closeWith, bool) {
 	for {
+		if c.notified.Load() {
+			if c.flush(); c.werr != nil {
+				return closeWith{}, false
+			}
+		}
 		now := time.Now()
 		idleAt := c.lastData.Add(c.so.IdleTimeout)
+		if len(c.subs) > 0 {
+			// Subscribed: kept while it answers the liveness pings.
+			idleAt = now.Add(c.so.IdleTimeout)
+		}
 		liveAt := c.lastFrame.Add(c.so.PingInterval)
 		if c.pinged {
 			liveAt = liveAt.Add(c.so.PingInterval)
@@ -467,6 +479,15 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 		if c.stop.Load() {
 			c.setActive()
 			return closeFor(wsframe.CloseGoingAway, "the node is shutting down"), false
+		}
+		if c.notified.Load() {
+			// A block raised a subscription after the check above: write
+			// it first (signal saw the connection busy, or will wake it).
+			if !c.setActive() {
+				c.evicted = true
+				return closeWith{code: wsframe.CloseTryAgainLater, reason: "evicted: the node needs the connection", frame: true}, false
+			}
+			continue
 		}
 		c.releaseBuffer()
 		n, err := c.nc.Read(c.src.first[:])
@@ -628,6 +649,7 @@ func (c *wsConn) flush() {
 		c.out, _ = wsframe.AppendPong(c.out, c.pong[:c.pongLen])
 		c.pongWant = false
 	}
+	c.appendNotifications()
 	if len(c.out) == 0 {
 		return
 	}
@@ -725,9 +747,15 @@ func runs(k *call) bool {
 
 // run runs one call, its waits preceded by writing the output buffer.
 func (c *wsConn) run(k *call) {
+	if k.err == nil && isPushMethod(k.method) {
+		c.runPush(k)
+		return
+	}
 	k.wait = c.flush
 	c.h.run(c.req, &c.rw, k)
 }
+
+func appendTextFrame(dst, payload []byte) []byte { return wsframe.AppendText(dst, payload) }
 
 // respond buffers (or, over outBuffer, writes) one frame of a response:
 // a whole message, or a fragment of a batch's array (sep, if not 0, is
@@ -797,6 +825,7 @@ var closeBracket = []byte{']'}
 func (c *wsConn) finish(end closeWith) {
 	// A message that will not run holds nothing while the close drains.
 	c.release()
+	c.dropSubscriptions()
 	defer func() {
 		_ = c.nc.Close()
 		c.releaseBuffer()

@@ -310,6 +310,26 @@ func SessionIDKey(id crypto.SessionID) [SessionIDSize]byte {
 	return k
 }
 
+// InboxWrite is an inbox entry a block writes: the recipient's key
+// (SessionIDKey) and the entry's position.
+type InboxWrite struct {
+	Recipient [SessionIDSize]byte
+	Position  uint64
+}
+
+// InboxWriteOf reports whether k is the key of an inbox entry, and which.
+// The VM reads it from a block's writes to tell the service whose inbox
+// an accepted block changed (push notifications), without a query.
+func InboxWriteOf(k []byte) (InboxWrite, bool) {
+	var w InboxWrite
+	if len(k) != 1+SessionIDSize+8 || k[0] != prefixInbox {
+		return w, false
+	}
+	copy(w.Recipient[:], k[1:1+SessionIDSize])
+	w.Position = binary.BigEndian.Uint64(k[1+SessionIDSize:])
+	return w, true
+}
+
 // SessionIDFromKey is the inverse of SessionIDKey.
 func SessionIDFromKey(b []byte) (crypto.SessionID, error) {
 	var id crypto.SessionID

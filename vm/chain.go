@@ -59,6 +59,7 @@ type Block struct {
 	overlay  *versiondb.Database // non-nil once verified, until decided
 	children []*Block            // verified children, in verification order
 	counts   state.Counts        // the chain-wide counts after the block (set by verify and build)
+	inbox    []state.InboxWrite  // the inbox entries it writes (set by verify and build)
 }
 
 // ID implements smblock.Block.
@@ -316,6 +317,7 @@ func (c *chain) verify(b *Block) error {
 		overlay.Abort()
 		return err
 	}
+	b.inbox = writes.inbox
 	c.addVerified(b, parent, overlay)
 	return nil
 }
@@ -552,7 +554,7 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		overlay.Abort()
 		return nil, err
 	}
-	b := &Block{Block: blk, chain: c, status: choices.Processing}
+	b := &Block{Block: blk, chain: c, status: choices.Processing, inbox: writes.inbox}
 	if b.counts, err = countsAfter(st); err != nil {
 		overlay.Abort()
 		return nil, err

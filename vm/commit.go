@@ -8,6 +8,7 @@ import (
 
 	"github.com/luxfi/database"
 
+	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/block"
 )
 
@@ -46,6 +47,8 @@ type commitDB struct {
 	database.Database
 	h   hash.Hash
 	hdr [9]byte
+	// inbox lists the inbox entries written, in order (InboxWatcher).
+	inbox []state.InboxWrite
 }
 
 var _ database.Database = (*commitDB)(nil)
@@ -60,6 +63,9 @@ func newCommitDB(db database.Database, previous [block.CommitmentSize]byte, heig
 }
 
 func (c *commitDB) logPut(k, v []byte) {
+	if w, ok := state.InboxWriteOf(k); ok {
+		c.inbox = append(c.inbox, w)
+	}
 	c.hdr[0] = opPut
 	binary.BigEndian.PutUint32(c.hdr[1:5], uint32(len(k)))
 	binary.BigEndian.PutUint32(c.hdr[5:9], uint32(len(v)))

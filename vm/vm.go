@@ -69,6 +69,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	consensusctx "github.com/luxfi/consensus/context"
@@ -301,7 +302,9 @@ type VM struct {
 	gossip   *gossiper
 
 	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced on every accept
+	// inboxWatch is WatchInbox's function.
+	inboxWatch atomic.Pointer[func([]state.InboxWrite)]
+	notify     chan struct{} // closed and replaced on every accept
 
 	shutdownOnce sync.Once
 	done         chan struct{}
@@ -535,11 +538,37 @@ func (v *VM) ready() error {
 }
 
 // accepted is called by the chain (under its lock) after each accept.
-func (v *VM) accepted(*Block) {
+func (v *VM) accepted(b *Block) {
 	v.notifyMu.Lock()
 	close(v.notify)
 	v.notify = make(chan struct{})
 	v.notifyMu.Unlock()
+	if len(b.inbox) > 0 {
+		if f := v.inboxWatch.Load(); f != nil {
+			(*f)(b.inbox)
+		}
+	}
+	b.inbox = nil
+}
+
+// WatchInbox sets f to be called, on the accepting goroutine, with the
+// inbox entries of each accepted block that writes any (messages to
+// their recipients, and the entries a session's acceptance back-fills),
+// in the order written; f replaces the previous one (nil: none). f must
+// not block and must not keep the slice. The service's push
+// notifications (docs/stream.md section 6) use it.
+func (v *VM) WatchInbox(f func([]state.InboxWrite)) {
+	if f == nil {
+		v.inboxWatch.Store(nil)
+		return
+	}
+	v.inboxWatch.Store(&f)
+}
+
+// InboxWatcher is implemented by *VM: a vm.API that can tell the service
+// whose inbox each accepted block changed.
+type InboxWatcher interface {
+	WatchInbox(f func([]state.InboxWrite))
 }
 
 // AcceptedNotify returns a channel closed at the next accepted block.
