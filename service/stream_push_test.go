@@ -217,3 +217,30 @@ func TestStreamPushNeverBlocksAcceptance(t *testing.T) {
 		t.Fatalf("5 blocks took %s with a stuck subscriber", d)
 	}
 }
+
+// TestStreamPushKeepsConnection: a connection with a subscription is not
+// closed by the idle timeout while it answers the liveness pings; without
+// one it is.
+func TestStreamPushKeepsConnection(t *testing.T) {
+	e := streamEnv(t, StreamOptions{PingInterval: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	w := dialWS(t, e.srv)
+	if r := w.call(1, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q}`, e.bob.SessionID)); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	until := time.Now().Add(time.Second)
+	for time.Now().Before(until) {
+		_ = w.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		m, err := w.next()
+		if err != nil {
+			continue // no ping within the interval: read on
+		}
+		if m.op != wsframe.OpPing {
+			t.Fatalf("got opcode %d (close %d %q) while subscribed", m.op, m.code, m.reason)
+		}
+		w.send(frame(true, wsframe.OpPong, m.payload))
+	}
+	_ = w.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if r := w.call(2, "unsubscribe", `{"subscription":"x"}`); r.Error == nil {
+		t.Fatal("unsubscribe of an unknown subscription succeeded")
+	}
+}
