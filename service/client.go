@@ -123,6 +123,7 @@ func NewClient(url string, opts ...ClientOption) *Client {
 	if post, ok := streamURLs(url); ok {
 		c.postURL = post
 		c.stream = &stream{url: url}
+		c.stream.opts.OnNotification = c.stream.onNotification
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}

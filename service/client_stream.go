@@ -33,6 +33,7 @@ type stream struct {
 	retryAt time.Time
 	backoff time.Duration
 	closed  bool
+	watches map[*InboxWatch]struct{} // WatchInbox's, for notifications
 }
 
 // streamURLs returns, for a ws:// or wss:// endpoint, the URL of its POST
