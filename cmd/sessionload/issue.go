@@ -34,6 +34,9 @@ type poster struct {
 	// ws, if set, carries the watcher's getInbox calls (--ws: the whole
 	// client on the streaming transport).
 	ws *wsclient.Conn
+	// notes, with ws, is ready when the node notified that the sink's
+	// inbox changed (session.subscribeInbox).
+	notes chan struct{}
 }
 
 // issue posts a pre-encoded issueTx request and returns the node's error

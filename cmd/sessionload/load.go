@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -40,7 +41,9 @@ type Config struct {
 	// WebSocket makes the senders submit over the node's streaming
 	// transport (docs/stream.md: one WebSocket each at URL, a batch's
 	// messages as pipelined requests, not a JSON-RPC batch) instead of
-	// HTTP POST; setup and the watcher stay on HTTP.
+	// HTTP POST, and the watcher read the sink's inbox over one when the
+	// node notifies it (subscribeInbox) instead of every Poll; setup
+	// stays on HTTP.
 	WebSocket bool
 	// Duration is how long the timed phase sends (default 10s).
 	Duration time.Duration
@@ -348,11 +351,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		byAuthor[s.id.SessionID] = s
 	}
 	if cfg.WebSocket {
+		// The watcher on the streaming transport: its reads, and push
+		// notifications instead of a poll every cfg.Poll.
 		wsURL := "ws" + strings.TrimPrefix(cfg.URL, "http")
-		if p.ws, err = wsclient.Dial(ctx, wsURL, wsclient.Options{}); err != nil {
+		p.notes = make(chan struct{}, 1)
+		opts := wsclient.Options{OnNotification: func([]byte) {
+			select {
+			case p.notes <- struct{}{}:
+			default:
+			}
+		}}
+		if p.ws, err = wsclient.Dial(ctx, wsURL, opts); err != nil {
 			return nil, fmt.Errorf("the watcher's WebSocket: %w", err)
 		}
 		defer p.ws.Close()
+		sub := `{"jsonrpc":"2.0","id":2,"method":"session.subscribeInbox","params":{"sessionId":"` + sink.SessionID + `"}}`
+		if data, err := p.ws.Call(ctx, []byte(sub), "2"); err != nil || !bytes.Contains(data, []byte(`"subscription"`)) {
+			return nil, fmt.Errorf("subscribing to the sink's inbox: %v %.200s", err, data)
+		}
 	}
 	cursor, err := inboxEnd(ctx, p, sink.SessionID)
 	if err != nil {
@@ -667,11 +683,17 @@ func watch(ctx context.Context, p *poster, poll time.Duration, sink string, curs
 	report func(page []inboxMessage, now time.Time) error) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	if p.notes != nil {
+		// Pushed: read when the node says the inbox changed (and every
+		// 100 ms in case a notification is lost).
+		t.Reset(100 * time.Millisecond)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-p.notes: // nil without push
 		}
 		for {
 			page, err := p.inbox(ctx, sink, cursor)

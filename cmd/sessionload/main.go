@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Verify, "verify", true, "check with getMessages at the end that the chain holds exactly the accepted messages")
 	thenHalf := fs.Bool("then-half", false, "after a max-throughput run, run at half the measured rate (latency target)")
 	jsonOut := fs.Bool("json", false, "print results as JSON")
-	fs.BoolVar(&cfg.WebSocket, "ws", false, "submit over the node's WebSocket transport (docs/stream.md) instead of HTTP POST: a batch's messages as pipelined requests")
+	fs.BoolVar(&cfg.WebSocket, "ws", false, "submit over the node's WebSocket transport (docs/stream.md) instead of HTTP POST (a batch's messages as pipelined requests), and watch the sink's inbox by push instead of polling")
 	fs.StringVar(&cfg.Frames, "frames", "", "benchmarks: submit over the framing prototype at this address (a `sessionload node --frames ADDR`; no HTTP, for weighing docs/stream.md) instead of HTTP")
 	showTimeline := fs.Bool("timeline", false, "also print submit→accepted by the second of submission (where a tail comes from)")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile (timed phases included) to this file")
