@@ -247,6 +247,9 @@ type wsConn struct {
 
 	subs     []*subscription // its subscriptions (the loop's goroutine only)
 	notified atomic.Bool     // a subscription's pending position rose
+	// wakeMu orders signal's wake-up with the loop leaving the idle
+	// state (never held across I/O).
+	wakeMu sync.Mutex
 }
 
 // readBuffers holds the connections' read buffers: a connection holds
@@ -470,7 +473,9 @@ func (c *wsConn) waitInput() (closeWith, bool) {
 		_ = c.nc.SetReadDeadline(earliest(idleAt, liveAt))
 		// The deadline before the state, so an eviction's wake-up
 		// (after it sees stIdle) comes after it.
+		c.wakeMu.Lock()
 		c.state.Store(stIdle)
+		c.wakeMu.Unlock()
 		if c.bc != nil {
 			// Idle since its last message: control frames do not move
 			// its place in the eviction order.
@@ -538,6 +543,12 @@ func (c *wsConn) setActive() bool {
 	if c.bc != nil {
 		c.bc.l.markActive(c.bc)
 	}
+	// Under wakeMu: a notification's wake-up (signal) lands before this,
+	// while the connection still waits, and the message deadline the loop
+	// sets next replaces it; never after, where it would cut a message
+	// short.
+	c.wakeMu.Lock()
+	defer c.wakeMu.Unlock()
 	return c.state.CompareAndSwap(stIdle, stActive) || c.state.Load() == stActive
 }
 

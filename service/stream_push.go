@@ -150,9 +150,13 @@ func (h *handler) watchInbox(api vm.API) {
 // otherwise it writes it with its next write.
 func (c *wsConn) signal() {
 	c.notified.Store(true)
+	// Under wakeMu (see setActive): a wake-up must not land on the
+	// deadline of a message the connection has started reading.
+	c.wakeMu.Lock()
 	if c.state.Load() == stIdle {
 		c.wake()
 	}
+	c.wakeMu.Unlock()
 }
 
 // appendNotifications turns pending positions into inboxChanged messages

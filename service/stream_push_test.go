@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,4 +244,56 @@ func TestStreamPushKeepsConnection(t *testing.T) {
 	if r := w.call(2, "unsubscribe", `{"subscription":"x"}`); r.Error == nil {
 		t.Fatal("unsubscribe of an unknown subscription succeeded")
 	}
+}
+
+// TestStreamPushWakeRace: notifications that arrive while a subscribed
+// connection goes from waiting to reading a message never cut that
+// message short (a late wake-up used to land on the message's deadline:
+// close 1008 "a message must arrive within 30s").
+func TestStreamPushWakeRace(t *testing.T) {
+	e := streamEnv(t, StreamOptions{CallRate: 1e6, CallBurst: 1 << 20})
+	w := dialWS(t, e.srv)
+	if r := w.call(1, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q}`, e.bob.SessionID)); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	// Notifications as fast as acceptance could raise them.
+	h := e.h.(*handler)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var sub *subscription
+		for _, v := range *h.subs.m.Load() {
+			sub = v[0]
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sub.pending.Add(1)
+			sub.c.signal()
+		}
+	}()
+	req := text(`{"jsonrpc":"2.0","id":7,"method":"session.getNonce","params":{"sessionId":"` + e.alice.SessionID + `","x":"` + strings.Repeat("y", 3000) + `"}}`)
+	for i := range 2000 {
+		// Sent in two writes, so the message's first byte arrives first.
+		w.send(req[:100])
+		w.send(req[100:])
+		for {
+			m, err := w.next()
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			if m.op == wsframe.OpClose {
+				t.Fatalf("request %d: closed %d %q", i, m.code, m.reason)
+			}
+			if m.op == wsframe.OpText && bytes.Contains(m.payload, []byte(`"id":7`)) {
+				break
+			}
+		}
+	}
+	close(stop)
+	<-done
 }
