@@ -766,8 +766,6 @@ func (c *wsConn) run(k *call) {
 	c.h.run(c.req, &c.rw, k)
 }
 
-func appendTextFrame(dst, payload []byte) []byte { return wsframe.AppendText(dst, payload) }
-
 // respond buffers (or, over outBuffer, writes) one frame of a response:
 // a whole message, or a fragment of a batch's array (sep, if not 0, is
 // the '[' or ',' before its element). held is the response budget it

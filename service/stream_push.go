@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/luxfi/session/service/wsframe"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm"
 )
@@ -178,7 +179,7 @@ func (c *wsConn) appendNotifications() bool {
 		msg = append(msg, `","position":`...)
 		msg = strconv.AppendUint(msg, p, 10)
 		msg = append(msg, "}}"...)
-		c.out = appendTextFrame(c.out, msg)
+		c.out = wsframe.AppendText(c.out, msg)
 		added = true
 	}
 	return added

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,9 +31,8 @@ type pipe interface {
 // their answers are read in order.
 type wsPipe struct {
 	c   net.Conn
-	br  *bufio.Reader
+	rd  *wsframe.ClientReader
 	out []byte
-	in  []byte
 	key [4]byte
 }
 
@@ -71,7 +69,7 @@ func dialWS(ctx context.Context, rawURL string) (*wsPipe, error) {
 		return nil, fmt.Errorf("websocket handshake: HTTP %d", resp.StatusCode)
 	}
 	_ = c.SetDeadline(time.Time{})
-	p := &wsPipe{c: c, br: br}
+	p := &wsPipe{c: c, rd: wsframe.NewClientReader(br, maxFrame)}
 	_, _ = rand.Read(p.key[:])
 	return p, nil
 }
@@ -124,52 +122,19 @@ func (t *tally) add(answer []byte) {
 	}
 }
 
-// read reads one unfragmented text message of the node (an answer to
-// one request, which the node never fragments).
+// read reads the node's next text message (wsframe.ClientReader: every
+// rule of the node's frames checked, pings and pongs skipped).
 func (p *wsPipe) read() ([]byte, error) {
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(p.br, h[:]); err != nil {
+		m, err := p.rd.Next()
+		if err != nil {
 			return nil, err
 		}
-		n := uint64(h[1] & 0x7F)
-		switch n {
-		case 126:
-			var b [2]byte
-			if _, err := io.ReadFull(p.br, b[:]); err != nil {
-				return nil, err
-			}
-			n = uint64(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			if _, err := io.ReadFull(p.br, b[:]); err != nil {
-				return nil, err
-			}
-			n = binary.BigEndian.Uint64(b[:])
-		}
-		if n > maxFrame {
-			return nil, errors.New("websocket: frame too large")
-		}
-		if uint64(cap(p.in)) < n {
-			p.in = make([]byte, n)
-		}
-		p.in = p.in[:n]
-		if _, err := io.ReadFull(p.br, p.in); err != nil {
-			return nil, err
-		}
-		switch op := h[0] & 0x0F; {
-		case op == 1 && h[0]&0x80 != 0:
-			return p.in, nil
-		case op == 8:
-			code := uint16(0)
-			if len(p.in) >= 2 {
-				code = binary.BigEndian.Uint16(p.in)
-			}
-			return nil, fmt.Errorf("websocket: closed by the node (%d)", code)
-		case op >= 8:
-			continue // ping, pong
-		default:
-			return nil, fmt.Errorf("websocket: unexpected frame (opcode %d, fin %v)", op, h[0]&0x80 != 0)
+		switch m.Op {
+		case wsframe.OpText:
+			return m.Payload, nil
+		case wsframe.OpClose:
+			return nil, fmt.Errorf("websocket: closed by the node (%d)", m.Code)
 		}
 	}
 }
