@@ -52,9 +52,13 @@ func OpenDB(dir string, opts DBOptions) (database.Database, error) {
 		"memTableSize":   dbMemTableSize,
 		"blockCacheSize": cache,
 		"indexCacheSize": cache / 2,
-		// Values above 1 KiB (transactions, ciphertexts, blocks) go to the
-		// value log; keys, counters and index entries stay in the LSM.
-		"valueThreshold": 1024,
+		// Values above 256 bytes (transactions, ciphertexts, blocks, and
+		// the ~350-byte message records) go to the value log; keys,
+		// counters and index entries stay in the LSM. At 1 KiB the message
+		// records stayed in the LSM and doubled the bytes of every
+		// memtable flush and compaction (whose CPU, on two cores, is what
+		// held block acceptance back in the seconds of a flush).
+		"valueThreshold": 256,
 		// No block compression of LSM tables: what SessionVM stores is
 		// ciphertexts, signatures and hashes, which do not compress, so
 		// Snappy (the badgerdb default) only cost CPU at every flush and

@@ -216,7 +216,7 @@ func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 //	+ 64 MiB (one memtable)         the level-0 table a memtable flush writes
 //	+ size of the LSM tables        a compaction writes its output before it
 //	                                deletes its inputs, and its inputs are LSM
-//	                                tables (values above 1 KiB live in the
+//	                                tables (values above 256 B live in the
 //	                                value log, so the LSM stays small)
 //	+ 512 MiB once the value log    value-log GC rewrites the live half of a
 //	  exceeds 1 GiB                 1 GiB file before deleting it
