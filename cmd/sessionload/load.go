@@ -136,6 +136,16 @@ type Result struct {
 	// changes the measured rates, much less the CPU per message.
 	PredictedRate float64 `json:"predictedMessagesPerSecond,omitempty"`
 	Cores         int     `json:"cores"`
+	// VerifyMicros is the raw primitive measured in this run: one
+	// ML-DSA-65 verification of a message of this run (what the node does
+	// once per message), by one goroutine, just before the timed phase
+	// and just after it (the median of 5 rounds of 40 each time). This
+	// machine's speed varies with its host's load by up to 1.4×, so
+	// compare runs through VerifyBoundShare, the sustained rate over the
+	// rate at which this machine's cores could do nothing but verify.
+	VerifyMicrosBefore float64 `json:"mldsaVerifyMicrosBefore"`
+	VerifyMicrosAfter  float64 `json:"mldsaVerifyMicrosAfter"`
+	VerifyBoundShare   float64 `json:"verifyBoundShare,omitempty"`
 
 	Blocks    uint64  `json:"blocks"`
 	TxsPerBlk float64 `json:"txsPerBlock"`
@@ -327,6 +337,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Signed: perClient * cfg.Clients, SignSecs: time.Since(t0).Seconds(),
 	}
 	log("signed %d messages (%d bytes each) in %.1fs", res.Signed, res.TxBytes, res.SignSecs)
+	if res.VerifyMicrosBefore, err = verifyMicros(senders[0]); err != nil {
+		return nil, err
+	}
 
 	before, err := c.Status(ctx)
 	if err != nil {
@@ -597,6 +610,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Throughput = float64(inWindow.Load()) / measured.Seconds()
 	}
 	res.Cores = runtime.NumCPU()
+	if res.VerifyMicrosAfter, err = verifyMicros(senders[0]); err != nil {
+		return res, err
+	}
+	if v := (res.VerifyMicrosBefore + res.VerifyMicrosAfter) / 2; v > 0 {
+		res.VerifyBoundShare = res.Throughput / (float64(res.Cores) * 1e6 / v)
+	}
 	if n := float64(res.Accepted); n > 0 {
 		wall := cpuEnd.Sub(start)
 		gen := cpu1.self - cpu0.self
@@ -792,4 +811,27 @@ func parallelWait(ctx context.Context, c *service.Client, n int, f func(i int) (
 		_, err = c.WaitAccepted(ctx, r.TxID)
 		return err
 	})
+}
+
+// verifyMicros measures the raw primitive of the node's admission: the
+// ML-DSA-65 verification of one of s's signed messages under s's key,
+// µs per verification, the median of 5 rounds of 40.
+func verifyMicros(s *sender) (float64, error) {
+	pk, err := crypto.ParseDSAPublicKey(s.id.DSAPublicKey)
+	if err != nil {
+		return 0, err
+	}
+	t := s.txs[0]
+	var rounds [5]float64
+	for r := range rounds {
+		t0 := time.Now()
+		for range 40 {
+			if !t.VerifySignature(pk) {
+				return 0, errors.New("sessionload: a signed message does not verify under its author's key")
+			}
+		}
+		rounds[r] = float64(time.Since(t0).Microseconds()) / 40
+	}
+	slices.Sort(rounds[:])
+	return rounds[2], nil
 }

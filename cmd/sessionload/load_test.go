@@ -55,6 +55,17 @@ func checkResult(t *testing.T, r *Result) {
 	if !(r.AdmitP50 > 0 && r.AdmitP50 <= r.AdmitP99) {
 		t.Fatalf("inconsistent admission latencies: p50 %v p99 %v", r.AdmitP50, r.AdmitP99)
 	}
+	// The raw primitive is measured on both sides of the timed phase (an
+	// ML-DSA-65 verification takes tens of µs; under a millisecond even
+	// with -race), and the bound share follows from it.
+	for _, v := range []float64{r.VerifyMicrosBefore, r.VerifyMicrosAfter} {
+		if !(v > 0 && v < 5000) {
+			t.Fatalf("ML-DSA-65 verify probe: %v µs before, %v µs after", r.VerifyMicrosBefore, r.VerifyMicrosAfter)
+		}
+	}
+	if want := r.Throughput / (float64(r.Cores) * 1e6 / ((r.VerifyMicrosBefore + r.VerifyMicrosAfter) / 2)); r.VerifyBoundShare != want {
+		t.Fatalf("verify-bound share %v, want %v", r.VerifyBoundShare, want)
+	}
 	// Throughput counts what was accepted while sending, which a short
 	// run may finish before the first block: it may be 0.
 	if r.Throughput < 0 || r.OverallRate <= 0 || r.Blocks == 0 || r.TxsPerBlk < 1 {

@@ -177,6 +177,10 @@ func report(w io.Writer, r *Result, asJSON, showTimeline bool) {
 		fmt.Fprintf(w, "  CPU bound: %d cores × 10⁶ / (%.0f + %.0f µs) = %.0f messages/s with node and generator alone on this machine\n",
 			r.Cores, r.NodeCPUPerMsg, r.GenCPUPerMsg, r.PredictedRate)
 	}
+	if r.VerifyMicrosBefore > 0 {
+		fmt.Fprintf(w, "  raw primitive in this run: ML-DSA-65 verify %.1f µs before, %.1f µs after (%d cores: %.0f verifications/s); sustained rate = %.3f of that\n",
+			r.VerifyMicrosBefore, r.VerifyMicrosAfter, r.Cores, float64(r.Cores)*1e6/((r.VerifyMicrosBefore+r.VerifyMicrosAfter)/2), r.VerifyBoundShare)
+	}
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
 	if len(r.Timeline) > 0 {
