@@ -247,6 +247,9 @@ type wsConn struct {
 
 	subs     []*subscription // its subscriptions (the loop's goroutine only)
 	notified atomic.Bool     // a subscription's pending position rose
+	// inBatch: the output holds part of a batch's fragmented response,
+	// which no notification may interrupt (the loop's goroutine only).
+	inBatch bool
 	// wakeMu orders signal's wake-up with the loop leaving the idle
 	// state (never held across I/O).
 	wakeMu sync.Mutex
@@ -818,10 +821,14 @@ func (c *wsConn) runBatch(calls []*call) {
 		if !started {
 			sep = '['
 		}
+		// From its first fragment to its last the array is one message:
+		// no notification goes between its fragments.
+		c.inBatch = true
 		c.respond(sep, k.out, k.held, !started, false)
 		started = true
 		k.out = nil
 	}
+	c.inBatch = false
 	if started {
 		c.respond(0, closeBracket, 0, false, true)
 	}

@@ -161,9 +161,10 @@ func (c *wsConn) signal() {
 }
 
 // appendNotifications turns pending positions into inboxChanged messages
-// in the output buffer; it reports whether it added any.
+// in the output buffer; it reports whether it added any. Not inside a
+// batch's response: they wait for its last fragment.
 func (c *wsConn) appendNotifications() bool {
-	if !c.notified.Swap(false) {
+	if c.inBatch || !c.notified.Swap(false) {
 		return false
 	}
 	added := false
