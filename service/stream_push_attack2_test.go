@@ -8,8 +8,13 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/luxfi/session/state"
 )
 
 // bigBatch is a batch whose elements' responses add up to more than the
@@ -60,5 +65,66 @@ func TestPushAttackNotificationInsideBatch(t *testing.T) {
 	}
 	if n := w.notification(); n.Params.Subscription != reply.Subscription {
 		t.Fatalf("notification for %q, subscribed %q", n.Params.Subscription, reply.Subscription)
+	}
+}
+
+// wakeCounter is a connection that counts the wake-ups (read deadlines)
+// it is given; nothing else of it is used.
+type wakeCounter struct {
+	net.Conn
+	wakes atomic.Int64
+}
+
+func (c *wakeCounter) SetReadDeadline(time.Time) error {
+	c.wakes.Add(1)
+	return nil
+}
+
+// Section 6 ("The work per accepted block is one lookup per inbox entry
+// plus one signal per matching subscription, whatever the clients do")
+// and section 8 ("The chain never waits for a client"): a hostile sender
+// fills a block with messages to one identity that many connections
+// watch (512 WebSockets may each subscribe to it). Found broken:
+// acceptance raised and signalled every matching subscription once per
+// entry, waking each waiting connection once per entry (a mutex and a
+// deadline change each): 4,096 entries × 512 subscriptions took about
+// 0.4 s of the accepting goroutine per block. Each subscription is now
+// raised to the block's highest position and signalled once.
+func TestPushAttackOneSignalPerBlock(t *testing.T) {
+	const subs, entries = 64, 1000
+	var x subIndex
+	var victim, other [state.SessionIDSize]byte
+	victim[0], other[0] = 7, 8
+	var ncs []*wakeCounter
+	var ss []*subscription
+	for range subs {
+		nc := &wakeCounter{}
+		c := &wsConn{nc: nc}
+		c.state.Store(stIdle) // waiting for input: a signal wakes it
+		s := &subscription{c: c, key: victim}
+		if !x.add(s) {
+			t.Fatal("add refused")
+		}
+		ncs, ss = append(ncs, nc), append(ss, s)
+	}
+	var block []state.InboxWrite
+	for i := range entries {
+		block = append(block, state.InboxWrite{Recipient: victim, Position: uint64(100 + i)})
+		block = append(block, state.InboxWrite{Recipient: other, Position: uint64(5000 + i)})
+	}
+	x.accepted(block)
+	for i, nc := range ncs {
+		if n := nc.wakes.Load(); n != 1 {
+			t.Fatalf("connection %d woken %d times by one block", i, n)
+		}
+		if p := ss[i].pending.Load(); p != 100+entries-1 {
+			t.Fatalf("subscription %d pending %d, want the block's highest %d", i, p, 100+entries-1)
+		}
+	}
+	// A later block with a lower position (an older entry written late)
+	// never lowers a pending position.
+	x.accepted([]state.InboxWrite{{Recipient: victim, Position: 3}})
+	if p := ss[0].pending.Load(); p != 100+entries-1 {
+		t.Fatalf("pending lowered to %d", p)
 	}
 }
