@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,33 +62,60 @@ type subscription struct {
 }
 
 // subIndex finds the subscriptions of a recipient. Block acceptance reads
-// it without a lock (a copy-on-write map), so it never waits on a
-// connection; subscribing and unsubscribing copy it under mu.
+// it without a lock (copy-on-write maps), so it never waits on a
+// connection. It is cut into subShards parts by a hash of the recipient
+// under a per-process seed: subscribing and unsubscribing copy one part
+// under its lock, about MaxSubscriptions/subShards recipients, not the
+// node's whole index (docs/stream.md section 6, "copy-on-write or
+// sharded").
 type subIndex struct {
-	mu    sync.Mutex
-	m     atomic.Pointer[map[[state.SessionIDSize]byte][]*subscription]
-	count int
+	mu     sync.Mutex // count
+	count  int
+	shards [subShards]subShard
+}
+
+// subShards is how many parts the index has.
+const subShards = 256
+
+type subShard struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[[state.SessionIDSize]byte][]*subscription]
+}
+
+// subSeed keys the parts' hash: a client cannot choose identities that
+// share one.
+var subSeed = maphash.MakeSeed()
+
+func (x *subIndex) shard(key [state.SessionIDSize]byte) *subShard {
+	return &x.shards[maphash.Comparable(subSeed, key)%subShards]
+}
+
+// subsOf are the subscriptions of key (not to be changed).
+func (x *subIndex) subsOf(key [state.SessionIDSize]byte) []*subscription {
+	if m := x.shard(key).m.Load(); m != nil {
+		return (*m)[key]
+	}
+	return nil
 }
 
 // add registers s unless the node holds MaxSubscriptions.
 func (x *subIndex) add(s *subscription) bool {
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	if x.count >= MaxSubscriptions {
+		x.mu.Unlock()
 		return false
 	}
-	x.update(func(m map[[state.SessionIDSize]byte][]*subscription) {
+	x.count++
+	x.mu.Unlock()
+	x.shard(s.key).update(func(m map[[state.SessionIDSize]byte][]*subscription) {
 		m[s.key] = append(m[s.key][:len(m[s.key]):len(m[s.key])], s)
 	})
-	x.count++
 	return true
 }
 
 // remove unregisters s.
 func (x *subIndex) remove(s *subscription) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.update(func(m map[[state.SessionIDSize]byte][]*subscription) {
+	x.shard(s.key).update(func(m map[[state.SessionIDSize]byte][]*subscription) {
 		var kept []*subscription
 		for _, o := range m[s.key] {
 			if o != s {
@@ -100,12 +128,16 @@ func (x *subIndex) remove(s *subscription) {
 			m[s.key] = kept
 		}
 	})
+	x.mu.Lock()
 	x.count--
+	x.mu.Unlock()
 }
 
-// update replaces the map with a changed copy; x.mu held.
-func (x *subIndex) update(f func(map[[state.SessionIDSize]byte][]*subscription)) {
-	old := x.m.Load()
+// update replaces the part's map with a changed copy.
+func (p *subShard) update(f func(map[[state.SessionIDSize]byte][]*subscription)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.m.Load()
 	m := make(map[[state.SessionIDSize]byte][]*subscription)
 	if old != nil {
 		for k, v := range *old {
@@ -113,18 +145,13 @@ func (x *subIndex) update(f func(map[[state.SessionIDSize]byte][]*subscription))
 		}
 	}
 	f(m)
-	x.m.Store(&m)
+	p.m.Store(&m)
 }
 
 // accepted is the VM's WatchInbox function: for each inbox entry of an
 // accepted block, raise the matching subscriptions' pending positions and
 // signal their connections, without blocking.
 func (x *subIndex) accepted(entries []state.InboxWrite) {
-	mp := x.m.Load()
-	if mp == nil || len(*mp) == 0 {
-		return
-	}
-	m := *mp
 	// The highest position of each watched recipient first, so that each
 	// matching subscription is raised and signalled once per block,
 	// however many of the block's entries are its (a block of 4,096
@@ -132,7 +159,7 @@ func (x *subIndex) accepted(entries []state.InboxWrite) {
 	// signals on the accepting goroutine).
 	var high map[[state.SessionIDSize]byte]uint64
 	for _, e := range entries {
-		if _, ok := m[e.Recipient]; !ok {
+		if len(x.subsOf(e.Recipient)) == 0 {
 			continue
 		}
 		if high == nil {
@@ -141,7 +168,7 @@ func (x *subIndex) accepted(entries []state.InboxWrite) {
 		high[e.Recipient] = max(high[e.Recipient], e.Position)
 	}
 	for k, pos := range high {
-		for _, s := range m[k] {
+		for _, s := range x.subsOf(k) {
 			for {
 				p := s.pending.Load()
 				if pos <= p || s.pending.CompareAndSwap(p, pos) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,5 +127,45 @@ func TestPushAttackOneSignalPerBlock(t *testing.T) {
 	x.accepted([]state.InboxWrite{{Recipient: victim, Position: 3}})
 	if p := ss[0].pending.Load(); p != 100+entries-1 {
 		t.Fatalf("pending lowered to %d", p)
+	}
+}
+
+// Section 8 ("a fixed number of O(1) subscriptions") and section 5 (the
+// call rate bounds what one connection makes the node do): a hostile
+// client that subscribes and unsubscribes in a loop. Found broken: the
+// index was one copy-on-write map, copied whole by every subscribe and
+// unsubscribe, so with the node's 4,096 subscriptions held (8 identities
+// on 512 connections are enough) each call cost about 1.6 ms of CPU and
+// 1.2 MB of garbage, under one lock: two connections at the default call
+// rate kept a core busy. A call now copies one part of the index.
+func TestPushAttackChurnCostsO1(t *testing.T) {
+	var x subIndex
+	for i := range MaxSubscriptions - 1 {
+		var key [state.SessionIDSize]byte
+		key[0], key[1], key[2] = 7, byte(i), byte(i>>8)
+		if !x.add(&subscription{key: key}) {
+			t.Fatalf("subscription %d refused", i)
+		}
+	}
+	var key [state.SessionIDSize]byte
+	key[0] = 9
+	const pairs = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range pairs {
+		s := &subscription{key: key}
+		if !x.add(s) {
+			t.Fatal("the node's last subscription refused")
+		}
+		if x.add(&subscription{key: key}) {
+			t.Fatal("a subscription past the node's bound accepted")
+		}
+		x.remove(s)
+	}
+	runtime.ReadMemStats(&after)
+	// 64 KiB: a few hundred bytes of a part of the index, with margin;
+	// copying the whole index is about 2.4 MB a pair.
+	if per := (after.TotalAlloc - before.TotalAlloc) / pairs; per > 64<<10 {
+		t.Fatalf("a subscribe and an unsubscribe allocate %d bytes with %d subscriptions held", per, MaxSubscriptions-1)
 	}
 }

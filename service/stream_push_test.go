@@ -263,8 +263,12 @@ func TestStreamPushWakeRace(t *testing.T) {
 	go func() {
 		defer close(done)
 		var sub *subscription
-		for _, v := range *h.subs.m.Load() {
-			sub = v[0]
+		for i := range h.subs.shards {
+			if m := h.subs.shards[i].m.Load(); m != nil {
+				for _, v := range *m {
+					sub = v[0]
+				}
+			}
 		}
 		for {
 			select {
