@@ -6,6 +6,8 @@ package service
 // found.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // bigBatch is a batch whose elements' responses add up to more than the
@@ -167,5 +170,143 @@ func TestPushAttackChurnCostsO1(t *testing.T) {
 	// copying the whole index is about 2.4 MB a pair.
 	if per := (after.TotalAlloc - before.TotalAlloc) / pairs; per > 64<<10 {
 		t.Fatalf("a subscribe and an unsubscribe allocate %d bytes with %d subscriptions held", per, MaxSubscriptions-1)
+	}
+}
+
+// readUntilID reads messages until the response with id, returning the
+// notifications read before it.
+func (w *wsTest) readUntilID(id int) (before []inboxChanged, resp rawResponse) {
+	w.t.Helper()
+	for {
+		b := w.mustText()
+		var r rawResponse
+		if err := json.Unmarshal(b, &r); err == nil && string(r.ID) == fmt.Sprint(id) {
+			return before, r
+		}
+		var n inboxChanged
+		if err := json.Unmarshal(b, &n); err != nil || n.Method != methodInboxChanged || n.ID != nil {
+			w.t.Fatalf("neither response %d nor a notification: %.200s", id, b)
+		}
+		before = append(before, n)
+	}
+}
+
+// Section 6: a block accepted while its recipient's subscription is
+// being made is never lost: either the subscription is in the index when
+// acceptance looks (a notification), or the inbox read that follows the
+// registration sees the block's entries (the first notification). The
+// VM calls the watcher after the block's writes are visible. Holds.
+func TestPushAttackSubscribeRacesAcceptance(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	sess := e.session(e.alice, e.bob)
+	w := dialWS(t, e.srv)
+	for i := range 12 {
+		head := inboxHead(t, e)
+		st, err := tx.Sign(e.alice, e.vm.ChainID(), mustNonce(t, e, e.alice.SessionID), &tx.SendMessage{Session: sess, Ciphertext: []byte("race")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.IssueTx(context.Background(), st.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan error, 1)
+		go func() {
+			e.clock.Advance(time.Second)
+			_, err := e.vm.BuildAndAccept(context.Background())
+			accepted <- err
+		}()
+		id := 10 * (i + 1)
+		w.send(text(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.subscribeInbox","params":{"sessionId":%q,"after":%d}}`, id, e.bob.SessionID, head)))
+		early, r := w.readUntilID(id)
+		if len(early) > 0 || r.Error != nil {
+			t.Fatalf("round %d: %d notifications before the subscription's answer, error %+v", i, len(early), r.Error)
+		}
+		var reply SubscribeInboxReply
+		if err := json.Unmarshal(r.Result, &reply); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-accepted; err != nil {
+			t.Fatal(err)
+		}
+		// The block is accepted: a notification above the cursor must
+		// come (the read deadline only bounds a failure).
+		_ = w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n := w.notification()
+		if n.Params.Subscription != reply.Subscription || n.Params.Position <= head {
+			t.Fatalf("round %d: notification %+v, cursor %d", i, n.Params, head)
+		}
+		_ = w.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		w.send(text(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.unsubscribe","params":{"subscription":%q}}`, id+1, reply.Subscription)))
+		if _, r := w.readUntilID(id + 1); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+	}
+}
+
+// raiser raises sub's pending position and signals it, as acceptance
+// does, as fast as it can until stop is closed.
+func raiser(h *handler, key [state.SessionIDSize]byte, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for p := uint64(1); ; p++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			h.subs.accepted([]state.InboxWrite{{Recipient: key, Position: p}})
+		}
+	}()
+	return done
+}
+
+func sessionKey(t *testing.T, s string) [state.SessionIDSize]byte {
+	t.Helper()
+	id, err := parseSessionID("sessionId", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state.SessionIDKey(id)
+}
+
+// Section 6 ("No notification of a subscription follows the response to
+// its unsubscribe"), with notifications raised as fast as acceptance can
+// while the client unsubscribes, alone and inside batches. Holds.
+func TestPushAttackNothingAfterUnsubscribe(t *testing.T) {
+	e := streamEnv(t, StreamOptions{CallRate: 1e6, CallBurst: 1 << 20})
+	h := e.h.(*handler)
+	w := dialWS(t, e.srv)
+	stop := make(chan struct{})
+	done := raiser(h, sessionKey(t, e.bob.SessionID), stop)
+	defer func() { close(stop); <-done }()
+	for i := range 200 {
+		id := 10 * (i + 1)
+		_, r := w.readUntilID(func() int {
+			w.send(text(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.subscribeInbox","params":{"sessionId":%q}}`, id, e.bob.SessionID)))
+			return id
+		}())
+		var reply SubscribeInboxReply
+		if r.Error != nil || json.Unmarshal(r.Result, &reply) != nil {
+			t.Fatalf("round %d: %+v", i, r.Error)
+		}
+		unsub := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.unsubscribe","params":{"subscription":%q}}`, id+1, reply.Subscription)
+		cfg := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.getConfig"}`, id+2)
+		if i%2 == 0 {
+			w.send(text(unsub), text(cfg))
+			w.readUntilID(id + 1)
+		} else {
+			// Inside a batch: notifications due before it may precede its
+			// array; after the array, none of this subscription.
+			w.send(text("["+unsub+","+cfg+"]"), text(cfg))
+			for !bytes.HasPrefix(w.mustText(), []byte("[")) {
+			}
+		}
+		after, _ := w.readUntilID(id + 2)
+		for _, n := range after {
+			if n.Params.Subscription == reply.Subscription {
+				t.Fatalf("round %d: a notification of %s after its unsubscribe's answer", i, reply.Subscription)
+			}
+		}
 	}
 }
