@@ -310,3 +310,194 @@ func TestPushAttackNothingAfterUnsubscribe(t *testing.T) {
 		}
 	}
 }
+
+// subCount is the node's subscription count.
+func subCount(h *handler) int {
+	h.subs.mu.Lock()
+	defer h.subs.mu.Unlock()
+	return h.subs.count
+}
+
+// waitSubs waits until the node holds want subscriptions.
+func waitSubs(t *testing.T, h *handler, want int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for subCount(h) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions held, want %d", subCount(h), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Sections 5 and 6 (4,096 subscriptions per node, -32011 past them; a
+// connection's end ends its subscriptions): a client takes the node's
+// last subscriptions, then leaves in every abrupt way (a reset in the
+// middle of a batch that subscribes, a close while notifications fire
+// and it reads nothing, a subscribe sent as a notification); every
+// subscription comes back, and one never made is never counted. Holds.
+func TestPushAttackNodeBoundAndRelease(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	h := e.h.(*handler)
+	// The node's other subscriptions, of identities nobody registered.
+	base := MaxSubscriptions - 2
+	for i := range base {
+		var key [state.SessionIDSize]byte
+		key[0], key[1], key[2] = 0xEE, byte(i), byte(i>>8)
+		if !h.subs.add(&subscription{key: key}) {
+			t.Fatal("add refused")
+		}
+	}
+	sub := func(w *wsTest, id int, sid string) rawResponse {
+		return w.call(id, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q}`, sid))
+	}
+	w1 := dialWS(t, e.srv)
+	for i, sid := range []string{e.alice.SessionID, e.bob.SessionID} {
+		if r := sub(w1, i+1, sid); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+	}
+	w2 := dialWS(t, e.srv)
+	if r := sub(w2, 1, e.carol.SessionID); r.Error == nil || r.Error.Code != CodeLimitReached {
+		t.Fatalf("past the node's bound: %+v, want -32011", r.Error)
+	}
+	if n := subCount(h); n != MaxSubscriptions {
+		t.Fatalf("%d subscriptions counted, want %d", n, MaxSubscriptions)
+	}
+	// A reset in the middle of a batch that subscribes (w1 already holds
+	// two: the batch's three are refused, then the batch's big pages).
+	var calls []string
+	for i, sid := range []string{e.carol.SessionID, e.alice.SessionID, e.bob.SessionID} {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.subscribeInbox","params":{"sessionId":%q}}`, 10+i, sid))
+	}
+	for i := range 100 {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session.getInbox","params":{"sessionId":%q,"limit":1000}}`, 20+i, e.bob.SessionID))
+	}
+	w1.send(text("[" + strings.Join(calls, ",") + "]"))
+	_ = w1.conn.(*net.TCPConn).SetLinger(0)
+	w1.conn.Close()
+	waitSubs(t, h, base)
+
+	// A subscriber that reads nothing while notifications fire, then
+	// closes mid-stream.
+	if r := sub(w2, 2, e.carol.SessionID); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	stop := make(chan struct{})
+	done := raiser(h, sessionKey(t, e.carol.SessionID), stop)
+	w2.conn.Close()
+	waitSubs(t, h, base)
+	close(stop)
+	<-done
+
+	// subscribeInbox without an id is not run (section 4): it would make
+	// a subscription the client cannot name.
+	w3 := dialWS(t, e.srv)
+	w3.send(text(fmt.Sprintf(`{"jsonrpc":"2.0","method":"session.subscribeInbox","params":{"sessionId":%q}}`, e.alice.SessionID)))
+	if r := w3.call(1, "getConfig", "{}"); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if n := subCount(h); n != base {
+		t.Fatalf("a subscribeInbox notification made a subscription (%d held, want %d)", n, base)
+	}
+	// Both subscriptions are free again.
+	for i, sid := range []string{e.alice.SessionID, e.bob.SessionID} {
+		if r := sub(w3, 2+i, sid); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+	}
+}
+
+// Section 6, any params: a malformed or hostile subscribeInbox or
+// unsubscribe is an error answer and the connection goes on (a panic
+// would close it 1011); a cursor at the top of uint64 is valid and
+// notifies nothing. Holds.
+func TestPushAttackHostileParams(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	w := dialWS(t, e.srv)
+	bob := e.bob.SessionID
+	for i, tc := range []struct {
+		method, params string
+		code           ErrorCode // 0: a result
+	}{
+		{"subscribeInbox", `null`, CodeInvalidParams},
+		{"subscribeInbox", `[]`, CodeInvalidParams},
+		{"subscribeInbox", `{}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":null}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":7}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + strings.Repeat("07", 5000) + `"}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + bob + `","after":-1}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + bob + `","after":1.5}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + bob + `","after":"1"}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + bob + `","after":18446744073709551616}`, CodeInvalidParams},
+		{"subscribeInbox", `{"sessionId":"` + bob + `","after":18446744073709551615}`, 0},
+		{"unsubscribe", `null`, CodeInvalidParams},
+		{"unsubscribe", `{"subscription":null}`, CodeInvalidParams},
+		{"unsubscribe", `{"subscription":{"a":1}}`, CodeInvalidParams},
+		{"unsubscribe", `{"subscription":"` + strings.Repeat("f", 100000) + `"}`, CodeInvalidParams},
+	} {
+		r := w.call(i+1, tc.method, tc.params)
+		switch {
+		case tc.code == 0 && r.Error != nil:
+			t.Fatalf("%s %.80s: %+v", tc.method, tc.params, r.Error)
+		case tc.code != 0 && (r.Error == nil || r.Error.Code != tc.code):
+			t.Fatalf("%s %.80s: %+v (%s), want %d", tc.method, tc.params, r.Error, r.Result, tc.code)
+		case r.Error != nil && len(r.Error.Message) > 500:
+			t.Fatalf("%s: an error message of %d bytes echoes the request", tc.method, len(r.Error.Message))
+		}
+	}
+	// The subscription behind the top cursor holds, notifies nothing
+	// (the next message is this answer).
+	sess := e.session(e.alice, e.bob)
+	e.sendAndAccept(t, sess)
+	if before, r := w.readUntilID(func() int { w.send(text(`{"jsonrpc":"2.0","id":99,"method":"session.getConfig"}`)); return 99 }()); r.Error != nil || len(before) != 0 {
+		t.Fatalf("%d notifications for a cursor above every position, %+v", len(before), r.Error)
+	}
+}
+
+// Section 6 ("A pending notification is a position, not bytes in the
+// buffer: a newer block raises it"): while the connection cannot write
+// (here it waits for an execution slot the test holds), a thousand
+// blocks raise one subscription; what follows is one notification
+// carrying the highest position, not a thousand. Holds.
+func TestPushAttackNotificationsCoalesce(t *testing.T) {
+	so := StreamOptions{}
+	e := newEnvWith(t, envOpts{handler: Options{Stream: &so, BusyWait: 20 * time.Second}})
+	h := e.h.(*handler)
+	w := dialWS(t, e.srv)
+	for range cap(h.slots) {
+		h.slots <- struct{}{}
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			for range cap(h.slots) {
+				<-h.slots
+			}
+		}
+	}
+	defer release()
+	// bob's inbox is empty: no notification is due at subscribing.
+	w.send(
+		text(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"session.subscribeInbox","params":{"sessionId":%q}}`, e.bob.SessionID)),
+		text(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"session.getNonce","params":{"sessionId":%q}}`, e.alice.SessionID)))
+	// The subscription's answer is written before the wait for a slot.
+	if before, r := w.readUntilID(1); r.Error != nil || len(before) > 0 {
+		t.Fatalf("subscribe: %+v, %d notifications", r.Error, len(before))
+	}
+	key := sessionKey(t, e.bob.SessionID)
+	const blocks = 1000
+	for p := uint64(1); p <= blocks; p++ {
+		h.subs.accepted([]state.InboxWrite{{Recipient: key, Position: p}})
+	}
+	release()
+	if before, r := w.readUntilID(2); r.Error != nil || len(before) > 0 {
+		t.Fatalf("getNonce: %+v, %d notifications before it", r.Error, len(before))
+	}
+	w.send(text(`{"jsonrpc":"2.0","id":3,"method":"session.getConfig"}`))
+	ns, _ := w.readUntilID(3)
+	if len(ns) != 1 || ns[0].Params.Position != blocks {
+		t.Fatalf("%d notifications after %d raises (%+v), want one at %d", len(ns), blocks, ns, blocks)
+	}
+}
