@@ -804,6 +804,7 @@ func (c *wsConn) respond(sep byte, b []byte, held int64, first, fin bool) {
 // "]" alone in the last), so a large batch streams as over HTTP and each
 // element's budget is given back once it is written.
 func (c *wsConn) runBatch(calls []*call) {
+	defer func() { c.inBatch = false }() // also when a write fails mid-batch
 	started := false
 	for _, k := range calls {
 		if c.werr != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luxfi/session/service/wsframe"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/tx"
 )
@@ -500,4 +501,78 @@ func TestPushAttackNotificationsCoalesce(t *testing.T) {
 	if len(ns) != 1 || ns[0].Params.Position != blocks {
 		t.Fatalf("%d notifications after %d raises (%+v), want one at %d", len(ns), blocks, ns, blocks)
 	}
+}
+
+// Section 6 ("subscription is 16 random bytes, meaningful only on its
+// connection"): a hostile connection that knows (or guesses) another's
+// subscription id cannot end it, and the victim keeps its notifications.
+// Holds.
+func TestPushAttackForeignUnsubscribe(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	sess := e.session(e.alice, e.bob)
+	head := inboxHead(t, e)
+	victim, attacker := dialWS(t, e.srv), dialWS(t, e.srv)
+	r := victim.call(1, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q,"after":%d}`, e.bob.SessionID, head))
+	var reply SubscribeInboxReply
+	if r.Error != nil || json.Unmarshal(r.Result, &reply) != nil {
+		t.Fatalf("%+v", r.Error)
+	}
+	if r := attacker.call(1, "unsubscribe", fmt.Sprintf(`{"subscription":%q}`, reply.Subscription)); r.Error == nil || r.Error.Code != CodeInvalidParams {
+		t.Fatalf("another connection's unsubscribe: %s %+v, want -32602", r.Result, r.Error)
+	}
+	// The attacker's own subscription to the same inbox gets another id.
+	r = attacker.call(2, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q,"after":%d}`, e.bob.SessionID, head))
+	var own SubscribeInboxReply
+	if r.Error != nil || json.Unmarshal(r.Result, &own) != nil || own.Subscription == reply.Subscription {
+		t.Fatalf("%+v %q", r.Error, own.Subscription)
+	}
+	e.sendAndAccept(t, sess)
+	if n := victim.notification(); n.Params.Subscription != reply.Subscription || n.Params.Position <= head {
+		t.Fatalf("victim: %+v", n.Params)
+	}
+	if n := attacker.notification(); n.Params.Subscription != own.Subscription {
+		t.Fatalf("attacker notified for %q, holds %q", n.Params.Subscription, own.Subscription)
+	}
+}
+
+// TestPushAttackNotificationInsideBatch's other path: a batch element
+// that waits for an execution slot writes the array's fragments so far
+// first; the notification its subscribeInbox element made due must not
+// go with them.
+func TestPushAttackNotificationInsideBatchSlotWait(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	sess := e.session(e.alice, e.bob)
+	e.sendAndAccept(t, sess)
+	h := e.h.(*handler)
+	w := dialWS(t, e.srv)
+	for range cap(h.slots) {
+		h.slots <- struct{}{}
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			for range cap(h.slots) {
+				<-h.slots
+			}
+		}
+	}
+	defer release()
+	w.send(text(fmt.Sprintf(`[{"jsonrpc":"2.0","id":1,"method":"session.subscribeInbox","params":{"sessionId":%q,"after":0}},`+
+		`{"jsonrpc":"2.0","id":2,"method":"session.getNonce","params":{"sessionId":%q}}]`, e.bob.SessionID, e.alice.SessionID)))
+	// The array's first fragment is written before the wait.
+	f, err := w.readFrame()
+	if err != nil || f.op != wsframe.OpText || f.fin || !bytes.HasPrefix(f.payload, []byte(`[`)) {
+		t.Fatalf("first frame %+v %v", f, err)
+	}
+	release()
+	for !f.fin {
+		if f, err = w.readFrame(); err != nil {
+			t.Fatal(err)
+		}
+		if f.op != wsframe.OpContinuation {
+			t.Fatalf("a frame of opcode %d (%.100s) inside the batch's response", f.op, f.payload)
+		}
+	}
+	w.notification()
 }
