@@ -576,3 +576,44 @@ func TestPushAttackNotificationInsideBatchSlotWait(t *testing.T) {
 	}
 	w.notification()
 }
+
+// Section 3 (shutdown closes every WebSocket with 1001) with
+// subscriptions whose notifications fire throughout: shutdown completes
+// and the node holds no subscription after it. Holds.
+func TestPushAttackShutdownWhileNotifying(t *testing.T) {
+	e := streamEnv(t, StreamOptions{})
+	h := e.h.(*handler)
+	var ws []*wsTest
+	for i, sid := range []string{e.alice.SessionID, e.bob.SessionID, e.carol.SessionID} {
+		w := dialWS(t, e.srv)
+		if r := w.call(1, "subscribeInbox", fmt.Sprintf(`{"sessionId":%q}`, sid)); r.Error != nil {
+			t.Fatalf("%d: %+v", i, r.Error)
+		}
+		ws = append(ws, w)
+	}
+	stop := make(chan struct{})
+	var dones []<-chan struct{}
+	for _, sid := range []string{e.alice.SessionID, e.bob.SessionID, e.carol.SessionID} {
+		dones = append(dones, raiser(h, sessionKey(t, sid), stop))
+	}
+	defer func() {
+		close(stop)
+		for _, d := range dones {
+			<-d
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- h.ShutdownStreams(ctx) }()
+	for _, w := range ws {
+		w.mustClose(wsframe.CloseGoingAway) // notifications before it are skipped
+		w.conn.Close()
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("ShutdownStreams: %v", err)
+	}
+	if n := subCount(h); n != 0 {
+		t.Fatalf("%d subscriptions held after shutdown", n)
+	}
+}
