@@ -26,19 +26,8 @@ func sampleCPU(nodePID int) cpuSample {
 		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if nodePID > 0 {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(nodePID) + "/stat"); err == nil {
-			// Fields after the ")" closing the command name: state is
-			// field 3, utime 14, stime 15.
-			if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-				f := strings.Fields(string(b[i+1:]))
-				if len(f) > 12 {
-					u, err1 := strconv.ParseInt(f[11], 10, 64)
-					st, err2 := strconv.ParseInt(f[12], 10, 64)
-					if err1 == nil && err2 == nil {
-						s.node, s.haveNode = time.Duration(u+st)*clockTick, true
-					}
-				}
-			}
+		if st, ok := readNodeStat(nodePID); ok {
+			s.node, s.haveNode = st.cpu, true
 		}
 	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
@@ -60,4 +49,60 @@ func sampleCPU(nodePID int) cpuSample {
 		}
 	}
 	return s
+}
+
+// nodeStat is what /proc/PID/stat says of the node process: its minor
+// page faults and CPU time (user and system) so far.
+type nodeStat struct {
+	faults int64
+	cpu    time.Duration
+}
+
+func readNodeStat(pid int) (nodeStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nodeStat{}, false
+	}
+	return parseNodeStat(string(b))
+}
+
+// parseNodeStat reads /proc/PID/stat. Fields after the ")" closing the
+// command name (which may hold spaces): state is field 3, minflt 10,
+// utime 14, stime 15.
+func parseNodeStat(stat string) (nodeStat, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nodeStat{}, false
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) <= 12 {
+		return nodeStat{}, false
+	}
+	flt, err0 := strconv.ParseInt(f[7], 10, 64)
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err0 != nil || err1 != nil || err2 != nil {
+		return nodeStat{}, false
+	}
+	return nodeStat{faults: flt, cpu: time.Duration(u+st) * clockTick}, true
+}
+
+// nodeSeconds samples the node's stat at start and every second after
+// it until stop is closed, and returns the samples (the first at start).
+func nodeSeconds(pid int, start time.Time, stop <-chan struct{}) []nodeStat {
+	var out []nodeStat
+	for k := 0; ; k++ {
+		if k > 0 {
+			select {
+			case <-stop:
+				return out
+			case <-time.After(time.Until(start.Add(time.Duration(k) * time.Second))):
+			}
+		}
+		st, ok := readNodeStat(pid)
+		if !ok {
+			return out
+		}
+		out = append(out, st)
+	}
 }

@@ -184,9 +184,13 @@ func report(w io.Writer, r *Result, asJSON, showTimeline bool) {
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
 	if len(r.Timeline) > 0 {
-		fmt.Fprintln(w, "  submitted in second   accepted   p50 ms   p99 ms   max ms")
+		fmt.Fprintln(w, "  submitted in second   accepted   p50 ms   p99 ms   max ms   node faults   node cores")
 		for _, s := range r.Timeline {
-			fmt.Fprintf(w, "  %19d %10d %8.1f %8.1f %8.1f\n", s.At, s.Accepted, s.P50, s.P99, s.Max)
+			fmt.Fprintf(w, "  %19d %10d %8.1f %8.1f %8.1f", s.At, s.Accepted, s.P50, s.P99, s.Max)
+			if s.NodeFaults > 0 || s.NodeCores > 0 {
+				fmt.Fprintf(w, " %13d %12.2f", s.NodeFaults, s.NodeCores)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }
