@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -466,18 +467,7 @@ func TestPushAttackNotificationsCoalesce(t *testing.T) {
 	e := newEnvWith(t, envOpts{handler: Options{Stream: &so, BusyWait: 20 * time.Second}})
 	h := e.h.(*handler)
 	w := dialWS(t, e.srv)
-	for range cap(h.slots) {
-		h.slots <- struct{}{}
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			for range cap(h.slots) {
-				<-h.slots
-			}
-		}
-	}
+	release := holdSlots(h)
 	defer release()
 	// bob's inbox is empty: no notification is due at subscribing.
 	w.send(
@@ -545,18 +535,7 @@ func TestPushAttackNotificationInsideBatchSlotWait(t *testing.T) {
 	e.sendAndAccept(t, sess)
 	h := e.h.(*handler)
 	w := dialWS(t, e.srv)
-	for range cap(h.slots) {
-		h.slots <- struct{}{}
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			for range cap(h.slots) {
-				<-h.slots
-			}
-		}
-	}
+	release := holdSlots(h)
 	defer release()
 	w.send(text(fmt.Sprintf(`[{"jsonrpc":"2.0","id":1,"method":"session.subscribeInbox","params":{"sessionId":%q,"after":0}},`+
 		`{"jsonrpc":"2.0","id":2,"method":"session.getNonce","params":{"sessionId":%q}}]`, e.bob.SessionID, e.alice.SessionID)))
@@ -616,4 +595,17 @@ func TestPushAttackShutdownWhileNotifying(t *testing.T) {
 	if n := subCount(h); n != 0 {
 		t.Fatalf("%d subscriptions held after shutdown", n)
 	}
+}
+
+// holdSlots takes every execution slot of h; the function it returns
+// gives them back, once however often it is called.
+func holdSlots(h *handler) (release func()) {
+	for range cap(h.slots) {
+		h.slots <- struct{}{}
+	}
+	return sync.OnceFunc(func() {
+		for range cap(h.slots) {
+			<-h.slots
+		}
+	})
 }
