@@ -140,7 +140,7 @@ type Result struct {
 	// ML-DSA-65 verification of a message of this run (what the node does
 	// once per message), by one goroutine, just before the timed phase
 	// and just after it (the median of 5 rounds of 40 each time). This
-	// machine's speed varies with its host's load by up to 1.4×, so
+	// machine's speed varies with its host by 1.4–1.8×, so
 	// compare runs through VerifyBoundShare, the sustained rate over the
 	// rate at which this machine's cores could do nothing but verify.
 	VerifyMicrosBefore float64 `json:"mldsaVerifyMicrosBefore"`
@@ -440,18 +440,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var firstErr atomic.Value
 	cpu0 := sampleCPU(cfg.NodePID)
 	start := time.Now()
-	var nodeSecs []nodeStat
-	nodeSecsDone := make(chan struct{})
-	stopNodeSecs := make(chan struct{})
-	stopSecs := sync.OnceFunc(func() { close(stopNodeSecs) })
+	// The node's faults and CPU by the second, for the timeline.
+	secsCtx, stopSecs := context.WithCancel(ctx)
 	defer stopSecs() // on every early return too
+	secs := make(chan []nodeStat, 1)
 	if cfg.NodePID > 0 {
-		go func() {
-			defer close(nodeSecsDone)
-			nodeSecs = nodeSeconds(cfg.NodePID, start, stopNodeSecs)
-		}()
-	} else {
-		close(nodeSecsDone)
+		go func() { secs <- nodeSeconds(cfg.NodePID, start, secsCtx.Done()) }()
 	}
 	stopAt := start.Add(cfg.Duration)
 	warmup := cfg.Duration / 5
@@ -614,7 +608,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cpu1 := sampleCPU(cfg.NodePID) // the last acceptance was seen (or the drain gave up)
 	cpuEnd := time.Now()
 	stopSecs()
-	<-nodeSecsDone
+	var nodeSecs []nodeStat
+	if cfg.NodePID > 0 {
+		nodeSecs = <-secs
+	}
 	stopWatch()
 	if watching {
 		watchErr = <-watchDone
