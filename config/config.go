@@ -103,6 +103,23 @@ const (
 	// MaxPrunePerBlock bounds how many expired messages one block removes
 	// (retention). It exceeds MaxBlockTxs so pruning always catches up.
 	MaxPrunePerBlock = 2 * MaxBlockTxs
+	// MaxBlockWrites and MaxBlockWriteBytes bound the state writes of one
+	// block (its Put and Delete calls, and their key and value bytes plus
+	// BlockWriteOverhead each): a block is accepted as one atomic batch,
+	// and a database refuses a batch beyond its own limit (BadgerDB with
+	// 64 MiB memtables: about 104,000 entries or 10 MB; see LLM.md,
+	// "Write bounds"). Verify refuses a block beyond either bound, so no
+	// node ever has to commit one.
+	MaxBlockWrites     = 65_536
+	MaxBlockWriteBytes = 8 << 20
+	BlockWriteOverhead = 16
+	// MaxPruneWritesPerBlock bounds the writes of one block's retention of
+	// messages (queued items: messages, posts, request entries, claim log
+	// entries). Retention still keeps up: a block holds at most
+	// MaxBlockSize / 3,309 (a signature) = 633 messages, and removing one
+	// costs at most MaxParticipants + 1 writes (its inbox entries, the
+	// message, its counter): 20,889 writes.
+	MaxPruneWritesPerBlock = 24_576
 	// MaxFutureBlockTime is how far (milliseconds) ahead of the local clock
 	// a block timestamp may be.
 	MaxFutureBlockTime = 10_000

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/luxfi/database"
 	"github.com/luxfi/ids"
@@ -196,7 +197,7 @@ func sessionIDBytes(id crypto.SessionID) []byte {
 func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.SessionID) error {
 	msgs := s.messages()
 	s.val = m.appendEncoding(s.val[:0])
-	if err := s.db.Put(msgs.keyU64(m.Target[:], m.Seq), s.val); err != nil {
+	if err := s.put(msgs.keyU64(m.Target[:], m.Seq), s.val); err != nil {
 		return err
 	}
 	// The inbox entries are <target 32><seq 8>.
@@ -205,7 +206,7 @@ func (s *State) putMessageRecords(kind byte, m *Message, recipients []crypto.Ses
 	inbox := s.inbox()
 	for _, r := range recipients {
 		rk := SessionIDKey(r)
-		if err := s.db.Put(inbox.keyU64(rk[:], m.Position), ref); err != nil {
+		if err := s.put(inbox.keyU64(rk[:], m.Position), ref); err != nil {
 			return err
 		}
 	}
@@ -222,7 +223,7 @@ func (s *State) AddInboxEntry(recipient crypto.SessionID, m *Message) error {
 	rk := SessionIDKey(recipient)
 	ref := binary.BigEndian.AppendUint64(append(s.val[:0], m.Target[:]...), m.Seq)
 	s.val = ref
-	return s.db.Put(s.inbox().keyU64(rk[:], m.Position), ref)
+	return s.put(s.inbox().keyU64(rk[:], m.Position), ref)
 }
 
 // QueueRequest queues a session's request entries for retention: pruning
@@ -244,7 +245,7 @@ func (s *State) QueueSession(session ids.ID, pos uint64, createdAt int64) error 
 	v := binary.BigEndian.AppendUint64(s.val[:0], uint64(createdAt))
 	v = append(v, session[:]...)
 	s.val = v
-	if err := s.db.Put(s.sessQueue().keyU64(nil, pos), v); err != nil {
+	if err := s.put(s.sessQueue().keyU64(nil, pos), v); err != nil {
 		return err
 	}
 	queued, err := s.meta().Has(keySessionRetentionHead)
@@ -356,7 +357,7 @@ func (s *State) queueItem(kind byte, target ids.ID, seq, pos uint64, ts int64) e
 	q = binary.BigEndian.AppendUint64(q, seq)
 	s.val = q
 	if !s.deferred {
-		if err := s.db.Put(s.retention().keyU64(nil, pos), q); err != nil {
+		if err := s.put(s.retention().keyU64(nil, pos), q); err != nil {
 			return err
 		}
 		return s.queueHead(ts)
@@ -381,7 +382,7 @@ func (s *State) flushRetention() error {
 		return nil
 	}
 	s.val = append(binary.BigEndian.AppendUint64(s.val[:0], uint64(s.queuedTime)), s.queued...)
-	if err := s.db.Put(s.retention().keyU64(nil, s.queuedPos), s.val); err != nil {
+	if err := s.put(s.retention().keyU64(nil, s.queuedPos), s.val); err != nil {
 		return err
 	}
 	s.queued = s.queued[:0]
@@ -395,7 +396,7 @@ func (s *State) queueHead(ts int64) error {
 	if err != nil || queued {
 		return err
 	}
-	return s.db.Put(rootRetentionHead, s.u64(uint64(ts)))
+	return s.put(rootRetentionHead, s.u64(uint64(ts)))
 }
 
 // GetMessage returns one message, or ErrNotFound (never posted or pruned).
@@ -468,14 +469,26 @@ func (s *State) Inbox(recipient crypto.SessionID, after uint64, limit int) ([]In
 
 // ---- retention ----
 
-// PruneMessages removes, oldest first, at most max queued items (messages,
-// posts, request entries) whose block time is before cutoff (Unix
-// milliseconds): a message with its inbox entries, a post with its author
-// record, a request's entries. It returns how many items it took. The work is bounded by max: an entry of the
-// retention queue that holds more due messages than are left to remove is
-// cut, and the rest stays queued under the same key.
+// PruneMessages is PruneMessagesWithin without a bound on the writes.
 func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
-	if max <= 0 {
+	return s.PruneMessagesWithin(cutoff, max, math.MaxInt)
+}
+
+// PruneMessagesWithin removes, oldest first, queued items (messages,
+// posts, request entries, claim log entries) whose block time is before
+// cutoff (Unix milliseconds): a message with its inbox entries, a post with
+// its author record, a request's entries. It returns how many items it
+// took.
+//
+// Two bounds keep one block's retention work and its write batch small:
+// at most max items, and no item begins once maxWrites writes were spent
+// (Writes), so the writes are at most maxWrites plus one item's (a session
+// message: its inbox entries, the message and its counter, at most
+// config.MaxParticipants + 1) plus two (its queue entry and the head). An
+// entry of the retention queue that holds more due items than are taken is
+// cut, and the rest stays queued under the same key.
+func (s *State) PruneMessagesWithin(cutoff int64, max, maxWrites int) (int, error) {
+	if max <= 0 || maxWrites <= 0 {
 		return 0, nil
 	}
 	// One retention entry: the messages of one block (or one message),
@@ -484,7 +497,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 		key   []byte
 		ts    int64
 		items []byte // n × retentionItemSize
-		take  int    // how many of them are removed now
+		take  int    // how many of them may be removed now
 	}
 	// The head records the time of the oldest queued message, so a block
 	// with nothing due reads one key instead of opening an iterator.
@@ -503,7 +516,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	}
 	var list []entry
 	n := 0
-	newHead := int64(-1) // time of the oldest entry left; -1: none left
+	next := int64(-1) // time of the first entry after list; -1: none
 	it := s.retention().NewIterator()
 	for it.Next() {
 		v := it.Value()
@@ -513,7 +526,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 		}
 		ts := int64(binary.BigEndian.Uint64(v))
 		if ts >= cutoff || n == max {
-			newHead = ts
+			next = ts
 			break
 		}
 		items := (len(v) - 8) / retentionItemSize
@@ -521,7 +534,6 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 		list = append(list, entry{key: bytes.Clone(it.Key()), ts: ts, items: bytes.Clone(v[8:]), take: take})
 		n += take
 		if take < items {
-			newHead = ts
 			break
 		}
 	}
@@ -529,6 +541,43 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	it.Release()
 	if err != nil {
 		return 0, err
+	}
+	// Remove item by item until the items or the writes run out; each
+	// entry is deleted (all taken) or rewritten with the rest right after
+	// its items, so its write counts too.
+	start := s.writes
+	took := 0
+	removed := 0 // messages and posts actually removed (not deleted before)
+	newHead := next
+	for _, e := range list {
+		done := 0
+		for done < e.take && s.writes-start < maxWrites {
+			item := e.items[done*retentionItemSize : (done+1)*retentionItemSize]
+			gone, err := s.pruneItem(item[0], ids.ID(item[1:1+ids.IDLen]), binary.BigEndian.Uint64(item[1+ids.IDLen:]))
+			if err != nil {
+				return 0, err
+			}
+			if gone {
+				removed++
+			}
+			done++
+		}
+		took += done
+		rest := e.items[done*retentionItemSize:]
+		switch {
+		case len(rest) == 0:
+			err = s.retention().Delete(e.key)
+		case done > 0:
+			v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(rest)), uint64(e.ts))
+			err = s.retention().Put(e.key, append(v, rest...))
+		}
+		if err != nil {
+			return 0, err
+		}
+		if len(rest) > 0 {
+			newHead = e.ts // the oldest left
+			break
+		}
 	}
 	if newHead < 0 {
 		err = s.meta().Delete(keyRetentionHead)
@@ -538,27 +587,6 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	removed := 0 // messages and posts actually removed (not deleted before)
-	for _, e := range list {
-		for i := 0; i < e.take; i++ {
-			item := e.items[i*retentionItemSize : (i+1)*retentionItemSize]
-			gone, err := s.pruneItem(item[0], ids.ID(item[1:1+ids.IDLen]), binary.BigEndian.Uint64(item[1+ids.IDLen:]))
-			if err != nil {
-				return 0, err
-			}
-			if gone {
-				removed++
-			}
-		}
-		if rest := e.items[e.take*retentionItemSize:]; len(rest) > 0 {
-			v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(rest)), uint64(e.ts))
-			if err := s.retention().Put(e.key, append(v, rest...)); err != nil {
-				return 0, err
-			}
-		} else if err := s.retention().Delete(e.key); err != nil {
-			return 0, err
-		}
-	}
 	if removed > 0 {
 		if err := s.AddCount(CountMessagesStored, -int64(removed)); err != nil {
 			return 0, err
@@ -567,7 +595,7 @@ func (s *State) PruneMessages(cutoff int64, max int) (int, error) {
 			return 0, err
 		}
 	}
-	return n, nil
+	return took, nil
 }
 
 // retentionItemSize is the size of one message in a retention entry:
@@ -1114,7 +1142,7 @@ func (s *State) AddCount(name string, delta int64) error {
 		s.deltas[i] += delta
 		return nil
 	}
-	return s.db.Put(countKey(name), s.u64(uint64(int64(v)+delta)))
+	return s.put(countKey(name), s.u64(uint64(int64(v)+delta)))
 }
 
 // Defer makes the view keep the chain-wide aggregates a block changes many
@@ -1149,7 +1177,7 @@ func (s *State) flushCounts() error {
 		if d < 0 && uint64(-d) > v {
 			return fmt.Errorf("%w: counter %s would go negative", ErrCorrupt, name)
 		}
-		if err := s.db.Put(countKey(name), s.u64(uint64(int64(v)+d))); err != nil {
+		if err := s.put(countKey(name), s.u64(uint64(int64(v)+d))); err != nil {
 			return err
 		}
 		s.deltas[i] = 0

@@ -190,6 +190,10 @@ type State struct {
 	num [8]byte
 	val []byte // scratch for a record's value (putMessageRecords)
 
+	// writes counts the Put and Delete calls this view made on its
+	// database (Writes).
+	writes int
+
 	deferred   bool                   // see Defer
 	deltas     [len(countNames)]int64 // deferred counter changes
 	queued     []byte                 // deferred retention items
@@ -226,6 +230,23 @@ func (s *State) reqTimes() ns   { return ns{s, prefixReqTime} }
 func (s *State) claimLog() ns   { return ns{s, prefixClaimLog} }
 func (s *State) anchors() ns    { return ns{s, prefixAnchor} }
 func (s *State) sessQueue() ns  { return ns{s, prefixSessQueue} }
+
+// put and del are the view's only writes to its database: every record
+// goes through them, so Writes counts them all.
+func (s *State) put(k, v []byte) error {
+	s.writes++
+	return s.db.Put(k, v)
+}
+
+func (s *State) del(k []byte) error {
+	s.writes++
+	return s.db.Delete(k)
+}
+
+// Writes returns how many Put and Delete calls this view has made on its
+// database (deferred records count when Flush writes them). Retention
+// bounds its work with it (PruneMessagesWithin).
+func (s *State) Writes() int { return s.writes }
 
 // dropsTxWriteOnly reports whether the view's database drops the
 // TxWriteOnly namespaces (mempool admission): then their records need not
@@ -278,8 +299,8 @@ func (n ns) ownKey(k []byte) []byte {
 
 func (n ns) Get(k []byte) ([]byte, error)   { return n.s.db.Get(n.key(k)) }
 func (n ns) Has(k []byte) (bool, error)     { return n.s.db.Has(n.key(k)) }
-func (n ns) Put(k, v []byte) error          { return n.s.db.Put(n.key(k), v) }
-func (n ns) Delete(k []byte) error          { return n.s.db.Delete(n.key(k)) }
+func (n ns) Put(k, v []byte) error          { return n.s.put(n.key(k), v) }
+func (n ns) Delete(k []byte) error          { return n.s.del(n.key(k)) }
 func (n ns) NewIterator() database.Iterator { return n.NewIteratorWithStartAndPrefix(nil, nil) }
 
 // NewIteratorWithStartAndPrefix iterates keys of the namespace that start
