@@ -60,6 +60,7 @@ type Block struct {
 	children []*Block            // verified children, in verification order
 	counts   state.Counts        // the chain-wide counts after the block (set by verify and build)
 	inbox    []state.InboxWrite  // the inbox entries it writes (set by verify and build)
+	writes   int                 // its state writes, against bounds.ops (set by verify and build)
 }
 
 // ID implements smblock.Block.
@@ -146,6 +147,9 @@ type chain struct {
 	// executes in, which makes this node compute another state than its
 	// peers: the fault the state commitment exists to catch.
 	divergeForTest func(execute.Context) execute.Context
+	// bounds are the write bounds of a block and the builder's reserves
+	// (defaultWriteBounds; tests lower them).
+	bounds writeBounds
 }
 
 func (c *chain) execContext(height uint64, ts int64, parent ids.ID) execute.Context {
@@ -307,6 +311,11 @@ func (c *chain) verify(b *Block) error {
 		overlay.Abort()
 		return err
 	}
+	// No node may be asked to commit more than the write bounds.
+	if err := writes.overBudget(c.bounds); err != nil {
+		overlay.Abort()
+		return err
+	}
 	// The block's state must be the state this node computed.
 	if got := writes.sum(); got != b.Block.StateCommitment {
 		overlay.Abort()
@@ -317,7 +326,7 @@ func (c *chain) verify(b *Block) error {
 		overlay.Abort()
 		return err
 	}
-	b.inbox = writes.inbox
+	b.inbox, b.writes = writes.inbox, writes.ops
 	c.addVerified(b, parent, overlay)
 	return nil
 }
@@ -457,6 +466,13 @@ const maxBuildRefusals = 256
 // behind a refusal, with a nil reason). regs, when not nil, is the set of
 // registrations the block may take (the pool's choice by excess, when more
 // are pending than a block holds).
+//
+// The block stays within the write bounds (config.MaxBlockWrites and
+// MaxBlockWriteBytes, which Verify enforces): no transaction begins once
+// fewer than the reserves of c.bounds are left. Should
+// a block still end beyond them, it is built again with half the
+// transactions (never seen: the reserves exceed what any one transaction
+// and the block's deferred records write).
 func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error), regs map[ids.ID]bool) (*Block, error) {
 	if c.closed {
 		return nil, ErrShutdown
@@ -466,6 +482,46 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 			return nil, err
 		}
 	}
+	maxTxs := config.MaxBlockTxs
+	for {
+		b, err := c.buildUpTo(pending, skip, regs, maxTxs)
+		var over *overBudgetError
+		if !errors.As(err, &over) || over.txs <= 1 {
+			return b, err
+		}
+		maxTxs = over.txs / 2
+	}
+}
+
+// writeBounds are a block's write bounds (config.MaxBlockWrites and
+// MaxBlockWriteBytes) and the builder's reserves against them: what one
+// transaction and the block's deferred records (counters, the retention
+// entry) may write at most, with a wide margin (the largest transactions
+// write a few hundred records; config.MaxTxSize bounds their bytes).
+type writeBounds struct {
+	ops, bytes               int
+	reserveOps, reserveBytes int
+}
+
+var defaultWriteBounds = writeBounds{
+	ops:          config.MaxBlockWrites,
+	bytes:        config.MaxBlockWriteBytes,
+	reserveOps:   2048,
+	reserveBytes: 4*config.MaxTxSize + 256<<10,
+}
+
+// overBudgetError is a built block beyond the write bounds, of txs
+// transactions.
+type overBudgetError struct {
+	txs int
+	err error
+}
+
+func (e *overBudgetError) Error() string { return e.err.Error() }
+func (e *overBudgetError) Unwrap() error { return e.err }
+
+// buildUpTo is build with at most maxTxs transactions.
+func (c *chain) buildUpTo(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error), regs map[ids.ID]bool, maxTxs int) (*Block, error) {
 	parent, ok := c.processing[c.preferred]
 	var parentDB database.Database
 	if ok {
@@ -499,7 +555,8 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		blocked[a] = true
 	}
 	for _, t := range pending {
-		if len(txs) == config.MaxBlockTxs || config.MaxBlockSize-size < minTxSize || refusals == maxBuildRefusals {
+		if len(txs) == maxTxs || config.MaxBlockSize-size < minTxSize || refusals == maxBuildRefusals ||
+			writes.ops > c.bounds.ops-c.bounds.reserveOps || writes.bytes > c.bounds.bytes-c.bounds.reserveBytes {
 			break
 		}
 		if blocked[t.Author] {
@@ -549,12 +606,16 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 		overlay.Abort()
 		return nil, err
 	}
+	if err := writes.overBudget(c.bounds); err != nil {
+		overlay.Abort()
+		return nil, &overBudgetError{txs: len(txs), err: err}
+	}
 	blk, err := block.New(parent.ID(), height, ts, writes.sum(), txs)
 	if err != nil {
 		overlay.Abort()
 		return nil, err
 	}
-	b := &Block{Block: blk, chain: c, status: choices.Processing, inbox: writes.inbox}
+	b := &Block{Block: blk, chain: c, status: choices.Processing, inbox: writes.inbox, writes: writes.ops}
 	if b.counts, err = countsAfter(st); err != nil {
 		overlay.Abort()
 		return nil, err

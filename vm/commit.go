@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 
 	"github.com/luxfi/database"
 
+	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/block"
 )
@@ -16,6 +18,11 @@ import (
 // this node computed by executing it: the proposer's state (or this
 // node's) diverged.
 var ErrStateMismatch = errors.New("block's state commitment differs from the state this node computed")
+
+// ErrBlockWrites reports a block whose state writes exceed
+// config.MaxBlockWrites or config.MaxBlockWriteBytes: no database need
+// commit it as one batch.
+var ErrBlockWrites = errors.New("block writes too much state")
 
 // commitDomain separates state commitments from every other SHA-256 use.
 const commitDomain = "luxfi/session/v1/state"
@@ -49,6 +56,9 @@ type commitDB struct {
 	hdr [9]byte
 	// inbox lists the inbox entries written, in order (InboxWatcher).
 	inbox []state.InboxWrite
+	// ops and bytes measure the writes against config.MaxBlockWrites and
+	// config.MaxBlockWriteBytes (see overBudget).
+	ops, bytes int
 }
 
 var _ database.Database = (*commitDB)(nil)
@@ -63,6 +73,8 @@ func newCommitDB(db database.Database, previous [block.CommitmentSize]byte, heig
 }
 
 func (c *commitDB) logPut(k, v []byte) {
+	c.ops++
+	c.bytes += len(k) + len(v) + config.BlockWriteOverhead
 	if w, ok := state.InboxWriteOf(k); ok {
 		c.inbox = append(c.inbox, w)
 	}
@@ -75,6 +87,8 @@ func (c *commitDB) logPut(k, v []byte) {
 }
 
 func (c *commitDB) logDelete(k []byte) {
+	c.ops++
+	c.bytes += len(k) + config.BlockWriteOverhead
 	c.hdr[0] = opDelete
 	binary.BigEndian.PutUint32(c.hdr[1:5], uint32(len(k)))
 	c.h.Write(c.hdr[:5])
@@ -100,6 +114,19 @@ func (c *commitDB) NewBatch() database.Batch {
 }
 
 // sum returns the commitment of the writes so far.
+// overBudget reports an error wrapping ErrBlockWrites when the writes so
+// far exceed a block's bounds (defaultWriteBounds: config.MaxBlockWrites
+// and MaxBlockWriteBytes). The count is of calls, so a key written twice
+// counts twice: the batch the block commits (distinct keys) is never
+// larger than what was counted.
+func (c *commitDB) overBudget(b writeBounds) error {
+	if c.ops > b.ops || c.bytes > b.bytes {
+		return fmt.Errorf("%w: %d writes of %d bytes, at most %d and %d",
+			ErrBlockWrites, c.ops, c.bytes, b.ops, b.bytes)
+	}
+	return nil
+}
+
 func (c *commitDB) sum() [block.CommitmentSize]byte {
 	var out [block.CommitmentSize]byte
 	c.h.Sum(out[:0])

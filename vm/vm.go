@@ -427,6 +427,7 @@ func (v *VM) Initialize(
 		processing: make(map[ids.ID]*Block),
 		onAccept:   v.accepted,
 		disk:       v.disk,
+		bounds:     defaultWriteBounds,
 	}
 	last, err := v.loadOrApplyGenesis()
 	if err != nil {

@@ -53,7 +53,9 @@
 // left the window removed), then retention removes up to
 // config.MaxPrunePerBlock queued items (messages, posts, request entries,
 // claim log entries) whose block time is more than retentionDays before
-// the block's, oldest first, then up to config.MaxSessionPrunePerBlock
+// the block's, oldest first, beginning none once
+// config.MaxPruneWritesPerBlock writes are spent, then up to
+// config.MaxSessionPrunePerBlock
 // sessions older than sessionTTL + retentionDays. Blocks keep their bytes
 // (a bootstrapping peer needs them).
 package execute
@@ -96,7 +98,7 @@ func BeginBlock(st *state.State, ctx Context) error {
 		}
 	}
 	cutoff := ctx.Timestamp - ctx.Config.RetentionMillis()
-	if _, err := st.PruneMessages(cutoff, config.MaxPrunePerBlock); err != nil {
+	if _, err := st.PruneMessagesWithin(cutoff, config.MaxPrunePerBlock, config.MaxPruneWritesPerBlock); err != nil {
 		return err
 	}
 	_, err := st.PruneSessions(cutoff-ctx.Config.SessionTTLMillis(), config.MaxSessionPrunePerBlock)
