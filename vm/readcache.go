@@ -27,6 +27,13 @@ const (
 // transaction admitted on that view is re-checked when the pool is
 // reconciled and by the builder.
 //
+// A miss reads the base and then stores what it read; a block accepted in
+// between (its batch written, then applied, which skips keys the cache
+// does not hold) would leave the value from before the block cached for
+// good, and this node would execute the next blocks on it and refuse
+// valid ones. So every write to the base moves gen, and a miss stores its
+// read only if gen did not move while it read.
+//
 // Entries are evicted first in, first out; values above baseCacheMaxValue
 // are not kept, but whether their key exists is. Safe for concurrent use.
 type baseCache struct {
@@ -36,6 +43,7 @@ type baseCache struct {
 	entries map[string]cacheEntry
 	ring    []string
 	next    int
+	gen     uint64 // moved by every write to the base (apply, Put, Delete)
 }
 
 type cacheEntry struct {
@@ -48,11 +56,27 @@ func newBaseCache(db database.Database) *baseCache {
 	return &baseCache{Database: db, entries: make(map[string]cacheEntry)}
 }
 
-func (c *baseCache) lookup(key []byte) (cacheEntry, bool) {
+// lookup returns key's entry, if cached, and the generation to hand to
+// fill after reading the base on a miss.
+func (c *baseCache) lookup(key []byte) (cacheEntry, bool, uint64) {
 	c.mu.Lock()
 	e, ok := c.entries[string(key)]
+	gen := c.gen
 	c.mu.Unlock()
-	return e, ok
+	return e, ok, gen
+}
+
+// fill stores e, read from the base at generation gen, unless the base
+// was written since (the read may predate the write) or the key was
+// cached meanwhile.
+func (c *baseCache) fill(key []byte, e cacheEntry, gen uint64) {
+	c.mu.Lock()
+	if c.gen == gen {
+		if _, ok := c.entries[string(key)]; !ok {
+			c.store(key, e)
+		}
+	}
+	c.mu.Unlock()
 }
 
 // store records e for key. Call with c.mu held.
@@ -79,7 +103,8 @@ func entryFor(value []byte) cacheEntry {
 
 // Get implements database.KeyValueReader.
 func (c *baseCache) Get(key []byte) ([]byte, error) {
-	if e, ok := c.lookup(key); ok && (e.loaded || !e.present) {
+	e, ok, gen := c.lookup(key)
+	if ok && (e.loaded || !e.present) {
 		if !e.present {
 			return nil, database.ErrNotFound
 		}
@@ -88,14 +113,10 @@ func (c *baseCache) Get(key []byte) ([]byte, error) {
 	v, err := c.Database.Get(key)
 	switch {
 	case err == nil:
-		c.mu.Lock()
-		c.store(key, entryFor(v))
-		c.mu.Unlock()
+		c.fill(key, entryFor(v), gen)
 		return v, nil
 	case err == database.ErrNotFound:
-		c.mu.Lock()
-		c.store(key, cacheEntry{})
-		c.mu.Unlock()
+		c.fill(key, cacheEntry{}, gen)
 		return nil, err
 	default:
 		return nil, err
@@ -104,18 +125,15 @@ func (c *baseCache) Get(key []byte) ([]byte, error) {
 
 // Has implements database.KeyValueReader.
 func (c *baseCache) Has(key []byte) (bool, error) {
-	if e, ok := c.lookup(key); ok {
+	e, ok, gen := c.lookup(key)
+	if ok {
 		return e.present, nil
 	}
 	has, err := c.Database.Has(key)
 	if err != nil {
 		return false, err
 	}
-	c.mu.Lock()
-	if _, ok := c.entries[string(key)]; !ok {
-		c.store(key, cacheEntry{present: has})
-	}
-	c.mu.Unlock()
+	c.fill(key, cacheEntry{present: has}, gen)
 	return has, nil
 }
 
@@ -135,7 +153,12 @@ func (c *baseCache) Delete(key []byte) error {
 }
 
 // apply updates the cache with a batch that was just written to the base.
-func (c *baseCache) apply(b database.Batch) error { return b.Replay(cacheWriter{c}) }
+func (c *baseCache) apply(b database.Batch) error {
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+	return b.Replay(cacheWriter{c})
+}
 
 // cacheWriter applies writes to the cache only.
 type cacheWriter struct{ c *baseCache }
@@ -144,6 +167,7 @@ type cacheWriter struct{ c *baseCache }
 // writes are write-once records: messages, inbox and index entries).
 func (w cacheWriter) Put(key, value []byte) error {
 	w.c.mu.Lock()
+	w.c.gen++
 	if _, ok := w.c.entries[string(key)]; ok {
 		w.c.store(key, entryFor(value))
 	}
@@ -153,6 +177,7 @@ func (w cacheWriter) Put(key, value []byte) error {
 
 func (w cacheWriter) Delete(key []byte) error {
 	w.c.mu.Lock()
+	w.c.gen++
 	if _, ok := w.c.entries[string(key)]; ok {
 		w.c.store(key, cacheEntry{})
 	}
