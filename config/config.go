@@ -100,26 +100,34 @@ const (
 	MaxBlockSize = 2 << 20
 	// MaxBlockTxs bounds the transactions of one block.
 	MaxBlockTxs = 4096
-	// MaxPrunePerBlock bounds how many expired messages one block removes
-	// (retention). It exceeds MaxBlockTxs so pruning always catches up.
-	MaxPrunePerBlock = 2 * MaxBlockTxs
+	// MaxPrunePerBlock bounds how many queued items (messages, posts,
+	// request entries, claim log entries) one block's retention removes.
+	// It exceeds what one block can queue (at most 32 items a
+	// transaction, its own and 31 claims: about 14,300 in a full block);
+	// MaxPruneWritesPerBlock is what bounds retention's work.
+	MaxPrunePerBlock = 24_576
 	// MaxBlockWrites and MaxBlockWriteBytes bound the state writes of one
 	// block (its Put and Delete calls, and their key and value bytes plus
 	// BlockWriteOverhead each): a block is accepted as one atomic batch,
 	// and a database refuses a batch beyond its own limit (BadgerDB with
 	// 64 MiB memtables: about 104,000 entries or 10 MB; see LLM.md,
 	// "Write bounds"). Verify refuses a block beyond either bound, so no
-	// node ever has to commit one.
+	// node ever has to commit one. The overhead covers BadgerDB's own (12
+	// bytes an entry) and the prefix a Lux node puts before a chain's keys
+	// (34 bytes: the chain ID and "vm"), with room to spare.
 	MaxBlockWrites     = 65_536
 	MaxBlockWriteBytes = 8 << 20
-	BlockWriteOverhead = 16
+	BlockWriteOverhead = 64
 	// MaxPruneWritesPerBlock bounds the writes of one block's retention of
-	// messages (queued items: messages, posts, request entries, claim log
-	// entries). Retention still keeps up: a block holds at most
-	// MaxBlockSize / 3,309 (a signature) = 633 messages, and removing one
-	// costs at most MaxParticipants + 1 writes (its inbox entries, the
-	// message, its counter): 20,889 writes.
+	// queued items (no item begins once they are spent; an item costs at
+	// most 2 × (MaxParticipants − 1) writes: a request item). With
+	// MaxSessionPruneWritesPerBlock, a block's retention stays under
+	// 33,000 writes, leaving more than 30,000 for its transactions.
 	MaxPruneWritesPerBlock = 24_576
+	// MaxSessionPruneWritesPerBlock bounds the writes of one block's
+	// retention of sessions (no session begins once they are spent; a
+	// session costs at most 3 × MaxParticipants + 1).
+	MaxSessionPruneWritesPerBlock = 8_192
 	// MaxFutureBlockTime is how far (milliseconds) ahead of the local clock
 	// a block timestamp may be.
 	MaxFutureBlockTime = 10_000

@@ -255,14 +255,20 @@ func (s *State) QueueSession(session ids.ID, pos uint64, createdAt int64) error 
 	return s.meta().Put(keySessionRetentionHead, s.u64(uint64(createdAt)))
 }
 
-// PruneSessions removes, oldest first, at most max sessions created before
-// cutoff (Unix ms) that store no message: for each, its request entries
-// (those still pointing at it), every participant's listing, its counter,
-// its record and its queue entry. It stops at the first session that
-// still stores a message (the retention queue lags behind), so sessions
-// are removed in creation order. It returns how many it removed.
+// PruneSessions is PruneSessionsWithin without a bound on the writes.
 func (s *State) PruneSessions(cutoff int64, max int) (int, error) {
-	if max <= 0 {
+	return s.PruneSessionsWithin(cutoff, max, math.MaxInt)
+}
+
+// PruneSessionsWithin removes, oldest first, at most max sessions created
+// before cutoff (Unix ms) that store no message: for each, its request
+// entries (those still pointing at it), every participant's listing, its
+// counter, its record and its queue entry. It stops at the first session
+// that still stores a message (the retention queue lags behind), so
+// sessions are removed in creation order, and begins none once maxWrites
+// writes were spent (Writes). It returns how many it removed.
+func (s *State) PruneSessionsWithin(cutoff int64, max, maxWrites int) (int, error) {
+	if max <= 0 || maxWrites <= 0 {
 		return 0, nil
 	}
 	head, err := s.meta().Get(keySessionRetentionHead)
@@ -280,6 +286,7 @@ func (s *State) PruneSessions(cutoff int64, max int) (int, error) {
 	}
 	type due struct {
 		key     []byte
+		ts      int64
 		session ids.ID
 	}
 	var list []due
@@ -296,7 +303,7 @@ func (s *State) PruneSessions(cutoff int64, max int) (int, error) {
 			newHead = ts
 			break
 		}
-		list = append(list, due{key: bytes.Clone(it.Key()), session: ids.ID(v[8:])})
+		list = append(list, due{key: bytes.Clone(it.Key()), ts: ts, session: ids.ID(v[8:])})
 	}
 	err = it.Error()
 	it.Release()
@@ -304,7 +311,12 @@ func (s *State) PruneSessions(cutoff int64, max int) (int, error) {
 		return 0, err
 	}
 	n := 0
+	start := s.writes
 	for _, d := range list {
+		if s.writes-start >= maxWrites {
+			newHead = d.ts // start from this session next time
+			break
+		}
 		sess, err := s.GetSession(d.session)
 		if err != nil && !errors.Is(err, database.ErrNotFound) {
 			return 0, err
@@ -1183,6 +1195,26 @@ func (s *State) flushCounts() error {
 		s.deltas[i] = 0
 	}
 	return nil
+}
+
+// DeferredCost returns an upper bound on what Flush would write now: its
+// calls and their key and value bytes plus config.BlockWriteOverhead each
+// (the counters with a change, the block's retention entry and head). The builder
+// counts it against a block's write bounds before each transaction.
+func (s *State) DeferredCost() (ops, bytes int) {
+	for i, d := range s.deltas {
+		if d != 0 {
+			ops++
+			bytes += len(countKey(countNames[i])) + 8 + config.BlockWriteOverhead
+		}
+	}
+	if len(s.queued) > 0 {
+		// The entry, and the head if none was queued before.
+		ops += 2
+		bytes += 1 + 8 + 8 + len(s.queued) + config.BlockWriteOverhead +
+			len(rootRetentionHead) + 8 + config.BlockWriteOverhead
+	}
+	return ops, bytes
 }
 
 // Counts returns every counter.

@@ -132,3 +132,126 @@ func TestPruneMessagesWithinBoundsWrites(t *testing.T) {
 		}
 	}
 }
+
+// seedSessions stores n sessions of two participants, created at times
+// 100, 200, …, each listed for its creator, with a request entry for the
+// other and queued for session retention; none stores a message.
+func seedSessions(t *testing.T, n int) database.Database {
+	t.Helper()
+	db := memdb.New()
+	st := New(db)
+	alice := sessionID(1)
+	for i := 1; i <= n; i++ {
+		bob := sessionID(byte(100 + i))
+		s := &Session{ID: ids.ID{byte(i), 0x5e}, Creator: alice, Participants: []crypto.SessionID{alice, bob}, CreatedAt: int64(100 * i), Position: uint64(i)}
+		s.SetState(0, ParticipantAccepted)
+		for _, err := range []error{
+			st.PutSession(s),
+			st.AddParticipation(alice, s.Position, s.ID),
+			st.PutRequest(bob, Request{Creator: alice, Session: s.ID, Position: s.Position}),
+			st.QueueSession(s.ID, s.Position, s.CreatedAt),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return db
+}
+
+// TestPruneSessionsWithinBoundsWrites: session retention under a bound on
+// writes begins no session once the bound is spent (a call writes at most
+// the bound plus one session's writes, 3 × MaxParticipants + 1, plus the
+// head), progresses every call, and ends in the state one unbounded call
+// leaves.
+func TestPruneSessionsWithinBoundsWrites(t *testing.T) {
+	const sessions = 9
+	want := seedSessions(t, sessions)
+	if n, err := New(want).PruneSessions(10_000, config.MaxSessionPrunePerBlock); err != nil || n != sessions {
+		t.Fatalf("unbounded: %d, %v", n, err)
+	}
+	for _, budget := range []int{1, 5, 12} {
+		db := seedSessions(t, sessions)
+		done, calls := 0, 0
+		for done < sessions {
+			if calls++; calls > sessions {
+				t.Fatalf("budget %d: no progress", budget)
+			}
+			st := New(db)
+			n, err := st.PruneSessionsWithin(10_000, config.MaxSessionPrunePerBlock, budget)
+			if err != nil || n == 0 {
+				t.Fatalf("budget %d, call %d: pruned %d, %v", budget, calls, n, err)
+			}
+			if limit := budget + 3*config.MaxParticipants + 1 + 1; st.Writes() > limit {
+				t.Fatalf("budget %d: a call wrote %d, more than %d", budget, st.Writes(), limit)
+			}
+			done += n
+		}
+		if budget < 12 && calls < 2 {
+			t.Fatalf("budget %d: one call did everything", budget)
+		}
+		got, exp := dump(t, db), dump(t, want)
+		if len(got) != len(exp) {
+			t.Fatalf("budget %d: %d records, unbounded leaves %d", budget, len(got), len(exp))
+		}
+		for k, v := range exp {
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("budget %d: record %x differs", budget, k)
+			}
+		}
+	}
+}
+
+// costDB counts what is written through it as the block bounds do.
+type costDB struct {
+	database.Database
+	ops, bytes int
+}
+
+func (d *costDB) Put(k, v []byte) error {
+	d.ops++
+	d.bytes += len(k) + len(v) + config.BlockWriteOverhead
+	return d.Database.Put(k, v)
+}
+
+func (d *costDB) Delete(k []byte) error {
+	d.ops++
+	d.bytes += len(k) + config.BlockWriteOverhead
+	return d.Database.Delete(k)
+}
+
+// TestDeferredCostBoundsFlush: what DeferredCost announces is at least what
+// Flush then writes, in calls and in bytes (the builder relies on it to
+// keep a block within its write bounds), and nothing once flushed.
+func TestDeferredCostBoundsFlush(t *testing.T) {
+	for _, msgs := range []int{0, 1, 40, 700} {
+		db := &costDB{Database: memdb.New()}
+		st := New(db)
+		sess := &Session{ID: ids.ID{3}, Creator: sessionID(1), Participants: []crypto.SessionID{sessionID(1), sessionID(2)}, ExpiresAt: 1 << 60}
+		if err := st.PutSession(sess); err != nil {
+			t.Fatal(err)
+		}
+		st.Defer()
+		for i := 0; i < msgs; i++ {
+			m := &Message{Target: sess.ID, Author: sessionID(1), Height: 5, Position: Position(5, uint32(i)), Timestamp: 100, Ciphertext: []byte{1}}
+			if _, err := st.AppendMessage(KindSession, m, []crypto.SessionID{sessionID(2)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ops, bytes := st.DeferredCost()
+		before, beforeBytes := db.ops, db.bytes
+		if err := st.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		gotOps, gotBytes := db.ops-before, db.bytes-beforeBytes
+		if gotOps > ops || gotBytes > bytes {
+			t.Fatalf("%d messages: announced %d writes of %d bytes, Flush wrote %d of %d", msgs, ops, bytes, gotOps, gotBytes)
+		}
+		if msgs > 0 && (gotOps == 0 || bytes > 2*gotBytes+256) {
+			t.Fatalf("%d messages: announced %d bytes for %d written: not a useful bound", msgs, bytes, gotBytes)
+		}
+		if o, b := st.DeferredCost(); o != 0 || b != 0 {
+			t.Fatalf("after Flush: %d, %d", o, b)
+		}
+	}
+}

@@ -55,7 +55,8 @@
 // claim log entries) whose block time is more than retentionDays before
 // the block's, oldest first, beginning none once
 // config.MaxPruneWritesPerBlock writes are spent, then up to
-// config.MaxSessionPrunePerBlock
+// config.MaxSessionPrunePerBlock (and none once
+// config.MaxSessionPruneWritesPerBlock writes are spent)
 // sessions older than sessionTTL + retentionDays. Blocks keep their bytes
 // (a bootstrapping peer needs them).
 package execute
@@ -101,7 +102,7 @@ func BeginBlock(st *state.State, ctx Context) error {
 	if _, err := st.PruneMessagesWithin(cutoff, config.MaxPrunePerBlock, config.MaxPruneWritesPerBlock); err != nil {
 		return err
 	}
-	_, err := st.PruneSessions(cutoff-ctx.Config.SessionTTLMillis(), config.MaxSessionPrunePerBlock)
+	_, err := st.PruneSessionsWithin(cutoff-ctx.Config.SessionTTLMillis(), config.MaxSessionPrunePerBlock, config.MaxSessionPruneWritesPerBlock)
 	return err
 }
 
