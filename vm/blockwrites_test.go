@@ -57,8 +57,8 @@ func seedDueMessages(t *testing.T, db database.Database, n, per int, ts int64) *
 // TestRetentionBatchFitsDatabase: a block is committed as one batch, and
 // the on-disk database refuses a batch beyond its limit (BadgerDB: 15 % of
 // a memtable, about 104,000 entries with OpenDB's 64 MiB). Retention of
-// 8,192 expired messages of 32-participant sessions (config.MaxPrunePerBlock
-// of them, 31 inbox entries each) was such a batch: the block that pruned
+// 8,192 expired messages of 32-participant sessions (the items a block's
+// retention took then, 31 inbox entries each) was such a batch: the block that pruned
 // them could never be accepted, and a chain where anyone let that many
 // expire at once halted. Retention now stops at
 // config.MaxPruneWritesPerBlock writes; the block commits, and the
@@ -71,7 +71,7 @@ func seedDueMessages(t *testing.T, db database.Database, n, per int, ts int64) *
 func TestRetentionBatchFitsDatabase(t *testing.T) {
 	opts, n := DBOptions{memTableSize: 16 << 20}, 1024
 	if testenv.LongEnabled() {
-		opts, n = DBOptions{}, config.MaxPrunePerBlock
+		opts, n = DBOptions{}, 8192
 	}
 	db, err := OpenDB(t.TempDir(), opts)
 	if err != nil {
@@ -85,7 +85,7 @@ func TestRetentionBatchFitsDatabase(t *testing.T) {
 	// Without the bound on writes: the batch the database refuses.
 	overlay := versiondb.New(db)
 	st := state.New(overlay)
-	if took, err := st.PruneMessages(ctx.Timestamp-cfg.RetentionMillis(), config.MaxPrunePerBlock); err != nil || took != n {
+	if took, err := st.PruneMessages(ctx.Timestamp-cfg.RetentionMillis(), n); err != nil || took != n {
 		t.Fatalf("unbounded prune took %d, %v", took, err)
 	}
 	batch, err := overlay.CommitBatch()

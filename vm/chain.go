@@ -469,10 +469,11 @@ const maxBuildRefusals = 256
 //
 // The block stays within the write bounds (config.MaxBlockWrites and
 // MaxBlockWriteBytes, which Verify enforces): no transaction begins once
-// fewer than the reserves of c.bounds are left. Should
-// a block still end beyond them, it is built again with half the
-// transactions (never seen: the reserves exceed what any one transaction
-// and the block's deferred records write).
+// fewer than the reserves of c.bounds are left after what the block wrote
+// and what its deferred records will write. Should a block still end
+// beyond them, it is built again with half the transactions (not expected:
+// the reserves exceed what any one transaction writes, at most about 200
+// records and 80 KiB).
 func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err error), regs map[ids.ID]bool) (*Block, error) {
 	if c.closed {
 		return nil, ErrShutdown
@@ -495,9 +496,8 @@ func (c *chain) build(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err erro
 
 // writeBounds are a block's write bounds (config.MaxBlockWrites and
 // MaxBlockWriteBytes) and the builder's reserves against them: what one
-// transaction and the block's deferred records (counters, the retention
-// entry) may write at most, with a wide margin (the largest transactions
-// write a few hundred records; config.MaxTxSize bounds their bytes).
+// transaction may write at most, with a wide margin (the largest write
+// about 200 records; config.MaxTxSize bounds their bytes).
 type writeBounds struct {
 	ops, bytes               int
 	reserveOps, reserveBytes int
@@ -555,8 +555,11 @@ func (c *chain) buildUpTo(pending []*tx.Tx, skip func(t *tx.Tx, onTip bool, err 
 		blocked[a] = true
 	}
 	for _, t := range pending {
-		if len(txs) == maxTxs || config.MaxBlockSize-size < minTxSize || refusals == maxBuildRefusals ||
-			writes.ops > c.bounds.ops-c.bounds.reserveOps || writes.bytes > c.bounds.bytes-c.bounds.reserveBytes {
+		if len(txs) == maxTxs || config.MaxBlockSize-size < minTxSize || refusals == maxBuildRefusals {
+			break
+		}
+		if dops, dbytes := st.DeferredCost(); writes.ops+dops > c.bounds.ops-c.bounds.reserveOps ||
+			writes.bytes+dbytes > c.bounds.bytes-c.bounds.reserveBytes {
 			break
 		}
 		if blocked[t.Author] {
