@@ -11,6 +11,7 @@ import (
 	"github.com/luxfi/ids"
 	"github.com/luxfi/p2p"
 
+	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/state"
 	"github.com/luxfi/session/vm/mempool"
 	"github.com/luxfi/session/vm/tx"
@@ -26,15 +27,19 @@ import (
 //     queued and sent within GossipBatchMs, batched with others into
 //     messages of at most GossipMaxMessageBytes, within an outbound budget
 //     of GossipBytesPerSecond.
-//   - Admission: a gossiped transaction goes through exactly the checks of
-//     IssueTx (pool.issueTx: stateless checks, room, signature, execution
-//     on the pending state). The size and framing of the message are
-//     checked first; then a per-peer and a total inbound budget
+//   - Admission: a gossiped transaction goes through the checks of IssueTx
+//     in IssueTx's order (pool.admit: stateless checks, room, replay,
+//     signature, execution on the pending state). The size (at most
+//     MaxGossipMessageBytes) and framing of the message are checked first,
+//     and no entry may be shorter than a transaction's header and
+//     signature; then a per-peer and a total inbound budget
 //     (GossipPeerTxsPerSecond, GossipTxsPerSecond) bound how many of its
 //     transactions are looked at at all (every one counts, duplicates and
 //     malformed ones too; the rest are dropped as throttled); then, per
-//     transaction, cheap filters (parse, chain ID, already pending,
-//     already accepted) before the signature and execution.
+//     transaction, the checks that cost no signature, then the
+//     signatures in parallel, then admission. A bad signature from a
+//     registered author drops the rest of the message and silences the
+//     peer for gossipPenalty.
 //   - No loops: a node pushes only what its own API admitted; transactions
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
@@ -44,8 +49,9 @@ import (
 //     later, or missed a message, still gets them, and a transaction whose
 //     first push was lost still reaches a validator. Transactions learned
 //     from peers are included: this carries a transaction past a node that
-//     its origin's sender did not reach. Connected (when the node calls
-//     it; rpcchainvm at node v1.22.75 does not) triggers a round at once.
+//     its origin's sender did not reach. A duplicate received counts as
+//     seen. Connected (when the node calls it; rpcchainvm at node v1.22.75
+//     does not) triggers a round at once, at most once per interval.
 //
 // Peer misbehaviour never makes Gossip return an error (a node may treat
 // an error as fatal for the chain): it is counted in GossipStats.
@@ -61,6 +67,20 @@ const (
 	DefaultGossipTxsPerSecond     = 65536
 	// maxGossipPeers bounds the per-peer budgets kept (FIFO eviction).
 	maxGossipPeers = 4096
+	// MaxGossipMessageBytes is the largest gossip message any node
+	// accepts, whatever its own GossipMaxMessageBytes (which bounds what it
+	// sends): a node configured to send larger messages than its peers'
+	// setting would otherwise have every message refused, for good.
+	MaxGossipMessageBytes = 2 << 20
+	// gossipPenalty is how long a peer that relayed a transaction with a
+	// bad signature is not listened to. Honest nodes relay only what they
+	// verified, so one such transaction shows the peer lying or broken;
+	// without the penalty every forged signature cost this node a full
+	// verification and the peer nothing.
+	gossipPenalty = 30 * time.Second
+	// minGossipTx is a floor on the size of any transaction: its header
+	// and its signature.
+	minGossipTx = tx.HeaderSize + crypto.SignatureSize
 )
 
 // gossipSendConfig is what SendGossip is asked for when the node honours
@@ -77,15 +97,17 @@ type GossipStats struct {
 	MessagesRefused  uint64 `json:"messagesRefused"` // oversize or malformed framing
 	TxsReceived      uint64 `json:"txsReceived"`
 	TxsAdmitted      uint64 `json:"txsAdmitted"`
-	TxsDuplicate     uint64 `json:"txsDuplicate"` // already pending or accepted
-	TxsRefused       uint64 `json:"txsRefused"`   // failed a check of IssueTx
-	TxsThrottled     uint64 `json:"txsThrottled"` // over a peer's or the total budget
+	TxsDuplicate     uint64 `json:"txsDuplicate"`   // already pending or accepted
+	TxsRefused       uint64 `json:"txsRefused"`     // failed a check of IssueTx
+	TxsThrottled     uint64 `json:"txsThrottled"`   // over a peer's or the total budget
+	PeersPenalized   uint64 `json:"peersPenalized"` // peers silenced for relaying a bad signature
 }
 
 type gossipCounters struct {
 	messagesSent, txsSent, txsRegossiped, sendErrors    atomic.Uint64
 	messagesReceived, messagesRefused, txsReceived      atomic.Uint64
 	txsAdmitted, txsDuplicate, txsRefused, txsThrottled atomic.Uint64
+	peersPenalized                                      atomic.Uint64
 }
 
 func (c *gossipCounters) snapshot() GossipStats {
@@ -95,6 +117,7 @@ func (c *gossipCounters) snapshot() GossipStats {
 		MessagesRefused: c.messagesRefused.Load(), TxsReceived: c.txsReceived.Load(),
 		TxsAdmitted: c.txsAdmitted.Load(), TxsDuplicate: c.txsDuplicate.Load(),
 		TxsRefused: c.txsRefused.Load(), TxsThrottled: c.txsThrottled.Load(),
+		PeersPenalized: c.peersPenalized.Load(),
 	}
 }
 
@@ -116,10 +139,11 @@ func (b *tokenBucket) refill(now time.Time) {
 	}
 }
 
-// available returns the whole tokens there are now.
+// available returns the whole tokens there are now (none while the
+// bucket is in debt: a penalized peer's).
 func (b *tokenBucket) available(now time.Time) int {
 	b.refill(now)
-	return int(b.tokens)
+	return max(0, int(b.tokens))
 }
 
 func (b *tokenBucket) take(n int) { b.tokens -= float64(n) }
@@ -151,6 +175,7 @@ type gossiper struct {
 
 	wake      chan struct{} // something was queued
 	connected chan struct{} // a peer connected: re-gossip now
+	forced    time.Time     // the last round Connected forced
 	stats     gossipCounters
 	wg        sync.WaitGroup
 }
@@ -203,7 +228,13 @@ func (g *gossiper) run() {
 		case <-regossip.C:
 			g.regossip(false)
 		case <-g.connected:
-			g.regossip(true)
+			// At most one forced round per interval: a peer that
+			// reconnects in a loop must not keep the node sending.
+			now := time.Now()
+			if now.Sub(g.forced) >= time.Duration(g.cfg.GossipRegossipMs)*time.Millisecond {
+				g.forced = now
+				g.regossip(true)
+			}
 		}
 	}
 }
@@ -341,11 +372,11 @@ func countGossipTxs(msg []byte) int {
 // the top of the file for the order of the checks.
 func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	g.stats.messagesReceived.Add(1)
-	if len(msg) > g.cfg.GossipMaxMessageBytes {
+	if len(msg) > MaxGossipMessageBytes {
 		g.stats.messagesRefused.Add(1)
 		return
 	}
-	raws, err := decodeGossip(msg)
+	raws, err := decodeGossip(msg, minGossipTx)
 	if err != nil {
 		g.stats.messagesRefused.Add(1)
 		return
@@ -369,7 +400,10 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 		raws = raws[:allowed]
 	}
 
-	accepted := state.New(g.pool.db)
+	// The checks of IssueTx that cost no signature, for every transaction
+	// first (as IssueTx does: a replay or a full pool costs no
+	// verification), then the signatures on every core, then admission.
+	accepted := state.New(g.pool.chain.cache)
 	candidates := make([]*tx.Tx, 0, len(raws))
 	for _, raw := range raws {
 		t, err := tx.Parse(raw) // a copy: the message is not kept
@@ -383,52 +417,105 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 		}
 		if g.pool.mempool.Has(t.ID()) {
 			g.stats.txsDuplicate.Add(1)
+			g.received(t.ID(), now)
 			continue
 		}
-		if _, err := accepted.GetTx(t.ID()); err == nil {
-			g.stats.txsDuplicate.Add(1)
+		if may, err := mayBeAccepted(accepted, t); err == nil && may {
+			if _, err := accepted.GetTx(t.ID()); err == nil {
+				g.stats.txsDuplicate.Add(1)
+				continue
+			}
+		}
+		if err := g.pool.mempool.CheckRoom(t); err != nil {
+			g.stats.txsRefused.Add(1)
 			continue
+		}
+		if t.Type() != tx.TypeRegisterIdentity {
+			if _, _, err := g.pool.precheck(t); err != nil {
+				g.stats.txsRefused.Add(1)
+				continue
+			}
 		}
 		candidates = append(candidates, t)
 	}
-	g.pool.prefetchSignatures(candidates)
+	if g.pool.prefetchSignatures(candidates) {
+		g.penalize(nodeID, len(candidates))
+		return
+	}
 	for _, t := range candidates {
-		switch err := g.pool.issueTx(t); {
+		// admit, not issueTx: a peer's refusals are not recorded for
+		// getTxStatus (they would evict the reasons this node keeps for
+		// its own clients' transactions).
+		switch err := g.pool.admit(t); {
 		case err == nil:
 			g.stats.txsAdmitted.Add(1)
 			g.remote(t)
 		case errors.Is(err, mempool.ErrDuplicate), errors.Is(err, ErrAlreadyAccepted):
 			g.stats.txsDuplicate.Add(1)
+		case errors.Is(err, tx.ErrBadSignature):
+			g.penalize(nodeID, 1)
+			return
 		default:
 			g.stats.txsRefused.Add(1)
 		}
 	}
 }
 
-// prefetchSignatures verifies the signatures of txs on every core, so that
-// admitting them one by one, in order, finds every verdict cached. Failures
-// are left for admission to report (an author registered by a pending
-// transaction is found there).
-func (p *pool) prefetchSignatures(txs []*tx.Tx) {
-	if len(txs) < 2 {
+// received notes that a peer sent a pending transaction: the next
+// re-gossip round skips it (its peers have it, or will from the sender).
+func (g *gossiper) received(id ids.ID, now time.Time) {
+	if g.sender == nil {
 		return
+	}
+	g.mu.Lock()
+	g.seen[id] = now
+	g.mu.Unlock()
+}
+
+// penalize drops the rest of a message that relayed a transaction with a
+// bad signature (refused counts n) and does not listen to its peer for
+// gossipPenalty.
+func (g *gossiper) penalize(nodeID ids.NodeID, n int) {
+	g.stats.txsRefused.Add(uint64(n))
+	g.stats.peersPenalized.Add(1)
+	g.mu.Lock()
+	if peer, ok := g.peers.Get(nodeID); ok {
+		peer.refill(time.Now())
+		peer.tokens = -peer.rate * gossipPenalty.Seconds()
+	}
+	g.mu.Unlock()
+}
+
+// prefetchSignatures verifies the signatures of txs on every core, so that
+// admitting them one by one, in order, finds every verdict cached. It
+// stops at the first signature a registered author's key refuses and
+// reports it (the sender relayed a forgery); other failures are left for
+// admission to report (an author registered by a pending transaction is
+// found there).
+func (p *pool) prefetchSignatures(txs []*tx.Tx) (bad bool) {
+	if len(txs) < 2 {
+		return false
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(txs))
 	var next atomic.Int64
+	var forged atomic.Bool
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := state.New(p.chain.cache) // a view per goroutine
-			for {
+			for !forged.Load() {
 				j := int(next.Add(1) - 1)
 				if j >= len(txs) {
 					return
 				}
-				_ = p.chain.verifier.prefetch(txs[j], st.GetIdentity)
+				if errors.Is(p.chain.verifier.prefetch(txs[j], st.GetIdentity), tx.ErrBadSignature) {
+					forged.Store(true)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	return forged.Load()
 }

@@ -68,8 +68,8 @@ func encodeGossip(txs [][]byte, maxBytes int) [][]byte {
 
 // decodeGossip returns the transaction byte strings of a message (aliasing
 // msg), after checking the framing: version, kind, count and lengths, with
-// nothing left over.
-func decodeGossip(msg []byte) ([][]byte, error) {
+// nothing left over, and no entry shorter than minEntry.
+func decodeGossip(msg []byte, minEntry int) ([][]byte, error) {
 	r := codec.NewReader(msg)
 	version, kind := r.U8(), r.U8()
 	if r.Err() == nil && version != gossipVersion {
@@ -85,14 +85,19 @@ func decodeGossip(msg []byte) ([][]byte, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: no transactions", ErrBadGossip)
 	}
-	// Each entry takes at least its length field: bound n by the input
-	// before allocating.
-	if n > r.Remaining()/4 {
+	// Each entry takes its length field and at least minEntry bytes: bound
+	// n by the input before allocating.
+	if n > r.Remaining()/(4+minEntry) {
 		return nil, fmt.Errorf("%w: %d transactions cannot fit in %d bytes", ErrBadGossip, n, r.Remaining())
 	}
 	out := make([][]byte, n)
 	for i := range out {
 		out[i] = r.Bytes(config.MaxTxSize, "transaction")
+		if r.Err() == nil && len(out[i]) < minEntry {
+			// No transaction is that short. Refused here, such entries
+			// would each take a token of the inbound budgets for 4 bytes.
+			return nil, fmt.Errorf("%w: an entry of %d bytes, under the smallest transaction (%d)", ErrBadGossip, len(out[i]), minEntry)
+		}
 	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadGossip, err)

@@ -283,26 +283,26 @@ func TestGossipRefusesBadInput(t *testing.T) {
 	// decodes: only the size check refuses it), zeros of that size, and
 	// bad framing.
 	var oversize []byte
-	for n := 1; len(oversize) <= DefaultGossipMaxMessageBytes; n++ {
+	for n := 1; len(oversize) <= MaxGossipMessageBytes; n++ {
 		raws := make([][]byte, n)
 		for i := range raws {
 			raws[i] = make([]byte, config.MaxTxSize/2)
 		}
-		last := DefaultGossipMaxMessageBytes + 1 - (gossipHeaderSize + n*4 + (n-1)*config.MaxTxSize/2)
+		last := MaxGossipMessageBytes + 1 - (gossipHeaderSize + n*4 + (n-1)*config.MaxTxSize/2)
 		if last < 0 || last > config.MaxTxSize {
 			continue
 		}
 		raws[n-1] = make([]byte, last)
 		oversize = encodeGossip(raws, 4<<20)[0]
 	}
-	if len(oversize) != DefaultGossipMaxMessageBytes+1 {
+	if len(oversize) != MaxGossipMessageBytes+1 {
 		t.Fatalf("the oversize message is %d bytes", len(oversize))
 	}
-	if _, err := decodeGossip(oversize); err != nil {
+	if _, err := decodeGossip(oversize, 0); err != nil {
 		t.Fatalf("the oversize message does not decode: %v", err)
 	}
 	send(peer, oversize)
-	send(peer, make([]byte, DefaultGossipMaxMessageBytes+1))
+	send(peer, make([]byte, MaxGossipMessageBytes+1))
 	send(peer, []byte{9, 9, 9})
 	send(peer, nil)
 	if st := e.vm.GossipStats(); st.MessagesRefused != 4 || st.TxsReceived != 0 {
@@ -346,7 +346,7 @@ func TestGossipMessageFormat(t *testing.T) {
 	if !bytes.Equal(msgs[0][:len(want)], want) || len(msgs[0]) != 6+4+3+4+4+300 {
 		t.Fatalf("encoding % x", msgs[0][:len(want)])
 	}
-	got, err := decodeGossip(msgs[0])
+	got, err := decodeGossip(msgs[0], 0)
 	if err != nil || len(got) != 3 || !bytes.Equal(got[2], small[2]) {
 		t.Fatalf("decode: %v", err)
 	}
@@ -364,7 +364,7 @@ func TestGossipMessageFormat(t *testing.T) {
 		if len(m) > 6+3*1004 {
 			t.Fatalf("message of %d bytes", len(m))
 		}
-		part, err := decodeGossip(m)
+		part, err := decodeGossip(m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +387,7 @@ func TestGossipMessageFormat(t *testing.T) {
 		"trailing":       {1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0},
 		"oversize tx":    binary.BigEndian.AppendUint32([]byte{1, 1, 0, 0, 0, 1}, config.MaxTxSize+1),
 	} {
-		if _, err := decodeGossip(m); err == nil {
+		if _, err := decodeGossip(m, 0); err == nil {
 			t.Errorf("%s: decoded", name)
 		} else if !strings.Contains(err.Error(), "gossip") {
 			t.Errorf("%s: %v", name, err)
@@ -399,7 +399,7 @@ func FuzzDecodeGossip(f *testing.F) {
 	f.Add(encodeGossip([][]byte{{1, 2}, {3}}, 1<<20)[0])
 	f.Add([]byte{1, 1, 0, 0, 0, 1, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		txs, err := decodeGossip(msg)
+		txs, err := decodeGossip(msg, 0)
 		if err != nil {
 			return
 		}
