@@ -44,7 +44,8 @@ import (
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
 //   - Re-gossip: every GossipRegossipMs the node sends up to
-//     GossipRegossipTxs pending transactions (oldest first) that it has not
+//     GossipRegossipTxs pending transactions (in pending order, from after
+//     where the previous round stopped) that it has not
 //     sent or received within that interval, so a peer that connected
 //     later, or missed a message, still gets them, and a transaction whose
 //     first push was lost still reaches a validator. Transactions learned
@@ -176,6 +177,7 @@ type gossiper struct {
 	wake      chan struct{} // something was queued
 	connected chan struct{} // a peer connected: re-gossip now
 	forced    time.Time     // the last round Connected forced
+	cursor    ids.ID        // the last transaction a round sent: the next starts after it
 	stats     gossipCounters
 	wg        sync.WaitGroup
 }
@@ -226,6 +228,12 @@ func (g *gossiper) run() {
 			}
 			g.pushQueued()
 		case <-regossip.C:
+			// The node's own pushes first: a round can take a while.
+			select {
+			case <-g.wake:
+				g.pushQueued()
+			default:
+			}
 			g.regossip(false)
 		case <-g.connected:
 			// At most one forced round per interval: a peer that
@@ -301,28 +309,43 @@ func (g *gossiper) pushQueued() {
 }
 
 // regossip sends pending transactions not sent or received within the
-// re-gossip interval (all of them, up to the round's bound, when all is
-// set), oldest first.
+// re-gossip interval (all of them, up to the round's bounds, when all is
+// set), in pending order from after where the previous round stopped
+// (wrapping), so that a backlog larger than one round is walked through
+// rather than its oldest part sent again and again. A round sends at most
+// GossipRegossipTxs transactions and half an interval's outbound budget.
 func (g *gossiper) regossip(all bool) {
 	pending := g.pool.mempool.Ordered()
 	now := time.Now()
 	interval := time.Duration(g.cfg.GossipRegossipMs) * time.Millisecond
+	maxBytes := max(g.cfg.GossipMaxMessageBytes, int(float64(g.cfg.GossipBytesPerSecond)*interval.Seconds()/2))
 	g.mu.Lock()
 	for id := range g.seen { // pruning only: the order does not matter
 		if !g.pool.mempool.Has(id) {
 			delete(g.seen, id)
 		}
 	}
+	start := 0
+	for i, t := range pending {
+		if t.ID() == g.cursor {
+			start = i + 1
+			break
+		}
+	}
 	var raws [][]byte
-	for _, t := range pending {
-		if len(raws) == g.cfg.GossipRegossipTxs {
+	size := 0
+	for k := range pending {
+		t := pending[(start+k)%len(pending)]
+		if len(raws) == g.cfg.GossipRegossipTxs || size+t.Size() > maxBytes {
 			break
 		}
 		if last, ok := g.seen[t.ID()]; ok && !all && now.Sub(last) < interval {
 			continue
 		}
 		g.seen[t.ID()] = now
+		g.cursor = t.ID()
 		raws = append(raws, t.Bytes())
+		size += t.Size()
 	}
 	g.mu.Unlock()
 	g.send(raws, true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,4 +337,36 @@ func TestGossipReviewKeyCacheRotation(t *testing.T) {
 		}
 	}
 	t.Logf("ParseDSAPublicKey alone: %v", time.Since(start)/100)
+}
+
+// TestGossipReviewRegossipWalksBacklog (review F7): a round sends at most
+// gossipRegossipTxs transactions, and each round used to start again from
+// the oldest, so with a backlog larger than a round the newer pending
+// transactions (a local one whose push was lost, say) were never
+// re-gossiped. Rounds now continue after where the last one stopped.
+func TestGossipReviewRegossipWalksBacklog(t *testing.T) {
+	net := &fakeNet{}
+	var lost atomic.Bool
+	lost.Store(true)
+	net.drop = func(_, _ ids.NodeID, _ []byte) bool { return lost.Load() }
+	clock := newTestClock()
+	a := net.join(t, 'a', clock, `{"gossip": true, "gossipBatchMs": 1, "gossipRegossipMs": 600000, "gossipRegossipTxs": 2}`)
+	b := net.join(t, 'b', clock, quietGossip)
+	var sent []*tx.Tx
+	for i := range 6 {
+		x := a.sign(identity(t, i%4), &tx.CreateChannel{Name: fmt.Sprint("c", i)})
+		a.issue(x)
+		sent = append(sent, x)
+	}
+	net.settle() // the pushes are lost
+	lost.Store(false)
+	for range 3 {
+		a.vm.gossip.regossip(true)
+		net.wait()
+	}
+	for i, x := range sent {
+		if !b.vm.pool.mempool.Has(x.ID()) {
+			t.Fatalf("transaction %d of 6 never re-gossiped in three rounds of two", i)
+		}
+	}
 }
