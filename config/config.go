@@ -358,6 +358,10 @@ func (r RateLimits) Bucket(k BucketKind) Bucket {
 	return Bucket{}
 }
 
+// WriteCost is what one state write of a key and a value (0 for a delete)
+// counts against MaxBlockWriteBytes: both lengths plus BlockWriteOverhead.
+func WriteCost(keyLen, valueLen int) int { return keyLen + valueLen + BlockWriteOverhead }
+
 // Default returns the default configuration.
 func Default() Config {
 	return Config{

@@ -1198,21 +1198,20 @@ func (s *State) flushCounts() error {
 }
 
 // DeferredCost returns an upper bound on what Flush would write now: its
-// calls and their key and value bytes plus config.BlockWriteOverhead each
+// calls and their bytes as config.WriteCost counts them
 // (the counters with a change, the block's retention entry and head). The builder
 // counts it against a block's write bounds before each transaction.
 func (s *State) DeferredCost() (ops, bytes int) {
 	for i, d := range s.deltas {
 		if d != 0 {
 			ops++
-			bytes += len(countKey(countNames[i])) + 8 + config.BlockWriteOverhead
+			bytes += config.WriteCost(len(countKey(countNames[i])), 8)
 		}
 	}
 	if len(s.queued) > 0 {
 		// The entry, and the head if none was queued before.
 		ops += 2
-		bytes += 1 + 8 + 8 + len(s.queued) + config.BlockWriteOverhead +
-			len(rootRetentionHead) + 8 + config.BlockWriteOverhead
+		bytes += config.WriteCost(1+8, 8+len(s.queued)) + config.WriteCost(len(rootRetentionHead), 8)
 	}
 	return ops, bytes
 }

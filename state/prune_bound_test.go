@@ -210,13 +210,13 @@ type costDB struct {
 
 func (d *costDB) Put(k, v []byte) error {
 	d.ops++
-	d.bytes += len(k) + len(v) + config.BlockWriteOverhead
+	d.bytes += config.WriteCost(len(k), len(v))
 	return d.Database.Put(k, v)
 }
 
 func (d *costDB) Delete(k []byte) error {
 	d.ops++
-	d.bytes += len(k) + config.BlockWriteOverhead
+	d.bytes += config.WriteCost(len(k), 0)
 	return d.Database.Delete(k)
 }
 

@@ -52,7 +52,7 @@ func TestHoldsWorstAcceptBatchFitsBadger(t *testing.T) {
 			defer db.Close()
 			overlay := versiondb.New(db)
 			writes := newCommitDB(overlay, [32]byte{}, 1)
-			per := c.keyLen + c.valLen + config.BlockWriteOverhead
+			per := config.WriteCost(c.keyLen, c.valLen)
 			n := min(config.MaxBlockWrites, config.MaxBlockWriteBytes/per)
 			key, val := make([]byte, c.keyLen), bytes.Repeat([]byte{0xee}, c.valLen)
 			key[0] = 'x'
@@ -397,14 +397,14 @@ type tallyDB struct {
 
 func (d *tallyDB) Put(k, v []byte) error {
 	d.ops++
-	d.ours += len(k) + len(v) + config.BlockWriteOverhead
+	d.ours += config.WriteCost(len(k), len(v))
 	d.keys[string(k)] = len(v)
 	return d.Database.Put(k, v)
 }
 
 func (d *tallyDB) Delete(k []byte) error {
 	d.ops++
-	d.ours += len(k) + config.BlockWriteOverhead
+	d.ours += config.WriteCost(len(k), 0)
 	d.keys[string(k)] = -1
 	return d.Database.Delete(k)
 }

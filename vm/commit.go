@@ -74,7 +74,7 @@ func newCommitDB(db database.Database, previous [block.CommitmentSize]byte, heig
 
 func (c *commitDB) logPut(k, v []byte) {
 	c.ops++
-	c.bytes += len(k) + len(v) + config.BlockWriteOverhead
+	c.bytes += config.WriteCost(len(k), len(v))
 	if w, ok := state.InboxWriteOf(k); ok {
 		c.inbox = append(c.inbox, w)
 	}
@@ -88,7 +88,7 @@ func (c *commitDB) logPut(k, v []byte) {
 
 func (c *commitDB) logDelete(k []byte) {
 	c.ops++
-	c.bytes += len(k) + config.BlockWriteOverhead
+	c.bytes += config.WriteCost(len(k), 0)
 	c.hdr[0] = opDelete
 	binary.BigEndian.PutUint32(c.hdr[1:5], uint32(len(k)))
 	c.h.Write(c.hdr[:5])
