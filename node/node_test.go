@@ -263,8 +263,17 @@ func TestNodeEndToEnd(t *testing.T) {
 	if st := waitAccepted(t, c2, r, err); st.Height != status.Height+1 {
 		t.Fatalf("first block after restart at height %d, want %d", st.Height, status.Height+1)
 	}
-	if got := scrape(t, n2)["sessiond_height"]; got != float64(status.Height+1) {
-		t.Fatalf("sessiond_height after restart = %v", got)
+	// The transaction's status reads the accepted index, written in the
+	// block's batch; the height comes from the tip, published a moment
+	// after: poll briefly.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := scrape(t, n2)["sessiond_height"]
+		if got == float64(status.Height+1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessiond_height after restart = %v", got)
+		}
 	}
 	stop(t, n2)
 }
