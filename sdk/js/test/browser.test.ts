@@ -46,6 +46,9 @@ async function profile(name: string, viewport = { width: 1100, height: 760 }): P
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(T);
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'warning' || m.type() === 'error') console.error(`[${name}] console ${m.type()}:`, m.text());
+  });
   return { name, dir, ctx, page };
 }
 
@@ -58,7 +61,13 @@ async function text(page: Page, testid: string): Promise<string> {
 }
 
 async function sees(page: Page, message: string): Promise<void> {
-  await page.getByTestId('message-text').filter({ hasText: message }).first().waitFor();
+  try {
+    await page.getByTestId('message-text').filter({ hasText: message }).first().waitFor();
+  } catch (e) {
+    // What the thread showed instead: the failure says more than a timeout.
+    const shown = await page.getByTestId('message-text').allTextContents().catch(() => ['(page gone)']);
+    throw new Error(`waited for a message with "${message}"; the thread shows ${JSON.stringify(shown)}`, { cause: e });
+  }
 }
 
 async function send(page: Page, message: string): Promise<void> {
@@ -445,7 +454,7 @@ describe('browser: the web messenger', { timeout: 900_000 }, () => {
       await page.getByTestId(`thread-${withCarol}`).click();
       if (carolPrekeys) {
         // Forward secrecy: the keys that opened these messages are in sessionctl's store, not in the key file.
-        await page.getByTestId('message-text').filter({ hasText: 'forward secrecy' }).first().waitFor();
+        await sees(page, 'forward secrecy');
         assert.equal(await page.getByTestId('message-text').filter({ hasText: 'from the browser' }).count(), 0);
         assert.equal(await page.getByTestId('message-text').filter({ hasText: 'from the terminal' }).count(), 0);
       } else {

@@ -341,6 +341,9 @@ export class Messenger extends EventTarget {
       this.online = false;
       this.nodeError = `The node at ${this.client.url} is not trustworthy: what it returned does not match what its owners signed, and was not used. (${e.message})`;
       this.changed();
+    } else {
+      // Retried at the next poll; kept in the console, where a developer looks.
+      console.warn('sync:', e);
     }
   }
 
