@@ -61,6 +61,13 @@ type env struct {
 	vm    *VM
 	db    database.Database
 	clock *testClock
+
+	// deterministic signs transactions with deterministic ML-DSA (the
+	// golden writes test: the same transactions and IDs every run).
+	deterministic bool
+	// onBlock, when set, receives every block accept builds with the
+	// writes its execution made (the golden writes test).
+	onBlock func(b *Block, ops []recordedOp)
 }
 
 func newEnvDB(t testing.TB, db database.Database, genesis []byte, clock *testClock) *env {
@@ -94,6 +101,9 @@ func (e *env) sign(id *crypto.Identity, p tx.Payload) *tx.Tx {
 
 func (e *env) signNonce(id *crypto.Identity, nonce uint64, p tx.Payload) *tx.Tx {
 	e.t.Helper()
+	if e.deterministic {
+		return signDeterministic(e.t, id, e.vm.ChainID(), nonce, p)
+	}
 	t, err := tx.Sign(id, e.vm.ChainID(), nonce, p)
 	if err != nil {
 		e.t.Fatal(err)
@@ -127,6 +137,9 @@ func (e *env) do(id *crypto.Identity, p tx.Payload) *tx.Tx {
 func (e *env) accept() *Block {
 	e.t.Helper()
 	e.clock.Advance(time.Second)
+	if e.onBlock != nil {
+		return e.acceptRecorded()
+	}
 	b, err := e.vm.BuildAndAccept(context.Background())
 	if err != nil {
 		e.t.Fatalf("BuildAndAccept: %v", err)
