@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,4 +106,31 @@ func nodeSeconds(pid int, start time.Time, stop <-chan struct{}) []nodeStat {
 		}
 		out = append(out, st)
 	}
+}
+
+// freshPageMicros measures what first touching fresh memory costs on this
+// host: µs per 4 KiB page of a new anonymous mapping (the page fault and
+// the zeroing), the median of 3 rounds of 16 MiB. It is the host's
+// figure behind a node's tail latency: BadgerDB's memtable switch zeroes
+// an 83 MiB arena and a flush writes its table through a fresh mapping
+// (cmd/sessionload/README.md, "What a flush allocates"), tens of
+// thousands of pages in a second, which cost ~1 µs each on some hosts and
+// over 10 µs on others. 0 when it cannot be measured.
+func freshPageMicros() float64 {
+	const size, page = 16 << 20, 4096
+	var rounds [3]float64
+	for r := range rounds {
+		b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			return 0
+		}
+		t0 := time.Now()
+		for i := 0; i < size; i += page {
+			b[i] = 1
+		}
+		rounds[r] = float64(time.Since(t0).Nanoseconds()) / 1e3 / (size / page)
+		_ = syscall.Munmap(b)
+	}
+	slices.Sort(rounds[:])
+	return rounds[1]
 }

@@ -146,6 +146,11 @@ type Result struct {
 	VerifyMicrosBefore float64 `json:"mldsaVerifyMicrosBefore"`
 	VerifyMicrosAfter  float64 `json:"mldsaVerifyMicrosAfter"`
 	VerifyBoundShare   float64 `json:"verifyBoundShare,omitempty"`
+	// FreshPageMicros is this host's cost of first touching a page of
+	// fresh memory (freshPageMicros), measured before the timed phase:
+	// what a node's memtable switches and flushes pay tens of thousands
+	// of times each, so the host figure behind a latency tail.
+	FreshPageMicros float64 `json:"freshPageMicros,omitempty"`
 
 	Blocks    uint64  `json:"blocks"`
 	TxsPerBlk float64 `json:"txsPerBlock"`
@@ -348,6 +353,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.VerifyMicrosBefore, err = verifyMicros(senders[0]); err != nil {
 		return nil, err
 	}
+	res.FreshPageMicros = freshPageMicros()
 
 	before, err := c.Status(ctx)
 	if err != nil {

@@ -63,6 +63,11 @@ func checkResult(t *testing.T, r *Result) {
 			t.Fatalf("ML-DSA-65 verify probe: %v µs before, %v µs after", r.VerifyMicrosBefore, r.VerifyMicrosAfter)
 		}
 	}
+	// The host's fresh-page cost: a page fault and a 4 KiB clear, from
+	// well under a µs to tens of µs by host, never zero or a millisecond.
+	if !(r.FreshPageMicros > 0 && r.FreshPageMicros < 1000) {
+		t.Fatalf("fresh-page probe: %v µs a page", r.FreshPageMicros)
+	}
 	if want := r.Throughput / (float64(r.Cores) * 1e6 / ((r.VerifyMicrosBefore + r.VerifyMicrosAfter) / 2)); r.VerifyBoundShare != want {
 		t.Fatalf("verify-bound share %v, want %v", r.VerifyBoundShare, want)
 	}
