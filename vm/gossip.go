@@ -32,14 +32,40 @@ import (
 //     signature, execution on the pending state). The size (at most
 //     MaxGossipMessageBytes) and framing of the message are checked first,
 //     and no entry may be shorter than a transaction's header and
-//     signature; then a per-peer and a total inbound budget
-//     (GossipPeerTxsPerSecond, GossipTxsPerSecond) bound how many of its
+//     signature; then the inbound budgets (below) bound how many of its
 //     transactions are looked at at all (every one counts, duplicates and
 //     malformed ones too; the rest are dropped as throttled); then, per
 //     transaction, the checks that cost no signature, then the
 //     signatures in parallel, then admission. A bad signature from a
 //     registered author drops the rest of the message and silences the
-//     peer for gossipPenalty.
+//     peer for gossipPenalty (a validator's reserved bucket too).
+//   - Inbound budgets: token buckets of transactions a second, each
+//     holding one second of its rate (at least one token). The total
+//     T (GossipTxsPerSecond) is split, when the chain's validators are
+//     known, into a validator part V = T × GossipValidatorPercent / 100
+//     and a shared part S = T − V. V is divided among the validators by
+//     stake: each has a reserved bucket of rate V × w / W (w its weight,
+//     W the sum, every weight first raised to at least a quarter of the
+//     mean, so none gets less than V / (5n) and the ratios above that
+//     floor are exact; the rates sum to V). A validator's entries come
+//     from its reserved bucket first, then from S under its per-peer
+//     bucket (GossipPeerTxsPerSecond); every other node ID's come from S
+//     only, under its per-peer bucket, first come first served. Reserved
+//     capacity is never lent, so a flood from any number of node IDs
+//     takes at most S and never a validator's share; it can still starve
+//     non-validators (API nodes) of S. Without validator information (no
+//     validator state, an empty set, GossipValidatorPercent 0) S = T:
+//     the budgets are those of a single FCFS total. Validators' buckets
+//     (at most maxGossipValidators, the largest stakes) are kept while
+//     they are in the set; other peers' buckets are a FIFO of
+//     maxGossipPeers.
+//   - The validator set comes from the chain context's ValidatorState
+//     (validatorSourceOf: consensus/validator.State, what a node and
+//     rpcchainvm's plugin server pass, or the consensus context's own
+//     ValidatorState interface), for the net GossipValidatorNetID at the
+//     current height, this node left out. It is read at start and every
+//     validatorRefresh in the background (a failure keeps the previous
+//     set), never on the receive path.
 //   - No loops: a node pushes only what its own API admitted; transactions
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
