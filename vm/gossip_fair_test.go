@@ -333,7 +333,7 @@ func TestGossipFairRefresh(t *testing.T) {
 	state := newFakeValidators(map[ids.NodeID]uint64{valA: 1, valB: 1})
 	e := fairVM(t, state, `{}`)
 	junk := junkGossip(t, 70)
-	flood(t, e, junk, 0, 500) // 35,000: the shared part is spent
+	flood(t, e, junk, 0, 1000) // 70,000: more than the total
 
 	txsC := validTxs(t, e, identity(t, 2), 2)
 	gossipAll(t, e, valC, txsC[:1])
