@@ -507,3 +507,28 @@ func TestGossipFairWeightAlias(t *testing.T) {
 		t.Fatalf("weights %v", set)
 	}
 }
+
+// TestGossipFairValidatorOverflow: a validator sending more than its
+// reserve, when nobody floods, takes the rest from the shared part as
+// any peer does, under its own per-peer budget: it is not throttled at
+// its reserve (which, with many validators, is far below the per-peer
+// budget an honest validator had before the sharing).
+func TestGossipFairValidatorOverflow(t *testing.T) {
+	// Total 4,096: 1,024 reserved for each of A and B, 2,048 shared; a
+	// peer may take 1,000 of the shared part.
+	e := fairVM(t, newFakeValidators(map[ids.NodeID]uint64{valA: 1, valB: 1}), `{"gossipTxsPerSecond": 4096, "gossipPeerTxsPerSecond": 1000}`)
+	junk := junkGossip(t, 70)
+	if got := 70*40 - send(t, e, valA, junk, 40); got != 1024+1000 {
+		t.Fatalf("validator A looked at %d, want its reserve and its per-peer share of the rest (2,024)", got)
+	}
+	// What A left of the shared part goes to others, first come first
+	// served, each under its per-peer budget.
+	x := 70*20 - send(t, e, sybil(1), junk, 20)
+	y := 70*20 - send(t, e, sybil(2), junk, 20)
+	if x != 1000 || y != 48 {
+		t.Fatalf("others looked at %d and %d, want 1,000 and 48", x, y)
+	}
+	if st := e.vm.GossipStats(); st.TxsThrottledValidators != 70*40-2024 {
+		t.Fatalf("%+v", st)
+	}
+}
