@@ -532,3 +532,26 @@ func TestGossipFairValidatorOverflow(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestGossipFairPenaltySurvivesJoin: a peer penalized for a forged
+// signature that becomes a validator does not shed the penalty through
+// its new reserved budget.
+func TestGossipFairPenaltySurvivesJoin(t *testing.T) {
+	state := newFakeValidators(map[ids.NodeID]uint64{valA: 1})
+	e := fairVM(t, state, `{}`)
+	author := sid(t, identity(t, 3))
+	nonce, err := e.vm.NextNonce(author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossipAll(t, e, valC, forged(t, e, []crypto.SessionID{author}, nonce, 2))
+	if st := e.vm.GossipStats(); st.PeersPenalized != 1 {
+		t.Fatalf("not penalized: %+v", st)
+	}
+	state.setTo(map[ids.NodeID]uint64{valA: 1, valC: 1}, nil)
+	e.vm.gossip.refreshValidators(ctx)
+	gossipAll(t, e, valC, validTxs(t, e, identity(t, 2), 1))
+	if st := e.vm.GossipStats(); st.Validators != 2 || st.TxsThrottledValidators != 1 || st.TxsAdmitted != 0 {
+		t.Fatalf("the penalized peer, now a validator, was listened to: %+v", st)
+	}
+}

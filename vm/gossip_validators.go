@@ -231,9 +231,10 @@ func (g *gossiper) refreshValidators(ctx context.Context) {
 // transactions a second in all) and the shared bucket the rest of the
 // total; without validators the shared bucket is the whole total. A
 // validator that stays keeps its buckets (its reserved one at its new
-// rate), one that joins brings its per-peer bucket from the FIFO (a full
-// reserved bucket is new), one that leaves takes its per-peer bucket
-// there: a penalty survives either move. The caller holds g.mu.
+// rate), one that joins brings its per-peer bucket from the FIFO (and a
+// new reserved bucket, full, or owing what is left of a penalty), one that
+// leaves takes its per-peer bucket there: a penalty survives either move.
+// The caller holds g.mu.
 func (g *gossiper) setValidators(shares []validatorShare, part float64, now time.Time) {
 	next := make(map[ids.NodeID]*validatorBudget, len(shares))
 	for _, s := range shares {
@@ -246,7 +247,12 @@ func (g *gossiper) setValidators(shares []validatorShare, part float64, now time
 		if !ok {
 			peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
 		}
-		next[s.id] = &validatorBudget{reserve: newTokenBucket(s.rate, now), peer: peer}
+		reserve := newTokenBucket(s.rate, now)
+		if peer.refill(now); peer.tokens < 0 && peer.rate > 0 {
+			// Penalized: the reserve owes what is left of the penalty.
+			reserve.tokens = peer.tokens / peer.rate * reserve.rate
+		}
+		next[s.id] = &validatorBudget{reserve: reserve, peer: peer}
 	}
 	// Leavers in node ID order: the FIFO's eviction order must not depend
 	// on a map's iteration.
