@@ -123,7 +123,8 @@ const (
 // it (rpcchainvm's client at node v1.22.75 drops it and the node picks).
 var gossipSendConfig = p2p.SendConfig{Validators: 100}
 
-// GossipStats are this node's gossip counters since the process started.
+// GossipStats are this node's gossip counters since the process started,
+// and the number of validators sharing its inbound budget now.
 type GossipStats struct {
 	MessagesSent     uint64 `json:"messagesSent"`
 	TxsSent          uint64 `json:"txsSent"`       // pushed and re-gossiped

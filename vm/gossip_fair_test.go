@@ -555,3 +555,21 @@ func TestGossipFairPenaltySurvivesJoin(t *testing.T) {
 		t.Fatalf("the penalized peer, now a validator, was listened to: %+v", st)
 	}
 }
+
+// TestGossipFairNodeConfig: the two settings, their default and bounds.
+func TestGossipFairNodeConfig(t *testing.T) {
+	c, err := ParseNodeConfig(nil)
+	if err != nil || c.GossipValidatorPercent != DefaultGossipValidatorPercent || c.GossipValidatorNetID != ids.Empty {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	netID := ids.ID{'n', 'e', 't'}
+	c, err = ParseNodeConfig([]byte(fmt.Sprintf(`{"gossipValidatorPercent": 0, "gossipValidatorNetID": %q}`, netID)))
+	if err != nil || c.GossipValidatorPercent != 0 || c.GossipValidatorNetID != netID {
+		t.Fatalf("set: %+v, %v", c, err)
+	}
+	for _, bad := range []string{`{"gossipValidatorPercent": -1}`, `{"gossipValidatorPercent": 101}`, `{"gossipValidatorNetID": "nope"}`} {
+		if _, err := ParseNodeConfig([]byte(bad)); !errors.Is(err, ErrBadNodeConfig) {
+			t.Fatalf("%s: %v, want ErrBadNodeConfig", bad, err)
+		}
+	}
+}
