@@ -32,14 +32,40 @@ import (
 //     signature, execution on the pending state). The size (at most
 //     MaxGossipMessageBytes) and framing of the message are checked first,
 //     and no entry may be shorter than a transaction's header and
-//     signature; then a per-peer and a total inbound budget
-//     (GossipPeerTxsPerSecond, GossipTxsPerSecond) bound how many of its
+//     signature; then the inbound budgets (below) bound how many of its
 //     transactions are looked at at all (every one counts, duplicates and
 //     malformed ones too; the rest are dropped as throttled); then, per
 //     transaction, the checks that cost no signature, then the
 //     signatures in parallel, then admission. A bad signature from a
 //     registered author drops the rest of the message and silences the
-//     peer for gossipPenalty.
+//     peer for gossipPenalty (a validator's reserved bucket too).
+//   - Inbound budgets: token buckets of transactions a second, each
+//     holding one second of its rate (at least one token). The total
+//     T (GossipTxsPerSecond) is split, when the chain's validators are
+//     known, into a validator part V = T × GossipValidatorPercent / 100
+//     and a shared part S = T − V. V is divided among the validators by
+//     stake: each has a reserved bucket of rate V × w / W (w its weight,
+//     W the sum, every weight first raised to at least a quarter of the
+//     mean, so none gets less than V / (5n) and the ratios above that
+//     floor are exact; the rates sum to V). A validator's entries come
+//     from its reserved bucket first, then from S under its per-peer
+//     bucket (GossipPeerTxsPerSecond); every other node ID's come from S
+//     only, under its per-peer bucket, first come first served. Reserved
+//     capacity is never lent, so a flood from any number of node IDs
+//     takes at most S and never a validator's share; it can still starve
+//     non-validators (API nodes) of S. Without validator information (no
+//     validator state, an empty set, GossipValidatorPercent 0) S = T:
+//     the budgets are those of a single FCFS total. Validators' buckets
+//     (at most maxGossipValidators, the largest stakes) are kept while
+//     they are in the set; other peers' buckets are a FIFO of
+//     maxGossipPeers.
+//   - The validator set comes from the chain context's ValidatorState
+//     (validatorSourceOf: consensus/validator.State, what a node and
+//     rpcchainvm's plugin server pass, or the consensus context's own
+//     ValidatorState interface), for the net GossipValidatorNetID at the
+//     current height, this node left out. It is read at start and every
+//     validatorRefresh in the background (a failure keeps the previous
+//     set), never on the receive path.
 //   - No loops: a node pushes only what its own API admitted; transactions
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
@@ -66,8 +92,17 @@ const (
 	DefaultGossipBytesPerSecond   = 32 << 20
 	DefaultGossipPeerTxsPerSecond = 16384
 	DefaultGossipTxsPerSecond     = 65536
-	// maxGossipPeers bounds the per-peer budgets kept (FIFO eviction).
+	DefaultGossipValidatorPercent = 50
+	// maxGossipPeers bounds the per-peer budgets of non-validators kept
+	// (FIFO eviction).
 	maxGossipPeers = 4096
+	// maxGossipValidators bounds the validators given a reserved budget
+	// (the largest stakes; the others count as non-validators).
+	maxGossipValidators = 4096
+	// validatorRefresh is how often the validator set is read again, and
+	// validatorQueryTimeout how long one reading may take.
+	validatorRefresh      = 30 * time.Second
+	validatorQueryTimeout = 10 * time.Second
 	// MaxGossipMessageBytes is the largest gossip message any node
 	// accepts, whatever its own GossipMaxMessageBytes (which bounds what it
 	// sends): a node configured to send larger messages than its peers'
@@ -88,7 +123,8 @@ const (
 // it (rpcchainvm's client at node v1.22.75 drops it and the node picks).
 var gossipSendConfig = p2p.SendConfig{Validators: 100}
 
-// GossipStats are this node's gossip counters since the process started.
+// GossipStats are this node's gossip counters since the process started,
+// and the number of validators sharing its inbound budget now.
 type GossipStats struct {
 	MessagesSent     uint64 `json:"messagesSent"`
 	TxsSent          uint64 `json:"txsSent"`       // pushed and re-gossiped
@@ -102,6 +138,11 @@ type GossipStats struct {
 	TxsRefused       uint64 `json:"txsRefused"`     // failed a check of IssueTx
 	TxsThrottled     uint64 `json:"txsThrottled"`   // over a peer's or the total budget
 	PeersPenalized   uint64 `json:"peersPenalized"` // peers silenced for relaying a bad signature
+	// Sharing of the inbound budget (see the top of gossip.go).
+	Validators             uint64 `json:"validators"`             // validators with a reserved budget now (this node left out); 0: none known
+	TxsReceivedValidators  uint64 `json:"txsReceivedValidators"`  // of TxsReceived, from validators
+	TxsThrottledValidators uint64 `json:"txsThrottledValidators"` // of TxsThrottled, from validators
+	ValidatorRefreshErrors uint64 `json:"validatorRefreshErrors"` // readings of the validator set that failed
 }
 
 type gossipCounters struct {
@@ -109,6 +150,8 @@ type gossipCounters struct {
 	messagesReceived, messagesRefused, txsReceived      atomic.Uint64
 	txsAdmitted, txsDuplicate, txsRefused, txsThrottled atomic.Uint64
 	peersPenalized                                      atomic.Uint64
+	validators, txsReceivedValidators                   atomic.Uint64
+	txsThrottledValidators, validatorRefreshErrors      atomic.Uint64
 }
 
 func (c *gossipCounters) snapshot() GossipStats {
@@ -118,7 +161,9 @@ func (c *gossipCounters) snapshot() GossipStats {
 		MessagesRefused: c.messagesRefused.Load(), TxsReceived: c.txsReceived.Load(),
 		TxsAdmitted: c.txsAdmitted.Load(), TxsDuplicate: c.txsDuplicate.Load(),
 		TxsRefused: c.txsRefused.Load(), TxsThrottled: c.txsThrottled.Load(),
-		PeersPenalized: c.peersPenalized.Load(),
+		PeersPenalized: c.peersPenalized.Load(), Validators: c.validators.Load(),
+		TxsReceivedValidators: c.txsReceivedValidators.Load(), TxsThrottledValidators: c.txsThrottledValidators.Load(),
+		ValidatorRefreshErrors: c.validatorRefreshErrors.Load(),
 	}
 }
 
@@ -129,8 +174,24 @@ type tokenBucket struct {
 	last                time.Time
 }
 
+// newTokenBucket returns a full bucket holding one second of rate (at
+// least one token when the rate is positive).
 func newTokenBucket(rate float64, now time.Time) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: rate, tokens: rate, last: now}
+	b := &tokenBucket{last: now}
+	b.setRate(rate, now)
+	b.tokens = b.burst
+	return b
+}
+
+// setRate changes the rate (and the burst, one second of it) from now on;
+// tokens over the new burst are dropped, a debt is kept.
+func (b *tokenBucket) setRate(rate float64, now time.Time) {
+	b.refill(now)
+	b.rate, b.burst = rate, rate
+	if rate > 0 && rate < 1 {
+		b.burst = 1
+	}
+	b.tokens = min(b.tokens, b.burst)
 }
 
 func (b *tokenBucket) refill(now time.Time) {
@@ -171,8 +232,18 @@ type gossiper struct {
 	queuedBytes int                  // their size
 	seen        map[ids.ID]time.Time // pending transactions: last sent or received; lookups and pruning only
 	out         *tokenBucket         // outbound bytes
-	in          *tokenBucket         // inbound transactions, all peers
+	shared      *tokenBucket         // inbound transactions: the part not reserved for validators
 	peers       *fifoCache[ids.NodeID, *tokenBucket]
+	validators  map[ids.NodeID]*validatorBudget // empty: none known
+	now         func() time.Time                // the inbound budgets' clock
+
+	// The validator set: where it is read (nil: never), this node's ID
+	// (left out of it), and how often (tests: negative, only when they
+	// call refreshValidators). refreshMu orders the readings.
+	source       validatorSource
+	self         ids.NodeID
+	refreshEvery time.Duration
+	refreshMu    sync.Mutex
 
 	wake      chan struct{} // something was queued
 	connected chan struct{} // a peer connected: re-gossip now
@@ -185,22 +256,29 @@ type gossiper struct {
 func newGossiper(p *pool, chainID ids.ID, sender p2p.Sender, cfg NodeConfig, done <-chan struct{}) *gossiper {
 	now := time.Now()
 	return &gossiper{
-		pool:      p,
-		chainID:   chainID,
-		sender:    sender,
-		cfg:       cfg,
-		done:      done,
-		seen:      make(map[ids.ID]time.Time),
-		out:       newTokenBucket(float64(cfg.GossipBytesPerSecond), now),
-		in:        newTokenBucket(float64(cfg.GossipTxsPerSecond), now),
-		peers:     newFIFOCache[ids.NodeID, *tokenBucket](maxGossipPeers),
-		wake:      make(chan struct{}, 1),
-		connected: make(chan struct{}, 1),
+		pool:         p,
+		chainID:      chainID,
+		sender:       sender,
+		cfg:          cfg,
+		done:         done,
+		seen:         make(map[ids.ID]time.Time),
+		out:          newTokenBucket(float64(cfg.GossipBytesPerSecond), now),
+		shared:       newTokenBucket(float64(cfg.GossipTxsPerSecond), now),
+		peers:        newFIFOCache[ids.NodeID, *tokenBucket](maxGossipPeers),
+		now:          time.Now,
+		refreshEvery: validatorRefresh,
+		wake:         make(chan struct{}, 1),
+		connected:    make(chan struct{}, 1),
 	}
 }
 
-// start runs the sending loop when there is a sender.
+// start runs the sending loop when there is a sender, and the validator
+// set's readings when there is a validator state.
 func (g *gossiper) start() {
+	if g.source != nil && g.refreshEvery > 0 {
+		g.wg.Add(1)
+		go g.refreshLoop()
+	}
 	if g.sender == nil {
 		return
 	}
@@ -406,20 +484,19 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	}
 	g.stats.txsReceived.Add(uint64(len(raws)))
 
-	// The budgets: what this peer may still send, and all peers together.
-	now := time.Now()
+	// The budgets (see the top of the file).
+	now := g.now()
 	g.mu.Lock()
-	peer, ok := g.peers.Get(nodeID)
-	if !ok {
-		peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
-		g.peers.Put(nodeID, peer)
-	}
-	allowed := min(len(raws), peer.available(now), g.in.available(now))
-	peer.take(allowed)
-	g.in.take(allowed)
+	allowed, validator := g.allow(nodeID, len(raws), now)
 	g.mu.Unlock()
+	if validator {
+		g.stats.txsReceivedValidators.Add(uint64(len(raws)))
+	}
 	if allowed < len(raws) {
 		g.stats.txsThrottled.Add(uint64(len(raws) - allowed))
+		if validator {
+			g.stats.txsThrottledValidators.Add(uint64(len(raws) - allowed))
+		}
 		raws = raws[:allowed]
 	}
 
@@ -484,6 +561,32 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	}
 }
 
+// allow takes up to n entries of nodeID's message from the inbound
+// budgets and returns how many it may look at, and whether it is a
+// validator: a validator's reserved bucket first, then the shared bucket
+// under the peer's own bucket. The caller holds g.mu.
+func (g *gossiper) allow(nodeID ids.NodeID, n int, now time.Time) (allowed int, validator bool) {
+	var peer *tokenBucket
+	if v, ok := g.validators[nodeID]; ok {
+		allowed = min(n, v.reserve.available(now))
+		v.reserve.take(allowed)
+		peer, validator = v.peer, true
+	} else {
+		var ok bool
+		if peer, ok = g.peers.Get(nodeID); !ok {
+			peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
+			g.peers.Put(nodeID, peer)
+		}
+	}
+	if allowed < n {
+		shared := min(n-allowed, peer.available(now), g.shared.available(now))
+		peer.take(shared)
+		g.shared.take(shared)
+		allowed += shared
+	}
+	return allowed, validator
+}
+
 // received notes that a peer sent a pending transaction: the next
 // re-gossip round skips it (its peers have it, or will from the sender).
 func (g *gossiper) received(id ids.ID, now time.Time) {
@@ -501,12 +604,21 @@ func (g *gossiper) received(id ids.ID, now time.Time) {
 func (g *gossiper) penalize(nodeID ids.NodeID, n int) {
 	g.stats.txsRefused.Add(uint64(n))
 	g.stats.peersPenalized.Add(1)
+	now := g.now()
 	g.mu.Lock()
-	if peer, ok := g.peers.Get(nodeID); ok {
-		peer.refill(time.Now())
-		peer.tokens = -peer.rate * gossipPenalty.Seconds()
+	if v, ok := g.validators[nodeID]; ok {
+		v.reserve.penalize(now)
+		v.peer.penalize(now)
+	} else if peer, ok := g.peers.Get(nodeID); ok {
+		peer.penalize(now)
 	}
 	g.mu.Unlock()
+}
+
+// penalize puts the bucket gossipPenalty of its rate into debt.
+func (b *tokenBucket) penalize(now time.Time) {
+	b.refill(now)
+	b.tokens = -b.rate * gossipPenalty.Seconds()
 }
 
 // prefetchSignatures verifies the signatures of txs on every core, so that

@@ -155,6 +155,15 @@ type NodeConfig struct {
 	// checks from one peer, GossipTxsPerSecond from all peers together.
 	GossipPeerTxsPerSecond int `json:"gossipPeerTxsPerSecond"`
 	GossipTxsPerSecond     int `json:"gossipTxsPerSecond"`
+	// GossipValidatorPercent is the part of GossipTxsPerSecond reserved
+	// for the chain's validators, divided among them by stake (0 to 100;
+	// 0: the chain context's validator state is not read, and every peer
+	// shares the whole budget). See gossip.go.
+	GossipValidatorPercent int `json:"gossipValidatorPercent"`
+	// GossipValidatorNetID is the net whose validators are asked for
+	// (default: the primary network, ids.Empty; rpcchainvm does not tell
+	// a plugin its chain's net).
+	GossipValidatorNetID ids.ID `json:"gossipValidatorNetID"`
 }
 
 // ParseNodeConfig parses configBytes (empty means defaults). The mempool
@@ -175,6 +184,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		GossipBytesPerSecond:   DefaultGossipBytesPerSecond,
 		GossipPeerTxsPerSecond: DefaultGossipPeerTxsPerSecond,
 		GossipTxsPerSecond:     DefaultGossipTxsPerSecond,
+		GossipValidatorPercent: DefaultGossipValidatorPercent,
 	}
 	if len(b) == 0 || string(b) == "null" {
 		return c, nil
@@ -196,6 +206,9 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		GossipBytesPerSecond   *int  `json:"gossipBytesPerSecond"`
 		GossipPeerTxsPerSecond *int  `json:"gossipPeerTxsPerSecond"`
 		GossipTxsPerSecond     *int  `json:"gossipTxsPerSecond"`
+		GossipValidatorPercent *int  `json:"gossipValidatorPercent"`
+
+		GossipValidatorNetID *string `json:"gossipValidatorNetID"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
@@ -208,6 +221,13 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 			return c, fmt.Errorf("%w: diskPath must not be empty", ErrBadNodeConfig)
 		}
 		c.DiskPath = *raw.DiskPath
+	}
+	if raw.GossipValidatorNetID != nil {
+		id, err := ids.FromString(*raw.GossipValidatorNetID)
+		if err != nil {
+			return c, fmt.Errorf("%w: gossipValidatorNetID %q: %v", ErrBadNodeConfig, *raw.GossipValidatorNetID, err)
+		}
+		c.GossipValidatorNetID = id
 	}
 	// A gossip message holds at least one transaction of the largest size.
 	minMessage := gossipHeaderSize + 4 + config.MaxTxSize
@@ -230,6 +250,7 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		{"gossipBytesPerSecond", raw.GossipBytesPerSecond, &c.GossipBytesPerSecond, 2 << 20, 1 << 34},
 		{"gossipPeerTxsPerSecond", raw.GossipPeerTxsPerSecond, &c.GossipPeerTxsPerSecond, 1, 1 << 22},
 		{"gossipTxsPerSecond", raw.GossipTxsPerSecond, &c.GossipTxsPerSecond, 1, 1 << 22},
+		{"gossipValidatorPercent", raw.GossipValidatorPercent, &c.GossipValidatorPercent, 0, 100},
 	} {
 		if f.src == nil {
 			continue
@@ -289,6 +310,11 @@ type VM struct {
 	disk           *DiskGuard
 	diskNote       string        // why free space is not watched, when it is not
 	log            luxlog.Logger // never nil after New
+	// Tests: the gossip budgets' clock, and the validator set's refresh
+	// period (negative: read only when a test asks); see withGossipClock
+	// and withValidatorRefresh in the tests.
+	gossipNow        func() time.Time
+	validatorRefresh time.Duration
 
 	initialized bool
 	db          database.Database
@@ -328,19 +354,9 @@ func New(opts ...Option) *VM {
 // its ChainID is empty, the chain ID is the SHA-256 of the genesis bytes,
 // which is stable for a chain and distinct between chains.
 func chainIDFrom(chainCtx interface{}, g *genesis.Genesis) (ids.ID, error) {
-	var c *consensusctx.Context
-	switch x := chainCtx.(type) {
-	case nil:
-	case *consensusctx.Context:
-		c = x
-	case smblock.ChainContext:
-		c = x.Context
-	case *smblock.ChainContext:
-		if x != nil {
-			c = x.Context
-		}
-	default:
-		return ids.Empty, fmt.Errorf("%w: %T (want *github.com/luxfi/consensus/context.Context)", ErrBadChainContext, chainCtx)
+	c, err := consensusContext(chainCtx)
+	if err != nil {
+		return ids.Empty, err
 	}
 	if c != nil && c.ChainID != ids.Empty {
 		return c.ChainID, nil
@@ -348,13 +364,34 @@ func chainIDFrom(chainCtx interface{}, g *genesis.Genesis) (ids.ID, error) {
 	return ids.ID(g.Hash), nil
 }
 
+// consensusContext returns the consensus context of a chain context (nil
+// when there is none); the types accepted are chainIDFrom's.
+func consensusContext(chainCtx interface{}) (*consensusctx.Context, error) {
+	switch x := chainCtx.(type) {
+	case nil:
+		return nil, nil
+	case *consensusctx.Context:
+		return x, nil
+	case smblock.ChainContext:
+		return x.Context, nil
+	case *smblock.ChainContext:
+		if x != nil {
+			return x.Context, nil
+		}
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%w: %T (want *github.com/luxfi/consensus/context.Context)", ErrBadChainContext, chainCtx)
+	}
+}
+
 // Initialize implements block.ChainVM. It converts its interface{}
 // parameters once: db must be a database.Database (the VM owns it from
-// here on and closes it at Shutdown); chainCtx as in chainIDFrom; msgChan
-// nil or a chan block.Message; appSender nil or a p2p.Sender of
-// github.com/luxfi/p2p (what rpcchainvm passes; transaction gossip goes out
-// through it when the node config turns gossip on, see gossip.go); fxs is
-// unused. genesisBytes
+// here on and closes it at Shutdown); chainCtx as in chainIDFrom (its
+// NodeID and ValidatorState, when set, share the gossip budget between
+// the validators, see gossip.go); msgChan nil or a chan block.Message;
+// appSender nil or a p2p.Sender of github.com/luxfi/p2p (what rpcchainvm
+// passes; transaction gossip goes out through it when the node config
+// turns gossip on, see gossip.go); fxs is unused. genesisBytes
 // is the genesis JSON (package genesis) and configBytes the NodeConfig
 // JSON. On a database that already holds the chain, genesis is not applied
 // again; a different genesis is refused.
@@ -448,6 +485,16 @@ func (v *VM) Initialize(
 		sender = nil // receive only
 	}
 	v.gossip = newGossiper(v.pool, chainID, sender, nodeCfg, v.done)
+	if v.gossipNow != nil {
+		v.gossip.now = v.gossipNow
+	}
+	if v.validatorRefresh != 0 {
+		v.gossip.refreshEvery = v.validatorRefresh
+	}
+	if c, _ := consensusContext(chainCtx); c != nil && nodeCfg.GossipValidatorPercent > 0 {
+		v.gossip.self = c.NodeID
+		v.gossip.source = validatorSourceOf(c.ValidatorState, nodeCfg.GossipValidatorNetID)
+	}
 	v.gossip.start()
 	v.initialized = true
 	v.logger().Info("sessionvm initialized",

@@ -21,6 +21,7 @@ import (
 
 	consensusctx "github.com/luxfi/consensus/context"
 	"github.com/luxfi/consensus/engine/chain/block"
+	validators "github.com/luxfi/consensus/validator"
 	"github.com/luxfi/database"
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/ids"
@@ -30,6 +31,7 @@ import (
 	lxruntime "github.com/luxfi/node/vms/rpcchainvm/runtime"
 
 	"github.com/luxfi/session/crypto"
+	"github.com/luxfi/session/vm"
 	vmblock "github.com/luxfi/session/vm/block"
 	vmgenesis "github.com/luxfi/session/vm/genesis"
 	"github.com/luxfi/session/vm/tx"
@@ -133,11 +135,48 @@ func hostLogger() luxlog.Logger {
 func load(t *testing.T, db database.Database, chainID ids.ID, genesis []byte) *host {
 	t.Helper()
 	return loadWith(t, db, &rpcchainvm.Context{
-		NetworkID: 1337,
-		ChainID:   chainID,
-		NodeID:    ids.NodeID{1},
-		Log:       hostLogger(),
+		NetworkID:      1337,
+		ChainID:        chainID,
+		NodeID:         ids.NodeID{1},
+		Log:            hostLogger(),
+		ValidatorState: testValidators,
 	}, genesis)
+}
+
+// hostValidators is the validator state a node gives its chains (a
+// validators.State of github.com/luxfi/consensus/validator; luxd v1.22.75
+// gives a no-op one, every set empty). VMClient serves it to the plugin
+// over gRPC, where the VM reads it to share its inbound gossip budget by
+// stake. A host must give one: without it VMClient serves a nil state, and
+// the host process crashes at the plugin's first reading.
+type hostValidators map[ids.NodeID]uint64
+
+// testValidators: this host's node ({1}) and two others.
+var testValidators = hostValidators{{1}: 10, {7}: 20, {8}: 30}
+
+var _ validators.State = hostValidators{}
+
+func (hostValidators) GetCurrentHeight(context.Context) (uint64, error) { return 1, nil }
+
+func (h hostValidators) GetValidatorSet(context.Context, uint64, ids.ID) (map[ids.NodeID]*validators.GetValidatorOutput, error) {
+	out := make(map[ids.NodeID]*validators.GetValidatorOutput, len(h))
+	for id, w := range h {
+		// rpcchainvm's gRPC server sends Light as the weight.
+		out[id] = &validators.GetValidatorOutput{NodeID: id, Light: w, Weight: w}
+	}
+	return out, nil
+}
+
+func (h hostValidators) GetCurrentValidators(ctx context.Context, height uint64, netID ids.ID) (map[ids.NodeID]*validators.GetValidatorOutput, error) {
+	return h.GetValidatorSet(ctx, height, netID)
+}
+
+func (hostValidators) GetWarpValidatorSets(context.Context, []uint64, []ids.ID) (map[ids.ID]map[uint64]*validators.WarpSet, error) {
+	return nil, errors.New("not served")
+}
+
+func (hostValidators) GetWarpValidatorSet(context.Context, uint64, ids.ID) (*validators.WarpSet, error) {
+	return nil, errors.New("not served")
 }
 
 // loadWith is load with a given chain context (a *rpcchainvm.Context or a
@@ -408,6 +447,21 @@ func TestPluginAsNodeLoadsIt(t *testing.T) {
 	if st.ChainID != chainID || st.Height != 0 {
 		t.Fatalf("status: chain %s height %d; want the node's chain ID %s at height 0", st.ChainID, st.Height, chainID)
 	}
+	// The plugin reads the host's validator state over gRPC, in the
+	// background: the two other validators get a reserved gossip budget.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var health struct {
+			Gossip vm.GossipStats `json:"gossip"`
+		}
+		h.mustCall("session.health", nil, &health)
+		if health.Gossip.Validators == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gossip stats %+v: want 2 validators (the host's, this node left out)", health.Gossip)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := h.client.BuildBlock(ctx); err == nil {
 		t.Fatal("BuildBlock with an empty mempool succeeded")
 	}
@@ -566,7 +620,7 @@ func TestPluginRefusesWrongGenesis(t *testing.T) {
 func TestPluginConcurrentClients(t *testing.T) {
 	genesis := testGenesis(t)
 	chainID := ids.ID{'c', 'o', 'n', 'c', 'u', 'r', 'r', 'e', 'n', 't'}
-	h := loadWith(t, memdb.New(), &consensusctx.Context{NetworkID: 1337, ChainID: chainID, NodeID: ids.NodeID{2}}, genesis)
+	h := loadWith(t, memdb.New(), &consensusctx.Context{NetworkID: 1337, ChainID: chainID, NodeID: ids.NodeID{2}, ValidatorState: testValidators}, genesis)
 	var st struct {
 		ChainID ids.ID `json:"chainID"`
 	}

@@ -299,6 +299,11 @@ func runNetwork(t *testing.T, n int) {
 	for _, x := range nodes {
 		x.start()
 	}
+	// Each plugin reads the validator set from its host over gRPC (the
+	// others: itself left out) at start, in the background.
+	for _, x := range nodes {
+		waitValidators(t, x, n-1, wait)
+	}
 	w := &world{t: t, net: net}
 	for i, p := range people {
 		sid, err := crypto.ParseSessionID(p.SessionID)
@@ -438,4 +443,34 @@ func runNetwork(t *testing.T, n int) {
 	w.traffic(5)
 	w.waitAccepted(wait)
 	w.compare()
+
+	// The node that does not validate gives every validator a reserve;
+	// no honest gossip was throttled anywhere.
+	waitValidators(t, fresh, n, wait)
+	for _, x := range append(nodes, fresh) {
+		st, err := x.gossipStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TxsThrottled != 0 || st.TxsReceived == 0 {
+			t.Fatalf("%s: gossip stats %+v: want gossip received and none throttled", x.name, st)
+		}
+	}
+}
+
+// waitValidators waits until x's plugin shares its gossip budget among
+// want validators.
+func waitValidators(t *testing.T, x *node, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := x.gossipStats()
+		if err == nil && st.Validators == uint64(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: gossip stats %+v (%v): want %d validators", x.name, st, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

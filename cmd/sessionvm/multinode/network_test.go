@@ -26,6 +26,7 @@ import (
 	"github.com/luxfi/consensus/protocol/nova"
 	"github.com/luxfi/consensus/protocol/prism"
 	"github.com/luxfi/consensus/protocol/wave"
+	validators "github.com/luxfi/consensus/validator"
 	"github.com/luxfi/database"
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/ids"
@@ -240,6 +241,51 @@ func (n *network) stopAll() {
 	n.deliveries.Wait()
 }
 
+// validatorState is the validator state a node gives its chains (a
+// validators.State of github.com/luxfi/consensus/validator): the voting
+// nodes, the i-th added weighing i+1. VMClient serves it to the plugin
+// over gRPC, where the VM reads it to share its inbound gossip budget by
+// stake. (Without one, VMClient serves a nil state and the host process
+// crashes at the plugin's first reading.)
+type validatorState struct{ net *network }
+
+var _ validators.State = validatorState{}
+
+func (validatorState) GetCurrentHeight(context.Context) (uint64, error) { return 1, nil }
+
+func (s validatorState) GetValidatorSet(context.Context, uint64, ids.ID) (map[ids.NodeID]*validators.GetValidatorOutput, error) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	out := make(map[ids.NodeID]*validators.GetValidatorOutput, len(s.net.validators))
+	for i, id := range s.net.validators {
+		w := uint64(i + 1)
+		// rpcchainvm's gRPC server sends Light as the weight.
+		out[id] = &validators.GetValidatorOutput{NodeID: id, Light: w, Weight: w}
+	}
+	return out, nil
+}
+
+func (s validatorState) GetCurrentValidators(ctx context.Context, height uint64, netID ids.ID) (map[ids.NodeID]*validators.GetValidatorOutput, error) {
+	return s.GetValidatorSet(ctx, height, netID)
+}
+
+func (validatorState) GetWarpValidatorSets(context.Context, []uint64, []ids.ID) (map[ids.ID]map[uint64]*validators.WarpSet, error) {
+	return nil, errors.New("not served")
+}
+
+func (validatorState) GetWarpValidatorSet(context.Context, uint64, ids.ID) (*validators.WarpSet, error) {
+	return nil, errors.New("not served")
+}
+
+// gossipStats returns the plugin's gossip counters (session.health).
+func (x *node) gossipStats() (vm.GossipStats, error) {
+	var h struct {
+		Gossip vm.GossipStats `json:"gossip"`
+	}
+	err := x.call("session.health", nil, &h)
+	return h.Gossip, err
+}
+
 // appSender is the warp.Sender (= p2p.Sender) a node gives its plugin.
 type appSender struct {
 	net  *network
@@ -402,7 +448,7 @@ func (x *node) start() uint64 {
 		t.Fatalf("%s: factory.New: %v", x.name, err)
 	}
 	client := vmIface.(*rpcchainvm.VMClient)
-	chainCtx := &consensusctx.Context{NetworkID: 1337, ChainID: x.net.chainID, NodeID: x.id}
+	chainCtx := &consensusctx.Context{NetworkID: 1337, ChainID: x.net.chainID, NodeID: x.id, ValidatorState: validatorState{x.net}}
 	if err := client.Initialize(ctx, chainCtx, x.db, x.net.genesis, nil, nodeConfig, nil, nil, appSender{x.net, x.id}); err != nil {
 		t.Fatalf("%s: Initialize: %v", x.name, err)
 	}

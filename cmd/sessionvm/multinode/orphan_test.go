@@ -45,7 +45,7 @@ func runHostMode(plugin string) {
 		os.Exit(1)
 	}
 	client := vmIface.(*rpcchainvm.VMClient)
-	if err := client.Initialize(context.Background(), &consensusctx.Context{ChainID: ids.ID{'o'}}, memdb.New(), genesis, nil, nil, nil, nil, nil); err != nil {
+	if err := client.Initialize(context.Background(), &consensusctx.Context{ChainID: ids.ID{'o'}, ValidatorState: validatorState{&network{}}}, memdb.New(), genesis, nil, nil, nil, nil, nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

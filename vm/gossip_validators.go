@@ -1,0 +1,276 @@
+package vm
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	consensusctx "github.com/luxfi/consensus/context"
+	validators "github.com/luxfi/consensus/validator"
+	"github.com/luxfi/ids"
+)
+
+// The validator set behind the sharing of the inbound gossip budget (see
+// the top of gossip.go).
+
+// validatorBudget is the inbound budget of one validator: its reserved
+// bucket, and its per-peer bucket for the shared part.
+type validatorBudget struct {
+	reserve *tokenBucket // rate: its share of the validator part
+	peer    *tokenBucket // rate: GossipPeerTxsPerSecond
+}
+
+// validatorSource reads the chain's validator set with weights.
+type validatorSource interface {
+	validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error)
+}
+
+// validatorSourceOf returns the source of a chain context's validator
+// state, or nil when it is none of the interfaces known (nil included).
+// A node's validators.State (github.com/luxfi/consensus/validator; what
+// rpcchainvm's plugin server passes: its gRPC client) and the consensus
+// context's own ValidatorState have different GetValidatorSet methods:
+// no type is both.
+func validatorSourceOf(state interface{}, netID ids.ID) validatorSource {
+	switch s := state.(type) {
+	case validators.State:
+		if s != nil {
+			return nodeValidators{state: s, netID: netID}
+		}
+	case consensusctx.ValidatorState:
+		if s != nil {
+			return &contextValidators{state: s, netID: netID}
+		}
+	}
+	return nil
+}
+
+// nodeValidators reads a validators.State.
+type nodeValidators struct {
+	state validators.State
+	netID ids.ID
+}
+
+func (s nodeValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error) {
+	height, err := s.state.GetCurrentHeight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.state.GetValidatorSet(ctx, height, s.netID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[ids.NodeID]uint64, len(set))
+	for id, v := range set {
+		if v == nil {
+			continue
+		}
+		// Light is the weight (what rpcchainvm's gRPC server sends);
+		// Weight is its older alias.
+		w := v.Light
+		if w == 0 {
+			w = v.Weight
+		}
+		out[id] = w
+	}
+	return out, nil
+}
+
+// contextValidators reads a consensus context's ValidatorState, whose
+// GetValidatorSet takes no context: it runs on its own goroutine so that
+// a reading that never returns does not hold the refresh loop (and
+// Shutdown) past its timeout, and at most one such reading runs at a time.
+type contextValidators struct {
+	state    consensusctx.ValidatorState
+	netID    ids.ID
+	inflight atomic.Bool
+}
+
+var errValidatorQueryRunning = errors.New("vm: the previous reading of the validator set has not returned")
+
+func (s *contextValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error) {
+	if !s.inflight.CompareAndSwap(false, true) {
+		return nil, errValidatorQueryRunning
+	}
+	type result struct {
+		set map[ids.NodeID]uint64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer s.inflight.Store(false)
+		height, err := s.state.GetCurrentHeight(ctx)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		set, err := s.state.GetValidatorSet(height, s.netID)
+		done <- result{set: set, err: err}
+	}()
+	select {
+	case r := <-done:
+		return r.set, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// validatorShare is a validator's reserved rate, in transactions a second.
+type validatorShare struct {
+	id   ids.NodeID
+	rate float64
+}
+
+// reservedRates divides total (transactions a second) among the
+// validators of set by weight, self left out, in node ID order. Weight 0
+// is not a validator, unless every weight is 0 (then each counts 1). At
+// most maxGossipValidators are kept, the largest weights (ties: the
+// smaller node ID). Every weight is raised to at least a quarter of the
+// mean, so no validator gets less than total / (5n); above that the rates
+// keep the weights' ratios. The rates sum to total. Deterministic: sums
+// run in a fixed order.
+func reservedRates(set map[ids.NodeID]uint64, self ids.NodeID, total float64) []validatorShare {
+	type entry struct {
+		id ids.NodeID
+		w  uint64
+	}
+	entries := make([]entry, 0, len(set))
+	positive := false
+	for id, w := range set {
+		if id == self {
+			continue
+		}
+		entries = append(entries, entry{id, w})
+		positive = positive || w > 0
+	}
+	if !positive {
+		for i := range entries {
+			entries[i].w = 1
+		}
+	}
+	entries = slices.DeleteFunc(entries, func(e entry) bool { return e.w == 0 })
+	slices.SortFunc(entries, func(a, b entry) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		return a.id.Compare(b.id)
+	})
+	entries = entries[:min(len(entries), maxGossipValidators)]
+	if len(entries) == 0 {
+		return nil
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return a.id.Compare(b.id) })
+	sum := 0.0
+	for _, e := range entries {
+		sum += float64(e.w)
+	}
+	floor := sum / float64(4*len(entries))
+	raised := 0.0
+	for _, e := range entries {
+		raised += max(float64(e.w), floor)
+	}
+	out := make([]validatorShare, len(entries))
+	for i, e := range entries {
+		out[i] = validatorShare{id: e.id, rate: total * max(float64(e.w), floor) / raised}
+	}
+	return out
+}
+
+// refreshLoop reads the validator set at once and every refreshEvery
+// until done.
+func (g *gossiper) refreshLoop() {
+	defer g.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-g.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tick := time.NewTicker(g.refreshEvery)
+	defer tick.Stop()
+	for {
+		g.refreshValidators(ctx)
+		select {
+		case <-g.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// refreshValidators reads the validator set and applies it to the
+// budgets. A failed reading keeps the set in use (and is counted).
+// Readings are applied in the order they were made.
+func (g *gossiper) refreshValidators(ctx context.Context) {
+	if g.source == nil {
+		return
+	}
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, validatorQueryTimeout)
+	set, err := g.source.validatorSet(ctx)
+	cancel()
+	if err != nil {
+		g.stats.validatorRefreshErrors.Add(1)
+		return
+	}
+	part := float64(g.cfg.GossipTxsPerSecond) * float64(g.cfg.GossipValidatorPercent) / 100
+	shares := reservedRates(set, g.self, part)
+	g.mu.Lock()
+	g.setValidators(shares, part, g.now())
+	g.mu.Unlock()
+}
+
+// setValidators makes shares the validators with a reserved budget (part
+// transactions a second in all) and the shared bucket the rest of the
+// total; without validators the shared bucket is the whole total. A
+// validator that stays keeps its buckets (its reserved one at its new
+// rate), one that joins brings its per-peer bucket from the FIFO (and a
+// new reserved bucket, full, or owing what is left of a penalty), one that
+// leaves takes its per-peer bucket there: a penalty survives either move.
+// The caller holds g.mu.
+func (g *gossiper) setValidators(shares []validatorShare, part float64, now time.Time) {
+	next := make(map[ids.NodeID]*validatorBudget, len(shares))
+	for _, s := range shares {
+		if v, ok := g.validators[s.id]; ok {
+			v.reserve.setRate(s.rate, now)
+			next[s.id] = v
+			continue
+		}
+		peer, ok := g.peers.Get(s.id)
+		if !ok {
+			peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
+		}
+		reserve := newTokenBucket(s.rate, now)
+		if peer.refill(now); peer.tokens < 0 && peer.rate > 0 {
+			// Penalized: the reserve owes what is left of the penalty.
+			reserve.tokens = peer.tokens / peer.rate * reserve.rate
+		}
+		next[s.id] = &validatorBudget{reserve: reserve, peer: peer}
+	}
+	// Leavers in node ID order: the FIFO's eviction order must not depend
+	// on a map's iteration.
+	var left []ids.NodeID
+	for id := range g.validators {
+		if _, ok := next[id]; !ok {
+			left = append(left, id)
+		}
+	}
+	slices.SortFunc(left, func(a, b ids.NodeID) int { return a.Compare(b) })
+	for _, id := range left {
+		g.peers.Put(id, g.validators[id].peer)
+	}
+	g.validators = next
+	total := float64(g.cfg.GossipTxsPerSecond)
+	if len(next) > 0 {
+		total -= part
+	}
+	g.shared.setRate(total, now)
+	g.stats.validators.Store(uint64(len(next)))
+}
