@@ -38,7 +38,11 @@ import (
 //     transaction, the checks that cost no signature, then the
 //     signatures in parallel, then admission. A bad signature from a
 //     registered author drops the rest of the message and silences the
-//     peer for gossipPenalty (a validator's reserved bucket too).
+//     peer for gossipPenalty (a validator's reserved bucket too); so does
+//     an entry no honest relay sends: one that does not parse or fails
+//     the checks that need no state, or the same transaction twice in a
+//     message (hosts throttle compressed bytes: such junk is ~0.5 byte
+//     an entry on the wire).
 //   - Inbound budgets: token buckets of transactions a second, each
 //     holding one second of its rate (at least one token). The total
 //     T (GossipTxsPerSecond) is split, when the chain's validators are
@@ -119,6 +123,9 @@ const (
 	minGossipTx = tx.HeaderSize + crypto.SignatureSize
 )
 
+// errGossipRepeated: a gossip message carried the same transaction twice.
+var errGossipRepeated = errors.New("vm: a transaction twice in one gossip message")
+
 // gossipSendConfig is what SendGossip is asked for when the node honours
 // it (rpcchainvm's client at node v1.22.75 drops it and the node picks).
 var gossipSendConfig = p2p.SendConfig{Validators: 100}
@@ -172,6 +179,7 @@ func (c *gossipCounters) snapshot() GossipStats {
 type tokenBucket struct {
 	rate, burst, tokens float64
 	last                time.Time
+	silentUntil         time.Time // penalized: nothing available before
 }
 
 // newTokenBucket returns a full bucket holding one second of rate (at
@@ -202,9 +210,12 @@ func (b *tokenBucket) refill(now time.Time) {
 }
 
 // available returns the whole tokens there are now (none while the
-// bucket is in debt: a penalized peer's).
+// bucket is silenced: a penalized peer's).
 func (b *tokenBucket) available(now time.Time) int {
 	b.refill(now)
+	if now.Before(b.silentUntil) {
+		return 0
+	}
 	return max(0, int(b.tokens))
 }
 
@@ -505,16 +516,28 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	// verification), then the signatures on every core, then admission.
 	accepted := state.New(g.pool.chain.cache)
 	candidates := make([]*tx.Tx, 0, len(raws))
+	inMessage := make(map[ids.ID]struct{}, len(raws))
 	for _, raw := range raws {
+		// What an honest relay never sends (it admitted each transaction
+		// it sends, through these same checks, and sends each once): an
+		// entry that does not parse or fails the checks that need no
+		// state, or the same transaction twice in one message. Such junk
+		// compresses to almost nothing on the wire, so it silences its
+		// peer as a forged signature does.
 		t, err := tx.Parse(raw) // a copy: the message is not kept
+		if err == nil {
+			err = t.Check(g.chainID)
+		}
+		if err == nil {
+			if _, dup := inMessage[t.ID()]; dup {
+				err = errGossipRepeated
+			}
+		}
 		if err != nil {
-			g.stats.txsRefused.Add(1)
-			continue
+			g.penalize(nodeID, len(raws))
+			return
 		}
-		if err := t.Check(g.chainID); err != nil {
-			g.stats.txsRefused.Add(1)
-			continue
-		}
+		inMessage[t.ID()] = struct{}{}
 		if g.pool.mempool.Has(t.ID()) {
 			g.stats.txsDuplicate.Add(1)
 			g.received(t.ID(), now)
@@ -615,10 +638,13 @@ func (g *gossiper) penalize(nodeID ids.NodeID, n int) {
 	g.mu.Unlock()
 }
 
-// penalize puts the bucket gossipPenalty of its rate into debt.
+// penalize silences the bucket for gossipPenalty from now, whatever its
+// rate does meanwhile (a refresh may change a validator's rate: a debt in
+// tokens would shorten or lengthen the penalty with it), and empties it.
 func (b *tokenBucket) penalize(now time.Time) {
 	b.refill(now)
-	b.tokens = -b.rate * gossipPenalty.Seconds()
+	b.tokens = 0
+	b.silentUntil = now.Add(gossipPenalty)
 }
 
 // prefetchSignatures verifies the signatures of txs on every core, so that

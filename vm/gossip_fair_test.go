@@ -16,6 +16,7 @@ import (
 
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 // Sharing of the inbound gossip budget between validators (by stake) and
@@ -132,7 +133,7 @@ func fairVM(t *testing.T, state interface{}, nodeCfg string) *env {
 	frozen := newTestClock()
 	clock := newTestClock()
 	v := New(WithClock(clock.Now), withGossipClock(frozen.Now), withValidatorRefresh(-1))
-	chainCtx := &consensusctx.Context{ChainID: ids.ID{'f', 'a', 'i', 'r'}, NodeID: selfID, ValidatorState: state}
+	chainCtx := &consensusctx.Context{ChainID: fairChainID, NodeID: selfID, ValidatorState: state}
 	// Room for 40 channels an author (the default burst is 10).
 	genesis := genesisJSON(t, map[string]any{"rateLimits": map[string]any{"channels": map[string]any{"burst": 100, "refillSeconds": 1}}},
 		identity(t, 0), identity(t, 1), identity(t, 2), identity(t, 3))
@@ -144,15 +145,27 @@ func fairVM(t *testing.T, state interface{}, nodeCfg string) *env {
 	return &env{t: t, vm: v, clock: clock}
 }
 
-// junkGossip is a message of n real-size entries (a transaction's header
-// and signature, zeros: refused at parse), what a flood that passes the
-// size checks must send.
+// fairChainID is the chain of fairVM.
+var fairChainID = ids.ID{'f', 'a', 'i', 'r'}
+
+// junkGossip is a message of n real-size entries that parse and pass the
+// checks that need no state, distinct, by an identity the chain does not
+// know: what a flood must send to count against the budgets without
+// silencing its node ID (entries that do not parse, or one entry twice,
+// silence it), refused at admission before any signature is verified.
+// Its signature's tail varies per entry (variants), so on the wire it
+// compresses to little. For fairVM's chain.
 func junkGossip(t testing.TB, n int) []byte {
 	t.Helper()
-	entry := make([]byte, minGossipTx)
+	stranger := vmtest.Identities(9, 1)[0]
+	base, err := tx.Sign(stranger, fairChainID, 1, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := variants(t, base, n)
 	raws := make([][]byte, n)
-	for i := range raws {
-		raws[i] = entry
+	for i, v := range vs {
+		raws[i] = v.Bytes()
 	}
 	msgs := encodeGossip(raws, MaxGossipMessageBytes)
 	if len(msgs) != 1 {

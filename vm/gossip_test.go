@@ -308,15 +308,18 @@ func TestGossipRefusesBadInput(t *testing.T) {
 	if st := e.vm.GossipStats(); st.MessagesRefused != 4 || st.TxsReceived != 0 {
 		t.Fatalf("after bad messages: %+v", st)
 	}
-	// Framing intact, contents bad: each transaction on its own.
+	// Framing intact, contents bad: a transaction of another chain is one
+	// no honest relay sends (it fails a check that needs no state), so the
+	// whole message is refused and the peer silenced.
 	send(peer, encodeGossip([][]byte{badSig, wrongChain.Bytes(), skipped.Bytes()}, DefaultGossipMaxMessageBytes)[0])
-	if st := e.vm.GossipStats(); st.TxsRefused != 3 || st.TxsAdmitted != 0 {
+	if st := e.vm.GossipStats(); st.TxsRefused != 3 || st.TxsAdmitted != 0 || st.PeersPenalized != 1 {
 		t.Fatalf("after bad transactions: %+v", st)
 	}
 	if e.vm.pool.mempool.Len() != 0 {
 		t.Fatal("a refused transaction is pending")
 	}
-	// The budget of 3 per second is spent: good is throttled.
+	// The peer is silenced (and its budget of 3 per second spent): good is
+	// throttled.
 	send(peer, encodeGossip([][]byte{good.Bytes()}, DefaultGossipMaxMessageBytes)[0])
 	if st := e.vm.GossipStats(); st.TxsThrottled != 1 || st.TxsAdmitted != 0 {
 		t.Fatalf("over budget: %+v", st)

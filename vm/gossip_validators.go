@@ -38,14 +38,49 @@ func validatorSourceOf(state interface{}, netID ids.ID) validatorSource {
 	switch s := state.(type) {
 	case validators.State:
 		if s != nil {
-			return nodeValidators{state: s, netID: netID}
+			return &asyncValidators{read: nodeValidators{state: s, netID: netID}.validatorSet}
 		}
 	case consensusctx.ValidatorState:
 		if s != nil {
-			return &contextValidators{state: s, netID: netID}
+			return &asyncValidators{read: contextValidators{state: s, netID: netID}.validatorSet}
 		}
 	}
 	return nil
+}
+
+// asyncValidators runs each reading on its own goroutine, so that a
+// reading that never returns (a state that ignores its context, or whose
+// method takes none) does not hold the refresh loop, and Shutdown, past
+// the reading's timeout; at most one such reading runs at a time (a
+// state that hangs for good costs one goroutine, and every later reading
+// fails and is counted).
+type asyncValidators struct {
+	read     func(ctx context.Context) (map[ids.NodeID]uint64, error)
+	inflight atomic.Bool
+}
+
+var errValidatorQueryRunning = errors.New("vm: the previous reading of the validator set has not returned")
+
+func (s *asyncValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error) {
+	if !s.inflight.CompareAndSwap(false, true) {
+		return nil, errValidatorQueryRunning
+	}
+	type result struct {
+		set map[ids.NodeID]uint64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer s.inflight.Store(false)
+		set, err := s.read(ctx)
+		done <- result{set, err}
+	}()
+	select {
+	case r := <-done:
+		return r.set, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // nodeValidators reads a validators.State.
@@ -79,43 +114,19 @@ func (s nodeValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64
 	return out, nil
 }
 
-// contextValidators reads a consensus context's ValidatorState, whose
-// GetValidatorSet takes no context: it runs on its own goroutine so that
-// a reading that never returns does not hold the refresh loop (and
-// Shutdown) past its timeout, and at most one such reading runs at a time.
+// contextValidators reads a consensus context's ValidatorState (whose
+// GetValidatorSet takes no context: asyncValidators bounds it).
 type contextValidators struct {
-	state    consensusctx.ValidatorState
-	netID    ids.ID
-	inflight atomic.Bool
+	state consensusctx.ValidatorState
+	netID ids.ID
 }
 
-var errValidatorQueryRunning = errors.New("vm: the previous reading of the validator set has not returned")
-
-func (s *contextValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error) {
-	if !s.inflight.CompareAndSwap(false, true) {
-		return nil, errValidatorQueryRunning
+func (s contextValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint64, error) {
+	height, err := s.state.GetCurrentHeight(ctx)
+	if err != nil {
+		return nil, err
 	}
-	type result struct {
-		set map[ids.NodeID]uint64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer s.inflight.Store(false)
-		height, err := s.state.GetCurrentHeight(ctx)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		set, err := s.state.GetValidatorSet(height, s.netID)
-		done <- result{set: set, err: err}
-	}()
-	select {
-	case r := <-done:
-		return r.set, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s.state.GetValidatorSet(height, s.netID)
 }
 
 // validatorShare is a validator's reserved rate, in transactions a second.
@@ -126,7 +137,8 @@ type validatorShare struct {
 
 // reservedRates divides total (transactions a second) among the
 // validators of set by weight, self left out, in node ID order. Weight 0
-// is not a validator, unless every weight is 0 (then each counts 1). At
+// is not a validator, unless every weight of the set, this node's
+// included, is 0 (then each counts 1). At
 // most maxGossipValidators are kept, the largest weights (ties: the
 // smaller node ID). Every weight is raised to at least a quarter of the
 // mean, so no validator gets less than total / (5n); above that the rates
@@ -138,13 +150,13 @@ func reservedRates(set map[ids.NodeID]uint64, self ids.NodeID, total float64) []
 		w  uint64
 	}
 	entries := make([]entry, 0, len(set))
-	positive := false
+	positive := false // over the whole set, this node included
 	for id, w := range set {
+		positive = positive || w > 0
 		if id == self {
 			continue
 		}
 		entries = append(entries, entry{id, w})
-		positive = positive || w > 0
 	}
 	if !positive {
 		for i := range entries {
@@ -248,10 +260,8 @@ func (g *gossiper) setValidators(shares []validatorShare, part float64, now time
 			peer = newTokenBucket(float64(g.cfg.GossipPeerTxsPerSecond), now)
 		}
 		reserve := newTokenBucket(s.rate, now)
-		if peer.refill(now); peer.tokens < 0 && peer.rate > 0 {
-			// Penalized: the reserve owes what is left of the penalty.
-			reserve.tokens = peer.tokens / peer.rate * reserve.rate
-		}
+		// Penalized: the reserve is silent for what is left of it.
+		reserve.silentUntil = peer.silentUntil
 		next[s.id] = &validatorBudget{reserve: reserve, peer: peer}
 	}
 	// Leavers in node ID order: the FIFO's eviction order must not depend

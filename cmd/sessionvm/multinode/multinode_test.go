@@ -445,15 +445,16 @@ func runNetwork(t *testing.T, n int) {
 	w.compare()
 
 	// The node that does not validate gives every validator a reserve;
-	// no honest gossip was throttled anywhere.
+	// no honest gossip was throttled anywhere, and no honest peer was
+	// silenced (for a forged signature, or an entry no honest relay sends).
 	waitValidators(t, fresh, n, wait)
 	for _, x := range append(nodes, fresh) {
 		st, err := x.gossipStats()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.TxsThrottled != 0 || st.TxsReceived == 0 {
-			t.Fatalf("%s: gossip stats %+v: want gossip received and none throttled", x.name, st)
+		if st.TxsThrottled != 0 || st.TxsReceived == 0 || st.PeersPenalized != 0 {
+			t.Fatalf("%s: gossip stats %+v: want gossip received, none throttled, no peer penalized", x.name, st)
 		}
 	}
 }
