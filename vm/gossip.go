@@ -69,7 +69,10 @@ import (
 //     ValidatorState interface), for the net GossipValidatorNetID at the
 //     current height, this node left out. It is read at start and every
 //     validatorRefresh in the background (a failure keeps the previous
-//     set), never on the receive path.
+//     set), never on the receive path. The operator's named peers
+//     (GossipReservedPeers) join the set at the mean validator weight
+//     (weight 1 without validator information, where they are the only
+//     reserves), applied at start and at every reading.
 //   - No loops: a node pushes only what its own API admitted; transactions
 //     it learns from peers are never pushed on arrival. Nothing is sent in
 //     reply to a message.
@@ -253,6 +256,7 @@ type gossiper struct {
 	// call refreshValidators). refreshMu orders the readings.
 	source       validatorSource
 	self         ids.NodeID
+	named        []ids.NodeID // the operator's reserved peers (NodeConfig.GossipReservedPeers)
 	refreshEvery time.Duration
 	refreshMu    sync.Mutex
 
@@ -286,6 +290,10 @@ func newGossiper(p *pool, chainID ids.ID, sender p2p.Sender, cfg NodeConfig, don
 // start runs the sending loop when there is a sender, and the validator
 // set's readings when there is a validator state.
 func (g *gossiper) start() {
+	if g.source == nil && len(g.named) > 0 {
+		// The named peers alone: nothing to read, applied once.
+		g.refreshValidators(context.Background())
+	}
 	if g.source != nil && g.refreshEvery > 0 {
 		g.wg.Add(1)
 		go g.refreshLoop()

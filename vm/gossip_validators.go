@@ -2,6 +2,7 @@ package vm
 
 import (
 	"cmp"
+	"math"
 	"context"
 	"errors"
 	"slices"
@@ -129,6 +130,45 @@ func (s contextValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uin
 	return s.state.GetValidatorSet(height, s.netID)
 }
 
+// withNamed returns set with the operator's named peers added, each at
+// the mean weight of set's validators (this node left out; weight 1 when
+// none has weight), or at its own stake when a validator and larger. A
+// set whose weights are all 0 counts each as 1 first (reservedRates'
+// rule), so that naming peers does not drop the validators of a host that
+// reports no weights. set is not modified.
+func withNamed(set map[ids.NodeID]uint64, named []ids.NodeID, self ids.NodeID) map[ids.NodeID]uint64 {
+	if len(named) == 0 {
+		return set
+	}
+	out := make(map[ids.NodeID]uint64, len(set)+len(named))
+	positive := false
+	for _, w := range set {
+		positive = positive || w > 0
+	}
+	var sum float64 // weights may be near 2^64: no uint64 sum
+	var n int
+	for id, w := range set {
+		if !positive {
+			w = 1
+		}
+		out[id] = w
+		if id != self && w > 0 {
+			sum, n = sum+float64(w), n+1
+		}
+	}
+	mean := uint64(1)
+	if n > 0 {
+		// float64(MaxUint64) rounds up to 2^64, out of uint64's range.
+		mean = max(1, uint64(min(sum/float64(n), math.MaxUint64/2)))
+	}
+	for _, id := range named {
+		if id != self {
+			out[id] = max(out[id], mean)
+		}
+	}
+	return out
+}
+
 // validatorShare is a validator's reserved rate, in transactions a second.
 type validatorShare struct {
 	id   ids.NodeID
@@ -220,20 +260,24 @@ func (g *gossiper) refreshLoop() {
 // budgets. A failed reading keeps the set in use (and is counted).
 // Readings are applied in the order they were made.
 func (g *gossiper) refreshValidators(ctx context.Context) {
-	if g.source == nil {
+	if g.source == nil && len(g.named) == 0 {
 		return
 	}
 	g.refreshMu.Lock()
 	defer g.refreshMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, validatorQueryTimeout)
-	set, err := g.source.validatorSet(ctx)
-	cancel()
-	if err != nil {
-		g.stats.validatorRefreshErrors.Add(1)
-		return
+	var set map[ids.NodeID]uint64
+	if g.source != nil {
+		ctx, cancel := context.WithTimeout(ctx, validatorQueryTimeout)
+		var err error
+		set, err = g.source.validatorSet(ctx)
+		cancel()
+		if err != nil {
+			g.stats.validatorRefreshErrors.Add(1)
+			return
+		}
 	}
 	part := float64(g.cfg.GossipTxsPerSecond) * float64(g.cfg.GossipValidatorPercent) / 100
-	shares := reservedRates(set, g.self, part)
+	shares := reservedRates(withNamed(set, g.named, g.self), g.self, part)
 	g.mu.Lock()
 	g.setValidators(shares, part, g.now())
 	g.mu.Unlock()

@@ -164,7 +164,18 @@ type NodeConfig struct {
 	// (default: the primary network, ids.Empty; rpcchainvm does not tell
 	// a plugin its chain's net).
 	GossipValidatorNetID ids.ID `json:"gossipValidatorNetID"`
+	// GossipReservedPeers are node IDs the operator names (its own API
+	// nodes, the validators it peers with): each gets a reserved share
+	// of the validator part as if it were a validator of the mean weight
+	// (a validator among them keeps its stake if larger), with or without
+	// validator information (under luxd v1.22.75, which gives none, they
+	// are the only reserves). At most MaxGossipReservedPeers; needs
+	// GossipValidatorPercent > 0.
+	GossipReservedPeers []ids.NodeID `json:"gossipReservedPeers"`
 }
+
+// MaxGossipReservedPeers bounds NodeConfig.GossipReservedPeers.
+const MaxGossipReservedPeers = 256
 
 // ParseNodeConfig parses configBytes (empty means defaults). The mempool
 // bounds must agree: a transaction of the largest size fits the pool and an
@@ -208,7 +219,8 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 		GossipTxsPerSecond     *int  `json:"gossipTxsPerSecond"`
 		GossipValidatorPercent *int  `json:"gossipValidatorPercent"`
 
-		GossipValidatorNetID *string `json:"gossipValidatorNetID"`
+		GossipValidatorNetID *string  `json:"gossipValidatorNetID"`
+		GossipReservedPeers  []string `json:"gossipReservedPeers"`
 	}
 	if err := config.DecodeStrict(b, &raw); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrBadNodeConfig, err)
@@ -228,6 +240,20 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 			return c, fmt.Errorf("%w: gossipValidatorNetID %q: %v", ErrBadNodeConfig, *raw.GossipValidatorNetID, err)
 		}
 		c.GossipValidatorNetID = id
+	}
+	if len(raw.GossipReservedPeers) > MaxGossipReservedPeers {
+		return c, fmt.Errorf("%w: gossipReservedPeers names %d node IDs, at most %d", ErrBadNodeConfig, len(raw.GossipReservedPeers), MaxGossipReservedPeers)
+	}
+	seen := make(map[ids.NodeID]bool, len(raw.GossipReservedPeers))
+	for _, s := range raw.GossipReservedPeers {
+		id, err := ids.NodeIDFromString(s)
+		if err != nil {
+			return c, fmt.Errorf("%w: gossipReservedPeers %q: %v", ErrBadNodeConfig, s, err)
+		}
+		if !seen[id] {
+			seen[id] = true
+			c.GossipReservedPeers = append(c.GossipReservedPeers, id)
+		}
 	}
 	// A gossip message holds at least one transaction of the largest size.
 	minMessage := gossipHeaderSize + 4 + config.MaxTxSize
@@ -259,6 +285,9 @@ func ParseNodeConfig(b []byte) (NodeConfig, error) {
 			return c, fmt.Errorf("%w: %s must be in [%d, %d], got %d", ErrBadNodeConfig, f.name, f.min, f.max, *f.src)
 		}
 		*f.dst = *f.src
+	}
+	if len(c.GossipReservedPeers) > 0 && c.GossipValidatorPercent == 0 {
+		return c, fmt.Errorf("%w: gossipReservedPeers needs a reserved part (gossipValidatorPercent > 0)", ErrBadNodeConfig)
 	}
 	// Per-author defaults follow a smaller pool.
 	if raw.MaxPendingBytesPerAuthor == nil {
@@ -495,6 +524,7 @@ func (v *VM) Initialize(
 		v.gossip.self = c.NodeID
 		v.gossip.source = validatorSourceOf(c.ValidatorState, nodeCfg.GossipValidatorNetID)
 	}
+	v.gossip.named = nodeCfg.GossipReservedPeers
 	v.gossip.start()
 	v.initialized = true
 	v.logger().Info("sessionvm initialized",
