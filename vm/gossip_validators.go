@@ -2,9 +2,9 @@ package vm
 
 import (
 	"cmp"
-	"math"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
