@@ -72,8 +72,10 @@ func (s *asyncValidators) validatorSet(ctx context.Context) (map[ids.NodeID]uint
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer s.inflight.Store(false)
 		set, err := s.read(ctx)
+		// Cleared before the result is handed over: a reading that
+		// follows at once must not find this one still running.
+		s.inflight.Store(false)
 		done <- result{set, err}
 	}()
 	select {
