@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/database/versiondb"
 	"github.com/luxfi/ids"
@@ -28,26 +27,14 @@ var updateWrites = flag.Bool("update-writes", false, "rewrite testdata/writes.go
 
 const goldenWritesFile = "testdata/writes.golden"
 
-// signDeterministic is tx.Sign with deterministic ML-DSA-65 (FIPS 204
-// allows both; the chain accepts either), so that a test's transactions,
-// their IDs and everything derived from them are the same every run.
+// signDeterministic is tx.Sign with deterministic ML-DSA-65 (vmtest).
 func signDeterministic(t testing.TB, id *crypto.Identity, chainID ids.ID, nonce uint64, p tx.Payload) *tx.Tx {
 	t.Helper()
 	author, err := crypto.ParseSessionID(id.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := tx.Unsigned{ChainID: chainID, Author: author, Nonce: nonce, Payload: p}
-	msg := u.Bytes()
-	var sk mldsa65.PrivateKey
-	if err := sk.UnmarshalBinary(id.DSASecretKey); err != nil {
-		t.Fatalf("ML-DSA-65 secret key: %v", err)
-	}
-	sig := make([]byte, mldsa65.SignatureSize)
-	if err := mldsa65.SignTo(&sk, msg, []byte(tx.SignatureContext), false, sig); err != nil {
-		t.Fatal(err)
-	}
-	signed, err := tx.Parse(append(msg, sig...))
+	signed, err := vmtest.SignDeterministic(id, &tx.Unsigned{ChainID: chainID, Author: author, Nonce: nonce, Payload: p})
 	if err != nil {
 		t.Fatal(err)
 	}

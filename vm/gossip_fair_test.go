@@ -404,17 +404,7 @@ func TestGossipFairRefreshLoop(t *testing.T) {
 // signature loses its reserved budget for gossipPenalty, as any peer its
 // per-peer budget.
 func TestGossipFairPenaltyTakesReserve(t *testing.T) {
-	e := fairVM(t, newFakeValidators(map[ids.NodeID]uint64{valA: 1, valB: 1}), `{}`)
-	flood(t, e, junkGossip(t, 70), 0, 1000) // 70,000: more than the total
-	author := sid(t, identity(t, 3))
-	nonce, err := e.vm.NextNonce(author)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gossipAll(t, e, valA, forged(t, e, []crypto.SessionID{author}, nonce, 2))
-	if st := e.vm.GossipStats(); st.PeersPenalized != 1 {
-		t.Fatalf("not penalized: %+v", st)
-	}
+	e, _ := penalizeAfterFlood(t, newFakeValidators(map[ids.NodeID]uint64{valA: 1, valB: 1}))
 	before := e.vm.GossipStats()
 	good := validTxs(t, e, identity(t, 0), 1)
 	gossipAll(t, e, valA, good)

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/cloudflare/circl/kem/mlkem/mlkem768"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 	"github.com/luxfi/ids"
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -25,6 +24,7 @@ import (
 	"github.com/luxfi/session/crypto/sealtest"
 	"github.com/luxfi/session/service"
 	"github.com/luxfi/session/vm/tx"
+	"github.com/luxfi/session/vm/vmtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the vectors in sdk/js/test/vectors")
@@ -212,28 +212,12 @@ func TestKeyFiles(t *testing.T) {
 	})
 }
 
-// signDeterministic signs u as Go would, with rnd = 0.
+// signDeterministic signs u as Go would, with rnd = 0 (vmtest).
 func signDeterministic(t *testing.T, id *crypto.Identity, u *tx.Unsigned) *tx.Tx {
 	t.Helper()
-	var sk mldsa65.PrivateKey
-	if err := sk.UnmarshalBinary(id.DSASecretKey); err != nil {
-		t.Fatal(err)
-	}
-	msg := u.Bytes()
-	sig := make([]byte, mldsa65.SignatureSize)
-	if err := mldsa65.SignTo(&sk, msg, []byte(tx.SignatureContext), false, sig); err != nil {
-		t.Fatal(err)
-	}
-	signed, err := tx.Parse(append(msg, sig...))
+	signed, err := vmtest.SignDeterministic(id, u)
 	if err != nil {
 		t.Fatal(err)
-	}
-	pk, err := crypto.ParseDSAPublicKey(id.DSAPublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !signed.VerifySignature(pk) {
-		t.Fatal("deterministic signature does not verify")
 	}
 	return signed
 }

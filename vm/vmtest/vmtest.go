@@ -1,16 +1,21 @@
 // Package vmtest holds test support shared by the tests of the VM and of
-// the packages built on it: a genesis builder and a settable clock. It is
-// not for production use.
+// the packages built on it: a genesis builder, a settable clock and
+// deterministic signing. It is not for production use.
 package vmtest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/genesis"
+	"github.com/luxfi/session/vm/tx"
 )
 
 // GenesisJSON returns a genesis with the given timestamp (Unix seconds),
@@ -79,4 +84,33 @@ func Identities(tag byte, n int) []*crypto.Identity {
 		out[i] = id
 	}
 	return out
+}
+
+// SignDeterministic signs u with id's key as tx.Sign would, but with
+// deterministic ML-DSA-65 (FIPS 204's rnd = 0; the chain accepts either
+// variant), so that the transaction, its ID and everything derived from it
+// are the same every run: for known-answer vectors and golden files. It
+// checks that the signature verifies.
+func SignDeterministic(id *crypto.Identity, u *tx.Unsigned) (*tx.Tx, error) {
+	var sk mldsa65.PrivateKey
+	if err := sk.UnmarshalBinary(id.DSASecretKey); err != nil {
+		return nil, fmt.Errorf("vmtest: ML-DSA-65 secret key: %w", err)
+	}
+	msg := u.Bytes()
+	sig := make([]byte, mldsa65.SignatureSize)
+	if err := mldsa65.SignTo(&sk, msg, []byte(tx.SignatureContext), false, sig); err != nil {
+		return nil, err
+	}
+	signed, err := tx.Parse(append(msg, sig...))
+	if err != nil {
+		return nil, err
+	}
+	pk, err := crypto.ParseDSAPublicKey(id.DSAPublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if !signed.VerifySignature(pk) {
+		return nil, errors.New("vmtest: a deterministic signature does not verify")
+	}
+	return signed, nil
 }
