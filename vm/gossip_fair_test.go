@@ -542,15 +542,7 @@ func TestGossipFairValidatorOverflow(t *testing.T) {
 func TestGossipFairPenaltySurvivesJoin(t *testing.T) {
 	state := newFakeValidators(map[ids.NodeID]uint64{valA: 1})
 	e := fairVM(t, state, `{}`)
-	author := sid(t, identity(t, 3))
-	nonce, err := e.vm.NextNonce(author)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gossipAll(t, e, valC, forged(t, e, []crypto.SessionID{author}, nonce, 2))
-	if st := e.vm.GossipStats(); st.PeersPenalized != 1 {
-		t.Fatalf("not penalized: %+v", st)
-	}
+	relayForgery(t, e, valC)
 	state.setTo(map[ids.NodeID]uint64{valA: 1, valC: 1}, nil)
 	e.vm.gossip.refreshValidators(ctx)
 	gossipAll(t, e, valC, validTxs(t, e, identity(t, 2), 1))
@@ -574,5 +566,20 @@ func TestGossipFairNodeConfig(t *testing.T) {
 		if _, err := ParseNodeConfig([]byte(bad)); !errors.Is(err, ErrBadNodeConfig) {
 			t.Fatalf("%s: %v, want ErrBadNodeConfig", bad, err)
 		}
+	}
+}
+
+// relayForgery has peer relay two transactions with a forged signature
+// and checks that it was penalized.
+func relayForgery(t *testing.T, e *env, peer ids.NodeID) {
+	t.Helper()
+	author := sid(t, identity(t, 3))
+	nonce, err := e.vm.NextNonce(author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gossipAll(t, e, peer, forged(t, e, []crypto.SessionID{author}, nonce, 2))
+	if st := e.vm.GossipStats(); st.PeersPenalized != 1 {
+		t.Fatalf("not penalized: %+v", st)
 	}
 }

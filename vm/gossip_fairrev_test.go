@@ -14,7 +14,6 @@ import (
 	"github.com/luxfi/ids"
 	"github.com/luxfi/node/utils/compression"
 
-	"github.com/luxfi/session/crypto"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -236,15 +235,7 @@ func penalizeAfterFlood(t *testing.T, state *fakeValidators) (*env, []byte) {
 	e := fairVM(t, state, `{}`)
 	junk := junkGossip(t, 70)
 	flood(t, e, junk, 0, 1000) // 70,000: more than the total
-	author := sid(t, identity(t, 3))
-	nonce, err := e.vm.NextNonce(author)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gossipAll(t, e, valA, forged(t, e, []crypto.SessionID{author}, nonce, 2))
-	if st := e.vm.GossipStats(); st.PeersPenalized != 1 {
-		t.Fatalf("not penalized: %+v", st)
-	}
+	relayForgery(t, e, valA)
 	return e, junk
 }
 
