@@ -241,9 +241,13 @@ func (v *VM) TxStatus(id ids.ID) (TxStatus, error) {
 	if err := v.ready(); err != nil {
 		return TxStatus{}, err
 	}
+	// The tip first: accepted means at or below the tip that Status shows
+	// (read before the index, so a block published in between only makes
+	// the answer "pending" once more).
+	tip := v.chain.tip.Load().Height()
 	loc, err := v.base().GetTx(id)
 	if err == nil {
-		return TxStatus{Status: TxAccepted, Height: loc.Height, Index: loc.Index}, nil
+		return acceptedAt(loc, tip), nil
 	}
 	if !errors.Is(err, state.ErrNotFound) {
 		return TxStatus{}, err
@@ -260,9 +264,21 @@ func (v *VM) TxStatus(id ids.ID) (TxStatus, error) {
 	}
 	// It may have been accepted between the two reads.
 	if loc, err := v.base().GetTx(id); err == nil {
-		return TxStatus{Status: TxAccepted, Height: loc.Height, Index: loc.Index}, nil
+		return acceptedAt(loc, tip), nil
 	}
 	return TxStatus{Status: TxUnknown}, nil
+}
+
+// acceptedAt is the status of a transaction the index places at loc, with
+// the published tip at height tip. Accept writes the index before it
+// publishes the tip (the pool moves in between): a transaction of the block
+// being published is still pending, so that a client told "accepted" finds
+// its block in session.status (height, chain-wide counts).
+func acceptedAt(loc state.TxLocation, tip uint64) TxStatus {
+	if loc.Height > tip {
+		return TxStatus{Status: TxPending}
+	}
+	return TxStatus{Status: TxAccepted, Height: loc.Height, Index: loc.Index}
 }
 
 // NextNonce implements API.

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -118,5 +119,53 @@ func TestTipPublishedAfterPool(t *testing.T) {
 	}
 	if len(w.early) != 0 {
 		t.Fatalf("blocks at heights %v were visible at the tip before admission moved to them", w.early)
+	}
+}
+
+// statusWatch asks, as the pool hears of each accepted block (after the
+// commit, before the tip is published), for the status of the block's
+// transactions, and records any reported accepted above the tip.
+type statusWatch struct {
+	poolHooks
+	v     *VM
+	ahead []string
+}
+
+func (w *statusWatch) blockAccepted(b *Block) {
+	tip := w.v.chain.tip.Load().Height()
+	for _, t := range b.Txs {
+		st, err := w.v.TxStatus(t.ID())
+		if err == nil && st.Status == TxAccepted && st.Height > tip {
+			w.ahead = append(w.ahead, fmt.Sprintf("%s at height %d with the tip at %d", t.ID(), st.Height, tip))
+		}
+	}
+	w.poolHooks.blockAccepted(b)
+}
+
+// A transaction is reported accepted only once session.status shows its
+// block: a client that waits for "accepted" and then reads the status (its
+// height, the chain-wide counts) must find its transaction counted there.
+// Before, getTxStatus read the database, written before the tip was
+// published, and TestKillDuringBurst (package e2e) once read a message
+// count one short right after its last message was reported accepted.
+func TestTxAcceptedOnlyAtOrBelowTip(t *testing.T) {
+	e := newEnv(t, nil)
+	w := &statusWatch{poolHooks: e.vm.chain.hooks, v: e.vm}
+	e.vm.chain.hooks = w
+	for i := 4; i < 7; i++ {
+		reg, _ := e.registration(identity(t, i), 0)
+		id := e.signNonce(identity(t, i), 0, reg)
+		e.issue(id)
+		e.accept()
+		st, err := e.vm.TxStatus(id.ID())
+		if err != nil || st.Status != TxAccepted {
+			t.Fatalf("after its block was accepted: %+v, %v", st, err)
+		}
+		if s, _ := e.vm.Status(); s.Height < st.Height || s.Counts.Identities < uint64(i-3) {
+			t.Fatalf("status at height %d with %d identities, transaction accepted at height %d", s.Height, s.Counts.Identities, st.Height)
+		}
+	}
+	if len(w.ahead) != 0 {
+		t.Fatalf("reported accepted before session.status showed the block: %v", w.ahead)
 	}
 }
