@@ -54,7 +54,7 @@
 // # Disk space
 //
 // The node watches the free space of the filesystem that holds db/ with a
-// vm.DiskGuard keeping vm.BadgerReserve free (at least the VM config's
+// vm.DiskGuard of vm.NewDBDiskGuard keeping its reserve free (at least the VM config's
 // diskReserveBytes). Below it the node refuses new transactions
 // (vm.ErrDiskFull, JSON-RPC code -32015), stops building blocks, reports
 // why in the health report (/health answers 503), keeps serving reads, and
@@ -297,7 +297,7 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.Handler != nil {
 		opts = append(opts, vm.WithHandler(cfg.Handler))
 	}
-	guard, gerr := vm.NewDiskGuard(dbDir, vm.BadgerReserve(dbDir), true)
+	guard, gerr := vm.NewDBDiskGuard(dbDir)
 	if gerr == nil {
 		opts = append(opts, vm.WithDiskGuard(guard))
 	} else {

@@ -884,6 +884,14 @@ func blockKey(id ids.ID, i int) []byte {
 	return binary.BigEndian.AppendUint16(k, uint16(i))
 }
 
+// IsBlockKey reports whether key (of the root database) holds a chunk of
+// an accepted block. Such a key is written once, at the block's
+// acceptance, and never overwritten or deleted: a database may store its
+// values apart from the rest (package storage does).
+func IsBlockKey(key []byte) bool {
+	return len(key) == 1+ids.IDLen+2 && key[0] == prefixBlock
+}
+
 // putBlockBytes writes the chunks of a block.
 func putBlockBytes(w database.KeyValueWriter, id ids.ID, b []byte) error {
 	for i := 0; i == 0 || i*BlockChunkSize < len(b); i++ {

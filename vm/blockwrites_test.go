@@ -73,7 +73,7 @@ func TestRetentionBatchFitsDatabase(t *testing.T) {
 	if testenv.LongEnabled() {
 		opts, n = DBOptions{}, 8192
 	}
-	db, err := OpenDB(t.TempDir(), opts)
+	db, err := openBadger(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestHoldsWorstAcceptBatchFitsBadger(t *testing.T) {
 		{"inline bytes", 40, 255},                           // BadgerDB counts values < 256 whole
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			db, err := OpenDB(t.TempDir(), DBOptions{})
+			db, err := openBadger(t.TempDir(), DBOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,7 +353,7 @@ func badgerEstimate(keyLen, valLen, prefix int, del bool) int {
 // of 128 bytes by the bound's count) was refused there. Fixed: 64 bytes a
 // write; the same batch, at the bounds, commits.
 func TestPrefixedBatchFitsBadger(t *testing.T) {
-	base, err := OpenDB(t.TempDir(), DBOptions{})
+	base, err := openBadger(t.TempDir(), DBOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/luxfi/database"
 	"github.com/luxfi/database/badgerdb"
+
+	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/storage"
 )
 
 // DBOptions tune OpenDB.
 type DBOptions struct {
-	// SyncWrites makes every commit fsync before returning (survives power
-	// loss, not only process crashes). Off by default: a killed process
-	// loses nothing either way, since writes reach the OS before Accept
-	// returns.
+	// SyncWrites makes every commit of a BadgerDB database (one made by an
+	// earlier version) fsync before returning (survives power loss, not
+	// only process crashes). Off by default there: a killed process loses
+	// nothing either way, since badger's writes reach the OS before Accept
+	// returns. A database of package storage fsyncs every commit always.
 	SyncWrites bool
 	// CacheBytes is the block cache size; 0 means 64 MiB.
 	CacheBytes int64
@@ -30,16 +35,16 @@ type DBOptions struct {
 // memtable flush).
 const dbMemTableSize = 64 << 20
 
-// OpenDB opens (creating it if needed) the on-disk chain database in dir:
-// BadgerDB, through github.com/luxfi/database/badgerdb. Pass the result to
-// Initialize; the VM closes it at Shutdown.
+// OpenDB opens (creating it if needed) the on-disk chain database in dir.
+// Pass the result to Initialize; the VM closes it at Shutdown.
 //
-// BadgerDB separates keys (an LSM tree) from large values (an append-only
-// value log). SessionVM writes mostly large, write-once values (blocks of
-// 3.7 KB signed transactions, ciphertexts) under small keys, which is the
-// workload that design serves: compaction moves only keys and pointers. It
-// is pure Go and needs no build tag (pebbledb and leveldb do in this
-// module set).
+// A new database is package storage's: pebble for the state, with the
+// bytes of accepted blocks (state.IsBlockKey), which are most of what a
+// node writes and are never rewritten, in an append-only value log beside
+// it. A directory that holds a BadgerDB database (made by an earlier
+// version: it has a KEYREGISTRY file) opens as BadgerDB, as before; there
+// is no conversion. LLM.md ("Storage") has the measurements behind the
+// change.
 func OpenDB(dir string, opts DBOptions) (database.Database, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("vm: database directory required")
@@ -47,6 +52,33 @@ func OpenDB(dir string, opts DBOptions) (database.Database, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("vm: creating database directory: %w", err)
 	}
+	if IsBadgerDir(dir) {
+		return openBadger(dir, opts)
+	}
+	db, err := storage.Open(dir, storage.Options{
+		CacheBytes:    opts.CacheBytes,
+		MemTableBytes: cmp.Or(opts.memTableSize, dbMemTableSize),
+		Separate:      state.IsBlockKey,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vm: opening database in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// IsBadgerDir reports whether dir holds a BadgerDB database.
+func IsBadgerDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "KEYREGISTRY"))
+	return err == nil
+}
+
+// openBadger opens the BadgerDB database of an earlier version in dir,
+// through github.com/luxfi/database/badgerdb.
+//
+// BadgerDB separates keys (an LSM tree) from large values (an append-only
+// value log). It is pure Go and needs no build tag (pebbledb and leveldb
+// do in github.com/luxfi/database; package storage uses pebble directly).
+func openBadger(dir string, opts DBOptions) (database.Database, error) {
 	cache := opts.CacheBytes
 	if cache <= 0 {
 		cache = 64 << 20

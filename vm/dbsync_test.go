@@ -39,13 +39,13 @@ func files(t *testing.T, dir, suffix string) []string {
 // the truncation stalled every commit.
 func TestSyncDefersLogDeletion(t *testing.T) {
 	dir := t.TempDir()
-	db, err := OpenDB(dir, DBOptions{memTableSize: 1 << 20})
+	db, err := openBadger(dir, DBOptions{memTableSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	if _, ok := db.(*fileSyncedDB); !ok {
-		t.Fatalf("OpenDB returned %T on Linux", db)
+		t.Fatalf("openBadger returned %T on Linux", db)
 	}
 	if err := db.Sync(); err != nil { // takes the first reference
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestSyncDefersLogDeletion(t *testing.T) {
 // closes without waiting for it), and Sync after Close is refused.
 func TestFileSyncedDBClose(t *testing.T) {
 	dir := t.TempDir()
-	db, err := OpenDB(dir, DBOptions{})
+	db, err := openBadger(dir, DBOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestFileSyncedDBClose(t *testing.T) {
 	if err := db.Sync(); !errors.Is(err, database.ErrClosed) {
 		t.Fatalf("Sync after Close: %v", err)
 	}
-	db, err = OpenDB(dir, DBOptions{})
+	db, err = openBadger(dir, DBOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,6 +244,49 @@ func BadgerReserve(dir string) func() uint64 {
 	}
 }
 
+// NewDBDiskGuard returns the guard, with gated commits, of the database
+// that OpenDB opened in dir: with BadgerReserve for a BadgerDB directory,
+// StorageReserve otherwise.
+func NewDBDiskGuard(dir string) (*DiskGuard, error) {
+	if IsBadgerDir(dir) {
+		return NewDiskGuard(dir, BadgerReserve(dir), true)
+	}
+	return NewDiskGuard(dir, StorageReserve(dir), true)
+}
+
+// StorageReserve returns the reserve function for a database of package
+// storage that OpenDB made in dir:
+//
+//	16 MiB                          floor (manifest, options, logs)
+//	+ DiskBytesPerTxByte × 2 MiB    one block of config.MaxBlockSize committed
+//	+ 64 MiB (one memtable)         the level-0 table a memtable flush writes
+//	                                before the memtable's log is recycled
+//	+ size of the LSM tables        a compaction writes its output before it
+//	                                deletes its inputs (block bytes live in the
+//	                                value log, so the LSM stays small)
+//
+// The write-ahead logs take what was written to them (package storage
+// turns pebble's preallocation off), which admission counts
+// (DiskBytesPerTxByte); the value log is appended to, never rewritten. The
+// tables' sizes are read at most once a second.
+func StorageReserve(dir string) func() uint64 {
+	var (
+		mu      sync.Mutex
+		scanned time.Time
+		lsm     int64
+	)
+	return func() uint64 {
+		mu.Lock()
+		if time.Since(scanned) > dbScanAge {
+			lsm, _ = dbFileSizes(dir)
+			scanned = time.Now()
+		}
+		l := lsm
+		mu.Unlock()
+		return uint64(diskFloor+DiskBytesPerTxByte*config.MaxBlockSize+dbMemTableSize) + uint64(l)
+	}
+}
+
 // setupDiskGuard completes the guard given by WithDiskGuard with the node
 // config, or sets one up on the chain data directory of the chain context
 // (inside a Lux node) or on the config's diskPath. Without either, free

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,6 +14,7 @@ import (
 
 	consensusctx "github.com/luxfi/consensus/context"
 	"github.com/luxfi/consensus/core/choices"
+	"github.com/luxfi/database"
 	"github.com/luxfi/database/memdb"
 	"github.com/luxfi/ids"
 
@@ -371,19 +374,49 @@ func TestDiskGuardSetup(t *testing.T) {
 	}
 }
 
-// TestBadgerReserve: the reserve of an OpenDB database counts the floor,
-// one maximal block, one memtable and the LSM tables on disk.
-func TestBadgerReserve(t *testing.T) {
-	dir := t.TempDir()
-	db, err := OpenDB(dir, DBOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	base := uint64(diskFloor + DiskBytesPerTxByte*config.MaxBlockSize + dbMemTableSize)
-	lsm, _ := dbFileSizes(dir)
-	if r := BadgerReserve(dir)(); r != base+uint64(lsm) {
-		t.Fatalf("reserve %d, want %d + LSM %d", r, base, lsm)
+// TestDBDiskGuard: the reserve of an OpenDB database counts the floor, one
+// maximal block, one memtable and the LSM tables on disk (with badger's
+// model for a BadgerDB directory), and its write-ahead log takes only what
+// was written to it (no preallocation for the reserve to count).
+func TestDBDiskGuard(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		open func(string, DBOptions) (database.Database, error)
+	}{{"storage", OpenDB}, {"badger", openBadger}} {
+		dir := t.TempDir()
+		db, err := engine.open(dir, DBOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Put([]byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if got := IsBadgerDir(dir); got != (engine.name == "badger") {
+			t.Fatalf("%s: IsBadgerDir %v", engine.name, got)
+		}
+		g, err := NewDBDiskGuard(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := uint64(diskFloor + DiskBytesPerTxByte*config.MaxBlockSize + dbMemTableSize)
+		lsm, _ := dbFileSizes(dir)
+		if r := g.reserve(); r != base+uint64(lsm) {
+			t.Fatalf("%s: reserve %d, want %d + LSM %d", engine.name, r, base, lsm)
+		}
+		if engine.name == "badger" {
+			continue
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			fi, err := os.Stat(filepath.Join(dir, e.Name()))
+			if err != nil || !strings.HasSuffix(e.Name(), ".log") {
+				continue
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blocks*512 > 1<<20 {
+				t.Fatalf("write-ahead log %s takes %d bytes after one small write (preallocated)", e.Name(), st.Blocks*512)
+			}
+		}
 	}
 }
 
