@@ -11,7 +11,7 @@
 //	│                  a genesis file: with a random nonce, so each new chain
 //	│                  has its own chain ID); later starts use it and refuse
 //	│                  a different one
-//	└── db/            the chain database (BadgerDB, see vm.OpenDB)
+//	└── db/            the chain database (package storage, see vm.OpenDB)
 //
 // # HTTP
 //
@@ -139,11 +139,14 @@ type Config struct {
 	// maxPendingBytesPerAuthor, diskReserveBytes, diskPath); empty for
 	// defaults.
 	VMConfig []byte
-	// SyncWrites makes every database commit fsync (survives power loss).
+	// SyncWrites makes every database commit fsync (survives power loss)
+	// on a BadgerDB data directory of an earlier version; a database made
+	// by this version (package storage) fsyncs every commit always.
 	SyncWrites bool
-	// SyncInterval, without SyncWrites, syncs the database's logs (the
-	// value log and the memtable's write-ahead log, both memory-mapped)
-	// this often from a goroutine of its own. Default
+	// SyncInterval, without SyncWrites, syncs the database's logs this
+	// often from a goroutine of its own (BadgerDB: the value log and the
+	// memtable's write-ahead log, both memory-mapped; for package storage
+	// a sync finds nothing to do). Default
 	// DefaultSyncInterval; negative: never (Linux then writes them back by
 	// itself, 30 s of writes at once, which on two cores stalls block
 	// acceptance for seconds).

@@ -70,8 +70,10 @@ type DB struct {
 	wo       *pebble.WriteOptions
 	separate func([]byte) bool
 
-	mu        sync.RWMutex // closed, iterators
-	closed    bool
+	mu     sync.RWMutex // closed; held for reading by every operation
+	closed bool
+
+	itMu      sync.Mutex // the open iterators, for Close to release
 	iterators map[*iterator]struct{}
 }
 
@@ -289,10 +291,12 @@ func (d *DB) Close() error {
 		return database.ErrClosed
 	}
 	d.closed = true
+	d.itMu.Lock()
 	for it := range d.iterators {
 		it.releaseLocked()
 	}
 	d.iterators = nil
+	d.itMu.Unlock()
 	verr := d.vlog.close()
 	return errors.Join(verr, mapErr(d.db.Close()))
 }
@@ -467,8 +471,8 @@ func (d *DB) NewIteratorWithStartAndPrefix(start, prefix []byte) database.Iterat
 }
 
 func (d *DB) newIterator(start, prefix []byte) database.Iterator {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	if d.closed {
 		return &database.IteratorError{Err: database.ErrClosed}
 	}
@@ -485,7 +489,9 @@ func (d *DB) newIterator(start, prefix []byte) database.Iterator {
 		return &database.IteratorError{Err: mapErr(err)}
 	}
 	it := &iterator{d: d, it: pit}
+	d.itMu.Lock()
 	d.iterators[it] = struct{}{}
+	d.itMu.Unlock()
 	return it
 }
 
@@ -549,14 +555,16 @@ func (i *iterator) Key() []byte   { return i.key }
 func (i *iterator) Value() []byte { return i.value }
 
 func (i *iterator) Release() {
-	i.d.mu.Lock()
-	defer i.d.mu.Unlock()
+	i.d.itMu.Lock()
+	defer i.d.itMu.Unlock()
 	i.releaseLocked()
 	if i.d.iterators != nil {
 		delete(i.d.iterators, i)
 	}
 }
 
+// releaseLocked closes the pebble iterator; d.itMu is held (and, from
+// Close, d.mu: no Next runs meanwhile).
 func (i *iterator) releaseLocked() {
 	if i.it != nil {
 		_ = i.it.Close()

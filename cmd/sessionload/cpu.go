@@ -111,11 +111,12 @@ func nodeSeconds(pid int, start time.Time, stop <-chan struct{}) []nodeStat {
 // freshPageMicros measures what first touching fresh memory costs on this
 // host: µs per 4 KiB page of a new anonymous mapping (the page fault and
 // the zeroing), the median of 3 rounds of 16 MiB. It is the host's
-// figure behind a node's tail latency: BadgerDB's memtable switch zeroes
-// an 83 MiB arena and a flush writes its table through a fresh mapping
-// (cmd/sessionload/README.md, "What a flush allocates"), tens of
-// thousands of pages in a second, which cost ~1 µs each on some hosts and
-// over 10 µs on others. 0 when it cannot be measured.
+// figure behind the tail latency of a node on BadgerDB (the database of
+// earlier versions): its memtable switch zeroes an 83 MiB arena and a
+// flush writes its table through a fresh mapping (cmd/sessionload/README.md,
+// "What a flush allocates"), tens of thousands of pages in a second, which
+// cost ~1 µs each on some hosts and over 10 µs on others. 0 when it cannot
+// be measured.
 func freshPageMicros() float64 {
 	const size, page = 16 << 20, 4096
 	var rounds [3]float64

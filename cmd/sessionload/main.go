@@ -182,7 +182,7 @@ func report(w io.Writer, r *Result, asJSON, showTimeline bool) {
 			r.VerifyMicrosBefore, r.VerifyMicrosAfter, r.Cores, float64(r.Cores)*1e6/((r.VerifyMicrosBefore+r.VerifyMicrosAfter)/2), r.VerifyBoundShare)
 	}
 	if r.FreshPageMicros > 0 {
-		fmt.Fprintf(w, "  host: first touch of fresh memory %.2f µs a 4 KiB page (a memtable switch and flush of the node's database touch ~70,000)\n", r.FreshPageMicros)
+		fmt.Fprintf(w, "  host: first touch of fresh memory %.2f µs a 4 KiB page (a memtable switch and flush of BadgerDB, the database of earlier versions, touched ~70,000)\n", r.FreshPageMicros)
 	}
 	fmt.Fprintf(w, "  %d blocks, %.0f txs/block; %d mempool-full retries, %d errors; verified %v\n",
 		r.Blocks, r.TxsPerBlk, r.Retries, r.Errors, r.Verified)
