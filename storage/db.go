@@ -128,7 +128,7 @@ func Open(dir string, opts Options) (*DB, error) {
 			Compression: pebble.NoCompression,
 		}
 	}
-	vlog, err := openValueLog(filepath.Join(dir, "values"), seg, true)
+	vlog, err := openValueLog(filepath.Join(dir, "values"), seg)
 	if err != nil {
 		return nil, err
 	}
@@ -242,16 +242,14 @@ func (d *DB) Delete(key []byte) error {
 	return mapErr(d.db.Delete(key, d.wo))
 }
 
-// Sync makes every commit so far durable: the value log, then the LSM's
-// write-ahead log.
+// Sync implements database.Database. Every commit is durable when it
+// returns (see the package comment); Sync syncs pebble's write-ahead log,
+// which holds nothing unsynced.
 func (d *DB) Sync() error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
 		return database.ErrClosed
-	}
-	if err := d.vlog.sync(); err != nil {
-		return err
 	}
 	return mapErr(d.db.LogData(nil, pebble.Sync))
 }
@@ -309,7 +307,8 @@ func (d *DB) NewBatch() database.Batch { return &batch{d: d} }
 // keys, with their values concatenated, for Write: there the values go to
 // the value log first (one write), then one pebble batch with the other
 // operations and the pointers is committed. The two groups touch disjoint
-// keys, so applying the separated group last keeps every key's order.
+// keys, so applying the separated group last keeps every key's order;
+// Replay interleaves them as they were written.
 type batch struct {
 	d      *DB
 	pb     *pebble.Batch // nil until the first operation on a non-separated key
@@ -323,6 +322,15 @@ type sepOp struct {
 	off int // value at sepBuf[off:off+n]
 	n   int
 	del bool
+	at  uint32 // operations in pb before this one
+}
+
+// lsmCount is the number of operations in pb.
+func (b *batch) lsmCount() uint32 {
+	if b.pb == nil {
+		return 0
+	}
+	return b.pb.Count()
 }
 
 func (b *batch) lsm() *pebble.Batch {
@@ -335,7 +343,7 @@ func (b *batch) lsm() *pebble.Batch {
 func (b *batch) Put(key, value []byte) error {
 	b.size += len(key) + len(value)
 	if b.d.separate(key) {
-		b.sep = append(b.sep, sepOp{key: slices.Clone(key), off: len(b.sepBuf), n: len(value)})
+		b.sep = append(b.sep, sepOp{key: slices.Clone(key), off: len(b.sepBuf), n: len(value), at: b.lsmCount()})
 		b.sepBuf = append(b.sepBuf, value...)
 		return nil
 	}
@@ -345,7 +353,7 @@ func (b *batch) Put(key, value []byte) error {
 func (b *batch) Delete(key []byte) error {
 	b.size += len(key)
 	if b.d.separate(key) {
-		b.sep = append(b.sep, sepOp{key: slices.Clone(key), del: true})
+		b.sep = append(b.sep, sepOp{key: slices.Clone(key), del: true, at: b.lsmCount()})
 		return nil
 	}
 	return mapErr(b.lsm().Delete(key, nil))
@@ -410,18 +418,39 @@ func (b *batch) Reset() {
 	b.size = 0
 }
 
-// Replay replays the operations on non-separated keys in order, then
-// those on separated keys in order (disjoint keys: each key's order holds).
+// Replay replays the operations in the order they were written.
 func (b *batch) Replay(w database.KeyValueWriterDeleter) error {
+	sep := b.sep
+	// flush replays the separated operations written before the n-th
+	// operation on a non-separated key.
+	flush := func(n uint32) error {
+		for len(sep) > 0 && sep[0].at <= n {
+			o := sep[0]
+			sep = sep[1:]
+			var err error
+			if o.del {
+				err = w.Delete(o.key)
+			} else {
+				err = w.Put(o.key, b.sepBuf[o.off:o.off+o.n])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if b.pb != nil {
 		r := b.pb.Reader()
-		for {
+		for n := uint32(0); ; n++ {
 			kind, k, v, ok, err := r.Next()
 			if err != nil {
 				return err
 			}
 			if !ok {
 				break
+			}
+			if err := flush(n); err != nil {
+				return err
 			}
 			switch kind {
 			case pebble.InternalKeyKindSet:
@@ -436,18 +465,7 @@ func (b *batch) Replay(w database.KeyValueWriterDeleter) error {
 			}
 		}
 	}
-	for _, o := range b.sep {
-		var err error
-		if o.del {
-			err = w.Delete(o.key)
-		} else {
-			err = w.Put(o.key, b.sepBuf[o.off:o.off+o.n])
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return flush(^uint32(0))
 }
 
 func (b *batch) Inner() database.Batch { return b }

@@ -70,28 +70,28 @@ func parsePointer(b []byte) (pointer, error) {
 // ErrCorrupt reports stored bytes that do not match what was written.
 var ErrCorrupt = errors.New("storage: corrupt")
 
+// Every append is fsynced before it returns, and a new segment's directory
+// entry before the segment's first append: a caller may commit pointers to
+// what append returned at once. So nothing is left for a later sync, and a
+// segment that is no longer appended to is closed for writing at once.
 type valueLog struct {
 	dir      string
 	segBytes int64
-	syncEach bool // fsync every append (Options.SyncWrites)
-
-	syncMu sync.Mutex // one sync at a time; taken before mu
 
 	mu        sync.Mutex // appends
 	cur       *os.File   // nil until the first append of this process
 	curSeg    uint32
 	curSize   int64
-	flushedTo int64      // start of cur's bytes not yet handed to writeback
-	next      uint32     // number of the next segment to create
-	unsynced  []*os.File // written since the last sync; closed after it unless cur
-	dirDirty  bool       // a segment was created since the last sync
-	broken    error      // set by a failed append: the next append starts a new segment
+	flushedTo int64  // start of cur's bytes not yet handed to writeback
+	next      uint32 // number of the next segment to create
+	dirDirty  bool   // a segment was created and its directory entry is not synced yet
+	broken    error  // set by a failed append: the next append starts a new segment
 
 	rmu   sync.RWMutex // readers
 	files map[uint32]*os.File
 }
 
-func openValueLog(dir string, segBytes int64, syncEach bool) (*valueLog, error) {
+func openValueLog(dir string, segBytes int64) (*valueLog, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: creating value log directory: %w", err)
 	}
@@ -106,12 +106,12 @@ func openValueLog(dir string, segBytes int64, syncEach bool) (*valueLog, error) 
 			last = n
 		}
 	}
-	return &valueLog{dir: dir, segBytes: segBytes, syncEach: syncEach, next: last + 1, files: map[uint32]*os.File{}}, nil
+	return &valueLog{dir: dir, segBytes: segBytes, next: last + 1, files: map[uint32]*os.File{}}, nil
 }
 
 func segmentNumber(name string) (uint32, bool) {
 	base, ok := strings.CutSuffix(name, segSuffix)
-	if !ok || len(base) != 8 {
+	if !ok || len(base) < 8 {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(base, 10, 32)
@@ -123,9 +123,8 @@ func (l *valueLog) segPath(n uint32) string {
 }
 
 // append writes the values, concatenated in buf at the given lengths, and
-// returns their pointers. On return without error the bytes are in the
-// file (and on the disk with syncEach); a caller may then commit pointers
-// to them.
+// returns their pointers. On return without error the bytes are on the
+// disk; a caller may then commit pointers to them.
 func (l *valueLog) append(buf []byte, lengths []int) ([]pointer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -136,8 +135,8 @@ func (l *valueLog) append(buf []byte, lengths []int) ([]pointer, error) {
 	}
 	n, err := l.cur.Write(buf)
 	l.curSize += int64(n)
-	if err == nil && l.syncEach {
-		err = l.syncFiles([]*os.File{l.cur})
+	if err == nil {
+		err = l.cur.Sync()
 	}
 	if err != nil {
 		l.broken = err
@@ -159,66 +158,27 @@ func (l *valueLog) append(buf []byte, lengths []int) ([]pointer, error) {
 	return ptrs, nil
 }
 
-// rotate starts a new segment. The old one stays in unsynced until the
-// next sync, which closes it.
+// rotate starts a new segment: created, its directory entry synced, and
+// only then the current one. The old segment is closed for writing: all
+// its bytes were synced by their appends (or belong to a failed append,
+// which nothing points to).
 func (l *valueLog) rotate() error {
 	f, err := os.OpenFile(l.segPath(l.next), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("storage: creating a value log segment: %w", err)
 	}
-	l.cur, l.curSeg, l.curSize, l.flushedTo, l.broken = f, l.next, 0, 0, nil
-	l.next++
-	l.unsynced = append(l.unsynced, f)
+	n := l.next
+	l.next++ // taken even if what follows fails: the file exists
 	l.dirDirty = true
-	return nil
-}
-
-// sync makes every append so far durable: the segments' data, then the
-// directory entries of new segments. Appends go on meanwhile (the files
-// are fsynced outside the append lock); what they add is made durable by
-// the next sync.
-func (l *valueLog) sync() error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.mu.Lock()
-	files := slices.Clone(l.unsynced)
-	dirDirty := l.dirDirty
-	l.dirDirty = false
-	l.mu.Unlock()
-	err := l.syncFiles(files)
-	if err == nil && dirDirty {
-		err = syncDir(l.dir)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err != nil {
-		l.dirDirty = l.dirDirty || dirDirty
+	if err := syncDir(l.dir); err != nil {
+		_ = f.Close()
 		return err
 	}
-	// Synced: the rotated-away segments are closed; cur stays listed (it
-	// is written again before the next sync, most likely).
-	keep := l.unsynced[:0]
-	for _, f := range l.unsynced {
-		switch {
-		case f == l.cur:
-			keep = append(keep, f)
-		case slices.Contains(files, f):
-			_ = f.Close()
-		default:
-			keep = append(keep, f)
-		}
+	l.dirDirty = false
+	if l.cur != nil {
+		_ = l.cur.Close()
 	}
-	clear(l.unsynced[len(keep):])
-	l.unsynced = keep
-	return nil
-}
-
-func (l *valueLog) syncFiles(files []*os.File) error {
-	for _, f := range files {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("storage: syncing the value log: %w", err)
-		}
-	}
+	l.cur, l.curSeg, l.curSize, l.flushedTo, l.broken = f, n, 0, 0, nil
 	return nil
 }
 
@@ -238,6 +198,13 @@ func syncDir(dir string) error {
 // up and read under the read lock, so an eviction (which takes the write
 // lock) never closes it during a read.
 func (l *valueLog) read(p pointer) ([]byte, error) {
+	if p.length > maxTrustedLength {
+		// A damaged pointer must not make the node allocate gigabytes:
+		// a length this large is checked against the segment first.
+		if err := l.checkExtent(p); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]byte, p.length)
 	for {
 		l.rmu.RLock()
@@ -259,6 +226,22 @@ func (l *valueLog) read(p pointer) ([]byte, error) {
 		}
 		return out, nil
 	}
+}
+
+// maxTrustedLength is the largest value length read without first checking
+// that the segment holds it.
+const maxTrustedLength = 1 << 20
+
+// checkExtent reports ErrCorrupt unless segment p.seg holds p's bytes.
+func (l *valueLog) checkExtent(p pointer) error {
+	fi, err := os.Stat(l.segPath(p.seg))
+	if err != nil {
+		return fmt.Errorf("%w: value log segment %d: %v", ErrCorrupt, p.seg, err)
+	}
+	if p.off+uint64(p.length) > uint64(fi.Size()) {
+		return fmt.Errorf("%w: value log segment %d is %d bytes, a pointer reaches %d", ErrCorrupt, p.seg, fi.Size(), p.off+uint64(p.length))
+	}
+	return nil
 }
 
 // open opens the read handle of segment n. Beyond maxOpenSegments it
@@ -289,12 +272,12 @@ func (l *valueLog) open(n uint32) error {
 }
 
 func (l *valueLog) close() error {
-	err := l.sync()
 	l.mu.Lock()
-	for _, f := range l.unsynced {
-		_ = f.Close()
+	var err error
+	if l.cur != nil {
+		err = l.cur.Close()
+		l.cur = nil
 	}
-	l.unsynced, l.cur = nil, nil
 	l.mu.Unlock()
 	l.rmu.Lock()
 	for k, f := range l.files {
