@@ -357,7 +357,8 @@ func TestTornTailIsIgnored(t *testing.T) {
 			case "uncommitted-cut":
 				// The first step of a Write done (values appended and
 				// synced), the process gone before the second.
-				if _, err := d.vlog.append(gen("lost", 8000), []int{3000, 5000}); err != nil {
+				lost := gen("lost", 8000)
+				if _, err := d.vlog.append([][]byte{lost[:3000], lost[3000:]}); err != nil {
 					t.Fatal(err)
 				}
 			}

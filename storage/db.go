@@ -310,17 +310,20 @@ func (d *DB) NewBatch() database.Batch { return &batch{d: d} }
 // keys, so applying the separated group last keeps every key's order;
 // Replay interleaves them as they were written.
 type batch struct {
-	d      *DB
-	pb     *pebble.Batch // nil until the first operation on a non-separated key
-	sep    []sepOp
-	sepBuf []byte
-	size   int
+	d    *DB
+	pb   *pebble.Batch // nil until the first operation on a non-separated key
+	sep  []sepOp
+	size int
 }
 
+// sepOp is an operation on a separated key. Its value is a copy of its
+// own (a block's chunks are 32 KiB: the allocator reuses such objects,
+// where one growing buffer took fresh memory at every doubling, which
+// cost 0.7 s of page faults per 20,000 messages on a host where a fault
+// costs 11 µs).
 type sepOp struct {
 	key []byte
-	off int // value at sepBuf[off:off+n]
-	n   int
+	val []byte
 	del bool
 	at  uint32 // operations in pb before this one
 }
@@ -343,8 +346,9 @@ func (b *batch) lsm() *pebble.Batch {
 func (b *batch) Put(key, value []byte) error {
 	b.size += len(key) + len(value)
 	if b.d.separate(key) {
-		b.sep = append(b.sep, sepOp{key: slices.Clone(key), off: len(b.sepBuf), n: len(value), at: b.lsmCount()})
-		b.sepBuf = append(b.sepBuf, value...)
+		val := make([]byte, len(value))
+		copy(val, value)
+		b.sep = append(b.sep, sepOp{key: slices.Clone(key), val: val, at: b.lsmCount()})
 		return nil
 	}
 	return mapErr(b.lsm().Set(key, value, nil))
@@ -369,17 +373,17 @@ func (b *batch) Write() error {
 		return database.ErrClosed
 	}
 	var (
-		ptrs    []pointer
-		lengths []int
+		ptrs []pointer
+		vals [][]byte
 	)
 	for _, o := range b.sep {
 		if !o.del {
-			lengths = append(lengths, o.n)
+			vals = append(vals, o.val)
 		}
 	}
-	if len(lengths) > 0 {
+	if len(vals) > 0 {
 		var err error
-		if ptrs, err = d.vlog.append(b.sepBuf, lengths); err != nil {
+		if ptrs, err = d.vlog.append(vals); err != nil {
 			return err
 		}
 	}
@@ -414,7 +418,6 @@ func (b *batch) Reset() {
 	}
 	clear(b.sep)
 	b.sep = b.sep[:0]
-	b.sepBuf = b.sepBuf[:0]
 	b.size = 0
 }
 
@@ -431,7 +434,7 @@ func (b *batch) Replay(w database.KeyValueWriterDeleter) error {
 			if o.del {
 				err = w.Delete(o.key)
 			} else {
-				err = w.Put(o.key, b.sepBuf[o.off:o.off+o.n])
+				err = w.Put(o.key, o.val)
 			}
 			if err != nil {
 				return err

@@ -37,7 +37,10 @@ func TestConformance(t *testing.T) {
 // recorder is a KeyValueWriterDeleter that lists what it is given.
 type recorder []string
 
-func (r *recorder) Put(k, v []byte) error { *r = append(*r, "put "+string(k)+"="+string(v)); return nil }
+func (r *recorder) Put(k, v []byte) error {
+	*r = append(*r, "put "+string(k)+"="+string(v))
+	return nil
+}
 func (r *recorder) Delete(k []byte) error { *r = append(*r, "del "+string(k)); return nil }
 
 // Replay gives the operations in the order they were written, separated

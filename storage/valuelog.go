@@ -86,6 +86,7 @@ type valueLog struct {
 	next      uint32 // number of the next segment to create
 	dirDirty  bool   // a segment was created and its directory entry is not synced yet
 	broken    error  // set by a failed append: the next append starts a new segment
+	buf       []byte // an append's values, concatenated (kept: one write per append)
 
 	rmu   sync.RWMutex // readers
 	files map[uint32]*os.File
@@ -122,12 +123,17 @@ func (l *valueLog) segPath(n uint32) string {
 	return filepath.Join(l.dir, fmt.Sprintf("%08d%s", n, segSuffix))
 }
 
-// append writes the values, concatenated in buf at the given lengths, and
-// returns their pointers. On return without error the bytes are on the
-// disk; a caller may then commit pointers to them.
-func (l *valueLog) append(buf []byte, lengths []int) ([]pointer, error) {
+// append writes the values, one after the other, and returns their
+// pointers. On return without error the bytes are on the disk; a caller
+// may then commit pointers to them.
+func (l *valueLog) append(vals [][]byte) ([]pointer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	buf := l.buf[:0]
+	for _, v := range vals {
+		buf = append(buf, v...)
+	}
+	l.buf = buf
 	if l.cur == nil || l.broken != nil || (l.curSize > 0 && l.curSize+int64(len(buf)) > l.segBytes) {
 		if err := l.rotate(); err != nil {
 			return nil, err
@@ -148,12 +154,11 @@ func (l *valueLog) append(buf []byte, lengths []int) ([]pointer, error) {
 		startWriteback(l.cur, l.flushedTo, l.curSize-l.flushedTo)
 		l.flushedTo = l.curSize
 	}
-	ptrs := make([]pointer, len(lengths))
+	ptrs := make([]pointer, len(vals))
 	off := uint64(l.curSize) - uint64(len(buf))
-	at := 0
-	for i, n := range lengths {
-		ptrs[i] = pointer{seg: l.curSeg, off: off + uint64(at), length: uint32(n), crc: crc32.Checksum(buf[at:at+n], castagnoli)}
-		at += n
+	for i, v := range vals {
+		ptrs[i] = pointer{seg: l.curSeg, off: off, length: uint32(len(v)), crc: crc32.Checksum(v, castagnoli)}
+		off += uint64(len(v))
 	}
 	return ptrs, nil
 }
