@@ -62,7 +62,12 @@ func ExampleClient() {
 func exampleNode() (url string, stop func()) {
 	ctx := context.Background()
 	v := vm.New(vm.WithHandler(service.NewHandler))
-	genesis := fmt.Sprintf(`{"timestamp": %d}`, time.Now().Unix()-60)
+	// The least registration work (config.MinimalRegistration): the
+	// default, Argon2id over 8 MiB with a pre-filter, costs about a second
+	// of a core per identity, and under the race detector the examples'
+	// registrations took most of their 10–15 s. Example shows the default
+	// genesis.
+	genesis := fmt.Sprintf(`{"timestamp": %d, "config": {"registration": {"memoryKiB": 8, "iterations": 1, "prefilterBits": 0, "workBits": 0}}}`, time.Now().Unix()-60)
 	if err := v.Initialize(ctx, nil, memdb.New(), []byte(genesis), nil, nil, nil, nil, nil); err != nil {
 		log.Fatal(err)
 	}
