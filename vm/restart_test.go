@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/luxfi/ids"
 
 	"github.com/luxfi/session/state"
+	"github.com/luxfi/session/storage"
 	"github.com/luxfi/session/vm/tx"
 )
 
@@ -331,5 +334,57 @@ func TestInboxSkipsPrunedMessages(t *testing.T) {
 	}
 	if rest, _ := e.vm.Inbox(sid(t, bob), page[2].Position, 3); len(rest) != 0 {
 		t.Fatalf("%d messages after the last", len(rest))
+	}
+}
+
+// TestOpenDBKeepsBadgerDirectory: a data directory whose database an
+// earlier version made with BadgerDB opens as BadgerDB (OpenDB converts
+// nothing), and its chain goes on: blocks, messages and nonces as left,
+// new blocks accepted, and a block's bytes read back through GetBlock.
+func TestOpenDBKeepsBadgerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	g := genesisJSON(t, nil, identity(t, 0), identity(t, 1))
+	clock := newTestClock()
+	alice, bob := identity(t, 0), identity(t, 1)
+
+	db, err := openBadger(dir, DBOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvDB(t, db, g, clock)
+	s := e.createSession(alice, bob)
+	e.do(alice, &tx.SendMessage{Session: s, Ciphertext: []byte("written by badger")})
+	lastBefore, _ := e.vm.LastAccepted(ctx)
+	if err := e.vm.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if !IsBadgerDir(dir) {
+		t.Fatal("a BadgerDB directory is not recognized")
+	}
+	db2, err := OpenDB(dir, DBOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, isStorage := db2.(*storage.DB); isStorage {
+		t.Fatal("OpenDB opened a BadgerDB directory with package storage")
+	}
+	e2 := newEnvDB(t, db2, g, clock)
+	if last, _ := e2.vm.LastAccepted(ctx); last != lastBefore {
+		t.Fatalf("last accepted %s, want %s", last, lastBefore)
+	}
+	if blk, err := e2.vm.GetBlock(ctx, lastBefore); err != nil || blk.ID() != lastBefore {
+		t.Fatalf("the last block read back: %v", err)
+	}
+	e2.do(bob, &tx.SendMessage{Session: s, Ciphertext: []byte("written after")})
+	msgs, err := e2.vm.Messages(s, 0, 10)
+	if err != nil || len(msgs) != 2 || string(msgs[0].Ciphertext) != "written by badger" || string(msgs[1].Ciphertext) != "written after" {
+		t.Fatalf("messages: %v, %v", msgs, err)
+	}
+	if err := e2.vm.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "values")); !os.IsNotExist(err) {
+		t.Fatalf("package storage's value log appeared in a BadgerDB directory: %v", err)
 	}
 }
