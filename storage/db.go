@@ -3,7 +3,7 @@
 // values of append-only keys (the bytes of accepted blocks) kept out of
 // the LSM tree in a value log of plain segment files.
 //
-// Why (measured with cmd/sessionload, LLM.md "Storage"): a block's bytes
+// Why (measured with cmd/sessionload, LLM.md "On-disk backend"): a block's bytes
 // are most of what a node writes (a 3.7 KB signed transaction per 256-byte
 // message), and they are written once and never changed. In an LSM tree
 // they are written again at every memtable flush and compaction; BadgerDB,
