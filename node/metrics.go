@@ -3,9 +3,11 @@ package node
 import (
 	"log/slog"
 
+	"github.com/luxfi/database"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/luxfi/session/storage"
 	"github.com/luxfi/session/vm"
 )
 
@@ -27,7 +29,7 @@ type metrics struct {
 // Metric names are prefixed with this namespace.
 const metricsNamespace = "sessiond"
 
-func newMetrics(api vm.API, disk *vm.DiskGuard, log *slog.Logger) *metrics {
+func newMetrics(api vm.API, disk *vm.DiskGuard, db database.Database, log *slog.Logger) *metrics {
 	reg := prometheus.NewRegistry()
 	// Block phases range from ~100µs (an empty prune) to seconds (a full
 	// block of cold signatures on a loaded machine).
@@ -72,7 +74,7 @@ func newMetrics(api vm.API, disk *vm.DiskGuard, log *slog.Logger) *metrics {
 		}),
 	}
 	reg.MustRegister(m.blocks, m.txs, m.messages, m.buildErrors, m.blockTxs, m.build, m.verify, m.accept,
-		&statusCollector{api: api, disk: disk, log: log},
+		&statusCollector{api: api, disk: disk, db: statsOf(db), log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -84,7 +86,20 @@ func newMetrics(api vm.API, disk *vm.DiskGuard, log *slog.Logger) *metrics {
 type statusCollector struct {
 	api  vm.API
 	disk *vm.DiskGuard // nil: free space is not watched
+	db   dbStats       // nil: a database without figures (BadgerDB)
 	log  *slog.Logger
+}
+
+// dbStats is the database of vm.OpenDB when it is package storage's.
+type dbStats interface {
+	Stats() (storage.Stats, error)
+}
+
+func statsOf(db database.Database) dbStats {
+	if s, ok := db.(dbStats); ok {
+		return s
+	}
+	return nil
 }
 
 var (
@@ -114,12 +129,25 @@ var (
 		"Free space the node keeps for block commits and database maintenance.", nil, nil)
 	descDiskAdmitting = prometheus.NewDesc(metricsNamespace+"_disk_admitting",
 		"1 while free space admits a transaction of the largest size, 0 while transactions are refused for lack of space.", nil, nil)
+	descDBL0Files = prometheus.NewDesc(metricsNamespace+"_db_l0_files",
+		"Level-0 tables of the database's LSM (compacted from 4; writes stop at 32).", nil, nil)
+	descDBCompactions = prometheus.NewDesc(metricsNamespace+"_db_compactions_total",
+		"LSM compactions since the node started.", nil, nil)
+	descDBFlushes = prometheus.NewDesc(metricsNamespace+"_db_flushes_total",
+		"Memtable flushes since the node started.", nil, nil)
+	descDBCompactionDebt = prometheus.NewDesc(metricsNamespace+"_db_compaction_debt_bytes",
+		"Estimated bytes compactions still have to write.", nil, nil)
+	descDBLSMBytes = prometheus.NewDesc(metricsNamespace+"_db_lsm_bytes",
+		"Size of the LSM's files (tables, logs, manifest).", nil, nil)
+	descDBValueLogBytes = prometheus.NewDesc(metricsNamespace+"_db_value_log_bytes",
+		"Size of the value log holding the bytes of accepted blocks.", nil, nil)
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descLastAcceptedTime, descMempoolTxs, descMempoolBytes,
 		descProcessing, descIdentities, descSessions, descChannels, descMessagesStored, descMessagesTotal,
-		descDiskFree, descDiskReserve, descDiskAdmitting} {
+		descDiskFree, descDiskReserve, descDiskAdmitting,
+		descDBL0Files, descDBCompactions, descDBFlushes, descDBCompactionDebt, descDBLSMBytes, descDBValueLogBytes} {
 		ch <- d
 	}
 }
@@ -152,5 +180,18 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			admitting = 1
 		}
 		gauge(descDiskAdmitting, admitting)
+	}
+	if c.db != nil {
+		st, err := c.db.Stats()
+		if err != nil {
+			c.log.Debug("metrics: database figures unavailable", "error", err)
+			return
+		}
+		gauge(descDBL0Files, float64(st.L0Files))
+		ch <- prometheus.MustNewConstMetric(descDBCompactions, prometheus.CounterValue, float64(st.Compactions))
+		ch <- prometheus.MustNewConstMetric(descDBFlushes, prometheus.CounterValue, float64(st.Flushes))
+		gauge(descDBCompactionDebt, float64(st.CompactionDebtBytes))
+		gauge(descDBLSMBytes, float64(st.LSMBytes))
+		gauge(descDBValueLogBytes, float64(st.ValueLogBytes))
 	}
 }

@@ -342,7 +342,7 @@ func Start(cfg Config) (n *Node, err error) {
 		httpDone: make(chan struct{}),
 		errCh:    make(chan error, 1),
 	}
-	n.metrics = newMetrics(v, guard, log)
+	n.metrics = newMetrics(v, guard, db, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", rpc)

@@ -215,6 +215,15 @@ func TestNodeEndToEnd(t *testing.T) {
 		t.Errorf("block timing histograms: verify %v build %v observations, want %d",
 			m["sessiond_block_verify_seconds_count"], m["sessiond_block_build_seconds_count"], status.Height)
 	}
+	// The database's figures: every accepted block's bytes are in the
+	// value log (more than the messages' signed transactions), the LSM has
+	// files, and nothing is stalled.
+	if v := m["sessiond_db_value_log_bytes"]; v < 2*perSide*3000 {
+		t.Errorf("sessiond_db_value_log_bytes = %v after %d messages", v, 2*perSide)
+	}
+	if _, ok := m["sessiond_db_compactions_total"]; !ok || m["sessiond_db_lsm_bytes"] <= 0 || m["sessiond_db_l0_files"] >= 32 {
+		t.Errorf("database metrics: lsm %v, l0 %v, compactions present %v", m["sessiond_db_lsm_bytes"], m["sessiond_db_l0_files"], ok)
+	}
 
 	// /health and the Lux-style path.
 	resp, err := http.Get("http://" + n.Addr() + "/health")

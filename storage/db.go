@@ -223,6 +223,45 @@ func (d *DB) resolve(key, v []byte) ([]byte, error) {
 	return d.vlog.read(p)
 }
 
+// Stats are figures of a database for monitoring.
+type Stats struct {
+	// L0Files is the number of level-0 tables: pebble stops writes at 32
+	// (L0StopWritesThreshold), compacts from 4.
+	L0Files int64
+	// Compactions and Flushes count since the database was opened.
+	Compactions int64
+	Flushes     int64
+	// CompactionDebtBytes estimates what compactions still have to write
+	// to bring the LSM back into shape.
+	CompactionDebtBytes uint64
+	// LSMBytes is the size of pebble's files (tables, logs, manifest).
+	LSMBytes uint64
+	// ValueLogBytes and ValueLogSegments describe the value log.
+	ValueLogBytes    int64
+	ValueLogSegments int
+}
+
+// Stats returns the database's figures.
+func (d *DB) Stats() (Stats, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return Stats{}, database.ErrClosed
+	}
+	m := d.db.Metrics()
+	s := Stats{
+		L0Files:             m.Levels[0].NumFiles,
+		Compactions:         m.Compact.Count,
+		Flushes:             m.Flush.Count,
+		CompactionDebtBytes: m.Compact.EstimatedDebt,
+		LSMBytes:            m.DiskSpaceUsage(),
+	}
+	d.vlog.mu.Lock()
+	s.ValueLogBytes, s.ValueLogSegments = d.vlog.bytes, d.vlog.segments
+	d.vlog.mu.Unlock()
+	return s, nil
+}
+
 // Put implements database.Database.
 func (d *DB) Put(key, value []byte) error {
 	b := d.NewBatch()

@@ -84,3 +84,47 @@ func TestReplayOrder(t *testing.T) {
 		}
 	}
 }
+
+// Stats counts what was written: value-log bytes and segments (across a
+// reopen), the LSM's files, and flushes.
+func TestStats(t *testing.T) {
+	dir := t.TempDir()
+	sep := func(k []byte) bool { return k[0] == 's' }
+	db, err := Open(dir, Options{Separate: sep, MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := make([]byte, 1000)
+	for i := range 10 {
+		if err := db.Put([]byte{'s', byte(i)}, val); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Put([]byte{'i', byte(i)}, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Stats()
+	if err != nil || s.ValueLogBytes != 10_000 || s.ValueLogSegments != 1 || s.LSMBytes == 0 || s.Flushes < 1 || s.L0Files < 1 {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Stats(); err != database.ErrClosed {
+		t.Fatalf("Stats after Close: %v", err)
+	}
+	db, err = Open(dir, Options{Separate: sep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Put([]byte("s-more"), val[:500]); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := db.Stats(); err != nil || s.ValueLogBytes != 10_500 || s.ValueLogSegments != 2 {
+		t.Fatalf("after a reopen and a write: %+v, %v", s, err)
+	}
+}

@@ -87,6 +87,8 @@ type valueLog struct {
 	dirDirty  bool   // a segment was created and its directory entry is not synced yet
 	broken    error  // set by a failed append: the next append starts a new segment
 	buf       []byte // an append's values, concatenated (kept: one write per append)
+	bytes     int64  // of all segments, for Stats
+	segments  int
 
 	rmu   sync.RWMutex // readers
 	files map[uint32]*os.File
@@ -100,14 +102,23 @@ func openValueLog(dir string, segBytes int64) (*valueLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: reading value log directory: %w", err)
 	}
-	var last uint32
+	var (
+		last     uint32
+		total    int64
+		segments int
+	)
 	for _, e := range entries {
 		n, ok := segmentNumber(e.Name())
-		if ok && n > last {
-			last = n
+		if !ok {
+			continue
+		}
+		last = max(last, n)
+		segments++
+		if fi, err := e.Info(); err == nil {
+			total += fi.Size()
 		}
 	}
-	return &valueLog{dir: dir, segBytes: segBytes, next: last + 1, files: map[uint32]*os.File{}}, nil
+	return &valueLog{dir: dir, segBytes: segBytes, next: last + 1, files: map[uint32]*os.File{}, bytes: total, segments: segments}, nil
 }
 
 func segmentNumber(name string) (uint32, bool) {
@@ -141,6 +152,7 @@ func (l *valueLog) append(vals [][]byte) ([]pointer, error) {
 	}
 	n, err := l.cur.Write(buf)
 	l.curSize += int64(n)
+	l.bytes += int64(n)
 	if err == nil {
 		err = l.cur.Sync()
 	}
@@ -184,6 +196,7 @@ func (l *valueLog) rotate() error {
 		_ = l.cur.Close()
 	}
 	l.cur, l.curSeg, l.curSize, l.flushedTo, l.broken = f, n, 0, 0, nil
+	l.segments++
 	return nil
 }
 
