@@ -421,9 +421,9 @@ func TestTornTailIsIgnored(t *testing.T) {
 // must survive a power loss, so a segment it created must be in its
 // directory on the disk: a fsync of the segment's data does not make its
 // directory entry durable (POSIX fsync(2); ext4 without a journal, for
-// one). The value log records a created segment whose directory entry is
-// not synced yet in dirDirty; after a Write that created one, that must be
-// false.
+// one). The value log counts the directory syncs that follow a segment's
+// creation (dirSyncs): after a Write that created a segment, there must be
+// one per segment created.
 func TestWriteSyncsNewSegmentDirectoryEntry(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -435,9 +435,9 @@ func TestWriteSyncsNewSegmentDirectoryEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.vlog.mu.Lock()
-		dirty := d.vlog.dirDirty
+		synced := d.vlog.dirSyncs
 		d.vlog.mu.Unlock()
-		if dirty {
+		if synced != i+1 {
 			nums, _ := segments(t, dir)
 			t.Fatalf("Put %d returned while the directory entry of segment %08d.seg (created by it) was not synced: a power loss can leave the committed pointer dangling", i, nums[len(nums)-1])
 		}

@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/luxfi/database"
@@ -34,15 +32,6 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// recorder is a KeyValueWriterDeleter that lists what it is given.
-type recorder []string
-
-func (r *recorder) Put(k, v []byte) error {
-	*r = append(*r, "put "+string(k)+"="+string(v))
-	return nil
-}
-func (r *recorder) Delete(k []byte) error { *r = append(*r, "del "+string(k)); return nil }
-
 // Replay gives the operations in the order they were written, separated
 // keys and others interleaved, as database.Batch promises.
 func TestReplayOrder(t *testing.T) {
@@ -52,22 +41,23 @@ func TestReplayOrder(t *testing.T) {
 	}
 	defer db.Close()
 	b := db.NewBatch()
-	want := []string{"put s1=a", "put i1=b", "del s1", "put s2=c", "put s3=d", "del i1", "put i2=e", "put s4=f"}
-	for _, op := range want {
-		k, v, _ := strings.Cut(op[4:], "=")
-		if op[:3] == "del" {
-			_ = b.Delete([]byte(k))
+	want := []op{{key: "s1", val: []byte("a")}, {key: "i1", val: []byte("b")}, {del: true, key: "s1"},
+		{key: "s2", val: []byte("c")}, {key: "s3", val: []byte("d")}, {del: true, key: "i1"},
+		{key: "i2", val: []byte("e")}, {key: "s4", val: []byte("f")}}
+	for _, o := range want {
+		if o.del {
+			_ = b.Delete([]byte(o.key))
 		} else {
-			_ = b.Put([]byte(k), []byte(v))
+			_ = b.Put([]byte(o.key), o.val)
 		}
 	}
 	for range 2 { // before and after Write
-		var got recorder
+		var got replayRecorder
 		if err := b.Replay(&got); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("replayed %q, want %q", got, want)
+		if !sameOps(got.ops, want) {
+			t.Fatalf("replayed %+v, want %+v", got.ops, want)
 		}
 		if err := b.Write(); err != nil {
 			t.Fatal(err)

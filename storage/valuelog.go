@@ -84,7 +84,7 @@ type valueLog struct {
 	curSize   int64
 	flushedTo int64  // start of cur's bytes not yet handed to writeback
 	next      uint32 // number of the next segment to create
-	dirDirty  bool   // a segment was created and its directory entry is not synced yet
+	dirSyncs  int    // directory syncs after creating a segment (tests check one per segment)
 	broken    error  // set by a failed append: the next append starts a new segment
 	buf       []byte // an append's values, concatenated (kept: one write per append)
 	bytes     int64  // of all segments, for Stats
@@ -186,12 +186,11 @@ func (l *valueLog) rotate() error {
 	}
 	n := l.next
 	l.next++ // taken even if what follows fails: the file exists
-	l.dirDirty = true
 	if err := syncDir(l.dir); err != nil {
 		_ = f.Close()
 		return err
 	}
-	l.dirDirty = false
+	l.dirSyncs++
 	if l.cur != nil {
 		_ = l.cur.Close()
 	}

@@ -315,13 +315,22 @@ func (r *replayRecorder) Delete(k []byte) error {
 
 func perKey(ops []op) map[string][]op {
 	m := map[string][]op{}
-	for _, o := range ops {
-		if !o.del && o.val == nil {
-			o.val = []byte{}
-		}
+	for _, o := range normalized(ops) {
 		m[o.key] = append(m[o.key], o)
 	}
 	return m
+}
+
+// normalized is ops with nil put values as empty ones (a batch stores a
+// nil value as empty).
+func normalized(ops []op) []op {
+	out := slices.Clone(ops)
+	for i := range out {
+		if !out[i].del && out[i].val == nil {
+			out[i].val = []byte{}
+		}
+	}
+	return out
 }
 
 func sameOps(a, b []op) bool {
@@ -388,6 +397,9 @@ func TestBatchRandomAgainstModel(t *testing.T) {
 		var rec replayRecorder
 		if err := b.Replay(&rec); err != nil {
 			t.Fatal(err)
+		}
+		if !sameOps(normalized(rec.ops), normalized(ops)) {
+			t.Fatalf("round %d: Replay gave %+v, want the written order %+v", round, rec.ops, ops)
 		}
 		want, got := perKey(ops), perKey(rec.ops)
 		if len(want) != len(got) {

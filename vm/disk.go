@@ -222,27 +222,7 @@ func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 //	  exceeds 1 GiB                 1 GiB file before deleting it
 //
 // The sizes of the database's files are read at most once a second.
-func BadgerReserve(dir string) func() uint64 {
-	var (
-		mu        sync.Mutex
-		scanned   time.Time
-		lsm, vlog int64
-	)
-	return func() uint64 {
-		mu.Lock()
-		if time.Since(scanned) > dbScanAge {
-			lsm, vlog = dbFileSizes(dir)
-			scanned = time.Now()
-		}
-		l, v := lsm, vlog
-		mu.Unlock()
-		r := uint64(diskFloor + DiskBytesPerTxByte*config.MaxBlockSize + dbMemTableSize + l)
-		if v > badgerVlogGCAbove {
-			r += badgerVlogFileSize / 2
-		}
-		return r
-	}
-}
+func BadgerReserve(dir string) func() uint64 { return dbReserve(dir, true) }
 
 // NewDBDiskGuard returns the guard, with gated commits, of the database
 // that OpenDB opened in dir: with BadgerReserve for a BadgerDB directory,
@@ -269,21 +249,31 @@ func NewDBDiskGuard(dir string) (*DiskGuard, error) {
 // turns pebble's preallocation off), which admission counts
 // (DiskBytesPerTxByte); the value log is appended to, never rewritten. The
 // tables' sizes are read at most once a second.
-func StorageReserve(dir string) func() uint64 {
+func StorageReserve(dir string) func() uint64 { return dbReserve(dir, false) }
+
+// dbReserve is the model both reserves share: the floor, one block, one
+// memtable and the LSM tables on disk, plus, for BadgerDB, value-log GC
+// once its value log passes badgerVlogGCAbove. The files' sizes are read
+// at most every dbScanAge.
+func dbReserve(dir string, badger bool) func() uint64 {
 	var (
-		mu      sync.Mutex
-		scanned time.Time
-		lsm     int64
+		mu        sync.Mutex
+		scanned   time.Time
+		lsm, vlog int64
 	)
 	return func() uint64 {
 		mu.Lock()
 		if time.Since(scanned) > dbScanAge {
-			lsm, _ = dbFileSizes(dir)
+			lsm, vlog = dbFileSizes(dir)
 			scanned = time.Now()
 		}
-		l := lsm
+		l, v := lsm, vlog
 		mu.Unlock()
-		return uint64(diskFloor+DiskBytesPerTxByte*config.MaxBlockSize+dbMemTableSize) + uint64(l)
+		r := uint64(diskFloor + DiskBytesPerTxByte*config.MaxBlockSize + dbMemTableSize + l)
+		if badger && v > badgerVlogGCAbove {
+			r += badgerVlogFileSize / 2
+		}
+		return r
 	}
 }
 
