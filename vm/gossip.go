@@ -44,7 +44,16 @@ import (
 //     message (hosts throttle compressed bytes: such junk is ~0.5 byte
 //     an entry on the wire).
 //   - Inbound budgets: token buckets of transactions a second, each
-//     holding one second of its rate (at least one token). The total
+//     holding one second of its rate (at least one token). An entry
+//     costs ⌈its bytes / gossipTxUnit⌉ tokens (at least 1; gossipTxUnit
+//     is 8 KiB, so every registration and every message of up to ~4.5 KB
+//     of ciphertext costs 1, and one of the largest, MaxTxSize = 80 KiB,
+//     costs 10): hashing and verifying an entry cost in proportion to
+//     its bytes, and a budget of entries alone let the largest ones
+//     through at 21 times the bytes of typical ones. Entries are taken in
+//     order, each whole from one bucket; an entry costing more than a
+//     bucket can ever hold is taken when that bucket is full, leaving it
+//     in debt (so the rate still holds on average). The total
 //     T (GossipTxsPerSecond) is split, when the chain's validators are
 //     known, into a validator part V = T × GossipValidatorPercent / 100
 //     and a shared part S = T − V. V is divided among the validators by
@@ -121,6 +130,10 @@ const (
 	// without the penalty every forged signature cost this node a full
 	// verification and the peer nothing.
 	gossipPenalty = 30 * time.Second
+	// gossipTxUnit is the bytes of gossiped transaction one inbound token
+	// pays for (see the top of the file).
+	gossipTxUnit = 8 << 10
+
 	// minGossipTx is a floor on the size of any transaction: its header
 	// and its signature.
 	minGossipTx = tx.HeaderSize + crypto.SignatureSize
@@ -223,6 +236,20 @@ func (b *tokenBucket) available(now time.Time) int {
 }
 
 func (b *tokenBucket) take(n int) { b.tokens -= float64(n) }
+
+// affords reports whether an entry of cost tokens may be taken now: the
+// tokens are there, or the bucket is full and cost is more than it ever
+// holds (the entry then leaves it in debt). A bucket of rate 0 affords
+// nothing.
+func (b *tokenBucket) affords(now time.Time, cost int) bool {
+	a := b.available(now)
+	return a >= cost || (b.burst > 0 && now.Compare(b.silentUntil) >= 0 && b.tokens >= b.burst && float64(cost) > b.burst)
+}
+
+// gossipCost is the inbound tokens an entry of n bytes costs.
+func gossipCost(n int) int {
+	return max(1, (n+gossipTxUnit-1)/gossipTxUnit)
+}
 
 // wait returns how long until n tokens are there (0: now).
 func (b *tokenBucket) wait(now time.Time, n int) time.Duration {
@@ -506,7 +533,7 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	// The budgets (see the top of the file).
 	now := g.now()
 	g.mu.Lock()
-	allowed, validator := g.allow(nodeID, len(raws), now)
+	allowed, validator := g.allow(nodeID, raws, now)
 	g.mu.Unlock()
 	if validator {
 		g.stats.txsReceivedValidators.Add(uint64(len(raws)))
@@ -592,16 +619,19 @@ func (g *gossiper) receive(nodeID ids.NodeID, msg []byte) {
 	}
 }
 
-// allow takes up to n entries of nodeID's message from the inbound
-// budgets and returns how many it may look at, and whether it is a
-// validator: a validator's reserved bucket first, then the shared bucket
-// under the peer's own bucket. The caller holds g.mu.
-func (g *gossiper) allow(nodeID ids.NodeID, n int, now time.Time) (allowed int, validator bool) {
-	var peer *tokenBucket
+// allow takes the entries of nodeID's message from the inbound budgets,
+// in order, each at its cost (gossipCost) from one bucket, and returns
+// how many it may look at (the rest are throttled), and whether it is a
+// validator: an entry comes from a validator's reserved bucket if that
+// affords it, else from the shared bucket under the peer's own bucket.
+// The caller holds g.mu.
+func (g *gossiper) allow(nodeID ids.NodeID, raws [][]byte, now time.Time) (allowed int, validator bool) {
+	var (
+		peer    *tokenBucket
+		reserve *tokenBucket
+	)
 	if v, ok := g.validators[nodeID]; ok {
-		allowed = min(n, v.reserve.available(now))
-		v.reserve.take(allowed)
-		peer, validator = v.peer, true
+		reserve, peer, validator = v.reserve, v.peer, true
 	} else {
 		var ok bool
 		if peer, ok = g.peers.Get(nodeID); !ok {
@@ -609,11 +639,18 @@ func (g *gossiper) allow(nodeID ids.NodeID, n int, now time.Time) (allowed int, 
 			g.peers.Put(nodeID, peer)
 		}
 	}
-	if allowed < n {
-		shared := min(n-allowed, peer.available(now), g.shared.available(now))
-		peer.take(shared)
-		g.shared.take(shared)
-		allowed += shared
+	for _, raw := range raws {
+		cost := gossipCost(len(raw))
+		switch {
+		case reserve != nil && reserve.affords(now, cost):
+			reserve.take(cost)
+		case peer.affords(now, cost) && g.shared.affords(now, cost):
+			peer.take(cost)
+			g.shared.take(cost)
+		default:
+			return allowed, validator
+		}
+		allowed++
 	}
 	return allowed, validator
 }

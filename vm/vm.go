@@ -152,7 +152,8 @@ type NodeConfig struct {
 	// GossipBytesPerSecond bounds the gossip this node sends.
 	GossipBytesPerSecond int `json:"gossipBytesPerSecond"`
 	// GossipPeerTxsPerSecond bounds the gossiped transactions this node
-	// checks from one peer, GossipTxsPerSecond from all peers together.
+	// checks from one peer, GossipTxsPerSecond from all peers together,
+	// a second; a transaction counts ⌈its bytes / 8 KiB⌉ (gossipCost).
 	GossipPeerTxsPerSecond int `json:"gossipPeerTxsPerSecond"`
 	GossipTxsPerSecond     int `json:"gossipTxsPerSecond"`
 	// GossipValidatorPercent is the part of GossipTxsPerSecond reserved
