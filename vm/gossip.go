@@ -686,9 +686,10 @@ func (g *gossiper) penalize(nodeID ids.NodeID, n int) {
 // penalize silences the bucket for gossipPenalty from now, whatever its
 // rate does meanwhile (a refresh may change a validator's rate: a debt in
 // tokens would shorten or lengthen the penalty with it), and empties it.
+// A debt it owes for a large entry stays owed: the silence does not pay it.
 func (b *tokenBucket) penalize(now time.Time) {
 	b.refill(now)
-	b.tokens = 0
+	b.tokens = min(b.tokens, 0)
 	b.silentUntil = now.Add(gossipPenalty)
 }
 

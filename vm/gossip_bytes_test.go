@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -106,5 +107,34 @@ func TestGossipBudgetEntryLargerThanBucket(t *testing.T) {
 	most := (rate*steps/10 + rate) / cost
 	if n > most || n < most-2 {
 		t.Fatalf("over 90 s: %d looked at, want %d or a little less (%d tokens a second, %d each)", n, most, rate, cost)
+	}
+}
+
+// TestGossipPenaltyKeepsDebt: a bucket that owes for a large entry still
+// owes it after a penalty's silence: the silence does not pay the debt
+// (review finding: penalize set the balance to 0, so at rates under
+// ~0.27 a second a peer that drew a penalty right after a large entry
+// got its next one sooner than the rate allows).
+func TestGossipPenaltyKeepsDebt(t *testing.T) {
+	const rate, cost = 0.25, 9
+	t0 := newTestClock().Now()
+	b := newTokenBucket(rate, t0)
+	if !b.affords(t0, cost) {
+		t.Fatal("a full bucket refused an entry larger than it")
+	}
+	b.take(cost) // 1 − 9: owes 8
+	b.penalize(t0)
+	full := time.Duration(cost / rate * float64(time.Second)) // 36 s from t0
+	if at := t0.Add(gossipPenalty + time.Millisecond); b.affords(at, cost) {
+		t.Fatalf("the penalty (%v) ended and the debt was forgiven: tokens %v", gossipPenalty, b.tokens)
+	}
+	if at := t0.Add(full - time.Second); b.affords(at, cost) {
+		t.Fatal("afforded before the debt was repaid")
+	}
+	if at := t0.Add(full + time.Millisecond); !b.affords(at, cost) {
+		t.Fatalf("not afforded once full again: tokens %v", b.tokens)
+	}
+	if math.Abs(b.tokens-b.burst) > 1e-9 {
+		t.Fatalf("tokens %v, want the burst %v", b.tokens, b.burst)
 	}
 }
