@@ -9,7 +9,6 @@ import (
 
 	"github.com/luxfi/session/config"
 	"github.com/luxfi/session/vm/tx"
-	"github.com/luxfi/session/vm/vmtest"
 )
 
 // bigJunkGossip is a message of n distinct entries of the largest
@@ -17,22 +16,7 @@ import (
 // passes the checks that need no state (so it counts against the
 // budgets, and is then refused without a penalty).
 func bigJunkGossip(t *testing.T, n int) (msg []byte, entryBytes int) {
-	t.Helper()
-	stranger := vmtest.Identities(9, 1)[0]
-	base, err := tx.Sign(stranger, fairChainID, 1, &tx.SendMessage{Session: ids.ID{1}, Ciphertext: make([]byte, config.MaxCiphertextSize)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs := variants(t, base, n)
-	raws := make([][]byte, n)
-	for i, v := range vs {
-		raws[i] = v.Bytes()
-	}
-	msgs := encodeGossip(raws, MaxGossipMessageBytes)
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages", len(msgs))
-	}
-	return msgs[0], len(raws[0])
+	return strangerGossip(t, &tx.SendMessage{Session: ids.ID{1}, Ciphertext: make([]byte, config.MaxCiphertextSize)}, n)
 }
 
 // TestGossipBudgetCountsBytes: the inbound budget prices an entry by its

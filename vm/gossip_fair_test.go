@@ -156,9 +156,17 @@ var fairChainID = ids.ID{'f', 'a', 'i', 'r'}
 // Its signature's tail varies per entry (variants), so on the wire it
 // compresses to little. For fairVM's chain.
 func junkGossip(t testing.TB, n int) []byte {
+	msg, _ := strangerGossip(t, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts}, n)
+	return msg
+}
+
+// strangerGossip is one gossip message of n distinct variants (variants)
+// of payload signed by an identity fairVM's chain does not know, and the
+// size of each entry.
+func strangerGossip(t testing.TB, payload tx.Payload, n int) (msg []byte, entryBytes int) {
 	t.Helper()
 	stranger := vmtest.Identities(9, 1)[0]
-	base, err := tx.Sign(stranger, fairChainID, 1, &tx.SetRequestPolicy{Policy: tx.RequestsFromContacts})
+	base, err := tx.Sign(stranger, fairChainID, 1, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +179,7 @@ func junkGossip(t testing.TB, n int) []byte {
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	return msgs[0]
+	return msgs[0], len(raws[0])
 }
 
 // validTxs signs n transactions of author with consecutive nonces from
