@@ -50,7 +50,7 @@ import (
 //     of ciphertext costs 1, and one of the largest, MaxTxSize = 80 KiB,
 //     costs 10): hashing and verifying an entry cost in proportion to
 //     its bytes, and a budget of entries alone let the largest ones
-//     through at 21 times the bytes of typical ones. Entries are taken in
+//     through at ~20 times the bytes of typical ones. Entries are taken in
 //     order, each whole from one bucket; an entry costing more than a
 //     bucket can ever hold is taken when that bucket is full, leaving it
 //     in debt (so the rate still holds on average). The total
